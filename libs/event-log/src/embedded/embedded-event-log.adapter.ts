@@ -1,0 +1,237 @@
+import { mkdirSync, openSync, closeSync, readSync, writeFileSync, renameSync, readFileSync, existsSync, fstatSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { decodeEnvelope, encodeEnvelope, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
+import { EventLogError } from '../errors.js';
+import type { AppendOptions, Cursor, EventLog, EventLogStats, ReadResult, SubscribeOptions, Subscription } from '../event-log.port.js';
+import { frameRecord, RECORD_HEADER, scanLogFile, truncateTo } from './log-file.js';
+import { PollingSubscription } from './polling-subscription.js';
+
+export const EMBEDDED_PARTITION = 'log';
+
+type StreamState = { version: number; lastHash: Uint8Array; offsets: number[] };
+
+export type EmbeddedEventLogOptions = {
+  /** fsync after every group of appends (default true). Off only for throwaway benchmarks. */
+  readonly fsync?: boolean;
+  readonly readOnly?: boolean;
+};
+
+/**
+ * The default EventLog: one append-only file under `dir`, group commit with fdatasync (an append
+ * resolves only once its bytes are on disk, so it survives kill -9 and power loss), an in-memory
+ * index of record offsets and stream heads rebuilt at open.
+ */
+export class EmbeddedEventLog implements EventLog {
+  private readonly offsets: number[] = []; // byte offset of each record, by global index
+  private readonly streams = new Map<string, StreamState>();
+  private durable = 0; // records durable (and readable)
+  private endOffset = 0;
+  private pending: { frames: Buffer[]; count: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private flushing = false;
+  private closed = false;
+  private readonly listeners = new Set<() => void>();
+  private readFd: number;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly path: string,
+    private readonly handle: FileHandle | undefined,
+    private readonly fsync: boolean,
+  ) {
+    this.readFd = openSync(path, 'r');
+  }
+
+  static async open(dir: string, options: EmbeddedEventLogOptions = {}): Promise<EmbeddedEventLog> {
+    mkdirSync(join(dir, 'checkpoints'), { recursive: true });
+    const path = join(dir, 'events.log');
+    if (!existsSync(path)) closeSync(openSync(path, 'a'));
+    const handle = options.readOnly ? undefined : await open(path, 'a');
+    const log = new EmbeddedEventLog(dir, path, handle, options.fsync ?? true);
+    log.load(!options.readOnly);
+    return log;
+  }
+
+  private load(repair: boolean): void {
+    const result = scanLogFile(this.path, (body, offset) => {
+      this.offsets.push(offset);
+      const e = decodeEnvelope(body, { partition: EMBEDDED_PARTITION, offset: this.offsets.length - 1 });
+      let s = this.streams.get(e.streamId);
+      if (!s) this.streams.set(e.streamId, (s = { version: 0, lastHash: GENESIS_HASH, offsets: [] }));
+      s.version = e.streamSeq;
+      s.lastHash = Uint8Array.from(e.hash);
+      s.offsets.push(this.offsets.length - 1);
+    });
+    if (result.validBytes < result.fileBytes && repair) truncateTo(this.path, result.validBytes);
+    this.durable = this.offsets.length;
+    this.endOffset = result.validBytes;
+  }
+
+  async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
+    if (this.closed || !this.handle) throw new EventLogError('CLOSED', 'event log is closed or read-only');
+    if (!streamId) throw new EventLogError('INVALID_ARGUMENT', 'stream_id: must not be empty');
+    if (events.length === 0) return [];
+    const s = this.streams.get(streamId);
+    const version = s?.version ?? 0;
+    const expected = options.expectedVersion;
+    if (expected !== 'any') {
+      const want = expected === 'no_stream' ? 0 : expected;
+      if (want !== version) {
+        throw new EventLogError('VERSION_CONFLICT', `stream ${streamId}: expected version ${want}, current version ${version}`);
+      }
+    }
+    const sealed = sealBatch(streamId, options.producer, version + 1, s?.lastHash ?? GENESIS_HASH, events, (_e, seq) =>
+      createHash('sha256').update(`${streamId}\u0000${seq}`).digest('hex').slice(0, 32),
+    );
+    // Reserve offsets now so the next append on this stream sees the new version at once.
+    const stream = s ?? { version: 0, lastHash: GENESIS_HASH, offsets: [] };
+    if (!s) this.streams.set(streamId, stream);
+    const frames: Buffer[] = [];
+    const stored: StoredEvent[] = [];
+    for (const e of sealed) {
+      const frame = frameRecord(encodeEnvelope(e));
+      const index = this.offsets.length;
+      this.offsets.push(this.endOffset);
+      this.endOffset += frame.length;
+      stream.offsets.push(index);
+      frames.push(frame);
+      stored.push({ ...e, position: { partition: EMBEDDED_PARTITION, offset: index } });
+    }
+    stream.version = sealed[sealed.length - 1]!.streamSeq;
+    stream.lastHash = sealed[sealed.length - 1]!.hash;
+    await new Promise<void>((resolve, reject) => {
+      this.pending.push({ frames, count: frames.length, resolve, reject });
+      if (!this.flushing) setImmediate(() => void this.flush());
+      this.flushing = true;
+    });
+    return stored;
+  }
+
+  /** Group commit: everything queued since the last flush goes out in one write and one fdatasync. */
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        const frames = batch.flatMap((b) => b.frames);
+        if (frames.length > 0) {
+          await this.handle!.writev(frames);
+          if (this.fsync) await this.handle!.datasync();
+        }
+      } catch (error) {
+        // The in-memory index is now ahead of the file: refuse further writes rather than diverge.
+        this.closed = true;
+        for (const b of batch) b.reject(new EventLogError('UNAVAILABLE', `event log write failed: ${String(error)}`));
+        continue;
+      }
+      for (const b of batch) this.durable += b.count;
+      for (const b of batch) b.resolve();
+      for (const l of this.listeners) l();
+    }
+    this.flushing = false;
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    return this.streams.get(streamId)?.version ?? 0;
+  }
+
+  async readStream(streamId: string, fromSeq = 1): Promise<StoredEvent[]> {
+    const s = this.streams.get(streamId);
+    if (!s) return [];
+    const out: StoredEvent[] = [];
+    for (let i = Math.max(0, fromSeq - 1); i < s.offsets.length; i++) {
+      const index = s.offsets[i]!;
+      if (index >= this.durable) break;
+      out.push(this.readRecord(index));
+    }
+    return out;
+  }
+
+  private readRecord(index: number): StoredEvent {
+    const start = this.offsets[index]!;
+    const end = index + 1 < this.offsets.length ? this.offsets[index + 1]! : this.endOffset;
+    const buf = Buffer.allocUnsafe(end - start);
+    readSync(this.readFd, buf, 0, buf.length, start);
+    return decodeEnvelope(buf.subarray(RECORD_HEADER), { partition: EMBEDDED_PARTITION, offset: index });
+  }
+
+  /** Reads up to `limit` durable records from global index `from` with one read call. */
+  readRange(from: number, limit: number): StoredEvent[] {
+    const to = Math.min(this.durable, from + limit);
+    if (to <= from) return [];
+    const start = this.offsets[from]!;
+    const end = to < this.offsets.length ? this.offsets[to]! : this.endOffset;
+    const buf = Buffer.allocUnsafe(end - start);
+    readSync(this.readFd, buf, 0, buf.length, start);
+    const out: StoredEvent[] = new Array(to - from);
+    for (let i = from; i < to; i++) {
+      const at = this.offsets[i]! - start;
+      const len = buf.readUInt32LE(at);
+      out[i - from] = decodeEnvelope(buf.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len), {
+        partition: EMBEDDED_PARTITION,
+        offset: i,
+      });
+    }
+    return out;
+  }
+
+  async read(from: Cursor | undefined, limit: number): Promise<ReadResult> {
+    const start = from?.[EMBEDDED_PARTITION] ?? 0;
+    const events = this.readRange(start, limit);
+    return { events, next: { [EMBEDDED_PARTITION]: start + events.length } };
+  }
+
+  /** Global index of the next durable record: the log's length. */
+  get length(): number {
+    return this.durable;
+  }
+
+  subscribe(options: SubscribeOptions): Subscription {
+    const from = options.from;
+    const start =
+      from === 'beginning' ? 0 : from === 'checkpoint' ? this.loadCheckpoint(options.name) : (from[EMBEDDED_PARTITION] ?? 0);
+    const sub = new PollingSubscription(
+      start,
+      options.batchSize ?? 2000,
+      (at, n) => this.readRange(at, n),
+      () => this.durable,
+      options.handler,
+      from === 'checkpoint' ? (next) => this.saveCheckpoint(options.name, next) : undefined,
+      options.onError,
+    );
+    const wake = () => sub.wake();
+    this.listeners.add(wake);
+    sub.onStop(() => this.listeners.delete(wake));
+    sub.start();
+    return sub;
+  }
+
+  private checkpointPath(name: string): string {
+    return join(this.dir, 'checkpoints', `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+  }
+
+  private loadCheckpoint(name: string): number {
+    const p = this.checkpointPath(name);
+    if (!existsSync(p)) return 0;
+    return (JSON.parse(readFileSync(p, 'utf8')) as { next: number }).next;
+  }
+
+  private saveCheckpoint(name: string, next: number): void {
+    const p = this.checkpointPath(name);
+    writeFileSync(p + '.tmp', JSON.stringify({ next }));
+    renameSync(p + '.tmp', p);
+  }
+
+  async stats(): Promise<EventLogStats> {
+    return { events: this.durable, streams: this.streams.size, bytes: fstatSync(this.readFd).size };
+  }
+
+  async close(): Promise<void> {
+    if (this.flushing) await new Promise<void>((r) => this.pending.push({ frames: [], count: 0, resolve: r, reject: () => r() }));
+    this.closed = true;
+    this.listeners.clear();
+    await this.handle?.close();
+    closeSync(this.readFd);
+  }
+}

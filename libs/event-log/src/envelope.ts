@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { EventEnvelope } from '@opal/contracts/opal/events/v1/envelope.pb';
+
+/** Where an event sits in the log: a partition (the embedded log has one) and an offset inside it. */
+export type LogPosition = { readonly partition: string; readonly offset: number };
+
+/** An event as a producer hands it to the log; the log assigns stream sequence and hashes. */
+export type NewEvent = {
+  readonly type: string;
+  readonly payload: Uint8Array;
+  readonly occurredAt: number;
+  readonly schemaVersion?: number;
+  readonly eventId?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+};
+
+/** An event as the log stores and delivers it. */
+export type StoredEvent = {
+  readonly eventId: string;
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly streamId: string;
+  readonly streamSeq: number;
+  readonly occurredAt: number;
+  readonly correlationId: string;
+  readonly causationId: string;
+  readonly producer: string;
+  readonly payload: Uint8Array;
+  readonly prevHash: Uint8Array;
+  readonly hash: Uint8Array;
+  readonly position: LogPosition;
+};
+
+export const GENESIS_HASH: Uint8Array = new Uint8Array(32);
+
+type EnvelopeFields = Omit<StoredEvent, 'position' | 'hash'> & { hash?: Uint8Array };
+
+function toMessage(e: EnvelopeFields, hash: Uint8Array): EventEnvelope {
+  return {
+    eventId: e.eventId,
+    type: e.type,
+    schemaVersion: e.schemaVersion,
+    streamId: e.streamId,
+    streamSeq: BigInt(e.streamSeq),
+    occurredAt: BigInt(e.occurredAt),
+    correlationId: e.correlationId,
+    causationId: e.causationId,
+    producer: e.producer,
+    payload: e.payload,
+    prevHash: e.prevHash,
+    hash,
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** SHA-256 of the envelope encoded with an empty hash field: the link of the stream's chain. */
+export function computeEventHash(e: EnvelopeFields): Uint8Array {
+  const bytes = EventEnvelope.encode(toMessage(e, EMPTY)).finish();
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
+}
+
+export function encodeEnvelope(e: EnvelopeFields & { hash: Uint8Array }): Uint8Array {
+  return EventEnvelope.encode(toMessage(e, e.hash)).finish();
+}
+
+export function decodeEnvelope(bytes: Uint8Array, position: LogPosition): StoredEvent {
+  const m = EventEnvelope.decode(bytes);
+  return {
+    eventId: m.eventId,
+    type: m.type,
+    schemaVersion: m.schemaVersion,
+    streamId: m.streamId,
+    streamSeq: Number(m.streamSeq),
+    occurredAt: Number(m.occurredAt),
+    correlationId: m.correlationId,
+    causationId: m.causationId,
+    producer: m.producer,
+    payload: m.payload,
+    prevHash: m.prevHash,
+    hash: m.hash,
+    position,
+  };
+}
+
+/** Builds the stored form of a batch for one stream, chaining hashes from the stream's last hash. */
+export function sealBatch(
+  streamId: string,
+  producer: string,
+  fromSeq: number,
+  prevHash: Uint8Array,
+  events: readonly NewEvent[],
+  eventIdOf: (e: NewEvent, seq: number) => string,
+): Array<Omit<StoredEvent, 'position'>> {
+  const out: Array<Omit<StoredEvent, 'position'>> = [];
+  let prev = prevHash;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const seq = fromSeq + i;
+    const fields = {
+      eventId: e.eventId ?? eventIdOf(e, seq),
+      type: e.type,
+      schemaVersion: e.schemaVersion ?? 1,
+      streamId,
+      streamSeq: seq,
+      occurredAt: e.occurredAt,
+      correlationId: e.correlationId ?? '',
+      causationId: e.causationId ?? '',
+      producer,
+      payload: e.payload,
+      prevHash: prev,
+    };
+    const hash = computeEventHash(fields);
+    out.push({ ...fields, hash });
+    prev = hash;
+  }
+  return out;
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}

@@ -1,0 +1,54 @@
+import type { NewEvent, StoredEvent } from './envelope.js';
+
+/**
+ * Expected version of a stream at append time (optimistic concurrency): the sequence of its last
+ * event, 0 or 'no_stream' for a stream that must not exist yet, 'any' to skip the check.
+ */
+export type ExpectedVersion = number | 'no_stream' | 'any';
+
+/** Opaque resume point: the next offset to read in each partition. Serialisable as JSON. */
+export type Cursor = Readonly<Record<string, number>>;
+
+export type AppendOptions = {
+  readonly expectedVersion: ExpectedVersion;
+  readonly producer: string;
+};
+
+export type ReadResult = { readonly events: StoredEvent[]; readonly next: Cursor };
+
+export type SubscribeOptions = {
+  /** Consumer name; with from 'checkpoint' the log stores its progress under this name. */
+  readonly name: string;
+  /** 'beginning' (offset zero), 'checkpoint' (the log's stored progress of `name`), or a cursor. */
+  readonly from: 'beginning' | 'checkpoint' | Cursor;
+  readonly batchSize?: number;
+  /** Called with batches in log order per partition; the next batch waits for it. At-least-once. */
+  readonly handler: (events: StoredEvent[]) => Promise<void> | void;
+  readonly onError?: (error: unknown, events: StoredEvent[]) => void;
+};
+
+export type Subscription = {
+  /** Resolves once the subscription has delivered every event durable when this was called. */
+  caughtUp(): Promise<void>;
+  cursor(): Cursor;
+  stop(): Promise<void>;
+};
+
+export type EventLogStats = { readonly events: number; readonly streams: number; readonly bytes: number };
+
+/** The event log, the single source of truth. Adapters: embedded (default) and Kafka. */
+export interface EventLog {
+  /** Appends to one stream atomically; resolves once the events are durable. */
+  append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]>;
+  /** Current version (last sequence) of a stream; 0 when it has no events. */
+  streamVersion(streamId: string): Promise<number>;
+  /** Events of one stream from `fromSeq` (1-based), in order. */
+  readStream(streamId: string, fromSeq?: number): Promise<StoredEvent[]>;
+  /** Durable events after `from` (the start when undefined), at most `limit`. */
+  read(from: Cursor | undefined, limit: number): Promise<ReadResult>;
+  subscribe(options: SubscribeOptions): Subscription;
+  stats(): Promise<EventLogStats>;
+  close(): Promise<void>;
+}
+
+export const EVENT_LOG = Symbol('EventLog');

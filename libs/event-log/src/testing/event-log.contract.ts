@@ -1,0 +1,183 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { EventLog } from '../event-log.port.js';
+import type { NewEvent, StoredEvent } from '../envelope.js';
+import { computeEventHash, equalBytes, GENESIS_HASH } from '../envelope.js';
+import { EventLogError } from '../errors.js';
+
+export type ContractSubject = {
+  readonly log: EventLog;
+  /** Closes the log and opens it again on the same storage. */
+  reopen(): Promise<EventLog>;
+  cleanup(): Promise<void>;
+};
+
+const enc = new TextEncoder();
+const ev = (type: string, body: string, at = 1_700_000_000_000): NewEvent => ({
+  type,
+  payload: enc.encode(body),
+  occurredAt: at,
+});
+let unique = 0;
+const streamName = (label: string) => `${label}-${process.pid}-${Date.now()}-${unique++}`;
+
+async function readAllOf(log: EventLog, streams: Set<string>): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  let cursor = undefined;
+  for (;;) {
+    const r = await log.read(cursor, 500);
+    out.push(...r.events.filter((e) => streams.has(e.streamId)));
+    if (r.events.length === 0) return out;
+    cursor = r.next;
+  }
+}
+
+function assertChain(events: StoredEvent[]): void {
+  let prev = GENESIS_HASH;
+  events.forEach((e, i) => {
+    assert.equal(e.streamSeq, i + 1, 'stream sequence is 1-based and gapless');
+    assert.ok(equalBytes(e.prevHash, prev), `prev_hash of seq ${e.streamSeq} links to the previous event`);
+    assert.ok(equalBytes(e.hash, computeEventHash(e)), `hash of seq ${e.streamSeq} matches its content`);
+    prev = e.hash;
+  });
+}
+
+/**
+ * The behaviour every EventLog adapter must show. The embedded and the Kafka adapters run this very
+ * suite; `factory` gives a fresh, empty subject for the adapter under test.
+ */
+export function eventLogContract(adapter: string, factory: () => Promise<ContractSubject>): void {
+  describe(`EventLog contract: ${adapter}`, () => {
+    let subject: ContractSubject;
+    let log: EventLog;
+    before(async () => {
+      subject = await factory();
+      log = subject.log;
+    });
+    after(async () => subject.cleanup());
+
+    it('appends to a new stream and reads it back in order with a valid hash chain', async () => {
+      const s = streamName('order');
+      const stored = await log.append(s, [ev('A', '1'), ev('B', '2'), ev('C', '3')], { expectedVersion: 'no_stream', producer: 'test' });
+      assert.deepEqual(stored.map((e) => e.streamSeq), [1, 2, 3]);
+      const read = await log.readStream(s);
+      assert.deepEqual(read.map((e) => e.type), ['A', 'B', 'C']);
+      assert.deepEqual(read.map((e) => new TextDecoder().decode(e.payload)), ['1', '2', '3']);
+      assert.equal(read[0]!.producer, 'test');
+      assertChain(read);
+      assert.equal(await log.streamVersion(s), 3);
+    });
+
+    it('refuses an append with a stale expected version and changes nothing', async () => {
+      const s = streamName('conflict');
+      await log.append(s, [ev('A', '1')], { expectedVersion: 'no_stream', producer: 'test' });
+      await assert.rejects(
+        log.append(s, [ev('B', '2')], { expectedVersion: 0, producer: 'test' }),
+        (e: unknown) => e instanceof EventLogError && e.code === 'VERSION_CONFLICT' && e.message.includes(s),
+      );
+      await assert.rejects(log.append(s, [ev('B', '2')], { expectedVersion: 'no_stream', producer: 'test' }), EventLogError);
+      assert.equal(await log.streamVersion(s), 1);
+      assert.equal((await log.readStream(s)).length, 1);
+    });
+
+    it('lets exactly one of two racing appends with the same expected version win', async () => {
+      const s = streamName('race');
+      await log.append(s, [ev('A', '0')], { expectedVersion: 'no_stream', producer: 'test' });
+      const results = await Promise.allSettled([
+        log.append(s, [ev('X', 'x')], { expectedVersion: 1, producer: 'test' }),
+        log.append(s, [ev('Y', 'y')], { expectedVersion: 1, producer: 'test' }),
+      ]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      assert.equal(await log.streamVersion(s), 2);
+      assertChain(await log.readStream(s));
+    });
+
+    it("accepts 'any' and reads a stream from a given sequence", async () => {
+      const s = streamName('any');
+      await log.append(s, [ev('A', '1')], { expectedVersion: 'any', producer: 'test' });
+      await log.append(s, [ev('B', '2'), ev('C', '3')], { expectedVersion: 'any', producer: 'test' });
+      const tail = await log.readStream(s, 2);
+      assert.deepEqual(tail.map((e) => e.streamSeq), [2, 3]);
+    });
+
+    it('rejects an empty stream id', async () => {
+      await assert.rejects(
+        log.append('', [ev('A', '1')], { expectedVersion: 'any', producer: 'test' }),
+        (e: unknown) => e instanceof EventLogError && e.code === 'INVALID_ARGUMENT',
+      );
+    });
+
+    it('keeps each stream in order when streams interleave, in read and in subscriptions', async () => {
+      const a = streamName('ia');
+      const b = streamName('ib');
+      for (let i = 0; i < 20; i++) {
+        await log.append(a, [ev('A', String(i))], { expectedVersion: i, producer: 'test' });
+        await log.append(b, [ev('B', String(i)), ev('B', String(i))], { expectedVersion: 2 * i, producer: 'test' });
+      }
+      const all = await readAllOf(log, new Set([a, b]));
+      assert.deepEqual(all.filter((e) => e.streamId === a).map((e) => e.streamSeq), [...Array(20).keys()].map((i) => i + 1));
+      assert.deepEqual(all.filter((e) => e.streamId === b).map((e) => e.streamSeq), [...Array(40).keys()].map((i) => i + 1));
+
+      const seen: StoredEvent[] = [];
+      const sub = log.subscribe({ name: streamName('sub'), from: 'beginning', handler: (batch) => void seen.push(...batch) });
+      await log.append(a, [ev('A', 'late')], { expectedVersion: 20, producer: 'test' });
+      await sub.caughtUp();
+      await sub.stop();
+      const mineA = seen.filter((e) => e.streamId === a).map((e) => e.streamSeq);
+      assert.deepEqual([...new Set(mineA)], [...Array(21).keys()].map((i) => i + 1));
+    });
+
+    it('resumes a named subscription from its checkpoint without losing events', async () => {
+      const s = streamName('ckpt');
+      const name = streamName('consumer');
+      await log.append(s, [ev('A', '1'), ev('A', '2')], { expectedVersion: 'no_stream', producer: 'test' });
+      const first: StoredEvent[] = [];
+      const sub1 = log.subscribe({ name, from: 'checkpoint', handler: (b) => void first.push(...b.filter((e) => e.streamId === s)) });
+      await sub1.caughtUp();
+      await sub1.stop();
+      assert.deepEqual(first.map((e) => e.streamSeq), [1, 2]);
+      await log.append(s, [ev('A', '3')], { expectedVersion: 2, producer: 'test' });
+      const second: StoredEvent[] = [];
+      const sub2 = log.subscribe({ name, from: 'checkpoint', handler: (b) => void second.push(...b.filter((e) => e.streamId === s)) });
+      await sub2.caughtUp();
+      await sub2.stop();
+      assert.ok(second.some((e) => e.streamSeq === 3), 'the new event is delivered');
+      assert.ok(!second.some((e) => e.streamSeq === 1), 'a committed event is not delivered again');
+    });
+
+    it('retries a batch whose handler failed (at-least-once)', async () => {
+      const s = streamName('retry');
+      await log.append(s, [ev('A', '1')], { expectedVersion: 'no_stream', producer: 'test' });
+      let failures = 0;
+      const delivered: number[] = [];
+      const sub = log.subscribe({
+        name: streamName('flaky'),
+        from: 'beginning',
+        handler: (batch) => {
+          const mine = batch.filter((e) => e.streamId === s);
+          if (mine.length > 0 && failures < 2) {
+            failures++;
+            throw new Error('transient');
+          }
+          delivered.push(...mine.map((e) => e.streamSeq));
+        },
+        onError: () => {},
+      });
+      await sub.caughtUp();
+      await sub.stop();
+      assert.equal(failures, 2);
+      assert.deepEqual(delivered, [1]);
+    });
+
+    it('keeps every acknowledged event, version and chain across a reopen', async () => {
+      const s = streamName('durable');
+      await log.append(s, [ev('A', '1'), ev('B', '2')], { expectedVersion: 'no_stream', producer: 'test' });
+      log = await subject.reopen();
+      assert.equal(await log.streamVersion(s), 2);
+      await log.append(s, [ev('C', '3')], { expectedVersion: 2, producer: 'test' });
+      const read = await log.readStream(s);
+      assert.deepEqual(read.map((e) => e.type), ['A', 'B', 'C']);
+      assertChain(read);
+    });
+  });
+}

@@ -1,0 +1,1 @@
+export { eventLogContract, type ContractSubject } from './event-log.contract.js';

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// Runs every compiled spec with node's test runner. Arguments filter by path substring:
+//   node scripts/test.mjs event-log ingest
+// OPAL_TEST_SUFFIX=unit limits the run to *.unit.spec.js (int, e2e likewise).
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join, dirname, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const suffix = process.env.OPAL_TEST_SUFFIX;
+
+function walk(dir, out = []) {
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (p.endsWith('.spec.js')) out.push(p);
+  }
+  return out;
+}
+
+const dirs = [join(root, 'dist', 'test')];
+for (const group of ['libs', 'services', 'tools']) {
+  const g = join(root, group);
+  if (existsSync(g)) for (const pkg of readdirSync(g)) dirs.push(join(g, pkg, 'dist'));
+}
+let files = dirs.flatMap((d) => walk(d)).map((f) => relative(root, f)).sort();
+if (suffix) files = files.filter((f) => f.endsWith(`.${suffix}.spec.js`));
+if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+const r = spawnSync(
+  process.execPath,
+  ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+  { cwd: root, stdio: 'inherit', env: { ...process.env, OPAL_LOG_LEVEL: process.env.OPAL_LOG_LEVEL ?? 'warn' } },
+);
+process.exit(r.status ?? 1);
