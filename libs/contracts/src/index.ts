@@ -16,3 +16,4 @@ export const serviceProtos: Record<ServiceName | 'admin', { file: string; pkg: s
   governance: { file: 'opal/governance/v1/governance.proto', pkg: 'opal.governance.v1', service: 'GovernanceService' },
   admin: { file: 'opal/admin/v1/admin.proto', pkg: 'opal.admin.v1', service: 'AdminService' },
 };
+export { eventCatalog, type EventCodec } from './event-catalog.js';

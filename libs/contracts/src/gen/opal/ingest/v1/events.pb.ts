@@ -69,6 +69,9 @@ export interface ContributionRejected {
   detail: string;
   /** The earlier contribution this one duplicates, when reason is DUPLICATE or NEAR_DUPLICATE. */
   duplicateOf: string;
+  contentHash: string;
+  sizeBytes: number;
+  nonce: bigint;
 }
 
 export interface ContributionReviewed {
@@ -555,7 +558,17 @@ export const ContributionAccepted: MessageFns<ContributionAccepted> = {
 };
 
 function createBaseContributionRejected(): ContributionRejected {
-  return { datanetId: "", contributionId: "", contributor: "", reason: "", detail: "", duplicateOf: "" };
+  return {
+    datanetId: "",
+    contributionId: "",
+    contributor: "",
+    reason: "",
+    detail: "",
+    duplicateOf: "",
+    contentHash: "",
+    sizeBytes: 0,
+    nonce: 0n,
+  };
 }
 
 export const ContributionRejected: MessageFns<ContributionRejected> = {
@@ -577,6 +590,18 @@ export const ContributionRejected: MessageFns<ContributionRejected> = {
     }
     if (message.duplicateOf !== "") {
       writer.uint32(50).string(message.duplicateOf);
+    }
+    if (message.contentHash !== "") {
+      writer.uint32(58).string(message.contentHash);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(64).uint32(message.sizeBytes);
+    }
+    if (message.nonce !== 0n) {
+      if (BigInt.asUintN(64, message.nonce) !== message.nonce) {
+        throw new globalThis.Error("value provided for field message.nonce of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.nonce);
     }
     return writer;
   },
@@ -640,6 +665,30 @@ export const ContributionRejected: MessageFns<ContributionRejected> = {
             }
 
             message.duplicateOf = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.contentHash = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.sizeBytes = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.nonce = reader.uint64() as bigint;
             continue;
           }
         }

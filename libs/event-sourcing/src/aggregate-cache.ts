@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import type { EventLog, StoredEvent } from '@opal/event-log';
+import type { DomainEvent, RecordedEvent } from './domain-event.js';
+import type { TypedEventCodec } from './typed-event-codec.js';
+
+export type AggregateDefinition<S, E extends DomainEvent> = {
+  readonly codec: TypedEventCodec<E>;
+  /** State of a stream with no events. */
+  initial(streamId: string): S;
+  /**
+   * Folds one event into the state. It may update the state in place (write models hold large
+   * indexes), but must depend on the events alone: no clock, randomness or I/O.
+   */
+  evolve(state: S, event: RecordedEvent<E>): S;
+};
+
+export type CommandContext = {
+  /** The command's clock reading, recorded as the events' occurred_at. */
+  readonly now: number;
+  /** When set, event ids derive from it, so a retried command yields the same ids. */
+  readonly commandId?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+};
+
+type Entry<S> = { state: S; version: number };
+
+/**
+ * The write model: aggregates loaded from their streams and kept in memory. A command decides on
+ * the cached state and its events are folded in at once, before the append reaches the disk, so
+ * commands on one aggregate queue behind each other without waiting for fsync. The log reserves
+ * sequence numbers synchronously, so the order of decisions is the order in the log. If an append
+ * fails the aggregate is evicted and reloaded from the log by the next command.
+ */
+export class AggregateCache<S, E extends DomainEvent> {
+  private readonly entries = new Map<string, Entry<S>>();
+  private readonly loading = new Map<string, Promise<Entry<S>>>();
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly definition: AggregateDefinition<S, E>,
+    private readonly producer: string,
+  ) {}
+
+  async load(streamId: string): Promise<Entry<S>> {
+    const cached = this.entries.get(streamId);
+    if (cached) return cached;
+    let pending = this.loading.get(streamId);
+    if (!pending) {
+      pending = this.readFromLog(streamId).finally(() => this.loading.delete(streamId));
+      this.loading.set(streamId, pending);
+    }
+    return pending;
+  }
+
+  private async readFromLog(streamId: string): Promise<Entry<S>> {
+    let state = this.definition.initial(streamId);
+    let version = 0;
+    for (const stored of await this.log.readStream(streamId)) {
+      const e = this.definition.codec.decode(stored);
+      if (e) state = this.definition.evolve(state, e);
+      version = stored.streamSeq;
+    }
+    const entry = { state, version };
+    this.entries.set(streamId, entry);
+    return entry;
+  }
+
+  /** Current state without running a command (for queries against the write model). */
+  async peek(streamId: string): Promise<{ state: S; version: number }> {
+    return this.load(streamId);
+  }
+
+  async execute<R>(
+    streamId: string,
+    ctx: CommandContext,
+    decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
+  ): Promise<{ result: R; stored: StoredEvent[] }> {
+    const entry = await this.load(streamId);
+    const { events, result } = decide(entry.state, entry.version);
+    if (events.length === 0) return { result, stored: [] };
+    const expected = entry.version;
+    const encoded = events.map((e, i) =>
+      this.definition.codec.encode(e, ctx.now, {
+        eventId: ctx.commandId ? eventIdFrom(ctx.commandId, i) : undefined,
+        correlationId: ctx.correlationId,
+        causationId: ctx.causationId,
+      }),
+    );
+    const appending = this.log.append(streamId, encoded, { expectedVersion: expected, producer: this.producer });
+    events.forEach((e, i) => {
+      const meta = { streamId, streamSeq: expected + i + 1, occurredAt: ctx.now, eventId: '' };
+      entry.state = this.definition.evolve(entry.state, { ...e, meta } as RecordedEvent<E>);
+    });
+    entry.version = expected + events.length;
+    try {
+      return { result, stored: await appending };
+    } catch (error) {
+      if (this.entries.get(streamId) === entry) this.entries.delete(streamId);
+      throw error;
+    }
+  }
+}
+
+function eventIdFrom(commandId: string, index: number): string {
+  return createHash('sha256').update(`${commandId}\u0000${index}`).digest('hex').slice(0, 32);
+}

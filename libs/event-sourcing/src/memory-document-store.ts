@@ -1,0 +1,161 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical-json.js';
+import type { CollectionSpec, Doc, DocumentStore, DocWrite, FindQuery, ProjectionCheckpoint } from './document-store.port.js';
+
+type Collection = { docs: Map<string, Doc>; indexes: Map<string, Map<unknown, Set<string>>> };
+type Snapshot = { checkpoint: ProjectionCheckpoint; collections: Record<string, [string, Doc][]> };
+
+export type MemoryDocumentStoreOptions = {
+  /** Folder for snapshots; none keeps state in memory only. */
+  readonly dir?: string;
+  /** Write a projection's snapshot after at most this many applied events (default 50,000). */
+  readonly snapshotEvery?: number;
+};
+
+/**
+ * The embedded read-model store: documents in memory with equality indexes, and per-projection
+ * snapshots (state and checkpoint in one file, replaced atomically) so a restart resumes from
+ * the snapshot's cursor instead of offset zero.
+ */
+export class MemoryDocumentStore implements DocumentStore {
+  private readonly collections = new Map<string, Collection>();
+  private readonly owners = new Map<string, CollectionSpec[]>();
+  private readonly checkpoints = new Map<string, ProjectionCheckpoint>();
+  private readonly sinceSnapshot = new Map<string, number>();
+
+  constructor(private readonly options: MemoryDocumentStoreOptions = {}) {
+    if (options.dir) mkdirSync(options.dir, { recursive: true });
+  }
+
+  async prepare(projection: string, specs: readonly CollectionSpec[]): Promise<void> {
+    this.owners.set(projection, [...specs]);
+    for (const spec of specs) {
+      if (!this.collections.has(spec.name)) {
+        this.collections.set(spec.name, { docs: new Map(), indexes: new Map(spec.indexes.map((f) => [f, new Map()])) });
+      }
+    }
+    const file = this.snapshotPath(projection);
+    if (!file || !existsSync(file)) return;
+    const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+    for (const [name, entries] of Object.entries(snap.collections)) {
+      const c = this.collection(name);
+      for (const [id, doc] of entries) this.put(c, id, doc);
+    }
+    this.checkpoints.set(projection, snap.checkpoint);
+  }
+
+  private snapshotPath(projection: string): string | undefined {
+    return this.options.dir ? join(this.options.dir, `${projection}.snapshot.json`) : undefined;
+  }
+
+  private collection(name: string): Collection {
+    const c = this.collections.get(name);
+    if (!c) throw new Error(`collection ${name} was not prepared`);
+    return c;
+  }
+
+  private put(c: Collection, id: string, doc: Doc | null): void {
+    const old = c.docs.get(id);
+    for (const [field, index] of c.indexes) {
+      if (old !== undefined) index.get(old[field])?.delete(id);
+      if (doc !== null) {
+        const v = doc[field];
+        let ids = index.get(v);
+        if (!ids) index.set(v, (ids = new Set()));
+        ids.add(id);
+      }
+    }
+    if (doc === null) c.docs.delete(id);
+    else c.docs.set(id, doc);
+  }
+
+  async loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined> {
+    return this.checkpoints.get(projection);
+  }
+
+  async getMany(collection: string, ids: readonly string[]): Promise<Map<string, Doc>> {
+    const c = this.collection(collection);
+    const out = new Map<string, Doc>();
+    for (const id of ids) {
+      const d = c.docs.get(id);
+      if (d !== undefined) out.set(id, d);
+    }
+    return out;
+  }
+
+  async get(collection: string, id: string): Promise<Doc | undefined> {
+    return this.collection(collection).docs.get(id);
+  }
+
+  async find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }> {
+    const c = this.collection(collection);
+    const where = Object.entries(query.where ?? {});
+    const indexed = where.find(([f]) => c.indexes.has(f));
+    let candidates: Iterable<Doc>;
+    if (indexed) {
+      const ids = c.indexes.get(indexed[0])!.get(indexed[1]) ?? new Set<string>();
+      candidates = [...ids].map((id) => c.docs.get(id)!);
+    } else candidates = c.docs.values();
+    let items = [...candidates].filter((d) => where.every(([f, v]) => d[f] === v));
+    const sort = query.sort ?? [];
+    if (sort.length > 0) {
+      items.sort((a, b) => {
+        for (const { field, order } of sort) {
+          const x = a[field] as string | number;
+          const y = b[field] as string | number;
+          if (x !== y) return (x < y ? -1 : 1) * (order === 'asc' ? 1 : -1);
+        }
+        return 0;
+      });
+    }
+    const total = items.length;
+    const offset = query.offset ?? 0;
+    items = items.slice(offset, query.limit ? offset + query.limit : undefined);
+    return { items, total };
+  }
+
+  async commit(projection: string, writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
+    for (const w of writes) this.put(this.collection(w.collection), w.id, w.doc);
+    const before = this.checkpoints.get(projection)?.applied ?? 0;
+    this.checkpoints.set(projection, checkpoint);
+    const since = (this.sinceSnapshot.get(projection) ?? 0) + (checkpoint.applied - before);
+    this.sinceSnapshot.set(projection, since);
+    if (since >= (this.options.snapshotEvery ?? 50_000)) this.snapshot(projection);
+  }
+
+  /** Writes the projection's state and checkpoint to one file, atomically (write, then rename). */
+  snapshot(projection: string): void {
+    const file = this.snapshotPath(projection);
+    const checkpoint = this.checkpoints.get(projection);
+    if (!file || !checkpoint) return;
+    const collections: Record<string, [string, Doc][]> = {};
+    for (const spec of this.owners.get(projection) ?? []) collections[spec.name] = [...this.collection(spec.name).docs];
+    writeFileSync(file + '.tmp', JSON.stringify({ checkpoint, collections } satisfies Snapshot));
+    renameSync(file + '.tmp', file);
+    this.sinceSnapshot.set(projection, 0);
+  }
+
+  async reset(projection: string, collections: readonly string[]): Promise<void> {
+    for (const name of collections) {
+      const c = this.collection(name);
+      c.docs.clear();
+      for (const index of c.indexes.values()) index.clear();
+    }
+    this.checkpoints.delete(projection);
+    this.sinceSnapshot.set(projection, 0);
+  }
+
+  async digest(collection: string): Promise<{ digest: string; documents: number }> {
+    const docs = this.collection(collection).docs;
+    const ids = [...docs.keys()].sort();
+    const h = createHash('sha256');
+    for (const id of ids) h.update(`${JSON.stringify(id)}:${canonicalJson(docs.get(id))}\n`);
+    return { digest: h.digest('hex'), documents: ids.length };
+  }
+
+  async close(): Promise<void> {
+    for (const projection of this.owners.keys()) this.snapshot(projection);
+  }
+}

@@ -1,0 +1,43 @@
+import { eventCatalog } from '@opal/contracts';
+import type { NewEvent, StoredEvent } from '@opal/event-log';
+import type { DomainEvent, RecordedEvent } from './domain-event.js';
+
+/**
+ * Maps one service's domain events (short names) to the protobuf integration events in proto/
+ * (`<package>.<Name>`), and back. Unknown types on read are skipped, so a service only decodes
+ * the events it cares about.
+ */
+export class TypedEventCodec<E extends DomainEvent> {
+  private readonly byShort = new Map<string, { full: string; encode(m: unknown): Uint8Array }>();
+  private readonly byFull = new Map<string, { short: string; decode(b: Uint8Array): unknown }>();
+
+  constructor(pkg: string, types: readonly E['type'][]) {
+    for (const short of types) {
+      const full = `${pkg}.${short}`;
+      const codec = eventCatalog.get(full);
+      if (!codec) throw new Error(`no protobuf message ${full} in proto/ for event ${short}`);
+      this.byShort.set(short, { full, encode: codec.encode });
+      this.byFull.set(full, { short, decode: codec.decode });
+    }
+  }
+
+  handles(fullType: string): boolean {
+    return this.byFull.has(fullType);
+  }
+
+  encode(event: E, occurredAt: number, ids: { eventId?: string; correlationId?: string; causationId?: string } = {}): NewEvent {
+    const c = this.byShort.get(event.type)!;
+    return { type: c.full, payload: c.encode(event.data), occurredAt, ...ids };
+  }
+
+  /** Decodes a stored event of this codec's package; undefined for any other type. */
+  decode(stored: StoredEvent): RecordedEvent<E> | undefined {
+    const c = this.byFull.get(stored.type);
+    if (!c) return undefined;
+    return {
+      type: c.short,
+      data: c.decode(stored.payload),
+      meta: { streamId: stored.streamId, streamSeq: stored.streamSeq, occurredAt: stored.occurredAt, eventId: stored.eventId },
+    } as RecordedEvent<E>;
+  }
+}
