@@ -1,0 +1,63 @@
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+/** Environment variables, one to one with the Helm chart's values (deploy/helm/values.yaml). */
+const schema = z.object({
+  OPAL_DATA_DIR: z.string().min(1).default(join(repoRoot, '.opal', 'data')),
+  OPAL_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
+  OPAL_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(50051),
+  OPAL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  OPAL_EVENT_LOG: z.string().regex(/^(embedded|kafka:\/\/.+)$/, 'embedded or kafka://host:port').default('embedded'),
+  OPAL_STORE: z.string().regex(/^(memory|mongodb:\/\/.+)$/, 'memory or mongodb://host:port/db').default('memory'),
+  OPAL_FSYNC: bool.default(true),
+  OPAL_CHAIN_ID: z.coerce.number().int().positive().default(31337),
+  OPAL_SNAPSHOT_EVERY: z.coerce.number().int().positive().default(50_000),
+});
+
+export type OpalConfig = {
+  readonly dataDir: string;
+  readonly grpcHost: string;
+  readonly grpcPort: number;
+  readonly logLevel: z.infer<typeof schema>['OPAL_LOG_LEVEL'];
+  readonly eventLog: string;
+  readonly store: string;
+  readonly fsync: boolean;
+  readonly chainId: number;
+  readonly snapshotEvery: number;
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates the environment once at boot; every bad variable is named in one error. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<OpalConfig> = {}): OpalConfig {
+  const picked = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
+  const parsed = schema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message} (got ${JSON.stringify(picked[String(i.path[0])])})`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const v = parsed.data;
+  return {
+    dataDir: resolve(v.OPAL_DATA_DIR),
+    grpcHost: v.OPAL_GRPC_HOST,
+    grpcPort: v.OPAL_GRPC_PORT,
+    logLevel: v.OPAL_LOG_LEVEL,
+    eventLog: v.OPAL_EVENT_LOG,
+    store: v.OPAL_STORE,
+    fsync: v.OPAL_FSYNC,
+    chainId: v.OPAL_CHAIN_ID,
+    snapshotEvery: v.OPAL_SNAPSHOT_EVERY,
+    ...overrides,
+  };
+}
+
+export const OPAL_CONFIG = Symbol('OpalConfig');

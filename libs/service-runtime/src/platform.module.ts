@@ -1,0 +1,39 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { EVENT_LOG, type EventLog } from '@opal/event-log';
+import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { OPAL_CONFIG, type OpalConfig } from './config.js';
+import { LOGGER } from './logger.js';
+import { ProjectionHost } from './projection-host.js';
+
+export type Clock = { now(): number };
+export const CLOCK = Symbol('Clock');
+export const systemClock: Clock = { now: () => Date.now() };
+
+export type PlatformResources = {
+  readonly config: OpalConfig;
+  readonly logger: Logger;
+  readonly eventLog: EventLog;
+  readonly store: DocumentStore;
+  readonly clock?: Clock;
+};
+
+/** The technology every service shares, chosen once by whoever starts the process. */
+@Global()
+@Module({})
+export class PlatformModule {
+  static forRoot(r: PlatformResources): DynamicModule {
+    return {
+      module: PlatformModule,
+      providers: [
+        { provide: OPAL_CONFIG, useValue: r.config },
+        { provide: LOGGER, useValue: r.logger },
+        { provide: EVENT_LOG, useValue: r.eventLog },
+        { provide: DOCUMENT_STORE, useValue: r.store },
+        { provide: CLOCK, useValue: r.clock ?? systemClock },
+        ProjectionHost,
+      ],
+      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CLOCK, ProjectionHost],
+    };
+  }
+}

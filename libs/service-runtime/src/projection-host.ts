@@ -1,0 +1,72 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { EVENT_LOG, type EventLog } from '@opal/event-log';
+import { DOCUMENT_STORE, ProjectionRunner, sha256Hex, type DocumentStore, type DomainEvent, type Projection } from '@opal/event-sourcing';
+import { LOGGER } from './logger.js';
+
+export type ProjectionDigest = { projection: string; service: string; digest: string; documents: number; appliedEvents: number };
+
+/** Runs every registered read model against the log, and reports their digests. */
+@Injectable()
+export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly runners: { service: string; runner: ProjectionRunner<DomainEvent> }[] = [];
+  private started = false;
+
+  constructor(
+    @Inject(EVENT_LOG) private readonly log: EventLog,
+    @Inject(DOCUMENT_STORE) private readonly store: DocumentStore,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  register<E extends DomainEvent>(service: string, projection: Projection<E>): void {
+    const runner = new ProjectionRunner(this.log, this.store, projection as unknown as Projection<DomainEvent>, {
+      onError: (error) => this.logger.error({ err: error, projection: projection.name }, 'projection batch failed; retrying'),
+    });
+    this.runners.push({ service, runner });
+    if (this.started) void runner.start();
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.started = true;
+    await Promise.all(this.runners.map((r) => r.runner.start()));
+  }
+
+  async caughtUp(): Promise<void> {
+    await Promise.all(this.runners.map((r) => r.runner.caughtUp()));
+  }
+
+  async digests(service?: string): Promise<{ digest: string; projections: ProjectionDigest[] }> {
+    await this.caughtUp();
+    const out: ProjectionDigest[] = [];
+    const selected = this.runners.filter((r) => !service || r.service === service);
+    for (const { service: s, runner } of selected.sort((a, b) => a.runner.projection.name.localeCompare(b.runner.projection.name))) {
+      out.push(await projectionDigest(this.store, s, runner.projection, runner.appliedEvents));
+    }
+    return { digest: combineDigests(out), projections: out };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.runners.map((r) => r.runner.stop()));
+  }
+}
+
+export async function projectionDigest(
+  store: DocumentStore,
+  service: string,
+  projection: Projection<DomainEvent>,
+  appliedEvents: number,
+): Promise<ProjectionDigest> {
+  let documents = 0;
+  const parts: string[] = [];
+  for (const c of projection.collections) {
+    const d = await store.digest(c.name);
+    documents += d.documents;
+    parts.push(`${c.name}:${d.digest}`);
+  }
+  return { projection: projection.name, service, digest: sha256Hex(parts.join('\n')), documents, appliedEvents };
+}
+
+/** The state digest: one hash over every projection's digest, in name order. */
+export function combineDigests(digests: readonly ProjectionDigest[]): string {
+  return sha256Hex([...digests].sort((a, b) => a.projection.localeCompare(b.projection)).map((d) => `${d.projection}:${d.digest}`).join('\n'));
+}

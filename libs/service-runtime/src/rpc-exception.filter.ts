@@ -1,0 +1,38 @@
+import { Catch, type ArgumentsHost, type RpcExceptionFilter } from '@nestjs/common';
+import { RpcException } from '@nestjs/microservices';
+import { throwError, type Observable } from 'rxjs';
+import { EventLogError, type EventLogErrorCode } from '@opal/event-log';
+import { rpcError, type GrpcCode } from './rpc-error.js';
+
+const eventLogCodes: Record<EventLogErrorCode, GrpcCode> = {
+  VERSION_CONFLICT: 'ABORTED',
+  CLOSED: 'UNAVAILABLE',
+  UNAVAILABLE: 'UNAVAILABLE',
+  CORRUPT: 'INTERNAL',
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+};
+
+/** A service's own error type and the one exhaustive mapper that turns it into a gRPC status. */
+export type ServiceErrorMapper = { readonly matches: (e: unknown) => boolean; readonly toRpc: (e: never) => RpcException };
+
+/**
+ * Turns whatever a handler throws into a gRPC status: the service's own errors through its mapper,
+ * event-log errors (ABORTED for a version conflict), anything else INTERNAL without leaking details.
+ */
+export function createRpcExceptionFilter(mapper: ServiceErrorMapper, onInternal: (e: unknown) => void) {
+  @Catch()
+  class ServiceRpcExceptionFilter implements RpcExceptionFilter<unknown> {
+    catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
+      let rpc: RpcException;
+      if (exception instanceof RpcException) rpc = exception;
+      else if (mapper.matches(exception)) rpc = mapper.toRpc(exception as never);
+      else if (exception instanceof EventLogError) rpc = rpcError(eventLogCodes[exception.code], exception.message);
+      else {
+        onInternal(exception);
+        rpc = rpcError('INTERNAL', 'internal error; see the service log');
+      }
+      return throwError(() => rpc.getError());
+    }
+  }
+  return ServiceRpcExceptionFilter;
+}

@@ -1,0 +1,98 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { IngestError } from '../domain/ingest.errors.js';
+import type { DatanetDoc, VersionDoc } from '../projections/ingest-catalog.projection.js';
+import { allDatanets, type ContributionDoc, type ContributorDoc } from '../projections/ingest-contributions.projection.js';
+import { CONTENT_STORE, type ContentStore } from './ingest.ports.js';
+import { normalizeAddress } from './create-datanet.handler.js';
+
+export type ContributorStats = ContributorDoc & { acceptanceRatePpm: number };
+
+export function acceptanceRatePpm(c: { accepted: number; rejected: number }): number {
+  const decided = c.accepted + c.rejected;
+  return decided === 0 ? 0 : Math.floor((c.accepted * 1_000_000) / decided);
+}
+
+/** Read side of ingest: answers from the projections, never from the write model. */
+@Injectable()
+export class IngestQueries {
+  constructor(
+    @Inject(DOCUMENT_STORE) private readonly store: DocumentStore,
+    @Inject(CONTENT_STORE) private readonly content: ContentStore,
+  ) {}
+
+  async datanet(datanetId: string): Promise<DatanetDoc> {
+    const d = await this.store.get('ingest_datanets', datanetId);
+    if (!d) throw new IngestError('DATANET_NOT_FOUND', `datanet_id: no Datanet ${datanetId}`);
+    return d as DatanetDoc;
+  }
+
+  async datanets(tag: string): Promise<DatanetDoc[]> {
+    const { items } = await this.store.find('ingest_datanets', { sort: [{ field: 'datanetId', order: 'asc' }] });
+    const all = items as DatanetDoc[];
+    return tag ? all.filter((d) => d.tags.includes(tag.toLowerCase())) : all;
+  }
+
+  async contribution(contributionId: string): Promise<ContributionDoc> {
+    const c = await this.store.get('ingest_contributions', contributionId);
+    if (!c) throw new IngestError('CONTRIBUTION_NOT_FOUND', `contribution_id: no contribution ${contributionId}`);
+    return c as ContributionDoc;
+  }
+
+  async contentOf(contentHash: string): Promise<Uint8Array> {
+    if (!/^0x[0-9a-f]{64}$/.test(contentHash)) throw new IngestError('INVALID_FIELD', 'content_hash: must be 0x and 64 hex digits');
+    const bytes = await this.content.get(contentHash);
+    if (!bytes) throw new IngestError('CONTENT_NOT_FOUND', `content_hash: no content ${contentHash}`);
+    return bytes;
+  }
+
+  async contributions(q: { contributor: string; datanetId: string; limit: number; offset: number }): Promise<{ items: ContributionDoc[]; total: number }> {
+    const where: Record<string, string> = {};
+    if (q.contributor) where['contributor'] = normalizeAddress('contributor', q.contributor);
+    if (q.datanetId) where['datanetId'] = q.datanetId;
+    if (!q.contributor && !q.datanetId) throw new IngestError('INVALID_FIELD', 'contributor: give a contributor or a datanet_id');
+    const r = await this.store.find('ingest_contributions', {
+      where,
+      sort: [{ field: 'datanetId', order: 'asc' }, { field: 'seq', order: 'asc' }],
+      limit: Math.min(q.limit || 100, 1000),
+      offset: q.offset,
+    });
+    return { items: r.items as ContributionDoc[], total: r.total };
+  }
+
+  async contributorStats(contributor: string): Promise<ContributorStats> {
+    const address = normalizeAddress('contributor', contributor);
+    const doc = ((await this.store.get('ingest_contributors', `${allDatanets}/${address}`)) as ContributorDoc | undefined) ?? {
+      contributor: address,
+      datanetId: allDatanets,
+      submitted: 0,
+      accepted: 0,
+      rejected: 0,
+      pendingReview: 0,
+      acceptedBytes: 0,
+    };
+    return { ...doc, acceptanceRatePpm: acceptanceRatePpm(doc) };
+  }
+
+  async version(datanetId: string, version: number): Promise<VersionDoc> {
+    if (version === 0) {
+      version = (await this.datanet(datanetId)).latestVersion;
+    }
+    const v = await this.store.get('ingest_versions', `${datanetId}@${version}`);
+    if (!v) throw new IngestError('VERSION_NOT_FOUND', `version: Datanet ${datanetId} has no version ${version}`);
+    return v as VersionDoc;
+  }
+
+  async leaderboard(datanetId: string, limit: number): Promise<ContributorStats[]> {
+    const { items } = await this.store.find('ingest_contributors', {
+      where: { datanetId: datanetId || allDatanets },
+      sort: [
+        { field: 'accepted', order: 'desc' },
+        { field: 'acceptedBytes', order: 'desc' },
+        { field: 'contributor', order: 'asc' },
+      ],
+      limit: Math.min(limit || 10, 1000),
+    });
+    return (items as ContributorDoc[]).map((c) => ({ ...c, acceptanceRatePpm: acceptanceRatePpm(c) }));
+  }
+}

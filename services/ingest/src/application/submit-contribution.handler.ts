@@ -1,0 +1,123 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CLOCK, type Clock } from '@opal/service-runtime';
+import { decideSubmit, type SubmissionOutcome, type SubmitContribution } from '../domain/datanet.decider.js';
+import type { DatanetState } from '../domain/datanet.state.js';
+import { datanetStream } from '../domain/ingest.events.js';
+import { IngestError } from '../domain/ingest.errors.js';
+import { contentHashOf, contributionIdOf } from '../domain/identifiers.js';
+import { minhash } from '../domain/near-duplicate.js';
+import { DatanetRepository } from './datanet.repository.js';
+import { normalizeAddress } from './create-datanet.handler.js';
+import { CONTENT_STORE, SCHEMA_VALIDATOR, SIGNATURE_VERIFIER, type CompiledSchema, type ContentStore, type SchemaValidator, type SignatureVerifier } from './ingest.ports.js';
+
+export type SubmitContributionInput = {
+  datanetId: string;
+  content: Uint8Array;
+  contributor: string;
+  nonce: string;
+  signature: Uint8Array;
+};
+
+export type SubmissionResult = SubmissionOutcome & { contentHash: string };
+
+const MAX_NONCE = (1n << 64n) - 1n;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Checks a signed contribution and records the outcome. Signature and replay problems are the
+ * caller's errors and leave nothing behind; every content problem becomes a ContributionRejected
+ * with its reason. The content is stored before the events are appended, so an acknowledged
+ * contribution always has its bytes.
+ */
+@Injectable()
+export class SubmitContributionHandler {
+  private readonly schemas = new Map<string, CompiledSchema>();
+
+  constructor(
+    private readonly datanets: DatanetRepository,
+    @Inject(SIGNATURE_VERIFIER) private readonly signatures: SignatureVerifier,
+    @Inject(CONTENT_STORE) private readonly content: ContentStore,
+    @Inject(SCHEMA_VALIDATOR) private readonly schemaValidator: SchemaValidator,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async execute(input: SubmitContributionInput): Promise<SubmissionResult> {
+    if (!input.datanetId) throw new IngestError('INVALID_FIELD', 'datanet_id: required');
+    const contributor = normalizeAddress('contributor', input.contributor);
+    if (!/^\d{1,20}$/.test(input.nonce) || BigInt(input.nonce) > MAX_NONCE) {
+      throw new IngestError('INVALID_FIELD', `nonce: must be an unsigned 64-bit integer, got ${JSON.stringify(input.nonce)}`);
+    }
+    const nonce = BigInt(input.nonce);
+    if (input.signature.length !== 65) {
+      throw new IngestError('INVALID_FIELD', `signature: must be 65 bytes (r, s, v), got ${input.signature.length}`);
+    }
+    const stream = datanetStream(input.datanetId);
+    const { state } = await this.datanets.peek(stream);
+    if (!state.created) throw new IngestError('DATANET_NOT_FOUND', `datanet_id: no Datanet ${input.datanetId}`);
+
+    const contentHash = contentHashOf(input.content);
+    const signer = this.signatures.contributionSigner(input.datanetId, contentHash, nonce, input.signature);
+    if (signer !== contributor) {
+      throw new IngestError('BAD_SIGNATURE', `signature: not signed by contributor ${contributor} over (datanet_id, content hash, nonce)`);
+    }
+    const contributionId = contributionIdOf(input.datanetId, contributor, nonce);
+    const cmd: SubmitContribution = {
+      contributionId,
+      contributor,
+      nonce,
+      signature: input.signature,
+      contentHash,
+      sizeBytes: input.content.length,
+      contentProblem: undefined,
+      minhash: undefined,
+    };
+    if (!state.contributions.has(contributionId) && cmd.sizeBytes <= state.policy.maxItemBytes) {
+      const examined = this.examine(state, input.content);
+      cmd.contentProblem = examined.problem;
+      cmd.minhash = examined.minhash;
+      // Store the bytes first unless they are certainly not kept (a problem, or a known hash).
+      if (!examined.problem && !state.byHash.has(contentHash)) await this.content.put(contentHash, input.content);
+    }
+    const { result } = await this.datanets.execute(stream, { now: this.clock.now(), commandId: `submit:${contributionId}` }, (s) => {
+      const d = decideSubmit(s, cmd, this.clock.now());
+      return { events: d.events, result: d.outcome };
+    });
+    if (result.reason === 'NONCE_REPLAYED') throw new IngestError('NONCE_REPLAYED', `nonce: ${result.detail}`);
+    return { ...result, contentHash };
+  }
+
+  private examine(state: DatanetState, content: Uint8Array): Pick<SubmitContribution, 'minhash'> & { problem: SubmitContribution['contentProblem'] } {
+    let text: string;
+    try {
+      text = utf8.decode(content);
+    } catch {
+      return { problem: { reason: 'INVALID_UTF8', detail: 'content is not valid UTF-8' }, minhash: undefined };
+    }
+    if (state.dataKind === 'jsonl') {
+      const problem = this.checkJsonLines(state, text);
+      if (problem) return { problem: { reason: 'SCHEMA_MISMATCH', detail: problem }, minhash: undefined };
+    }
+    return { problem: undefined, minhash: minhash(text) };
+  }
+
+  private checkJsonLines(state: DatanetState, text: string): string | undefined {
+    let schema = this.schemas.get(state.datanetId);
+    if (!schema) this.schemas.set(state.datanetId, (schema = this.schemaValidator.compile(state.jsonSchema)));
+    const lines = text.split('\n');
+    let records = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!.trim();
+      if (!line) continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        return `line ${i + 1}: not valid JSON`;
+      }
+      const error = schema.validate(value);
+      if (error) return `line ${i + 1}: ${error}`;
+      records++;
+    }
+    return records === 0 ? 'no JSON records' : undefined;
+  }
+}

@@ -1,0 +1,136 @@
+import type { RecordedEvent } from '@opal/event-sourcing';
+import type { ContributionPolicy, IngestEvent, ManifestEntry } from './ingest.events.js';
+import { NearDuplicateIndex, signatureFromBytes } from './near-duplicate.js';
+
+export type ContributionStatus = 'ACCEPTED' | 'PENDING_REVIEW' | 'REJECTED';
+
+export type ContributionRecord = {
+  readonly contributor: string;
+  readonly contentHash: string;
+  readonly sizeBytes: number;
+  status: ContributionStatus;
+};
+
+/**
+ * The write model of one Datanet: what its commands need to decide. Built by folding the
+ * Datanet's stream; its indexes (hashes, near-duplicate buckets, quotas) are updated in place as
+ * events are folded, since copying them per event would make ingest quadratic.
+ */
+export type DatanetState = {
+  created: boolean;
+  datanetId: string;
+  owner: string;
+  name: string;
+  dataKind: string;
+  jsonSchema: string;
+  policy: ContributionPolicy;
+  contributions: Map<string, ContributionRecord>;
+  /** Live (accepted or pending) contribution by content hash: exact duplicates. */
+  byHash: Map<string, string>;
+  nearDuplicates: NearDuplicateIndex;
+  /** Live submissions per `${contributor}|${utc day}`. */
+  quota: Map<string, number>;
+  /** Accepted contributions in acceptance order: the next version's manifest. */
+  accepted: ManifestEntry[];
+  acceptedBytes: bigint;
+  version: number;
+  acceptedAtLastVersion: number;
+};
+
+export const defaultPolicy: ContributionPolicy = {
+  maxItemBytes: 64 * 1024,
+  dailyQuota: 0,
+  reviewRequired: false,
+  nearDuplicatePpm: 800_000,
+  validators: [],
+};
+
+export function initialDatanetState(): DatanetState {
+  return {
+    created: false,
+    datanetId: '',
+    owner: '',
+    name: '',
+    dataKind: 'text',
+    jsonSchema: '',
+    policy: defaultPolicy,
+    contributions: new Map(),
+    byHash: new Map(),
+    nearDuplicates: new NearDuplicateIndex(),
+    quota: new Map(),
+    accepted: [],
+    acceptedBytes: 0n,
+    version: 0,
+    acceptedAtLastVersion: 0,
+  };
+}
+
+export const utcDay = (ms: number) => Math.floor(ms / 86_400_000);
+export const quotaKey = (contributor: string, ms: number) => `${contributor}|${utcDay(ms)}`;
+
+export function evolveDatanet(state: DatanetState, event: RecordedEvent<IngestEvent>): DatanetState {
+  switch (event.type) {
+    case 'DatanetCreated': {
+      const d = event.data;
+      return {
+        ...state,
+        created: true,
+        datanetId: d.datanetId,
+        owner: d.owner,
+        name: d.name,
+        dataKind: d.dataKind,
+        jsonSchema: d.jsonSchema,
+        policy: d.policy ?? defaultPolicy,
+      };
+    }
+    case 'ContributionSubmitted': {
+      const d = event.data;
+      state.contributions.set(d.contributionId, {
+        contributor: d.contributor,
+        contentHash: d.contentHash,
+        sizeBytes: d.sizeBytes,
+        status: 'PENDING_REVIEW',
+      });
+      state.byHash.set(d.contentHash, d.contributionId);
+      const sig = signatureFromBytes(d.minhash);
+      if (sig) state.nearDuplicates.add(d.contributionId, sig);
+      const key = quotaKey(d.contributor, event.meta.occurredAt);
+      state.quota.set(key, (state.quota.get(key) ?? 0) + 1);
+      return state;
+    }
+    case 'ContributionAccepted': {
+      const d = event.data;
+      const c = state.contributions.get(d.contributionId);
+      if (c) c.status = 'ACCEPTED';
+      state.accepted.push({ contributionId: d.contributionId, contentHash: d.contentHash, contributor: d.contributor });
+      state.acceptedBytes += BigInt(d.sizeBytes);
+      return state;
+    }
+    case 'ContributionRejected': {
+      const d = event.data;
+      const c = state.contributions.get(d.contributionId);
+      if (c) {
+        // A pending contribution declined in review: it no longer blocks copies of itself.
+        c.status = 'REJECTED';
+        if (state.byHash.get(c.contentHash) === d.contributionId) state.byHash.delete(c.contentHash);
+        state.nearDuplicates.remove(d.contributionId);
+      } else {
+        state.contributions.set(d.contributionId, {
+          contributor: d.contributor,
+          contentHash: d.contentHash,
+          sizeBytes: d.sizeBytes,
+          status: 'REJECTED',
+        });
+      }
+      return state;
+    }
+    case 'ContributionReviewed':
+      return state;
+    case 'DatanetVersionPublished':
+      return { ...state, version: event.data.version, acceptedAtLastVersion: state.accepted.length };
+    default: {
+      const exhaustive: never = event;
+      return exhaustive;
+    }
+  }
+}

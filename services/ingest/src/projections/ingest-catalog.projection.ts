@@ -1,0 +1,101 @@
+import type { Doc, Projection } from '@opal/event-sourcing';
+import { ingestCodec } from '../application/datanet.repository.js';
+import type { IngestEvent } from '../domain/ingest.events.js';
+
+export type DatanetDoc = {
+  datanetId: string;
+  name: string;
+  description: string;
+  tags: string[];
+  dataKind: string;
+  jsonSchema: string;
+  license: string;
+  owner: string;
+  policy: { maxItemBytes: number; dailyQuota: number; reviewRequired: boolean; nearDuplicatePpm: number; validators: string[] };
+  accepted: number;
+  rejected: number;
+  pendingReview: number;
+  latestVersion: number;
+  createdAt: string;
+};
+
+export type VersionDoc = {
+  datanetId: string;
+  version: number;
+  entries: { contributionId: string; contentHash: string; contributor: string }[];
+  merkleRoot: string;
+  totalBytes: string;
+  publishedAt: string;
+};
+
+/** Datanets with their counters, and every published version's manifest. */
+export const ingestCatalogProjection: Projection<IngestEvent> = {
+  name: 'ingest.catalog',
+  codec: ingestCodec,
+  collections: [
+    { name: 'ingest_datanets', indexes: [] },
+    { name: 'ingest_versions', indexes: ['datanetId'] },
+  ],
+  route(e) {
+    if (e.type === 'DatanetVersionPublished') {
+      return [
+        { collection: 'ingest_datanets', id: e.data.datanetId },
+        { collection: 'ingest_versions', id: `${e.data.datanetId}@${e.data.version}` },
+      ];
+    }
+    if (e.type === 'ContributionReviewed') return [];
+    return [{ collection: 'ingest_datanets', id: e.data.datanetId }];
+  },
+  evolve(ref, doc, e): Doc | undefined {
+    if (ref.collection === 'ingest_versions') {
+      if (e.type !== 'DatanetVersionPublished') return undefined;
+      const v: VersionDoc = {
+        datanetId: e.data.datanetId,
+        version: e.data.version,
+        entries: e.data.entries.map((x) => ({ contributionId: x.contributionId, contentHash: x.contentHash, contributor: x.contributor })),
+        merkleRoot: e.data.merkleRoot,
+        totalBytes: e.data.totalBytes.toString(),
+        publishedAt: new Date(e.meta.occurredAt).toISOString(),
+      };
+      return v;
+    }
+    const d = doc as DatanetDoc | undefined;
+    switch (e.type) {
+      case 'DatanetCreated': {
+        const x = e.data;
+        const p = x.policy!;
+        const created: DatanetDoc = {
+          datanetId: x.datanetId,
+          name: x.name,
+          description: x.description,
+          tags: [...x.tags],
+          dataKind: x.dataKind,
+          jsonSchema: x.jsonSchema,
+          license: x.license,
+          owner: x.owner,
+          policy: { maxItemBytes: p.maxItemBytes, dailyQuota: p.dailyQuota, reviewRequired: p.reviewRequired, nearDuplicatePpm: p.nearDuplicatePpm, validators: [...p.validators] },
+          accepted: 0,
+          rejected: 0,
+          pendingReview: 0,
+          latestVersion: 0,
+          createdAt: new Date(e.meta.occurredAt).toISOString(),
+        };
+        return created;
+      }
+      case 'ContributionSubmitted':
+        return d && { ...d, pendingReview: d.pendingReview + 1 };
+      case 'ContributionAccepted':
+        return d && { ...d, pendingReview: d.pendingReview - 1, accepted: d.accepted + 1 };
+      case 'ContributionRejected':
+        return d && { ...d, rejected: d.rejected + 1, pendingReview: d.pendingReview - (e.data.reason === 'REVIEW_DECLINED' ? 1 : 0) };
+      case 'DatanetVersionPublished':
+        return d && { ...d, latestVersion: e.data.version };
+      case 'ContributionReviewed':
+        return undefined;
+      default: {
+        const exhaustive: never = e;
+        return exhaustive;
+      }
+    }
+  },
+};
