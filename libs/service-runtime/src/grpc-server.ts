@@ -1,8 +1,12 @@
 import { Transport, type GrpcOptions } from '@nestjs/microservices';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
+import { fileURLToPath } from 'node:url';
 import { protoRoot, serviceProtos } from '@opal/contracts';
 import { join } from 'node:path';
+import { loadSync } from '@grpc/proto-loader';
+
+const healthProtoPath = fileURLToPath(new URL('../proto/grpc/health/v1/health.proto', import.meta.url));
 
 export type GrpcServiceKey = keyof typeof serviceProtos;
 
@@ -22,12 +26,14 @@ export function grpcServerOptions(url: string, services: readonly GrpcServiceKey
       protoPath: protos.map((p) => join(protoRoot, p.file)),
       loader: { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot] },
       maxReceiveMessageLength: 64 << 20,
-      onLoadPackageDefinition: (definition, server) => {
-        new ReflectionService(definition).addToServer(server as never);
+      onLoadPackageDefinition: (_definition, server) => {
+        // Reflection describes the .proto files as written (snake_case fields), whatever casing
+        // the handlers receive, so grpcurl and generated clients see the real contract.
+        const described = loadSync([...protos.map((p) => join(protoRoot, p.file)), healthProtoPath], { keepCase: true, includeDirs: [protoRoot] });
+        new ReflectionService(described).addToServer(server as never);
         new HealthImplementation(statusMap).addToServer(server as never);
       },
     },
   };
 }
 
-export { healthProtoPath };

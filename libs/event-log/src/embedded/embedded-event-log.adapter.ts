@@ -15,6 +15,7 @@ type StreamState = { version: number; lastHash: Uint8Array; offsets: number[] };
 export type EmbeddedEventLogOptions = {
   /** fsync after every group of appends (default true). Off only for throwaway benchmarks. */
   readonly fsync?: boolean;
+  /** Open for reading only (export, replay): no appends, no stream index, a torn tail left alone. */
   readonly readOnly?: boolean;
 };
 
@@ -54,6 +55,13 @@ export class EmbeddedEventLog implements EventLog {
   }
 
   private load(repair: boolean): void {
+    if (!repair) {
+      // Read-only (export, replay): record offsets are enough; streams are not indexed.
+      const result = scanLogFile(this.path, (_body, offset) => void this.offsets.push(offset));
+      this.durable = this.offsets.length;
+      this.endOffset = result.validBytes;
+      return;
+    }
     const result = scanLogFile(this.path, (body, offset) => {
       this.offsets.push(offset);
       const e = decodeEnvelope(body, { partition: EMBEDDED_PARTITION, offset: this.offsets.length - 1 });
@@ -63,7 +71,7 @@ export class EmbeddedEventLog implements EventLog {
       s.lastHash = Uint8Array.from(e.hash);
       s.offsets.push(this.offsets.length - 1);
     });
-    if (result.validBytes < result.fileBytes && repair) truncateTo(this.path, result.validBytes);
+    if (result.validBytes < result.fileBytes) truncateTo(this.path, result.validBytes);
     this.durable = this.offsets.length;
     this.endOffset = result.validBytes;
   }

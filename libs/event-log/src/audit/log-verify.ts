@@ -1,0 +1,102 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createHash } from 'node:crypto';
+import { computeEventHash, toHex } from '../envelope.js';
+import { EXPORT_FORMAT, payloadAsJson, type ExportedEvent } from './log-export.js';
+
+export type VerifyResult =
+  | { ok: true; events: number; streams: number; digest: string }
+  | { ok: false; events: number; line: number; position: number | undefined; error: string };
+
+const HEX32 = /^[0-9a-f]{64}$/;
+
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
+}
+
+/**
+ * Checks an exported log: every line parses, positions run 0, 1, 2, ..., each event's hash matches
+ * its content, each stream's sequence is gapless and each prev_hash links to the previous event of
+ * its stream, the readable `data` matches the payload, and the trailer's count and digest match.
+ * Stops at the first bad event and names it.
+ */
+export async function verifyExport(file: string, onProgress?: (events: number) => void): Promise<VerifyResult> {
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  const heads = new Map<string, { seq: number; hash: string }>();
+  const digest = createHash('sha256');
+  let lineNo = 0;
+  let events = 0;
+  let header = false;
+  let trailer: { events: number; digest: string } | undefined;
+  const fail = (error: string, position?: number): VerifyResult => ({ ok: false, events, line: lineNo, position, error });
+  for await (const line of lines) {
+    lineNo++;
+    if (trailer) return fail('content after the trailer line');
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return fail(`line ${lineNo} is not valid JSON`);
+    }
+    if (!header) {
+      if (obj['format'] !== EXPORT_FORMAT) return fail(`line 1 is not an ${EXPORT_FORMAT} header`);
+      header = true;
+      continue;
+    }
+    if (obj['end'] === true) {
+      trailer = { events: Number(obj['events']), digest: String(obj['digest']) };
+      continue;
+    }
+    const e = obj as unknown as ExportedEvent;
+    const where = `event at line ${lineNo} (position ${String(e.position)}, stream ${String(e.stream_id)}, seq ${String(e.stream_seq)})`;
+    if (e.position !== events) return fail(`${where}: expected position ${events}; an event is missing, added or moved`, events);
+    if (typeof e.hash !== 'string' || !HEX32.test(e.hash) || typeof e.prev_hash !== 'string' || !HEX32.test(e.prev_hash)) {
+      return fail(`${where}: hash or prev_hash is not 32 bytes of hex`, e.position);
+    }
+    let payload: Buffer;
+    try {
+      payload = Buffer.from(String(e.payload), 'base64');
+      if (payload.toString('base64') !== e.payload) throw new Error('not canonical base64');
+    } catch {
+      return fail(`${where}: payload is not base64`, e.position);
+    }
+    const fields = {
+      eventId: String(e.event_id),
+      type: String(e.type),
+      schemaVersion: Number(e.schema_version),
+      streamId: String(e.stream_id),
+      streamSeq: Number(e.stream_seq),
+      occurredAt: Number(e.occurred_at),
+      correlationId: String(e.correlation_id),
+      causationId: String(e.causation_id),
+      producer: String(e.producer),
+      payload: new Uint8Array(payload),
+      prevHash: new Uint8Array(Buffer.from(e.prev_hash, 'hex')),
+    };
+    if (toHex(computeEventHash(fields)) !== e.hash) return fail(`${where}: hash does not match the event's content`, e.position);
+    const head = heads.get(fields.streamId) ?? { seq: 0, hash: '0'.repeat(64) };
+    if (fields.streamSeq !== head.seq + 1) {
+      return fail(`${where}: stream sequence jumps from ${head.seq} to ${fields.streamSeq}`, e.position);
+    }
+    if (e.prev_hash !== head.hash) return fail(`${where}: prev_hash does not link to the previous event of its stream`, e.position);
+    let decoded: unknown;
+    try {
+      decoded = payloadAsJson(fields.type, fields.payload);
+    } catch {
+      return fail(`${where}: payload does not decode as ${fields.type}`, e.position);
+    }
+    if (canonical(decoded) !== canonical(e.data ?? null)) return fail(`${where}: data does not match the payload`, e.position);
+    heads.set(fields.streamId, { seq: fields.streamSeq, hash: e.hash });
+    digest.update(Buffer.from(e.hash, 'hex'));
+    events++;
+    if (events % 50_000 === 0) onProgress?.(events);
+  }
+  if (!header) return fail('the file is empty');
+  if (!trailer) return fail('the trailer line is missing: the file is cut off');
+  if (trailer.events !== events) return fail(`the trailer counts ${trailer.events} events, the file has ${events}`);
+  const d = digest.digest('hex');
+  if (trailer.digest !== d) return fail('the trailer digest does not match the events');
+  return { ok: true, events, streams: heads.size, digest: d };
+}

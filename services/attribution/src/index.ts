@@ -1,0 +1,2 @@
+export { AttributionModule } from './attribution.module.js';
+export { receiptsProjection, attributionCodec } from './projections/receipts.projection.js';

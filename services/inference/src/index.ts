@@ -1,0 +1,2 @@
+export { InferenceModule } from './inference.module.js';
+export { modelsProjection, inferenceCodec } from './projections/models.projection.js';

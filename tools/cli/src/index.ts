@@ -1,0 +1,4 @@
+export { startNode, openEmbedded, type RunningNode } from './node.js';
+export { replayFromLog, type ReplayResult } from './replay.js';
+export { services } from './service-registry.js';
+export { run, main } from './main.js';

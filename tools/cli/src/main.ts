@@ -1,0 +1,136 @@
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { EmbeddedEventLog, exportLog, verifyExport } from '@opal/event-log';
+import { loadConfig, ConfigError, type OpalConfig } from '@opal/service-runtime';
+import { serviceNames, type ServiceName } from '@opal/contracts';
+import { startNode } from './node.js';
+import { replayFromLog } from './replay.js';
+import { progressReporter } from './progress.js';
+
+const usage = `opal — proof-of-attribution ledger
+
+usage:
+  opal up                       run every service in this process (gRPC on OPAL_GRPC_HOST:OPAL_GRPC_PORT)
+  opal serve <service>          run one service: ${serviceNames.join(', ')}
+  opal log export --out FILE    write the event log as JSON lines, for auditors
+  opal log verify FILE          check an exported log's hash chains and sequences
+  opal replay [--json]          rebuild every read model from the log and print the state digest
+
+options:
+  --port N        gRPC port (OPAL_GRPC_PORT, default 50051)
+  --data-dir DIR  data folder (OPAL_DATA_DIR, default .opal/data in the checkout)
+  --event-log URI embedded (default) or kafka://host:port (OPAL_EVENT_LOG)
+  --store URI     memory (default) or mongodb://host:port/db (OPAL_STORE)
+`;
+
+async function serve(config: OpalConfig, names: readonly ServiceName[]): Promise<void> {
+  const node = await startNode(config, names);
+  process.stderr.write(`opal: ${names.join(', ')} listening on ${node.url} (data in ${config.dataDir})\n`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`opal: ${signal}, shutting down\n`);
+    await node.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'event-log': { type: 'string' },
+      store: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, sub, arg] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(usage);
+    return command ? 0 : 2;
+  }
+  const env = { ...process.env };
+  if (values.port) env['OPAL_GRPC_PORT'] = values.port;
+  if (values['data-dir']) env['OPAL_DATA_DIR'] = values['data-dir'];
+  if (values['event-log']) env['OPAL_EVENT_LOG'] = values['event-log'];
+  if (values.store) env['OPAL_STORE'] = values.store;
+  const config = loadConfig(env);
+
+  switch (command) {
+    case 'up':
+      await serve(config, serviceNames);
+      return -1;
+    case 'serve': {
+      if (!sub || !serviceNames.includes(sub as ServiceName)) throw new UsageError(`serve: name one service of ${serviceNames.join(', ')}`);
+      await serve(config, [sub as ServiceName]);
+      return -1;
+    }
+    case 'log': {
+      if (sub === 'export') {
+        if (!values.out) throw new UsageError('log export: --out FILE is required');
+        const log = await EmbeddedEventLog.open(join(config.dataDir, 'log'), { readOnly: true });
+        const progress = progressReporter('exported');
+        try {
+          const r = await exportLog(log, values.out, (n) => progress.update(n, log.length));
+          progress.finish();
+          process.stdout.write(`exported ${r.events} events to ${values.out} (digest ${r.digest})\n`);
+        } finally {
+          await log.close();
+        }
+        return 0;
+      }
+      if (sub === 'verify') {
+        if (!arg) throw new UsageError('log verify: give the exported FILE');
+        const progress = progressReporter('verified');
+        const r = await verifyExport(arg, (n) => progress.update(n));
+        progress.finish();
+        if (r.ok) {
+          process.stdout.write(`ok: ${r.events} events in ${r.streams} streams; every hash chain and sequence verifies (digest ${r.digest})\n`);
+          return 0;
+        }
+        process.stdout.write(`FAILED after ${r.events} good events: ${r.error}\n`);
+        return 1;
+      }
+      throw new UsageError('log: export or verify');
+    }
+    case 'replay': {
+      const progress = progressReporter('replayed');
+      const r = await replayFromLog(config, (done, total) => progress.update(done, total));
+      progress.finish();
+      if (values.json) {
+        process.stdout.write(JSON.stringify(r) + '\n');
+      } else {
+        for (const p of r.projections) process.stdout.write(`${p.projection.padEnd(24)} ${p.digest}  ${p.documents} documents\n`);
+        const rate = r.seconds > 0 ? Math.round(r.events / r.seconds) : r.events;
+        process.stdout.write(`replayed ${r.events} events in ${r.seconds.toFixed(2)} s (${rate} events/s)\nstate digest ${r.digest}\n`);
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+export class UsageError extends Error {}
+
+export async function run(argv: string[]): Promise<void> {
+  try {
+    const code = await main(argv);
+    if (code >= 0) process.exit(code);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      process.stderr.write(`opal: ${error.message}\n\n${usage}`);
+      process.exit(2);
+    }
+    process.stderr.write(`opal: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+}

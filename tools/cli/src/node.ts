@@ -1,0 +1,92 @@
+import 'reflect-metadata';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { INestMicroservice } from '@nestjs/common';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
+import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
+import { AdminModule, createLogger, grpcServerOptions, NestPinoLogger, PlatformModule, type Clock, type OpalConfig } from '@opal/service-runtime';
+import type { ServiceName } from '@opal/contracts';
+import { services } from './service-registry.js';
+
+@Module({})
+class OpalNodeModule {
+  static for(names: readonly ServiceName[], resources: Parameters<typeof PlatformModule.forRoot>[0]): DynamicModule {
+    return {
+      module: OpalNodeModule,
+      imports: [PlatformModule.forRoot(resources), AdminModule, ...names.map((n) => services[n].module)],
+    };
+  }
+}
+
+export type RunningNode = {
+  readonly url: string;
+  readonly eventLog: EventLog;
+  readonly store: DocumentStore;
+  close(): Promise<void>;
+};
+
+/** Refuses a second process on the same data folder: two writers would corrupt the log. */
+function takeLock(dataDir: string): () => void {
+  const lock = join(dataDir, 'LOCK');
+  if (existsSync(lock)) {
+    const pid = Number(readFileSync(lock, 'utf8'));
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = pid !== process.pid;
+    } catch {
+      alive = false;
+    }
+    if (alive) throw new Error(`data folder ${dataDir} is in use by process ${pid} (stop it, or set OPAL_DATA_DIR)`);
+  }
+  writeFileSync(lock, String(process.pid));
+  return () => rmSync(lock, { force: true });
+}
+
+export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: EmbeddedEventLog; store: MemoryDocumentStore }> {
+  const eventLog = await EmbeddedEventLog.open(join(config.dataDir, 'log'), { fsync: config.fsync });
+  const store = new MemoryDocumentStore({ dir: join(config.dataDir, 'state'), snapshotEvery: config.snapshotEvery });
+  return { eventLog, store };
+}
+
+/** Starts the given services in this process, on one gRPC port, on the embedded log and store. */
+export async function startNode(config: OpalConfig, names: readonly ServiceName[], clock?: Clock): Promise<RunningNode> {
+  if (config.eventLog !== 'embedded' || config.store !== 'memory') {
+    throw new Error(`OPAL_EVENT_LOG=${config.eventLog} OPAL_STORE=${config.store}: only the embedded log and memory store are available in this build`);
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const release = takeLock(config.dataDir);
+  const logger = createLogger(config.logLevel, names.length === 1 ? names[0]! : 'opal');
+  const { eventLog, store } = await openEmbedded(config);
+  const url = `${config.grpcHost}:${config.grpcPort}`;
+  let app: INestMicroservice;
+  try {
+    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog, store, clock }), {
+      ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin']),
+      logger: new NestPinoLogger(logger),
+    });
+    await app.listen();
+  } catch (error) {
+    await eventLog.close();
+    release();
+    throw error;
+  }
+  logger.info({ url, services: names, dataDir: config.dataDir }, 'opal node listening');
+  let closed = false;
+  return {
+    url,
+    eventLog,
+    store,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await store.close();
+      await eventLog.close();
+      release();
+      logger.info('opal node stopped');
+    },
+  };
+}
