@@ -1,0 +1,43 @@
+/** Seeded synthetic text, so tests and benchmarks need no downloaded data. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'ze', 'pa', 'qu', 'den', 'mar', 'tol', 'bri', 'sun', 'gal', 'fer', 'hop', 'lin'];
+
+export function vocabulary(size: number, seed = 7): string[] {
+  const r = rng(seed);
+  const words = new Set<string>();
+  while (words.size < size) {
+    const n = 1 + Math.floor(r() * 3);
+    let w = '';
+    for (let i = 0; i < n; i++) w += syllables[Math.floor(r() * syllables.length)];
+    words.add(w);
+  }
+  return [...words];
+}
+
+/** A text of about `bytes` bytes of words drawn from `vocab`. */
+export function text(r: () => number, vocab: readonly string[], bytes: number): string {
+  const words: string[] = [];
+  let len = 0;
+  while (len < bytes - 12) {
+    const w = vocab[Math.floor(r() * vocab.length)]!;
+    words.push(w);
+    len += w.length + 1;
+  }
+  return words.join(' ') + '.';
+}
+
+/** The same text with `changes` words replaced: a near duplicate. */
+export function perturb(r: () => number, source: string, vocab: readonly string[], changes: number): string {
+  const words = source.split(' ');
+  for (let i = 0; i < changes; i++) words[Math.floor(r() * words.length)] = vocab[Math.floor(r() * vocab.length)]!;
+  return words.join(' ');
+}
