@@ -75,7 +75,13 @@ export async function verifyExport(file: string, onProgress?: (events: number) =
       payload: new Uint8Array(payload),
       prevHash: new Uint8Array(Buffer.from(e.prev_hash, 'hex')),
     };
-    if (toHex(computeEventHash(fields)) !== e.hash) return fail(`${where}: hash does not match the event's content`, e.position);
+    let hash: string;
+    try {
+      hash = toHex(computeEventHash(fields));
+    } catch {
+      return fail(`${where}: a field has the wrong type`, e.position);
+    }
+    if (hash !== e.hash) return fail(`${where}: hash does not match the event's content`, e.position);
     const head = heads.get(fields.streamId) ?? { seq: 0, hash: '0'.repeat(64) };
     if (fields.streamSeq !== head.seq + 1) {
       return fail(`${where}: stream sequence jumps from ${head.seq} to ${fields.streamSeq}`, e.position);
