@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 
 export type Measurement = {
   readonly metric: string;
@@ -19,8 +18,8 @@ export type BenchSuite = (ctx: BenchContext) => Promise<void>;
 
 /** Runs one suite; prints a table, or with --json one JSON object per measurement. */
 export async function runSuite(suite: string, run: BenchSuite, argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, strict: false, allowPositionals: true });
-  const json = values.json === true;
+  const values = parseOptions(argv);
+  const json = values['json'] === true;
   const rows: Measurement[] = [];
   const ctx: BenchContext = {
     options: values as Record<string, string | boolean | undefined>,
@@ -44,4 +43,18 @@ export async function runSuite(suite: string, run: BenchSuite, argv: string[]): 
     console.log(widths.map((w) => '-'.repeat(w)).join('  '));
     for (const l of lines) console.log(line(l));
   }
+}
+
+/** `--flag` is true; `--key value` and `--key=value` give the value (suites declare no schema). */
+export function parseOptions(argv: readonly string[]): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) continue;
+    const eq = a.indexOf('=');
+    if (eq > 0) out[a.slice(2, eq)] = a.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) out[a.slice(2)] = argv[++i]!;
+    else out[a.slice(2)] = true;
+  }
+  return out;
 }

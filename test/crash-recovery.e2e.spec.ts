@@ -4,10 +4,7 @@ import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { OpalProcess, runOpal } from './support/opal-process.js';
-import { call, grpcClient } from './support/grpc-clients.js';
-import { signContribution, wallet } from './support/signing.js';
-import { rng, text, vocabulary } from './support/corpus.js';
+import { OpalProcess, runOpal, call, grpcClient, signContribution, wallet, rng, text, vocabulary } from '@opal/testkit';
 
 const enc = new TextEncoder();
 

@@ -5,10 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { manifestRoot } from '@opal/ingest';
-import { OpalProcess, runOpal } from './support/opal-process.js';
-import { call, clientStream, grpcClient } from './support/grpc-clients.js';
-import { signContribution, signReview, wallet } from './support/signing.js';
-import { perturb, rng, text, vocabulary } from './support/corpus.js';
+import { OpalProcess, runOpal, call, clientStream, grpcClient, signContribution, signReview, wallet, perturb, rng, text, vocabulary } from '@opal/testkit';
 
 const enc = new TextEncoder();
 

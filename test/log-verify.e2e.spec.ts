@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedEventLog, exportLog, verifyExport } from '@opal/event-log';
 import { ingestCodec } from '@opal/ingest';
-import { runOpal } from './support/opal-process.js';
+import { runOpal } from '@opal/testkit';
 
 describe('opal log verify', () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-verify-'));

@@ -1,3 +1,4 @@
+import './text-encoding.js';
 import * as envelope from './gen/opal/events/v1/envelope.pb.js';
 import * as ingest from './gen/opal/ingest/v1/events.pb.js';
 import * as inference from './gen/opal/inference/v1/events.pb.js';

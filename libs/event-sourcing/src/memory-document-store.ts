@@ -59,6 +59,7 @@ export class MemoryDocumentStore implements DocumentStore {
   private put(c: Collection, id: string, doc: Doc | null): void {
     const old = c.docs.get(id);
     for (const [field, index] of c.indexes) {
+      if (old !== undefined && doc !== null && old[field] === doc[field]) continue;
       if (old !== undefined) index.get(old[field])?.delete(id);
       if (doc !== null) {
         const v = doc[field];

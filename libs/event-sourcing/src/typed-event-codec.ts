@@ -2,6 +2,9 @@ import { eventCatalog } from '@opal/contracts';
 import type { NewEvent, StoredEvent } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
 
+const DECODED = Symbol('decoded');
+type Memo = { [DECODED]?: { codec: unknown; event: unknown } };
+
 /**
  * Maps one service's domain events (short names) to the protobuf integration events in proto/
  * (`<package>.<Name>`), and back. Unknown types on read are skipped, so a service only decodes
@@ -30,14 +33,21 @@ export class TypedEventCodec<E extends DomainEvent> {
     return { type: c.full, payload: c.encode(event.data), occurredAt, ...ids };
   }
 
-  /** Decodes a stored event of this codec's package; undefined for any other type. */
+  /**
+   * Decodes a stored event of this codec's package; undefined for any other type. The result is
+   * remembered on the stored event, so several projections of one service decode it once.
+   */
   decode(stored: StoredEvent): RecordedEvent<E> | undefined {
+    const memo = (stored as Memo)[DECODED];
+    if (memo && memo.codec === this) return memo.event as RecordedEvent<E>;
     const c = this.byFull.get(stored.type);
     if (!c) return undefined;
-    return {
+    const event = {
       type: c.short,
       data: c.decode(stored.payload),
       meta: { streamId: stored.streamId, streamSeq: stored.streamSeq, occurredAt: stored.occurredAt, eventId: stored.eventId },
     } as RecordedEvent<E>;
+    (stored as Memo)[DECODED] = { codec: this, event };
+    return event;
   }
 }

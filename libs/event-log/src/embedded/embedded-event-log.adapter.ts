@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { decodeEnvelope, encodeEnvelope, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
 import { EventLogError } from '../errors.js';
 import type { AppendOptions, Cursor, EventLog, EventLogStats, ReadResult, SubscribeOptions, Subscription } from '../event-log.port.js';
+import { decodeEnvelopeFast } from '../envelope-decoder.js';
 import { frameRecord, RECORD_HEADER, scanLogFile, truncateTo } from './log-file.js';
 import { PollingSubscription } from './polling-subscription.js';
 
@@ -176,10 +177,7 @@ export class EmbeddedEventLog implements EventLog {
     for (let i = from; i < to; i++) {
       const at = this.offsets[i]! - start;
       const len = buf.readUInt32LE(at);
-      out[i - from] = decodeEnvelope(buf.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len), {
-        partition: EMBEDDED_PARTITION,
-        offset: i,
-      });
+      out[i - from] = decodeEnvelopeFast(buf, at + RECORD_HEADER, at + RECORD_HEADER + len, { partition: EMBEDDED_PARTITION, offset: i });
     }
     return out;
   }

@@ -1,0 +1,74 @@
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedEventLog } from '@opal/event-log';
+import { contentHashOf, contributionIdOf, ingestCodec, type IngestEvent } from '@opal/ingest';
+import { replayFromLog } from '@opal/cli';
+import { loadConfig } from '@opal/service-runtime';
+import { wallet } from '@opal/testkit';
+import type { BenchSuite } from './harness.js';
+
+/**
+ * Rebuilds every ingest read model from an embedded log of realistic ingest events (a Datanet's
+ * ContributionSubmitted + ContributionAccepted pairs with MinHash signatures, some rejections,
+ * versions), as `opal replay` does.   --events N (default 400000)
+ */
+export const run: BenchSuite = async (ctx) => {
+  const target = Number(ctx.options['events'] ?? 400_000);
+  const keep = typeof ctx.options['dir'] === 'string' ? ctx.options['dir'] : undefined;
+  const dir = keep ?? mkdtempSync(join(tmpdir(), 'opal-bench-replay-'));
+  try {
+    if (keep && existsSync(join(dir, 'log', 'events.log'))) {
+      ctx.progress(`reusing the log in ${dir}`);
+      return await measure(ctx, dir);
+    }
+    const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+    const contributors = Array.from({ length: 200 }, (_, i) => wallet(i).address);
+    const datanets = Array.from({ length: 8 }, (_, i) => `bench-${i}`);
+    const t0 = 1_760_000_000_000;
+    let written = 0;
+    const append = async (datanetId: string, events: IngestEvent[], at: number) => {
+      await log.append(`datanet-${datanetId}`, events.map((e) => ingestCodec.encode(e, at)), { expectedVersion: 'any', producer: 'ingest' });
+      written += events.length;
+    };
+    for (const d of datanets) {
+      await append(d, [{ type: 'DatanetCreated', data: { datanetId: d, name: d, description: 'bench', tags: ['bench'], dataKind: 'text', jsonSchema: '', license: 'CC0-1.0', owner: contributors[0]!, policy: { maxItemBytes: 65536, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 800_000, validators: [] } } }], t0);
+    }
+    ctx.progress(`writing ${target} events`);
+    const minhash = new Uint8Array(512).map((_, i) => (i * 31) & 0xff);
+    const signature = new Uint8Array(65).fill(7);
+    for (let i = 0; written < target; i++) {
+      const datanetId = datanets[i % datanets.length]!;
+      const contributor = contributors[i % contributors.length]!;
+      const nonce = BigInt(i + 1);
+      const contributionId = contributionIdOf(datanetId, contributor, nonce);
+      const contentHash = contentHashOf(new TextEncoder().encode(`content ${i}`));
+      const at = t0 + i * 1000;
+      if (i % 20 === 19) {
+        await append(datanetId, [{ type: 'ContributionRejected', data: { datanetId, contributionId, contributor, reason: 'DUPLICATE', detail: 'same content', duplicateOf: contributionId, contentHash, sizeBytes: 1024, nonce } }], at);
+      } else {
+        await append(
+          datanetId,
+          [
+            { type: 'ContributionSubmitted', data: { datanetId, contributionId, contributor, contentHash, sizeBytes: 1024, nonce, signature, minhash } },
+            { type: 'ContributionAccepted', data: { datanetId, contributionId, contributor, contentHash, sizeBytes: 1024 } },
+          ],
+          at,
+        );
+      }
+    }
+    await log.close();
+    await measure(ctx, dir);
+  } finally {
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+async function measure(ctx: Parameters<BenchSuite>[0], dir: string): Promise<void> {
+    const bytes = statSync(join(dir, 'log', 'events.log')).size;
+    ctx.progress(`replaying (${(bytes / 1e6).toFixed(0)} MB of log)`);
+    // `dir/log` is where a node keeps its log under OPAL_DATA_DIR.
+    const r = await replayFromLog(loadConfig({ OPAL_DATA_DIR: dir }), undefined, ['ingest']);
+    ctx.report({ metric: 'events_per_s', value: Math.round(r.events / r.seconds), unit: 'events/s', params: { events: r.events, log_bytes: bytes, read_models: r.projections.length } });
+    ctx.report({ metric: 'replay_seconds', value: Number(r.seconds.toFixed(3)), unit: 's', params: { events: r.events } });
+}
