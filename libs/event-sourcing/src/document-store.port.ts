@@ -28,6 +28,8 @@ export interface DocumentStore {
   prepare(projection: string, collections: readonly CollectionSpec[]): Promise<void>;
   loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined>;
   getMany(collection: string, ids: readonly string[]): Promise<Map<string, Doc>>;
+  /** Synchronous read, offered by in-process stores; projections then skip the batch prefetch. */
+  peek?(collection: string, id: string): Doc | undefined;
   get(collection: string, id: string): Promise<Doc | undefined>;
   find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }>;
   /** Applies the writes and stores the checkpoint as one unit. */

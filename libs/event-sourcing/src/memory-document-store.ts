@@ -86,6 +86,10 @@ export class MemoryDocumentStore implements DocumentStore {
     return out;
   }
 
+  peek(collection: string, id: string): Doc | undefined {
+    return this.collection(collection).docs.get(id);
+  }
+
   async get(collection: string, id: string): Promise<Doc | undefined> {
     return this.collection(collection).docs.get(id);
   }

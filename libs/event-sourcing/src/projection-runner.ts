@@ -88,26 +88,54 @@ export class ProjectionRunner<E extends DomainEvent> {
   }
 
   private async evolveAndCommit(batch: readonly StoredEvent[], decoded: RecordedEvent<E>[]): Promise<void> {
-    const p = this.projection;
     const next = batch.length > 0 ? nextCursor(this.subscription?.cursor(), batch) : undefined;
     if (decoded.length === 0) {
       if (next) await this.commit([], next);
       return;
     }
-    // Load every document the batch touches once, evolve in memory, write each once.
-    const refsByCollection = new Map<string, Set<string>>();
+    const writes = this.store.peek ? this.evolveLocal(decoded, this.store.peek.bind(this.store)) : await this.evolveBatched(decoded);
+    this.applied += decoded.length;
+    try {
+      await this.commit(writes, next!);
+    } catch (error) {
+      this.applied -= decoded.length;
+      throw error;
+    }
+  }
+
+  /** In-process store: read documents as they are needed, stage the new ones, write each once. */
+  private evolveLocal(decoded: readonly RecordedEvent<E>[], peek: (collection: string, id: string) => Doc | undefined): DocWrite[] {
+    const p = this.projection;
+    const staged = new Map<string, Map<string, Doc | null>>();
+    for (const c of p.collections) staged.set(c.name, new Map());
+    for (const event of decoded) {
+      for (const ref of p.route(event)) {
+        const docs = staged.get(ref.collection)!;
+        const held = docs.get(ref.id);
+        const before = held === undefined ? peek(ref.collection, ref.id) : (held ?? undefined);
+        const after = p.evolve(ref, before, event);
+        if (after !== undefined && after !== before) docs.set(ref.id, after);
+      }
+    }
+    const writes: DocWrite[] = [];
+    for (const [collection, docs] of staged) for (const [id, doc] of docs) writes.push({ collection, id, doc });
+    return writes;
+  }
+
+  /** Remote store: fetch every document the batch touches in one round trip per collection. */
+  private async evolveBatched(decoded: readonly RecordedEvent<E>[]): Promise<DocWrite[]> {
+    const p = this.projection;
     const routes = decoded.map((e) => p.route(e));
+    const ids = new Map<string, Set<string>>();
     for (const refs of routes) {
       for (const r of refs) {
-        let ids = refsByCollection.get(r.collection);
-        if (!ids) refsByCollection.set(r.collection, (ids = new Set()));
-        ids.add(r.id);
+        let set = ids.get(r.collection);
+        if (!set) ids.set(r.collection, (set = new Set()));
+        set.add(r.id);
       }
     }
     const working = new Map<string, Map<string, Doc | null>>();
-    for (const [collection, ids] of refsByCollection) {
-      working.set(collection, (await this.store.getMany(collection, [...ids])) as Map<string, Doc | null>);
-    }
+    for (const [collection, set] of ids) working.set(collection, (await this.store.getMany(collection, [...set])) as Map<string, Doc | null>);
     const dirty = new Map<string, Set<string>>();
     for (let i = 0; i < decoded.length; i++) {
       const event = decoded[i]!;
@@ -123,17 +151,11 @@ export class ProjectionRunner<E extends DomainEvent> {
       }
     }
     const writes: DocWrite[] = [];
-    for (const [collection, ids] of dirty) {
+    for (const [collection, set] of dirty) {
       const docs = working.get(collection)!;
-      for (const id of ids) writes.push({ collection, id, doc: docs.get(id) ?? null });
+      for (const id of set) writes.push({ collection, id, doc: docs.get(id) ?? null });
     }
-    this.applied += decoded.length;
-    try {
-      await this.commit(writes, next!);
-    } catch (error) {
-      this.applied -= decoded.length;
-      throw error;
-    }
+    return writes;
   }
 
   private async commit(writes: DocWrite[], cursor: Record<string, number>): Promise<void> {
