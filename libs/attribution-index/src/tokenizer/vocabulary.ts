@@ -1,5 +1,7 @@
 /** Token id given to a word the index has never seen: it matches nothing. */
 export const UNKNOWN_TOKEN = 0xffffffff;
+/** Id 0 ends every document inside a shard, so no match can run from one document into the next. */
+export const DOCUMENT_SEPARATOR = 0;
 
 /**
  * Words <-> Uint32 ids. Ids are assigned in first-seen order while an index is built and are stored
@@ -7,8 +9,9 @@ export const UNKNOWN_TOKEN = 0xffffffff;
  */
 export class Vocabulary {
   private readonly ids = new Map<string, number>();
-  private readonly list: string[] = [];
+  private readonly list: string[] = [''];
 
+  /** Words get ids 1, 2, ... in the given order (id 0 is the document separator). */
   static fromWords(words: Iterable<string>): Vocabulary {
     const v = new Vocabulary();
     for (const w of words) v.add(w);
@@ -21,6 +24,7 @@ export class Vocabulary {
 
   /** Id of a word, adding it when new. */
   add(word: string): number {
+    if (word.length === 0 || word.includes('\n')) throw new Error(`not a word: ${JSON.stringify(word)}`);
     let id = this.ids.get(word);
     if (id === undefined) {
       id = this.list.length;
@@ -48,9 +52,9 @@ export class Vocabulary {
     return out;
   }
 
-  /** Words separated by '\n' (normalised words never contain whitespace). */
+  /** Words of ids 1.. separated by '\n' (normalised words never contain whitespace). */
   serialize(): Buffer {
-    return Buffer.from(this.list.join('\n'), 'utf8');
+    return Buffer.from(this.list.slice(1).join('\n'), 'utf8');
   }
 
   static deserialize(bytes: Uint8Array): Vocabulary {
