@@ -25,22 +25,38 @@ export function longestMatchInShard(s: ShardData, q: Uint32Array, i: number, ran
       while (i + d < m && tokens[p + d] === q[i + d]) d++;
       break;
     }
+    // Search for any suffix with token c at depth d, then split the two bound searches at it:
+    // the steps above the first hit are shared instead of done twice.
     let a = lo;
     let b = hi;
+    let hit = -1;
     while (a < b) {
       const mid = (a + b) >>> 1;
-      if (tokens[sa[mid]! + d]! < c) a = mid + 1;
-      else b = mid;
+      const v = tokens[sa[mid]! + d]!;
+      if (v < c) a = mid + 1;
+      else if (v > c) b = mid;
+      else {
+        hit = mid;
+        break;
+      }
     }
-    if (a === hi || tokens[sa[a]! + d] !== c) break;
-    const newLo = a;
-    b = hi;
-    a = newLo + 1;
-    while (a < b) {
-      const mid = (a + b) >>> 1;
-      if (tokens[sa[mid]! + d]! <= c) a = mid + 1;
-      else b = mid;
+    if (hit < 0) break;
+    let x = a;
+    let y = hit;
+    while (x < y) {
+      const mid = (x + y) >>> 1;
+      if (tokens[sa[mid]! + d]! < c) x = mid + 1;
+      else y = mid;
     }
+    const newLo = x;
+    x = hit + 1;
+    y = b;
+    while (x < y) {
+      const mid = (x + y) >>> 1;
+      if (tokens[sa[mid]! + d]! <= c) x = mid + 1;
+      else y = mid;
+    }
+    a = x;
     lo = newLo;
     hi = a;
     d++;
