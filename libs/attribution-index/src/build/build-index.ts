@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { wordTokenizer } from '../tokenizer/word-tokenizer.js';
+import { Vocabulary } from '../tokenizer/vocabulary.js';
+import { writeShardFile } from '../format/shard-file.js';
+import { computeIndexHash, MANIFEST_FILE, type IndexManifest } from '../format/manifest.js';
+import { buildShardData, type ShardInput } from './shard-input.js';
+import { ShardWorkerPool } from './worker-pool.js';
+
+/** One accepted contribution. Give `text`, or `tokenIds` already mapped with `options.vocabulary`. */
+export type IndexDocument = {
+  readonly contributionId: string;
+  readonly contributor: string;
+  /** Acceptance order (an integer); the earliest copy of a passage keeps its credit. */
+  readonly orderKey: number;
+  readonly text?: string;
+  readonly tokenIds?: Uint32Array;
+};
+
+export type BuildProgress = {
+  readonly tokens: number;
+  readonly documents: number;
+  readonly shardsQueued: number;
+  readonly shardsWritten: number;
+  readonly done: boolean;
+};
+
+export type BuildOptions = {
+  /** Directory the index is written to (created if missing). */
+  readonly dir: string;
+  readonly tokenizer?: Tokenizer;
+  /** Needed with `tokenIds`; with text, words are added to it (a fresh one by default). */
+  readonly vocabulary?: Vocabulary;
+  /** Positions per shard at most (tokens plus one separator per document); default 64M. */
+  readonly shardTokens?: number;
+  /** Shard-building threads; 0 builds on the calling thread. Default: one per core, at most 2. */
+  readonly workers?: number;
+  readonly onProgress?: (p: BuildProgress) => void;
+};
+
+const DEFAULT_SHARD_TOKENS = 64 * 1024 * 1024;
+
+/**
+ * Builds an index directory: documents are split on document boundaries into shards, each shard's
+ * suffix array is built on its own thread, and a manifest names the result by hash.
+ */
+export async function buildIndex(documents: Iterable<IndexDocument> | AsyncIterable<IndexDocument>, options: BuildOptions): Promise<IndexManifest> {
+  const tokenizer = options.tokenizer ?? wordTokenizer;
+  const vocabulary = options.vocabulary ?? new Vocabulary();
+  const capacity = options.shardTokens ?? DEFAULT_SHARD_TOKENS;
+  const workers = options.workers ?? Math.min(2, availableParallelism());
+  mkdirSync(options.dir, { recursive: true });
+  const pool = workers > 0 ? new ShardWorkerPool(workers) : undefined;
+  const shards: { file: string; sha256: string; positions: number; documents: number; bytes: number }[] = [];
+  const pending: Promise<void>[] = [];
+  let totalTokens = 0;
+  let totalDocs = 0;
+  let written = 0;
+  const progress = (done: boolean) => options.onProgress?.({ tokens: totalTokens, documents: totalDocs, shardsQueued: shards.length, shardsWritten: written, done });
+
+  let buf = new Uint32Array(capacity);
+  let len = 0;
+  let starts: number[] = [];
+  let orders: number[] = [];
+  let ids: string[] = [];
+  let contributors: string[] = [];
+
+  const flush = async () => {
+    if (starts.length === 0) return;
+    const shard = shards.length;
+    const file = `shard-${String(shard).padStart(4, '0')}.opx`;
+    const input: ShardInput = {
+      shard,
+      tokenizerId: tokenizer.id,
+      alphabetSize: vocabulary.size,
+      tokens: buf.subarray(0, len),
+      docStarts: Uint32Array.from([...starts, len]),
+      docOrder: Float64Array.from(orders),
+      docIds: ids,
+      docContributors: contributors,
+    };
+    const entry = { file, sha256: '', positions: len, documents: starts.length, bytes: 0 };
+    shards.push(entry);
+    buf = new Uint32Array(0);
+    [len, starts, orders, ids, contributors] = [0, [], [], [], []];
+    const path = join(options.dir, file);
+    if (pool) {
+      const worker = await pool.acquire();
+      pending.push(
+        pool.run(worker, { ...input, path }).then((r) => {
+          if ('error' in r) throw new Error(`shard ${shard}: ${r.error}`);
+          Object.assign(entry, { sha256: r.sha256, bytes: r.bytes });
+          written++;
+          progress(false);
+        }),
+      );
+    } else {
+      Object.assign(entry, writeShardFile(path, buildShardData(input)));
+      written++;
+    }
+    progress(false);
+  };
+
+  try {
+    for await (const doc of documents) {
+      const ids_ = documentIds(doc, tokenizer, vocabulary);
+      if (!Number.isSafeInteger(doc.orderKey)) throw new Error(`${doc.contributionId}: orderKey must be an integer`);
+      const need = ids_.length + 1;
+      if (len + need > buf.length) {
+        await flush();
+        buf = new Uint32Array(Math.max(capacity, need));
+      }
+      starts.push(len);
+      buf.set(ids_, len);
+      len += ids_.length;
+      buf[len++] = 0;
+      orders.push(doc.orderKey);
+      ids.push(doc.contributionId);
+      contributors.push(doc.contributor);
+      totalTokens += ids_.length;
+      totalDocs++;
+    }
+    await flush();
+    await Promise.all(pending);
+  } finally {
+    await pool?.close();
+  }
+
+  const vocabBytes = vocabulary.serialize();
+  writeFileSync(join(options.dir, 'vocabulary.txt'), vocabBytes);
+  const base = {
+    format: 'opal-attribution-index' as const,
+    formatVersion: 1 as const,
+    tokenizerId: tokenizer.id,
+    vocabulary: { file: 'vocabulary.txt', sha256: createHash('sha256').update(vocabBytes).digest('hex'), words: vocabulary.size - 1 },
+    shards,
+    tokens: totalTokens,
+    documents: totalDocs,
+  };
+  const manifest: IndexManifest = { ...base, indexHash: computeIndexHash(base) };
+  writeFileSync(join(options.dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+  progress(true);
+  return manifest;
+}
+
+function documentIds(doc: IndexDocument, tokenizer: Tokenizer, vocabulary: Vocabulary): Uint32Array {
+  if (doc.tokenIds) {
+    const t = doc.tokenIds;
+    for (let i = 0; i < t.length; i++) if (t[i] === 0 || t[i]! >= vocabulary.size) throw new Error(`${doc.contributionId}: token id ${t[i]} is not in the vocabulary`);
+    return t;
+  }
+  if (doc.text === undefined) throw new Error(`${doc.contributionId}: give text or tokenIds`);
+  return vocabulary.idsOf(tokenizer.tokenize(doc.text).words, true);
+}

@@ -1,0 +1,44 @@
+import { Worker } from 'node:worker_threads';
+import type { ShardJob, ShardJobResult } from './shard-builder.worker.js';
+
+/** A fixed set of shard-building threads; each builds one shard at a time. */
+export class ShardWorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly waiting: ((w: Worker) => void)[] = [];
+  private readonly all: Worker[] = [];
+
+  constructor(size: number) {
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL('./shard-builder.worker.js', import.meta.url));
+      this.all.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  /** Resolves once a worker is free to take the next shard (bounds memory: one shard per worker). */
+  async acquire(): Promise<Worker> {
+    const w = this.idle.pop();
+    if (w) return w;
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  run(worker: Worker, job: ShardJob): Promise<ShardJobResult> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      worker.once('error', onError);
+      worker.once('message', (r: ShardJobResult) => {
+        worker.off('error', onError);
+        const next = this.waiting.shift();
+        if (next) next(worker);
+        else this.idle.push(worker);
+        resolve(r);
+      });
+      // Transfer the token buffer: the worker owns it from here, the builder never touches it again.
+      worker.postMessage(job, [job.tokens.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,80 @@
+import type { ShardData } from '../format/shard-file.js';
+
+/**
+ * Longest prefix of q[i..] that occurs in one shard, found by narrowing the suffix-array range one
+ * token at a time: the first token's range comes from the bucket table, each next token is two
+ * binary searches inside the current range, and once one suffix is left the rest is a plain
+ * comparison. Writes the final range to range[0..1]; returns the match length in tokens.
+ *
+ * No bounds checks on the text: a query never contains the separator 0 and every shard ends with
+ * one, so a suffix that matched d query tokens always has a token at offset d.
+ */
+export function longestMatchInShard(s: ShardData, q: Uint32Array, i: number, range: Uint32Array): number {
+  const { tokens, suffixArray: sa, buckets } = s;
+  const m = q.length;
+  const first = q[i]!;
+  if (first === 0 || first >= s.alphabetSize) return 0;
+  let lo = buckets[first]!;
+  let hi = buckets[first + 1]!;
+  if (lo === hi) return 0;
+  let d = 1;
+  while (i + d < m) {
+    const c = q[i + d]!;
+    if (hi - lo === 1) {
+      const p = sa[lo]!;
+      while (i + d < m && tokens[p + d] === q[i + d]) d++;
+      break;
+    }
+    // Search for any suffix with token c at depth d, then split the two bound searches at it:
+    // the steps above the first hit are shared instead of done twice.
+    let a = lo;
+    let b = hi;
+    let hit = -1;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      const v = tokens[sa[mid]! + d]!;
+      if (v < c) a = mid + 1;
+      else if (v > c) b = mid;
+      else {
+        hit = mid;
+        break;
+      }
+    }
+    if (hit < 0) break;
+    let x = a;
+    let y = hit;
+    while (x < y) {
+      const mid = (x + y) >>> 1;
+      if (tokens[sa[mid]! + d]! < c) x = mid + 1;
+      else y = mid;
+    }
+    const newLo = x;
+    x = hit + 1;
+    y = b;
+    while (x < y) {
+      const mid = (x + y) >>> 1;
+      if (tokens[sa[mid]! + d]! <= c) x = mid + 1;
+      else y = mid;
+    }
+    a = x;
+    lo = newLo;
+    hi = a;
+    d++;
+  }
+  range[0] = lo;
+  range[1] = hi;
+  return d;
+}
+
+/** Document holding text position `pos` (binary search over document starts). */
+export function documentAt(s: ShardData, pos: number): number {
+  const starts = s.docStarts;
+  let a = 0;
+  let b = starts.length - 1;
+  while (b - a > 1) {
+    const mid = (a + b) >>> 1;
+    if (starts[mid]! <= pos) a = mid;
+    else b = mid;
+  }
+  return a;
+}

@@ -1,0 +1,94 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildSuffixArray } from './sais.js';
+
+function bruteForce(t: Uint32Array): number[] {
+  const idx = Array.from({ length: t.length }, (_, i) => i);
+  return idx.sort((a, b) => {
+    while (a < t.length && b < t.length) {
+      if (t[a] !== t[b]) return t[a]! - t[b]!;
+      a++;
+      b++;
+    }
+    return a === t.length ? -1 : 1; // the shorter suffix (a prefix of the other) sorts first
+  });
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 15), z | 1);
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
+    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function check(t: Uint32Array, k: number): void {
+  assert.deepEqual(Array.from(buildSuffixArray(t, k)), bruteForce(t), `text ${Array.from(t.slice(0, 40))}`);
+}
+
+describe('buildSuffixArray (SA-IS)', () => {
+  it('given trivial inputs, when sorted, then matches the oracle', () => {
+    assert.equal(buildSuffixArray(new Uint32Array(0), 1).length, 0);
+    check(Uint32Array.of(0), 1);
+    check(Uint32Array.of(1, 0), 2);
+    check(Uint32Array.of(0, 1), 2);
+  });
+
+  it('given random texts over small and large alphabets, when sorted, then matches the oracle', () => {
+    const r = rng(7);
+    for (const k of [1, 2, 3, 4, 26, 1000, 100_000]) {
+      for (let trial = 0; trial < 40; trial++) {
+        const n = 1 + Math.floor(r() * 300);
+        const t = new Uint32Array(n);
+        for (let i = 0; i < n; i++) t[i] = Math.floor(r() * k);
+        check(t, k);
+      }
+    }
+  });
+
+  it('given adversarial texts (all equal, periodic, Fibonacci, repeated blocks), when sorted, then matches the oracle', () => {
+    const r = rng(11);
+    for (const n of [2, 3, 17, 256, 1000]) check(new Uint32Array(n).fill(5), 6);
+    for (const period of [2, 3, 7, 64]) {
+      for (const n of [period * 3, period * 20 + 1]) {
+        const t = new Uint32Array(n);
+        for (let i = 0; i < n; i++) t[i] = (i % period) * 3;
+        check(t, period * 3);
+      }
+    }
+    let a = [0];
+    let b = [0, 1];
+    while (b.length < 800) [a, b] = [b, b.concat(a)];
+    check(Uint32Array.from(b), 2);
+    for (let trial = 0; trial < 20; trial++) {
+      const block = Array.from({ length: 1 + Math.floor(r() * 20) }, () => Math.floor(r() * 50_000));
+      const t: number[] = [];
+      while (t.length < 500) t.push(...(r() < 0.8 ? block : [Math.floor(r() * 50_000)]));
+      check(Uint32Array.from(t), 50_000);
+    }
+    // Descending then ascending runs make every position LMS-rich and force deep recursion.
+    const t = new Uint32Array(600);
+    for (let i = 0; i < 600; i++) t[i] = i % 2 === 0 ? 2 : i % 4 === 1 ? 1 : 3;
+    check(t, 4);
+  });
+
+  it('given a larger random text, when sorted, then suffixes are in order', () => {
+    const r = rng(3);
+    const n = 200_000;
+    const t = new Uint32Array(n);
+    for (let i = 0; i < n; i++) t[i] = Math.floor(r() * r() * 8);
+    const sa = buildSuffixArray(t, 8);
+    const seen = new Uint8Array(n);
+    for (let i = 0; i < n; i++) seen[sa[i]!] = 1;
+    assert.equal(seen.reduce((s, x) => s + x, 0), n);
+    for (let i = 1; i < n; i++) {
+      let a = sa[i - 1]!;
+      let b = sa[i]!;
+      while (a < n && b < n && t[a] === t[b]) a++, b++;
+      assert.ok(a === n || (b < n && t[a]! < t[b]!), `order at ${i}`);
+    }
+  });
+});
