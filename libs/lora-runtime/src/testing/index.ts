@@ -1,0 +1,1 @@
+export { collect, type Collected } from './collect.js';
