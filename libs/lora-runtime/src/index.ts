@@ -7,3 +7,4 @@ export {
   AdapterResidency, type AdapterRecord, type AdapterResidencyOptions, type AdapterTier, type AdapterLease, type ResidencyStats,
 } from './residency/adapter-residency.js';
 export { HostAdapterCache, type HostCacheOptions } from './residency/host-adapter.cache.js';
+export { OpenAiRemoteEngine, type OpenAiRemoteEngineOptions } from './openai-remote/openai-remote.engine.js';

@@ -4,6 +4,7 @@ import type { FinishReason, GenerateRequest } from './inference-engine.port.js';
 export function requestSignal(req: Pick<GenerateRequest, 'signal' | 'deadline'>): {
   signal: AbortSignal;
   reason(): Extract<FinishReason, 'cancelled' | 'deadline'> | null;
+  /** Ends the request's I/O without recording a reason (the consumer went away). */
   dispose(): void;
 } {
   const ctrl = new AbortController();
@@ -29,6 +30,7 @@ export function requestSignal(req: Pick<GenerateRequest, 'signal' | 'deadline'>)
     reason: () => why,
     dispose() {
       if (timer) clearTimeout(timer);
+      ctrl.abort();
       req.signal?.removeEventListener('abort', onAbort);
     },
   };
