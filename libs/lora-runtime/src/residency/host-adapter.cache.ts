@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, writeFile, rm, mkdir, access } from 'node:fs/promises';
+import { readFile, writeFile, rm, mkdir, access, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InferenceError } from '../inference.errors.js';
 
@@ -21,6 +21,7 @@ export class HostAdapterCache {
   private readonly entries = new Map<string, HostEntry>();
   /** Staged files still needed by an engine-resident adapter, by path. */
   private readonly inUse = new Map<string, number>();
+  private tmpSeq = 0;
   hits = 0;
   misses = 0;
 
@@ -55,15 +56,28 @@ export class HostAdapterCache {
     if (expectedHash && expectedHash !== hash) {
       throw new InferenceError('ADAPTER_INVALID', `adapter ${adapterId}: content hash ${hash} differs from the registered ${expectedHash}`);
     }
-    let stagedPath: string | null = null;
-    if (this.opts.stagingDir) {
+    if (!this.opts.stagingDir) {
+      this.entries.set(adapterId, { bytes, hash, stagedPath: null });
+      await this.trim();
+      return this.retain(path);
+    }
+    // Retain before any await, so a concurrent trim cannot delete the file between check and load.
+    const stagedPath = this.retain(join(this.opts.stagingDir, `${hash}.gguf`));
+    try {
       await mkdir(this.opts.stagingDir, { recursive: true });
-      stagedPath = join(this.opts.stagingDir, `${hash}.gguf`);
-      if (!(await access(stagedPath).then(() => true, () => false))) await writeFile(stagedPath, bytes);
+      if (!(await access(stagedPath).then(() => true, () => false))) {
+        // Write then rename: a concurrent load of the same content never sees a half-written file.
+        const tmp = `${stagedPath}.${process.pid}.${++this.tmpSeq}.tmp`;
+        await writeFile(tmp, bytes);
+        await rename(tmp, stagedPath);
+      }
+    } catch (e) {
+      this.release(stagedPath);
+      throw e;
     }
     this.entries.set(adapterId, { bytes, hash, stagedPath });
     await this.trim();
-    return this.retain(stagedPath ?? path);
+    return stagedPath;
   }
 
   /** The engine no longer uses a staged path. */
