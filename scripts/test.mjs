@@ -5,7 +5,7 @@
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -33,9 +33,26 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const r = spawnSync(
-  process.execPath,
-  ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, OPAL_LOG_LEVEL: process.env.OPAL_LOG_LEVEL ?? 'warn' } },
-);
-process.exit(r.status ?? 1);
+const child = spawn(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
+  cwd: root,
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env: { ...process.env, OPAL_LOG_LEVEL: process.env.OPAL_LOG_LEVEL ?? 'warn' },
+});
+// Pass the runner's output through and close with the plain summary line CI reads.
+let pass = 0;
+let fail = 0;
+let tail = '';
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk);
+  const text = tail + chunk.toString();
+  const lines = text.split('\n');
+  tail = lines.pop() ?? '';
+  for (const line of lines) {
+    const m = /^ℹ (pass|fail) (\d+)$/.exec(line.trim());
+    if (m) m[1] === 'pass' ? (pass = Number(m[2])) : (fail = Number(m[2]));
+  }
+});
+child.on('exit', (code, signal) => {
+  console.log(`${pass} passed, ${fail} failed`);
+  process.exit(code ?? (signal ? 1 : 0));
+});
