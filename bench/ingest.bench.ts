@@ -9,13 +9,15 @@ import type { BenchSuite } from './harness.js';
  * embedded log with fsync, near-duplicate detection on), measured from the first message sent to
  * the batch's response. Requests are signed before the clock starts.
  *   --items N (default 5000)   --streams K concurrent streams (default 1)   --bytes B (default 1024)
+ *   --profile DIR writes a CPU profile of the server there
  */
 export const run: BenchSuite = async (ctx) => {
   const items = Number(ctx.options['items'] ?? 5000);
   const streams = Number(ctx.options['streams'] ?? 1);
   const bytes = Number(ctx.options['bytes'] ?? 1024);
   const dir = mkdtempSync(join(tmpdir(), 'opal-bench-ingest-'));
-  const node = new OpalProcess(dir);
+  const profile = typeof ctx.options['profile'] === 'string' ? ['--cpu-prof', `--cpu-prof-dir=${ctx.options['profile']}`] : [];
+  const node = new OpalProcess(dir, profile);
   try {
     await node.start();
     const ingest = grpcClient(node.url, 'ingest');
@@ -23,7 +25,7 @@ export const run: BenchSuite = async (ctx) => {
     await call(ingest, 'createDatanet', { datanetId, name: 'Bench', dataKind: 'text', license: 'CC0-1.0', owner: wallet(0).address, policy: { maxItemBytes: 4 * bytes } });
     ctx.progress(`signing ${items} contributions of ${bytes} bytes`);
     const r = rng(1234);
-    const vocab = vocabulary(20_000);
+    const vocab = vocabulary(4000);
     const contributors = Array.from({ length: 16 }, (_, i) => wallet(1000 + i));
     const requests = Array.from({ length: items }, (_, i) => {
       const w = contributors[i % contributors.length]!;

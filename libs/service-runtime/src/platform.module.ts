@@ -2,6 +2,7 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { EVENT_LOG, type EventLog } from '@opal/event-log';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { CONTENT_STORE, type ContentStore } from '@opal/content-store';
 import { OPAL_CONFIG, type OpalConfig } from './config.js';
 import { LOGGER } from './logger.js';
 import { ProjectionHost } from './projection-host.js';
@@ -15,6 +16,7 @@ export type PlatformResources = {
   readonly logger: Logger;
   readonly eventLog: EventLog;
   readonly store: DocumentStore;
+  readonly content: ContentStore;
   readonly clock?: Clock;
 };
 
@@ -30,10 +32,11 @@ export class PlatformModule {
         { provide: LOGGER, useValue: r.logger },
         { provide: EVENT_LOG, useValue: r.eventLog },
         { provide: DOCUMENT_STORE, useValue: r.store },
+        { provide: CONTENT_STORE, useValue: r.content },
         { provide: CLOCK, useValue: r.clock ?? systemClock },
         ProjectionHost,
       ],
-      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CLOCK, ProjectionHost],
+      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, CLOCK, ProjectionHost],
     };
   }
 }

@@ -11,7 +11,10 @@ export function rng(seed: number): () => number {
 
 const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'ze', 'pa', 'qu', 'den', 'mar', 'tol', 'bri', 'sun', 'gal', 'fer', 'hop', 'lin'];
 
+const MAX_WORDS = syllables.length + syllables.length ** 2 + syllables.length ** 3;
+
 export function vocabulary(size: number, seed = 7): string[] {
+  if (size > MAX_WORDS * 0.75) throw new Error(`vocabulary: at most ${Math.floor(MAX_WORDS * 0.75)} words, asked for ${size}`);
   const r = rng(seed);
   const words = new Set<string>();
   while (words.size < size) {

@@ -33,7 +33,11 @@ export function runOpal(args: string[], env: Record<string, string>): Promise<{ 
 export class OpalProcess {
   child: ChildProcess | undefined;
   port = 0;
-  constructor(readonly dataDir: string) {}
+  /** `nodeArgs` go to the node binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p'] to profile the server. */
+  constructor(
+    readonly dataDir: string,
+    private readonly nodeArgs: readonly string[] = [],
+  ) {}
 
   get url(): string {
     return `127.0.0.1:${this.port}`;
@@ -41,7 +45,7 @@ export class OpalProcess {
 
   async start(): Promise<void> {
     if (!this.port) this.port = await freePort();
-    const child = spawn(process.execPath, [opalBin, 'up'], {
+    const child = spawn(process.execPath, [...this.nodeArgs, opalBin, 'up'], {
       env: { ...process.env, OPAL_DATA_DIR: this.dataDir, OPAL_GRPC_PORT: String(this.port), OPAL_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

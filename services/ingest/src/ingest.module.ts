@@ -1,9 +1,7 @@
 import { Inject, Module, type OnModuleInit } from '@nestjs/common';
-import { join } from 'node:path';
 import { OPAL_CONFIG, ProjectionHost, type OpalConfig } from '@opal/service-runtime';
 import { IngestController } from './adapters/grpc/ingest.controller.js';
 import { Eip712SignatureVerifier } from './adapters/crypto/eip712-signature.verifier.js';
-import { FileContentStore } from './adapters/blobs/file-content-store.js';
 import { AjvSchemaValidator } from './adapters/schema/ajv-schema.validator.js';
 import { DatanetRepository } from './application/datanet.repository.js';
 import { CreateDatanetHandler } from './application/create-datanet.handler.js';
@@ -11,7 +9,7 @@ import { SubmitContributionHandler } from './application/submit-contribution.han
 import { ReviewContributionHandler } from './application/review-contribution.handler.js';
 import { PublishVersionHandler } from './application/publish-version.handler.js';
 import { IngestQueries } from './application/ingest.queries.js';
-import { CONTENT_STORE, SCHEMA_VALIDATOR, SIGNATURE_VERIFIER } from './application/ingest.ports.js';
+import { SCHEMA_VALIDATOR, SIGNATURE_VERIFIER } from './application/ingest.ports.js';
 import { ingestProjections } from './projections/index.js';
 
 @Module({
@@ -24,7 +22,6 @@ import { ingestProjections } from './projections/index.js';
     PublishVersionHandler,
     IngestQueries,
     { provide: SIGNATURE_VERIFIER, inject: [OPAL_CONFIG], useFactory: (c: OpalConfig) => new Eip712SignatureVerifier(c.chainId) },
-    { provide: CONTENT_STORE, inject: [OPAL_CONFIG], useFactory: (c: OpalConfig) => new FileContentStore(join(c.dataDir, 'blobs'), c.fsync) },
     { provide: SCHEMA_VALIDATOR, useValue: new AjvSchemaValidator() },
   ],
 })

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
+import { PackContentStore } from '@opal/content-store';
 import { AdminModule, createLogger, grpcServerOptions, NestPinoLogger, PlatformModule, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
@@ -45,10 +46,11 @@ function takeLock(dataDir: string): () => void {
   return () => rmSync(lock, { force: true });
 }
 
-export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: EmbeddedEventLog; store: MemoryDocumentStore }> {
+export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: EmbeddedEventLog; store: MemoryDocumentStore; content: PackContentStore }> {
   const eventLog = await EmbeddedEventLog.open(join(config.dataDir, 'log'), { fsync: config.fsync });
   const store = new MemoryDocumentStore({ dir: join(config.dataDir, 'state'), snapshotEvery: config.snapshotEvery });
-  return { eventLog, store };
+  const content = await PackContentStore.open(join(config.dataDir, 'content'), config.fsync);
+  return { eventLog, store, content };
 }
 
 /** Starts the given services in this process, on one gRPC port, on the embedded log and store. */
@@ -59,17 +61,18 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   mkdirSync(config.dataDir, { recursive: true });
   const release = takeLock(config.dataDir);
   const logger = createLogger(config.logLevel, names.length === 1 ? names[0]! : 'opal');
-  const { eventLog, store } = await openEmbedded(config);
+  const { eventLog, store, content } = await openEmbedded(config);
   const url = `${config.grpcHost}:${config.grpcPort}`;
   let app: INestMicroservice;
   try {
-    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog, store, clock }), {
+    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog, store, content, clock }), {
       ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin']),
       logger: new NestPinoLogger(logger),
     });
     await app.listen();
   } catch (error) {
     await eventLog.close();
+    await content.close();
     release();
     throw error;
   }
@@ -84,6 +87,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       closed = true;
       await app.close();
       await store.close();
+      await content.close();
       await eventLog.close();
       release();
       logger.info('opal node stopped');

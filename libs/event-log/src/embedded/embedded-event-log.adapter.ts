@@ -6,6 +6,7 @@ import { decodeEnvelope, encodeEnvelope, GENESIS_HASH, sealBatch, type NewEvent,
 import { EventLogError } from '../errors.js';
 import type { AppendOptions, Cursor, EventLog, EventLogStats, ReadResult, SubscribeOptions, Subscription } from '../event-log.port.js';
 import { decodeEnvelopeFast } from '../envelope-decoder.js';
+import { GroupCommitFile } from './group-commit-file.js';
 import { frameRecord, RECORD_HEADER, scanLogFile, truncateTo } from './log-file.js';
 import { PollingSubscription } from './polling-subscription.js';
 
@@ -30,8 +31,7 @@ export class EmbeddedEventLog implements EventLog {
   private readonly streams = new Map<string, StreamState>();
   private durable = 0; // records durable (and readable)
   private endOffset = 0;
-  private pending: { frames: Buffer[]; count: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  private flushing = false;
+  private readonly writer: GroupCommitFile | undefined;
   private closed = false;
   private readonly listeners = new Set<() => void>();
   private readFd: number;
@@ -43,6 +43,12 @@ export class EmbeddedEventLog implements EventLog {
     private readonly fsync: boolean,
   ) {
     this.readFd = openSync(path, 'r');
+    this.writer =
+      handle &&
+      new GroupCommitFile(handle, fsync, (frames) => {
+        this.durable += frames;
+        for (const l of this.listeners) l();
+      });
   }
 
   static async open(dir: string, options: EmbeddedEventLogOptions = {}): Promise<EmbeddedEventLog> {
@@ -109,36 +115,14 @@ export class EmbeddedEventLog implements EventLog {
     }
     stream.version = sealed[sealed.length - 1]!.streamSeq;
     stream.lastHash = sealed[sealed.length - 1]!.hash;
-    await new Promise<void>((resolve, reject) => {
-      this.pending.push({ frames, count: frames.length, resolve, reject });
-      if (!this.flushing) setImmediate(() => void this.flush());
-      this.flushing = true;
-    });
-    return stored;
-  }
-
-  /** Group commit: everything queued since the last flush goes out in one write and one fdatasync. */
-  private async flush(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending;
-      this.pending = [];
-      try {
-        const frames = batch.flatMap((b) => b.frames);
-        if (frames.length > 0) {
-          await this.handle!.writev(frames);
-          if (this.fsync) await this.handle!.datasync();
-        }
-      } catch (error) {
-        // The in-memory index is now ahead of the file: refuse further writes rather than diverge.
-        this.closed = true;
-        for (const b of batch) b.reject(new EventLogError('UNAVAILABLE', `event log write failed: ${String(error)}`));
-        continue;
-      }
-      for (const b of batch) this.durable += b.count;
-      for (const b of batch) b.resolve();
-      for (const l of this.listeners) l();
+    try {
+      await this.writer!.append(frames);
+    } catch (error) {
+      // The in-memory index is now ahead of the file: refuse further writes rather than diverge.
+      this.closed = true;
+      throw new EventLogError('UNAVAILABLE', `event log write failed: ${String(error)}`);
     }
-    this.flushing = false;
+    return stored;
   }
 
   async streamVersion(streamId: string): Promise<number> {
@@ -234,7 +218,7 @@ export class EmbeddedEventLog implements EventLog {
   }
 
   async close(): Promise<void> {
-    if (this.flushing) await new Promise<void>((r) => this.pending.push({ frames: [], count: 0, resolve: r, reject: () => r() }));
+    await this.writer?.drained();
     this.closed = true;
     this.listeners.clear();
     await this.handle?.close();

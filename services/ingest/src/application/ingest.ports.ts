@@ -1,17 +1,11 @@
-/** Recovers the signer of Opal's EIP-712 typed messages; undefined when the signature is malformed. */
+/** Recovers the signer (lowercase hex address) of Opal's EIP-712 messages; undefined when the signature is malformed. */
 export interface SignatureVerifier {
   contributionSigner(datanetId: string, contentHash: string, nonce: bigint, signature: Uint8Array): string | undefined;
   reviewSigner(datanetId: string, contributionId: string, approve: boolean, signature: Uint8Array): string | undefined;
 }
 export const SIGNATURE_VERIFIER = Symbol('SignatureVerifier');
 
-/** Content-addressed storage of contribution bytes (files embedded, GridFS scaled out). */
-export interface ContentStore {
-  /** Stores durably; storing the same hash twice is a no-op. */
-  put(contentHash: string, content: Uint8Array): Promise<void>;
-  get(contentHash: string): Promise<Uint8Array | undefined>;
-}
-export const CONTENT_STORE = Symbol('ContentStore');
+export { CONTENT_STORE, type ContentStore } from '@opal/content-store';
 
 export type CompiledSchema = { validate(value: unknown): string | undefined };
 

@@ -30,7 +30,7 @@ export class ReviewContributionHandler {
     const validator = normalizeAddress('validator', input.validator);
     if (input.signature.length !== 65) throw new IngestError('INVALID_FIELD', `signature: must be 65 bytes, got ${input.signature.length}`);
     const signer = this.signatures.reviewSigner(input.datanetId, input.contributionId, input.approve, input.signature);
-    if (signer !== validator) throw new IngestError('BAD_SIGNATURE', `signature: not signed by validator ${validator}`);
+    if (signer !== validator.toLowerCase()) throw new IngestError('BAD_SIGNATURE', `signature: not signed by validator ${validator}`);
     const stream = datanetStream(input.datanetId);
     if (!(await this.datanets.peek(stream)).state.created) throw new IngestError('DATANET_NOT_FOUND', `datanet_id: no Datanet ${input.datanetId}`);
     await this.datanets.execute(stream, { now: this.clock.now(), commandId: `review:${input.contributionId}` }, (state) => ({

@@ -57,7 +57,7 @@ export class SubmitContributionHandler {
 
     const contentHash = contentHashOf(input.content);
     const signer = this.signatures.contributionSigner(input.datanetId, contentHash, nonce, input.signature);
-    if (signer !== contributor) {
+    if (signer !== contributor.toLowerCase()) {
       throw new IngestError('BAD_SIGNATURE', `signature: not signed by contributor ${contributor} over (datanet_id, content hash, nonce)`);
     }
     const contributionId = contributionIdOf(input.datanetId, contributor, nonce);

@@ -1,0 +1,2 @@
+export { CONTENT_STORE, type ContentStore } from './content-store.port.js';
+export { PackContentStore } from './pack-content-store.js';

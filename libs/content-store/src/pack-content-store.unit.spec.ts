@@ -1,0 +1,33 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PackContentStore } from './pack-content-store.js';
+
+const sha = (b: Uint8Array) => '0x' + createHash('sha256').update(b).digest('hex');
+
+describe('PackContentStore', () => {
+  it('stores by hash, dedupes, survives a reopen and cuts a torn tail', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-pack-'));
+    try {
+      let store = await PackContentStore.open(dir);
+      const items = Array.from({ length: 200 }, (_, i) => Buffer.from(`contribution number ${i} `.repeat(i % 7 + 1)));
+      await Promise.all(items.map((b) => store.put(sha(b), b)));
+      await Promise.all(items.map((b) => store.put(sha(b), b)));
+      const size = statSync(store.file).size;
+      assert.deepEqual(Buffer.from((await store.get(sha(items[42]!)))!), items[42]);
+      assert.equal(await store.get(sha(Buffer.from('never stored'))), undefined);
+      await store.close();
+      appendFileSync(join(dir, 'content.pack'), Buffer.from([50, 0, 0, 0, 9, 9]));
+      store = await PackContentStore.open(dir);
+      assert.equal(statSync(store.file).size, size, 'torn tail removed, no duplicate records');
+      for (const b of items) assert.deepEqual(Buffer.from((await store.get(sha(b)))!), b);
+      await assert.rejects(store.put('0xnothex', Buffer.from('x')), /content_hash/);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
