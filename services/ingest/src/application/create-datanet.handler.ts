@@ -15,9 +15,17 @@ export type CreateDatanetInput = Omit<CreateDatanet, 'policy'> & { policy: Parti
 const spdx = new Set<string>(createRequire(import.meta.url)('spdx-license-ids') as string[]);
 const ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
+// Contributors submit many times; their checksummed form (a keccak per call) is remembered.
+const checksummed = new Map<string, string>();
+
 export function normalizeAddress(field: string, value: string): string {
+  const known = checksummed.get(value);
+  if (known) return known;
   if (!isAddress(value)) throw new IngestError('INVALID_FIELD', `${field}: ${JSON.stringify(value)} is not an Ethereum address`);
-  return getAddress(value);
+  const address = getAddress(value);
+  if (checksummed.size >= 100_000) checksummed.clear();
+  checksummed.set(value, address);
+  return address;
 }
 
 @Injectable()
