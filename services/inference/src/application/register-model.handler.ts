@@ -18,7 +18,7 @@ const HASH = /^(0x)?[0-9a-f]{64}$/;
 
 export type RegisterBaseModelInput = { baseModelId: string; kind: string; path: string; endpoint: string; remoteName: string; contentHash: string; contextSize: number };
 export type RegisterAdapterInput = {
-  adapterId: string; baseModelId: string; path: string; owner: string; datanetVersions: string[]; pricePer1kInput: string; pricePer1kOutput: string;
+  adapterId: string; baseModelId: string; path: string; owner: string; datanetVersions: string[]; pricePerThousandInput: string; pricePerThousandOutput: string;
 };
 
 const invalid = (message: string) => new InferenceServiceError('INVALID_FIELD', message);
@@ -67,10 +67,10 @@ export class RegisterModelHandler {
     input.datanetVersions.forEach((v, i) => {
       if (!DATANET_VERSION.test(v)) throw invalid(`datanet_versions[${i}]: ${JSON.stringify(v)} is not "<datanet_id>@<version>"`);
     });
-    const inPrice = parseAmount(input.pricePer1kInput || '0');
-    const outPrice = parseAmount(input.pricePer1kOutput || '0');
-    if (inPrice === undefined) throw invalid('price_per_1k_input: a decimal number of base units');
-    if (outPrice === undefined) throw invalid('price_per_1k_output: a decimal number of base units');
+    const inPrice = parseAmount(input.pricePerThousandInput || '0');
+    const outPrice = parseAmount(input.pricePerThousandOutput || '0');
+    if (inPrice === undefined) throw invalid('price_per_thousand_input: a decimal number of base units');
+    if (outPrice === undefined) throw invalid('price_per_thousand_output: a decimal number of base units');
     const base = await this.catalog.base(input.baseModelId);
     // Adapters and bases share one namespace (a request names either).
     if ((await this.registry.peek(baseModelStream(input.adapterId))).state.registered) throw new InferenceServiceError('ADAPTER_EXISTS', `adapter_id: ${input.adapterId} is a base model`);

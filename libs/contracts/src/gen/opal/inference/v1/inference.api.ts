@@ -64,8 +64,8 @@ export interface RegisterAdapterRequest {
   /** "<datanet_id>@<version>" the adapter was trained on (the corpus itself for infini-gram). */
   datanetVersions: string[];
   /** Token base units per 1,000 tokens, decimal. */
-  pricePer1kInput: string;
-  pricePer1kOutput: string;
+  pricePerThousandInput: string;
+  pricePerThousandOutput: string;
 }
 
 export interface RegisterAdapterResponse {
