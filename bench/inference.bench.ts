@@ -24,7 +24,10 @@ async function drive(res: AdapterResidency, reqs: GenerateRequest[], concurrency
     Array.from({ length: concurrency }, async () => {
       while (next < reqs.length) {
         const r = reqs[next++]!;
-        tokens += (await collect(res.generate(r))).done.usage.completionTokens;
+        // Not `tokens += await ...`: that reads `tokens` before the await, so the concurrent lanes
+        // overwrite each other's counts and the rate comes out about `concurrency` times too low.
+        const c = await collect(res.generate(r));
+        tokens += c.done.usage.completionTokens;
       }
     }),
   );
