@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedEventLog } from '@opal/event-log';
 import { contentHashOf, contributionIdOf, ingestCodec, type IngestEvent } from '@opal/ingest';
@@ -70,5 +70,6 @@ async function measure(ctx: Parameters<BenchSuite>[0], dir: string): Promise<voi
     // `dir/log` is where a node keeps its log under OPAL_DATA_DIR.
     const r = await replayFromLog(loadConfig({ OPAL_DATA_DIR: dir }), undefined, ['ingest']);
     ctx.report({ metric: 'events_per_s', value: Math.round(r.events / r.seconds), unit: 'events/s', params: { events: r.events, log_bytes: bytes, read_models: r.projections.length } });
+    ctx.report({ metric: 'events_per_cpu_s', value: Math.round(r.events / r.cpuSeconds), unit: 'events/cpu-s', params: { events: r.events, load_average_1m: Number(loadavg()[0]!.toFixed(2)) } });
     ctx.report({ metric: 'replay_seconds', value: Number(r.seconds.toFixed(3)), unit: 's', params: { events: r.events } });
 }

@@ -20,3 +20,4 @@ export type { Tokenizer, TokenizedText } from './tokenizer/tokenizer.js';
 export { wordTokenizer } from './tokenizer/word-tokenizer.js';
 export { Vocabulary, UNKNOWN_TOKEN } from './tokenizer/vocabulary.js';
 export { buildSuffixArray } from './suffix-array/sais.js';
+export { longestMatchInShard } from './query/shard-search.js';

@@ -76,9 +76,23 @@ export class AggregateCache<S, E extends DomainEvent> {
     ctx: CommandContext,
     decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
   ): Promise<{ result: R; stored: StoredEvent[] }> {
+    const { result, durable } = await this.decide(streamId, ctx, decide);
+    return { result, stored: await durable };
+  }
+
+  /**
+   * Like execute, but resolves as soon as the decision is taken and its events are queued in the
+   * log, with `durable` resolving once they are on disk. Callers that must keep an order between
+   * commands (a client stream's items) chain on this, without waiting for each fsync.
+   */
+  async decide<R>(
+    streamId: string,
+    ctx: CommandContext,
+    decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
+  ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
     const entry = await this.load(streamId);
     const { events, result } = decide(entry.state, entry.version);
-    if (events.length === 0) return { result, stored: [] };
+    if (events.length === 0) return { result, durable: Promise.resolve([]) };
     const expected = entry.version;
     const encoded = events.map((e, i) =>
       this.definition.codec.encode(e, ctx.now, {
@@ -93,13 +107,13 @@ export class AggregateCache<S, E extends DomainEvent> {
       entry.state = this.definition.evolve(entry.state, { ...e, meta } as RecordedEvent<E>);
     });
     entry.version = expected + events.length;
-    try {
-      return { result, stored: await appending };
-    } catch (error) {
+    const durable = appending.catch((error: unknown) => {
       if (this.entries.get(streamId) === entry) this.entries.delete(streamId);
       throw error;
-    }
+    });
+    return { result, durable };
   }
+
 }
 
 function eventIdFrom(commandId: string, index: number): string {

@@ -8,3 +8,6 @@ export {
 } from './residency/adapter-residency.js';
 export { HostAdapterCache, type HostCacheOptions } from './residency/host-adapter.cache.js';
 export { OpenAiRemoteEngine, type OpenAiRemoteEngineOptions } from './openai-remote/openai-remote.engine.js';
+export { InfiniGramEngine, type InfiniGramEngineOptions } from './infini-gram/infini-gram.engine.js';
+export { InfiniGramSampler } from './infini-gram/infini-gram.sampler.js';
+export { GenerationMeter } from './generation-meter.js';

@@ -71,7 +71,7 @@ export type GenerateChunk = TokenChunk | DoneChunk;
 
 /** An inference backend. Cancellation and deadlines end the stream with a `done` chunk, never a throw. */
 export type InferenceEngine = {
-  readonly kind: 'llama-cpp' | 'openai-remote';
+  readonly kind: 'llama-cpp' | 'openai-remote' | 'infini-gram';
   loadBaseModel(spec: BaseModelSpec): Promise<void>;
   unloadBaseModel(baseModelId: string): Promise<void>;
   /** Makes an adapter servable; resolves with how long the load took. */

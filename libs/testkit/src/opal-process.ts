@@ -33,6 +33,8 @@ export function runOpal(args: string[], env: Record<string, string>): Promise<{ 
 export class OpalProcess {
   child: ChildProcess | undefined;
   port = 0;
+  /** The inference service's HTTP port (OpenAI-compatible API and /metrics). */
+  httpPort = 0;
   /** `nodeArgs` go to the node binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p'] to profile the server. */
   constructor(
     readonly dataDir: string,
@@ -45,8 +47,9 @@ export class OpalProcess {
 
   async start(): Promise<void> {
     if (!this.port) this.port = await freePort();
+    if (!this.httpPort) this.httpPort = await freePort();
     const child = spawn(process.execPath, [...this.nodeArgs, opalBin, 'up'], {
-      env: { ...process.env, OPAL_DATA_DIR: this.dataDir, OPAL_GRPC_PORT: String(this.port), OPAL_LOG_LEVEL: 'warn' },
+      env: { ...process.env, OPAL_DATA_DIR: this.dataDir, OPAL_GRPC_PORT: String(this.port), OPAL_HTTP_PORT: String(this.httpPort), OPAL_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -1,13 +1,81 @@
-import { Inject, Module, type OnModuleInit } from '@nestjs/common';
-import { ProjectionHost } from '@opal/service-runtime';
+import { CONTENT_STORE, type ContentStore } from '@opal/content-store';
+import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { LOGGER, OPAL_CONFIG, ProjectionHost, type OpalConfig } from '@opal/service-runtime';
 import { InferenceController } from './adapters/grpc/inference.controller.js';
-import { modelsProjection } from './projections/models.projection.js';
+import { EngineRouter } from './adapters/engines/engine-router.js';
+import { DatanetIndexProvider } from './adapters/index/datanet-index.provider.js';
+import { PrometheusInferenceMetrics } from './adapters/metrics/prometheus.metrics.js';
+import { sha256KeyHasher } from './adapters/crypto/sha256-key.hasher.js';
+import { OpenAiHttpServer } from './adapters/http/openai-http.server.js';
+import { GenerateHandler } from './application/generate.handler.js';
+import { ModelCatalog } from './application/model-catalog.js';
+import { RegisterModelHandler } from './application/register-model.handler.js';
+import { RegistryRepository } from './application/registry.repository.js';
+import { TenantLedger } from './application/tenant-ledger.js';
+import { TenantRepository, TenantsHandler } from './application/tenants.handler.js';
+import { INFERENCE_METRICS, KEY_HASHER, SERVING_ENGINES, type ServingEngines } from './application/inference.ports.js';
+import { INFERENCE_CONFIG, loadInferenceConfig, type InferenceConfig } from './inference.config.js';
+import { inferenceProjections } from './projections/index.js';
 
-@Module({ controllers: [InferenceController] })
-export class InferenceModule implements OnModuleInit {
-  constructor(@Inject(ProjectionHost) private readonly projections: ProjectionHost) {}
+@Module({
+  controllers: [InferenceController],
+  providers: [
+    RegistryRepository,
+    TenantRepository,
+    ModelCatalog,
+    TenantLedger,
+    RegisterModelHandler,
+    TenantsHandler,
+    GenerateHandler,
+    { provide: INFERENCE_CONFIG, useFactory: () => loadInferenceConfig() },
+    { provide: KEY_HASHER, useValue: sha256KeyHasher },
+    {
+      provide: SERVING_ENGINES,
+      inject: [INFERENCE_CONFIG, OPAL_CONFIG, DOCUMENT_STORE, CONTENT_STORE, ProjectionHost],
+      useFactory: (c: InferenceConfig, opal: OpalConfig, store: DocumentStore, content: ContentStore, projections: ProjectionHost) => {
+        const indexes = new DatanetIndexProvider(opal.dataDir, store, content, () => projections.caughtUp());
+        return new EngineRouter(c, opal.dataDir, (dv) => indexes.get(dv));
+      },
+    },
+    { provide: INFERENCE_METRICS, inject: [SERVING_ENGINES], useFactory: (e: ServingEngines) => new PrometheusInferenceMetrics(() => e.stats()) },
+  ],
+})
+export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
+  private http: OpenAiHttpServer | undefined;
+
+  constructor(
+    @Inject(ProjectionHost) private readonly projections: ProjectionHost,
+    @Inject(INFERENCE_CONFIG) private readonly config: InferenceConfig,
+    @Inject(SERVING_ENGINES) private readonly engines: ServingEngines,
+    @Inject(INFERENCE_METRICS) private readonly metrics: PrometheusInferenceMetrics,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly generation: GenerateHandler,
+    private readonly catalog: ModelCatalog,
+    private readonly ledger: TenantLedger,
+  ) {}
 
   onModuleInit(): void {
-    this.projections.register('inference', modelsProjection);
+    for (const p of inferenceProjections) this.projections.register('inference', p);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.httpPort < 0) return;
+    const registry = this.metrics.registry;
+    this.http = new OpenAiHttpServer({
+      generation: this.generation,
+      catalog: this.catalog,
+      ledger: this.ledger,
+      logger: this.logger,
+      metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+    });
+    const port = await this.http.listen(this.config.httpHost, this.config.httpPort);
+    this.logger.info({ url: `http://${this.config.httpHost}:${port}` }, 'inference HTTP (OpenAI-compatible, /metrics) listening');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.http?.close();
+    await this.engines.close();
   }
 }

@@ -5,7 +5,8 @@ import { combineDigests, projectionDigest, type OpalConfig, type ProjectionDiges
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 
-export type ReplayResult = { digest: string; projections: ProjectionDigest[]; events: number; seconds: number };
+/** `seconds` is wall time of the rebuild; `cpuSeconds` the process's CPU time for it. */
+export type ReplayResult = { digest: string; projections: ProjectionDigest[]; events: number; seconds: number; cpuSeconds: number };
 
 /**
  * Rebuilds every read model from offset zero, in memory, from the embedded log, and returns the
@@ -29,6 +30,7 @@ export async function replayFromLog(
     }
     const total = log.length;
     const started = process.hrtime.bigint();
+    const cpu = process.cpuUsage();
     for (let at = 0; at < total; ) {
       const batch = log.readRange(at, 20_000);
       for (const r of runners) await r.runner.apply(batch);
@@ -36,10 +38,12 @@ export async function replayFromLog(
       onProgress?.(at, total);
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const used = process.cpuUsage(cpu);
+    const cpuSeconds = (used.user + used.system) / 1e6;
     const projections: ProjectionDigest[] = [];
     for (const r of runners) projections.push(await projectionDigest(store, r.service, r.runner.projection, r.runner.appliedEvents));
     projections.sort((a, b) => a.projection.localeCompare(b.projection));
-    return { digest: combineDigests(projections), projections, events: total, seconds };
+    return { digest: combineDigests(projections), projections, events: total, seconds, cpuSeconds };
   } finally {
     await log.close();
   }

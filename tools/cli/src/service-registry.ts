@@ -2,7 +2,7 @@ import type { Type } from '@nestjs/common';
 import type { DomainEvent, Projection } from '@opal/event-sourcing';
 import type { GrpcServiceKey } from '@opal/service-runtime';
 import { IngestModule, ingestProjections } from '@opal/ingest';
-import { InferenceModule, modelsProjection } from '@opal/inference';
+import { InferenceModule, inferenceProjections } from '@opal/inference';
 import { AttributionModule, receiptsProjection } from '@opal/attribution';
 import { SettlementModule, balancesProjection, epochsProjection } from '@opal/settlement';
 import { GovernanceModule, parametersProjection } from '@opal/governance';
@@ -11,7 +11,7 @@ import type { ServiceName } from '@opal/contracts';
 /** Every service: its Nest module, its gRPC API, and the read models it owns. */
 export const services: Record<ServiceName, { module: Type<unknown>; grpc: GrpcServiceKey; projections: readonly Projection<DomainEvent>[] }> = {
   ingest: { module: IngestModule, grpc: 'ingest', projections: ingestProjections as unknown as Projection<DomainEvent>[] },
-  inference: { module: InferenceModule, grpc: 'inference', projections: [modelsProjection as unknown as Projection<DomainEvent>] },
+  inference: { module: InferenceModule, grpc: 'inference', projections: inferenceProjections },
   attribution: { module: AttributionModule, grpc: 'attribution', projections: [receiptsProjection as unknown as Projection<DomainEvent>] },
   settlement: {
     module: SettlementModule,

@@ -20,6 +20,8 @@ export type SubmitContributionInput = {
 
 export type SubmissionResult = SubmissionOutcome & { contentHash: string };
 
+export type PreparedSubmission = { readonly stream: string; readonly cmd: SubmitContribution };
+
 const MAX_NONCE = (1n << 64n) - 1n;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -42,6 +44,15 @@ export class SubmitContributionHandler {
   ) {}
 
   async execute(input: SubmitContributionInput): Promise<SubmissionResult> {
+    const decided = await this.decide(await this.prepare(input));
+    return decided.durable;
+  }
+
+  /**
+   * Everything that needs no ordering: field checks, signature recovery, content checks, storing
+   * the bytes. Items of one client stream are prepared concurrently and then decided in order.
+   */
+  async prepare(input: SubmitContributionInput): Promise<PreparedSubmission> {
     if (!input.datanetId) throw new IngestError('INVALID_FIELD', 'datanet_id: required');
     const contributor = normalizeAddress('contributor', input.contributor);
     if (!/^\d{1,20}$/.test(input.nonce) || BigInt(input.nonce) > MAX_NONCE) {
@@ -78,12 +89,25 @@ export class SubmitContributionHandler {
       // Store the bytes first unless they are certainly not kept (a problem, or a known hash).
       if (!examined.problem && !state.byHash.has(contentHash)) await this.content.put(contentHash, input.content);
     }
-    const { result } = await this.datanets.execute(stream, { now: this.clock.now(), commandId: `submit:${contributionId}` }, (s) => {
+    return { stream, cmd };
+  }
+
+  /**
+   * Decides on the Datanet's current state and queues the events; resolves once the decision is
+   * taken, with `durable` resolving to the result once the events are on disk.
+   */
+  async decide(prepared: PreparedSubmission): Promise<{ durable: Promise<SubmissionResult> }> {
+    const { stream, cmd } = prepared;
+    const { result, durable } = await this.datanets.decide(stream, { now: this.clock.now(), commandId: `submit:${cmd.contributionId}` }, (s) => {
       const d = decideSubmit(s, cmd, this.clock.now());
       return { events: d.events, result: d.outcome };
     });
-    if (result.reason === 'NONCE_REPLAYED') throw new IngestError('NONCE_REPLAYED', `nonce: ${result.detail}`);
-    return { ...result, contentHash };
+    return {
+      durable: durable.then(() => {
+        if (result.reason === 'NONCE_REPLAYED') throw new IngestError('NONCE_REPLAYED', `nonce: ${result.detail}`);
+        return { ...result, contentHash: cmd.contentHash };
+      }),
+    };
   }
 
   private examine(state: DatanetState, content: Uint8Array): Pick<SubmitContribution, 'minhash'> & { problem: SubmitContribution['contentProblem'] } {

@@ -1,19 +1,112 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
+import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
+import { Observable } from 'rxjs';
+import type { Logger } from 'pino';
 import type * as api from '@opal/contracts/opal/inference/v1/inference.api';
-import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
-import type { ModelDoc } from '../../projections/models.projection.js';
+import { createRpcExceptionFilter, LOGGER } from '@opal/service-runtime';
+import { GenerateHandler, type GenerateOutput } from '../../application/generate.handler.js';
+import { ModelCatalog } from '../../application/model-catalog.js';
+import { RegisterModelHandler } from '../../application/register-model.handler.js';
+import { TenantsHandler } from '../../application/tenants.handler.js';
+import { TenantLedger } from '../../application/tenant-ledger.js';
+import { inferenceErrorMapper, streamError } from './inference-error.mapper.js';
 
+const Filter = createRpcExceptionFilter(inferenceErrorMapper, () => {});
+
+function bearer(metadata: Metadata): string | undefined {
+  const v = metadata.get('authorization')[0] ?? metadata.get('x-api-key')[0];
+  return v === undefined ? undefined : String(v).replace(/^Bearer\s+/i, '');
+}
+
+function deadlineOf(call: ServerWritableStream<unknown, unknown>): number | undefined {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function response(o: GenerateOutput): api.GenerateResponse {
+  if (o.type === 'text') return { text: o.text };
+  const s = o.summary;
+  return {
+    summary: {
+      inferenceId: s.inferenceId, finishReason: s.finishReason, usage: s.usage, fee: s.fee, timeToFirstTokenMs: s.timings.timeToFirstTokenMs ?? 0,
+      tokensPerSecond: s.timings.tokensPerSecond, adapterLoadMs: s.timings.adapterLoadMs, queueMs: s.timings.queueMs, totalMs: s.timings.totalMs,
+    },
+  };
+}
+
+/** gRPC edge of inference: proto message in, command or query, proto message(s) out. */
 @Controller()
+@UseFilters(Filter)
 export class InferenceController {
-  constructor(@Inject(DOCUMENT_STORE) private readonly store: DocumentStore) {}
+  constructor(
+    private readonly catalog: ModelCatalog,
+    private readonly register: RegisterModelHandler,
+    private readonly tenants: TenantsHandler,
+    private readonly ledger: TenantLedger,
+    private readonly generation: GenerateHandler,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
 
   @GrpcMethod('InferenceService', 'ListModels')
   async listModels(r: api.ListModelsRequest): Promise<api.ListModelsResponse> {
-    const { items } = await this.store.find('inference_models', {
-      where: r.baseModelId ? { parent: r.baseModelId } : {},
-      sort: [{ field: 'kind', order: 'desc' }, { field: 'id', order: 'asc' }],
+    const models = await this.catalog.list(r.baseModelId);
+    return { models: models.map((m) => ({ id: m.id, kind: m.kind, parent: m.parent, owner: m.owner, datanetVersions: m.datanetVersions })) };
+  }
+
+  @GrpcMethod('InferenceService', 'RegisterBaseModel')
+  registerBaseModel(r: api.RegisterBaseModelRequest): Promise<api.RegisterBaseModelResponse> {
+    return this.register.registerBaseModel(r);
+  }
+
+  @GrpcMethod('InferenceService', 'RegisterAdapter')
+  registerAdapter(r: api.RegisterAdapterRequest): Promise<api.RegisterAdapterResponse> {
+    return this.register.registerAdapter(r);
+  }
+
+  @GrpcMethod('InferenceService', 'CreateTenant')
+  createTenant(r: api.CreateTenantRequest): Promise<api.CreateTenantResponse> {
+    return this.tenants.create(r);
+  }
+
+  @GrpcMethod('InferenceService', 'CreditTenant')
+  creditTenant(r: api.CreditTenantRequest): Promise<api.CreditTenantResponse> {
+    return this.tenants.credit(r);
+  }
+
+  @GrpcMethod('InferenceService', 'GetTenant')
+  async getTenant(r: api.GetTenantRequest): Promise<api.Tenant> {
+    const t = await this.ledger.tenant(r.tenantId, true);
+    return { tenantId: t.tenantId, balance: t.balance, inferences: String(t.inferences) };
+  }
+
+  /**
+   * Refusals (auth, balance, unknown model) fail the call before the stream opens. Once it is open,
+   * a client cancel aborts generation; the stream is still drained so the outcome is recorded.
+   */
+  @GrpcMethod('InferenceService', 'Generate')
+  async generate(r: api.GenerateRequest, metadata: Metadata, call: ServerWritableStream<api.GenerateRequest, api.GenerateResponse>): Promise<Observable<api.GenerateResponse>> {
+    const abort = new AbortController();
+    const onCancel = () => abort.abort();
+    call.on('cancelled', onCancel);
+    const stream = await this.generation.start({
+      apiKey: bearer(metadata), model: r.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, topP: r.topP, topK: r.topK,
+      seed: r.seed, stop: r.stop, retrievedContributions: r.retrievedContributions, signal: abort.signal, deadline: deadlineOf(call),
     });
-    return { models: items as ModelDoc[] };
+    return new Observable<api.GenerateResponse>((sub) => {
+      void (async () => {
+        try {
+          for await (const o of stream) sub.next(response(o));
+          sub.complete();
+        } catch (e) {
+          this.logger.warn({ err: e }, 'generate failed');
+          sub.error(streamError(e));
+        } finally {
+          call.off('cancelled', onCancel);
+        }
+      })();
+      return () => abort.abort();
+    });
   }
 }

@@ -21,13 +21,20 @@ export function handleSubmissionStream(
 ): Promise<void> {
   const results: api.SubmitContributionResponse[] = [];
   const inFlight = new Set<Promise<void>>();
+  // Items are prepared concurrently but decided strictly in arrival order, so a near duplicate
+  // is always judged against the items sent before it.
+  let decided: Promise<unknown> = Promise.resolve();
   let paused = false;
   return new Promise<void>((resolve) => {
     call.on('data', (request: api.SubmitContributionRequest) => {
       const index = results.length;
       results.push(undefined as never);
-      const p = handler
-        .execute(submitInput(request))
+      const prepared = handler.prepare(submitInput(request));
+      prepared.catch(() => undefined); // handled below, in order; not an unhandled rejection meanwhile
+      const decision = decided.then(() => prepared).then((x) => handler.decide(x));
+      decided = decision.catch(() => undefined);
+      const p = decision
+        .then((d) => d.durable)
         .then(
           (r) => void (results[index] = submissionResponse(r)),
           (error: unknown) => void (results[index] = failureResponse(error, logger)),

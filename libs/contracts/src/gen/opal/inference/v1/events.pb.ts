@@ -19,6 +19,8 @@ export interface BaseModelRegistered {
   contentHash: string;
   contextSize: number;
   architecture: string;
+  /** The model's name on a remote server. */
+  remoteName: string;
 }
 
 export interface AdapterRegistered {
@@ -59,6 +61,8 @@ export interface InferenceCompleted {
   usage: Usage | undefined;
   fee: FeeQuote | undefined;
   adapterOwner: string;
+  /** "stop" or "length". */
+  finishReason: string;
 }
 
 export interface InferenceFailed {
@@ -69,6 +73,12 @@ export interface InferenceFailed {
   detail: string;
 }
 
+export interface TenantCreated {
+  tenant: string;
+  /** sha256 hex of the API key; the key itself is never recorded. */
+  apiKeyHash: string;
+}
+
 export interface TenantCredited {
   tenant: string;
   amount: string;
@@ -76,7 +86,7 @@ export interface TenantCredited {
 }
 
 function createBaseBaseModelRegistered(): BaseModelRegistered {
-  return { baseModelId: "", kind: "", uri: "", contentHash: "", contextSize: 0, architecture: "" };
+  return { baseModelId: "", kind: "", uri: "", contentHash: "", contextSize: 0, architecture: "", remoteName: "" };
 }
 
 export const BaseModelRegistered: MessageFns<BaseModelRegistered> = {
@@ -98,6 +108,9 @@ export const BaseModelRegistered: MessageFns<BaseModelRegistered> = {
     }
     if (message.architecture !== "") {
       writer.uint32(50).string(message.architecture);
+    }
+    if (message.remoteName !== "") {
+      writer.uint32(58).string(message.remoteName);
     }
     return writer;
   },
@@ -161,6 +174,14 @@ export const BaseModelRegistered: MessageFns<BaseModelRegistered> = {
             }
 
             message.architecture = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.remoteName = reader.string();
             continue;
           }
         }
@@ -456,6 +477,7 @@ function createBaseInferenceCompleted(): InferenceCompleted {
     usage: undefined,
     fee: undefined,
     adapterOwner: "",
+    finishReason: "",
   };
 }
 
@@ -490,6 +512,9 @@ export const InferenceCompleted: MessageFns<InferenceCompleted> = {
     }
     if (message.adapterOwner !== "") {
       writer.uint32(82).string(message.adapterOwner);
+    }
+    if (message.finishReason !== "") {
+      writer.uint32(90).string(message.finishReason);
     }
     return writer;
   },
@@ -587,6 +612,14 @@ export const InferenceCompleted: MessageFns<InferenceCompleted> = {
             message.adapterOwner = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.finishReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -675,6 +708,63 @@ export const InferenceFailed: MessageFns<InferenceFailed> = {
             }
 
             message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseTenantCreated(): TenantCreated {
+  return { tenant: "", apiKeyHash: "" };
+}
+
+export const TenantCreated: MessageFns<TenantCreated> = {
+  encode(message: TenantCreated, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.apiKeyHash !== "") {
+      writer.uint32(18).string(message.apiKeyHash);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TenantCreated {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenantCreated();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.apiKeyHash = reader.string();
             continue;
           }
         }

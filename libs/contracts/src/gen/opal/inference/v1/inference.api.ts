@@ -31,25 +31,201 @@ export interface ListModelsResponse {
   models: Model[];
 }
 
+export interface RegisterBaseModelRequest {
+  baseModelId: string;
+  /** "gguf" (a local GGUF file served by llama.cpp) or "remote" (an OpenAI-compatible server). */
+  kind: string;
+  /** GGUF file path ("gguf"). */
+  path: string;
+  /** Server root URL, e.g. http://10.0.0.5:8000 ("remote"). */
+  endpoint: string;
+  /** The model's name on the remote server; defaults to base_model_id. */
+  remoteName: string;
+  /** sha256 of the file for a remote model (a GGUF file's hash is computed). */
+  contentHash: string;
+  /** 0: the model's own context length (gguf) or 4096 (remote). */
+  contextSize: number;
+}
+
+export interface RegisterBaseModelResponse {
+  baseModelId: string;
+  contentHash: string;
+  contextSize: number;
+  architecture: string;
+}
+
+export interface RegisterAdapterRequest {
+  adapterId: string;
+  baseModelId: string;
+  /** GGUF LoRA file (gguf and remote bases); empty for the built-in infini-gram base. */
+  path: string;
+  /** Wallet address of the adapter's owner. */
+  owner: string;
+  /** "<datanet_id>@<version>" the adapter was trained on (the corpus itself for infini-gram). */
+  datanetVersions: string[];
+  /** Token base units per 1,000 tokens, decimal. */
+  pricePerThousandInput: string;
+  pricePerThousandOutput: string;
+}
+
+export interface RegisterAdapterResponse {
+  adapterId: string;
+  contentHash: string;
+}
+
+export interface CreateTenantRequest {
+  tenantId: string;
+  /** Empty: the service makes a random key and returns it (the only time it is shown). */
+  apiKey: string;
+}
+
+export interface CreateTenantResponse {
+  tenantId: string;
+  apiKey: string;
+}
+
+export interface CreditTenantRequest {
+  tenantId: string;
+  /** Token base units, decimal. */
+  amount: string;
+  /** Idempotency reference (a payment or deposit id): the same reference credits once. */
+  reference: string;
+}
+
+export interface CreditTenantResponse {
+  tenantId: string;
+  credited: boolean;
+}
+
+export interface GetTenantRequest {
+  tenantId: string;
+}
+
+export interface Tenant {
+  tenantId: string;
+  /** Token base units, decimal: credits less the fees of completed inferences. */
+  balance: string;
+  inferences: string;
+}
+
+export interface GenerateRequest {
+  /** An adapter id, or a base model id for the base alone. */
+  model: string;
+  prompt: string;
+  maxTokens: number;
+  /** Unset or 0: greedy (llama.cpp, remote); the infini-gram engine always samples with the seed. */
+  temperature?: number | undefined;
+  topP?: number | undefined;
+  topK?: number | undefined;
+  seed?: number | undefined;
+  stop: string[];
+  /** Contribution ids retrieved into the prompt (RAG), credited by attribution. */
+  retrievedContributions: string[];
+}
+
+export interface GenerateUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export interface GenerateSummary {
+  inferenceId: string;
+  /** "stop", "length", "cancelled" or "deadline". */
+  finishReason: string;
+  usage?: GenerateUsage | undefined;
+  timeToFirstTokenMs: number;
+  tokensPerSecond: number;
+  adapterLoadMs: number;
+  queueMs: number;
+  totalMs: number;
+  /** Token base units, decimal. */
+  fee: string;
+}
+
+export interface GenerateResponse {
+  /** Streamed text (one or more tokens). */
+  text?: string | undefined;
+  summary?: GenerateSummary | undefined;
+}
+
 export const OPAL_INFERENCE_V1_PACKAGE_NAME = "opal.inference.v1";
 
-/** OpenLoRA inference: base models and the adapters served on them. */
+/** OpenLoRA inference: base models, the adapters served on them, tenants and streamed generation. */
 
 export interface InferenceServiceClient {
   listModels(request: ListModelsRequest): Observable<ListModelsResponse>;
+
+  registerBaseModel(request: RegisterBaseModelRequest): Observable<RegisterBaseModelResponse>;
+
+  registerAdapter(request: RegisterAdapterRequest): Observable<RegisterAdapterResponse>;
+
+  /** Admin: a tenant and its API key (kept only as a SHA-256 hash). */
+
+  createTenant(request: CreateTenantRequest): Observable<CreateTenantResponse>;
+
+  /** Admin: adds token base units to a tenant's prepaid balance. */
+
+  creditTenant(request: CreditTenantRequest): Observable<CreditTenantResponse>;
+
+  getTenant(request: GetTenantRequest): Observable<Tenant>;
+
+  /**
+   * Tokens as they come, then one summary. The caller's API key travels in the
+   * "authorization: Bearer <key>" metadata.
+   */
+
+  generate(request: GenerateRequest): Observable<GenerateResponse>;
 }
 
-/** OpenLoRA inference: base models and the adapters served on them. */
+/** OpenLoRA inference: base models, the adapters served on them, tenants and streamed generation. */
 
 export interface InferenceServiceController {
   listModels(
     request: ListModelsRequest,
   ): Promise<ListModelsResponse> | Observable<ListModelsResponse> | ListModelsResponse;
+
+  registerBaseModel(
+    request: RegisterBaseModelRequest,
+  ): Promise<RegisterBaseModelResponse> | Observable<RegisterBaseModelResponse> | RegisterBaseModelResponse;
+
+  registerAdapter(
+    request: RegisterAdapterRequest,
+  ): Promise<RegisterAdapterResponse> | Observable<RegisterAdapterResponse> | RegisterAdapterResponse;
+
+  /** Admin: a tenant and its API key (kept only as a SHA-256 hash). */
+
+  createTenant(
+    request: CreateTenantRequest,
+  ): Promise<CreateTenantResponse> | Observable<CreateTenantResponse> | CreateTenantResponse;
+
+  /** Admin: adds token base units to a tenant's prepaid balance. */
+
+  creditTenant(
+    request: CreditTenantRequest,
+  ): Promise<CreditTenantResponse> | Observable<CreditTenantResponse> | CreditTenantResponse;
+
+  getTenant(request: GetTenantRequest): Promise<Tenant> | Observable<Tenant> | Tenant;
+
+  /**
+   * Tokens as they come, then one summary. The caller's API key travels in the
+   * "authorization: Bearer <key>" metadata.
+   */
+
+  generate(request: GenerateRequest): Observable<GenerateResponse>;
 }
 
 export function InferenceServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["listModels"];
+    const grpcMethods: string[] = [
+      "listModels",
+      "registerBaseModel",
+      "registerAdapter",
+      "createTenant",
+      "creditTenant",
+      "getTenant",
+      "generate",
+    ];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("InferenceService", method)(constructor.prototype[method], method, descriptor);

@@ -1,0 +1,149 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { EVENT_LOG, type EventLog } from '@opal/event-log';
+import { InferenceError, type DoneChunk, type InferenceErrorCode } from '@opal/lora-runtime';
+import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
+import { inferenceStream, type InferenceEvent } from '../domain/inference.events.js';
+import { InferenceServiceError, type InferenceServiceErrorCode } from '../domain/inference.errors.js';
+import { quoteFee } from '../domain/pricing.js';
+import { inferenceCodec } from '../projections/models.projection.js';
+import { INFERENCE_CONFIG, type InferenceConfig } from '../inference.config.js';
+import { INFERENCE_METRICS, SERVING_ENGINES, type InferenceMetrics, type ServingEngines } from './inference.ports.js';
+import { ModelCatalog } from './model-catalog.js';
+import { TenantLedger } from './tenant-ledger.js';
+
+export type GenerateInput = {
+  apiKey: string | undefined;
+  model: string;
+  prompt: string;
+  /** 0: the service default. */
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  stop: string[];
+  retrievedContributions: string[];
+  signal?: AbortSignal;
+  deadline?: number;
+};
+
+export type GenerateSummary = {
+  inferenceId: string;
+  model: string;
+  finishReason: DoneChunk['finishReason'];
+  usage: DoneChunk['usage'];
+  timings: DoneChunk['timings'];
+  fee: string;
+};
+
+export type GenerateOutput = { type: 'text'; text: string; tokenCount: number } | { type: 'summary'; summary: GenerateSummary };
+
+const engineCodes: Record<InferenceErrorCode, InferenceServiceErrorCode> = {
+  BASE_MODEL_NOT_FOUND: 'BASE_MODEL_NOT_FOUND',
+  ADAPTER_NOT_FOUND: 'ADAPTER_NOT_FOUND',
+  ADAPTER_INVALID: 'INVALID_MODEL_FILE',
+  INVALID_ARGUMENT: 'INVALID_FIELD',
+  CAPACITY_EXHAUSTED: 'CAPACITY_EXHAUSTED',
+  ENGINE_UNAVAILABLE: 'ENGINE_UNAVAILABLE',
+  ENGINE_FAILURE: 'ENGINE_FAILURE',
+};
+
+/**
+ * Generate: authenticate, quote the worst case (prompt bound + max tokens) and hold it against the
+ * balance before any work, stream the engine's tokens, then record InferenceCompleted (fee on the
+ * actual usage) or InferenceFailed.
+ */
+@Injectable()
+export class GenerateHandler {
+  constructor(
+    private readonly catalog: ModelCatalog,
+    private readonly ledger: TenantLedger,
+    @Inject(SERVING_ENGINES) private readonly engines: ServingEngines,
+    @Inject(INFERENCE_METRICS) private readonly metrics: InferenceMetrics,
+    @Inject(EVENT_LOG) private readonly log: EventLog,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(INFERENCE_CONFIG) private readonly config: InferenceConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /** Checks everything that can refuse the request, then returns the stream (nothing ran yet). */
+  async start(input: GenerateInput): Promise<AsyncIterable<GenerateOutput>> {
+    try {
+      const tenant = await this.ledger.authenticate(input.apiKey);
+      const target = await this.catalog.target(input.model);
+      const maxTokens = input.maxTokens || this.config.defaultMaxTokens;
+      if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new InferenceServiceError('INVALID_FIELD', 'max_tokens: a positive integer');
+      const prices = { pricePer1kInput: BigInt(target.adapter?.pricePer1kInput ?? '0'), pricePer1kOutput: BigInt(target.adapter?.pricePer1kOutput ?? '0') };
+      // Every tokenizer here spends at least one byte per token (plus BOS): a bound known before any work.
+      const promptBound = Buffer.byteLength(input.prompt, 'utf8') + 1;
+      const release = await this.ledger.reserve(tenant, quoteFee(prices, promptBound, maxTokens).total);
+      return this.run(input, { tenant, target, prices, maxTokens, release });
+    } catch (e) {
+      if (e instanceof InferenceServiceError) this.metrics.refused(e.code);
+      throw e;
+    }
+  }
+
+  private async *run(
+    input: GenerateInput,
+    ctx: { tenant: string; target: Awaited<ReturnType<ModelCatalog['target']>>; prices: Parameters<typeof quoteFee>[0]; maxTokens: number; release: () => void },
+  ): AsyncGenerator<GenerateOutput> {
+    const { tenant, target } = ctx;
+    const inferenceId = randomUUID();
+    const adapterId = target.adapter?.id ?? '';
+    const ended = this.metrics.requestStarted();
+    let text = '';
+    let done: DoneChunk | undefined;
+    try {
+      const stream = this.engines.generate(target, {
+        prompt: input.prompt, maxTokens: ctx.maxTokens, temperature: input.temperature, topP: input.topP, topK: input.topK, seed: input.seed,
+        stop: input.stop, signal: input.signal, deadline: input.deadline,
+      });
+      for await (const c of stream) {
+        if (c.type === 'done') {
+          done = c;
+          break;
+        }
+        text += c.text;
+        yield { type: 'text', text: c.text, tokenCount: c.tokenCount };
+      }
+      if (!done) throw new InferenceServiceError('ENGINE_FAILURE', 'the engine ended without a summary');
+      this.metrics.observe(target.base, done);
+      const completed = done.finishReason === 'stop' || done.finishReason === 'length';
+      const fee = quoteFee(ctx.prices, done.usage.promptTokens, done.usage.completionTokens);
+      const event: InferenceEvent = completed
+        ? {
+            type: 'InferenceCompleted',
+            data: {
+              inferenceId, tenant, adapterId, baseModelId: target.base.id, datanetVersions: target.adapter?.datanetVersions ?? [], outputText: text,
+              retrievedContributions: input.retrievedContributions, usage: { promptTokens: done.usage.promptTokens, completionTokens: done.usage.completionTokens },
+              fee: fee.quote, adapterOwner: target.adapter?.owner ?? '', finishReason: done.finishReason,
+            },
+          }
+        : { type: 'InferenceFailed', data: { inferenceId, tenant, adapterId, reason: done.finishReason.toUpperCase(), detail: `${done.usage.completionTokens} tokens before the ${done.finishReason}` } };
+      await this.record(inferenceId, event);
+      yield {
+        type: 'summary',
+        summary: { inferenceId, model: input.model, finishReason: done.finishReason, usage: done.usage, timings: done.timings, fee: completed ? fee.quote.total : '0' },
+      };
+    } catch (e) {
+      if (!done) {
+        const err = e instanceof InferenceError ? new InferenceServiceError(engineCodes[e.code], e.message) : e;
+        const reason = err instanceof InferenceServiceError ? err.code : 'ENGINE_FAILURE';
+        await this.record(inferenceId, { type: 'InferenceFailed', data: { inferenceId, tenant, adapterId, reason, detail: (e as Error).message } }).catch(() => {});
+        throw err;
+      }
+      throw e;
+    } finally {
+      ended();
+      ctx.release();
+    }
+  }
+
+  private async record(inferenceId: string, event: InferenceEvent): Promise<void> {
+    await this.log.append(inferenceStream(inferenceId), [inferenceCodec.encode(event, this.clock.now())], { expectedVersion: 0, producer: 'inference' });
+    this.logger.debug({ inferenceId, type: event.type }, 'inference recorded');
+  }
+}

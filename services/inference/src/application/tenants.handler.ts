@@ -1,0 +1,50 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { EVENT_LOG, type EventLog } from '@opal/event-log';
+import { AggregateCache } from '@opal/event-sourcing';
+import { CLOCK, type Clock } from '@opal/service-runtime';
+import { tenantStream, type InferenceEvent } from '../domain/inference.events.js';
+import { InferenceServiceError } from '../domain/inference.errors.js';
+import { parseAmount } from '../domain/pricing.js';
+import { decideCreateTenant, decideCreditTenant, evolveTenant, initialTenant, type TenantState } from '../domain/tenant.decider.js';
+import { inferenceCodec } from '../projections/models.projection.js';
+import { KEY_HASHER, type KeyHasher } from './inference.ports.js';
+
+const ID = /^[a-z0-9][a-z0-9._-]{1,62}$/;
+
+@Injectable()
+export class TenantRepository extends AggregateCache<TenantState, InferenceEvent> {
+  constructor(@Inject(EVENT_LOG) log: EventLog) {
+    super(log, { codec: inferenceCodec, initial: initialTenant, evolve: evolveTenant }, 'inference');
+  }
+}
+
+/** Admin commands: create a tenant with a hashed API key, credit its prepaid balance. */
+@Injectable()
+export class TenantsHandler {
+  constructor(
+    private readonly tenants: TenantRepository,
+    @Inject(KEY_HASHER) private readonly keys: KeyHasher,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async create(input: { tenantId: string; apiKey: string }): Promise<{ tenantId: string; apiKey: string }> {
+    if (!ID.test(input.tenantId)) throw new InferenceServiceError('INVALID_FIELD', 'tenant_id: 2-63 lowercase letters, digits, dots, dashes or underscores');
+    if (input.apiKey && input.apiKey.length < 16) throw new InferenceServiceError('INVALID_FIELD', 'api_key: at least 16 characters');
+    const apiKey = input.apiKey || this.keys.newKey();
+    const cmd = { tenant: input.tenantId, apiKeyHash: this.keys.hash(apiKey) };
+    await this.tenants.execute(tenantStream(input.tenantId), { now: this.clock.now() }, (s) => ({ events: decideCreateTenant(s, cmd), result: undefined }));
+    return { tenantId: input.tenantId, apiKey };
+  }
+
+  async credit(input: { tenantId: string; amount: string; reference: string }): Promise<{ tenantId: string; credited: boolean }> {
+    const amount = parseAmount(input.amount);
+    if (amount === undefined) throw new InferenceServiceError('INVALID_FIELD', `amount: ${JSON.stringify(input.amount)} is not a decimal number of base units`);
+    if (!input.reference) throw new InferenceServiceError('INVALID_FIELD', 'reference: required (the same reference credits once)');
+    const cmd = { tenant: input.tenantId, amount, reference: input.reference };
+    const { stored } = await this.tenants.execute(tenantStream(input.tenantId), { now: this.clock.now(), commandId: `credit:${input.tenantId}:${input.reference}` }, (s) => ({
+      events: decideCreditTenant(s, cmd),
+      result: undefined,
+    }));
+    return { tenantId: input.tenantId, credited: stored.length > 0 };
+  }
+}

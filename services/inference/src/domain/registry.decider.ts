@@ -1,0 +1,39 @@
+import type { RecordedEvent } from '@opal/event-sourcing';
+import type { AdapterRegistered, BaseModelRegistered, InferenceEvent } from './inference.events.js';
+import { InferenceServiceError } from './inference.errors.js';
+
+/** A base-model or adapter stream: registered once, never changed (a new file is a new id). */
+export type RegistrationState = { readonly registered: boolean };
+
+export const initialRegistration = (): RegistrationState => ({ registered: false });
+
+export function evolveRegistration(state: RegistrationState, event: RecordedEvent<InferenceEvent>): RegistrationState {
+  switch (event.type) {
+    case 'BaseModelRegistered':
+    case 'AdapterRegistered':
+      return { registered: true };
+    case 'InferenceCompleted':
+    case 'InferenceFailed':
+    case 'TenantCreated':
+    case 'TenantCredited':
+      return state;
+    default: {
+      const exhaustive: never = event;
+      return exhaustive;
+    }
+  }
+}
+
+/** A validated base model (the file was read and checked by the handler). */
+export type RegisterBaseModel = BaseModelRegistered['data'];
+export type RegisterAdapter = AdapterRegistered['data'];
+
+export function decideRegisterBaseModel(state: RegistrationState, cmd: RegisterBaseModel): InferenceEvent[] {
+  if (state.registered) throw new InferenceServiceError('BASE_MODEL_EXISTS', `base_model_id: ${cmd.baseModelId} is already registered`);
+  return [{ type: 'BaseModelRegistered', data: cmd }];
+}
+
+export function decideRegisterAdapter(state: RegistrationState, cmd: RegisterAdapter): InferenceEvent[] {
+  if (state.registered) throw new InferenceServiceError('ADAPTER_EXISTS', `adapter_id: ${cmd.adapterId} is already registered`);
+  return [{ type: 'AdapterRegistered', data: cmd }];
+}

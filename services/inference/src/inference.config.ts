@@ -1,0 +1,47 @@
+import { z } from 'zod';
+
+/** The inference service's own settings (environment names map one to one to Helm values). */
+const schema = z.object({
+  OPAL_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  /** The OpenAI-compatible HTTP API and /metrics; 0 picks a free port, -1 turns HTTP off. */
+  OPAL_HTTP_PORT: z.coerce.number().int().min(-1).max(65535).default(8080),
+  OPAL_INFERENCE_MAX_RESIDENT: z.coerce.number().int().min(1).default(8),
+  OPAL_INFERENCE_MAX_HOST_ADAPTERS: z.coerce.number().int().min(0).default(32),
+  OPAL_INFERENCE_SLOTS: z.coerce.number().int().min(1).max(64).default(4),
+  OPAL_INFERENCE_THREADS: z.coerce.number().int().min(1).default(1),
+  OPAL_INFERENCE_GPU: z.enum(['auto', 'false', 'cuda', 'vulkan', 'metal']).default('false'),
+  OPAL_INFERENCE_DEFAULT_MAX_TOKENS: z.coerce.number().int().min(1).default(128),
+});
+
+export type InferenceConfig = {
+  readonly httpHost: string;
+  readonly httpPort: number;
+  readonly maxResidentPerBase: number;
+  readonly maxHostAdapters: number;
+  readonly slotsPerAdapter: number;
+  readonly threads: number;
+  readonly gpu: 'auto' | false | 'cuda' | 'vulkan' | 'metal';
+  readonly defaultMaxTokens: number;
+};
+
+export function loadInferenceConfig(env: Record<string, string | undefined> = process.env): InferenceConfig {
+  const picked = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
+  const parsed = schema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message} (got ${JSON.stringify(picked[String(i.path[0])])})`);
+    throw new Error(`invalid inference configuration:\n${lines.join('\n')}`);
+  }
+  const v = parsed.data;
+  return {
+    httpHost: v.OPAL_HTTP_HOST,
+    httpPort: v.OPAL_HTTP_PORT,
+    maxResidentPerBase: v.OPAL_INFERENCE_MAX_RESIDENT,
+    maxHostAdapters: v.OPAL_INFERENCE_MAX_HOST_ADAPTERS,
+    slotsPerAdapter: v.OPAL_INFERENCE_SLOTS,
+    threads: v.OPAL_INFERENCE_THREADS,
+    gpu: v.OPAL_INFERENCE_GPU === 'false' ? false : v.OPAL_INFERENCE_GPU,
+    defaultMaxTokens: v.OPAL_INFERENCE_DEFAULT_MAX_TOKENS,
+  };
+}
+
+export const INFERENCE_CONFIG = Symbol('InferenceConfig');

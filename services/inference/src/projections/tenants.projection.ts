@@ -1,0 +1,49 @@
+import type { Doc, Projection } from '@opal/event-sourcing';
+import type { InferenceEvent } from '../domain/inference.events.js';
+import { inferenceCodec } from './models.projection.js';
+
+/** Prepaid balance in token base units (decimal strings): credits less completed inferences' fees. */
+export type TenantDoc = { tenantId: string; credited: string; spent: string; balance: string; inferences: number };
+export type ApiKeyDoc = { apiKeyHash: string; tenantId: string };
+
+const TENANTS = 'inference_tenants';
+const KEYS = 'inference_api_keys';
+
+function tenantOf(doc: Doc | undefined, tenantId: string): TenantDoc {
+  return (doc as TenantDoc | undefined) ?? { tenantId, credited: '0', spent: '0', balance: '0', inferences: 0 };
+}
+
+/**
+ * Tenants, their balances and API key hashes. Deposits observed on-chain will credit through the
+ * same TenantCredited event once settlement exists.
+ */
+export const tenantsProjection: Projection<InferenceEvent> = {
+  name: 'inference.tenants',
+  codec: inferenceCodec,
+  collections: [{ name: TENANTS, indexes: [] }, { name: KEYS, indexes: [] }],
+  route(e) {
+    switch (e.type) {
+      case 'TenantCreated':
+        return [{ collection: TENANTS, id: e.data.tenant }, { collection: KEYS, id: e.data.apiKeyHash }];
+      case 'TenantCredited':
+      case 'InferenceCompleted':
+        return [{ collection: TENANTS, id: e.data.tenant }];
+      default:
+        return [];
+    }
+  },
+  evolve(ref, doc, e): Doc | undefined {
+    if (ref.collection === KEYS) return e.type === 'TenantCreated' ? ({ apiKeyHash: e.data.apiKeyHash, tenantId: e.data.tenant } satisfies ApiKeyDoc) : undefined;
+    const t = tenantOf(doc, ref.id);
+    if (e.type === 'TenantCreated') return doc ?? t;
+    if (e.type === 'TenantCredited') {
+      const credited = BigInt(t.credited) + BigInt(e.data.amount);
+      return { ...t, credited: credited.toString(), balance: (credited - BigInt(t.spent)).toString() } satisfies TenantDoc;
+    }
+    if (e.type === 'InferenceCompleted') {
+      const spent = BigInt(t.spent) + BigInt(e.data.fee?.total ?? '0');
+      return { ...t, spent: spent.toString(), balance: (BigInt(t.credited) - spent).toString(), inferences: t.inferences + 1 } satisfies TenantDoc;
+    }
+    return undefined;
+  },
+};
