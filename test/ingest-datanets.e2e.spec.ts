@@ -170,6 +170,11 @@ describe('Datanets end to end over gRPC', () => {
   });
 
   it('opal replay rebuilds the same state digest as the live projections, and a restart keeps it', async () => {
+    // Publishing makes the attribution service build an index and append AttributionIndexBuilt:
+    // wait for that reaction, so the log is quiet while the live and replayed digests are compared.
+    const attribution = grpcClient(node.url, 'attribution');
+    for (let i = 0; i < 200 && (await call(attribution, 'listIndexes', { datanetId })).indexes.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    attribution.close();
     const live = await digest();
     const replay = await runOpal(['replay', '--json'], { OPAL_DATA_DIR: dir });
     assert.equal(replay.code, 0, replay.stderr);

@@ -6,6 +6,7 @@ import { serviceNames, type ServiceName } from '@opal/contracts';
 import { startNode } from './node.js';
 import { replayFromLog } from './replay.js';
 import { progressReporter } from './progress.js';
+import { attributionVerify } from './attribution-verify.js';
 
 const usage = `opal — proof-of-attribution ledger
 
@@ -15,6 +16,9 @@ usage:
   opal log export --out FILE    write the event log as JSON lines, for auditors
   opal log verify FILE          check an exported log's hash chains and sequences
   opal replay [--json]          rebuild every read model from the log and print the state digest
+  opal attribution verify ID [--json]
+                                recompute an inference's attribution receipt from the log and the
+                                index files; exit 0 when it matches the logged one, 1 otherwise
 
 options:
   --port N        gRPC port (OPAL_GRPC_PORT, default 50051)
@@ -113,6 +117,11 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`replayed ${r.events} events in ${r.seconds.toFixed(2)} s (${rate} events/s)\nstate digest ${r.digest}\n`);
       }
       return 0;
+    }
+    case 'attribution': {
+      if (sub !== 'verify') throw new UsageError('attribution: verify INFERENCE_ID');
+      if (!arg) throw new UsageError('attribution verify: give the inference id');
+      return attributionVerify(config, arg, values.json ?? false, (s) => process.stdout.write(s));
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);

@@ -3,7 +3,7 @@ import type { DomainEvent, Projection } from '@opal/event-sourcing';
 import type { GrpcServiceKey } from '@opal/service-runtime';
 import { IngestModule, ingestProjections } from '@opal/ingest';
 import { InferenceModule, inferenceProjections } from '@opal/inference';
-import { AttributionModule, receiptsProjection } from '@opal/attribution';
+import { AttributionModule, attributionProjections } from '@opal/attribution';
 import { SettlementModule, balancesProjection, epochsProjection } from '@opal/settlement';
 import { GovernanceModule, parametersProjection } from '@opal/governance';
 import type { ServiceName } from '@opal/contracts';
@@ -12,7 +12,7 @@ import type { ServiceName } from '@opal/contracts';
 export const services: Record<ServiceName, { module: Type<unknown>; grpc: GrpcServiceKey; projections: readonly Projection<DomainEvent>[] }> = {
   ingest: { module: IngestModule, grpc: 'ingest', projections: ingestProjections as unknown as Projection<DomainEvent>[] },
   inference: { module: InferenceModule, grpc: 'inference', projections: inferenceProjections },
-  attribution: { module: AttributionModule, grpc: 'attribution', projections: [receiptsProjection as unknown as Projection<DomainEvent>] },
+  attribution: { module: AttributionModule, grpc: 'attribution', projections: attributionProjections as unknown as Projection<DomainEvent>[] },
   settlement: {
     module: SettlementModule,
     grpc: 'settlement',

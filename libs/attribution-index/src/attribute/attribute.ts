@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AttributionIndex, DocumentRef } from '../query/attribution-index.js';
+import type { DocumentRef, QueryIndex } from '../query/attribution-index.js';
 import { METHOD_VERSION, resolveParams, type AttributionParams } from './params.js';
 import { PPM, toPartsPerMillion } from './ppm.js';
 import { containingContributions, maximalSpans, spanWeight } from './spans.js';
@@ -45,19 +45,17 @@ const SPLIT = 720_720;
  * Attributes an output to the contributions of an index. A pure function of the output, the
  * retrieved ids, the index and the parameters: anyone holding the index gets the same receipt.
  */
-export function attribute(index: AttributionIndex, input: AttributeInput): AttributionReceipt {
+export function attribute(index: QueryIndex, input: AttributeInput): AttributionReceipt {
   const params = resolveParams(input.params);
   const tok = index.tokenizer.tokenize(input.output);
-  const q = new Uint32Array(tok.words.length);
-  for (let i = 0; i < q.length; i++) q[i] = index.vocabulary.lookup(tok.words[i]!);
-  const table = index.matchAll(q);
+  const table = index.matchWords(tok.words);
   const spans: ReceiptSpan[] = [];
   const credit = new Map<string, { ref: DocumentRef; units: number }>();
   for (const span of maximalSpans(table, params)) {
     if (span.verdict !== 'kept') continue;
     const holders = containingContributions(index, table, span.token);
     const credited = span.tokens >= params.copyMinTokens ? holders.slice(0, 1) : holders;
-    const weight = spanWeight(span.tokens, span.count, index.manifest.tokens);
+    const weight = spanWeight(span.tokens, span.count, index.tokens);
     const units = weight * SPLIT;
     const share = (units - (units % credited.length)) / credited.length;
     for (const ref of credited) {
@@ -84,10 +82,10 @@ export function attribute(index: AttributionIndex, input: AttributeInput): Attri
   return {
     methodVersion: METHOD_VERSION,
     indexHash: index.indexHash,
-    shardHashes: index.manifest.shards.map((s) => s.sha256),
+    shardHashes: index.shardHashes,
     outputSha256: createHash('sha256').update(input.output, 'utf8').digest('hex'),
     params,
-    outputTokens: q.length,
+    outputTokens: tok.words.length,
     spans,
     retrievedContributionIds: retrieved,
     weights: [...weights].map(([contributor, ppm]) => ({ contributor, ppm })).sort((a, b) => (a.contributor < b.contributor ? -1 : 1)),

@@ -1,4 +1,4 @@
-import type { AttributionIndex, DocumentRef, MatchTable } from '../query/attribution-index.js';
+import type { DocumentRef, MatchTable, QueryIndex } from '../query/attribution-index.js';
 import type { AttributionParams } from './params.js';
 
 export type SpanVerdict = 'kept' | 'too-short' | 'too-common';
@@ -33,7 +33,7 @@ export function maximalSpans(table: MatchTable, params: AttributionParams): Matc
 }
 
 /** Distinct contributions holding the span at output token i, earliest (order key, then id) first. */
-export function containingContributions(index: AttributionIndex, table: MatchTable, i: number): DocumentRef[] {
+export function containingContributions(index: QueryIndex, table: MatchTable, i: number): DocumentRef[] {
   const seen = new Map<string, DocumentRef>();
   for (const o of index.occurrences(table, i)) {
     const ref = index.document(o.shard, o.doc);

@@ -1,4 +1,4 @@
-import type { AttributionIndex } from '../query/attribution-index.js';
+import type { QueryIndex } from '../query/attribution-index.js';
 import { resolveParams, type AttributionParams } from './params.js';
 import { containingContributions, maximalSpans, type SpanVerdict } from './spans.js';
 
@@ -14,14 +14,12 @@ export type TracedSpan = {
 };
 
 /** Every maximal span of an output with its verdict and document snippets, to explain it to a person. */
-export function trace(index: AttributionIndex, output: string, options: { params?: Partial<AttributionParams>; maxDocuments?: number; contextTokens?: number } = {}): TracedSpan[] {
+export function trace(index: QueryIndex, output: string, options: { params?: Partial<AttributionParams>; maxDocuments?: number; contextTokens?: number } = {}): TracedSpan[] {
   const params = resolveParams(options.params);
   const maxDocs = options.maxDocuments ?? 5;
   const context = options.contextTokens ?? 8;
   const tok = index.tokenizer.tokenize(output);
-  const q = new Uint32Array(tok.words.length);
-  for (let i = 0; i < q.length; i++) q[i] = index.vocabulary.lookup(tok.words[i]!);
-  const table = index.matchAll(q);
+  const table = index.matchWords(tok.words);
   return maximalSpans(table, params).map((span) => {
     const start = tok.starts[span.token]!;
     const end = tok.ends[span.token + span.tokens - 1]!;

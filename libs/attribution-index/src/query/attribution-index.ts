@@ -28,10 +28,26 @@ export type MatchTable = {
   readonly hi: Uint32Array;
 };
 
+/** What attribution and tracing query: one index, or several queried as one (CombinedIndex). */
+export interface QueryIndex {
+  readonly tokenizer: Tokenizer;
+  /** Names the index (or the combination) in receipts. */
+  readonly indexHash: string;
+  /** Word tokens indexed, over every shard: the N of the rarity weight. */
+  readonly tokens: number;
+  readonly shardHashes: readonly string[];
+  /** Longest match and count at each position of the tokenized output, over every shard. */
+  matchWords(words: readonly string[]): MatchTable;
+  occurrences(table: MatchTable, i: number): { shard: number; doc: number; pos: number }[];
+  document(shard: number, doc: number): DocumentRef;
+  contribution(contributionId: string): DocumentRef | undefined;
+  snippet(shard: number, pos: number, length: number, context: number): string;
+}
+
 const utf8 = new TextDecoder();
 
 /** An index directory loaded for querying: shards as typed-array views, the vocabulary as a map. */
-export class AttributionIndex {
+export class AttributionIndex implements QueryIndex {
   private byContribution?: Map<string, DocumentRef>;
 
   private constructor(
@@ -61,6 +77,20 @@ export class AttributionIndex {
 
   get indexHash(): string {
     return this.manifest.indexHash;
+  }
+
+  get tokens(): number {
+    return this.manifest.tokens;
+  }
+
+  get shardHashes(): readonly string[] {
+    return this.manifest.shards.map((s) => s.sha256);
+  }
+
+  matchWords(words: readonly string[]): MatchTable {
+    const q = new Uint32Array(words.length);
+    for (let i = 0; i < q.length; i++) q[i] = this.vocabulary.lookup(words[i]!);
+    return this.matchAll(q);
   }
 
   /** Bytes of the finished index on disk (shards, vocabulary and manifest excluded: tiny). */

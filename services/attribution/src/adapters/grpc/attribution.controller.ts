@@ -1,31 +1,43 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
+import type { Logger } from 'pino';
 import type * as api from '@opal/contracts/opal/attribution/v1/attribution.api';
-import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
-import { createRpcExceptionFilter, rpcError } from '@opal/service-runtime';
-import type { IndexDoc, ReceiptDoc } from '../../projections/receipts.projection.js';
+import { createRpcExceptionFilter, LOGGER } from '@opal/service-runtime';
+import { AttributionQueries } from '../../application/attribution.queries.js';
+import { attributionErrorMapper } from './attribution-error.mapper.js';
+import * as map from './attribution.mapping.js';
 
-const Filter = createRpcExceptionFilter({ matches: () => false, toRpc: () => rpcError('INTERNAL', '') }, () => {});
+let logger: Logger | undefined;
+const Filter = createRpcExceptionFilter(attributionErrorMapper, (err) => logger?.error({ err }, 'attribution request failed'));
 
+/** gRPC edge of attribution: proto message in, query, proto message out. */
 @Controller()
 @UseFilters(Filter)
 export class AttributionController {
-  constructor(@Inject(DOCUMENT_STORE) private readonly store: DocumentStore) {}
+  constructor(
+    private readonly queries: AttributionQueries,
+    @Inject(LOGGER) log: Logger,
+  ) {
+    logger = log;
+  }
+
+  @GrpcMethod('AttributionService', 'Attribute')
+  async attribute(r: api.AttributeRequest): Promise<api.AttributeResponse> {
+    return map.attributeResponse(await this.queries.attribute(r.text, r.datanetVersions ?? [], r.retrievedContributions ?? []));
+  }
+
+  @GrpcMethod('AttributionService', 'Trace')
+  async trace(r: api.TraceRequest): Promise<api.TraceResponse> {
+    return map.traceResponse(await this.queries.trace(r.text, r.datanetVersions ?? [], r.maxDocuments, r.contextTokens));
+  }
 
   @GrpcMethod('AttributionService', 'GetReceipt')
   async getReceipt(r: api.GetReceiptRequest): Promise<api.Receipt> {
-    if (!r.inferenceId) throw rpcError('INVALID_ARGUMENT', 'inference_id: required');
-    const doc = (await this.store.get('attribution_receipts', r.inferenceId)) as ReceiptDoc | undefined;
-    if (!doc) throw rpcError('NOT_FOUND', `inference_id: no attribution receipt for ${r.inferenceId}`);
-    return { inferenceId: doc.inferenceId, indexHashes: doc.indexHashes, methodVersion: doc.methodVersion, spans: doc.spans, weights: doc.weights };
+    return map.receipt(await this.queries.receipt(r.inferenceId));
   }
 
   @GrpcMethod('AttributionService', 'ListIndexes')
   async listIndexes(r: api.ListIndexesRequest): Promise<api.ListIndexesResponse> {
-    const { items } = await this.store.find('attribution_indexes', {
-      where: r.datanetId ? { datanetId: r.datanetId } : {},
-      sort: [{ field: 'datanetId', order: 'asc' }, { field: 'version', order: 'asc' }],
-    });
-    return { indexes: (items as IndexDoc[]).map((i) => ({ datanetId: i.datanetId, version: i.version, indexHash: i.indexHash, tokens: i.tokens })) };
+    return { indexes: (await this.queries.indexes(r.datanetId)).map(map.indexInfo) };
   }
 }

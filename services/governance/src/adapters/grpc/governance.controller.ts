@@ -2,7 +2,7 @@ import { Controller, Inject } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type * as api from '@opal/contracts/opal/governance/v1/governance.api';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
-import { parameterSpecs } from '../../domain/parameters.js';
+import { parameterSpecs } from '@opal/protocol-parameters';
 import type { ParameterDoc } from '../../projections/parameters.projection.js';
 
 @Controller()

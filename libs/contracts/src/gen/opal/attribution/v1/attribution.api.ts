@@ -12,6 +12,55 @@ export const protobufPackage = "opal.attribution.v1";
 
 export const protobufFileName = "opal/attribution/v1/attribution.proto";
 
+export interface AttributeRequest {
+  text: string;
+  /** "<datanet_id>@<version>", at least one; the indexes are queried as one. */
+  datanetVersions: string[];
+  /** Contributions retrieved into the prompt (RAG); each must be in one of the versions. */
+  retrievedContributions: string[];
+}
+
+export interface AttributeResponse {
+  indexHashes: string[];
+  methodVersion: string;
+  spans: ReceiptSpan[];
+  weights: ReceiptWeight[];
+  outputHash: string;
+  outputTokens: number;
+  datanetVersions: string[];
+}
+
+export interface TraceRequest {
+  text: string;
+  datanetVersions: string[];
+  /** Documents shown per span (default 5, at most 50) and words of context around each match (default 8, at most 64). */
+  maxDocuments: number;
+  contextTokens: number;
+}
+
+export interface TraceDocument {
+  contributionId: string;
+  contributor: string;
+  /** The document's words around the match, the match in [brackets]. */
+  snippet: string;
+}
+
+export interface TracedSpan {
+  outputStart: number;
+  length: number;
+  text: string;
+  tokens: number;
+  count: string;
+  /** "kept", "too-short" or "too-common". */
+  verdict: string;
+  documents: TraceDocument[];
+}
+
+export interface TraceResponse {
+  spans: TracedSpan[];
+  indexHashes: string[];
+}
+
 export interface GetReceiptRequest {
   inferenceId: string;
 }
@@ -21,6 +70,8 @@ export interface ReceiptSpan {
   length: number;
   count: string;
   contributions: string[];
+  tokens: number;
+  weight: string;
 }
 
 export interface ReceiptWeight {
@@ -34,6 +85,8 @@ export interface Receipt {
   methodVersion: string;
   spans: ReceiptSpan[];
   weights: ReceiptWeight[];
+  outputHash: string;
+  datanetVersions: string[];
 }
 
 export interface ListIndexesRequest {
@@ -56,6 +109,14 @@ export const OPAL_ATTRIBUTION_V1_PACKAGE_NAME = "opal.attribution.v1";
 /** Proof of attribution: receipts that credit an output to the contributions that shaped it. */
 
 export interface AttributionServiceClient {
+  /** Attributes any text against published Datanet versions (nothing is recorded). */
+
+  attribute(request: AttributeRequest): Observable<AttributeResponse>;
+
+  /** Every maximal matching span of a text with its verdict and snippets of the documents holding it. */
+
+  trace(request: TraceRequest): Observable<TraceResponse>;
+
   getReceipt(request: GetReceiptRequest): Observable<Receipt>;
 
   listIndexes(request: ListIndexesRequest): Observable<ListIndexesResponse>;
@@ -64,6 +125,14 @@ export interface AttributionServiceClient {
 /** Proof of attribution: receipts that credit an output to the contributions that shaped it. */
 
 export interface AttributionServiceController {
+  /** Attributes any text against published Datanet versions (nothing is recorded). */
+
+  attribute(request: AttributeRequest): Promise<AttributeResponse> | Observable<AttributeResponse> | AttributeResponse;
+
+  /** Every maximal matching span of a text with its verdict and snippets of the documents holding it. */
+
+  trace(request: TraceRequest): Promise<TraceResponse> | Observable<TraceResponse> | TraceResponse;
+
   getReceipt(request: GetReceiptRequest): Promise<Receipt> | Observable<Receipt> | Receipt;
 
   listIndexes(
@@ -73,7 +142,7 @@ export interface AttributionServiceController {
 
 export function AttributionServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["getReceipt", "listIndexes"];
+    const grpcMethods: string[] = ["attribute", "trace", "getReceipt", "listIndexes"];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("AttributionService", method)(constructor.prototype[method], method, descriptor);

@@ -19,13 +19,30 @@ export interface AttributionIndexBuilt {
   tokens: bigint;
   shards: number;
   tokenizer: string;
+  /** Contributions indexed (the version manifest's entries). */
+  documents: number;
 }
 
 export interface Span {
+  /** UTF-16 offset of the span in the output text, and its length in UTF-16 code units. */
   outputStart: number;
   length: number;
+  /** Occurrences of the span in the index (all parts and shards). */
   count: bigint;
+  /** Contributions credited for the span (the earliest alone when it is a copy). */
   contributions: string[];
+  /** Length in tokens, and the span's credit (tokens x rarity factor). */
+  tokens: number;
+  weight: bigint;
+}
+
+/** The attribution thresholds a receipt was computed with (governed parameters). */
+export interface AttributionParams {
+  minSpanTokens: number;
+  maxSpanCount: number;
+  copyMinTokens: number;
+  maxContributorSharePpm: number;
+  retrievalSharePpm: number;
 }
 
 export interface ContributorWeight {
@@ -40,11 +57,20 @@ export interface AttributionComputed {
   methodVersion: string;
   spans: Span[];
   weights: ContributorWeight[];
+  /** SHA-256 of the output text (UTF-8), hex. */
   outputHash: string;
+  /** "<datanet_id>@<version>" attributed against (the latest version per Datanet of the inference's list). */
+  datanetVersions: string[];
+  /** Retrieved contributions credited by the retrieval share (those found in the indexes), sorted. */
+  retrievedContributions: string[];
+  params: AttributionParams | undefined;
+  outputTokens: number;
+  /** The name of the indexes queried as one (equal to index_hashes[0] when there is one). */
+  combinedIndexHash: string;
 }
 
 function createBaseAttributionIndexBuilt(): AttributionIndexBuilt {
-  return { datanetId: "", version: 0, indexHash: "", tokens: 0n, shards: 0, tokenizer: "" };
+  return { datanetId: "", version: 0, indexHash: "", tokens: 0n, shards: 0, tokenizer: "", documents: 0 };
 }
 
 export const AttributionIndexBuilt: MessageFns<AttributionIndexBuilt> = {
@@ -69,6 +95,9 @@ export const AttributionIndexBuilt: MessageFns<AttributionIndexBuilt> = {
     }
     if (message.tokenizer !== "") {
       writer.uint32(50).string(message.tokenizer);
+    }
+    if (message.documents !== 0) {
+      writer.uint32(56).uint32(message.documents);
     }
     return writer;
   },
@@ -134,6 +163,14 @@ export const AttributionIndexBuilt: MessageFns<AttributionIndexBuilt> = {
             message.tokenizer = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.documents = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -148,7 +185,7 @@ export const AttributionIndexBuilt: MessageFns<AttributionIndexBuilt> = {
 };
 
 function createBaseSpan(): Span {
-  return { outputStart: 0, length: 0, count: 0n, contributions: [] };
+  return { outputStart: 0, length: 0, count: 0n, contributions: [], tokens: 0, weight: 0n };
 }
 
 export const Span: MessageFns<Span> = {
@@ -167,6 +204,15 @@ export const Span: MessageFns<Span> = {
     }
     for (const v of message.contributions) {
       writer.uint32(34).string(v!);
+    }
+    if (message.tokens !== 0) {
+      writer.uint32(40).uint32(message.tokens);
+    }
+    if (message.weight !== 0n) {
+      if (BigInt.asUintN(64, message.weight) !== message.weight) {
+        throw new globalThis.Error("value provided for field message.weight of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.weight);
     }
     return writer;
   },
@@ -214,6 +260,112 @@ export const Span: MessageFns<Span> = {
             }
 
             message.contributions.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.tokens = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.weight = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseAttributionParams(): AttributionParams {
+  return { minSpanTokens: 0, maxSpanCount: 0, copyMinTokens: 0, maxContributorSharePpm: 0, retrievalSharePpm: 0 };
+}
+
+export const AttributionParams: MessageFns<AttributionParams> = {
+  encode(message: AttributionParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.minSpanTokens !== 0) {
+      writer.uint32(8).uint32(message.minSpanTokens);
+    }
+    if (message.maxSpanCount !== 0) {
+      writer.uint32(16).uint32(message.maxSpanCount);
+    }
+    if (message.copyMinTokens !== 0) {
+      writer.uint32(24).uint32(message.copyMinTokens);
+    }
+    if (message.maxContributorSharePpm !== 0) {
+      writer.uint32(32).uint32(message.maxContributorSharePpm);
+    }
+    if (message.retrievalSharePpm !== 0) {
+      writer.uint32(40).uint32(message.retrievalSharePpm);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttributionParams {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttributionParams();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.minSpanTokens = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxSpanCount = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.copyMinTokens = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxContributorSharePpm = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.retrievalSharePpm = reader.uint32();
             continue;
           }
         }
@@ -287,7 +439,19 @@ export const ContributorWeight: MessageFns<ContributorWeight> = {
 };
 
 function createBaseAttributionComputed(): AttributionComputed {
-  return { inferenceId: "", indexHashes: [], methodVersion: "", spans: [], weights: [], outputHash: "" };
+  return {
+    inferenceId: "",
+    indexHashes: [],
+    methodVersion: "",
+    spans: [],
+    weights: [],
+    outputHash: "",
+    datanetVersions: [],
+    retrievedContributions: [],
+    params: undefined,
+    outputTokens: 0,
+    combinedIndexHash: "",
+  };
 }
 
 export const AttributionComputed: MessageFns<AttributionComputed> = {
@@ -309,6 +473,21 @@ export const AttributionComputed: MessageFns<AttributionComputed> = {
     }
     if (message.outputHash !== "") {
       writer.uint32(50).string(message.outputHash);
+    }
+    for (const v of message.datanetVersions) {
+      writer.uint32(58).string(v!);
+    }
+    for (const v of message.retrievedContributions) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.params !== undefined) {
+      AttributionParams.encode(message.params, writer.uint32(74).fork()).join();
+    }
+    if (message.outputTokens !== 0) {
+      writer.uint32(80).uint32(message.outputTokens);
+    }
+    if (message.combinedIndexHash !== "") {
+      writer.uint32(90).string(message.combinedIndexHash);
     }
     return writer;
   },
@@ -372,6 +551,46 @@ export const AttributionComputed: MessageFns<AttributionComputed> = {
             }
 
             message.outputHash = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.datanetVersions.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.retrievedContributions.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.params = AttributionParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.outputTokens = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.combinedIndexHash = reader.string();
             continue;
           }
         }

@@ -1,0 +1,1 @@
+export { parameterSpecs, type ParameterSpec } from './parameter-specs.js';

@@ -1,0 +1,98 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { EVENT_LOG, EventLogError, type Cursor, type EventLog, type LogPosition, type StoredEvent, type Subscription } from '@opal/event-log';
+import type { IndexDocument } from '@opal/attribution-index';
+import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
+import { indexStream } from '../domain/attribution.events.js';
+import { decideIndexBuilt, evolveIndex, initialIndexState } from '../domain/index.decider.js';
+import type { DatanetVersionPublished } from '../domain/upstream.events.js';
+import { versionKey } from '../domain/datanet-version.js';
+import { attributionCodec, PRODUCER, versionPublishedCodec } from './attribution.codecs.js';
+import { CONTRIBUTION_CONTENT, INDEX_FILES, type ContributionContent, type IndexFiles } from './attribution.ports.js';
+
+// Below this many content bytes a shard builds on the calling thread: starting workers costs more.
+const INLINE_BUILD_BYTES = 4n << 20n;
+
+/**
+ * Builds each published Datanet version's index and announces it with AttributionIndexBuilt. A
+ * subscription with a stored checkpoint, so a restart resumes with the version it was building;
+ * at-least-once safe because the announcement goes to the version's own stream with an expected
+ * version (a redelivery or a second instance finds it built and appends nothing).
+ */
+@Injectable()
+export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicationShutdown {
+  private subscription: Subscription | undefined;
+
+  constructor(
+    @Inject(EVENT_LOG) private readonly log: EventLog,
+    @Inject(INDEX_FILES) private readonly indexes: IndexFiles,
+    @Inject(CONTRIBUTION_CONTENT) private readonly content: ContributionContent,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.subscription = this.log.subscribe({
+      name: 'attribution.index-builder',
+      from: 'checkpoint',
+      batchSize: 500,
+      handler: (batch) => this.handle(batch),
+      onError: (err) => this.logger.error({ err }, 'index build failed; retrying'),
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.subscription?.stop();
+  }
+
+  /** Resolves once every event up to and including `position` has been handled. */
+  async handledPast(position: LogPosition): Promise<void> {
+    while (((this.subscription?.cursor() as Cursor | undefined)?.[position.partition] ?? 0) <= position.offset) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async handle(batch: readonly StoredEvent[]): Promise<void> {
+    for (const stored of batch) {
+      const e = versionPublishedCodec.decode(stored);
+      if (e) await this.build(e.data, stored);
+    }
+  }
+
+  private async build(v: DatanetVersionPublished['data'], cause: StoredEvent): Promise<void> {
+    const stream = indexStream(v.datanetId, v.version);
+    let state = initialIndexState;
+    for (const s of await this.log.readStream(stream)) state = evolveIndex(state, attributionCodec.decode(s)!);
+    if (state.built) return;
+    const ref = { datanetId: v.datanetId, version: v.version };
+    const started = Date.now();
+    const manifest = await this.indexes.build(ref, this.documents(v), { workers: v.totalBytes < INLINE_BUILD_BYTES ? 0 : undefined });
+    const decision = decideIndexBuilt(state, {
+      datanetId: v.datanetId,
+      version: v.version,
+      indexHash: manifest.indexHash,
+      tokens: BigInt(manifest.tokens),
+      shards: manifest.shards.length,
+      tokenizer: manifest.tokenizerId,
+      documents: manifest.documents,
+    });
+    const events = decision.events.map((ev) => attributionCodec.encode(ev, this.clock.now(), { causationId: cause.eventId, correlationId: cause.correlationId }));
+    try {
+      await this.log.append(stream, events, { expectedVersion: 'no_stream', producer: PRODUCER });
+    } catch (error) {
+      if (error instanceof EventLogError && error.code === 'VERSION_CONFLICT') return; // built by another delivery
+      throw error;
+    }
+    this.logger.info({ version: versionKey(ref), indexHash: manifest.indexHash, tokens: manifest.tokens, ms: Date.now() - started }, 'attribution index built');
+  }
+
+  /** The manifest's contributions in order; the order is the acceptance order (earliest copy keeps credit). */
+  private async *documents(v: DatanetVersionPublished['data']): AsyncIterable<IndexDocument> {
+    const utf8 = new TextDecoder('utf-8', { fatal: false });
+    let order = 0;
+    for (const entry of v.entries) {
+      const bytes = await this.content.read(entry.contentHash);
+      yield { contributionId: entry.contributionId, contributor: entry.contributor, orderKey: order++, text: utf8.decode(bytes) };
+    }
+  }
+}

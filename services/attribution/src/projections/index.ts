@@ -1,0 +1,4 @@
+import { receiptsProjection } from './receipts.projection.js';
+import { versionsProjection } from './versions.projection.js';
+
+export const attributionProjections = [receiptsProjection, versionsProjection] as const;

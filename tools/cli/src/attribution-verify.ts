@@ -1,0 +1,33 @@
+import { join } from 'node:path';
+import { EmbeddedEventLog } from '@opal/event-log';
+import { IndexDirectoryStore, verifyReceipt } from '@opal/attribution';
+import type { OpalConfig } from '@opal/service-runtime';
+
+/**
+ * `opal attribution verify <inference-id>`: recomputes the receipt from the log (read only, so it
+ * runs beside a live node) and the index files, and prints match or mismatch. Exit 0 on a match,
+ * 1 on a mismatch or a missing receipt.
+ */
+export async function attributionVerify(config: OpalConfig, inferenceId: string, json: boolean, out: (s: string) => void): Promise<number> {
+  const log = await EmbeddedEventLog.open(join(config.dataDir, 'log'), { readOnly: true });
+  try {
+    const r = await verifyReceipt(log, new IndexDirectoryStore(join(config.dataDir, 'indexes')), inferenceId);
+    if (json) {
+      out(JSON.stringify(r.status === 'not-found' ? r : { status: r.status, differences: r.differences, indexHashes: r.logged.indexHashes }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+    } else if (r.status === 'not-found') {
+      out(`not found: ${r.detail}\n`);
+    } else if (r.status === 'match') {
+      const l = r.logged;
+      out(`match: receipt of ${inferenceId} recomputes exactly (${l.spans.length} spans, ${l.weights.length} contributors, method ${l.methodVersion}, indexes ${l.datanetVersions.join(', ') || 'none'})\n`);
+    } else {
+      out(`MISMATCH: receipt of ${inferenceId} differs from its recomputation in: ${r.differences.join(', ')}\n`);
+      for (const f of r.differences) {
+        const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+        out(`  ${f}: logged ${show(r.logged[f as keyof typeof r.logged])}\n  ${' '.repeat(f.length)}  recomputed ${show(r.recomputed[f as keyof typeof r.recomputed])}\n`);
+      }
+    }
+    return r.status === 'match' ? 0 : 1;
+  } finally {
+    await log.close();
+  }
+}
