@@ -68,7 +68,8 @@ async function measure(ctx: Parameters<BenchSuite>[0], dir: string): Promise<voi
     const bytes = statSync(join(dir, 'log', 'events.log')).size;
     ctx.progress(`replaying (${(bytes / 1e6).toFixed(0)} MB of log)`);
     // `dir/log` is where a node keeps its log under OPAL_DATA_DIR.
-    const r = await replayFromLog(loadConfig({ OPAL_DATA_DIR: dir }), undefined, ['ingest']);
+    const workers = ctx.options['workers'] === undefined ? undefined : Number(ctx.options['workers']);
+    const r = await replayFromLog(loadConfig({ OPAL_DATA_DIR: dir }), { only: ['ingest'], workers });
     ctx.report({ metric: 'events_per_s', value: Math.round(r.events / r.seconds), unit: 'events/s', params: { events: r.events, log_bytes: bytes, read_models: r.projections.length } });
     ctx.report({ metric: 'events_per_cpu_s', value: Math.round(r.events / r.cpuSeconds), unit: 'events/cpu-s', params: { events: r.events, load_average_1m: Number(loadavg()[0]!.toFixed(2)) } });
     ctx.report({ metric: 'replay_seconds', value: Number(r.seconds.toFixed(3)), unit: 's', params: { events: r.events } });

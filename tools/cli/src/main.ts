@@ -15,7 +15,8 @@ usage:
   opal serve <service>          run one service: ${serviceNames.join(', ')}
   opal log export --out FILE    write the event log as JSON lines, for auditors
   opal log verify FILE          check an exported log's hash chains and sequences
-  opal replay [--json]          rebuild every read model from the log and print the state digest
+  opal replay [--json] [--workers N]
+                                rebuild every read model from the log and print the state digest
   opal attribution verify ID [--json]
                                 recompute an inference's attribution receipt from the log and the
                                 index files; exit 0 when it matches the logged one, 1 otherwise
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       'event-log': { type: 'string' },
       store: { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -107,7 +109,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'replay': {
       const progress = progressReporter('replayed');
-      const r = await replayFromLog(config, (done, total) => progress.update(done, total));
+      const workers = values.workers ? Number(values.workers) : undefined;
+      const r = await replayFromLog(config, { workers, onProgress: (done, total) => progress.update(done, total) });
       progress.finish();
       if (values.json) {
         process.stdout.write(JSON.stringify(r) + '\n');

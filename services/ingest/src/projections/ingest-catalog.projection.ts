@@ -16,7 +16,7 @@ export type DatanetDoc = {
   rejected: number;
   pendingReview: number;
   latestVersion: number;
-  createdAt: string;
+  createdAt: number;
 };
 
 export type VersionDoc = {
@@ -25,7 +25,7 @@ export type VersionDoc = {
   entries: { contributionId: string; contentHash: string; contributor: string }[];
   merkleRoot: string;
   totalBytes: string;
-  publishedAt: string;
+  publishedAt: number;
 };
 
 /** Datanets with their counters, and every published version's manifest. */
@@ -55,7 +55,7 @@ export const ingestCatalogProjection: Projection<IngestEvent> = {
         entries: e.data.entries.map((x) => ({ contributionId: x.contributionId, contentHash: x.contentHash, contributor: x.contributor })),
         merkleRoot: e.data.merkleRoot,
         totalBytes: e.data.totalBytes.toString(),
-        publishedAt: new Date(e.meta.occurredAt).toISOString(),
+        publishedAt: e.meta.occurredAt,
       };
       return v;
     }
@@ -78,7 +78,7 @@ export const ingestCatalogProjection: Projection<IngestEvent> = {
           rejected: 0,
           pendingReview: 0,
           latestVersion: 0,
-          createdAt: new Date(e.meta.occurredAt).toISOString(),
+          createdAt: e.meta.occurredAt,
         };
         return created;
       }

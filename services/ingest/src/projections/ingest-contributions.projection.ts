@@ -11,7 +11,8 @@ export type ContributionDoc = {
   status: 'ACCEPTED' | 'PENDING_REVIEW' | 'REJECTED';
   reason: string;
   duplicateOf: string;
-  submittedAt: string;
+  /** Unix ms of the submission (formatted at the edge). */
+  submittedAt: number;
   /** Log order within the Datanet, for stable listing. */
   seq: number;
 };
@@ -60,7 +61,7 @@ export const ingestContributionsProjection: Projection<IngestEvent> = {
             status: 'PENDING_REVIEW',
             reason: '',
             duplicateOf: '',
-            submittedAt: new Date(e.meta.occurredAt).toISOString(),
+            submittedAt: e.meta.occurredAt,
             seq: e.meta.streamSeq,
           } satisfies ContributionDoc;
         case 'ContributionAccepted':
@@ -76,7 +77,7 @@ export const ingestContributionsProjection: Projection<IngestEvent> = {
             status: 'REJECTED',
             reason: e.data.reason,
             duplicateOf: e.data.duplicateOf,
-            submittedAt: new Date(e.meta.occurredAt).toISOString(),
+            submittedAt: e.meta.occurredAt,
             seq: e.meta.streamSeq,
           } satisfies ContributionDoc;
       }

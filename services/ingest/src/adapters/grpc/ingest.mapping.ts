@@ -30,7 +30,7 @@ export function submissionResponse(r: SubmissionResult): api.SubmitContributionR
 }
 
 export function datanet(d: DatanetDoc): api.Datanet {
-  return { ...d, policy: { ...d.policy } };
+  return { ...d, policy: { ...d.policy }, createdAt: new Date(d.createdAt).toISOString() };
 }
 
 export function contribution(c: ContributionDoc): api.Contribution {
@@ -43,7 +43,7 @@ export function contribution(c: ContributionDoc): api.Contribution {
     status: c.status,
     reason: c.reason,
     duplicateOf: c.duplicateOf,
-    submittedAt: c.submittedAt,
+    submittedAt: new Date(c.submittedAt).toISOString(),
   };
 }
 
@@ -64,5 +64,5 @@ export function leaderboardEntry(s: ContributorStats): api.LeaderboardEntry {
 }
 
 export function manifest(v: VersionDoc): api.VersionManifest {
-  return { datanetId: v.datanetId, version: v.version, entries: v.entries, merkleRoot: v.merkleRoot, totalBytes: v.totalBytes, publishedAt: v.publishedAt };
+  return { datanetId: v.datanetId, version: v.version, entries: v.entries, merkleRoot: v.merkleRoot, totalBytes: v.totalBytes, publishedAt: new Date(v.publishedAt).toISOString() };
 }
