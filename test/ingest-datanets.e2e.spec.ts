@@ -180,6 +180,8 @@ describe('Datanets end to end over gRPC', () => {
     assert.equal(replay.code, 0, replay.stderr);
     const r = JSON.parse(replay.stdout);
     assert.equal(r.digest, live.digest);
+    const threaded = await runOpal(['replay', '--json', '--workers', '2'], { OPAL_DATA_DIR: dir });
+    assert.equal(JSON.parse(threaded.stdout).digest, live.digest, 'projections rebuilt on two threads give the same digest');
     assert.equal(String(r.events), live.logEvents);
     await node.stop();
     await node.start();
