@@ -1,4 +1,5 @@
 import { join, resolve, dirname } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
@@ -19,6 +20,7 @@ const schema = z.object({
   OPAL_FSYNC: bool.default(true),
   OPAL_CHAIN_ID: z.coerce.number().int().positive().default(31337),
   OPAL_SNAPSHOT_EVERY: z.coerce.number().int().positive().default(50_000),
+  OPAL_INGEST_WORKERS: z.coerce.number().int().min(0).max(64).default(Math.max(1, availableParallelism() - 1)),
 });
 
 export type OpalConfig = {
@@ -31,6 +33,8 @@ export type OpalConfig = {
   readonly fsync: boolean;
   readonly chainId: number;
   readonly snapshotEvery: number;
+  /** Worker threads that check signatures and content for ingest (0: in the event loop). */
+  readonly ingestWorkers: number;
 };
 
 export class ConfigError extends Error {
@@ -56,6 +60,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     fsync: v.OPAL_FSYNC,
     chainId: v.OPAL_CHAIN_ID,
     snapshotEvery: v.OPAL_SNAPSHOT_EVERY,
+    ingestWorkers: v.OPAL_INGEST_WORKERS,
     ...overrides,
   };
 }

@@ -1,4 +1,4 @@
-import { Inject, Module, type OnModuleInit } from '@nestjs/common';
+import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { OPAL_CONFIG, ProjectionHost, type OpalConfig } from '@opal/service-runtime';
 import { IngestController } from './adapters/grpc/ingest.controller.js';
 import { Eip712SignatureVerifier } from './adapters/crypto/eip712-signature.verifier.js';
@@ -9,7 +9,8 @@ import { SubmitContributionHandler } from './application/submit-contribution.han
 import { ReviewContributionHandler } from './application/review-contribution.handler.js';
 import { PublishVersionHandler } from './application/publish-version.handler.js';
 import { IngestQueries } from './application/ingest.queries.js';
-import { SCHEMA_VALIDATOR, SIGNATURE_VERIFIER } from './application/ingest.ports.js';
+import { CONTENT_INSPECTOR, SCHEMA_VALIDATOR, SIGNATURE_VERIFIER } from './application/ingest.ports.js';
+import { InspectionPool } from './adapters/inspection/inspection-pool.js';
 import { ingestProjections } from './projections/index.js';
 
 @Module({
@@ -23,10 +24,18 @@ import { ingestProjections } from './projections/index.js';
     IngestQueries,
     { provide: SIGNATURE_VERIFIER, inject: [OPAL_CONFIG], useFactory: (c: OpalConfig) => new Eip712SignatureVerifier(c.chainId) },
     { provide: SCHEMA_VALIDATOR, useValue: new AjvSchemaValidator() },
+    { provide: CONTENT_INSPECTOR, inject: [OPAL_CONFIG], useFactory: (c: OpalConfig) => new InspectionPool(c.chainId, c.ingestWorkers) },
   ],
 })
-export class IngestModule implements OnModuleInit {
-  constructor(@Inject(ProjectionHost) private readonly projections: ProjectionHost) {}
+export class IngestModule implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    @Inject(ProjectionHost) private readonly projections: ProjectionHost,
+    @Inject(CONTENT_INSPECTOR) private readonly inspector: InspectionPool,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.inspector.close();
+  }
 
   onModuleInit(): void {
     for (const p of ingestProjections) this.projections.register('ingest', p);

@@ -4,11 +4,10 @@ import { decideSubmit, type SubmissionOutcome, type SubmitContribution } from '.
 import type { DatanetState } from '../domain/datanet.state.js';
 import { datanetStream } from '../domain/ingest.events.js';
 import { IngestError } from '../domain/ingest.errors.js';
-import { contentHashOf, contributionIdOf } from '../domain/identifiers.js';
-import { minhash } from '../domain/near-duplicate.js';
+import { contributionIdOf } from '../domain/identifiers.js';
 import { DatanetRepository } from './datanet.repository.js';
 import { normalizeAddress } from './create-datanet.handler.js';
-import { CONTENT_STORE, SCHEMA_VALIDATOR, SIGNATURE_VERIFIER, type CompiledSchema, type ContentStore, type SchemaValidator, type SignatureVerifier } from './ingest.ports.js';
+import { CONTENT_INSPECTOR, CONTENT_STORE, SCHEMA_VALIDATOR, type CompiledSchema, type ContentInspector, type ContentStore, type SchemaValidator } from './ingest.ports.js';
 
 export type SubmitContributionInput = {
   datanetId: string;
@@ -23,7 +22,6 @@ export type SubmissionResult = SubmissionOutcome & { contentHash: string };
 export type PreparedSubmission = { readonly stream: string; readonly cmd: SubmitContribution };
 
 const MAX_NONCE = (1n << 64n) - 1n;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Checks a signed contribution and records the outcome. Signature and replay problems are the
@@ -37,7 +35,7 @@ export class SubmitContributionHandler {
 
   constructor(
     private readonly datanets: DatanetRepository,
-    @Inject(SIGNATURE_VERIFIER) private readonly signatures: SignatureVerifier,
+    @Inject(CONTENT_INSPECTOR) private readonly inspector: ContentInspector,
     @Inject(CONTENT_STORE) private readonly content: ContentStore,
     @Inject(SCHEMA_VALIDATOR) private readonly schemaValidator: SchemaValidator,
     @Inject(CLOCK) private readonly clock: Clock,
@@ -66,9 +64,16 @@ export class SubmitContributionHandler {
     const { state } = await this.datanets.peek(stream);
     if (!state.created) throw new IngestError('DATANET_NOT_FOUND', `datanet_id: no Datanet ${input.datanetId}`);
 
-    const contentHash = contentHashOf(input.content);
-    const signer = this.signatures.contributionSigner(input.datanetId, contentHash, nonce, input.signature);
-    if (signer !== contributor.toLowerCase()) {
+    const inspection = await this.inspector.inspect({
+      datanetId: input.datanetId,
+      content: input.content,
+      nonce,
+      signature: input.signature,
+      maxBytes: state.policy.maxItemBytes,
+      wantText: state.dataKind === 'jsonl',
+    });
+    const contentHash = inspection.contentHash;
+    if (inspection.signer !== contributor.toLowerCase()) {
       throw new IngestError('BAD_SIGNATURE', `signature: not signed by contributor ${contributor} over (datanet_id, content hash, nonce)`);
     }
     const contributionId = contributionIdOf(input.datanetId, contributor, nonce);
@@ -82,13 +87,15 @@ export class SubmitContributionHandler {
       contentProblem: undefined,
       minhash: undefined,
     };
-    if (!state.contributions.has(contributionId) && cmd.sizeBytes <= state.policy.maxItemBytes) {
-      const examined = this.examine(state, input.content);
-      cmd.contentProblem = examined.problem;
-      cmd.minhash = examined.minhash;
-      // Store the bytes first unless they are certainly not kept (a problem, or a known hash).
-      if (!examined.problem && !state.byHash.has(contentHash)) await this.content.put(contentHash, input.content);
+    if (inspection.utf8 === false) cmd.contentProblem = { reason: 'INVALID_UTF8', detail: 'content is not valid UTF-8' };
+    else if (inspection.utf8 === true) {
+      const schemaProblem = state.dataKind === 'jsonl' ? this.checkJsonLines(state, inspection.text ?? '') : undefined;
+      if (schemaProblem) cmd.contentProblem = { reason: 'SCHEMA_MISMATCH', detail: schemaProblem };
+      else cmd.minhash = inspection.minhash;
     }
+    // Store the bytes first unless they are certainly not kept (a problem, a known hash, a replay).
+    const kept = inspection.utf8 === true && !cmd.contentProblem && !state.byHash.has(contentHash) && !state.contributions.has(contributionId);
+    if (kept) await this.content.put(contentHash, input.content);
     return { stream, cmd };
   }
 
@@ -108,20 +115,6 @@ export class SubmitContributionHandler {
         return { ...result, contentHash: cmd.contentHash };
       }),
     };
-  }
-
-  private examine(state: DatanetState, content: Uint8Array): Pick<SubmitContribution, 'minhash'> & { problem: SubmitContribution['contentProblem'] } {
-    let text: string;
-    try {
-      text = utf8.decode(content);
-    } catch {
-      return { problem: { reason: 'INVALID_UTF8', detail: 'content is not valid UTF-8' }, minhash: undefined };
-    }
-    if (state.dataKind === 'jsonl') {
-      const problem = this.checkJsonLines(state, text);
-      if (problem) return { problem: { reason: 'SCHEMA_MISMATCH', detail: problem }, minhash: undefined };
-    }
-    return { problem: undefined, minhash: minhash(text) };
   }
 
   private checkJsonLines(state: DatanetState, text: string): string | undefined {
