@@ -118,6 +118,11 @@ export function sealBatch(
   return out;
 }
 
+/** The event id a log assigns when the producer gave none: the same in every adapter, so chains match. */
+export function defaultEventId(streamId: string, seq: number): string {
+  return createHash('sha256').update(`${streamId}\u0000${seq}`).digest('hex').slice(0, 32);
+}
+
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
