@@ -49,8 +49,7 @@ export class KafkaSubscription implements Subscription {
     private readonly settings: SubscriptionSettings,
     private readonly options: SubscribeOptions,
   ) {
-    const durable = options.from === 'checkpoint';
-    this.groupId = durable ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
+    this.groupId = options.from === 'checkpoint' ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
     this.consumer = kafka.consumer({
       groupId: this.groupId,
       sessionTimeout: 10_000,
@@ -63,14 +62,36 @@ export class KafkaSubscription implements Subscription {
     // (another member may have moved them), and release waiters that no longer apply.
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const assignment = e.payload.memberAssignment as Record<string, number[]>;
-      this.assigned = Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => cursorKey(t, p)));
+      const assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+      this.assigned = assigned.map((a) => cursorKey(a.topic, a.partition));
       this.heads.clear();
-      this.positions.clear();
-      this.ready = this.loadPositions().then(() => {
+      if (this.durable) {
+        this.positions.clear();
+        this.ready = this.loadCommitted();
+      } else {
+        // A group of our own never commits: each (re)join resumes where this subscription got to.
+        for (const { topic, partition } of assigned) {
+          const key = cursorKey(topic, partition);
+          const start = this.positions.get(key) ?? this.startOf(key);
+          this.positions.set(key, start);
+          this.consumer.seek({ topic, partition, offset: String(start) });
+        }
+        this.ready = Promise.resolve();
+      }
+      void this.ready.then(() => {
         this.markJoined();
         this.settle();
       });
     });
+  }
+
+  private get durable(): boolean {
+    return this.options.from === 'checkpoint';
+  }
+
+  private startOf(key: string): number {
+    const from = this.options.from;
+    return typeof from === 'object' ? (from[key] ?? 0) : 0;
   }
 
   start(): void {
@@ -78,17 +99,6 @@ export class KafkaSubscription implements Subscription {
   }
 
   private async run(): Promise<void> {
-    const from = this.options.from;
-    if (typeof from === 'object') {
-      // A cursor: the fresh group's committed offsets are set before it has members.
-      for (const topic of this.settings.topics) {
-        const partitions = [...(await highWatermarks(this.admin, topic)).keys()].map((p) => ({
-          partition: p,
-          offset: String(from[cursorKey(topic, p)] ?? 0),
-        }));
-        await this.admin.setOffsets({ groupId: this.groupId, topic, partitions });
-      }
-    }
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.settings.topics], fromBeginning: true });
     await this.consumer.run({
@@ -98,7 +108,7 @@ export class KafkaSubscription implements Subscription {
     });
   }
 
-  private async loadPositions(): Promise<void> {
+  private async loadCommitted(): Promise<void> {
     const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.settings.topics] });
     for (const t of committed) {
       for (const p of t.partitions) {
@@ -129,7 +139,7 @@ export class KafkaSubscription implements Subscription {
         if (events.length > 0) await this.deliver(events, key, payload);
         const next = Number(chunk.at(-1)!.offset) + 1;
         if (isStale()) return;
-        if (this.options.from === 'checkpoint') {
+        if (this.durable) {
           await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next) }]);
         }
         resolveOffset(chunk.at(-1)!.offset);
