@@ -10,7 +10,7 @@ import { loadConfig, endpointsOf } from './config.mjs';
 import { installKafka, startKafka } from './kafka.mjs';
 import { installFerretdb, startFerretdb } from './ferretdb.mjs';
 import { anvilInstalled, startAnvil } from './anvil.mjs';
-import { running, stop } from './process.mjs';
+import { running, stop, withLock } from './process.mjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -87,7 +87,8 @@ async function status() {
   else for (const [n, s] of Object.entries(rows)) say(`${n}: ${s ? `running, pid ${s.pid}, log ${s.log}` : 'not running'}`);
 }
 
-const verbs = { up, down, status };
+// up and down take the same lock: parallel test files calling `up` start each server once.
+const verbs = { up: () => withLock(config, 'infra', up), down: () => withLock(config, 'infra', down), status };
 if (!verbs[verb]) {
   console.error('usage: infra.mjs up|down|status [kafka|ferretdb|anvil ...] [--json]');
   process.exit(2);

@@ -105,3 +105,36 @@ export function runLogged(config, logName, command, args, options = {}) {
     });
   });
 }
+
+/**
+ * A lock across processes (test files run in parallel and may all call `up`): a folder created
+ * atomically, holding the owner's pid; a lock whose owner is gone is taken over.
+ */
+export async function withLock(config, name, work, timeoutMs = 15 * 60_000) {
+  mkdirSync(config.runDir, { recursive: true });
+  const dir = join(config.runDir, `${name}.lock`);
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pid'), String(process.pid));
+      break;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+      let owner = NaN;
+      try {
+        owner = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+      } catch {
+        /* being written or removed */
+      }
+      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) rmSync(dir, { recursive: true, force: true });
+      else if (Date.now() > until) throw new Error(`timed out waiting for ${dir} (held by pid ${owner})`);
+      else await sleep(200);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
