@@ -124,6 +124,34 @@ if (!infra.skipped) {
       assert.match(dead.headers[DEAD_LETTER_HEADERS.source]!, /\/\d+@\d+$/);
     });
 
+    it('shares partitions between two members of one group and hands them over when one stops', async () => {
+      const name = `shared-${run}`;
+      const ids = Array.from({ length: 12 }, (_, i) => `shared${i}-${run}`);
+      const mine = (b: StoredEvent[]) => b.filter((e) => ids.includes(e.streamId)).map((e) => `${e.streamId}#${e.streamSeq}`);
+      for (const id of ids) await log.append(id, [ev('A')], { expectedVersion: 'no_stream', producer: 't' });
+      const other = await KafkaEventLog.connect(options);
+      const seenA = new Set<string>();
+      const seenB = new Set<string>();
+      const a = log.subscribe({ name, from: 'checkpoint', handler: (b) => void mine(b).forEach((x) => seenA.add(x)) });
+      const b = other.subscribe({ name, from: 'checkpoint', handler: (b) => void mine(b).forEach((x) => seenB.add(x)) });
+      try {
+        await Promise.all([a.caughtUp(), b.caughtUp()]);
+        for (const id of ids) assert.ok(seenA.has(`${id}#1`) || seenB.has(`${id}#1`), `${id}#1 delivered to one member`);
+        await b.stop(); // leaves the group: its partitions move to the other member
+        for (const id of ids) await log.append(id, [ev('B')], { expectedVersion: 1, producer: 't' });
+        const until = Date.now() + 30_000;
+        while (!ids.every((id) => seenA.has(`${id}#2`)) && Date.now() < until) {
+          await a.caughtUp();
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        for (const id of ids) assert.ok(seenA.has(`${id}#2`), `${id}#2 delivered to the remaining member`);
+      } finally {
+        await a.stop();
+        await b.stop();
+        await other.close();
+      }
+    });
+
     it('resumes a subscription from a cursor and routes streams to their domain topic', async () => {
       const a = `ia-${run}`;
       const b = `other-${run}`;
