@@ -16,13 +16,20 @@ function port(name, fallback) {
 export function loadConfig() {
   const cache = resolve(process.env.OPAL_INFRA_CACHE ?? join(ROOT, '.cache', 'infra'));
   const host = '127.0.0.1';
+  // A second set of servers beside the usual one (a fault test restarting its own broker, say):
+  // installs are shared, pid files, data and logs are the instance's own. Give it other ports too.
+  const instance = process.env.OPAL_INFRA_INSTANCE ?? '';
+  if (instance && !/^[a-z0-9-]+$/.test(instance)) throw new Error(`OPAL_INFRA_INSTANCE: use a-z, 0-9 and '-', got '${instance}'`);
+  const state = instance ? join(cache, 'instances', instance) : cache;
   const kafkaVersion = process.env.OPAL_KAFKA_VERSION ?? '4.4.0';
   const ferretVersion = process.env.OPAL_FERRETDB_VERSION ?? 'v1.24.2';
   return {
     cache,
+    stateDir: state,
     host,
-    runDir: join(cache, 'run'),
-    logDir: join(cache, 'logs'),
+    runDir: join(state, 'run'),
+    logDir: join(state, 'logs'),
+    confDir: join(state, 'conf'),
     kafka: {
       version: kafkaVersion,
       scala: '2.13',
@@ -32,14 +39,14 @@ export function loadConfig() {
       clusterId: process.env.OPAL_KAFKA_CLUSTER_ID ?? 'b3BhbC1sb2NhbC1rYWZrYQ',
       heap: process.env.OPAL_KAFKA_HEAP ?? '512m',
       home: join(cache, 'kafka', kafkaVersion),
-      dataDir: join(cache, 'data', 'kafka'),
+      dataDir: join(state, 'data', 'kafka'),
     },
     ferretdb: {
       version: ferretVersion,
       port: port('OPAL_MONGO_PORT', 27017),
       debugPort: port('OPAL_FERRETDB_DEBUG_PORT', 27088),
       home: join(cache, 'ferretdb', ferretVersion),
-      dataDir: join(cache, 'data', 'ferretdb'),
+      dataDir: join(state, 'data', 'ferretdb'),
     },
     anvil: {
       port: port('OPAL_CHAIN_PORT', 8545),

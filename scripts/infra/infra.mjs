@@ -83,7 +83,7 @@ async function down() {
 
 async function status() {
   const rows = Object.fromEntries(ALL.map((n) => [n, running(config, n) ?? null]));
-  if (json) process.stdout.write(JSON.stringify({ services: rows, endpoints: endpointsOf(config) }) + '\n');
+  if (json) process.stdout.write(JSON.stringify({ services: rows, endpoints: endpointsOf(config), instanceDir: config.stateDir }) + '\n');
   else for (const [n, s] of Object.entries(rows)) say(`${n}: ${s ? `running, pid ${s.pid}, log ${s.log}` : 'not running'}`);
 }
 

@@ -99,18 +99,20 @@ const classpath = (k) => `${libsOf(k)}/*`;
 
 export async function startKafka(config) {
   const k = config.kafka;
-  const props = join(k.home, `server-${k.port}.properties`);
+  const props = join(config.confDir, `kafka-${k.port}.properties`);
+  const log4jConf = join(config.confDir, 'kafka-log4j2.properties');
   const existing = running(config, 'kafka');
   if (existing) return { started: false, state: existing };
   if (await kafkaReady(config.host, k.port).catch(() => false)) {
     return { started: false, external: true };
   }
   mkdirSync(k.dataDir, { recursive: true });
+  mkdirSync(config.confDir, { recursive: true });
   writeFileSync(props, serverProperties(config));
-  writeFileSync(join(k.home, 'log4j2.properties'), log4j2(config));
+  writeFileSync(log4jConf, log4j2(config));
   const jvm = [
     `-Xmx${k.heap}`, '-Xms128m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
-    `-Dlog4j2.configurationFile=${join(k.home, 'log4j2.properties')}`, `-Dkafka.logs.dir=${config.logDir}`,
+    `-Dlog4j2.configurationFile=${log4jConf}`, `-Dkafka.logs.dir=${config.logDir}`,
   ];
   // Idempotent: an already formatted folder with the same cluster id is left as it is.
   await runLogged(config, 'kafka-format', 'java', [

@@ -31,6 +31,16 @@ export class TailReader {
       maxWaitTimeInMs: 200,
       allowAutoTopicCreation: false,
     });
+    // After a restart (broker gone, consumer crashed and rejoined) go on where the index got to
+    // instead of from offset zero, which is what a group without commits would do.
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      for (const [topic, partitions] of Object.entries(e.payload.memberAssignment as Record<string, number[]>)) {
+        for (const partition of partitions) {
+          const next = this.index.next(cursorKey(topic, partition));
+          if (next > 0) this.consumer.seek({ topic, partition, offset: String(next) });
+        }
+      }
+    });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.fail(e.payload.error);
     });

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freePort } from './free-port.js';
 import type { InfraEndpoints, InfraService } from './infra.js';
 
 // Official images. Kafka's advertised listener must be the address the host uses, so the container's
@@ -60,14 +60,4 @@ export async function stopContainers(): Promise<void> {
   const all = started.splice(0);
   running = undefined;
   await Promise.allSettled(all.map((c) => c.stop()));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }

@@ -60,9 +60,19 @@ function repoRoot(): string {
 
 /** `infra.mjs up <names> --json`: idempotent, so concurrent test files may all call it. */
 function runInfraUp(names: readonly string[]): Promise<Record<string, string>> {
+  return infraScript(['up', ...names, '--json']);
+}
+
+/**
+ * Runs scripts/infra/infra.mjs with extra environment, e.g. a private instance for a fault test:
+ * `infraScript(['up', 'kafka', '--json'], { OPAL_INFRA_INSTANCE: 'x', OPAL_KAFKA_PORT: '19092' })`.
+ * Resolves with the JSON it printed last (`up --json`), or {} for the other verbs.
+ */
+export function infraScript(args: readonly string[], env: Record<string, string> = {}): Promise<Record<string, string>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot(), 'scripts', 'infra', 'infra.mjs'), 'up', ...names, '--json'], {
+    const child = spawn(process.execPath, [join(repoRoot(), 'scripts', 'infra', 'infra.mjs'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     let out = '';
     let err = '';
@@ -70,8 +80,10 @@ function runInfraUp(names: readonly string[]): Promise<Record<string, string>> {
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
     child.on('exit', (code) => {
-      if (code === 0) resolve(JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, string>);
-      else reject(new Error(`infra up ${names.join(' ')} failed (exit ${code}):\n${err}`));
+      const last = out.trim().split('\n').at(-1);
+      if (code === 0) resolve(last ? (JSON.parse(last) as Record<string, string>) : {});
+      else reject(new Error(`infra ${args.join(' ')} failed (exit ${code}):\n${err}`));
     });
   });
 }
+
