@@ -128,7 +128,7 @@ export class KafkaEventLog implements EventLog {
       const first = await this.batcher.send(
         topic,
         partition,
-        sealed.map((e) => ({ key: streamId, value: Buffer.from(encodeEnvelope(e)) })),
+        sealed.map((e) => ({ key: streamId, value: asBuffer(encodeEnvelope(e)) })),
       );
       // Read our own records back: they count only if the partition accepted them into the chain.
       await this.reader.waitFor(key, first + sealed.length);
@@ -191,14 +191,10 @@ export class KafkaEventLog implements EventLog {
         maxBackoffMs: retry.maxBackoffMs ?? 2000,
       },
       options,
+      () => this.subscriptions.delete(sub),
     );
     this.subscriptions.add(sub);
     sub.start();
-    const stop = sub.stop.bind(sub);
-    sub.stop = async () => {
-      this.subscriptions.delete(sub);
-      await stop();
-    };
     return sub;
   }
 
@@ -226,6 +222,11 @@ export class KafkaEventLog implements EventLog {
   private assertOpen(): void {
     if (this.closed) throw new EventLogError('CLOSED', 'event log is closed');
   }
+}
+
+/** A Buffer view of the encoder's bytes, without copying them. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function conflict(streamId: string, want: number, version: number): EventLogError {

@@ -37,10 +37,11 @@ export class KafkaSubscription implements Subscription {
   private joined: Promise<void>;
   private markJoined!: () => void;
   private ready: Promise<void> = Promise.resolve();
-  private waiters: { targets: Map<string, number>; resolve: () => void }[] = [];
+  private waiters: { targets: Map<string, number>; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private readonly heads = new Map<string, StreamHeads>();
   private stopped = false;
   private started: Promise<void> | undefined;
+  private failure: unknown;
 
   constructor(
     kafka: Kafka,
@@ -48,6 +49,7 @@ export class KafkaSubscription implements Subscription {
     private readonly producer: Producer,
     private readonly settings: SubscriptionSettings,
     private readonly options: SubscribeOptions,
+    private readonly onStopped: () => void = () => {},
   ) {
     this.groupId = options.from === 'checkpoint' ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
     this.consumer = kafka.consumer({
@@ -95,7 +97,19 @@ export class KafkaSubscription implements Subscription {
   }
 
   start(): void {
-    this.started = this.run().catch((error) => this.options.onError?.(error, []));
+    // kafkajs restarts a crashed consumer on retriable errors by itself; anything else ends here.
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) this.fail(e.payload.error);
+    });
+    this.started = this.run().catch((error) => this.fail(error));
+  }
+
+  private fail(error: unknown): void {
+    this.failure = error;
+    this.options.onError?.(error, []);
+    this.markJoined();
+    for (const w of this.waiters) w.reject(error);
+    this.waiters = [];
   }
 
   private async run(): Promise<void> {
@@ -212,9 +226,10 @@ export class KafkaSubscription implements Subscription {
     }
     await this.joined;
     await this.ready;
+    if (this.failure) throw this.failure;
     if (this.stopped) return;
-    await new Promise<void>((resolve) => {
-      this.waiters.push({ targets, resolve });
+    await new Promise<void>((resolve, reject) => {
+      this.waiters.push({ targets, resolve, reject });
       this.settle();
     });
   }
@@ -231,5 +246,6 @@ export class KafkaSubscription implements Subscription {
     this.markJoined();
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
+    this.onStopped();
   }
 }
