@@ -113,15 +113,21 @@ export class KafkaEventLog implements EventLog {
   private async appendNow(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
     const { topic, partition } = this.locate(streamId);
     const key = cursorKey(topic, partition);
+    const expected = options.expectedVersion;
+    const want = expected === 'any' ? undefined : expected === 'no_stream' ? 0 : expected;
+    let fresh = false; // whether this call has caught the index up with the partition
     for (let attempt = 0; ; attempt++) {
-      if (attempt > 0) await this.reader.catchUp([topic], partition);
-      const head = this.index.head(streamId);
-      const version = head?.seq ?? 0;
-      const expected = options.expectedVersion;
-      if (expected !== 'any') {
-        const want = expected === 'no_stream' ? 0 : expected;
-        if (want !== version) throw conflict(streamId, want, version);
+      const version = this.index.head(streamId)?.seq ?? 0;
+      if (want !== undefined && want !== version) {
+        // The caller may know a newer head than this process has read yet: look before refusing.
+        if (!fresh && want > version) {
+          await this.reader.catchUp([topic], partition);
+          fresh = true;
+          continue;
+        }
+        throw conflict(streamId, want, version);
       }
+      const head = this.index.head(streamId);
       const sealed = sealBatch(streamId, options.producer, version + 1, head?.hash ?? GENESIS_HASH, events, (_e, seq) =>
         defaultEventId(streamId, seq),
       );
@@ -135,7 +141,8 @@ export class KafkaEventLog implements EventLog {
       let won = true;
       for (let i = 0; i < sealed.length; i++) if (this.index.wasRejected(key, first + i)) won = false;
       if (won) return sealed.map((e, i) => ({ ...e, position: { partition: key, offset: first + i } }));
-      if (expected !== 'any' || attempt >= ANY_RETRIES) throw conflict(streamId, expected === 'any' ? version : expected === 'no_stream' ? 0 : expected, this.index.head(streamId)?.seq ?? 0);
+      // Another process got there first; its records are in the index now.
+      if (want !== undefined || attempt >= ANY_RETRIES) throw conflict(streamId, want ?? version, this.index.head(streamId)?.seq ?? 0);
     }
   }
 
