@@ -3,7 +3,7 @@ import { ensureInfra } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import type { BenchContext, BenchSuite } from './harness.js';
 
-// npm run bench -- pipeline [--json] [--events 50000] [--streams 500] [--partitions 3] [--batch 10]
+// npm run bench -- pipeline [--json] [--events 50000] [--streams 500] [--partitions 3] [--batch 10] [--in-flight 256]
 // Both measurements run against the same local broker in the same run:
 // - raw_kafkajs_events_per_s: kafkajs alone, idempotent producer (acks=all) into one topic while a
 //   consumer group reads it, from the first send to the last message consumed;
@@ -24,13 +24,14 @@ export const run: BenchSuite = async (ctx) => {
   const streams = num(ctx, 'streams', 500);
   const partitions = num(ctx, 'partitions', 3);
   const perAppend = num(ctx, 'batch', 10);
+  const inFlight = num(ctx, 'in-flight', 256);
   const payload = new Uint8Array(160).fill(42);
   const tag = `bench-${process.pid}-${Date.now()}`;
-  const params = { events, partitions, streams, events_per_append: perAppend, payload_bytes: payload.length };
+  const params = { events, partitions, streams, events_per_append: perAppend, payload_bytes: payload.length, max_in_flight_appends: inFlight };
 
   const raw = await rawKafkajs(ctx, brokers, `${tag}-raw`, events, partitions, payload);
   ctx.report({ metric: 'raw_kafkajs_events_per_s', value: Math.round(raw), unit: 'events/s', params });
-  const adapter = await throughAdapter(ctx, brokers, tag, events, streams, partitions, perAppend, payload);
+  const adapter = await throughAdapter(ctx, brokers, tag, { events, streams, partitions, perAppend, inFlight }, payload);
   ctx.report({ metric: 'adapter_events_per_s', value: Math.round(adapter), unit: 'events/s', params });
   ctx.report({ metric: 'adapter_ratio_to_raw', value: Math.round((adapter / raw) * 1000) / 1000, unit: 'ratio', params });
   await deleteTopics(brokers, tag);
@@ -73,18 +74,17 @@ async function throughAdapter(
   ctx: BenchContext,
   brokers: string[],
   tag: string,
-  events: number,
-  streams: number,
-  partitions: number,
-  perAppend: number,
+  shape: { events: number; streams: number; partitions: number; perAppend: number; inFlight: number },
   payload: Uint8Array,
 ): Promise<number> {
+  const { events, streams, partitions, perAppend, inFlight } = shape;
   const log = await KafkaEventLog.connect({
     brokers,
     clientId: 'bench-adapter',
     logLevel: 'nothing',
     topics: { prefix: `${tag}.`, defaultPartitions: partitions },
     groupPrefix: `${tag}.`,
+    maxInFlightAppends: inFlight,
   });
   let seen = 0;
   let done!: () => void;
