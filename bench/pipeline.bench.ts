@@ -49,12 +49,14 @@ async function rawKafkajs(ctx: BenchContext, brokers: string[], topic: string, e
   let seen = 0;
   let done!: () => void;
   const all = new Promise<void>((r) => (done = r));
+  const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
   await consumer.run({
     eachBatch: async ({ batch }) => {
       seen += batch.messages.length;
       if (seen >= events) done();
     },
   });
+  await joined; // steady state: group joins are not part of the throughput
   const value = Buffer.from(payload);
   const t0 = performance.now();
   const chunk = 1000;
@@ -98,6 +100,9 @@ async function throughAdapter(
     },
   });
   const batch = Array.from({ length: perAppend }, () => ({ type: 'BenchEvent', payload, occurredAt: 1_700_000_000_000 }));
+  // Steady state, as for raw kafkajs: the subscription has joined and the adapter's index is live.
+  await sub.caughtUp();
+  await log.streamVersion('bench-warmup');
   const appendsPerStream = Math.ceil(events / perAppend / streams);
   const t0 = performance.now();
   // Each stream appends in sequence with its expected version; the streams run concurrently.
