@@ -3,7 +3,7 @@ import { ensureInfra } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import type { BenchContext, BenchSuite } from './harness.js';
 
-// npm run bench -- pipeline [--json] [--events 50000] [--streams 500] [--partitions 3] [--batch 10] [--in-flight 256]
+// npm run bench -- pipeline [--json] [--events=50000] [--streams=500] [--partitions=3] [--batch=10] [--in-flight=256]
 // Both measurements run against the same local broker in the same run:
 // - raw_kafkajs_events_per_s: kafkajs alone, idempotent producer (acks=all) into one topic while a
 //   consumer group reads it, from the first send to the last message consumed;
@@ -11,7 +11,14 @@ import type { BenchContext, BenchSuite } from './harness.js';
 //   while a subscription receives them, from the first append to the last event handled.
 // The end-to-end figure into MongoDB projections comes with the projections (issue 3).
 
-const num = (ctx: BenchContext, name: string, fallback: number) => Number(ctx.options[name] ?? fallback);
+function num(ctx: BenchContext, name: string, fallback: number): number {
+  const raw = ctx.options[name];
+  if (raw === undefined) return fallback;
+  // The harness parses options without a schema: `--events 200` arrives as a flag, `--events=200` as a value.
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1) throw new Error(`--${name}: give a positive integer as --${name}=N`);
+  return n;
+}
 
 export const run: BenchSuite = async (ctx) => {
   const infra = await ensureInfra(['kafka']);
@@ -83,7 +90,6 @@ async function throughAdapter(
   const log = await KafkaEventLog.connect({
     brokers,
     clientId: 'bench-adapter',
-    logLevel: 'nothing',
     topics: { prefix: `${tag}.`, defaultPartitions: partitions },
     groupPrefix: `${tag}.`,
     maxInFlightAppends: inFlight,
@@ -105,16 +111,20 @@ async function throughAdapter(
   await log.streamVersion('bench-warmup');
   const appendsPerStream = Math.ceil(events / perAppend / streams);
   const t0 = performance.now();
+  let appended = 0;
+  const iv = process.env.BENCH_TRACE ? setInterval(() => ctx.progress(`${((performance.now() - t0) / 1000).toFixed(1)} s: appended ${appended}, seen ${seen}`), 1000) : undefined;
   // Each stream appends in sequence with its expected version; the streams run concurrently.
   await Promise.all(
     Array.from({ length: streams }, async (_, s) => {
       const id = `bench-${s}`;
       for (let i = 0; i < appendsPerStream && (i * streams + s) * perAppend < events; i++) {
         await log.append(id, batch, { expectedVersion: i * perAppend, producer: 'bench' });
+        appended += perAppend;
       }
     }),
   );
   await all;
+  clearInterval(iv);
   const seconds = (performance.now() - t0) / 1000;
   ctx.progress(`adapter: ${seen} events in ${seconds.toFixed(2)} s`);
   await sub.stop();

@@ -4,7 +4,7 @@ import type { KafkaEventLogOptions, ResolvedTopics } from './kafka-event-log.opt
 const LEVELS = { nothing: logLevel.NOTHING, error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG };
 
 export function createKafka(options: KafkaEventLogOptions): Kafka {
-  const level = LEVELS[options.logLevel ?? 'error'];
+  const level = LEVELS[options.logLevel ?? (process.env.OPAL_KAFKA_LOG_LEVEL as keyof typeof LEVELS | undefined) ?? 'error'];
   return new Kafka({
     clientId: options.clientId ?? 'opal',
     brokers: [...options.brokers],
