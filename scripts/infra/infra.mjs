@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Local servers for scale-out mode and its tests, all on 127.0.0.1:
 //   node scripts/infra/infra.mjs up [kafka] [ferretdb] [anvil] [--json]   install once, start, wait until they answer
-//   node scripts/infra/infra.mjs down [names...]                        stop exactly what `up` started
+//   node scripts/infra/infra.mjs down [names...] [--kill]               stop exactly what `up` started (--kill: SIGKILL, a crash)
 //   node scripts/infra/infra.mjs status [--json]
 // Ports: OPAL_KAFKA_PORT (9092), OPAL_KAFKA_CONTROLLER_PORT (9093), OPAL_MONGO_PORT (27017),
 // OPAL_FERRETDB_DEBUG_PORT (27088), OPAL_CHAIN_PORT (8545). Cache: OPAL_INFRA_CACHE (.cache/infra).
@@ -76,7 +76,7 @@ async function up() {
 async function down() {
   // Reverse order: the chain and the store first, the log last.
   for (const name of [...selected].reverse()) {
-    if (await stop(config, name)) say(`${name} stopped`);
+    if (await stop(config, name, 20_000, { kill: rest.includes('--kill') })) say(`${name} ${rest.includes('--kill') ? 'killed' : 'stopped'}`);
     else say(`${name} was not running (or not started by us)`);
   }
 }

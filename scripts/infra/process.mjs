@@ -52,8 +52,8 @@ export function startDetached(config, name, command, args, { env, marker, cwd } 
   return { state, child };
 }
 
-/** SIGTERM to the process group of what we started, SIGKILL after `graceMs`; removes the pid file. */
-export async function stop(config, name, graceMs = 20_000) {
+/** SIGTERM to the process group of what we started (SIGKILL with `kill`), SIGKILL after `graceMs`; removes the pid file. */
+export async function stop(config, name, graceMs = 20_000, { kill = false } = {}) {
   const state = running(config, name);
   if (!state) return false;
   const signal = (sig) => {
@@ -67,7 +67,7 @@ export async function stop(config, name, graceMs = 20_000) {
       }
     }
   };
-  signal('SIGTERM');
+  signal(kill ? 'SIGKILL' : 'SIGTERM');
   const until = Date.now() + graceMs;
   while (alive(state.pid) && Date.now() < until) await sleep(100);
   if (alive(state.pid)) signal('SIGKILL');

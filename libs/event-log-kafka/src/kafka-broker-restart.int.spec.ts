@@ -10,7 +10,7 @@ import { KafkaEventLog } from './kafka-event-log.adapter.js';
 const infra = await ensureInfra(['kafka']);
 const reason = infra.skipped ? infra.reason : infra.mode !== 'local' ? `restarting a broker needs the local servers (mode ${infra.mode})` : undefined;
 
-describe('kafka event log across a broker restart', { skip: reason }, () => {
+describe('kafka event log across a broker crash and restart', { skip: reason }, () => {
   const instance = `restart-${process.pid}`;
   const env: Record<string, string> = { OPAL_INFRA_INSTANCE: instance };
   let brokers: string[] = [];
@@ -22,7 +22,7 @@ describe('kafka event log across a broker restart', { skip: reason }, () => {
     instanceDir = (await infraScript(['status', '--json'], env)).instanceDir ?? '';
   });
   after(async () => {
-    await infraScript(['down', 'kafka'], env);
+    await infraScript(['down', 'kafka', '--kill'], env);
     if (instanceDir.includes(`/instances/${instance}`)) rmSync(instanceDir, { recursive: true, force: true });
   });
 
@@ -55,7 +55,7 @@ describe('kafka event log across a broker restart', { skip: reason }, () => {
     });
     try {
       await new Promise((r) => setTimeout(r, 1500));
-      await infraScript(['down', 'kafka'], env);
+      await infraScript(['down', 'kafka', '--kill'], env); // a crash, not a clean shutdown
       await infraScript(['up', 'kafka'], env);
       await new Promise((r) => setTimeout(r, 2000));
       stop = true;
