@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
+import { hash as sha } from 'node:crypto';
 import { EventEnvelope } from '@opal/contracts/opal/events/v1/envelope.pb';
+import { encodeEnvelopeFields } from './envelope-codec.js';
 
 /** Where an event sits in the log: a partition (the embedded log has one) and an offset inside it. */
 export type LogPosition = { readonly partition: string; readonly offset: number };
@@ -36,33 +37,16 @@ export const GENESIS_HASH: Uint8Array = new Uint8Array(32);
 
 type EnvelopeFields = Omit<StoredEvent, 'position' | 'hash'> & { hash?: Uint8Array };
 
-function toMessage(e: EnvelopeFields, hash: Uint8Array): EventEnvelope {
-  return {
-    eventId: e.eventId,
-    type: e.type,
-    schemaVersion: e.schemaVersion,
-    streamId: e.streamId,
-    streamSeq: BigInt(e.streamSeq),
-    occurredAt: BigInt(e.occurredAt),
-    correlationId: e.correlationId,
-    causationId: e.causationId,
-    producer: e.producer,
-    payload: e.payload,
-    prevHash: e.prevHash,
-    hash,
-  };
-}
-
 const EMPTY = new Uint8Array(0);
 
 /** SHA-256 of the envelope encoded with an empty hash field: the link of the stream's chain. */
 export function computeEventHash(e: EnvelopeFields): Uint8Array {
-  const bytes = EventEnvelope.encode(toMessage(e, EMPTY)).finish();
-  return new Uint8Array(createHash('sha256').update(bytes).digest());
+  const bytes = encodeEnvelopeFields(e, EMPTY);
+  return new Uint8Array(sha('sha256', bytes, 'buffer'));
 }
 
 export function encodeEnvelope(e: EnvelopeFields & { hash: Uint8Array }): Uint8Array {
-  return EventEnvelope.encode(toMessage(e, e.hash)).finish();
+  return encodeEnvelopeFields(e, e.hash);
 }
 
 export function decodeEnvelope(bytes: Uint8Array, position: LogPosition): StoredEvent {
@@ -116,6 +100,11 @@ export function sealBatch(
     prev = hash;
   }
   return out;
+}
+
+/** The event id a log assigns when the producer gave none: the same in every adapter, so chains match. */
+export function defaultEventId(streamId: string, seq: number): string {
+  return sha('sha256', `${streamId}\u0000${seq}`, 'hex').slice(0, 32);
 }
 
 export function toHex(bytes: Uint8Array): string {

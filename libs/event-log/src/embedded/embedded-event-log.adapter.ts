@@ -1,8 +1,7 @@
 import { mkdirSync, openSync, closeSync, readSync, writeFileSync, renameSync, readFileSync, existsSync, fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
-import { decodeEnvelope, encodeEnvelope, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
+import { decodeEnvelope, defaultEventId, encodeEnvelope, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
 import { EventLogError } from '../errors.js';
 import type { AppendOptions, Cursor, EventLog, EventLogStats, ReadResult, SubscribeOptions, Subscription } from '../event-log.port.js';
 import { decodeEnvelopeFast } from '../envelope-decoder.js';
@@ -96,9 +95,7 @@ export class EmbeddedEventLog implements EventLog {
         throw new EventLogError('VERSION_CONFLICT', `stream ${streamId}: expected version ${want}, current version ${version}`);
       }
     }
-    const sealed = sealBatch(streamId, options.producer, version + 1, s?.lastHash ?? GENESIS_HASH, events, (_e, seq) =>
-      createHash('sha256').update(`${streamId}\u0000${seq}`).digest('hex').slice(0, 32),
-    );
+    const sealed = sealBatch(streamId, options.producer, version + 1, s?.lastHash ?? GENESIS_HASH, events, (_e, seq) => defaultEventId(streamId, seq));
     // Reserve offsets now so the next append on this stream sees the new version at once.
     const stream = s ?? { version: 0, lastHash: GENESIS_HASH, offsets: [] };
     if (!s) this.streams.set(streamId, stream);

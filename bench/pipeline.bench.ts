@@ -1,0 +1,141 @@
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { ensureInfra } from '@opal/test-infra';
+import { KafkaEventLog } from '@opal/event-log-kafka';
+import type { BenchContext, BenchSuite } from './harness.js';
+
+// npm run bench -- pipeline [--json] [--events=50000] [--streams=500] [--partitions=3] [--batch=10] [--in-flight=256]
+// Both measurements run against the same local broker in the same run:
+// - raw_kafkajs_events_per_s: kafkajs alone, idempotent producer (acks=all) into one topic while a
+//   consumer group reads it, from the first send to the last message consumed;
+// - adapter_events_per_s: KafkaEventLog appends (expected version checked, read back and verified)
+//   while a subscription receives them, from the first append to the last event handled.
+// The end-to-end figure into MongoDB projections comes with the projections (issue 3).
+
+function num(ctx: BenchContext, name: string, fallback: number): number {
+  const raw = ctx.options[name];
+  if (raw === undefined) return fallback;
+  // The harness parses options without a schema: `--events 200` arrives as a flag, `--events=200` as a value.
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1) throw new Error(`--${name}: give a positive integer as --${name}=N`);
+  return n;
+}
+
+export const run: BenchSuite = async (ctx) => {
+  const infra = await ensureInfra(['kafka']);
+  if (infra.skipped) {
+    ctx.progress(infra.reason);
+    return;
+  }
+  const brokers = [infra.endpoints.kafkaBrokers!];
+  const events = num(ctx, 'events', 50_000);
+  const streams = num(ctx, 'streams', 500);
+  const partitions = num(ctx, 'partitions', 3);
+  const perAppend = num(ctx, 'batch', 10);
+  const inFlight = num(ctx, 'in-flight', 256);
+  const payload = new Uint8Array(160).fill(42);
+  const tag = `bench-${process.pid}-${Date.now()}`;
+  const params = { events, partitions, streams, events_per_append: perAppend, payload_bytes: payload.length, max_in_flight_appends: inFlight };
+
+  const raw = await rawKafkajs(ctx, brokers, `${tag}-raw`, events, partitions, payload);
+  ctx.report({ metric: 'raw_kafkajs_events_per_s', value: Math.round(raw), unit: 'events/s', params });
+  const adapter = await throughAdapter(ctx, brokers, tag, { events, streams, partitions, perAppend, inFlight }, payload);
+  ctx.report({ metric: 'adapter_events_per_s', value: Math.round(adapter), unit: 'events/s', params });
+  ctx.report({ metric: 'adapter_ratio_to_raw', value: Math.round((adapter / raw) * 1000) / 1000, unit: 'ratio', params });
+  await deleteTopics(brokers, tag);
+};
+
+async function rawKafkajs(ctx: BenchContext, brokers: string[], topic: string, events: number, partitions: number, payload: Uint8Array): Promise<number> {
+  const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const consumer = kafka.consumer({ groupId: `${topic}-group`, maxWaitTimeInMs: 100 });
+  await Promise.all([producer.connect(), consumer.connect()]);
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => (done = r));
+  const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      seen += batch.messages.length;
+      if (seen >= events) done();
+    },
+  });
+  await joined; // steady state: group joins are not part of the throughput
+  const value = Buffer.from(payload);
+  const t0 = performance.now();
+  const chunk = 1000;
+  for (let i = 0; i < events; i += chunk) {
+    const messages = Array.from({ length: Math.min(chunk, events - i) }, (_, j) => ({ key: `s-${(i + j) % 500}`, value }));
+    await producer.send({ topic, acks: -1, messages });
+  }
+  await all;
+  const seconds = (performance.now() - t0) / 1000;
+  ctx.progress(`raw kafkajs: ${events} events in ${seconds.toFixed(2)} s`);
+  await Promise.all([consumer.disconnect(), producer.disconnect()]);
+  await admin.disconnect();
+  return events / seconds;
+}
+
+async function throughAdapter(
+  ctx: BenchContext,
+  brokers: string[],
+  tag: string,
+  shape: { events: number; streams: number; partitions: number; perAppend: number; inFlight: number },
+  payload: Uint8Array,
+): Promise<number> {
+  const { events, streams, partitions, perAppend, inFlight } = shape;
+  const log = await KafkaEventLog.connect({
+    brokers,
+    clientId: 'bench-adapter',
+    topics: { prefix: `${tag}.`, defaultPartitions: partitions },
+    groupPrefix: `${tag}.`,
+    maxInFlightAppends: inFlight,
+  });
+  let seen = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => (done = r));
+  const sub = log.subscribe({
+    name: 'bench',
+    from: 'beginning',
+    handler: (batch) => {
+      seen += batch.length;
+      if (seen >= events) done();
+    },
+  });
+  const batch = Array.from({ length: perAppend }, () => ({ type: 'BenchEvent', payload, occurredAt: 1_700_000_000_000 }));
+  // Steady state, as for raw kafkajs: the subscription has joined and the adapter's index is live.
+  await sub.caughtUp();
+  await log.streamVersion('bench-warmup');
+  const appendsPerStream = Math.ceil(events / perAppend / streams);
+  const t0 = performance.now();
+  let appended = 0;
+  const iv = process.env.BENCH_TRACE ? setInterval(() => ctx.progress(`${((performance.now() - t0) / 1000).toFixed(1)} s: appended ${appended}, seen ${seen}`), 1000) : undefined;
+  // Each stream appends in sequence with its expected version; the streams run concurrently.
+  await Promise.all(
+    Array.from({ length: streams }, async (_, s) => {
+      const id = `bench-${s}`;
+      for (let i = 0; i < appendsPerStream && (i * streams + s) * perAppend < events; i++) {
+        await log.append(id, batch, { expectedVersion: i * perAppend, producer: 'bench' });
+        appended += perAppend;
+      }
+    }),
+  );
+  await all;
+  clearInterval(iv);
+  const seconds = (performance.now() - t0) / 1000;
+  ctx.progress(`adapter: ${seen} events in ${seconds.toFixed(2)} s`);
+  await sub.stop();
+  await log.close();
+  return seen / seconds;
+}
+
+async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
+  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+  if (mine.length) await admin.deleteTopics({ topics: mine });
+  await admin.disconnect();
+}

@@ -1,0 +1,241 @@
+import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
+import {
+  defaultEventId,
+  encodeEnvelope,
+  EventLogError,
+  GENESIS_HASH,
+  sealBatch,
+  type AppendOptions,
+  type Cursor,
+  type EventLog,
+  type EventLogStats,
+  type NewEvent,
+  type ReadResult,
+  type StoredEvent,
+  type SubscribeOptions,
+  type Subscription,
+} from '@opal/event-log';
+import { AppendBatcher } from './append-batcher.js';
+import { createKafka, ensureTopics } from './kafka-client.js';
+import { cursorKey, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
+import { KafkaSubscription } from './kafka-subscription.js';
+import { LogIndex } from './log-index.js';
+import { TailReader } from './tail-reader.js';
+
+/** How often an 'any' append that lost a race to another process is tried again. */
+const ANY_RETRIES = 5;
+
+/**
+ * EventLog on Apache Kafka (kafkajs). One topic per domain, message key = stream id, so a stream
+ * lives in one partition and keeps its order; the value is the envelope exactly as the embedded log
+ * stores it, so hash chains are identical.
+ *
+ * Optimistic concurrency: appends to one stream are serialised in this process and checked against
+ * the stream head this process has read. Across processes the partition decides: an append counts
+ * only if, at its offset, it extends the stream's chain (see StreamHeads). After producing, the
+ * adapter reads its own records back through its index and fails the append with VERSION_CONFLICT if
+ * another writer got there first; every reader skips such losing records the same way.
+ */
+export class KafkaEventLog implements EventLog {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private readonly partitionCounts: Map<string, number>;
+  private readonly partitioner = Partitioners.DefaultPartitioner();
+  private closed = false;
+
+  private constructor(
+    private readonly options: KafkaEventLogOptions,
+    private readonly kafka: Kafka,
+    private readonly admin: Admin,
+    private readonly producer: Producer,
+    private readonly topics: ResolvedTopics,
+    private readonly index: LogIndex,
+    private readonly reader: TailReader,
+    private readonly batcher: AppendBatcher,
+  ) {
+    this.partitionCounts = new Map(topics.all.map((t) => [t.topic, t.partitions]));
+  }
+
+  static async connect(options: KafkaEventLogOptions): Promise<KafkaEventLog> {
+    const topics = resolveTopics(options.topics);
+    const kafka = createKafka(options);
+    const admin = kafka.admin();
+    // Idempotent producer: broker-side dedup of retried batches; acks=all on every send; one request in flight keeps order.
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    try {
+      await admin.connect();
+      await ensureTopics(admin, topics);
+      await producer.connect();
+    } catch (error) {
+      await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
+      throw new EventLogError('UNAVAILABLE', `kafka at ${options.brokers.join(',')}: ${String(error)}`);
+    }
+    const groupPrefix = options.groupPrefix ?? 'opal.';
+    const index = new LogIndex();
+    const reader = new TailReader(kafka, admin, topics.all.map((t) => t.topic), index, groupPrefix);
+    const batcher = new AppendBatcher(producer, options.maxInFlightAppends ?? 256);
+    const log = new KafkaEventLog(options, kafka, admin, producer, topics, index, reader, batcher);
+    await reader.start();
+    return log;
+  }
+
+  /** Topic and partition of a stream: the domain topic, and the Java client's murmur2 of the key. */
+  locate(streamId: string): { topic: string; partition: number } {
+    const topic = this.topics.topicOf(streamId);
+    const n = this.partitionCounts.get(topic)!;
+    const partitionMetadata = Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    return { topic, partition: this.partitioner({ topic, partitionMetadata, message: { key: streamId, value: null } }) };
+  }
+
+  async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
+    if (this.closed) throw new EventLogError('CLOSED', 'event log is closed');
+    if (!streamId) throw new EventLogError('INVALID_ARGUMENT', 'stream_id: must not be empty');
+    if (events.length === 0) return [];
+    return this.serialised(streamId, () => this.appendNow(streamId, events, options));
+  }
+
+  private serialised<T>(streamId: string, work: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(streamId) ?? Promise.resolve();
+    const run = before.then(work, work);
+    const tail = run.catch(() => undefined);
+    this.locks.set(streamId, tail);
+    void tail.then(() => {
+      if (this.locks.get(streamId) === tail) this.locks.delete(streamId);
+    });
+    return run;
+  }
+
+  private async appendNow(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
+    const { topic, partition } = this.locate(streamId);
+    const key = cursorKey(topic, partition);
+    const expected = options.expectedVersion;
+    const want = expected === 'any' ? undefined : expected === 'no_stream' ? 0 : expected;
+    let fresh = false; // whether this call has caught the index up with the partition
+    for (let attempt = 0; ; attempt++) {
+      const version = this.index.head(streamId)?.seq ?? 0;
+      if (want !== undefined && want !== version) {
+        // The caller may know a newer head than this process has read yet: look before refusing.
+        if (!fresh && want > version) {
+          await this.reader.catchUp([topic], partition);
+          fresh = true;
+          continue;
+        }
+        throw conflict(streamId, want, version);
+      }
+      const head = this.index.head(streamId);
+      const sealed = sealBatch(streamId, options.producer, version + 1, head?.hash ?? GENESIS_HASH, events, (_e, seq) =>
+        defaultEventId(streamId, seq),
+      );
+      const first = await this.batcher.send(
+        topic,
+        partition,
+        sealed.map((e) => ({ key: streamId, value: asBuffer(encodeEnvelope(e)) })),
+      );
+      // Read our own records back: they count only if the partition accepted them into the chain.
+      await this.reader.waitFor(key, first + sealed.length);
+      let won = true;
+      for (let i = 0; i < sealed.length; i++) if (this.index.wasRejected(key, first + i)) won = false;
+      if (won) return sealed.map((e, i) => ({ ...e, position: { partition: key, offset: first + i } }));
+      // Another process got there first; its records are in the index now.
+      if (want !== undefined || attempt >= ANY_RETRIES) throw conflict(streamId, want ?? version, this.index.head(streamId)?.seq ?? 0);
+    }
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    await this.catchUpStream(streamId);
+    return this.index.head(streamId)?.seq ?? 0;
+  }
+
+  async readStream(streamId: string, fromSeq = 1): Promise<StoredEvent[]> {
+    await this.catchUpStream(streamId);
+    return this.index.stream(streamId).slice(Math.max(0, fromSeq - 1));
+  }
+
+  private async catchUpStream(streamId: string): Promise<void> {
+    this.assertOpen();
+    const { topic, partition } = this.locate(streamId);
+    await this.reader.catchUp([topic], partition);
+  }
+
+  async read(from: Cursor | undefined, limit: number): Promise<ReadResult> {
+    this.assertOpen();
+    await this.reader.catchUp();
+    const next: Record<string, number> = { ...from };
+    const events: StoredEvent[] = [];
+    for (const { topic, partitions } of this.topics.all) {
+      for (let p = 0; p < partitions; p++) {
+        const key = cursorKey(topic, p);
+        const start = from?.[key] ?? 0;
+        const got = this.index.eventsFrom(key, start, limit - events.length);
+        events.push(...got);
+        // Stopped inside the partition: resume after the last event handed out; else at its end.
+        next[key] = events.length >= limit && got.length > 0 ? got.at(-1)!.position.offset + 1 : Math.max(start, this.index.next(key));
+        if (events.length >= limit) return { events, next };
+      }
+    }
+    return { events, next };
+  }
+
+  subscribe(options: SubscribeOptions): Subscription {
+    this.assertOpen();
+    const retry = this.options.retry ?? {};
+    const sub = new KafkaSubscription(
+      this.kafka,
+      this.admin,
+      this.producer,
+      {
+        topics: this.topics.all.map((t) => t.topic),
+        groupPrefix: this.options.groupPrefix ?? 'opal.',
+        deadLetterTopic: this.topics.deadLetter,
+        batchSize: options.batchSize ?? this.options.batchSize ?? 2000,
+        maxAttempts: retry.maxAttempts ?? 5,
+        initialBackoffMs: retry.initialBackoffMs ?? 20,
+        maxBackoffMs: retry.maxBackoffMs ?? 2000,
+      },
+      options,
+      () => this.subscriptions.delete(sub),
+    );
+    this.subscriptions.add(sub);
+    sub.start();
+    return sub;
+  }
+
+  async stats(): Promise<EventLogStats> {
+    this.assertOpen();
+    await this.reader.catchUp();
+    return this.index.stats();
+  }
+
+  /** Topic names in use: the domain topics and the dead-letter topic. */
+  topicNames(): { domains: string[]; deadLetter: string } {
+    return { domains: this.topics.all.map((t) => t.topic), deadLetter: this.topics.deadLetter };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.locks.values()]);
+    await Promise.allSettled([...this.subscriptions].map((s) => s.stop()));
+    await this.reader.stop();
+    await this.producer.disconnect();
+    await this.admin.disconnect();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EventLogError('CLOSED', 'event log is closed');
+  }
+}
+
+/** A Buffer view of the encoder's bytes, without copying them. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function conflict(streamId: string, want: number, version: number): EventLogError {
+  return new EventLogError('VERSION_CONFLICT', `stream ${streamId}: expected version ${want}, current version ${version}`);
+}

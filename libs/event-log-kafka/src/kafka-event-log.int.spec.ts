@@ -1,0 +1,175 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Kafka, logLevel } from 'kafkajs';
+import { ensureInfra } from '@opal/test-infra';
+import type { StoredEvent } from '@opal/event-log';
+import { eventLogContract } from '@opal/event-log/testing';
+import { KafkaEventLog } from './kafka-event-log.adapter.js';
+import { DEAD_LETTER_HEADERS } from './dead-letter.js';
+import type { KafkaEventLogOptions } from './kafka-event-log.options.js';
+
+const infra = await ensureInfra(['kafka']);
+if (infra.skipped) console.log(`# kafka event log: ${infra.reason}`);
+const brokers = infra.skipped ? [] : [infra.endpoints.kafkaBrokers!];
+const run = `${process.pid}-${Date.now()}`;
+
+function optionsFor(label: string, extra: Partial<KafkaEventLogOptions> = {}): KafkaEventLogOptions {
+  return {
+    brokers,
+    clientId: `opal-test-${label}`,
+    logLevel: 'nothing',
+    // Two domains, so reads and subscriptions span topics; 'ia-…' streams go to their own topic.
+    topics: { prefix: `opal-test-${label}-${run}.`, defaultPartitions: 3, streamDomains: { ia: 'alpha' } },
+    groupPrefix: `opal-test-${run}.`,
+    ...extra,
+  };
+}
+
+async function deleteTopics(prefix: string): Promise<void> {
+  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+  if (mine.length) await admin.deleteTopics({ topics: mine });
+  await admin.disconnect();
+}
+
+if (!infra.skipped) {
+  eventLogContract('kafka', async () => {
+    const options = optionsFor('contract');
+    let log = await KafkaEventLog.connect(options);
+    return {
+      log,
+      async reopen() {
+        await log.close();
+        log = await KafkaEventLog.connect(options);
+        return log;
+      },
+      async cleanup() {
+        await log.close();
+        await deleteTopics(options.topics!.prefix!);
+      },
+    };
+  });
+
+  describe('kafka event log specifics', () => {
+    const enc = new TextEncoder();
+    const ev = (type: string, body = '') => ({ type, payload: enc.encode(body), occurredAt: 1_700_000_000_000 });
+    const options = optionsFor('specific', { retry: { maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 } });
+    let log: KafkaEventLog;
+    before(async () => {
+      log = await KafkaEventLog.connect(options);
+    });
+    after(async () => {
+      await log.close();
+      await deleteTopics(options.topics!.prefix!);
+    });
+
+    it('lets the partition decide a race between two processes: the loser gets VERSION_CONFLICT', async () => {
+      const other = await KafkaEventLog.connect(options);
+      try {
+        const s = `race2p-${run}`;
+        await log.append(s, [ev('A')], { expectedVersion: 'no_stream', producer: 'p1' });
+        await other.streamVersion(s); // both processes now know head 1
+        const results = await Promise.allSettled([
+          log.append(s, [ev('X')], { expectedVersion: 1, producer: 'p1' }),
+          other.append(s, [ev('Y'), ev('Y')], { expectedVersion: 1, producer: 'p2' }),
+        ]);
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, JSON.stringify(results.map((r) => r.status)));
+        const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        assert.equal(rejected.reason.code, 'VERSION_CONFLICT');
+        // Both processes agree on the stream, losers excluded.
+        const a = (await log.readStream(s)).map((e) => e.type);
+        const b = (await other.readStream(s)).map((e) => e.type);
+        assert.deepEqual(a, b);
+        assert.equal(await log.streamVersion(s), a.length);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('sends an event its handler cannot apply to the dead-letter topic with the reason, and goes on', async () => {
+      const s = `poison-${run}`;
+      await log.append(s, [ev('Good', '1'), ev('Poison', '2'), ev('Good', '3')], { expectedVersion: 'no_stream', producer: 't' });
+      const applied: number[] = [];
+      const sub = log.subscribe({
+        name: `dlq-${run}`,
+        from: 'beginning',
+        handler: (batch: StoredEvent[]) => {
+          const mine = batch.filter((e) => e.streamId === s);
+          if (mine.some((e) => e.type === 'Poison')) throw new Error('cannot apply Poison');
+          applied.push(...mine.map((e) => e.streamSeq));
+        },
+        onError: () => {},
+      });
+      await sub.caughtUp();
+      await sub.stop();
+      assert.deepEqual(applied, [1, 3]);
+
+      const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+      const consumer = kafka.consumer({ groupId: `dlq-reader-${run}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: log.topicNames().deadLetter, fromBeginning: true });
+      const dead = await new Promise<{ key: string; headers: Record<string, string> }>((resolve) => {
+        void consumer.run({
+          eachMessage: async ({ message }) => {
+            const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+            resolve({ key: String(message.key), headers });
+          },
+        });
+      });
+      await consumer.disconnect();
+      assert.equal(dead.key, s);
+      assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'cannot apply Poison');
+      assert.equal(dead.headers[DEAD_LETTER_HEADERS.eventType], 'Poison');
+      assert.match(dead.headers[DEAD_LETTER_HEADERS.source]!, /\/\d+@\d+$/);
+    });
+
+    it('shares partitions between two members of one group and hands them over when one stops', async () => {
+      const name = `shared-${run}`;
+      const ids = Array.from({ length: 12 }, (_, i) => `shared${i}-${run}`);
+      const mine = (b: StoredEvent[]) => b.filter((e) => ids.includes(e.streamId)).map((e) => `${e.streamId}#${e.streamSeq}`);
+      for (const id of ids) await log.append(id, [ev('A')], { expectedVersion: 'no_stream', producer: 't' });
+      const other = await KafkaEventLog.connect(options);
+      const seenA = new Set<string>();
+      const seenB = new Set<string>();
+      const a = log.subscribe({ name, from: 'checkpoint', handler: (b) => void mine(b).forEach((x) => seenA.add(x)) });
+      const b = other.subscribe({ name, from: 'checkpoint', handler: (b) => void mine(b).forEach((x) => seenB.add(x)) });
+      try {
+        await Promise.all([a.caughtUp(), b.caughtUp()]);
+        for (const id of ids) assert.ok(seenA.has(`${id}#1`) || seenB.has(`${id}#1`), `${id}#1 delivered to one member`);
+        await b.stop(); // leaves the group: its partitions move to the other member
+        for (const id of ids) await log.append(id, [ev('B')], { expectedVersion: 1, producer: 't' });
+        const until = Date.now() + 30_000;
+        while (!ids.every((id) => seenA.has(`${id}#2`)) && Date.now() < until) {
+          await a.caughtUp();
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        for (const id of ids) assert.ok(seenA.has(`${id}#2`), `${id}#2 delivered to the remaining member`);
+      } finally {
+        await a.stop();
+        await b.stop();
+        await other.close();
+      }
+    });
+
+    it('resumes a subscription from a cursor and routes streams to their domain topic', async () => {
+      const a = `ia-${run}`;
+      const b = `other-${run}`;
+      await log.append(a, [ev('A', '1')], { expectedVersion: 'no_stream', producer: 't' });
+      await log.append(b, [ev('B', '1')], { expectedVersion: 'no_stream', producer: 't' });
+      assert.ok((await log.readStream(a))[0]!.position.partition.startsWith(`${options.topics!.prefix}alpha/`));
+      assert.ok((await log.readStream(b))[0]!.position.partition.startsWith(`${options.topics!.prefix}events/`));
+      const { next } = await log.read(undefined, 10_000);
+      await log.append(a, [ev('A', '2')], { expectedVersion: 1, producer: 't' });
+      const seen: StoredEvent[] = [];
+      const sub = log.subscribe({ name: `cursor-${run}`, from: next, handler: (batch) => void seen.push(...batch) });
+      await sub.caughtUp();
+      await sub.stop();
+      assert.deepEqual(seen.map((e) => `${e.streamId}#${e.streamSeq}`), [`${a}#2`]);
+    });
+  });
+} else {
+  describe('kafka event log', () => {
+    it('is skipped: OPAL_SKIP_INFRA=1', { skip: infra.reason }, () => {});
+  });
+}

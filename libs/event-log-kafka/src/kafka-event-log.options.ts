@@ -1,0 +1,87 @@
+import type { ITopicConfig } from 'kafkajs';
+
+export type KafkaTopicsOptions = {
+  /** Prefix of every topic name, e.g. 'opal.' (default). */
+  readonly prefix?: string;
+  /** Domain of streams whose id has no mapped prefix (default 'events'). */
+  readonly defaultDomain?: string;
+  /**
+   * Stream id prefix (the part before the first ':' or '-') to domain, e.g. { datanet: 'ingest',
+   * contribution: 'ingest', epoch: 'settlement' }. Several aggregates may share one domain topic.
+   */
+  readonly streamDomains?: Readonly<Record<string, string>>;
+  /** Partitions per domain topic; default `defaultPartitions`. */
+  readonly partitions?: Readonly<Record<string, number>>;
+  readonly defaultPartitions?: number;
+  readonly replicationFactor?: number;
+  /** Dead-letter topic name without prefix (default 'dead-letter'). */
+  readonly deadLetter?: string;
+};
+
+export type KafkaRetryOptions = {
+  /** Attempts at a failing batch, then at each of its events alone, before dead-lettering. */
+  readonly maxAttempts?: number;
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+};
+
+export type KafkaEventLogOptions = {
+  readonly brokers: readonly string[];
+  readonly clientId?: string;
+  readonly topics?: KafkaTopicsOptions;
+  /** Consumer group id = groupPrefix + subscription name (default 'opal.'). */
+  readonly groupPrefix?: string;
+  /** Handler retries and dead-lettering for subscriptions. */
+  readonly retry?: KafkaRetryOptions;
+  /** Appends waiting for the broker at once; further appends wait (backpressure). Default 256. */
+  readonly maxInFlightAppends?: number;
+  /** Batch size handed to subscription handlers (default 2000). */
+  readonly batchSize?: number;
+  readonly connectionTimeoutMs?: number;
+  readonly logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+};
+
+export type ResolvedTopics = {
+  readonly domains: readonly string[];
+  readonly topicOf: (streamId: string) => string;
+  readonly all: readonly { topic: string; partitions: number }[];
+  readonly deadLetter: string;
+  readonly replicationFactor: number;
+  readonly configEntries: ITopicConfig['configEntries'];
+};
+
+const PREFIX_END = /[:-]/;
+
+/** Where each stream lives: a pure function of the stream id, so readers and writers agree. */
+export function resolveTopics(options: KafkaTopicsOptions = {}): ResolvedTopics {
+  const prefix = options.prefix ?? 'opal.';
+  const defaultDomain = options.defaultDomain ?? 'events';
+  const streamDomains = options.streamDomains ?? {};
+  const domains = [...new Set([defaultDomain, ...Object.values(streamDomains)])].sort();
+  const partitionsOf = (d: string) => options.partitions?.[d] ?? options.defaultPartitions ?? 3;
+  for (const d of domains) {
+    if (!/^[A-Za-z0-9._-]+$/.test(d)) throw new Error(`topics.streamDomains: '${d}' is not a valid topic name part`);
+    if (!Number.isInteger(partitionsOf(d)) || partitionsOf(d) < 1) throw new Error(`topics.partitions.${d}: must be a positive integer`);
+  }
+  const topicOfDomain = (d: string) => `${prefix}${d}`;
+  return {
+    domains,
+    topicOf(streamId) {
+      const cut = streamId.search(PREFIX_END);
+      const head = cut < 0 ? streamId : streamId.slice(0, cut);
+      return topicOfDomain(streamDomains[head] ?? defaultDomain);
+    },
+    all: domains.map((d) => ({ topic: topicOfDomain(d), partitions: partitionsOf(d) })),
+    deadLetter: `${prefix}${options.deadLetter ?? 'dead-letter'}`,
+    replicationFactor: options.replicationFactor ?? 1,
+    // The log is the source of truth: nothing expires, nothing is compacted away.
+    configEntries: [
+      { name: 'retention.ms', value: '-1' },
+      { name: 'retention.bytes', value: '-1' },
+      { name: 'cleanup.policy', value: 'delete' },
+    ],
+  };
+}
+
+/** Cursor key of one partition: `<topic>/<partition>`. */
+export const cursorKey = (topic: string, partition: number) => `${topic}/${partition}`;

@@ -1,0 +1,251 @@
+import { randomUUID } from 'node:crypto';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { decodeEnvelope, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
+import { highWatermarks } from './kafka-client.js';
+import { cursorKey } from './kafka-event-log.options.js';
+import { StreamHeads } from './stream-heads.js';
+import { deadLetter } from './dead-letter.js';
+
+export type SubscriptionSettings = {
+  readonly topics: readonly string[];
+  readonly groupPrefix: string;
+  readonly deadLetterTopic: string;
+  readonly batchSize: number;
+  readonly maxAttempts: number;
+  readonly initialBackoffMs: number;
+  readonly maxBackoffMs: number;
+};
+
+/** Thrown inside a batch when this member lost the partition in a rebalance: stop, do not commit. */
+class Revoked extends Error {}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One subscription = one consumer group. 'checkpoint' uses the group `<prefix><name>` and commits
+ * after each handled batch, so several processes with the same name share the partitions; 'beginning'
+ * and a cursor use a group of their own that never commits. Per partition, batches are handed over in
+ * order and the next fetch waits for the handler (backpressure). A failing batch is retried with
+ * backoff; after `maxAttempts` its events are retried one by one and an event that still fails goes to
+ * the dead-letter topic with the reason in its headers, and the subscription goes on.
+ */
+export class KafkaSubscription implements Subscription {
+  private readonly consumer: Consumer;
+  private readonly groupId: string;
+  private readonly positions = new Map<string, number>();
+  private assigned: string[] = [];
+  private joined: Promise<void>;
+  private markJoined!: () => void;
+  private ready: Promise<void> = Promise.resolve();
+  private waiters: { targets: Map<string, number>; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private readonly heads = new Map<string, StreamHeads>();
+  private stopped = false;
+  private started: Promise<void> | undefined;
+  private failure: unknown;
+
+  constructor(
+    kafka: Kafka,
+    private readonly admin: Admin,
+    private readonly producer: Producer,
+    private readonly settings: SubscriptionSettings,
+    private readonly options: SubscribeOptions,
+    private readonly onStopped: () => void = () => {},
+  ) {
+    this.groupId = options.from === 'checkpoint' ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
+    this.consumer = kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 200,
+      allowAutoTopicCreation: false,
+    });
+    this.joined = new Promise((r) => (this.markJoined = r));
+    // Rebalance: learn the new assignment and where each partition resumes, forget stream heads
+    // (another member may have moved them), and release waiters that no longer apply.
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      const assignment = e.payload.memberAssignment as Record<string, number[]>;
+      const assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+      this.assigned = assigned.map((a) => cursorKey(a.topic, a.partition));
+      this.heads.clear();
+      if (this.durable) {
+        this.positions.clear();
+        this.ready = this.loadCommitted();
+      } else {
+        // A group of our own never commits: each (re)join resumes where this subscription got to.
+        for (const { topic, partition } of assigned) {
+          const key = cursorKey(topic, partition);
+          const start = this.positions.get(key) ?? this.startOf(key);
+          this.positions.set(key, start);
+          this.consumer.seek({ topic, partition, offset: String(start) });
+        }
+        this.ready = Promise.resolve();
+      }
+      void this.ready.then(() => {
+        this.markJoined();
+        this.settle();
+      });
+    });
+  }
+
+  private get durable(): boolean {
+    return this.options.from === 'checkpoint';
+  }
+
+  private startOf(key: string): number {
+    const from = this.options.from;
+    return typeof from === 'object' ? (from[key] ?? 0) : 0;
+  }
+
+  start(): void {
+    // kafkajs restarts a crashed consumer on retriable errors by itself; anything else ends here.
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) this.fail(e.payload.error);
+    });
+    this.started = this.run().catch((error) => this.fail(error));
+  }
+
+  private fail(error: unknown): void {
+    this.failure = error;
+    this.options.onError?.(error, []);
+    this.markJoined();
+    for (const w of this.waiters) w.reject(error);
+    this.waiters = [];
+  }
+
+  private async run(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...this.settings.topics], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  private async loadCommitted(): Promise<void> {
+    const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.settings.topics] });
+    for (const t of committed) {
+      for (const p of t.partitions) {
+        const key = cursorKey(t.topic, p.partition);
+        const offset = Number(p.offset);
+        // A batch handled since the join already knows better than the committed offset.
+        if (!this.positions.has(key)) this.positions.set(key, offset >= 0 ? offset : 0);
+      }
+    }
+  }
+
+  private headsOf(key: string): StreamHeads {
+    let h = this.heads.get(key);
+    if (!h) this.heads.set(key, (h = new StreamHeads(true)));
+    return h;
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, isRunning, isStale, resolveOffset, heartbeat } = payload;
+    const key = cursorKey(batch.topic, batch.partition);
+    const messages = batch.messages;
+    try {
+      for (let i = 0; i < messages.length; i += this.settings.batchSize) {
+        if (!isRunning() || isStale() || this.stopped) return;
+        const chunk = messages.slice(i, i + this.settings.batchSize);
+        const heads = this.headsOf(key);
+        const events = chunk.flatMap((m) => this.decode(key, m, heads));
+        if (events.length > 0) await this.deliver(events, key, payload);
+        const next = Number(chunk.at(-1)!.offset) + 1;
+        if (isStale()) return;
+        if (this.durable) {
+          await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next) }]);
+        }
+        resolveOffset(chunk.at(-1)!.offset);
+        this.positions.set(key, next);
+        this.settle();
+        await heartbeat();
+      }
+    } catch (error) {
+      if (error instanceof Revoked) return; // the partition's new owner resumes from the last commit
+      throw error;
+    }
+  }
+
+  private decode(key: string, m: KafkaMessage, heads: StreamHeads): StoredEvent[] {
+    if (!m.value) return [];
+    const e = decodeEnvelope(m.value, { partition: key, offset: Number(m.offset) });
+    return heads.admit(e) ? [e] : []; // a loser of a version race is not part of its stream
+  }
+
+  private async attempt(events: StoredEvent[], payload: EachBatchPayload): Promise<boolean> {
+    let backoff = this.settings.initialBackoffMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.options.handler(events);
+        return true;
+      } catch (error) {
+        this.options.onError?.(error, events);
+        if (attempt >= this.settings.maxAttempts) {
+          this.lastError = error;
+          return false;
+        }
+      }
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, this.settings.maxBackoffMs);
+      if (!payload.isRunning() || payload.isStale() || this.stopped) throw new Revoked();
+      await payload.heartbeat();
+    }
+  }
+
+  private lastError: unknown;
+
+  private async deliver(events: StoredEvent[], key: string, payload: EachBatchPayload): Promise<void> {
+    if (await this.attempt(events, payload)) return;
+    // The batch keeps failing: find the event(s) to blame, one at a time.
+    for (const e of events) {
+      if (events.length > 1 && (await this.attempt([e], payload))) continue;
+      await deadLetter(this.producer, this.settings.deadLetterTopic, e, {
+        reason: String((this.lastError as Error)?.message ?? this.lastError),
+        subscription: this.options.name,
+        source: `${key}@${e.position.offset}`,
+        attempts: this.settings.maxAttempts,
+      });
+    }
+  }
+
+  private settle(): void {
+    this.waiters = this.waiters.filter((w) => {
+      for (const [key, target] of w.targets) {
+        if (this.assigned.includes(key) && (this.positions.get(key) ?? 0) < target) return true;
+      }
+      w.resolve();
+      return false;
+    });
+  }
+
+  async caughtUp(): Promise<void> {
+    const targets = new Map<string, number>();
+    for (const topic of this.settings.topics) {
+      for (const [p, high] of await highWatermarks(this.admin, topic)) targets.set(cursorKey(topic, p), high);
+    }
+    await this.joined;
+    await this.ready;
+    if (this.failure) throw this.failure;
+    if (this.stopped) return;
+    await new Promise<void>((resolve, reject) => {
+      this.waiters.push({ targets, resolve, reject });
+      this.settle();
+    });
+  }
+
+  cursor(): Cursor {
+    return Object.fromEntries(this.positions);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.consumer.disconnect();
+    await this.started;
+    this.markJoined();
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+    this.onStopped();
+  }
+}

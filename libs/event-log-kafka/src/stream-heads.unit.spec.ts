@@ -1,0 +1,64 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultEventId, encodeEnvelope, GENESIS_HASH, sealBatch, type StoredEvent } from '@opal/event-log';
+import { StreamHeads } from './stream-heads.js';
+import { LogIndex } from './log-index.js';
+import { resolveTopics } from './kafka-event-log.options.js';
+
+const ev = (type: string) => ({ type, payload: new Uint8Array([1]), occurredAt: 1 });
+const seal = (stream: string, fromSeq: number, prev: Uint8Array, types: string[]) =>
+  sealBatch(stream, 'p', fromSeq, prev, types.map(ev), (_e, seq) => defaultEventId(stream, seq)).map(
+    (e, i): StoredEvent => ({ ...e, position: { partition: 't/0', offset: fromSeq + i } }),
+  );
+
+describe('StreamHeads: the partition decides a version race', () => {
+  it('given head 1, when two writers both append seq 2, then only the first in partition order is admitted', () => {
+    const heads = new StreamHeads(false);
+    const [first] = seal('s', 1, GENESIS_HASH, ['A']);
+    const winner = seal('s', 2, first!.hash, ['X']);
+    const loser = seal('s', 2, first!.hash, ['Y', 'Y']);
+    assert.equal(heads.admit(first!), true);
+    assert.equal(heads.admit(winner[0]!), true);
+    assert.deepEqual(loser.map((e) => heads.admit(e)), [false, false]);
+    assert.equal(heads.head('s')!.seq, 2);
+  });
+
+  it('refuses a stream that does not start at seq 1 unless it trusts unknown streams', () => {
+    const later = seal('s', 5, new Uint8Array(32).fill(7), ['A'])[0]!;
+    assert.equal(new StreamHeads(false).admit(later), false);
+    assert.equal(new StreamHeads(true).admit(later), true);
+  });
+});
+
+describe('LogIndex', () => {
+  it('indexes accepted events by stream and partition, remembers losers, ignores records it has seen', () => {
+    const index = new LogIndex();
+    const a = seal('s', 1, GENESIS_HASH, ['A', 'B']);
+    const loser = seal('s', 2, a[0]!.hash, ['Z']);
+    const bytes = (e: StoredEvent) => encodeEnvelope(e);
+    index.ingest('t', 0, 0, bytes(a[0]!));
+    index.ingest('t', 0, 1, bytes(a[1]!));
+    index.ingest('t', 0, 2, bytes(loser[0]!));
+    index.ingest('t', 0, 1, bytes(a[1]!)); // redelivered
+    assert.deepEqual(index.stream('s').map((e) => e.type), ['A', 'B']);
+    assert.equal(index.wasRejected('t/0', 2), true);
+    assert.equal(index.next('t/0'), 3);
+    assert.deepEqual(index.eventsFrom('t/0', 1, 10).map((e) => e.position.offset), [1]);
+    assert.equal(index.stats().events, 2);
+  });
+});
+
+describe('topic routing', () => {
+  it('routes a stream by the prefix of its id, unmapped prefixes to the default domain', () => {
+    const t = resolveTopics({ prefix: 'opal.', streamDomains: { datanet: 'ingest', epoch: 'settlement' }, partitions: { ingest: 6 } });
+    assert.equal(t.topicOf('datanet-42'), 'opal.ingest');
+    assert.equal(t.topicOf('epoch:7'), 'opal.settlement');
+    assert.equal(t.topicOf('misc-1'), 'opal.events');
+    assert.deepEqual(t.all, [
+      { topic: 'opal.events', partitions: 3 },
+      { topic: 'opal.ingest', partitions: 6 },
+      { topic: 'opal.settlement', partitions: 3 },
+    ]);
+    assert.throws(() => resolveTopics({ streamDomains: { x: 'bad name' } }), /not a valid topic/);
+  });
+});

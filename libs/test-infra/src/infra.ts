@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startContainers } from './containers.js';
+
+export type InfraService = 'kafka' | 'mongo' | 'chain';
+
+export type InfraEndpoints = {
+  readonly kafkaBrokers?: string;
+  readonly mongoUrl?: string;
+  readonly chainRpcUrl?: string;
+};
+
+export type Infra =
+  | { readonly skipped: false; readonly mode: 'local' | 'containers' | 'given'; readonly endpoints: InfraEndpoints }
+  | { readonly skipped: true; readonly reason: string };
+
+const SCRIPT_NAMES: Record<InfraService, string> = { kafka: 'kafka', mongo: 'ferretdb', chain: 'anvil' };
+const GIVEN_ENV: Record<InfraService, { env: string; field: keyof InfraEndpoints }> = {
+  kafka: { env: 'OPAL_KAFKA_BROKERS', field: 'kafkaBrokers' },
+  mongo: { env: 'OPAL_MONGO_URL', field: 'mongoUrl' },
+  chain: { env: 'OPAL_CHAIN_RPC_URL', field: 'chainRpcUrl' },
+};
+
+/**
+ * The one switch between real servers for integration tests; the tests do not change:
+ * - OPAL_SKIP_INFRA=1: skipped, with the reason to print;
+ * - OPAL_KAFKA_BROKERS / OPAL_MONGO_URL / OPAL_CHAIN_RPC_URL: servers someone else runs, used as given;
+ * - OPAL_INFRA=containers: Kafka and MongoDB from testcontainers (needs Docker), stopped at exit;
+ * - otherwise: the project's local servers (`npm run infra:up`), started here when not running and
+ *   left running for the next test file (`npm run infra:down` stops them).
+ */
+export async function ensureInfra(services: readonly InfraService[]): Promise<Infra> {
+  if (process.env.OPAL_SKIP_INFRA === '1') {
+    return { skipped: true, reason: 'OPAL_SKIP_INFRA=1: integration tests against real servers are skipped' };
+  }
+  if (services.every((s) => process.env[GIVEN_ENV[s].env])) {
+    const endpoints = Object.fromEntries(services.map((s) => [GIVEN_ENV[s].field, process.env[GIVEN_ENV[s].env]]));
+    return { skipped: false, mode: 'given', endpoints };
+  }
+  if (process.env.OPAL_INFRA === 'containers') {
+    return { skipped: false, mode: 'containers', endpoints: await startContainers(services) };
+  }
+  const all = await runInfraUp(services.map((s) => SCRIPT_NAMES[s]));
+  const endpoints: Record<string, string> = {};
+  for (const s of services) endpoints[GIVEN_ENV[s].field] = all[GIVEN_ENV[s].field]!;
+  return { skipped: false, mode: 'local', endpoints };
+}
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'scripts', 'infra', 'infra.mjs'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('scripts/infra/infra.mjs not found above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+/** `infra.mjs up <names> --json`: idempotent, so concurrent test files may all call it. */
+function runInfraUp(names: readonly string[]): Promise<Record<string, string>> {
+  return infraScript(['up', ...names, '--json']);
+}
+
+/**
+ * Runs scripts/infra/infra.mjs with extra environment, e.g. a private instance for a fault test:
+ * `infraScript(['up', 'kafka', '--json'], { OPAL_INFRA_INSTANCE: 'x', OPAL_KAFKA_PORT: '19092' })`.
+ * Resolves with the JSON it printed last (`up --json`), or {} for the other verbs.
+ */
+export function infraScript(args: readonly string[], env: Record<string, string> = {}): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot(), 'scripts', 'infra', 'infra.mjs'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').at(-1);
+      if (code === 0) resolve(last ? (JSON.parse(last) as Record<string, string>) : {});
+      else reject(new Error(`infra ${args.join(' ')} failed (exit ${code}):\n${err}`));
+    });
+  });
+}
+

@@ -1,0 +1,65 @@
+// Versions, ports and folders of the locally provisioned servers. Every value can be overridden
+// by environment, so CI, a developer and two worktrees side by side can each pick their own.
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function port(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name}: expected a TCP port, got '${raw}'`);
+  return n;
+}
+
+export function loadConfig() {
+  const cache = resolve(process.env.OPAL_INFRA_CACHE ?? join(ROOT, '.cache', 'infra'));
+  const host = '127.0.0.1';
+  // A second set of servers beside the usual one (a fault test restarting its own broker, say):
+  // installs are shared, pid files, data and logs are the instance's own. Give it other ports too.
+  const instance = process.env.OPAL_INFRA_INSTANCE ?? '';
+  if (instance && !/^[a-z0-9-]+$/.test(instance)) throw new Error(`OPAL_INFRA_INSTANCE: use a-z, 0-9 and '-', got '${instance}'`);
+  const state = instance ? join(cache, 'instances', instance) : cache;
+  const kafkaVersion = process.env.OPAL_KAFKA_VERSION ?? '4.4.0';
+  const ferretVersion = process.env.OPAL_FERRETDB_VERSION ?? 'v1.24.2';
+  return {
+    cache,
+    stateDir: state,
+    host,
+    runDir: join(state, 'run'),
+    logDir: join(state, 'logs'),
+    confDir: join(state, 'conf'),
+    kafka: {
+      version: kafkaVersion,
+      scala: '2.13',
+      port: port('OPAL_KAFKA_PORT', 9092),
+      controllerPort: port('OPAL_KAFKA_CONTROLLER_PORT', 9093),
+      // Fixed so that a re-format of an existing data folder is recognised instead of clashing.
+      clusterId: process.env.OPAL_KAFKA_CLUSTER_ID ?? 'b3BhbC1sb2NhbC1rYWZrYQ',
+      heap: process.env.OPAL_KAFKA_HEAP ?? '512m',
+      home: join(cache, 'kafka', kafkaVersion),
+      dataDir: join(state, 'data', 'kafka'),
+    },
+    ferretdb: {
+      version: ferretVersion,
+      port: port('OPAL_MONGO_PORT', 27017),
+      debugPort: port('OPAL_FERRETDB_DEBUG_PORT', 27088),
+      home: join(cache, 'ferretdb', ferretVersion),
+      dataDir: join(state, 'data', 'ferretdb'),
+    },
+    anvil: {
+      port: port('OPAL_CHAIN_PORT', 8545),
+      chainId: Number(process.env.OPAL_CHAIN_ID ?? 31337),
+    },
+  };
+}
+
+/** The endpoints the rest of the project reads (same names as the services' configuration). */
+export function endpointsOf(config) {
+  return {
+    kafkaBrokers: `${config.host}:${config.kafka.port}`,
+    mongoUrl: `mongodb://${config.host}:${config.ferretdb.port}/opal`,
+    chainRpcUrl: `http://${config.host}:${config.anvil.port}`,
+  };
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// Local servers for scale-out mode and its tests, all on 127.0.0.1:
+//   node scripts/infra/infra.mjs up [kafka] [ferretdb] [anvil] [--json]   install once, start, wait until they answer
+//   node scripts/infra/infra.mjs down [names...] [--kill]               stop exactly what `up` started (--kill: SIGKILL, a crash)
+//   node scripts/infra/infra.mjs status [--json]
+// Ports: OPAL_KAFKA_PORT (9092), OPAL_KAFKA_CONTROLLER_PORT (9093), OPAL_MONGO_PORT (27017),
+// OPAL_FERRETDB_DEBUG_PORT (27088), OPAL_CHAIN_PORT (8545). Cache: OPAL_INFRA_CACHE (.cache/infra).
+// A server already answering on its port but not started by us is reused and never stopped.
+import { loadConfig, endpointsOf } from './config.mjs';
+import { installKafka, startKafka } from './kafka.mjs';
+import { installFerretdb, startFerretdb } from './ferretdb.mjs';
+import { anvilInstalled, startAnvil } from './anvil.mjs';
+import { running, stop, withLock } from './process.mjs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ALIASES = { kafka: 'kafka', ferretdb: 'ferretdb', mongo: 'ferretdb', mongodb: 'ferretdb', anvil: 'anvil', chain: 'anvil' };
+const ALL = ['kafka', 'ferretdb', 'anvil'];
+
+const [verb = 'status', ...rest] = process.argv.slice(2);
+const json = rest.includes('--json');
+const names = rest.filter((a) => !a.startsWith('--')).map((n) => {
+  const s = ALIASES[n];
+  if (!s) throw new Error(`unknown service '${n}' (one of ${Object.keys(ALIASES).join(', ')})`);
+  return s;
+});
+const selected = names.length ? [...new Set(names)] : ALL;
+const config = loadConfig();
+// Progress goes to stderr so that --json leaves stdout to the endpoints.
+const say = (m) => process.stderr.write(`[infra] ${m}\n`);
+const seconds = (t0) => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
+
+async function timed(label, fn) {
+  const t0 = performance.now();
+  const did = await fn();
+  if (did) say(`${label} in ${seconds(t0)}`);
+  return did;
+}
+
+async function up() {
+  if (process.env.OPAL_INFRA === 'containers') {
+    say('OPAL_INFRA=containers: the tests start Kafka and MongoDB with testcontainers; nothing to do here');
+    return;
+  }
+  const t0 = performance.now();
+  // Installs overlap: mvn waits on the network, go build on the CPU.
+  await Promise.all([
+    selected.includes('kafka') && timed(`installed kafka ${config.kafka.version}`, () => installKafka(config)),
+    selected.includes('ferretdb') && timed(`built ferretdb ${config.ferretdb.version}`, () => installFerretdb(config)),
+    selected.includes('anvil') &&
+      (async () => {
+        if (!anvilInstalled()) throw new Error('anvil is not installed: run npm install');
+      })(),
+  ]);
+  const starters = { kafka: startKafka, ferretdb: startFerretdb, anvil: startAnvil };
+  const results = await Promise.allSettled(
+    selected.map(async (name) => {
+      const t = performance.now();
+      const r = await starters[name](config);
+      if (r.started) say(`${name} started (pid ${r.state.pid}) in ${seconds(t)}; log ${r.state.log}`);
+      else if (r.external) say(`${name}: something not started by us already answers on its port; reusing it (down leaves it)`);
+      else say(`${name} already running (pid ${r.state.pid}); log ${r.state.log}`);
+    }),
+  );
+  const failed = results.filter((r) => r.status === 'rejected');
+  for (const f of failed) say(`FAILED: ${f.reason?.message ?? f.reason}`);
+  if (failed.length) process.exitCode = 1;
+  const endpoints = endpointsOf(config);
+  mkdirSync(config.runDir, { recursive: true });
+  writeFileSync(join(config.runDir, 'endpoints.json'), JSON.stringify(endpoints, null, 2));
+  say(`up in ${seconds(t0)}; logs in ${config.logDir}`);
+  if (json) process.stdout.write(JSON.stringify(endpoints) + '\n');
+  else for (const [k, v] of Object.entries(endpoints)) say(`  ${k} = ${v}`);
+}
+
+async function down() {
+  // Reverse order: the chain and the store first, the log last.
+  for (const name of [...selected].reverse()) {
+    if (await stop(config, name, 20_000, { kill: rest.includes('--kill') })) say(`${name} ${rest.includes('--kill') ? 'killed' : 'stopped'}`);
+    else say(`${name} was not running (or not started by us)`);
+  }
+}
+
+async function status() {
+  const rows = Object.fromEntries(ALL.map((n) => [n, running(config, n) ?? null]));
+  if (json) process.stdout.write(JSON.stringify({ services: rows, endpoints: endpointsOf(config), instanceDir: config.stateDir }) + '\n');
+  else for (const [n, s] of Object.entries(rows)) say(`${n}: ${s ? `running, pid ${s.pid}, log ${s.log}` : 'not running'}`);
+}
+
+// up and down take the same lock: parallel test files calling `up` start each server once.
+const verbs = { up: () => withLock(config, 'infra', up), down: () => withLock(config, 'infra', down), status };
+if (!verbs[verb]) {
+  console.error('usage: infra.mjs up|down|status [kafka|ferretdb|anvil ...] [--json]');
+  process.exit(2);
+}
+await verbs[verb]().catch((e) => {
+  say(`FAILED: ${e.message}`);
+  process.exit(1);
+});
