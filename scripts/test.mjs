@@ -5,7 +5,7 @@
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -33,6 +33,19 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Servers the tests start on demand (Kafka, FerretDB, anvil via scripts/infra) are stopped at
+// the end, unless they were already running before the tests began.
+const infra = join(root, 'scripts', 'infra', 'infra.mjs');
+const infraStatus = () => {
+  const r = spawnSync(process.execPath, [infra, 'status', '--json'], { cwd: root, encoding: 'utf8' });
+  try {
+    return JSON.parse(r.stdout).services ?? {};
+  } catch {
+    return {};
+  }
+};
+const runningBefore = new Set(Object.entries(infraStatus()).filter(([, v]) => v).map(([k]) => k));
+
 const child = spawn(process.execPath, ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
   cwd: root,
   stdio: ['ignore', 'pipe', 'inherit'],
@@ -53,6 +66,10 @@ child.stdout.on('data', (chunk) => {
   }
 });
 child.on('exit', (code, signal) => {
+  const startedByTests = Object.entries(infraStatus())
+    .filter(([name, v]) => v && !runningBefore.has(name))
+    .map(([name]) => name);
+  if (startedByTests.length > 0) spawnSync(process.execPath, [infra, 'down', ...startedByTests], { cwd: root, stdio: 'inherit' });
   console.log(`${pass} passed, ${fail} failed`);
   process.exit(code ?? (signal ? 1 : 0));
 });
