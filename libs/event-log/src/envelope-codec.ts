@@ -5,19 +5,9 @@
  * twice (once for its hash, once to store it), so this is the log's hot path.
  * envelope-codec.unit.spec.ts checks the bytes against the generated encoder.
  */
-export type EnvelopeFieldsForEncoding = {
-  readonly eventId: string;
-  readonly type: string;
-  readonly schemaVersion: number;
-  readonly streamId: string;
-  readonly streamSeq: number;
-  readonly occurredAt: number;
-  readonly correlationId: string;
-  readonly causationId: string;
-  readonly producer: string;
-  readonly payload: Uint8Array;
-  readonly prevHash: Uint8Array;
-};
+import type { StoredEvent } from './envelope.js';
+
+export type EnvelopeFieldsForEncoding = Omit<StoredEvent, 'position' | 'hash'>;
 
 const TAG = { eventId: 10, type: 18, schemaVersion: 24, streamId: 34, streamSeq: 40, occurredAt: 48, correlationId: 58, causationId: 66, producer: 74, payload: 82, prevHash: 90, hash: 98 } as const;
 
