@@ -64,11 +64,11 @@ export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, posi
       p += len;
       switch (field) {
         case 1: eventId = buf.toString('utf8', from, p); break;
-        case 2: type = buf.toString('utf8', from, p); break;
-        case 4: streamId = buf.toString('utf8', from, p); break;
+        case 2: type = interned(buf, from, p); break;
+        case 4: streamId = interned(buf, from, p); break;
         case 7: correlationId = buf.toString('utf8', from, p); break;
         case 8: causationId = buf.toString('utf8', from, p); break;
-        case 9: producer = buf.toString('utf8', from, p); break;
+        case 9: producer = interned(buf, from, p); break;
         case 10: payload = buf.subarray(from, p); break;
         case 11: prevHash = buf.subarray(from, p); break;
         case 12: hash = buf.subarray(from, p); break;
@@ -84,3 +84,23 @@ export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, posi
 }
 
 const EMPTY = new Uint8Array(0);
+
+// Types, stream ids and producers repeat from event to event: decoding each to the same string
+// object saves the allocation, and later map lookups reuse the string's cached hash.
+const INTERN_SLOTS = 4096;
+const internBytes: (Buffer | undefined)[] = new Array(INTERN_SLOTS);
+const internStrings: string[] = new Array(INTERN_SLOTS);
+
+function interned(buf: Buffer, from: number, to: number): string {
+  const len = to - from;
+  if (len > 96) return buf.toString('utf8', from, to);
+  let h = len;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  const slot = (h >>> 0) % INTERN_SLOTS;
+  const known = internBytes[slot];
+  if (known !== undefined && known.length === len && buf.compare(known, 0, len, from, to) === 0) return internStrings[slot]!;
+  const str = buf.toString('utf8', from, to);
+  internBytes[slot] = Buffer.from(buf.subarray(from, to));
+  internStrings[slot] = str;
+  return str;
+}
