@@ -1,15 +1,8 @@
 import type { IndexDocument } from '@opal/attribution-index';
 
-/** xorshift32: fast and seeded; statistical quality is plenty for sampling a corpus. */
-export function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
+import { xorshift32 } from '@opal/seeded-random';
+
+export const xorshift = xorshift32;
 
 /** Walker's alias table for Zipf(s = 1) over ids 1..vocab: O(1) per sample. */
 export function zipfSampler(vocab: number, rnd: () => number): () => number {

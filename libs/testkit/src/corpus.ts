@@ -1,13 +1,7 @@
 /** Seeded synthetic text, so tests and benchmarks need no downloaded data. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
+import { xorshift32 } from '@opal/seeded-random';
+
+export const rng = xorshift32;
 
 const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'ze', 'pa', 'qu', 'den', 'mar', 'tol', 'bri', 'sun', 'gal', 'fer', 'hop', 'lin'];
 

@@ -1,16 +1,8 @@
 import type { IndexDocument } from '../build/build-index.js';
 
-/** Small seeded PRNG (mulberry32): the same seed gives the same corpus on every machine. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '@opal/seeded-random';
+
+export { seededRandom };
 
 export type PlantedQuery = {
   readonly output: string;

@@ -1,3 +1,4 @@
+import { seededRandom } from '@opal/seeded-random';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildSuffixArray } from './sais.js';
@@ -14,16 +15,7 @@ function bruteForce(t: Uint32Array): number[] {
   });
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function check(t: Uint32Array, k: number): void {
   assert.deepEqual(Array.from(buildSuffixArray(t, k)), bruteForce(t), `text ${Array.from(t.slice(0, 40))}`);
