@@ -1,0 +1,62 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { EventLog, StoredEvent } from '@opal/event-log';
+import { TypedEventCodec } from './typed-event-codec.js';
+import { MemoryDocumentStore } from './memory-document-store.js';
+import { ProjectionRunner } from './projection-runner.js';
+import type { Projection } from './projection.js';
+import type { DomainEvent } from './domain-event.js';
+
+type Accepted = DomainEvent<'ContributionAccepted', { datanetId: string; contributionId: string; contributor: string; contentHash: string; sizeBytes: number }>;
+
+// A real integration event of proto/, so the codec path is the production one.
+const ingestCodecForTests = new TypedEventCodec<Accepted>('opal.ingest.v1', ['ContributionAccepted']);
+
+const counting: Projection<Accepted> = {
+  name: 'test.counts',
+  codec: ingestCodecForTests,
+  collections: [{ name: 'test_counts', indexes: [] }],
+  route: (e) => [{ collection: 'test_counts', id: e.data.contributor }],
+  evolve: (_ref, doc, e) => ({ contributor: e.data.contributor, accepted: ((doc?.['accepted'] as number) ?? 0) + 1, bytes: ((doc?.['bytes'] as number) ?? 0) + e.data.sizeBytes }),
+};
+
+let offset = 0;
+function stored(stream: string, seq: number, contributor: string, size: number): StoredEvent {
+  const e = ingestCodecForTests.encode({ type: 'ContributionAccepted', data: { datanetId: 'n', contributionId: `${stream}-${seq}`, contributor, contentHash: '0x', sizeBytes: size } }, 1);
+  return { ...e, eventId: `${stream}-${seq}`, schemaVersion: 1, streamId: stream, streamSeq: seq, correlationId: '', causationId: '', producer: 't', prevHash: new Uint8Array(), hash: new Uint8Array(), position: { partition: 'log', offset: offset++ } };
+}
+
+const noLog = {} as EventLog;
+
+describe('ProjectionRunner', () => {
+  it('applies a redelivered batch once (per-stream sequence guard)', async () => {
+    const store = new MemoryDocumentStore();
+    const runner = new ProjectionRunner(noLog, store, counting);
+    await store.prepare(counting.name, counting.collections);
+    const batch = [stored('a', 1, 'x', 10), stored('b', 1, 'x', 5), stored('a', 2, 'y', 1)];
+    await runner.apply(batch);
+    await runner.apply(batch);
+    await runner.apply([batch[2]!, stored('a', 3, 'x', 100)]);
+    assert.deepEqual(await store.get('test_counts', 'x'), { contributor: 'x', accepted: 3, bytes: 115 });
+    assert.deepEqual(await store.get('test_counts', 'y'), { contributor: 'y', accepted: 1, bytes: 1 });
+    assert.equal(runner.appliedEvents, 4);
+  });
+
+  it('leaves no trace of a batch whose commit failed, so the retry applies it fully', async () => {
+    const store = new MemoryDocumentStore();
+    await store.prepare(counting.name, counting.collections);
+    const runner = new ProjectionRunner(noLog, store, counting);
+    const commit = store.commit.bind(store);
+    let fail = true;
+    store.commit = async (...args) => {
+      if (fail) throw new Error('disk full');
+      return commit(...args);
+    };
+    const batch = [stored('c', 1, 'z', 7), stored('c', 2, 'z', 8)];
+    await assert.rejects(runner.apply(batch), /disk full/);
+    fail = false;
+    await runner.apply(batch);
+    assert.deepEqual(await store.get('test_counts', 'z'), { contributor: 'z', accepted: 2, bytes: 15 });
+    assert.equal(runner.appliedEvents, 2);
+  });
+});
