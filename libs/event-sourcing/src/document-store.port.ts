@@ -22,6 +22,26 @@ export type FindQuery = {
 
 export type CollectionSpec = { readonly name: string; readonly indexes: readonly string[] };
 
+/**
+ * Per-document progress, kept by stores without multi-document transactions: the last log offset
+ * applied to the document per partition (an event at or below it is skipped for this document,
+ * so a crash between document writes and the checkpoint never applies an event twice), and a
+ * revision that makes concurrent writers (two processes, a rebalance) conflict instead of losing
+ * an update. Hidden from get/find/digest.
+ */
+export type DocGuard = { readonly applied: Readonly<Record<string, number>>; readonly rev: number };
+
+/** A document as a guarded store holds it; `doc` null is a tombstone (deleted, guard kept). */
+export type GuardedDoc = { readonly doc: Doc | null; readonly guard: DocGuard };
+
+/** `expectedRev` 0: the document must not exist yet. */
+export type GuardedWrite = DocWrite & { readonly guard: DocGuard; readonly expectedRev: number };
+
+/** Another writer changed a document since it was read: re-read and apply the batch again. */
+export class DocumentConflictError extends Error {
+  readonly code = 'DOCUMENT_CONFLICT';
+}
+
 /** Where read models live: in memory with snapshots (embedded) or MongoDB (scaled out). */
 export interface DocumentStore {
   /** Creates collections and indexes; idempotent. */
@@ -34,6 +54,13 @@ export interface DocumentStore {
   find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }>;
   /** Applies the writes and stores the checkpoint as one unit. */
   commit(projection: string, writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint): Promise<void>;
+  /**
+   * Guarded stores (no transactions) offer these two instead of relying on `commit` being atomic:
+   * the runner then skips events per document and resumes through the log's shared checkpoint.
+   */
+  getGuarded?(collection: string, ids: readonly string[]): Promise<Map<string, GuardedDoc>>;
+  /** Writes each document only if its revision is still `expectedRev`, then the checkpoint, last. */
+  commitGuarded?(projection: string, writes: readonly GuardedWrite[], checkpoint: ProjectionCheckpoint): Promise<void>;
   /** Drops a projection's state and checkpoint, for a rebuild from offset zero. */
   reset(projection: string, collections: readonly string[]): Promise<void>;
   /** SHA-256 over the collection's documents in id order (canonical JSON). */

@@ -1,6 +1,7 @@
 import type { EventLog, StoredEvent, Subscription } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
-import type { Doc, DocumentStore, DocWrite, ProjectionCheckpoint } from './document-store.port.js';
+import { DocumentConflictError, type Doc, type DocumentStore, type DocWrite, type ProjectionCheckpoint } from './document-store.port.js';
+import { evolveGuarded } from './guarded-evolve.js';
 import type { Projection } from './projection.js';
 
 export type ProjectionRunnerOptions = {
@@ -17,6 +18,7 @@ export class ProjectionRunner<E extends DomainEvent> {
   private subscription: Subscription | undefined;
   private streams: Record<string, number> = {};
   private applied = 0;
+  private fromBeginning = false;
 
   constructor(
     private readonly log: EventLog,
@@ -31,9 +33,13 @@ export class ProjectionRunner<E extends DomainEvent> {
     const checkpoint = await this.store.loadCheckpoint(p.name);
     this.streams = { ...(checkpoint?.streams ?? {}) };
     this.applied = checkpoint?.applied ?? 0;
+    // A guarded store (no transactions) resumes through the log's shared checkpoint (a consumer
+    // group), so processes running the same projection share the partitions.
+    const guarded = this.guarded && !this.fromBeginning;
+    this.fromBeginning = false;
     this.subscription = this.log.subscribe({
       name: `projection.${p.name}`,
-      from: checkpoint ? checkpoint.cursor : 'beginning',
+      from: guarded ? 'checkpoint' : checkpoint ? checkpoint.cursor : 'beginning',
       batchSize: this.options.batchSize ?? 5000,
       handler: (batch) => this.apply(batch),
       onError: (e) => this.options.onError?.(e),
@@ -45,11 +51,16 @@ export class ProjectionRunner<E extends DomainEvent> {
     await this.stop();
     await this.store.prepare(this.projection.name, this.projection.collections);
     await this.store.reset(this.projection.name, this.projection.collections.map((c) => c.name));
+    this.fromBeginning = true;
     await this.start();
   }
 
   async caughtUp(): Promise<void> {
     await this.subscription?.caughtUp();
+  }
+
+  private get guarded(): boolean {
+    return !!this.store.getGuarded && !!this.store.commitGuarded;
   }
 
   get appliedEvents(): number {
@@ -64,6 +75,7 @@ export class ProjectionRunner<E extends DomainEvent> {
   async apply(batch: readonly StoredEvent[]): Promise<void> {
     const p = this.projection;
     const decoded: RecordedEvent<E>[] = [];
+    const positions: StoredEvent['position'][] = [];
     const streams = this.streams;
     const undo: [string, number | undefined][] = [];
     for (const stored of batch) {
@@ -73,9 +85,10 @@ export class ProjectionRunner<E extends DomainEvent> {
       undo.push([stored.streamId, last]);
       streams[stored.streamId] = stored.streamSeq;
       decoded.push(p.codec.decode(stored)!);
+      positions.push(stored.position);
     }
     try {
-      await this.evolveAndCommit(batch, decoded);
+      await this.evolveAndCommit(batch, decoded, positions);
     } catch (error) {
       // Nothing of this batch was committed: forget its sequences so the retry applies it.
       for (let i = undo.length - 1; i >= 0; i--) {
@@ -87,12 +100,13 @@ export class ProjectionRunner<E extends DomainEvent> {
     }
   }
 
-  private async evolveAndCommit(batch: readonly StoredEvent[], decoded: RecordedEvent<E>[]): Promise<void> {
+  private async evolveAndCommit(batch: readonly StoredEvent[], decoded: RecordedEvent<E>[], positions: StoredEvent['position'][]): Promise<void> {
     const next = batch.length > 0 ? nextCursor(this.subscription?.cursor(), batch) : undefined;
     if (decoded.length === 0) {
       if (next) await this.commit([], next);
       return;
     }
+    if (this.guarded) return this.commitGuarded(decoded, positions, next!);
     const writes = this.store.peek ? this.evolveLocal(decoded, this.store.peek.bind(this.store)) : await this.evolveBatched(decoded);
     this.applied += decoded.length;
     try {
@@ -156,6 +170,22 @@ export class ProjectionRunner<E extends DomainEvent> {
       for (const id of set) writes.push({ collection, id, doc: docs.get(id) ?? null });
     }
     return writes;
+  }
+
+  /** Guarded store: skip per document what it has seen; on a conflict with another writer, redo. */
+  private async commitGuarded(decoded: readonly RecordedEvent<E>[], positions: StoredEvent['position'][], next: Record<string, number>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const writes = await evolveGuarded(this.projection, this.store, decoded, positions);
+      const checkpoint: ProjectionCheckpoint = { cursor: next, streams: {}, applied: this.applied + decoded.length };
+      try {
+        await this.store.commitGuarded!(this.projection.name, writes, checkpoint);
+        this.applied += decoded.length;
+        return;
+      } catch (error) {
+        if (!(error instanceof DocumentConflictError) || attempt >= 100) throw error;
+        await new Promise((r) => setTimeout(r, Math.min(2 * attempt, 50) * Math.random()));
+      }
+    }
   }
 
   private async commit(writes: DocWrite[], cursor: Record<string, number>): Promise<void> {

@@ -17,6 +17,8 @@ const schema = z.object({
   OPAL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   OPAL_EVENT_LOG: z.string().regex(/^(embedded|kafka:\/\/.+)$/, 'embedded or kafka://host:port').default('embedded'),
   OPAL_STORE: z.string().regex(/^(memory|mongodb:\/\/.+)$/, 'memory or mongodb://host:port/db').default('memory'),
+  OPAL_KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ -').default('opal.'),
+  OPAL_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(3),
   OPAL_FSYNC: bool.default(true),
   OPAL_CHAIN_ID: z.coerce.number().int().positive().default(31337),
   OPAL_SNAPSHOT_EVERY: z.coerce.number().int().positive().default(50_000),
@@ -30,6 +32,9 @@ export type OpalConfig = {
   readonly logLevel: z.infer<typeof schema>['OPAL_LOG_LEVEL'];
   readonly eventLog: string;
   readonly store: string;
+  /** Kafka only: prefix of topic and consumer-group names, and partitions per domain topic. */
+  readonly kafkaTopicPrefix: string;
+  readonly kafkaPartitions: number;
   readonly fsync: boolean;
   readonly chainId: number;
   readonly snapshotEvery: number;
@@ -57,6 +62,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: v.OPAL_LOG_LEVEL,
     eventLog: v.OPAL_EVENT_LOG,
     store: v.OPAL_STORE,
+    kafkaTopicPrefix: v.OPAL_KAFKA_TOPIC_PREFIX,
+    kafkaPartitions: v.OPAL_KAFKA_PARTITIONS,
     fsync: v.OPAL_FSYNC,
     chainId: v.OPAL_CHAIN_ID,
     snapshotEvery: v.OPAL_SNAPSHOT_EVERY,

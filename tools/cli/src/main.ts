@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
 import { EmbeddedEventLog, exportLog, verifyExport } from '@opal/event-log';
 import { loadConfig, ConfigError, type OpalConfig } from '@opal/service-runtime';
 import { serviceNames, type ServiceName } from '@opal/contracts';
 import { startNode } from './node.js';
+import { isKafka, openEventLog } from './backends.js';
+import { importLog } from './log-import.js';
 import { replayFromLog } from './replay.js';
 import { progressReporter } from './progress.js';
 import { attributionVerify } from './attribution-verify.js';
@@ -15,6 +16,9 @@ usage:
   opal serve <service>          run one service: ${serviceNames.join(', ')}
   opal log export --out FILE    write the event log as JSON lines, for auditors
   opal log verify FILE          check an exported log's hash chains and sequences
+  opal log import FILE --event-log kafka://host:port
+                                load an exported log into an empty Kafka cluster (verified first;
+                                stream ids, sequences and hashes are kept)
   opal replay [--json] [--workers N]
                                 rebuild every read model from the log and print the state digest
   opal attribution verify ID [--json]
@@ -26,6 +30,7 @@ options:
   --data-dir DIR  data folder (OPAL_DATA_DIR, default .opal/data in the checkout)
   --event-log URI embedded (default) or kafka://host:port (OPAL_EVENT_LOG)
   --store URI     memory (default) or mongodb://host:port/db (OPAL_STORE)
+  log export, log import and replay read or write Kafka when --event-log is kafka://...
 `;
 
 async function serve(config: OpalConfig, names: readonly ServiceName[]): Promise<void> {
@@ -82,10 +87,11 @@ export async function main(argv: string[]): Promise<number> {
     case 'log': {
       if (sub === 'export') {
         if (!values.out) throw new UsageError('log export: --out FILE is required');
-        const log = await EmbeddedEventLog.open(join(config.dataDir, 'log'), { readOnly: true });
+        const log = await openEventLog(config, true);
+        const total = log instanceof EmbeddedEventLog ? log.length : (await log.stats()).events;
         const progress = progressReporter('exported');
         try {
-          const r = await exportLog(log, values.out, (n) => progress.update(n, log.length));
+          const r = await exportLog(log, values.out, (n) => progress.update(n, total));
           progress.finish();
           process.stdout.write(`exported ${r.events} events to ${values.out} (digest ${r.digest})\n`);
         } finally {
@@ -105,7 +111,21 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`FAILED after ${r.events} good events: ${r.error}\n`);
         return 1;
       }
-      throw new UsageError('log: export or verify');
+      if (sub === 'import') {
+        if (!arg) throw new UsageError('log import: give the exported FILE');
+        if (!isKafka(config)) throw new UsageError('log import: give the target with --event-log kafka://host:port');
+        const log = await openEventLog(config);
+        const progress = progressReporter('imported');
+        try {
+          const r = await importLog(log, arg, (n) => progress.update(n));
+          progress.finish();
+          process.stdout.write(`imported ${r.events} events in ${r.streams} streams into ${config.eventLog}; hashes unchanged (digest ${r.digest})\n`);
+        } finally {
+          await log.close();
+        }
+        return 0;
+      }
+      throw new UsageError('log: export, verify or import');
     }
     case 'replay': {
       const progress = progressReporter('replayed');

@@ -10,6 +10,7 @@ import { PackContentStore } from '@opal/content-store';
 import { AdminModule, createLogger, grpcServerOptions, NestPinoLogger, PlatformModule, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
+import { openBackends, type Backends } from './backends.js';
 
 @Module({})
 class OpalNodeModule {
@@ -53,15 +54,28 @@ export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: Embe
   return { eventLog, store, content };
 }
 
-/** Starts the given services in this process, on one gRPC port, on the embedded log and store. */
+/**
+ * Starts the given services in this process, on one gRPC port: on the embedded log and store (the
+ * default), or scaled out on Kafka and MongoDB, where any number of processes may run a service.
+ */
 export async function startNode(config: OpalConfig, names: readonly ServiceName[], clock?: Clock): Promise<RunningNode> {
-  if (config.eventLog !== 'embedded' || config.store !== 'memory') {
-    throw new Error(`OPAL_EVENT_LOG=${config.eventLog} OPAL_STORE=${config.store}: only the embedded log and memory store are available in this build`);
-  }
-  mkdirSync(config.dataDir, { recursive: true });
-  const release = takeLock(config.dataDir);
   const logger = createLogger(config.logLevel, names.length === 1 ? names[0]! : 'opal');
-  const { eventLog, store, content } = await openEmbedded(config);
+  const embedded = config.eventLog === 'embedded' && config.store === 'memory';
+  let release = () => {};
+  let backends: Backends;
+  if (embedded) {
+    mkdirSync(config.dataDir, { recursive: true });
+    release = takeLock(config.dataDir);
+    const e = await openEmbedded(config);
+    backends = { ...e, usesDataDir: true, close: async () => {} };
+  } else {
+    backends = await openBackends(config);
+    if (backends.usesDataDir) {
+      mkdirSync(config.dataDir, { recursive: true });
+      release = takeLock(config.dataDir);
+    }
+  }
+  const { eventLog, store, content } = backends;
   const url = `${config.grpcHost}:${config.grpcPort}`;
   let app: INestMicroservice;
   try {
@@ -71,12 +85,14 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     });
     await app.listen();
   } catch (error) {
-    await eventLog.close();
-    await content.close();
+    if (embedded) {
+      await eventLog.close();
+      await content.close();
+    } else await backends.close();
     release();
     throw error;
   }
-  logger.info({ url, services: names, dataDir: config.dataDir }, 'opal node listening');
+  logger.info({ url, services: names, eventLog: config.eventLog, store: config.store }, 'opal node listening');
   let closed = false;
   return {
     url,
@@ -86,9 +102,11 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       if (closed) return;
       closed = true;
       await app.close();
-      await store.close();
-      await content.close();
-      await eventLog.close();
+      if (embedded) {
+        await store.close();
+        await content.close();
+        await eventLog.close();
+      } else await backends.close();
       release();
       logger.info('opal node stopped');
     },

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { EmbeddedEventLog } from '@opal/event-log';
+import { EmbeddedEventLog, type Cursor, type EventLog, type StoredEvent } from '@opal/event-log';
+import { isKafka, openEventLog } from './backends.js';
 import { MemoryDocumentStore, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { combineDigests, projectionDigest, type OpalConfig, type ProjectionDigest } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
@@ -46,6 +47,16 @@ export function selectProjections(only?: readonly ServiceName[]): Selected[] {
 export async function replayFromLog(config: OpalConfig, options: ReplayOptions = {}): Promise<ReplayResult> {
   const selected = selectProjections(options.only);
   const workers = Math.max(1, Math.min(options.workers ?? 1, availableParallelism(), selected.length));
+  if (isKafka(config)) {
+    // Scaled out: one thread reads every domain topic through the adapter (workers apply to the embedded log).
+    const log = await openEventLog(config, true);
+    try {
+      const r = await replayFrom(log, selected, options.onProgress);
+      return { ...r, digest: combineDigests(r.projections) };
+    } finally {
+      await log.close();
+    }
+  }
   if (workers === 1) {
     const r = await replayProjections(join(config.dataDir, 'log'), selected, options.onProgress);
     return { ...r, digest: combineDigests(r.projections) };
@@ -96,27 +107,41 @@ export async function replayProjections(
 ): Promise<Omit<ReplayResult, 'digest'>> {
   const log = await EmbeddedEventLog.open(logDir, { readOnly: true });
   try {
-    const store = new MemoryDocumentStore();
-    const runners: { service: string; runner: ProjectionRunner<DomainEvent> }[] = [];
-    for (const { service, projection } of selected) {
-      await store.prepare(projection.name, projection.collections);
-      runners.push({ service, runner: new ProjectionRunner(log, store, projection) });
-    }
-    const total = log.length;
-    const started = process.hrtime.bigint();
-    const cpu = process.cpuUsage();
-    for (let at = 0; at < total; ) {
-      const batch = log.readRange(at, 20_000);
-      for (const r of runners) await r.runner.apply(batch);
-      at += batch.length;
-      onProgress?.(at, total);
-    }
-    const used = process.cpuUsage(cpu);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const projections: ProjectionDigest[] = [];
-    for (const r of runners) projections.push(await projectionDigest(store, r.service, r.runner.projection, r.runner.appliedEvents));
-    return { projections, events: total, seconds, cpuSeconds: (used.user + used.system) / 1e6 };
+    return await replayFrom(log, selected, onProgress);
   } finally {
     await log.close();
   }
+}
+
+/** Any log: the embedded one by ranges, others through `read` with a cursor. */
+async function replayFrom(
+  log: EventLog,
+  selected: readonly Selected[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<Omit<ReplayResult, 'digest'>> {
+  const store = new MemoryDocumentStore();
+  const runners: { service: string; runner: ProjectionRunner<DomainEvent> }[] = [];
+  for (const { service, projection } of selected) {
+    await store.prepare(projection.name, projection.collections);
+    runners.push({ service, runner: new ProjectionRunner(log, store, projection) });
+  }
+  const embedded = log instanceof EmbeddedEventLog ? log : undefined;
+  const total = embedded ? embedded.length : (await log.stats()).events;
+  const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
+  let cursor: Cursor | undefined;
+  for (let at = 0; ; ) {
+    let batch: StoredEvent[];
+    if (embedded) batch = at < total ? embedded.readRange(at, 20_000) : [];
+    else ({ events: batch, next: cursor } = await log.read(cursor, 20_000));
+    if (batch.length === 0) break;
+    for (const r of runners) await r.runner.apply(batch);
+    at += batch.length;
+    onProgress?.(at, total);
+  }
+  const used = process.cpuUsage(cpu);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const projections: ProjectionDigest[] = [];
+  for (const r of runners) projections.push(await projectionDigest(store, r.service, r.runner.projection, r.runner.appliedEvents));
+  return { projections, events: total, seconds, cpuSeconds: (used.user + used.system) / 1e6 };
 }

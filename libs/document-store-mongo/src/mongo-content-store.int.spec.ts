@@ -1,0 +1,31 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { MongoClient } from 'mongodb';
+import { ensureInfra } from '@opal/test-infra';
+import { MongoContentStore } from './mongo-content-store.js';
+
+const infra = await ensureInfra(['mongo']);
+if (infra.skipped) console.log(`# mongo content store: ${infra.reason}`);
+else {
+  describe('MongoContentStore', () => {
+    it('stores bytes by hash, ignores a second put, reads back exactly', async () => {
+      const url = infra.endpoints.mongoUrl!.replace(/\/[^/]*$/, `/opal_content_${process.pid}_${Date.now()}`);
+      const client = await new MongoClient(url).connect();
+      const store = await MongoContentStore.connect({ url, client });
+      try {
+        const bytes = new TextEncoder().encode('a contribution, with ünïcode');
+        const hash = createHash('sha256').update(bytes).digest('hex');
+        assert.equal(await store.get(hash), undefined);
+        await store.put(`0x${hash}`, bytes);
+        await store.put(hash, bytes);
+        assert.deepEqual(await store.get(hash), bytes);
+        assert.deepEqual(await store.get(`0x${hash.toUpperCase()}`), bytes);
+      } finally {
+        await client.db().dropDatabase();
+        await store.close();
+        await client.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
+import {
+  canonicalJson,
+  DocumentConflictError,
+  type CollectionSpec,
+  type Doc,
+  type DocumentStore,
+  type DocWrite,
+  type FindQuery,
+  type GuardedDoc,
+  type GuardedWrite,
+  type ProjectionCheckpoint,
+} from '@opal/event-sourcing';
+
+/**
+ * How a read-model document is stored: the document itself under `doc` (null: a tombstone that
+ * keeps its guard), and the hidden guard. Partition keys contain dots, which MongoDB field names
+ * must not, so `_applied` is a list of {p: partition, o: offset} (FerretDB 1.x also refuses
+ * nested arrays, so not pairs).
+ */
+type Offsets = { p: string; o: number }[];
+type Stored = { _id: string; doc: Doc | null; _applied: Offsets; _rev: number };
+type StoredCheckpoint = { _id: string; cursor: Offsets; applied: number };
+
+const CHECKPOINTS = '_checkpoints';
+const DUPLICATE_KEY = 11000;
+
+export type MongoDocumentStoreOptions = {
+  /** mongodb://host:port/db; the database named in the URL holds the read models. */
+  readonly url: string;
+  readonly client?: MongoClient;
+};
+
+/**
+ * Read models in MongoDB (FerretDB 1.x works: no transactions or change streams needed). Each batch
+ * is one unordered bulk write per collection guarded per document (see DocGuard), then the
+ * checkpoint, last; so a crash anywhere in between leaves nothing that a redelivery would apply twice.
+ */
+export class MongoDocumentStore implements DocumentStore {
+  private constructor(
+    private readonly client: MongoClient,
+    private readonly db: Db,
+    private readonly owned: boolean,
+  ) {}
+
+  static async connect(options: MongoDocumentStoreOptions): Promise<MongoDocumentStore> {
+    const client = options.client ?? new MongoClient(options.url, { ignoreUndefined: true, serverSelectionTimeoutMS: 10_000 });
+    if (!options.client) await client.connect();
+    return new MongoDocumentStore(client, client.db(), !options.client);
+  }
+
+  private coll(name: string) {
+    return this.db.collection<Stored>(name);
+  }
+
+  async prepare(_projection: string, collections: readonly CollectionSpec[]): Promise<void> {
+    for (const spec of collections) {
+      const c = this.coll(spec.name);
+      for (const field of spec.indexes) await c.createIndex({ [`doc.${field}`]: 1 }, { name: `doc.${field}` });
+    }
+  }
+
+  async loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined> {
+    const c = await this.db.collection<StoredCheckpoint>(CHECKPOINTS).findOne({ _id: projection });
+    return c ? { cursor: fromOffsets(c.cursor), streams: {}, applied: c.applied } : undefined;
+  }
+
+  async getMany(collection: string, ids: readonly string[]): Promise<Map<string, Doc>> {
+    const out = new Map<string, Doc>();
+    for (const [id, g] of await this.getGuarded(collection, ids)) if (g.doc) out.set(id, g.doc);
+    return out;
+  }
+
+  async getGuarded(collection: string, ids: readonly string[]): Promise<Map<string, GuardedDoc>> {
+    const out = new Map<string, GuardedDoc>();
+    if (ids.length === 0) return out;
+    for await (const s of this.coll(collection).find({ _id: { $in: [...ids] } })) {
+      out.set(s._id, { doc: s.doc, guard: { applied: fromOffsets(s._applied), rev: s._rev ?? 0 } });
+    }
+    return out;
+  }
+
+  async get(collection: string, id: string): Promise<Doc | undefined> {
+    const s = await this.coll(collection).findOne({ _id: id }, { projection: { doc: 1 } });
+    return s?.doc ?? undefined;
+  }
+
+  async find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }> {
+    const filter: Record<string, unknown> = { doc: { $ne: null } };
+    for (const [f, v] of Object.entries(query.where ?? {})) filter[`doc.${f}`] = v;
+    const sort: Record<string, 1 | -1> = {};
+    for (const s of query.sort ?? []) sort[`doc.${s.field}`] = s.order === 'asc' ? 1 : -1;
+    sort._id = 1;
+    const c = this.coll(collection);
+    let cursor = c.find(filter as Filter<Stored>, { projection: { doc: 1 } }).sort(sort).skip(query.offset ?? 0);
+    if (query.limit) cursor = cursor.limit(query.limit);
+    const [items, total] = await Promise.all([cursor.toArray(), c.countDocuments(filter as Filter<Stored>)]);
+    return { items: items.map((s) => s.doc!), total };
+  }
+
+  /** Unguarded writes (callers that do not read guards): last writer wins per document. */
+  async commit(projection: string, writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
+    for (const [collection, ops] of group(writes)) {
+      await this.coll(collection).bulkWrite(
+        ops.map((w) => ({ updateOne: { filter: { _id: w.id }, update: { $set: { doc: w.doc }, $inc: { _rev: 1 } }, upsert: true } })),
+        { ordered: false },
+      );
+    }
+    await this.saveCheckpoint(projection, checkpoint);
+  }
+
+  async commitGuarded(projection: string, writes: readonly GuardedWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
+    let conflicts = 0;
+    for (const [collection, ops] of group(writes)) {
+      const bulk: AnyBulkWriteOperation<Stored>[] = ops.map((w) => {
+        const stored: Stored = { _id: w.id, doc: w.doc, _applied: toOffsets(w.guard.applied), _rev: w.guard.rev };
+        if (w.expectedRev === 0) return { insertOne: { document: stored } };
+        const { _id, ...replacement } = stored;
+        return { replaceOne: { filter: { _id, _rev: w.expectedRev }, replacement: replacement as Stored } };
+      });
+      const replaces = ops.filter((w) => w.expectedRev !== 0).length;
+      try {
+        const r = await this.coll(collection).bulkWrite(bulk, { ordered: false });
+        conflicts += replaces - r.matchedCount;
+      } catch (error) {
+        if (!(error instanceof MongoBulkWriteError)) throw error;
+        const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+        if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+        conflicts += errors.length + (replaces - error.result.matchedCount);
+      }
+    }
+    // The documents that did land carry their guard; the retry skips what they have applied.
+    if (conflicts > 0) throw new DocumentConflictError(`${conflicts} document(s) changed by another writer`);
+    await this.saveCheckpoint(projection, checkpoint);
+  }
+
+  private async saveCheckpoint(projection: string, checkpoint: ProjectionCheckpoint): Promise<void> {
+    const replace = () =>
+      this.db
+        .collection<StoredCheckpoint>(CHECKPOINTS)
+        .replaceOne({ _id: projection }, { cursor: toOffsets(checkpoint.cursor), applied: checkpoint.applied }, { upsert: true });
+    try {
+      await replace();
+    } catch (error) {
+      // Two members inserting the first checkpoint at once: the loser's upsert now finds it.
+      if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
+      await replace();
+    }
+  }
+
+  async reset(projection: string, collections: readonly string[]): Promise<void> {
+    for (const name of collections) await this.coll(name).deleteMany({});
+    await this.db.collection<StoredCheckpoint>(CHECKPOINTS).deleteOne({ _id: projection });
+  }
+
+  async digest(collection: string): Promise<{ digest: string; documents: number }> {
+    const docs = await this.coll(collection).find({ doc: { $ne: null } }, { projection: { doc: 1 } }).toArray();
+    // Sorted here, not by the server: JavaScript's string order is what the memory store uses.
+    docs.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+    const h = createHash('sha256');
+    for (const s of docs) h.update(`${JSON.stringify(s._id)}:${canonicalJson(s.doc)}\n`);
+    return { digest: h.digest('hex'), documents: docs.length };
+  }
+
+  /** Drops the whole database (tests, and `opal replay` into a scratch database). */
+  async dropDatabase(): Promise<void> {
+    await this.db.dropDatabase();
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.client.close();
+  }
+}
+
+function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {
+  const out = new Map<string, W[]>();
+  for (const w of writes) {
+    let list = out.get(w.collection);
+    if (!list) out.set(w.collection, (list = []));
+    list.push(w);
+  }
+  return out;
+}
+
+const toOffsets = (m: Readonly<Record<string, number>>): Offsets => Object.entries(m).map(([p, o]) => ({ p, o }));
+const fromOffsets = (list: Offsets | undefined): Record<string, number> => Object.fromEntries((list ?? []).map((x) => [x.p, x.o]));

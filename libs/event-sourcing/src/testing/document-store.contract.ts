@@ -1,0 +1,156 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { EventLog, StoredEvent } from '@opal/event-log';
+import type { DocumentStore } from '../document-store.port.js';
+import type { DomainEvent } from '../domain-event.js';
+import { MemoryDocumentStore } from '../memory-document-store.js';
+import type { Projection } from '../projection.js';
+import { ProjectionRunner } from '../projection-runner.js';
+import { TypedEventCodec } from '../typed-event-codec.js';
+
+export type DocumentStoreSubject = { readonly store: DocumentStore; cleanup(): Promise<void> };
+
+type Accepted = DomainEvent<'ContributionAccepted', { datanetId: string; contributionId: string; contributor: string; contentHash: string; sizeBytes: number }>;
+const codec = new TypedEventCodec<Accepted>('opal.ingest.v1', ['ContributionAccepted']);
+
+let unique = 0;
+/** A read model touched from many streams: one document per contribution, one total per datanet. */
+function testProjection(tag: string): Projection<Accepted> {
+  const contributions = `contract_contributions_${tag}`;
+  const datanets = `contract_datanets_${tag}`;
+  return {
+    name: `contract.${tag}`,
+    codec,
+    collections: [
+      { name: contributions, indexes: ['datanetId'] },
+      { name: datanets, indexes: [] },
+    ],
+    route: (e) => [
+      { collection: contributions, id: e.data.contributionId },
+      { collection: datanets, id: e.data.datanetId },
+    ],
+    evolve(ref, doc, e) {
+      if (ref.collection === contributions) return { datanetId: e.data.datanetId, bytes: e.data.sizeBytes, seq: e.meta.streamSeq };
+      const d = (doc ?? { count: 0, bytes: 0 }) as { count: number; bytes: number };
+      return { count: d.count + 1, bytes: d.bytes + e.data.sizeBytes };
+    },
+  };
+}
+
+/** Stored events as a log would deliver them: `streams` streams over `partitions` partitions, offsets in order. */
+function events(count: number, streams: number, partitions = 1): StoredEvent[] {
+  const next = new Map<string, number>();
+  const out: StoredEvent[] = [];
+  const seqs = new Map<string, number>();
+  for (let i = 0; i < count; i++) {
+    const streamId = `datanet-${i % streams}`;
+    const seq = (seqs.get(streamId) ?? 0) + 1;
+    seqs.set(streamId, seq);
+    const e = codec.encode({ type: 'ContributionAccepted', data: { datanetId: streamId, contributionId: `c${i}`, contributor: '0xabc', contentHash: 'ff', sizeBytes: i % 97 } }, 1_700_000_000_000);
+    const position = (partition: string) => {
+      const offset = next.get(partition) ?? 0;
+      next.set(partition, offset + 1);
+      return { partition, offset };
+    };
+    out.push({ ...e, streamId, streamSeq: seq, eventId: `${streamId}/${seq}`, producer: 'contract', prevHash: new Uint8Array(32), hash: new Uint8Array(32), schemaVersion: 1, correlationId: '', causationId: '', position: position(`p${(i % streams) % partitions}`) } as unknown as StoredEvent);
+  }
+  return out;
+}
+
+/** A log that delivers nothing: the tests hand batches to the runner themselves. */
+const idleLog = { subscribe: () => ({ caughtUp: async () => {}, cursor: () => ({}), stop: async () => {} }) } as unknown as EventLog;
+
+async function digests(store: DocumentStore, p: Projection<Accepted>): Promise<string[]> {
+  return Promise.all(p.collections.map(async (c) => JSON.stringify(await store.digest(c.name))));
+}
+
+/** What every DocumentStore must do; MemoryDocumentStore and MongoDocumentStore both run it. */
+export function documentStoreContract(adapter: string, factory: () => Promise<DocumentStoreSubject>): void {
+  describe(`DocumentStore contract: ${adapter}`, () => {
+    let subject: DocumentStoreSubject;
+    let store: DocumentStore;
+    before(async () => {
+      subject = await factory();
+      store = subject.store;
+    });
+    after(async () => subject.cleanup());
+
+    it('commits documents with their checkpoint, reads them back, deletes, resets', async () => {
+      const c = `contract_docs_${process.pid}_${unique++}`;
+      const p = `contract.docs.${unique}`;
+      await store.prepare(p, [{ name: c, indexes: ['kind'] }]);
+      await store.prepare(p, [{ name: c, indexes: ['kind'] }]); // idempotent
+      assert.equal(await store.loadCheckpoint(p), undefined);
+      assert.equal(await store.get(c, 'a'), undefined);
+      const writes = ['a', 'b', 'c', 'd'].map((id, i) => ({ collection: c, id, doc: { kind: i % 2 ? 'odd' : 'even', n: i, nested: { list: [i, `${i}`], flag: true } } }));
+      await store.commit(p, writes, { cursor: { 'p0': 4 }, streams: {}, applied: 4 });
+      assert.deepEqual(await store.get(c, 'b'), writes[1]!.doc);
+      assert.deepEqual([...(await store.getMany(c, ['a', 'x', 'c'])).keys()].sort(), ['a', 'c']);
+      const cp = await store.loadCheckpoint(p);
+      assert.deepEqual(cp?.cursor, { 'p0': 4 });
+      assert.equal(cp?.applied, 4);
+      const odd = await store.find(c, { where: { kind: 'odd' }, sort: [{ field: 'n', order: 'desc' }] });
+      assert.equal(odd.total, 2);
+      assert.deepEqual(odd.items.map((d) => d.n), [3, 1]);
+      const page = await store.find(c, { sort: [{ field: 'n', order: 'asc' }], offset: 1, limit: 2 });
+      assert.deepEqual([page.total, page.items.map((d) => d.n)], [4, [1, 2]]);
+      await store.commit(p, [{ collection: c, id: 'a', doc: null }], { cursor: { 'p0': 5 }, streams: {}, applied: 5 });
+      assert.equal(await store.get(c, 'a'), undefined);
+      assert.equal((await store.find(c, {})).total, 3);
+      assert.equal((await store.digest(c)).documents, 3);
+      await store.reset(p, [c]);
+      assert.equal(await store.loadCheckpoint(p), undefined);
+      assert.equal((await store.digest(c)).documents, 0);
+    });
+
+    it('digest covers only the documents, and equals the memory store for the same documents', async () => {
+      const c = `contract_digest_${process.pid}_${unique++}`;
+      const ref = new MemoryDocumentStore();
+      const writes = ['z', 'a', 'ä', 'm'].map((id, i) => ({ collection: c, id, doc: { b: i, a: { y: [1, 2], x: 'é' } } }));
+      for (const s of [store, ref]) {
+        await s.prepare('contract.digest', [{ name: c, indexes: [] }]);
+        await s.commit('contract.digest', writes, { cursor: {}, streams: {}, applied: 0 });
+      }
+      assert.deepEqual(await store.digest(c), await ref.digest(c));
+    });
+
+    it('a projection applied with redelivered and repeated batches gives the digest of one clean pass', async () => {
+      const tag = `${process.pid}_${unique++}`;
+      const p = testProjection(tag);
+      const all = events(600, 7);
+      const clean = new MemoryDocumentStore();
+      const once = new ProjectionRunner(null as never, clean, p);
+      await clean.prepare(p.name, p.collections);
+      await once.apply(all);
+
+      await store.prepare(p.name, p.collections);
+      const runner = new ProjectionRunner(null as never, store, p);
+      for (let i = 0; i < all.length; i += 50) {
+        await runner.apply(all.slice(i, i + 50));
+        if (i % 100 === 0) await runner.apply(all.slice(Math.max(0, i - 30), i + 50)); // redelivery, overlapping
+      }
+      // A restarted process forgets what it has applied; only the store remembers.
+      const restarted = new ProjectionRunner(idleLog, store, p);
+      await restarted.start();
+      await restarted.apply(all.slice(200, 400));
+      assert.deepEqual(await digests(store, p), await digests(clean, p));
+    });
+
+    it('two runners on different partitions writing the same documents at once lose no update', async () => {
+      const tag = `${process.pid}_${unique++}`;
+      const p = testProjection(tag);
+      const all = events(800, 6, 2);
+      const clean = new MemoryDocumentStore();
+      await clean.prepare(p.name, p.collections);
+      await new ProjectionRunner(null as never, clean, p).apply(all);
+      await store.prepare(p.name, p.collections);
+      const member = async (partition: string) => {
+        const runner = new ProjectionRunner(null as never, store, p);
+        const mine = all.filter((e) => e.position.partition === partition);
+        for (let i = 0; i < mine.length; i += 20) await runner.apply(mine.slice(i, i + 20));
+      };
+      await Promise.all([member('p0'), member('p1')]);
+      assert.deepEqual(await digests(store, p), await digests(clean, p));
+    });
+  });
+}

@@ -1,0 +1,1 @@
+export { documentStoreContract, type DocumentStoreSubject } from './document-store.contract.js';
