@@ -25,6 +25,7 @@ type StoredCheckpoint = { _id: string; cursor: Offsets; applied: number };
 
 const CHECKPOINTS = '_checkpoints';
 const DUPLICATE_KEY = 11000;
+const READ_CHUNK = 1000;
 
 export type MongoDocumentStoreOptions = {
   /** mongodb://host:port/db; the database named in the URL holds the read models. */
@@ -75,8 +76,13 @@ export class MongoDocumentStore implements DocumentStore {
   async getGuarded(collection: string, ids: readonly string[]): Promise<Map<string, GuardedDoc>> {
     const out = new Map<string, GuardedDoc>();
     if (ids.length === 0) return out;
-    for await (const s of this.coll(collection).find({ _id: { $in: [...ids] } })) {
-      out.set(s._id, { doc: s.doc, guard: { applied: fromOffsets(s._applied), rev: s._rev ?? 0 } });
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const chunk = ids.slice(i, i + READ_CHUNK);
+      // One reply per query: FerretDB 1.x keeps an unfinished cursor's SQLite rows open, and a cursor
+      // abandoned by a killed process then blocks writers to that database for good.
+      for (const s of await this.coll(collection).find({ _id: { $in: chunk } }, { batchSize: chunk.length + 1 }).toArray()) {
+        out.set(s._id, { doc: s.doc, guard: { applied: fromOffsets(s._applied), rev: s._rev ?? 0 } });
+      }
     }
     return out;
   }
@@ -93,7 +99,7 @@ export class MongoDocumentStore implements DocumentStore {
     for (const s of query.sort ?? []) sort[`doc.${s.field}`] = s.order === 'asc' ? 1 : -1;
     sort._id = 1;
     const c = this.coll(collection);
-    let cursor = c.find(filter as Filter<Stored>, { projection: { doc: 1 } }).sort(sort).skip(query.offset ?? 0);
+    let cursor = c.find(filter as Filter<Stored>, { projection: { doc: 1 }, batchSize: (query.offset ?? 0) + (query.limit ?? 100_000) + 1 }).sort(sort).skip(query.offset ?? 0);
     if (query.limit) cursor = cursor.limit(query.limit);
     const [items, total] = await Promise.all([cursor.toArray(), c.countDocuments(filter as Filter<Stored>)]);
     return { items: items.map((s) => s.doc!), total };
@@ -155,7 +161,7 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   async digest(collection: string): Promise<{ digest: string; documents: number }> {
-    const docs = await this.coll(collection).find({ doc: { $ne: null } }, { projection: { doc: 1 } }).toArray();
+    const docs = await this.coll(collection).find({ doc: { $ne: null } }, { projection: { doc: 1 }, batchSize: 1_000_000 }).toArray();
     // Sorted here, not by the server: JavaScript's string order is what the memory store uses.
     docs.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
     const h = createHash('sha256');
