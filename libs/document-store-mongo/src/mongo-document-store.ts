@@ -26,6 +26,7 @@ type StoredCheckpoint = { _id: string; cursor: Offsets; applied: number };
 const CHECKPOINTS = '_checkpoints';
 const DUPLICATE_KEY = 11000;
 const READ_CHUNK = 1000;
+const UPDATE_CHUNK = 16;
 
 export type MongoDocumentStoreOptions = {
   /** mongodb://host:port/db; the database named in the URL holds the read models. */
@@ -107,11 +108,14 @@ export class MongoDocumentStore implements DocumentStore {
 
   /** Unguarded writes (callers that do not read guards): last writer wins per document. */
   async commit(projection: string, writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
-    for (const [collection, ops] of group(writes)) {
-      await this.coll(collection).bulkWrite(
-        ops.map((w) => ({ updateOne: { filter: { _id: w.id }, update: { $set: { doc: w.doc }, $inc: { _rev: 1 } }, upsert: true } })),
-        { ordered: false },
-      );
+    for (const [collection, all] of group(writes)) {
+      for (let i = 0; i < all.length; i += UPDATE_CHUNK) {
+        const ops = all.slice(i, i + UPDATE_CHUNK);
+        await this.coll(collection).bulkWrite(
+          ops.map((w) => ({ updateOne: { filter: { _id: w.id }, update: { $set: { doc: w.doc }, $inc: { _rev: 1 } }, upsert: true } })),
+          { ordered: false },
+        );
+      }
     }
     await this.saveCheckpoint(projection, checkpoint);
   }
@@ -119,21 +123,29 @@ export class MongoDocumentStore implements DocumentStore {
   async commitGuarded(projection: string, writes: readonly GuardedWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
     let conflicts = 0;
     for (const [collection, ops] of group(writes)) {
-      const bulk: AnyBulkWriteOperation<Stored>[] = ops.map((w) => {
-        const stored: Stored = { _id: w.id, doc: w.doc, _applied: toOffsets(w.guard.applied), _rev: w.guard.rev };
-        if (w.expectedRev === 0) return { insertOne: { document: stored } };
-        const { _id, ...replacement } = stored;
-        return { replaceOne: { filter: { _id, _rev: w.expectedRev }, replacement: replacement as Stored } };
-      });
-      const replaces = ops.filter((w) => w.expectedRev !== 0).length;
-      try {
-        const r = await this.coll(collection).bulkWrite(bulk, { ordered: false });
-        conflicts += replaces - r.matchedCount;
-      } catch (error) {
-        if (!(error instanceof MongoBulkWriteError)) throw error;
-        const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-        if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
-        conflicts += errors.length + (replaces - error.result.matchedCount);
+      const c = this.coll(collection);
+      const inserts = ops.filter((w) => w.expectedRev === 0).map((w) => ({ insertOne: { document: stored(w) } }));
+      const replaces = ops
+        .filter((w) => w.expectedRev !== 0)
+        .map((w) => {
+          const { _id, ...replacement } = stored(w);
+          return { replaceOne: { filter: { _id, _rev: w.expectedRev }, replacement: replacement as Stored } };
+        });
+      // FerretDB 1.24 (SQLite) holds every statement's rows open until an update command ends and
+      // deadlocks its connection pool past ~100: keep each update command small, one at a time.
+      const chunks: AnyBulkWriteOperation<Stored>[][] = inserts.length ? [inserts] : [];
+      for (let i = 0; i < replaces.length; i += UPDATE_CHUNK) chunks.push(replaces.slice(i, i + UPDATE_CHUNK));
+      for (const bulk of chunks) {
+        const expectMatched = 'replaceOne' in bulk[0]! ? bulk.length : 0;
+        try {
+          const r = await c.bulkWrite(bulk, { ordered: false });
+          conflicts += expectMatched - r.matchedCount;
+        } catch (error) {
+          if (!(error instanceof MongoBulkWriteError)) throw error;
+          const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+          if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+          conflicts += errors.length + (expectMatched - error.result.matchedCount);
+        }
       }
     }
     // The documents that did land carry their guard; the retry skips what they have applied.
@@ -191,3 +203,5 @@ function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {
 
 const toOffsets = (m: Readonly<Record<string, number>>): Offsets => Object.entries(m).map(([p, o]) => ({ p, o }));
 const fromOffsets = (list: Offsets | undefined): Record<string, number> => Object.fromEntries((list ?? []).map((x) => [x.p, x.o]));
+
+const stored = (w: GuardedWrite): Stored => ({ _id: w.id, doc: w.doc, _applied: toOffsets(w.guard.applied), _rev: w.guard.rev });
