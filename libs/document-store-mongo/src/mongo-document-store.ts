@@ -25,6 +25,8 @@ type StoredCheckpoint = { _id: string; cursor: Offsets; applied: number };
 
 const CHECKPOINTS = '_checkpoints';
 const DUPLICATE_KEY = 11000;
+const READ_CHUNK = 1000;
+const UPDATE_CHUNK = 16;
 
 export type MongoDocumentStoreOptions = {
   /** mongodb://host:port/db; the database named in the URL holds the read models. */
@@ -75,8 +77,13 @@ export class MongoDocumentStore implements DocumentStore {
   async getGuarded(collection: string, ids: readonly string[]): Promise<Map<string, GuardedDoc>> {
     const out = new Map<string, GuardedDoc>();
     if (ids.length === 0) return out;
-    for await (const s of this.coll(collection).find({ _id: { $in: [...ids] } })) {
-      out.set(s._id, { doc: s.doc, guard: { applied: fromOffsets(s._applied), rev: s._rev ?? 0 } });
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const chunk = ids.slice(i, i + READ_CHUNK);
+      // One reply per query: FerretDB 1.x keeps an unfinished cursor's SQLite rows open, and a cursor
+      // abandoned by a killed process then blocks writers to that database for good.
+      for (const s of await this.coll(collection).find({ _id: { $in: chunk } }, { batchSize: chunk.length + 1 }).toArray()) {
+        out.set(s._id, { doc: s.doc, guard: { applied: fromOffsets(s._applied), rev: s._rev ?? 0 } });
+      }
     }
     return out;
   }
@@ -93,7 +100,7 @@ export class MongoDocumentStore implements DocumentStore {
     for (const s of query.sort ?? []) sort[`doc.${s.field}`] = s.order === 'asc' ? 1 : -1;
     sort._id = 1;
     const c = this.coll(collection);
-    let cursor = c.find(filter as Filter<Stored>, { projection: { doc: 1 } }).sort(sort).skip(query.offset ?? 0);
+    let cursor = c.find(filter as Filter<Stored>, { projection: { doc: 1 }, batchSize: (query.offset ?? 0) + (query.limit ?? 100_000) + 1 }).sort(sort).skip(query.offset ?? 0);
     if (query.limit) cursor = cursor.limit(query.limit);
     const [items, total] = await Promise.all([cursor.toArray(), c.countDocuments(filter as Filter<Stored>)]);
     return { items: items.map((s) => s.doc!), total };
@@ -101,11 +108,14 @@ export class MongoDocumentStore implements DocumentStore {
 
   /** Unguarded writes (callers that do not read guards): last writer wins per document. */
   async commit(projection: string, writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
-    for (const [collection, ops] of group(writes)) {
-      await this.coll(collection).bulkWrite(
-        ops.map((w) => ({ updateOne: { filter: { _id: w.id }, update: { $set: { doc: w.doc }, $inc: { _rev: 1 } }, upsert: true } })),
-        { ordered: false },
-      );
+    for (const [collection, all] of group(writes)) {
+      for (let i = 0; i < all.length; i += UPDATE_CHUNK) {
+        const ops = all.slice(i, i + UPDATE_CHUNK);
+        await this.coll(collection).bulkWrite(
+          ops.map((w) => ({ updateOne: { filter: { _id: w.id }, update: { $set: { doc: w.doc }, $inc: { _rev: 1 } }, upsert: true } })),
+          { ordered: false },
+        );
+      }
     }
     await this.saveCheckpoint(projection, checkpoint);
   }
@@ -113,21 +123,29 @@ export class MongoDocumentStore implements DocumentStore {
   async commitGuarded(projection: string, writes: readonly GuardedWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
     let conflicts = 0;
     for (const [collection, ops] of group(writes)) {
-      const bulk: AnyBulkWriteOperation<Stored>[] = ops.map((w) => {
-        const stored: Stored = { _id: w.id, doc: w.doc, _applied: toOffsets(w.guard.applied), _rev: w.guard.rev };
-        if (w.expectedRev === 0) return { insertOne: { document: stored } };
-        const { _id, ...replacement } = stored;
-        return { replaceOne: { filter: { _id, _rev: w.expectedRev }, replacement: replacement as Stored } };
-      });
-      const replaces = ops.filter((w) => w.expectedRev !== 0).length;
-      try {
-        const r = await this.coll(collection).bulkWrite(bulk, { ordered: false });
-        conflicts += replaces - r.matchedCount;
-      } catch (error) {
-        if (!(error instanceof MongoBulkWriteError)) throw error;
-        const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-        if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
-        conflicts += errors.length + (replaces - error.result.matchedCount);
+      const c = this.coll(collection);
+      const inserts = ops.filter((w) => w.expectedRev === 0).map((w) => ({ insertOne: { document: stored(w) } }));
+      const replaces = ops
+        .filter((w) => w.expectedRev !== 0)
+        .map((w) => {
+          const { _id, ...replacement } = stored(w);
+          return { replaceOne: { filter: { _id, _rev: w.expectedRev }, replacement: replacement as Stored } };
+        });
+      // FerretDB 1.24 (SQLite) holds every statement's rows open until an update command ends and
+      // deadlocks its connection pool past ~100: keep each update command small, one at a time.
+      const chunks: AnyBulkWriteOperation<Stored>[][] = inserts.length ? [inserts] : [];
+      for (let i = 0; i < replaces.length; i += UPDATE_CHUNK) chunks.push(replaces.slice(i, i + UPDATE_CHUNK));
+      for (const bulk of chunks) {
+        const expectMatched = 'replaceOne' in bulk[0]! ? bulk.length : 0;
+        try {
+          const r = await c.bulkWrite(bulk, { ordered: false });
+          conflicts += expectMatched - r.matchedCount;
+        } catch (error) {
+          if (!(error instanceof MongoBulkWriteError)) throw error;
+          const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+          if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+          conflicts += errors.length + (expectMatched - error.result.matchedCount);
+        }
       }
     }
     // The documents that did land carry their guard; the retry skips what they have applied.
@@ -155,7 +173,7 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   async digest(collection: string): Promise<{ digest: string; documents: number }> {
-    const docs = await this.coll(collection).find({ doc: { $ne: null } }, { projection: { doc: 1 } }).toArray();
+    const docs = await this.coll(collection).find({ doc: { $ne: null } }, { projection: { doc: 1 }, batchSize: 1_000_000 }).toArray();
     // Sorted here, not by the server: JavaScript's string order is what the memory store uses.
     docs.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
     const h = createHash('sha256');
@@ -185,3 +203,5 @@ function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {
 
 const toOffsets = (m: Readonly<Record<string, number>>): Offsets => Object.entries(m).map(([p, o]) => ({ p, o }));
 const fromOffsets = (list: Offsets | undefined): Record<string, number> => Object.fromEntries((list ?? []).map((x) => [x.p, x.o]));
+
+const stored = (w: GuardedWrite): Stored => ({ _id: w.id, doc: w.doc, _applied: toOffsets(w.guard.applied), _rev: w.guard.rev });
