@@ -1,19 +1,10 @@
-import type { ContributionPolicy, IngestEvent, ManifestEntry, RejectionReason } from './ingest.events.js';
+import type { ContributionPolicy, DatanetCreated, IngestEvent, ManifestEntry, RejectionReason } from './ingest.events.js';
 import { quotaKey, type DatanetState } from './datanet.state.js';
 import { IngestError } from './ingest.errors.js';
 import { signatureToBytes } from './near-duplicate.js';
 
-export type CreateDatanet = {
-  datanetId: string;
-  name: string;
-  description: string;
-  tags: string[];
-  dataKind: string;
-  jsonSchema: string;
-  license: string;
-  owner: string;
-  policy: ContributionPolicy;
-};
+/** What DatanetCreated records, with the policy's defaults already filled in. */
+export type CreateDatanet = Omit<DatanetCreated['data'], 'policy'> & { policy: ContributionPolicy };
 
 /** A contribution whose signature has been checked and whose content has been examined. */
 export type SubmitContribution = {
