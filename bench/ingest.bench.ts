@@ -17,7 +17,7 @@ export const run: BenchSuite = async (ctx) => {
   const bytes = Number(ctx.options['bytes'] ?? 1024);
   const dir = mkdtempSync(join(tmpdir(), 'opal-bench-ingest-'));
   const profile = typeof ctx.options['profile'] === 'string' ? ['--cpu-prof', `--cpu-prof-dir=${ctx.options['profile']}`] : [];
-  const node = new OpalProcess(dir, profile);
+  const node = new OpalProcess(dir, { nodeArgs: profile });
   try {
     await node.start();
     const ingest = grpcClient(node.url, 'ingest');

@@ -5,25 +5,11 @@ import { freePort, infraScript } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import { appendAll, cleanDigests, comparable, ingestAppends, mongoDigests, type Append } from './scale-out/ingest-fixture.js';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
-import { BIG, SMALL, brokers, deleteTopics, dropDb, groupsOf, infra, scenario, skip, untilContributions } from './scale-out/fault-kit.js';
+import { faultHarness, BIG, SMALL, brokers, deleteTopics, dropDb, groupsOf, infra, scenario, skip, untilContributions } from './scale-out/fault-kit.js';
 
 describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeout: 600_000 }, () => {
-  const processes: ServeProcess[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
-  const clean = new Map<number, Promise<ReturnType<typeof comparable>>>();
-  const expected = (appends: Append[], n: number) => {
-    if (!clean.has(n)) clean.set(n, cleanDigests(appends).then(comparable));
-    return clean.get(n)!;
-  };
-  const serve = (env: Record<string, string>) => {
-    const p = new ServeProcess('ingest', env);
-    processes.push(p);
-    return p;
-  };
-  after(async () => {
-    for (const p of processes) await p.kill();
-    for (const c of cleanups) await c().catch(() => {});
-  });
+  const { cleanups, expected, serve } = faultHarness();
+  after(() => cleanups.run());
 
   it(`SIGKILL of the consuming service three times during ${BIG} events, restarted each time`, async () => {
     const s = scenario('kill');

@@ -1,6 +1,8 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { ensureInfra } from '@opal/test-infra';
+import { cleanDigests, comparable, type Append } from './ingest-fixture.js';
+import { ServeProcess } from './serve-process.js';
 
 // Fault tests of the scaled-out mode against real processes: `opal serve ingest` on Kafka and
 // MongoDB (FerretDB) consumes ingest events appended here through KafkaEventLog; after each fault the
@@ -50,4 +52,33 @@ export async function deleteTopics(kafkaBrokers: string, prefix: string): Promis
   const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
   if (mine.length) await admin.deleteTopics({ topics: mine });
   await admin.disconnect();
+}
+
+/**
+ * What every fault scenario shares: `serve` starts `opal serve ingest` (killed at the end),
+ * `expected` is the digest of one clean embedded pass over the same events (computed once per
+ * fixture size), `cleanups` drops what a scenario created.
+ */
+export function faultHarness() {
+  const processes: ServeProcess[] = [];
+  const tasks: (() => Promise<void>)[] = [];
+  const clean = new Map<number, Promise<ReturnType<typeof comparable>>>();
+  return {
+    serve(env: Record<string, string>): ServeProcess {
+      const p = new ServeProcess('ingest', env);
+      processes.push(p);
+      return p;
+    },
+    expected(appends: Append[], n: number) {
+      if (!clean.has(n)) clean.set(n, cleanDigests(appends).then(comparable));
+      return clean.get(n)!;
+    },
+    cleanups: {
+      push: (...fns: (() => Promise<void>)[]) => void tasks.push(...fns),
+      async run() {
+        for (const p of processes) await p.kill();
+        for (const t of tasks) await t().catch(() => {});
+      },
+    },
+  };
 }

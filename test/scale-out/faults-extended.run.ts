@@ -9,25 +9,11 @@ import { freePort, infraScript } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import { appendAll, cleanDigests, comparable, ingestAppends, mongoDigests, type Append } from './ingest-fixture.js';
 import { ServeProcess, waitDrained } from './serve-process.js';
-import { BIG, SMALL, brokers, deleteTopics, dropDb, groupsOf, infra, scenario, skip, untilContributions } from './fault-kit.js';
+import { faultHarness, BIG, SMALL, brokers, deleteTopics, dropDb, groupsOf, infra, scenario, skip, untilContributions } from './fault-kit.js';
 
 describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeout: 600_000 }, () => {
-  const processes: ServeProcess[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
-  const clean = new Map<number, Promise<ReturnType<typeof comparable>>>();
-  const expected = (appends: Append[], n: number) => {
-    if (!clean.has(n)) clean.set(n, cleanDigests(appends).then(comparable));
-    return clean.get(n)!;
-  };
-  const serve = (env: Record<string, string>) => {
-    const p = new ServeProcess('ingest', env);
-    processes.push(p);
-    return p;
-  };
-  after(async () => {
-    for (const p of processes) await p.kill();
-    for (const c of cleanups) await c().catch(() => {});
-  });
+  const { cleanups, expected, serve } = faultHarness();
+  after(() => cleanups.run());
 
   // Known failure (see libs/document-store-mongo/README.md): after the kill, one partition of one
   // projection stopped short of the end on the survivor in the one run made; left out of npm test

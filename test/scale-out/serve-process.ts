@@ -1,43 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { freePort, opalBin } from '@opal/testkit';
+import { OpalProcess } from '@opal/testkit';
 
-/** `opal serve <service>` scaled out (Kafka + MongoDB) as a real child process on loopback ports. */
-export class ServeProcess {
-  child: ChildProcess | undefined;
-  constructor(
-    private readonly service: string,
-    private readonly env: Record<string, string>,
-  ) {}
-
-  async start(): Promise<void> {
-    const env = { ...process.env, ...this.env, OPAL_GRPC_PORT: String(await freePort()), OPAL_HTTP_PORT: String(await freePort()), OPAL_LOG_LEVEL: 'warn', OPAL_INGEST_WORKERS: '0' };
-    const child = spawn(process.execPath, [opalBin, 'serve', this.service], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    this.child = child;
-    let err = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`opal serve ${this.service} did not start in 60 s:\n${err}`)), 60_000);
-      child.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes('listening on')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`opal serve ${this.service} exited with ${code}:\n${err}`));
-      });
-    });
-    child.removeAllListeners('exit');
-  }
-
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill(signal);
-    await exited;
+/** `opal serve <service>` scaled out (Kafka + MongoDB): no data folder of its own is used. */
+export class ServeProcess extends OpalProcess {
+  constructor(service: string, env: Record<string, string>) {
+    super(join(tmpdir(), `opal-serve-${process.pid}`), { command: ['serve', service], env: { ...env, OPAL_INGEST_WORKERS: '0' } });
   }
 }
 

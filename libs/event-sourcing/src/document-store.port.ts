@@ -48,7 +48,7 @@ export interface DocumentStore {
   prepare(projection: string, collections: readonly CollectionSpec[]): Promise<void>;
   loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined>;
   getMany(collection: string, ids: readonly string[]): Promise<Map<string, Doc>>;
-  /** Synchronous read, offered by in-process stores; projections then skip the batch prefetch. */
+  /** Synchronous read, offered by in-process stores. A store offers this or the guarded pair below. */
   peek?(collection: string, id: string): Doc | undefined;
   get(collection: string, id: string): Promise<Doc | undefined>;
   find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }>;

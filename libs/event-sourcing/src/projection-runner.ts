@@ -25,7 +25,13 @@ export class ProjectionRunner<E extends DomainEvent> {
     private readonly store: DocumentStore,
     readonly projection: Projection<E>,
     private readonly options: ProjectionRunnerOptions = {},
-  ) {}
+  ) {
+    // In-process stores offer peek (read as needed, stage, write once); remote ones the guarded
+    // reads and writes that make a batch idempotent per document without transactions.
+    if (!store.peek && !(store.getGuarded && store.commitGuarded)) {
+      throw new Error(`projection ${projection.name}: the document store offers neither peek nor guarded reads and writes`);
+    }
+  }
 
   async start(): Promise<void> {
     const p = this.projection;
@@ -107,7 +113,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       return;
     }
     if (this.guarded) return this.commitGuarded(decoded, positions, next!);
-    const writes = this.store.peek ? this.evolveLocal(decoded, this.store.peek.bind(this.store)) : await this.evolveBatched(decoded);
+    const writes = this.evolveLocal(decoded, this.store.peek!.bind(this.store));
     this.applied += decoded.length;
     try {
       await this.commit(writes, next!);
@@ -133,42 +139,6 @@ export class ProjectionRunner<E extends DomainEvent> {
     }
     const writes: DocWrite[] = [];
     for (const [collection, docs] of staged) for (const [id, doc] of docs) writes.push({ collection, id, doc });
-    return writes;
-  }
-
-  /** Remote store: fetch every document the batch touches in one round trip per collection. */
-  private async evolveBatched(decoded: readonly RecordedEvent<E>[]): Promise<DocWrite[]> {
-    const p = this.projection;
-    const routes = decoded.map((e) => p.route(e));
-    const ids = new Map<string, Set<string>>();
-    for (const refs of routes) {
-      for (const r of refs) {
-        let set = ids.get(r.collection);
-        if (!set) ids.set(r.collection, (set = new Set()));
-        set.add(r.id);
-      }
-    }
-    const working = new Map<string, Map<string, Doc | null>>();
-    for (const [collection, set] of ids) working.set(collection, (await this.store.getMany(collection, [...set])) as Map<string, Doc | null>);
-    const dirty = new Map<string, Set<string>>();
-    for (let i = 0; i < decoded.length; i++) {
-      const event = decoded[i]!;
-      for (const ref of routes[i]!) {
-        const docs = working.get(ref.collection)!;
-        const before = docs.get(ref.id) ?? undefined;
-        const after = p.evolve(ref, before, event);
-        if (after === undefined || after === before) continue;
-        docs.set(ref.id, after);
-        let d = dirty.get(ref.collection);
-        if (!d) dirty.set(ref.collection, (d = new Set()));
-        d.add(ref.id);
-      }
-    }
-    const writes: DocWrite[] = [];
-    for (const [collection, set] of dirty) {
-      const docs = working.get(collection)!;
-      for (const id of set) writes.push({ collection, id, doc: docs.get(id) ?? null });
-    }
     return writes;
   }
 

@@ -29,16 +29,24 @@ export function runOpal(args: string[], env: Record<string, string>): Promise<{ 
   });
 }
 
-/** `opal up` as a real child process on a free loopback port and its own data folder. */
+export type OpalProcessOptions = {
+  /** The opal command: ['up'] (default) or ['serve', '<service>']. */
+  readonly command?: readonly string[];
+  /** Extra environment, e.g. OPAL_EVENT_LOG and OPAL_STORE for the scaled-out mode. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Arguments for the node binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p'] to profile the server. */
+  readonly nodeArgs?: readonly string[];
+};
+
+/** `opal up` (or `opal serve <service>`) as a real child process on free loopback ports. */
 export class OpalProcess {
   child: ChildProcess | undefined;
   port = 0;
   /** The inference service's HTTP port (OpenAI-compatible API and /metrics). */
   httpPort = 0;
-  /** `nodeArgs` go to the node binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p'] to profile the server. */
   constructor(
     readonly dataDir: string,
-    private readonly nodeArgs: readonly string[] = [],
+    private readonly options: OpalProcessOptions = {},
   ) {}
 
   get url(): string {
@@ -48,14 +56,23 @@ export class OpalProcess {
   async start(): Promise<void> {
     if (!this.port) this.port = await freePort();
     if (!this.httpPort) this.httpPort = await freePort();
-    const child = spawn(process.execPath, [...this.nodeArgs, opalBin, 'up'], {
-      env: { ...process.env, OPAL_DATA_DIR: this.dataDir, OPAL_GRPC_PORT: String(this.port), OPAL_HTTP_PORT: String(this.httpPort), OPAL_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const command = this.options.command ?? ['up'];
+    const name = `opal ${command.join(' ')}`;
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), opalBin, ...command], {
+      env: {
+        ...process.env,
+        OPAL_DATA_DIR: this.dataDir,
+        OPAL_GRPC_PORT: String(this.port),
+        OPAL_HTTP_PORT: String(this.httpPort),
+        OPAL_LOG_LEVEL: 'warn',
+        ...this.options.env,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child = child;
     let err = '';
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`opal up did not start in 30 s:\n${err}`)), 30_000);
+      const timer = setTimeout(() => reject(new Error(`${name} did not start in 60 s:\n${err}`)), 60_000);
       child.stderr!.on('data', (d: Buffer) => {
         err += d.toString();
         if (err.includes('listening on')) {
@@ -65,26 +82,22 @@ export class OpalProcess {
       });
       child.on('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`opal up exited with ${code}:\n${err}`));
+        reject(new Error(`${name} exited with ${code}:\n${err}`));
       });
     });
     child.removeAllListeners('exit');
   }
 
-  /** SIGKILL: no shutdown hooks, no final snapshot. */
-  async kill(): Promise<void> {
+  /** SIGKILL by default: no shutdown hooks, no final snapshot. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const c = this.child;
-    if (!c || c.exitCode !== null) return;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGKILL');
+    c.kill(signal);
     await exited;
   }
 
   async stop(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    await exited;
+    await this.kill('SIGTERM');
   }
 }

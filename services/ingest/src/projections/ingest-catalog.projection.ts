@@ -1,6 +1,6 @@
 import type { Doc, Projection } from '@opal/event-sourcing';
 import { ingestCodec } from '../application/datanet.repository.js';
-import type { IngestEvent } from '../domain/ingest.events.js';
+import type { ContributionPolicy, IngestEvent } from '../domain/ingest.events.js';
 
 export type DatanetDoc = {
   datanetId: string;
@@ -11,7 +11,7 @@ export type DatanetDoc = {
   jsonSchema: string;
   license: string;
   owner: string;
-  policy: { maxItemBytes: number; dailyQuota: number; reviewRequired: boolean; nearDuplicatePpm: number; validators: string[] };
+  policy: ContributionPolicy;
   accepted: number;
   rejected: number;
   pendingReview: number;

@@ -1,4 +1,4 @@
-import type { Doc, Projection } from '@opal/event-sourcing';
+import type { Doc, Projection, RecordedEvent } from '@opal/event-sourcing';
 import { ingestCodec } from '../application/datanet.repository.js';
 import type { IngestEvent } from '../domain/ingest.events.js';
 
@@ -29,6 +29,28 @@ export type ContributorDoc = {
 
 const ALL = '*';
 
+/** A contribution's first document: from its submission, or from a rejection at submission. */
+function newContribution(
+  e: RecordedEvent<Extract<IngestEvent, { type: 'ContributionSubmitted' | 'ContributionRejected' }>>,
+  status: ContributionDoc['status'],
+  reason: string,
+  duplicateOf: string,
+): ContributionDoc {
+  const d = e.data;
+  return {
+    contributionId: d.contributionId,
+    datanetId: d.datanetId,
+    contributor: d.contributor,
+    contentHash: d.contentHash,
+    sizeBytes: d.sizeBytes,
+    status,
+    reason,
+    duplicateOf,
+    submittedAt: e.meta.occurredAt,
+    seq: e.meta.streamSeq,
+  };
+}
+
 /** Contributions, and per-contributor counters overall (datanetId '*') and per Datanet. */
 export const ingestContributionsProjection: Projection<IngestEvent> = {
   name: 'ingest.contributions',
@@ -52,34 +74,12 @@ export const ingestContributionsProjection: Projection<IngestEvent> = {
       const c = doc as ContributionDoc | undefined;
       switch (e.type) {
         case 'ContributionSubmitted':
-          return {
-            contributionId: e.data.contributionId,
-            datanetId: e.data.datanetId,
-            contributor: e.data.contributor,
-            contentHash: e.data.contentHash,
-            sizeBytes: e.data.sizeBytes,
-            status: 'PENDING_REVIEW',
-            reason: '',
-            duplicateOf: '',
-            submittedAt: e.meta.occurredAt,
-            seq: e.meta.streamSeq,
-          } satisfies ContributionDoc;
+          return newContribution(e, 'PENDING_REVIEW', '', '');
         case 'ContributionAccepted':
           return c && { ...c, status: 'ACCEPTED' };
         case 'ContributionRejected':
           if (c) return { ...c, status: 'REJECTED', reason: e.data.reason };
-          return {
-            contributionId: e.data.contributionId,
-            datanetId: e.data.datanetId,
-            contributor: e.data.contributor,
-            contentHash: e.data.contentHash,
-            sizeBytes: e.data.sizeBytes,
-            status: 'REJECTED',
-            reason: e.data.reason,
-            duplicateOf: e.data.duplicateOf,
-            submittedAt: e.meta.occurredAt,
-            seq: e.meta.streamSeq,
-          } satisfies ContributionDoc;
+          return newContribution(e, 'REJECTED', e.data.reason, e.data.duplicateOf);
       }
     }
     const base: ContributorDoc = (doc as ContributorDoc | undefined) ?? {
