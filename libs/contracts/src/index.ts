@@ -17,3 +17,4 @@ export const serviceProtos: Record<ServiceName | 'admin', { file: string; pkg: s
   admin: { file: 'opal/admin/v1/admin.proto', pkg: 'opal.admin.v1', service: 'AdminService' },
 };
 export { eventCatalog, type EventCodec } from './event-catalog.js';
+export { internedString } from './wire/interned-string.js';

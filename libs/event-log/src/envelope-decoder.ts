@@ -1,24 +1,81 @@
+import { internedString } from '@opal/contracts';
 import type { LogPosition, StoredEvent } from './envelope.js';
 
 /**
- * Decodes an EventEnvelope (proto/opal/events/v1/envelope.proto) straight from the log's bytes.
- * Replay decodes every event, so this is the hot path: one pass over the fields, strings sliced
- * natively, bytes fields as views (no copies). Equivalent to the generated decoder (a unit test
- * checks it on random envelopes); unknown fields are skipped as protobuf requires.
+ * An EventEnvelope (proto/opal/events/v1/envelope.proto) read in place from the log's bytes: the
+ * numbers, the type and stream id as strings (repeated from event to event, so interned), and
+ * every other field as a byte range of `buf`, decoded only by whoever needs it. Replay reads
+ * every event of the log through one reused view, so this is the hot path.
  */
-export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, position: LogPosition): StoredEvent {
-  let eventId = '';
-  let type = '';
-  let schemaVersion = 0;
-  let streamId = '';
-  let streamSeq = 0;
-  let occurredAt = 0;
-  let correlationId = '';
-  let causationId = '';
-  let producer = '';
-  let payload: Uint8Array = EMPTY;
-  let prevHash: Uint8Array = EMPTY;
-  let hash: Uint8Array = EMPTY;
+export class EnvelopeView {
+  buf: Buffer = EMPTY_BUFFER;
+  type = '';
+  streamId = '';
+  schemaVersion = 0;
+  streamSeq = 0;
+  occurredAt = 0;
+  eventIdStart = 0;
+  eventIdEnd = 0;
+  correlationIdStart = 0;
+  correlationIdEnd = 0;
+  causationIdStart = 0;
+  causationIdEnd = 0;
+  producerStart = 0;
+  producerEnd = 0;
+  payloadStart = 0;
+  payloadEnd = 0;
+  prevHashStart = 0;
+  prevHashEnd = 0;
+  hashStart = 0;
+  hashEnd = 0;
+
+  eventId(): string {
+    return this.buf.toString('utf8', this.eventIdStart, this.eventIdEnd);
+  }
+
+  /** The whole StoredEvent, every field decoded. */
+  toStoredEvent(position: LogPosition): StoredEvent {
+    const b = this.buf;
+    return {
+      eventId: this.eventId(),
+      type: this.type,
+      schemaVersion: this.schemaVersion,
+      streamId: this.streamId,
+      streamSeq: this.streamSeq,
+      occurredAt: this.occurredAt,
+      correlationId: this.correlationIdEnd > this.correlationIdStart ? b.toString('utf8', this.correlationIdStart, this.correlationIdEnd) : '',
+      causationId: this.causationIdEnd > this.causationIdStart ? b.toString('utf8', this.causationIdStart, this.causationIdEnd) : '',
+      producer: internedString(b, this.producerStart, this.producerEnd),
+      payload: this.payloadEnd > this.payloadStart ? b.subarray(this.payloadStart, this.payloadEnd) : EMPTY,
+      prevHash: this.prevHashEnd > this.prevHashStart ? b.subarray(this.prevHashStart, this.prevHashEnd) : EMPTY,
+      hash: this.hashEnd > this.hashStart ? b.subarray(this.hashStart, this.hashEnd) : EMPTY,
+      position,
+    };
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+const EMPTY_BUFFER = Buffer.alloc(0);
+
+/**
+ * Reads the envelope in `buf[start, end)` into `view` in one pass over the fields; unknown fields
+ * are skipped as protobuf requires. Equivalent to the generated decoder (a unit test checks it on
+ * random envelopes).
+ */
+export function readEnvelopeView(buf: Buffer, start: number, end: number, view: EnvelopeView): EnvelopeView {
+  view.buf = buf;
+  view.type = '';
+  view.streamId = '';
+  view.schemaVersion = 0;
+  view.streamSeq = 0;
+  view.occurredAt = 0;
+  view.eventIdStart = view.eventIdEnd = 0;
+  view.correlationIdStart = view.correlationIdEnd = 0;
+  view.causationIdStart = view.causationIdEnd = 0;
+  view.producerStart = view.producerEnd = 0;
+  view.payloadStart = view.payloadEnd = 0;
+  view.prevHashStart = view.prevHashEnd = 0;
+  view.hashStart = view.hashEnd = 0;
   let p = start;
   while (p < end) {
     // tag
@@ -47,9 +104,9 @@ export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, posi
         s += 7;
       } while (b & 0x80);
       const v = (hi >>> 0) * 4294967296 + (lo >>> 0);
-      if (field === 3) schemaVersion = v;
-      else if (field === 5) streamSeq = v;
-      else if (field === 6) occurredAt = hi & 0x80000000 ? -((~hi >>> 0) * 4294967296 + (~lo >>> 0) + 1) : v;
+      if (field === 3) view.schemaVersion = v;
+      else if (field === 5) view.streamSeq = v;
+      else if (field === 6) view.occurredAt = hi & 0x80000000 ? -((~hi >>> 0) * 4294967296 + (~lo >>> 0) + 1) : v;
       continue;
     }
     if (wire === 2) {
@@ -63,15 +120,15 @@ export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, posi
       const from = p;
       p += len;
       switch (field) {
-        case 1: eventId = buf.toString('utf8', from, p); break;
-        case 2: type = interned(buf, from, p); break;
-        case 4: streamId = interned(buf, from, p); break;
-        case 7: correlationId = buf.toString('utf8', from, p); break;
-        case 8: causationId = buf.toString('utf8', from, p); break;
-        case 9: producer = interned(buf, from, p); break;
-        case 10: payload = buf.subarray(from, p); break;
-        case 11: prevHash = buf.subarray(from, p); break;
-        case 12: hash = buf.subarray(from, p); break;
+        case 1: view.eventIdStart = from; view.eventIdEnd = p; break;
+        case 2: view.type = internedString(buf, from, p); break;
+        case 4: view.streamId = internedString(buf, from, p); break;
+        case 7: view.correlationIdStart = from; view.correlationIdEnd = p; break;
+        case 8: view.causationIdStart = from; view.causationIdEnd = p; break;
+        case 9: view.producerStart = from; view.producerEnd = p; break;
+        case 10: view.payloadStart = from; view.payloadEnd = p; break;
+        case 11: view.prevHashStart = from; view.prevHashEnd = p; break;
+        case 12: view.hashStart = from; view.hashEnd = p; break;
       }
       continue;
     }
@@ -80,27 +137,12 @@ export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, posi
     else throw new Error(`envelope: unsupported wire type ${wire} at byte ${p - start}`);
   }
   if (p !== end) throw new Error('envelope: truncated');
-  return { eventId, type, schemaVersion, streamId, streamSeq, occurredAt, correlationId, causationId, producer, payload, prevHash, hash, position };
+  return view;
 }
 
-const EMPTY = new Uint8Array(0);
-
-// Types, stream ids and producers repeat from event to event: decoding each to the same string
-// object saves the allocation, and later map lookups reuse the string's cached hash.
-const INTERN_SLOTS = 4096;
-const internBytes: (Buffer | undefined)[] = new Array(INTERN_SLOTS);
-const internStrings: string[] = new Array(INTERN_SLOTS);
-
-function interned(buf: Buffer, from: number, to: number): string {
-  const len = to - from;
-  if (len > 96) return buf.toString('utf8', from, to);
-  let h = len;
-  for (let i = from; i < to; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-  const slot = (h >>> 0) % INTERN_SLOTS;
-  const known = internBytes[slot];
-  if (known !== undefined && known.length === len && buf.compare(known, 0, len, from, to) === 0) return internStrings[slot]!;
-  const str = buf.toString('utf8', from, to);
-  internBytes[slot] = Buffer.from(buf.subarray(from, to));
-  internStrings[slot] = str;
-  return str;
+/** Decodes every field of the envelope in `buf[start, end)`. */
+export function decodeEnvelopeFast(buf: Buffer, start: number, end: number, position: LogPosition): StoredEvent {
+  return readEnvelopeView(buf, start, end, scratch).toStoredEvent(position);
 }
+
+const scratch = new EnvelopeView();

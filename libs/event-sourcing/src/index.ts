@@ -6,3 +6,4 @@ export { MemoryDocumentStore, type MemoryDocumentStoreOptions } from './memory-d
 export * from './projection.js';
 export { ProjectionRunner, type ProjectionRunnerOptions } from './projection-runner.js';
 export { AggregateCache, type AggregateDefinition, type CommandContext } from './aggregate-cache.js';
+export { ProjectionRebuild } from './projection-rebuild.js';

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import type { CollectionSpec, Doc, DocumentStore, DocWrite, FindQuery, ProjectionCheckpoint } from './document-store.port.js';
 
-type Collection = { docs: Map<string, Doc>; indexes: Map<string, Map<unknown, Set<string>>> };
+type Collection = { docs: Map<string, Doc>; indexes: Map<string, Map<unknown, Set<string>>>; indexed: { field: string; index: Map<unknown, Set<string>> }[] };
 type Snapshot = { checkpoint: ProjectionCheckpoint; collections: Record<string, [string, Doc][]> };
 
 export type MemoryDocumentStoreOptions = {
@@ -33,7 +33,8 @@ export class MemoryDocumentStore implements DocumentStore {
     this.owners.set(projection, [...specs]);
     for (const spec of specs) {
       if (!this.collections.has(spec.name)) {
-        this.collections.set(spec.name, { docs: new Map(), indexes: new Map(spec.indexes.map((f) => [f, new Map()])) });
+        const indexes = new Map(spec.indexes.map((f) => [f, new Map<unknown, Set<string>>()]));
+        this.collections.set(spec.name, { docs: new Map(), indexes, indexed: [...indexes].map(([field, index]) => ({ field, index })) });
       }
     }
     const file = this.snapshotPath(projection);
@@ -58,7 +59,8 @@ export class MemoryDocumentStore implements DocumentStore {
 
   private put(c: Collection, id: string, doc: Doc | null): void {
     const old = c.docs.get(id);
-    for (const [field, index] of c.indexes) {
+    for (let i = 0; i < c.indexed.length; i++) {
+      const { field, index } = c.indexed[i]!;
       if (old !== undefined && doc !== null && old[field] === doc[field]) continue;
       if (old !== undefined) index.get(old[field])?.delete(id);
       if (doc !== null) {
@@ -88,6 +90,14 @@ export class MemoryDocumentStore implements DocumentStore {
 
   peek(collection: string, id: string): Doc | undefined {
     return this.collection(collection).docs.get(id);
+  }
+
+  /**
+   * Writes one document at once, outside any commit: for a rebuild from offset zero into a fresh
+   * store (ProjectionRebuild), whose state is thrown away if the rebuild fails.
+   */
+  write(collection: string, id: string, doc: Doc | null): void {
+    this.put(this.collection(collection), id, doc);
   }
 
   async get(collection: string, id: string): Promise<Doc | undefined> {

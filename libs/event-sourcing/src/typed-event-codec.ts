@@ -1,6 +1,6 @@
 import { eventCatalog } from '@opal/contracts';
 import type { NewEvent, StoredEvent } from '@opal/event-log';
-import type { DomainEvent, RecordedEvent } from './domain-event.js';
+import type { DomainEvent, EventMeta, RecordedEvent } from './domain-event.js';
 
 const DECODED = Symbol('decoded');
 type Memo = { [DECODED]?: { codec: unknown; event: unknown } };
@@ -12,7 +12,7 @@ type Memo = { [DECODED]?: { codec: unknown; event: unknown } };
  */
 export class TypedEventCodec<E extends DomainEvent> {
   private readonly byShort = new Map<string, { full: string; encode(m: unknown): Uint8Array }>();
-  private readonly byFull = new Map<string, { short: string; decode(b: Uint8Array): unknown }>();
+  private readonly byFull = new Map<string, { short: string; decode(b: Uint8Array): unknown; decodeRange(b: Uint8Array, start: number, end: number): unknown }>();
 
   constructor(pkg: string, types: readonly E['type'][]) {
     for (const short of types) {
@@ -20,7 +20,7 @@ export class TypedEventCodec<E extends DomainEvent> {
       const codec = eventCatalog.get(full);
       if (!codec) throw new Error(`no protobuf message ${full} in proto/ for event ${short}`);
       this.byShort.set(short, { full, encode: codec.encode });
-      this.byFull.set(full, { short, decode: codec.decode });
+      this.byFull.set(full, { short, decode: codec.decode, decodeRange: codec.decodeRange });
     }
   }
 
@@ -49,5 +49,12 @@ export class TypedEventCodec<E extends DomainEvent> {
     } as RecordedEvent<E>;
     (stored as Memo)[DECODED] = { codec: this, event };
     return event;
+  }
+
+  /** Decodes a payload of this codec's package straight from a buffer (replay); undefined for any other type. */
+  decodeRange(fullType: string, bytes: Uint8Array, start: number, end: number, meta: EventMeta): RecordedEvent<E> | undefined {
+    const c = this.byFull.get(fullType);
+    if (!c) return undefined;
+    return { type: c.short, data: c.decodeRange(bytes, start, end), meta } as RecordedEvent<E>;
   }
 }

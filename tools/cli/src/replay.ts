@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { EmbeddedEventLog, type Cursor, type EventLog, type StoredEvent } from '@opal/event-log';
+import { EMBEDDED_PARTITION, EmbeddedEventLog, type Cursor, type EventLog } from '@opal/event-log';
 import { isKafka, openEventLog } from './backends.js';
-import { MemoryDocumentStore, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
+import { MemoryDocumentStore, ProjectionRebuild, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { combineDigests, projectionDigest, type OpalConfig, type ProjectionDigest } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
@@ -107,13 +107,45 @@ export async function replayProjections(
 ): Promise<Omit<ReplayResult, 'digest'>> {
   const log = await EmbeddedEventLog.open(logDir, { readOnly: true });
   try {
-    return await replayFrom(log, selected, onProgress);
+    return await rebuildFrom(log, selected, onProgress);
   } finally {
     await log.close();
   }
 }
 
-/** Any log: the embedded one by ranges, others through `read` with a cursor. */
+/**
+ * The embedded log: records straight from the file's bytes into the projections
+ * (ProjectionRebuild), in small batches so that little is live when the young generation is
+ * collected.
+ */
+async function rebuildFrom(
+  log: EmbeddedEventLog,
+  selected: readonly Selected[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<Omit<ReplayResult, 'digest'>> {
+  const store = new MemoryDocumentStore();
+  const rebuild = new ProjectionRebuild(store, selected.map((s) => s.projection));
+  await rebuild.prepare();
+  const total = log.length;
+  const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
+  const apply = rebuild.apply.bind(rebuild);
+  for (let at = 0; at < total; ) {
+    at += log.scanRange(at, 1_000, apply);
+    if (onProgress && at % 20_000 < 1_000) onProgress(at, total);
+  }
+  onProgress?.(total, total);
+  await rebuild.finish({ [EMBEDDED_PARTITION]: total });
+  const used = process.cpuUsage(cpu);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const projections: ProjectionDigest[] = [];
+  for (const { service, projection } of selected) {
+    projections.push(await projectionDigest(store, service, projection, rebuild.appliedEvents(projection.name)));
+  }
+  return { projections, events: total, seconds, cpuSeconds: (used.user + used.system) / 1e6 };
+}
+
+/** Any other log (Kafka): through `read` with a cursor and a ProjectionRunner per projection. */
 async function replayFrom(
   log: EventLog,
   selected: readonly Selected[],
@@ -125,15 +157,13 @@ async function replayFrom(
     await store.prepare(projection.name, projection.collections);
     runners.push({ service, runner: new ProjectionRunner(log, store, projection) });
   }
-  const embedded = log instanceof EmbeddedEventLog ? log : undefined;
-  const total = embedded ? embedded.length : (await log.stats()).events;
+  const total = (await log.stats()).events;
   const started = process.hrtime.bigint();
   const cpu = process.cpuUsage();
   let cursor: Cursor | undefined;
   for (let at = 0; ; ) {
-    let batch: StoredEvent[];
-    if (embedded) batch = at < total ? embedded.readRange(at, 20_000) : [];
-    else ({ events: batch, next: cursor } = await log.read(cursor, 20_000));
+    const { events: batch, next } = await log.read(cursor, 20_000);
+    cursor = next;
     if (batch.length === 0) break;
     for (const r of runners) await r.runner.apply(batch);
     at += batch.length;

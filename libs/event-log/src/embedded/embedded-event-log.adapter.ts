@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { decodeEnvelope, defaultEventId, encodeEnvelope, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
 import { EventLogError } from '../errors.js';
 import type { AppendOptions, Cursor, EventLog, EventLogStats, ReadResult, SubscribeOptions, Subscription } from '../event-log.port.js';
-import { decodeEnvelopeFast } from '../envelope-decoder.js';
+import { EnvelopeView, readEnvelopeView } from '../envelope-decoder.js';
 import { GroupCommitFile } from './group-commit-file.js';
 import { frameRecord, RECORD_HEADER, scanLogFile, truncateTo } from './log-file.js';
 import { PollingSubscription } from './polling-subscription.js';
@@ -148,19 +148,30 @@ export class EmbeddedEventLog implements EventLog {
 
   /** Reads up to `limit` durable records from global index `from` with one read call. */
   readRange(from: number, limit: number): StoredEvent[] {
+    const out: StoredEvent[] = [];
+    this.scanRange(from, limit, (view, index) => void out.push(view.toStoredEvent({ partition: EMBEDDED_PARTITION, offset: index })));
+    return out;
+  }
+
+  /**
+   * Hands up to `limit` durable records from global index `from` to `visit` as one reused view
+   * (valid only during the call), read with one read call: for replay, which needs few of the
+   * envelope's fields and no StoredEvent objects. Returns how many records it visited.
+   */
+  scanRange(from: number, limit: number, visit: (view: EnvelopeView, index: number) => void): number {
     const to = Math.min(this.durable, from + limit);
-    if (to <= from) return [];
+    if (to <= from) return 0;
     const start = this.offsets[from]!;
     const end = to < this.offsets.length ? this.offsets[to]! : this.endOffset;
     const buf = Buffer.allocUnsafe(end - start);
     readSync(this.readFd, buf, 0, buf.length, start);
-    const out: StoredEvent[] = new Array(to - from);
+    const view = new EnvelopeView();
     for (let i = from; i < to; i++) {
       const at = this.offsets[i]! - start;
       const len = buf.readUInt32LE(at);
-      out[i - from] = decodeEnvelopeFast(buf, at + RECORD_HEADER, at + RECORD_HEADER + len, { partition: EMBEDDED_PARTITION, offset: i });
+      visit(readEnvelopeView(buf, at + RECORD_HEADER, at + RECORD_HEADER + len, view), i);
     }
-    return out;
+    return to - from;
   }
 
   async read(from: Cursor | undefined, limit: number): Promise<ReadResult> {

@@ -29,6 +29,19 @@ export type ContributorDoc = {
 
 const ALL = '*';
 
+// Contributor document ids, made once per (Datanet, contributor): a freshly concatenated string
+// costs far more as a map key than one already hashed, and each id is looked up on every event.
+// Holds one string per contributor document, which the read model holds anyway.
+const contributorIds = new Map<string, Map<string, string>>();
+
+function contributorId(datanetId: string, contributor: string): string {
+  let byContributor = contributorIds.get(datanetId);
+  if (!byContributor) contributorIds.set(datanetId, (byContributor = new Map()));
+  let id = byContributor.get(contributor);
+  if (id === undefined) byContributor.set(contributor, (id = `${datanetId}/${contributor}`));
+  return id;
+}
+
 /** A contribution's first document: from its submission, or from a rejection at submission. */
 function newContribution(
   e: RecordedEvent<Extract<IngestEvent, { type: 'ContributionSubmitted' | 'ContributionRejected' }>>,
@@ -64,8 +77,8 @@ export const ingestContributionsProjection: Projection<IngestEvent> = {
     const { contributionId, contributor, datanetId } = e.data;
     return [
       { collection: 'ingest_contributions', id: contributionId },
-      { collection: 'ingest_contributors', id: `${ALL}/${contributor}` },
-      { collection: 'ingest_contributors', id: `${datanetId}/${contributor}` },
+      { collection: 'ingest_contributors', id: contributorId(ALL, contributor) },
+      { collection: 'ingest_contributors', id: contributorId(datanetId, contributor) },
     ];
   },
   evolve(ref, doc, e): Doc | undefined {
@@ -76,32 +89,67 @@ export const ingestContributionsProjection: Projection<IngestEvent> = {
         case 'ContributionSubmitted':
           return newContribution(e, 'PENDING_REVIEW', '', '');
         case 'ContributionAccepted':
-          return c && { ...c, status: 'ACCEPTED' };
+          return c && withStatus(c, 'ACCEPTED', c.reason);
         case 'ContributionRejected':
-          if (c) return { ...c, status: 'REJECTED', reason: e.data.reason };
+          if (c) return withStatus(c, 'REJECTED', e.data.reason);
           return newContribution(e, 'REJECTED', e.data.reason, e.data.duplicateOf);
       }
     }
-    const base: ContributorDoc = (doc as ContributorDoc | undefined) ?? {
-      contributor: e.data.contributor,
-      datanetId: ref.id.slice(0, ref.id.indexOf('/')),
-      submitted: 0,
-      accepted: 0,
-      rejected: 0,
-      pendingReview: 0,
-      acceptedBytes: 0,
-    };
+    const base = doc as ContributorDoc | undefined;
+    const datanetId = base ? base.datanetId : ref.id.slice(0, ref.id.indexOf('/'));
     switch (e.type) {
       case 'ContributionSubmitted':
-        return { ...base, submitted: base.submitted + 1, pendingReview: base.pendingReview + 1 };
+        return counters(base, e.data.contributor, datanetId, 1, 0, 0, 1, 0);
       case 'ContributionAccepted':
-        return { ...base, pendingReview: base.pendingReview - 1, accepted: base.accepted + 1, acceptedBytes: base.acceptedBytes + e.data.sizeBytes };
+        return counters(base, e.data.contributor, datanetId, 0, 1, 0, -1, e.data.sizeBytes);
       case 'ContributionRejected':
         return e.data.reason === 'REVIEW_DECLINED'
-          ? { ...base, pendingReview: base.pendingReview - 1, rejected: base.rejected + 1 }
-          : { ...base, submitted: base.submitted + 1, rejected: base.rejected + 1 };
+          ? counters(base, e.data.contributor, datanetId, 0, 0, 1, -1, 0)
+          : counters(base, e.data.contributor, datanetId, 1, 0, 1, 0, 0);
     }
   },
 };
+
+/**
+ * A contributor's counters moved by the given amounts (from zero for a new document). Written
+ * out field by field rather than spread: every document then has one shape, which keeps the
+ * hot path monomorphic.
+ */
+function counters(
+  base: ContributorDoc | undefined,
+  contributor: string,
+  datanetId: string,
+  submitted: number,
+  accepted: number,
+  rejected: number,
+  pendingReview: number,
+  acceptedBytes: number,
+): ContributorDoc {
+  return {
+    contributor: base ? base.contributor : contributor,
+    datanetId,
+    submitted: (base ? base.submitted : 0) + submitted,
+    accepted: (base ? base.accepted : 0) + accepted,
+    rejected: (base ? base.rejected : 0) + rejected,
+    pendingReview: (base ? base.pendingReview : 0) + pendingReview,
+    acceptedBytes: (base ? base.acceptedBytes : 0) + acceptedBytes,
+  };
+}
+
+/** The contribution with a new status (and reason), every other field as it was. */
+function withStatus(c: ContributionDoc, status: ContributionDoc['status'], reason: string): ContributionDoc {
+  return {
+    contributionId: c.contributionId,
+    datanetId: c.datanetId,
+    contributor: c.contributor,
+    contentHash: c.contentHash,
+    sizeBytes: c.sizeBytes,
+    status,
+    reason,
+    duplicateOf: c.duplicateOf,
+    submittedAt: c.submittedAt,
+    seq: c.seq,
+  };
+}
 
 export const allDatanets = ALL;

@@ -1,0 +1,82 @@
+import type { Cursor, EnvelopeView } from '@opal/event-log';
+import type { DomainEvent, RecordedEvent } from './domain-event.js';
+import type { MemoryDocumentStore } from './memory-document-store.js';
+import type { Projection } from './projection.js';
+import type { TypedEventCodec } from './typed-event-codec.js';
+
+type Member = { readonly projection: Projection<DomainEvent>; readonly streams: Map<string, number>; applied: number };
+type Group = { readonly codec: TypedEventCodec<DomainEvent>; readonly members: Member[] };
+
+/**
+ * Rebuilds projections from offset zero into a fresh in-memory store, straight from the log's
+ * records: each event is decoded once for all projections of its service (from the log's buffer,
+ * no StoredEvent) and every reducer's result is written to the store at once, where a
+ * ProjectionRunner stages a batch and commits it with its checkpoint. The same reducers, the same
+ * per-stream sequence rule, so the same documents and counts as the runner; the checkpoints are
+ * stored by `finish`. If anything throws, the store holds a partial state: discard it.
+ */
+export class ProjectionRebuild {
+  private readonly groups: Group[] = [];
+
+  constructor(
+    private readonly store: MemoryDocumentStore,
+    projections: readonly Projection<DomainEvent>[],
+  ) {
+    for (const projection of projections) {
+      let group = this.groups.find((g) => g.codec === projection.codec);
+      if (!group) this.groups.push((group = { codec: projection.codec, members: [] }));
+      group.members.push({ projection, streams: new Map(), applied: 0 });
+    }
+  }
+
+  /** Prepares the store's collections; call once, before the first record. */
+  async prepare(): Promise<void> {
+    for (const g of this.groups) for (const m of g.members) await this.store.prepare(m.projection.name, m.projection.collections);
+  }
+
+  /** Applies the next record of the log (records must come in log order from offset zero). */
+  apply(record: EnvelopeView): void {
+    const type = record.type;
+    for (const g of this.groups) {
+      if (!g.codec.handles(type)) continue;
+      let event: RecordedEvent<DomainEvent> | undefined;
+      for (const m of g.members) {
+        const last = m.streams.get(record.streamId);
+        if (last !== undefined && record.streamSeq <= last) continue; // already applied
+        m.streams.set(record.streamId, record.streamSeq);
+        event ??= g.codec.decodeRange(type, record.buf, record.payloadStart, record.payloadEnd, {
+          streamId: record.streamId,
+          streamSeq: record.streamSeq,
+          occurredAt: record.occurredAt,
+          eventId: record.eventId(),
+        })!;
+        m.applied++;
+        this.evolve(m.projection, event);
+      }
+    }
+  }
+
+  private evolve(p: Projection<DomainEvent>, event: RecordedEvent<DomainEvent>): void {
+    const store = this.store;
+    for (const ref of p.route(event)) {
+      const before = store.peek(ref.collection, ref.id);
+      const after = p.evolve(ref, before, event);
+      if (after !== undefined && after !== before) store.write(ref.collection, ref.id, after);
+    }
+  }
+
+  /** Events applied to a projection so far (as ProjectionRunner.appliedEvents counts them). */
+  appliedEvents(projection: string): number {
+    for (const g of this.groups) for (const m of g.members) if (m.projection.name === projection) return m.applied;
+    throw new Error(`projection ${projection} is not part of this rebuild`);
+  }
+
+  /** Stores each projection's checkpoint (`cursor` just past the last record applied). */
+  async finish(cursor: Cursor): Promise<void> {
+    for (const g of this.groups) {
+      for (const m of g.members) {
+        await this.store.commit(m.projection.name, [], { cursor, streams: Object.fromEntries(m.streams), applied: m.applied });
+      }
+    }
+  }
+}
