@@ -4,7 +4,10 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import type { CollectionSpec, Doc, DocumentStore, DocWrite, FindQuery, ProjectionCheckpoint } from './document-store.port.js';
 
-type Collection = { docs: Map<string, Doc>; indexes: Map<string, Map<unknown, Set<string>>>; indexed: { field: string; index: Map<unknown, Set<string>> }[] };
+type Index = { readonly field: string; readonly ids: Map<unknown, Set<string>> };
+/** `indexes` stays undefined until a query needs one: then all of the collection's are built. */
+type Collection = { docs: Map<string, Doc>; readonly indexFields: readonly string[]; indexes: Index[] | undefined };
+const NONE: readonly Index[] = [];
 type Snapshot = { checkpoint: ProjectionCheckpoint; collections: Record<string, [string, Doc][]> };
 
 export type MemoryDocumentStoreOptions = {
@@ -33,8 +36,7 @@ export class MemoryDocumentStore implements DocumentStore {
     this.owners.set(projection, [...specs]);
     for (const spec of specs) {
       if (!this.collections.has(spec.name)) {
-        const indexes = new Map(spec.indexes.map((f) => [f, new Map<unknown, Set<string>>()]));
-        this.collections.set(spec.name, { docs: new Map(), indexes, indexed: [...indexes].map(([field, index]) => ({ field, index })) });
+        this.collections.set(spec.name, { docs: new Map(), indexFields: [...spec.indexes], indexes: undefined });
       }
     }
     const file = this.snapshotPath(projection);
@@ -59,8 +61,9 @@ export class MemoryDocumentStore implements DocumentStore {
 
   private put(c: Collection, id: string, doc: Doc | null): void {
     const old = c.docs.get(id);
-    for (let i = 0; i < c.indexed.length; i++) {
-      const { field, index } = c.indexed[i]!;
+    const indexes = c.indexes ?? NONE;
+    for (let i = 0; i < indexes.length; i++) {
+      const { field, ids: index } = indexes[i]!;
       if (old !== undefined && doc !== null && old[field] === doc[field]) continue;
       if (old !== undefined) index.get(old[field])?.delete(id);
       if (doc !== null) {
@@ -72,6 +75,25 @@ export class MemoryDocumentStore implements DocumentStore {
     }
     if (doc === null) c.docs.delete(id);
     else c.docs.set(id, doc);
+  }
+
+  /**
+   * The collection's equality indexes, built from its documents the first time a query needs
+   * them and kept up to date by every write after that. A store that is only written and
+   * digested (a replay) never builds them.
+   */
+  private indexesOf(c: Collection): Index[] {
+    if (c.indexes) return c.indexes;
+    const indexes: Index[] = c.indexFields.map((field) => ({ field, ids: new Map() }));
+    for (const [id, doc] of c.docs) {
+      for (const { field, ids } of indexes) {
+        const v = doc[field];
+        let set = ids.get(v);
+        if (!set) ids.set(v, (set = new Set()));
+        set.add(id);
+      }
+    }
+    return (c.indexes = indexes);
   }
 
   async loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined> {
@@ -107,10 +129,11 @@ export class MemoryDocumentStore implements DocumentStore {
   async find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }> {
     const c = this.collection(collection);
     const where = Object.entries(query.where ?? {});
-    const indexed = where.find(([f]) => c.indexes.has(f));
+    const indexed = where.find(([f]) => c.indexFields.includes(f));
     let candidates: Iterable<Doc>;
     if (indexed) {
-      const ids = c.indexes.get(indexed[0])!.get(indexed[1]) ?? new Set<string>();
+      const index = this.indexesOf(c).find((x) => x.field === indexed[0])!;
+      const ids = index.ids.get(indexed[1]) ?? new Set<string>();
       candidates = [...ids].map((id) => c.docs.get(id)!);
     } else candidates = c.docs.values();
     let items = [...candidates].filter((d) => where.every(([f, v]) => d[f] === v));
@@ -156,7 +179,7 @@ export class MemoryDocumentStore implements DocumentStore {
     for (const name of collections) {
       const c = this.collection(name);
       c.docs.clear();
-      for (const index of c.indexes.values()) index.clear();
+      c.indexes = undefined;
     }
     this.checkpoints.delete(projection);
     this.sinceSnapshot.set(projection, 0);
