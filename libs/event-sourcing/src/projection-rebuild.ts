@@ -37,16 +37,20 @@ export class ProjectionRebuild {
   /** Applies the next record of the log (records must come in log order from offset zero). */
   apply(record: EnvelopeView): void {
     const type = record.type;
-    for (const g of this.groups) {
+    const streamId = record.streamId;
+    const seq = record.streamSeq;
+    for (let i = 0; i < this.groups.length; i++) {
+      const g = this.groups[i]!;
       if (!g.codec.handles(type)) continue;
       let event: RecordedEvent<DomainEvent> | undefined;
-      for (const m of g.members) {
-        const last = m.streams.get(record.streamId);
-        if (last !== undefined && record.streamSeq <= last) continue; // already applied
-        m.streams.set(record.streamId, record.streamSeq);
+      for (let j = 0; j < g.members.length; j++) {
+        const m = g.members[j]!;
+        const last = m.streams.get(streamId);
+        if (last !== undefined && seq <= last) continue; // already applied
+        m.streams.set(streamId, seq);
         event ??= g.codec.decodeRange(type, record.buf, record.payloadStart, record.payloadEnd, {
-          streamId: record.streamId,
-          streamSeq: record.streamSeq,
+          streamId,
+          streamSeq: seq,
           occurredAt: record.occurredAt,
           eventId: record.eventId(),
         })!;
@@ -58,7 +62,9 @@ export class ProjectionRebuild {
 
   private evolve(p: Projection<DomainEvent>, event: RecordedEvent<DomainEvent>): void {
     const store = this.store;
-    for (const ref of p.route(event)) {
+    const refs = p.route(event);
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i]!;
       const before = store.peek(ref.collection, ref.id);
       const after = p.evolve(ref, before, event);
       if (after !== undefined && after !== before) store.write(ref.collection, ref.id, after);

@@ -1,8 +1,9 @@
 /**
  * Decodes UTF-8 text from a buffer, answering repeated ASCII strings (event types, stream ids,
  * Datanet ids, wallet addresses, an id read twice in a row) from a small table instead of
- * allocating them again. The table holds strings only: an entry matches when its characters are
- * the bytes, which is exact for ASCII, so anything else is decoded as usual.
+ * allocating them again; a string from the table also has its hash computed already, which makes
+ * it a cheaper map key. An entry matches when its characters equal the bytes one for one, which
+ * only an ASCII string can (any other byte decodes to fewer characters or to U+FFFD).
  */
 const SLOTS = 8192;
 const MAX_LENGTH = 128;
@@ -12,14 +13,12 @@ export function internedString(buf: Buffer, from: number, to: number): string {
   const len = to - from;
   if (len === 0) return '';
   if (len > MAX_LENGTH) return buf.toString('utf8', from, to);
+  // The slot comes from the length and at most 16 bytes (ids differ in their first and last ones);
+  // the comparison below checks every byte.
   let h = 0x811c9dc5 ^ len;
-  let high = 0;
-  for (let i = from; i < to; i++) {
-    const b = buf[i]!;
-    high |= b;
-    h = Math.imul(h ^ b, 0x01000193);
-  }
-  if (high & 0x80) return buf.toString('utf8', from, to);
+  const head = len > 16 ? from + 8 : to;
+  for (let i = from; i < head; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  for (let i = len > 16 ? to - 8 : to; i < to; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
   const slot = (h >>> 0) & (SLOTS - 1);
   const known = table[slot];
   if (known !== undefined && known.length === len) {
@@ -27,7 +26,7 @@ export function internedString(buf: Buffer, from: number, to: number): string {
     while (i < len && known.charCodeAt(i) === buf[from + i]) i++;
     if (i === len) return known;
   }
-  const str = buf.toString('latin1', from, to);
+  const str = buf.toString('utf8', from, to);
   table[slot] = str;
   return str;
 }
