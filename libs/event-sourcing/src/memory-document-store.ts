@@ -8,6 +8,8 @@ type Index = { readonly field: string; readonly ids: Map<unknown, Set<string>> }
 /** `indexes` stays undefined until a query needs one: then all of the collection's are built. */
 type Collection = { docs: Map<string, Doc>; readonly indexFields: readonly string[]; indexes: Index[] | undefined };
 const NONE: readonly Index[] = [];
+
+export type DocumentTable = { get(id: string): Doc | undefined; write(id: string, doc: Doc | null): void };
 type Snapshot = { checkpoint: ProjectionCheckpoint; collections: Record<string, [string, Doc][]> };
 
 export type MemoryDocumentStoreOptions = {
@@ -115,11 +117,12 @@ export class MemoryDocumentStore implements DocumentStore {
   }
 
   /**
-   * Writes one document at once, outside any commit: for a rebuild from offset zero into a fresh
-   * store (ProjectionRebuild), whose state is thrown away if the rebuild fails.
+   * One collection's documents, read and written at once, outside any commit: for a rebuild from
+   * offset zero into a fresh store (ProjectionRebuild), whose state is thrown away if it fails.
    */
-  write(collection: string, id: string, doc: Doc | null): void {
-    this.put(this.collection(collection), id, doc);
+  table(collection: string): DocumentTable {
+    const c = this.collection(collection);
+    return { get: (id) => c.docs.get(id), write: (id, doc) => this.put(c, id, doc) };
   }
 
   async get(collection: string, id: string): Promise<Doc | undefined> {

@@ -1,10 +1,17 @@
 import type { Cursor, EnvelopeView } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
-import type { MemoryDocumentStore } from './memory-document-store.js';
+import type { DocumentTable, MemoryDocumentStore } from './memory-document-store.js';
 import type { Projection } from './projection.js';
 import type { TypedEventCodec } from './typed-event-codec.js';
 
-type Member = { readonly projection: Projection<DomainEvent>; readonly streams: Map<string, number>; applied: number };
+type Member = {
+  readonly projection: Projection<DomainEvent>;
+  readonly streams: Map<string, number>;
+  applied: number;
+  /** The projection's collections, in its order, and their tables (set by prepare). */
+  readonly names: string[];
+  readonly tables: DocumentTable[];
+};
 type Group = { readonly codec: TypedEventCodec<DomainEvent>; readonly members: Member[] };
 
 /**
@@ -25,13 +32,18 @@ export class ProjectionRebuild {
     for (const projection of projections) {
       let group = this.groups.find((g) => g.codec === projection.codec);
       if (!group) this.groups.push((group = { codec: projection.codec, members: [] }));
-      group.members.push({ projection, streams: new Map(), applied: 0 });
+      group.members.push({ projection, streams: new Map(), applied: 0, names: projection.collections.map((c) => c.name), tables: [] });
     }
   }
 
   /** Prepares the store's collections; call once, before the first record. */
   async prepare(): Promise<void> {
-    for (const g of this.groups) for (const m of g.members) await this.store.prepare(m.projection.name, m.projection.collections);
+    for (const g of this.groups) {
+      for (const m of g.members) {
+        await this.store.prepare(m.projection.name, m.projection.collections);
+        for (const name of m.names) m.tables.push(this.store.table(name));
+      }
+    }
   }
 
   /** Applies the next record of the log (records must come in log order from offset zero). */
@@ -55,19 +67,8 @@ export class ProjectionRebuild {
           eventId: record.eventId(),
         })!;
         m.applied++;
-        this.evolve(m.projection, event);
+        evolve(m, event);
       }
-    }
-  }
-
-  private evolve(p: Projection<DomainEvent>, event: RecordedEvent<DomainEvent>): void {
-    const store = this.store;
-    const refs = p.route(event);
-    for (let i = 0; i < refs.length; i++) {
-      const ref = refs[i]!;
-      const before = store.peek(ref.collection, ref.id);
-      const after = p.evolve(ref, before, event);
-      if (after !== undefined && after !== before) store.write(ref.collection, ref.id, after);
     }
   }
 
@@ -84,5 +85,18 @@ export class ProjectionRebuild {
         await this.store.commit(m.projection.name, [], { cursor, streams: Object.fromEntries(m.streams), applied: m.applied });
       }
     }
+  }
+}
+
+function evolve(m: Member, event: RecordedEvent<DomainEvent>): void {
+  const p = m.projection;
+  const refs = p.route(event);
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i]!;
+    const table = m.tables[m.names.indexOf(ref.collection)];
+    if (!table) throw new Error(`projection ${p.name} routed an event to ${ref.collection}, not one of its collections`);
+    const before = table.get(ref.id);
+    const after = p.evolve(ref, before, event);
+    if (after !== undefined && after !== before) table.write(ref.id, after);
   }
 }
