@@ -1,12 +1,13 @@
 /**
- * Decodes UTF-8 text from a buffer, answering repeated ASCII strings (event types, stream ids,
- * Datanet ids, wallet addresses, an id read twice in a row) from a small table instead of
- * allocating them again; a string from the table also has its hash computed already, which makes
- * it a cheaper map key. An entry matches when its characters equal the bytes one for one, which
- * only an ASCII string can (any other byte decodes to fewer characters or to U+FFFD).
+ * Decodes UTF-8 text from a buffer, answering repeated short ASCII strings (event types, stream
+ * ids, Datanet ids, wallet addresses, reasons) from a small table instead of allocating them
+ * again; a string from the table also has its hash computed already, which makes it a cheaper map
+ * key. An entry matches when its characters equal the bytes one for one, which only an ASCII
+ * string can (any other byte decodes to fewer characters or to U+FFFD). Longer strings (hashes,
+ * ids) are decoded as they are: comparing them costs more than decoding them.
  */
 const SLOTS = 8192;
-const MAX_LENGTH = 128;
+const MAX_LENGTH = 48;
 const table: (string | undefined)[] = new Array(SLOTS);
 
 export function internedString(buf: Buffer, from: number, to: number): string {
