@@ -1,4 +1,4 @@
-import { internedString } from '@opal/contracts';
+import { internedString, utf8Slice } from '@opal/contracts';
 import type { LogPosition, StoredEvent } from './envelope.js';
 
 /**
@@ -30,7 +30,7 @@ export class EnvelopeView {
   hashEnd = 0;
 
   eventId(): string {
-    return this.buf.toString('utf8', this.eventIdStart, this.eventIdEnd);
+    return utf8Slice(this.buf, this.eventIdStart, this.eventIdEnd);
   }
 
   /** The whole StoredEvent, every field decoded. */
@@ -119,6 +119,7 @@ export function readEnvelopeView(buf: Buffer, start: number, end: number, view: 
       } while (b & 0x80);
       const from = p;
       p += len;
+      if (p > end) break;
       switch (field) {
         case 1: view.eventIdStart = from; view.eventIdEnd = p; break;
         case 2: view.type = internedString(buf, from, p); break;

@@ -1,3 +1,5 @@
+import { utf8Slice } from './utf8-slice.js';
+
 /**
  * Decodes UTF-8 text from a buffer, answering repeated short ASCII strings (event types, stream
  * ids, Datanet ids, wallet addresses, reasons) from a small table instead of allocating them
@@ -13,7 +15,7 @@ const table: (string | undefined)[] = new Array(SLOTS);
 export function internedString(buf: Buffer, from: number, to: number): string {
   const len = to - from;
   if (len === 0) return '';
-  if (len > MAX_LENGTH) return buf.toString('utf8', from, to);
+  if (len > MAX_LENGTH) return utf8Slice(buf, from, to);
   // The slot comes from the length and at most 16 bytes (ids differ in their first and last ones);
   // the comparison below checks every byte.
   let h = 0x811c9dc5 ^ len;
@@ -27,7 +29,7 @@ export function internedString(buf: Buffer, from: number, to: number): string {
     while (i < len && known.charCodeAt(i) === buf[from + i]) i++;
     if (i === len) return known;
   }
-  const str = buf.toString('utf8', from, to);
+  const str = utf8Slice(buf, from, to);
   table[slot] = str;
   return str;
 }
