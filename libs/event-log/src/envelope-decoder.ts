@@ -78,15 +78,15 @@ export function readEnvelopeView(buf: Buffer, start: number, end: number, view: 
   view.hashStart = view.hashEnd = 0;
   let p = start;
   while (p < end) {
-    // tag
-    let tag = 0;
-    let shift = 0;
-    let b: number;
-    do {
+    // tag: one byte for every field of the envelope
+    let b = buf[p++]!;
+    let tag = b & 0x7f;
+    let shift = 7;
+    while (b & 0x80) {
       b = buf[p++]!;
       tag |= (b & 0x7f) << shift;
       shift += 7;
-    } while (b & 0x80);
+    }
     const field = tag >>> 3;
     const wire = tag & 7;
     if (wire === 0) {
@@ -110,13 +110,14 @@ export function readEnvelopeView(buf: Buffer, start: number, end: number, view: 
       continue;
     }
     if (wire === 2) {
-      let len = 0;
-      shift = 0;
-      do {
+      b = buf[p++]!;
+      let len = b & 0x7f;
+      shift = 7;
+      while (b & 0x80) {
         b = buf[p++]!;
         len |= (b & 0x7f) << shift;
         shift += 7;
-      } while (b & 0x80);
+      }
       const from = p;
       p += len;
       if (p > end) break;
