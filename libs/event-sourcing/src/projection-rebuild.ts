@@ -6,13 +6,13 @@ import type { TypedEventCodec } from './typed-event-codec.js';
 
 type Member = {
   readonly projection: Projection<DomainEvent>;
-  readonly streams: Map<string, number>;
   applied: number;
   /** The projection's collections, in its order, and their tables (set by prepare). */
   readonly names: string[];
   readonly tables: DocumentTable[];
 };
-type Group = { readonly codec: TypedEventCodec<DomainEvent>; readonly members: Member[] };
+/** `streams`: per stream, the last sequence each member applied (by member index; -1 for none). */
+type Group = { readonly codec: TypedEventCodec<DomainEvent>; readonly members: Member[]; readonly streams: Map<string, number[]> };
 
 /**
  * Rebuilds projections from offset zero into a fresh in-memory store, straight from the log's
@@ -31,8 +31,8 @@ export class ProjectionRebuild {
   ) {
     for (const projection of projections) {
       let group = this.groups.find((g) => g.codec === projection.codec);
-      if (!group) this.groups.push((group = { codec: projection.codec, members: [] }));
-      group.members.push({ projection, streams: new Map(), applied: 0, names: projection.collections.map((c) => c.name), tables: [] });
+      if (!group) this.groups.push((group = { codec: projection.codec, members: [], streams: new Map() }));
+      group.members.push({ projection, applied: 0, names: projection.collections.map((c) => c.name), tables: [] });
     }
   }
 
@@ -55,11 +55,12 @@ export class ProjectionRebuild {
       const g = this.groups[i]!;
       if (!g.codec.handles(type)) continue;
       let event: RecordedEvent<DomainEvent> | undefined;
+      let last = g.streams.get(streamId);
+      if (!last) g.streams.set(streamId, (last = new Array<number>(g.members.length).fill(-1)));
       for (let j = 0; j < g.members.length; j++) {
+        if (seq <= last[j]!) continue; // already applied
+        last[j] = seq;
         const m = g.members[j]!;
-        const last = m.streams.get(streamId);
-        if (last !== undefined && seq <= last) continue; // already applied
-        m.streams.set(streamId, seq);
         event ??= g.codec.decodeRange(type, record.buf, record.payloadStart, record.payloadEnd, {
           streamId,
           streamSeq: seq,
@@ -81,8 +82,11 @@ export class ProjectionRebuild {
   /** Stores each projection's checkpoint (`cursor` just past the last record applied). */
   async finish(cursor: Cursor): Promise<void> {
     for (const g of this.groups) {
-      for (const m of g.members) {
-        await this.store.commit(m.projection.name, [], { cursor, streams: Object.fromEntries(m.streams), applied: m.applied });
+      for (let j = 0; j < g.members.length; j++) {
+        const m = g.members[j]!;
+        const streams: Record<string, number> = {};
+        for (const [stream, last] of g.streams) if (last[j]! >= 0) streams[stream] = last[j]!;
+        await this.store.commit(m.projection.name, [], { cursor, streams, applied: m.applied });
       }
     }
   }
