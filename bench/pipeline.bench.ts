@@ -7,7 +7,7 @@ import { ingestContributionsProjection } from '@opal/ingest';
 import type { BenchContext, BenchSuite } from './harness.js';
 import { appendAll, ingestAppends } from '../test/scale-out/ingest-fixture.js';
 
-// npm run bench -- pipeline [--json] [--events=50000] [--streams=500] [--partitions=3] [--batch=10] [--in-flight=256] [--e2e-events=5000]
+// npm run bench -- pipeline [--json] [--events=50000] [--streams=500] [--partitions=3] [--batch=10] [--in-flight=256] [--e2e-events=50000]
 // Both measurements run against the same local broker in the same run:
 // - raw_kafkajs_events_per_s: kafkajs alone, idempotent producer (acks=all) into one topic while a
 //   consumer group reads it, from the first send to the last message consumed;
@@ -49,7 +49,7 @@ export const run: BenchSuite = async (ctx) => {
   ctx.report({ metric: 'adapter_ratio_to_raw', value: Math.round((adapter / raw) * 1000) / 1000, unit: 'ratio', params });
   const mongo = await ensureInfra(['mongo']);
   if (!mongo.skipped) {
-    const e2eEvents = num(ctx, 'e2e-events', 5000);
+    const e2eEvents = num(ctx, 'e2e-events', 50_000);
     const { rate: e2e, completed } = await endToEnd(ctx, brokers, mongo.endpoints.mongoUrl!, `${tag}-e2e`, e2eEvents, partitions);
     const e2eParams = { events: e2eEvents, partitions, projection: 'ingest.contributions', store: 'mongodb', completed };
     ctx.report({ metric: 'end_to_end_events_per_s', value: Math.round(e2e), unit: 'events/s', params: e2eParams });
