@@ -20,6 +20,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     const appends = ingestAppends(BIG);
     const reference = expected(appends, BIG);
     const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+    cleanups.push(() => log.close()); // a failed test must not keep the process alive
     let consumer = serve(s.env);
     await consumer.start();
     // Each kill lands mid-stream by construction: the stream is appended in four parts, and the
@@ -50,6 +51,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     const appends = ingestAppends(SMALL);
     const reference = expected(appends, SMALL);
     const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+    cleanups.push(() => log.close()); // a failed test must not keep the process alive
     const a = serve(s.env);
     const b = serve(s.env);
     await Promise.all([a.start(), b.start()]);
@@ -69,6 +71,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     const appends = ingestAppends(SMALL);
     const reference = expected(appends, SMALL);
     const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+    cleanups.push(() => log.close()); // a failed test must not keep the process alive
     await appendAll(log, appends);
     await log.close();
     // Raw copies of the first 2,000 records appended again: readers must see them as duplicates.
@@ -132,6 +135,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       const half = appends.findIndex((_, i) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0) >= SMALL / 2);
       const connect = () => KafkaEventLog.connect({ brokers: [privateBrokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
       let log = await connect();
+      cleanups.push(() => log.close());
       const service = serve(serveEnv);
       await service.start();
       await appendAll(log, appends.slice(0, half));
