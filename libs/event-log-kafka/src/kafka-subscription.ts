@@ -86,6 +86,9 @@ export class KafkaSubscription implements Subscription {
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
       maxWaitTimeInMs: 200,
+      // Up to 8 MiB per partition and fetch (kafkajs: 1 MiB), so a consumer that fell behind gets
+      // batches large enough to amortise its handler's per-batch cost.
+      maxBytesPerPartition: 8 << 20,
       allowAutoTopicCreation: false,
     });
     this.joined = new Promise((r) => (this.markJoined = r));
