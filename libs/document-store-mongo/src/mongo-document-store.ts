@@ -30,7 +30,7 @@ const UPDATE_CHUNK = 16;
 /** Update commands in flight at once, on disjoint documents (FerretDB's pool holds 100 statements). */
 const UPDATE_LANES = 4;
 /** Guarded documents remembered per collection between batches; past this the collection's are dropped. */
-const CACHE_LIMIT = 200_000;
+const CACHE_LIMIT = 100_000;
 
 export type MongoDocumentStoreOptions = {
   /** mongodb://host:port/db; the database named in the URL holds the read models. */
