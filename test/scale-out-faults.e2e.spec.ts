@@ -1,13 +1,16 @@
-import { after, describe, it } from 'node:test';
+// Fault tests of the scaled-out mode against real processes (`opal serve ingest` on Kafka and
+// MongoDB): after each fault the MongoDB read models' digest equals one clean embedded pass.
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { Kafka, logLevel } from 'kafkajs';
 import { freePort, infraScript } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
-import { appendAll, cleanDigests, comparable, ingestAppends, mongoDigests, type Append } from './scale-out/ingest-fixture.js';
-import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
+import { appendAll, comparable, ingestAppends, mongoDigests } from './scale-out/ingest-fixture.js';
+import { waitDrained } from './scale-out/serve-process.js';
 import { faultHarness, BIG, SMALL, brokers, deleteTopics, dropDb, groupsOf, infra, scenario, skip, untilContributions } from './scale-out/fault-kit.js';
 
-describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeout: 600_000 }, () => {
+describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeout: 900_000 }, () => {
   const { cleanups, expected, serve } = faultHarness();
   after(() => cleanups.run());
 
@@ -17,21 +20,137 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     const appends = ingestAppends(BIG);
     const reference = expected(appends, BIG);
     const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+    cleanups.push(() => log.close()); // a failed test must not keep the process alive
     let consumer = serve(s.env);
     await consumer.start();
-    const appending = appendAll(log, appends, { pauseEvery: 2000, pauseMs: 100 });
+    // Each kill lands mid-stream by construction: the stream is appended in four parts, and the
+    // consumer is killed once it has applied part of what is there, before the next part goes out.
     const contributionsTotal = Math.ceil((BIG - 40) / 2);
-    for (const share of [0.2, 0.45, 0.7]) {
-      await untilContributions(s.url, Math.floor(contributionsTotal * share));
+    const eventsBefore = (i: number) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0);
+    let appended = 0;
+    for (const [share, applied] of [[0.2, 0.1], [0.45, 0.3], [0.7, 0.55]] as const) {
+      let upTo = appended;
+      while (upTo < appends.length && eventsBefore(upTo) < BIG * share) upTo += 100;
+      await appendAll(log, appends.slice(appended, upTo), { pauseEvery: 1000, pauseMs: 100 });
+      appended = upTo;
+      await untilContributions(s.url, Math.floor(contributionsTotal * applied));
       await consumer.kill('SIGKILL');
       consumer = serve(s.env);
       await consumer.start();
     }
-    await appending;
+    await appendAll(log, appends.slice(appended), { pauseEvery: 1000, pauseMs: 100 });
     await log.close();
     await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
     assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
     await consumer.kill('SIGTERM');
   });
 
+  it('two instances share the work; one is killed mid-stream and the other takes over its partitions', async () => {
+    const s = scenario('rebalance');
+    cleanups.push(() => dropDb(s.url), () => deleteTopics(brokers, s.prefix));
+    const appends = ingestAppends(SMALL);
+    const reference = expected(appends, SMALL);
+    const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+    cleanups.push(() => log.close()); // a failed test must not keep the process alive
+    const a = serve(s.env);
+    const b = serve(s.env);
+    await Promise.all([a.start(), b.start()]);
+    const appending = appendAll(log, appends, { pauseEvery: 1000, pauseMs: 100 });
+    await untilContributions(s.url, Math.floor(SMALL / 2 / 3));
+    await a.kill('SIGKILL');
+    await appending;
+    await log.close();
+    await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
+    assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+    await b.kill('SIGTERM');
+  });
+
+  it('duplicates on purpose: copies of records in the topic, and every event redelivered from offset zero', async () => {
+    const s = scenario('dup');
+    cleanups.push(() => dropDb(s.url), () => deleteTopics(brokers, s.prefix));
+    const appends = ingestAppends(SMALL);
+    const reference = expected(appends, SMALL);
+    const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+    cleanups.push(() => log.close()); // a failed test must not keep the process alive
+    await appendAll(log, appends);
+    await log.close();
+    // Raw copies of the first 2,000 records appended again: readers must see them as duplicates.
+    const kafka = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `${s.prefix}copier` });
+    const producer = kafka.producer();
+    await Promise.all([consumer.connect(), producer.connect()]);
+    const topic = `${s.prefix}events`;
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    let copied = 0;
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachBatch: async ({ batch }) => {
+          const take = batch.messages.slice(0, Math.max(0, 2000 - copied));
+          if (take.length) await producer.send({ topic, messages: take.map((m) => ({ key: m.key, value: m.value, partition: batch.partition })) });
+          copied += take.length;
+          if (copied >= 2000) resolve();
+        },
+      });
+    });
+    await consumer.disconnect();
+    await producer.disconnect();
+    const service = serve(s.env);
+    await service.start();
+    await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
+    await service.kill('SIGTERM');
+    // Rewind both consumer groups to offset zero: every event is delivered a second time.
+    const admin = kafka.admin();
+    await admin.connect();
+    for (const groupId of groupsOf(s.prefix)) await admin.resetOffsets({ groupId, topic, earliest: true });
+    await admin.disconnect();
+    const again = serve(s.env);
+    await again.start();
+    await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
+    assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+    await again.kill('SIGTERM');
+  });
+
+  describe('broker restart', { skip: (!infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined) }, () => {
+    const instance = `fault-${process.pid}`;
+    const env: Record<string, string> = { OPAL_INFRA_INSTANCE: instance };
+    let privateBrokers = '';
+    let instanceDir = '';
+    before(async () => {
+      env.OPAL_KAFKA_PORT = String(await freePort());
+      env.OPAL_KAFKA_CONTROLLER_PORT = String(await freePort());
+      privateBrokers = (await infraScript(['up', 'kafka', '--json'], env)).kafkaBrokers!;
+      instanceDir = (await infraScript(['status', '--json'], env)).instanceDir ?? '';
+    });
+    after(async () => {
+      await infraScript(['down', 'kafka', '--kill'], env);
+      if (instanceDir.includes(`/instances/${instance}`)) rmSync(instanceDir, { recursive: true, force: true });
+    });
+
+    it('the Kafka broker crashes and restarts mid-stream', async () => {
+      const s = scenario('broker');
+      const serveEnv = { ...s.env, OPAL_EVENT_LOG: `kafka://${privateBrokers}` };
+      cleanups.push(() => dropDb(s.url));
+      const appends = ingestAppends(SMALL);
+      const reference = expected(appends, SMALL);
+      const half = appends.findIndex((_, i) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0) >= SMALL / 2);
+      const connect = () => KafkaEventLog.connect({ brokers: [privateBrokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+      let log = await connect();
+      cleanups.push(() => log.close());
+      const service = serve(serveEnv);
+      await service.start();
+      await appendAll(log, appends.slice(0, half));
+      await untilContributions(s.url, Math.floor(SMALL / 2 / 4));
+      await infraScript(['down', 'kafka', '--kill'], env);
+      await new Promise((r) => setTimeout(r, 1000));
+      await infraScript(['up', 'kafka', '--json'], env);
+      await log.close().catch(() => {});
+      log = await connect();
+      await appendAll(log, appends.slice(half));
+      await log.close();
+      await waitDrained(privateBrokers, s.prefix, groupsOf(s.prefix));
+      assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+      await service.kill('SIGTERM');
+    });
+  });
 });
+

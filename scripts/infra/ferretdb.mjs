@@ -1,16 +1,100 @@
 // FerretDB 1.x (MongoDB wire protocol) with its SQLite backend, built from the module source into
 // the cache. FerretDB 1.x has no multi-document transactions and no change streams.
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runLogged, running, startDetached, waitUntil } from './process.mjs';
 import { mongoReady } from './probes.mjs';
 
 const MODULE_ROOT = 'github.com/FerretDB/FerretDB';
 const binOf = (f) => join(f.home, 'bin', 'ferretdb');
+const stampOf = (f) => join(f.home, 'bin', 'patches.txt');
+
+/**
+ * Two fixes to the SQLite backend of FerretDB 1.24, applied to the module source before the build
+ * (the files are then the module's own plus these edits; the stamp names them so a build without
+ * them is rebuilt):
+ * - `_id` lookups use the `_id` index. The backend queries `_ferretdb_sjson->'$._id'` while the
+ *   unique index it creates is on `_ferretdb_sjson->"_id"`; SQLite matches index expressions as
+ *   written, so every lookup, update and delete by `_id` scanned the whole table.
+ * - a filter that holds `_id: <string>` or `_id: {$in: [<string>...]}` next to other conditions is
+ *   narrowed by `_id` in SQL too (the handler still applies the whole filter to what comes back);
+ *   before, only a filter of `_id` alone was, so a conditional write (`{_id, _rev}`) or a read by a
+ *   list of ids decoded every document of the collection.
+ */
+const PATCHES = [
+  {
+    file: 'internal/backends/sqlite/metadata/metadata.go',
+    from: `IDColumn = DefaultColumn + "->'$._id'"`,
+    to: `IDColumn = DefaultColumn + "->'_id'"`,
+  },
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    from: `	if params.Filter.Len() == 1 {
+		v, _ := params.Filter.Get("_id")
+		switch v.(type) {
+		case string, types.ObjectID:
+			whereClause = fmt.Sprintf(\` WHERE %s = ?\`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}
+	}
+
+	q += whereClause
+	q += prepareOrderByClause(params.Sort)`,
+    to: `	if params.Filter.Has("_id") {
+		v, _ := params.Filter.Get("_id")
+		switch v := v.(type) {
+		case string, types.ObjectID:
+			whereClause = fmt.Sprintf(\` WHERE %s = ?\`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		case *types.Document:
+			whereClause, args = opalIDInClause(v)
+		}
+	}
+
+	q += whereClause
+	q += prepareOrderByClause(params.Sort)`,
+    append: `
+// opalIDInClause narrows {_id: {$in: [strings]}} in SQL; anything else is left to the handler.
+func opalIDInClause(d *types.Document) (string, []any) {
+	if d.Len() != 1 {
+		return "", nil
+	}
+	in, _ := d.Get("$in")
+	arr, ok := in.(*types.Array)
+	if !ok || arr.Len() == 0 || arr.Len() > 10000 {
+		return "", nil
+	}
+	args := make([]any, 0, arr.Len())
+	marks := make([]string, 0, arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		v, _ := arr.Get(i)
+		s, ok := v.(string)
+		if !ok {
+			return "", nil
+		}
+		args = append(args, string(must.NotFail(sjson.MarshalSingleValue(s))))
+		marks = append(marks, "?")
+	}
+	return fmt.Sprintf(\` WHERE %s IN (%s)\`, metadata.IDColumn, strings.Join(marks, ", ")), args
+}
+`,
+  },
+];
+const PATCH_STAMP = 'opal-1: sqlite _id index expression; _id pushdown next to other conditions and for $in\n';
 
 export function ferretdbInstalled(config) {
-  return existsSync(binOf(config.ferretdb));
+  const f = config.ferretdb;
+  return existsSync(binOf(f)) && existsSync(stampOf(f)) && readFileSync(stampOf(f), 'utf8') === PATCH_STAMP;
+}
+
+function applyPatches(src) {
+  for (const p of PATCHES) {
+    const file = join(src, p.file);
+    const text = readFileSync(file, 'utf8');
+    if (!text.includes(p.from)) throw new Error(`ferretdb patch: ${p.file} does not contain the expected code (another FerretDB version?)`);
+    writeFileSync(file, text.replace(p.from, p.to) + (p.append ?? ''));
+  }
 }
 
 /**
@@ -32,9 +116,11 @@ export async function installFerretdb(config) {
   chmodTree(src);
   writeFileSync(join(src, 'build', 'version', 'version.txt'), `${f.version}\n`);
   writeFileSync(join(src, 'build', 'version', 'package.txt'), 'opal-infra\n');
+  applyPatches(src);
   mkdirSync(join(f.home, 'bin'), { recursive: true });
   await runLogged(config, 'ferretdb-install', 'go', ['build', '-trimpath', '-o', binOf(f), './cmd/ferretdb'], { cwd: src, env });
-  if (!ferretdbInstalled(config)) throw new Error(`go build finished but ${binOf(f)} is missing`);
+  if (!existsSync(binOf(f))) throw new Error(`go build finished but ${binOf(f)} is missing`);
+  writeFileSync(stampOf(f), PATCH_STAMP);
   rmSync(src, { recursive: true, force: true });
   return true;
 }
@@ -80,7 +166,10 @@ export async function startFerretdb(config) {
     `--listen-addr=${config.host}:${f.port}`,
     `--debug-addr=${config.host}:${f.debugPort}`,
     '--handler=sqlite',
-    `--sqlite-url=file:${sqliteDir}/`,
+    // WAL (FerretDB's default) with synchronous=NORMAL: a commit no longer waits for an fsync; a
+    // crash of FerretDB or of the machine's processes loses nothing, a power cut may lose the last
+    // commits (fine for local servers; production runs MongoDB).
+    `--sqlite-url=file:${sqliteDir}/?_pragma=synchronous(normal)`,
     `--state-dir=${stateDir}`,
     '--telemetry=disable',
     '--log-level=warn',

@@ -6,7 +6,9 @@ import { OpalProcess } from '@opal/testkit';
 /** `opal serve <service>` scaled out (Kafka + MongoDB): no data folder of its own is used. */
 export class ServeProcess extends OpalProcess {
   constructor(service: string, env: Record<string, string>) {
-    super(join(tmpdir(), `opal-serve-${process.pid}`), { command: ['serve', service], env: { ...env, OPAL_INGEST_WORKERS: '0' } });
+    // OPAL_FAULT_LOG: a file that collects the services' logs (what a stalled run was doing).
+    const logFile = process.env.OPAL_FAULT_LOG;
+    super(join(tmpdir(), `opal-serve-${process.pid}`), { command: ['serve', service], env: { ...env, OPAL_INGEST_WORKERS: '0' }, ...(logFile ? { logFile } : {}) });
   }
 }
 

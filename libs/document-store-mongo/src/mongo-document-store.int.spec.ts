@@ -11,6 +11,7 @@ else {
     const store = await MongoDocumentStore.connect({ url });
     return {
       store,
+      peer: () => MongoDocumentStore.connect({ url }),
       async cleanup() {
         await store.dropDatabase();
         await store.close();

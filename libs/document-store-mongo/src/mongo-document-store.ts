@@ -27,6 +27,10 @@ const CHECKPOINTS = '_checkpoints';
 const DUPLICATE_KEY = 11000;
 const READ_CHUNK = 1000;
 const UPDATE_CHUNK = 16;
+/** Update commands in flight at once, on disjoint documents (FerretDB's pool holds 100 statements). */
+const UPDATE_LANES = 4;
+/** Guarded documents remembered per collection between batches; past this the collection's are dropped. */
+const CACHE_LIMIT = 100_000;
 
 export type MongoDocumentStoreOptions = {
   /** mongodb://host:port/db; the database named in the URL holds the read models. */
@@ -40,6 +44,14 @@ export type MongoDocumentStoreOptions = {
  * checkpoint, last; so a crash anywhere in between leaves nothing that a redelivery would apply twice.
  */
 export class MongoDocumentStore implements DocumentStore {
+  /**
+   * What this process last read or wrote of each guarded document, so a batch reads only the
+   * documents it has not seen. Safe because every guarded write is conditional on the revision:
+   * a document another process changed since makes the write conflict, and the collection's
+   * entries are dropped before the runner reads again.
+   */
+  private readonly guarded = new Map<string, Map<string, GuardedDoc>>();
+
   private constructor(
     private readonly client: MongoClient,
     private readonly db: Db,
@@ -76,16 +88,31 @@ export class MongoDocumentStore implements DocumentStore {
 
   async getGuarded(collection: string, ids: readonly string[]): Promise<Map<string, GuardedDoc>> {
     const out = new Map<string, GuardedDoc>();
-    if (ids.length === 0) return out;
-    for (let i = 0; i < ids.length; i += READ_CHUNK) {
-      const chunk = ids.slice(i, i + READ_CHUNK);
+    const known = this.cacheOf(collection);
+    const missing: string[] = [];
+    for (const id of ids) {
+      const g = known.get(id);
+      if (g === undefined) missing.push(id);
+      else if (g.guard.rev > 0) out.set(id, g);
+    }
+    for (let i = 0; i < missing.length; i += READ_CHUNK) {
+      const chunk = missing.slice(i, i + READ_CHUNK);
       // One reply per query: FerretDB 1.x keeps an unfinished cursor's SQLite rows open, and a cursor
       // abandoned by a killed process then blocks writers to that database for good.
       for (const s of await this.coll(collection).find({ _id: { $in: chunk } }, { batchSize: chunk.length + 1 }).toArray()) {
         out.set(s._id, { doc: s.doc, guard: { applied: fromOffsets(s._applied), rev: s._rev ?? 0 } });
       }
     }
+    // Absent documents are remembered as revision 0: writing one is an insert, which conflicts too.
+    for (const id of missing) known.set(id, out.get(id) ?? ABSENT);
+    if (known.size > CACHE_LIMIT) known.clear();
     return out;
+  }
+
+  private cacheOf(collection: string): Map<string, GuardedDoc> {
+    let m = this.guarded.get(collection);
+    if (!m) this.guarded.set(collection, (m = new Map()));
+    return m;
   }
 
   async get(collection: string, id: string): Promise<Doc | undefined> {
@@ -132,21 +159,35 @@ export class MongoDocumentStore implements DocumentStore {
           return { replaceOne: { filter: { _id, _rev: w.expectedRev }, replacement: replacement as Stored } };
         });
       // FerretDB 1.24 (SQLite) holds every statement's rows open until an update command ends and
-      // deadlocks its connection pool past ~100: keep each update command small, one at a time.
+      // deadlocks its connection pool past ~100: small update commands, a few lanes at once.
       const chunks: AnyBulkWriteOperation<Stored>[][] = inserts.length ? [inserts] : [];
       for (let i = 0; i < replaces.length; i += UPDATE_CHUNK) chunks.push(replaces.slice(i, i + UPDATE_CHUNK));
-      for (const bulk of chunks) {
-        const expectMatched = 'replaceOne' in bulk[0]! ? bulk.length : 0;
-        try {
-          const r = await c.bulkWrite(bulk, { ordered: false });
-          conflicts += expectMatched - r.matchedCount;
-        } catch (error) {
-          if (!(error instanceof MongoBulkWriteError)) throw error;
-          const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-          if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
-          conflicts += errors.length + (expectMatched - error.result.matchedCount);
+      const lane = async () => {
+        for (let bulk = chunks.shift(); bulk; bulk = chunks.shift()) {
+          const expectMatched = 'replaceOne' in bulk[0]! ? bulk.length : 0;
+          try {
+            const r = await c.bulkWrite(bulk, { ordered: false });
+            conflicts += expectMatched - r.matchedCount;
+          } catch (error) {
+            if (!(error instanceof MongoBulkWriteError)) throw error;
+            const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+            if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+            conflicts += errors.length + (expectMatched - error.result.matchedCount);
+          }
         }
+      };
+      try {
+        await Promise.all(Array.from({ length: Math.min(UPDATE_LANES, chunks.length) }, lane));
+      } catch (error) {
+        this.guarded.delete(collection);
+        throw error;
       }
+      if (conflicts > 0) {
+        this.guarded.delete(collection);
+        continue;
+      }
+      const known = this.cacheOf(collection);
+      for (const w of ops) known.set(w.id, { doc: w.doc, guard: w.guard });
     }
     // The documents that did land carry their guard; the retry skips what they have applied.
     if (conflicts > 0) throw new DocumentConflictError(`${conflicts} document(s) changed by another writer`);
@@ -168,7 +209,10 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   async reset(projection: string, collections: readonly string[]): Promise<void> {
-    for (const name of collections) await this.coll(name).deleteMany({});
+    for (const name of collections) {
+      this.guarded.delete(name);
+      await this.coll(name).deleteMany({});
+    }
     await this.db.collection<StoredCheckpoint>(CHECKPOINTS).deleteOne({ _id: projection });
   }
 
@@ -183,6 +227,7 @@ export class MongoDocumentStore implements DocumentStore {
 
   /** Drops the whole database (tests, and `opal replay` into a scratch database). */
   async dropDatabase(): Promise<void> {
+    this.guarded.clear();
     await this.db.dropDatabase();
   }
 
@@ -203,5 +248,7 @@ function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {
 
 const toOffsets = (m: Readonly<Record<string, number>>): Offsets => Object.entries(m).map(([p, o]) => ({ p, o }));
 const fromOffsets = (list: Offsets | undefined): Record<string, number> => Object.fromEntries((list ?? []).map((x) => [x.p, x.o]));
+
+const ABSENT: GuardedDoc = { doc: null, guard: { applied: {}, rev: 0 } };
 
 const stored = (w: GuardedWrite): Stored => ({ _id: w.id, doc: w.doc, _applied: toOffsets(w.guard.applied), _rev: w.guard.rev });

@@ -152,6 +152,39 @@ if (!infra.skipped) {
       }
     });
 
+    it('keeps a member whose handler outlasts the session timeout, and commits what it handled', async () => {
+      const name = `slow-${run}`;
+      const ids = Array.from({ length: 6 }, (_, i) => `slow${i}-${run}`);
+      for (const id of ids) await log.append(id, [ev('A'), ev('B')], { expectedVersion: 'no_stream', producer: 't' });
+      const seen = new Set<string>();
+      let slept = false;
+      const sub = log.subscribe({
+        name,
+        from: 'checkpoint',
+        handler: async (batch) => {
+          // Longer than the 10 s session timeout: without heartbeats the group drops this member.
+          if (!slept && batch.some((e) => ids.includes(e.streamId))) {
+            slept = true;
+            await new Promise((r) => setTimeout(r, 12_000));
+          }
+          for (const e of batch) if (ids.includes(e.streamId)) seen.add(`${e.streamId}#${e.streamSeq}`);
+        },
+      });
+      try {
+        await sub.caughtUp();
+        for (const id of ids) for (const seq of [1, 2]) assert.ok(seen.has(`${id}#${seq}`), `${id}#${seq} delivered`);
+        // The offsets were committed: a later member of the group starts past these events.
+        await sub.stop();
+        const again: string[] = [];
+        const next = log.subscribe({ name, from: 'checkpoint', handler: (b) => void again.push(...b.filter((e) => ids.includes(e.streamId)).map((e) => e.streamId)) });
+        await next.caughtUp();
+        await next.stop();
+        assert.deepEqual(again, []);
+      } finally {
+        await sub.stop();
+      }
+    });
+
     it('resumes a subscription from a cursor and routes streams to their domain topic', async () => {
       const a = `ia-${run}`;
       const b = `other-${run}`;

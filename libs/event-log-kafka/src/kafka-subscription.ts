@@ -21,6 +21,35 @@ class Revoked extends Error {}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const HEARTBEAT_MS = 1000;
+
+/**
+ * Heartbeats while a handler runs: a batch that takes longer than the session timeout (a slow
+ * store) must not cost this member its place in the group.
+ */
+async function keepAlive<T>(heartbeat: () => Promise<void>, work: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => void heartbeat().catch(() => {}), HEARTBEAT_MS);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const MEMBERSHIP_LOST = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+
+/**
+ * kafkajs wraps a commit refused because this member left the group (it missed its session
+ * timeout, or a rebalance began) in a non-retriable error, which stops the consumer for good.
+ * Rethrown as the broker's own error, the consumer re-joins the group and resumes from the last
+ * commit instead.
+ */
+function asRejoin(error: unknown): never {
+  let cause = error as { type?: string; cause?: unknown } | undefined;
+  while (cause && !MEMBERSHIP_LOST.has(cause.type ?? '') && cause.cause) cause = cause.cause as typeof cause;
+  throw cause && MEMBERSHIP_LOST.has(cause.type ?? '') ? cause : error;
+}
+
 /**
  * One subscription = one consumer group. 'checkpoint' uses the group `<prefix><name>` and commits
  * after each handled batch, so several processes with the same name share the partitions; 'beginning'
@@ -57,6 +86,9 @@ export class KafkaSubscription implements Subscription {
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
       maxWaitTimeInMs: 200,
+      // Up to 8 MiB per partition and fetch (kafkajs: 1 MiB), so a consumer that fell behind gets
+      // batches large enough to amortise its handler's per-batch cost.
+      maxBytesPerPartition: 8 << 20,
       allowAutoTopicCreation: false,
     });
     this.joined = new Promise((r) => (this.markJoined = r));
@@ -150,11 +182,11 @@ export class KafkaSubscription implements Subscription {
         const chunk = messages.slice(i, i + this.settings.batchSize);
         const heads = this.headsOf(key);
         const events = chunk.flatMap((m) => this.decode(key, m, heads));
-        if (events.length > 0) await this.deliver(events, key, payload);
+        if (events.length > 0) await keepAlive(heartbeat, () => this.deliver(events, key, payload));
         const next = Number(chunk.at(-1)!.offset) + 1;
         if (isStale()) return;
         if (this.durable) {
-          await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next) }]);
+          await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next) }]).catch(asRejoin);
         }
         resolveOffset(chunk.at(-1)!.offset);
         this.positions.set(key, next);

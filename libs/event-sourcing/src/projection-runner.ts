@@ -46,7 +46,9 @@ export class ProjectionRunner<E extends DomainEvent> {
     this.subscription = this.log.subscribe({
       name: `projection.${p.name}`,
       from: guarded ? 'checkpoint' : checkpoint ? checkpoint.cursor : 'beginning',
-      batchSize: this.options.batchSize ?? 5000,
+      // Remote stores pay per written document: larger batches write a document touched by many
+      // events once for more of them.
+      batchSize: this.options.batchSize ?? (guarded ? 20_000 : 5000),
       handler: (batch) => this.apply(batch),
       onError: (e) => this.options.onError?.(e),
     });

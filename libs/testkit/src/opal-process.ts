@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,8 @@ export type OpalProcessOptions = {
   readonly env?: Readonly<Record<string, string>>;
   /** Arguments for the node binary, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p'] to profile the server. */
   readonly nodeArgs?: readonly string[];
+  /** Appends the process's stdout (its log) and stderr to this file, for a look after a failure. */
+  readonly logFile?: string;
 };
 
 /** `opal up` (or `opal serve <service>`) as a real child process on free loopback ports. */
@@ -67,9 +70,14 @@ export class OpalProcess {
         OPAL_LOG_LEVEL: 'warn',
         ...this.options.env,
       },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', this.options.logFile ? 'pipe' : 'ignore', 'pipe'],
     });
     this.child = child;
+    if (this.options.logFile) {
+      const out = createWriteStream(this.options.logFile, { flags: 'a' });
+      child.stdout!.pipe(out);
+      child.stderr!.pipe(out);
+    }
     let err = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} did not start in 60 s:\n${err}`)), 60_000);

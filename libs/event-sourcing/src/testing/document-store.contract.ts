@@ -8,7 +8,12 @@ import type { Projection } from '../projection.js';
 import { ProjectionRunner } from '../projection-runner.js';
 import { TypedEventCodec } from '../typed-event-codec.js';
 
-export type DocumentStoreSubject = { readonly store: DocumentStore; cleanup(): Promise<void> };
+export type DocumentStoreSubject = {
+  readonly store: DocumentStore;
+  /** Another connection to the same data, as a second process holds it (stores shared by processes). */
+  peer?(): Promise<DocumentStore>;
+  cleanup(): Promise<void>;
+};
 
 type Accepted = DomainEvent<'ContributionAccepted', { datanetId: string; contributionId: string; contributor: string; contentHash: string; sizeBytes: number }>;
 const codec = new TypedEventCodec<Accepted>('opal.ingest.v1', ['ContributionAccepted']);
@@ -144,12 +149,19 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       await clean.prepare(p.name, p.collections);
       await new ProjectionRunner(null as never, clean, p).apply(all);
       await store.prepare(p.name, p.collections);
-      const member = async (partition: string) => {
-        const runner = new ProjectionRunner(null as never, store, p);
+      // The second member is another process where the store can be shared: what it remembers of
+      // the documents goes stale as the first one writes them.
+      const other = subject.peer ? await subject.peer() : store;
+      const member = async (partition: string, s: DocumentStore) => {
+        const runner = new ProjectionRunner(null as never, s, p);
         const mine = all.filter((e) => e.position.partition === partition);
         for (let i = 0; i < mine.length; i += 20) await runner.apply(mine.slice(i, i + 20));
       };
-      await Promise.all([member('p0'), member('p1')]);
+      try {
+        await Promise.all([member('p0', store), member('p1', other)]);
+      } finally {
+        if (other !== store) await other.close();
+      }
       assert.deepEqual(await digests(store, p), await digests(clean, p));
     });
   });
