@@ -61,7 +61,14 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
   let written = 0;
   const progress = (done: boolean) => options.onProgress?.({ tokens: totalTokens, documents: totalDocs, shardsQueued: shards.length, shardsWritten: written, done });
 
-  let buf = new Uint32Array(capacity);
+  // Token buffers come back from the workers once their shard is written and are filled again,
+  // so a build holds at most workers + 1 of them, however many shards it writes.
+  const spare: ArrayBuffer[] = [];
+  const shardBuffer = (need: number) => {
+    const b = spare.pop();
+    return b && b.byteLength >= need * 4 ? new Uint32Array(b, 0, b.byteLength / 4) : new Uint32Array(need);
+  };
+  let buf = shardBuffer(capacity);
   let len = 0;
   let starts: number[] = [];
   let orders: number[] = [];
@@ -91,6 +98,7 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
       const worker = await pool.acquire();
       pending.push(
         pool.run(worker, { ...input, path }).then((r) => {
+          spare.push(r.buffer);
           if ('error' in r) throw new Error(`shard ${shard}: ${r.error}`);
           Object.assign(entry, { sha256: r.sha256, bytes: r.bytes });
           written++;
@@ -99,6 +107,7 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
       );
     } else {
       Object.assign(entry, writeShardFile(path, buildShardData(input)));
+      spare.push(input.tokens.buffer as ArrayBuffer);
       written++;
     }
     progress(false);
@@ -111,7 +120,7 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
       const need = ids_.length + 1;
       if (len + need > buf.length) {
         await flush();
-        buf = new Uint32Array(Math.max(capacity, need));
+        buf = shardBuffer(Math.max(capacity, need));
       }
       starts.push(len);
       buf.set(ids_, len);

@@ -15,10 +15,10 @@ export type ShardInput = {
   readonly docContributors: readonly string[];
 };
 
-/** Sorts the suffixes and lays out the lookup tables of one shard. */
-export function buildShardData(input: ShardInput): ShardData {
+/** Sorts the suffixes (into `saBuffer` when it is long enough) and lays out the lookup tables of one shard. */
+export function buildShardData(input: ShardInput, saBuffer?: Int32Array): ShardData {
   const { tokens, alphabetSize: k } = input;
-  const sa = buildSuffixArray(tokens, k);
+  const sa = buildSuffixArray(tokens, k, saBuffer);
   const buckets = new Uint32Array(k + 1);
   for (let i = 0; i < tokens.length; i++) buckets[tokens[i]! + 1]++;
   for (let c = 0; c < k; c++) buckets[c + 1] += buckets[c]!;
