@@ -6,7 +6,7 @@ import { computeIndexHash, MANIFEST_FILE, type IndexManifest } from '../format/m
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { wordTokenizer } from '../tokenizer/word-tokenizer.js';
 import { Vocabulary } from '../tokenizer/vocabulary.js';
-import { documentAt, longestMatchInShard } from './shard-search.js';
+import { documentAt, matchShards } from './shard-search.js';
 
 export type OpenOptions = {
   /** Recompute every shard's SHA-256 while loading (reads each byte once more). Default true. */
@@ -100,41 +100,7 @@ export class AttributionIndex implements QueryIndex {
 
   /** Longest match at each position of `q` and its count, over every shard. */
   matchAll(q: Uint32Array): MatchTable {
-    const m = q.length;
-    const ns = this.shards.length;
-    const length = new Uint32Array(m);
-    const count = new Float64Array(m);
-    const lo = new Uint32Array(m * ns);
-    const hi = new Uint32Array(m * ns);
-    const lens = new Uint32Array(ns);
-    const ranges = new Uint32Array(2 * ns);
-    let lead = 0;
-    for (let i = 0; i < m; i++) {
-      // The match at i+1 is at least the one at i less its first token, so a shard holding less
-      // than that cannot hold the longest match and skips finding its range. The shard that held
-      // the last match goes first: it most likely holds this one too, and raises the bar early.
-      const floor = i > 0 && length[i - 1]! > 1 ? length[i - 1]! - 1 : 0;
-      let best = 0;
-      for (let k = 0; k < ns; k++) {
-        const s = k === 0 ? lead : k <= lead ? k - 1 : k;
-        const need = best > floor ? best : floor;
-        const len = longestMatchInShard(this.shards[s]!, q, i, ranges.subarray(2 * s, 2 * s + 2), need);
-        lens[s] = len < need ? 0 : len;
-        if (lens[s]! > best) best = lens[s]!;
-      }
-      if (best === 0) continue;
-      let total = 0;
-      for (let s = 0; s < ns; s++) {
-        if (lens[s] !== best) continue;
-        if (total === 0) lead = s;
-        lo[i * ns + s] = ranges[2 * s]!;
-        hi[i * ns + s] = ranges[2 * s + 1]!;
-        total += ranges[2 * s + 1]! - ranges[2 * s]!;
-      }
-      length[i] = best;
-      count[i] = total;
-    }
-    return { length, count, lo, hi };
+    return matchShards(this.shards, q);
   }
 
   /** Every occurrence of the longest match at position i, as (shard, document, text position). */

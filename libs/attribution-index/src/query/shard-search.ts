@@ -1,105 +1,69 @@
 import type { ShardData } from '../format/shard-file.js';
 
-// Probes of the last search, kept to bracket the range of the longest match (no allocation per call).
-const probeAt = new Int32Array(64);
-const probeLcp = new Int32Array(64);
-
 /**
- * Longest prefix of q[i..] that occurs in one shard. The first token's range comes from the bucket
- * table; one binary search for where q[i..] would sort inside it follows, comparing each probed
- * suffix from the prefix it must share with q (the smaller of its bounds' common prefixes). The
- * longest match is the longest common prefix with a neighbour of that place, and every probe is
- * remembered: its range is then found by two binary searches between the probes that bracket it.
- * Writes the range to range[0..1] unless the match is shorter than `need` (then no caller uses it);
- * returns the match length in tokens.
+ * Longest prefix of q[i..] that occurs in one shard, found by narrowing the suffix-array range one
+ * token at a time: the first token's range comes from the bucket table, each next token is two
+ * binary searches inside the current range, and once one suffix is left the rest is a plain
+ * comparison. Writes the final range to range[0..1]; returns the match length in tokens.
  *
  * No bounds checks on the text: a query never contains the separator 0 and every shard ends with
- * one, so a comparison stops at a document's end at the latest.
+ * one, so a suffix that matched d query tokens always has a token at offset d.
  */
-export function longestMatchInShard(s: ShardData, q: Uint32Array, i: number, range: Uint32Array, need = 0): number {
+export function longestMatchInShard(s: ShardData, q: Uint32Array, i: number, range: Uint32Array): number {
   const { tokens, suffixArray: sa, buckets } = s;
+  const m = q.length;
   const first = q[i]!;
   if (first === 0 || first >= s.alphabetSize) return 0;
-  const bLo = buckets[first]!;
-  const bHi = buckets[first + 1]!;
-  if (bLo === bHi) return 0;
-  const rest = q.length - i;
-  let best = 1;
-  let probes = 0;
-  if (rest > 1) {
-    // Lower bound of q[i..] in [bLo, bHi); every suffix there shares the first token with it.
-    let lo = bLo;
-    let hi = bHi;
-    let lcpLo = 1;
-    let lcpHi = 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const p = sa[mid]!;
-      let k = lcpLo < lcpHi ? lcpLo : lcpHi;
-      while (k < rest && tokens[p + k] === q[i + k]) k++;
-      probeAt[probes] = mid;
-      probeLcp[probes++] = k;
-      if (k > best) best = k;
-      if (k === rest || tokens[p + k]! > q[i + k]!) {
-        hi = mid;
-        lcpHi = k;
-      } else {
-        lo = mid + 1;
-        lcpLo = k;
+  let lo = buckets[first]!;
+  let hi = buckets[first + 1]!;
+  if (lo === hi) return 0;
+  let d = 1;
+  while (i + d < m) {
+    const c = q[i + d]!;
+    if (hi - lo === 1) {
+      const p = sa[lo]!;
+      while (i + d < m && tokens[p + d] === q[i + d]) d++;
+      break;
+    }
+    // Search for any suffix with token c at depth d, then split the two bound searches at it:
+    // the steps above the first hit are shared instead of done twice.
+    let a = lo;
+    let b = hi;
+    let hit = -1;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      const v = tokens[sa[mid]! + d]!;
+      if (v < c) a = mid + 1;
+      else if (v > c) b = mid;
+      else {
+        hit = mid;
+        break;
       }
     }
+    if (hit < 0) break;
+    let x = a;
+    let y = hit;
+    while (x < y) {
+      const mid = (x + y) >>> 1;
+      if (tokens[sa[mid]! + d]! < c) x = mid + 1;
+      else y = mid;
+    }
+    const newLo = x;
+    x = hit + 1;
+    y = b;
+    while (x < y) {
+      const mid = (x + y) >>> 1;
+      if (tokens[sa[mid]! + d]! <= c) x = mid + 1;
+      else y = mid;
+    }
+    a = x;
+    lo = newLo;
+    hi = a;
+    d++;
   }
-  if (best < need) return best;
-  if (best === 1) {
-    range[0] = bLo;
-    range[1] = bHi;
-    return 1;
-  }
-  // The suffixes sharing `best` tokens with q[i..] are contiguous and hold at least one probe.
-  // Bracket each end of that run between the nearest probes inside and outside it.
-  let inLo = 0x7fffffff;
-  let inHi = -1;
-  for (let t = 0; t < probes; t++) {
-    if (probeLcp[t]! < best) continue;
-    const at = probeAt[t]!;
-    if (at < inLo) inLo = at;
-    if (at > inHi) inHi = at;
-  }
-  let outLo = bLo - 1;
-  let outLoLcp = 1;
-  let outHi = bHi;
-  let outHiLcp = 1;
-  for (let t = 0; t < probes; t++) {
-    const at = probeAt[t]!;
-    if (probeLcp[t]! >= best) continue;
-    if (at < inLo && at > outLo) (outLo = at), (outLoLcp = probeLcp[t]!);
-    if (at > inHi && at < outHi) (outHi = at), (outHiLcp = probeLcp[t]!);
-  }
-  // First index in (outLo, inLo] sharing `best` tokens; all between share outLoLcp already.
-  let a = outLo + 1;
-  let b = inLo;
-  while (a < b) {
-    const mid = (a + b) >>> 1;
-    const p = sa[mid]!;
-    let k = outLoLcp;
-    while (k < best && tokens[p + k] === q[i + k]) k++;
-    if (k === best) b = mid;
-    else a = mid + 1;
-  }
-  range[0] = a;
-  // First index in (inHi, outHi] not sharing `best` tokens.
-  a = inHi + 1;
-  b = outHi;
-  while (a < b) {
-    const mid = (a + b) >>> 1;
-    const p = sa[mid]!;
-    let k = outHiLcp;
-    while (k < best && tokens[p + k] === q[i + k]) k++;
-    if (k === best) a = mid + 1;
-    else b = mid;
-  }
-  range[1] = a;
-  return best;
+  range[0] = lo;
+  range[1] = hi;
+  return d;
 }
 
 /** Document holding text position `pos` (binary search over document starts). */
@@ -113,4 +77,43 @@ export function documentAt(s: ShardData, pos: number): number {
     else b = mid;
   }
   return a;
+}
+
+/** Longest match at each output position over a set of shards (see MatchTable). */
+export type ShardMatches = {
+  readonly length: Uint32Array;
+  readonly count: Float64Array;
+  /** Per position and shard (index i * shards + s): the range when that shard holds the longest match. */
+  readonly lo: Uint32Array;
+  readonly hi: Uint32Array;
+};
+
+/** Longest match and its count at every position of `q`, over every shard. */
+export function matchShards(shards: readonly ShardData[], q: Uint32Array): ShardMatches {
+  const m = q.length;
+  const ns = shards.length;
+  const length = new Uint32Array(m);
+  const count = new Float64Array(m);
+  const lo = new Uint32Array(m * ns);
+  const hi = new Uint32Array(m * ns);
+  const range = new Uint32Array(2);
+  for (let i = 0; i < m; i++) {
+    let best = 0;
+    let total = 0;
+    for (let s = 0; s < ns; s++) {
+      const len = longestMatchInShard(shards[s]!, q, i, range);
+      if (len === 0 || len < best) continue;
+      if (len > best) {
+        best = len;
+        total = 0;
+        for (let t = 0; t < s; t++) hi[i * ns + t] = lo[i * ns + t] = 0;
+      }
+      lo[i * ns + s] = range[0]!;
+      hi[i * ns + s] = range[1]!;
+      total += range[1]! - range[0]!;
+    }
+    length[i] = best;
+    count[i] = total;
+  }
+  return { length, count, lo, hi };
 }
