@@ -24,11 +24,11 @@ export const run: BenchSuite = async (ctx) => {
     return i >= 0 && i + 1 < process.argv.length && /^\d+$/.test(process.argv[i + 1]!) ? Number(process.argv[i + 1]) : d;
   };
   const tokens = num('tokens', 100_000_000);
-  // As few shards as the build's memory allows: a query searches every shard, so latency grows
-  // with their number, while a build holds two shards being sorted (8 bytes a token each) and one
-  // being filled. Two shards of up to 256M positions keep the build's peak near 10 bytes a token
-  // at 100M and well under at 1,000M (four shards).
-  const shards = Math.max(2, Math.ceil(tokens / 256_000_000));
+  // As few shards as the format allows (positions fit 31 bits): a query searches every shard, so
+  // latency grows with their number. Two shards are also the least memory for two build threads:
+  // each holds its shard's tokens and suffix array (8 bytes a position, plus up to ~1.3 for the
+  // reduced problem's buckets), and no third shard waits in a buffer of its own.
+  const shards = Math.max(2, Math.ceil((tokens * 1.004) / 2_000_000_000));
   const shardTokens = num('shard-tokens', Math.ceil((tokens * 1.004) / shards) + 1024);
   const seed = num('seed', 1);
   const dir = join(process.cwd(), '.cache', 'bench', `attribution-${tokens}-${shardTokens}-${seed}`);
