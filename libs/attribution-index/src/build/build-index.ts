@@ -7,6 +7,7 @@ import { wordTokenizer } from '../tokenizer/word-tokenizer.js';
 import { Vocabulary } from '../tokenizer/vocabulary.js';
 import { writeShardFile } from '../format/shard-file.js';
 import { computeIndexHash, MANIFEST_FILE, type IndexManifest } from '../format/manifest.js';
+import { DocumentTableBuilder } from './document-table.js';
 import { buildShardData, type ShardInput } from './shard-input.js';
 import { ShardWorkerPool } from './worker-pool.js';
 
@@ -70,29 +71,18 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
   };
   let buf = shardBuffer(capacity);
   let len = 0;
-  let starts: number[] = [];
-  let orders: number[] = [];
-  let ids: string[] = [];
-  let contributors: string[] = [];
+  let docs = new DocumentTableBuilder();
 
   const flush = async () => {
-    if (starts.length === 0) return;
+    if (docs.documents === 0) return;
     const shard = shards.length;
     const file = `shard-${String(shard).padStart(4, '0')}.opx`;
-    const input: ShardInput = {
-      shard,
-      tokenizerId: tokenizer.id,
-      alphabetSize: vocabulary.size,
-      tokens: buf.subarray(0, len),
-      docStarts: Uint32Array.from([...starts, len]),
-      docOrder: Float64Array.from(orders),
-      docIds: ids,
-      docContributors: contributors,
-    };
-    const entry = { file, sha256: '', positions: len, documents: starts.length, bytes: 0 };
+    const input: ShardInput = { shard, tokenizerId: tokenizer.id, alphabetSize: vocabulary.size, tokens: buf.subarray(0, len), ...docs.finish(len) };
+    const entry = { file, sha256: '', positions: len, documents: docs.documents, bytes: 0 };
     shards.push(entry);
     buf = new Uint32Array(0);
-    [len, starts, orders, ids, contributors] = [0, [], [], [], []];
+    len = 0;
+    docs = new DocumentTableBuilder();
     const path = join(options.dir, file);
     if (pool) {
       const worker = await pool.acquire();
@@ -122,13 +112,10 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
         await flush();
         buf = shardBuffer(Math.max(capacity, need));
       }
-      starts.push(len);
+      docs.add(len, doc.orderKey, doc.contributionId, doc.contributor);
       buf.set(ids_, len);
       len += ids_.length;
       buf[len++] = 0;
-      orders.push(doc.orderKey);
-      ids.push(doc.contributionId);
-      contributors.push(doc.contributor);
       totalTokens += ids_.length;
       totalDocs++;
     }

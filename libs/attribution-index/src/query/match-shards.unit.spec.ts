@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { documentTable } from '../build/document-table.js';
 import { buildShardData } from '../build/shard-input.js';
 import { seededRandom } from '../eval/planted-corpus.js';
 import { longestMatchInShard, matchShards } from './shard-search.js';
@@ -9,8 +10,8 @@ function shardOf(docs: number[][], k: number, shard: number) {
   const starts: number[] = [];
   for (const d of docs) starts.push(tokens.length), tokens.push(...d, 0);
   return buildShardData({
-    shard, tokenizerId: 't', alphabetSize: k + 1, tokens: Uint32Array.from(tokens), docStarts: Uint32Array.from([...starts, tokens.length]),
-    docOrder: new Float64Array(docs.length), docIds: docs.map((_, i) => `d${i}`), docContributors: docs.map(() => 'a'),
+    shard, tokenizerId: 't', alphabetSize: k + 1, tokens: Uint32Array.from(tokens),
+    ...documentTable(docs.map((_, i) => ({ start: starts[i]!, orderKey: 0, contributionId: `d${i}`, contributor: 'a' })), tokens.length),
   });
 }
 

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { documentTable } from '../build/document-table.js';
 import { buildShardData } from '../build/shard-input.js';
 import { seededRandom } from '../eval/planted-corpus.js';
 import { documentAt, longestMatchInShard } from './shard-search.js';
@@ -13,8 +14,8 @@ describe('longestMatchInShard', () => {
       const starts: number[] = [];
       for (const d of docs) starts.push(tokens.length), tokens.push(...d, 0);
       const shard = buildShardData({
-        shard: 0, tokenizerId: 't', alphabetSize: k + 1, tokens: Uint32Array.from(tokens), docStarts: Uint32Array.from([...starts, tokens.length]),
-        docOrder: new Float64Array(docs.length), docIds: docs.map((_, i) => `d${i}`), docContributors: docs.map(() => 'a'),
+        shard: 0, tokenizerId: 't', alphabetSize: k + 1, tokens: Uint32Array.from(tokens),
+        ...documentTable(docs.map((_, i) => ({ start: starts[i]!, orderKey: 0, contributionId: `d${i}`, contributor: 'a' })), tokens.length),
       });
       const q = Uint32Array.from({ length: 60 }, () => 1 + Math.floor(rnd() * rnd() * (k + 2)));
       const range = new Uint32Array(2);
