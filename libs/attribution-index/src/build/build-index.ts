@@ -35,7 +35,7 @@ export type BuildOptions = {
   readonly tokenizer?: Tokenizer;
   /** Needed with `tokenIds`; with text, words are added to it (a fresh one by default). */
   readonly vocabulary?: Vocabulary;
-  /** Positions per shard at most (tokens plus one separator per document); default 64M. */
+  /** Positions per shard at most (tokens plus one separator per document); default 64M, at most 520M. */
   readonly shardTokens?: number;
   /** Shard-building threads; 0 builds on the calling thread. Default: one per core, at most 2. */
   readonly workers?: number;
@@ -43,6 +43,8 @@ export type BuildOptions = {
 };
 
 const DEFAULT_SHARD_TOKENS = 64 * 1024 * 1024;
+// A shard file (about 8 bytes a position) is loaded into one buffer, at most 4 GiB.
+const MAX_SHARD_TOKENS = 520_000_000;
 
 /**
  * Builds an index directory: documents are split on document boundaries into shards, each shard's
@@ -52,6 +54,7 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
   const tokenizer = options.tokenizer ?? wordTokenizer;
   const vocabulary = options.vocabulary ?? new Vocabulary();
   const capacity = options.shardTokens ?? DEFAULT_SHARD_TOKENS;
+  if (!(capacity >= 1 && capacity <= MAX_SHARD_TOKENS)) throw new RangeError(`shardTokens must lie in 1..${MAX_SHARD_TOKENS}`);
   const workers = options.workers ?? Math.min(2, availableParallelism());
   mkdirSync(options.dir, { recursive: true });
   const pool = workers > 0 ? new ShardWorkerPool(workers) : undefined;
