@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { documentTable } from '../build/document-table.js';
 import { buildShardData } from '../build/shard-input.js';
 import { seededRandom } from '../eval/planted-corpus.js';
+import { sampleBuckets } from './bucket-samples.js';
 import { documentAt, longestMatchInShard } from './shard-search.js';
 
 describe('longestMatchInShard', () => {
@@ -19,6 +20,8 @@ describe('longestMatchInShard', () => {
       });
       const q = Uint32Array.from({ length: 60 }, () => 1 + Math.floor(rnd() * rnd() * (k + 2)));
       const range = new Uint32Array(2);
+      const viaSamples = new Uint32Array(2);
+      const sampled = [sampleBuckets(shard, 1, 1), sampleBuckets(shard, 3, 2), sampleBuckets(shard, 8, 20)];
       for (let i = 0; i < q.length; i++) {
         let best = 0;
         let count = 0;
@@ -30,6 +33,10 @@ describe('longestMatchInShard', () => {
         }
         const len = longestMatchInShard(shard, q, i, range);
         assert.equal(len, best, `length at ${i}`);
+        for (const samples of sampled) {
+          assert.equal(longestMatchInShard(shard, q, i, viaSamples, samples), best, `length at ${i} with samples every ${samples.stride}`);
+          if (best > 0) assert.deepEqual(viaSamples, range, `range at ${i} with samples every ${samples.stride}`);
+        }
         if (best > 0) {
           assert.equal(range[1]! - range[0]!, count, `count at ${i}`);
           for (let r = range[0]!; r < range[1]!; r++) {
