@@ -18,7 +18,7 @@ parentPort?.on('message', (job: ShardJob) => {
   let result: ShardJobResult;
   try {
     if (!saBuffer || saBuffer.length < job.tokens.length) {
-      saBuffer = undefined;
+      saBuffer = undefined; // so a collection during the allocation can free the smaller one
       saBuffer = new Int32Array(buffer.byteLength / 4);
     }
     const { sha256, bytes } = writeShardFile(job.path, buildShardData(job, saBuffer));
