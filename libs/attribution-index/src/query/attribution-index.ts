@@ -7,7 +7,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { wordTokenizer } from '../tokenizer/word-tokenizer.js';
 import { Vocabulary } from '../tokenizer/vocabulary.js';
 import { documentAt, matchShards } from './shard-search.js';
-import { sampleBuckets, type BucketSamples } from './bucket-samples.js';
+import { sampleSuffixes, type SuffixSamples } from './suffix-samples.js';
 
 export type OpenOptions = {
   /** Recompute every shard's SHA-256 while loading (reads each byte once more). Default true. */
@@ -50,7 +50,7 @@ const utf8 = new TextDecoder();
 /** An index directory loaded for querying: shards as typed-array views, the vocabulary as a map. */
 export class AttributionIndex implements QueryIndex {
   private byContribution?: Map<string, DocumentRef>;
-  private samples?: BucketSamples[];
+  private samples?: SuffixSamples[];
 
   private constructor(
     readonly manifest: IndexManifest,
@@ -102,7 +102,7 @@ export class AttributionIndex implements QueryIndex {
 
   /** Longest match at each position of `q` and its count, over every shard. */
   matchAll(q: Uint32Array): MatchTable {
-    this.samples ??= this.shards.map((s) => sampleBuckets(s));
+    this.samples ??= this.shards.map((s) => sampleSuffixes(s));
     return matchShards(this.shards, q, this.samples);
   }
 

@@ -1,18 +1,18 @@
 import type { ShardData } from '../format/shard-file.js';
-import { narrowBySamples, type BucketSamples } from './bucket-samples.js';
+import { narrowBySamples, type SuffixSamples } from './suffix-samples.js';
 
 /**
  * Longest prefix of q[i..] that occurs in one shard, found by narrowing the suffix-array range one
  * token at a time: the first token's range comes from the bucket table, each next token is two
  * binary searches inside the current range, and once one suffix is left the rest is a plain
- * comparison. With `samples`, a large first bucket is narrowed by the second token through them
- * (same range, fewer cache misses). Writes the final range to range[0..1]; returns the match
+ * comparison. With `samples`, large ranges at the second and third token are narrowed through
+ * them (same range, fewer cache misses). Writes the final range to range[0..1]; returns the match
  * length in tokens.
  *
  * No bounds checks on the text: a query never contains the separator 0 and every shard ends with
  * one, so a suffix that matched d query tokens always has a token at offset d.
  */
-export function longestMatchInShard(s: ShardData, q: Uint32Array, i: number, range: Uint32Array, samples?: BucketSamples): number {
+export function longestMatchInShard(s: ShardData, q: Uint32Array, i: number, range: Uint32Array, samples?: SuffixSamples): number {
   const { tokens, suffixArray: sa, buckets } = s;
   const m = q.length;
   const first = q[i]!;
@@ -21,19 +21,16 @@ export function longestMatchInShard(s: ShardData, q: Uint32Array, i: number, ran
   let hi = buckets[first + 1]!;
   if (lo === hi) return 0;
   let d = 1;
-  // A large bucket is narrowed by the second token through its samples.
-  if (samples && i + 1 < m && narrowBySamples(s, samples, first, lo, hi, q[i + 1]!, range)) {
-    if (range[0] === range[1]) {
-      range[0] = lo;
-      range[1] = hi;
-      return 1;
-    }
-    lo = range[0]!;
-    hi = range[1]!;
-    d = 2;
-  }
   while (i + d < m) {
     const c = q[i + d]!;
+    // A large range is narrowed through the samples while they reach this deep.
+    if (samples && narrowBySamples(s, samples, d, lo, hi, c, range)) {
+      if (range[0] === range[1]) break;
+      lo = range[0]!;
+      hi = range[1]!;
+      d++;
+      continue;
+    }
     if (hi - lo === 1) {
       const p = sa[lo]!;
       while (i + d < m && tokens[p + d] === q[i + d]) d++;
@@ -103,7 +100,7 @@ export type ShardMatches = {
 };
 
 /** Longest match and its count at every position of `q`, over every shard. */
-export function matchShards(shards: readonly ShardData[], q: Uint32Array, samples?: readonly BucketSamples[]): ShardMatches {
+export function matchShards(shards: readonly ShardData[], q: Uint32Array, samples?: readonly SuffixSamples[]): ShardMatches {
   const m = q.length;
   const ns = shards.length;
   const length = new Uint32Array(m);

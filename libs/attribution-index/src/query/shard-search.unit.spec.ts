@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { documentTable } from '../build/document-table.js';
 import { buildShardData } from '../build/shard-input.js';
 import { seededRandom } from '../eval/planted-corpus.js';
-import { sampleBuckets } from './bucket-samples.js';
+import { sampleSuffixes } from './suffix-samples.js';
 import { documentAt, longestMatchInShard } from './shard-search.js';
 
 describe('longestMatchInShard', () => {
@@ -21,7 +21,7 @@ describe('longestMatchInShard', () => {
       const q = Uint32Array.from({ length: 60 }, () => 1 + Math.floor(rnd() * rnd() * (k + 2)));
       const range = new Uint32Array(2);
       const viaSamples = new Uint32Array(2);
-      const sampled = [sampleBuckets(shard, 1, 1), sampleBuckets(shard, 3, 2), sampleBuckets(shard, 8, 20)];
+      const sampled = [sampleSuffixes(shard, 1, 1), sampleSuffixes(shard, 3, 2), sampleSuffixes(shard, 8, 20)];
       for (let i = 0; i < q.length; i++) {
         let best = 0;
         let count = 0;
