@@ -24,7 +24,12 @@ export const run: BenchSuite = async (ctx) => {
     return i >= 0 && i + 1 < process.argv.length && /^\d+$/.test(process.argv[i + 1]!) ? Number(process.argv[i + 1]) : d;
   };
   const tokens = num('tokens', 100_000_000);
-  const shards = Math.max(2, Math.ceil(tokens / 128_000_000));
+  // As few shards as loading allows (a shard file is read into one buffer of at most 4 GiB, about
+  // 8 bytes a position): a query searches every shard, so latency grows with their number. Two
+  // shards are also the least memory for two build threads: each holds its shard's tokens and
+  // suffix array (8 bytes a position, plus up to ~1.3 for the reduced problem's buckets), and no
+  // third shard waits in a buffer of its own.
+  const shards = Math.max(2, Math.ceil((tokens * 1.004) / 520_000_000));
   const shardTokens = num('shard-tokens', Math.ceil((tokens * 1.004) / shards) + 1024);
   const seed = num('seed', 1);
   const dir = join(process.cwd(), '.cache', 'bench', `attribution-${tokens}-${shardTokens}-${seed}`);

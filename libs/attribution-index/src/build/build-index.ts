@@ -7,6 +7,7 @@ import { wordTokenizer } from '../tokenizer/word-tokenizer.js';
 import { Vocabulary } from '../tokenizer/vocabulary.js';
 import { writeShardFile } from '../format/shard-file.js';
 import { computeIndexHash, MANIFEST_FILE, type IndexManifest } from '../format/manifest.js';
+import { DocumentTableBuilder } from './document-table.js';
 import { buildShardData, type ShardInput } from './shard-input.js';
 import { ShardWorkerPool } from './worker-pool.js';
 
@@ -34,7 +35,7 @@ export type BuildOptions = {
   readonly tokenizer?: Tokenizer;
   /** Needed with `tokenIds`; with text, words are added to it (a fresh one by default). */
   readonly vocabulary?: Vocabulary;
-  /** Positions per shard at most (tokens plus one separator per document); default 64M. */
+  /** Positions per shard at most (tokens plus one separator per document); default 64M, at most 520M. */
   readonly shardTokens?: number;
   /** Shard-building threads; 0 builds on the calling thread. Default: one per core, at most 2. */
   readonly workers?: number;
@@ -42,6 +43,8 @@ export type BuildOptions = {
 };
 
 const DEFAULT_SHARD_TOKENS = 64 * 1024 * 1024;
+// A shard file (about 8 bytes a position) is loaded into one buffer, at most 4 GiB.
+const MAX_SHARD_TOKENS = 520_000_000;
 
 /**
  * Builds an index directory: documents are split on document boundaries into shards, each shard's
@@ -51,6 +54,7 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
   const tokenizer = options.tokenizer ?? wordTokenizer;
   const vocabulary = options.vocabulary ?? new Vocabulary();
   const capacity = options.shardTokens ?? DEFAULT_SHARD_TOKENS;
+  if (!(capacity >= 1 && capacity <= MAX_SHARD_TOKENS)) throw new RangeError(`shardTokens must lie in 1..${MAX_SHARD_TOKENS}`);
   const workers = options.workers ?? Math.min(2, availableParallelism());
   mkdirSync(options.dir, { recursive: true });
   const pool = workers > 0 ? new ShardWorkerPool(workers) : undefined;
@@ -61,36 +65,33 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
   let written = 0;
   const progress = (done: boolean) => options.onProgress?.({ tokens: totalTokens, documents: totalDocs, shardsQueued: shards.length, shardsWritten: written, done });
 
-  let buf = new Uint32Array(capacity);
+  // Token buffers come back from the workers once their shard is written and are filled again,
+  // so a build holds at most workers + 1 of them, however many shards it writes.
+  const spare: ArrayBuffer[] = [];
+  const shardBuffer = (need: number) => {
+    const b = spare.pop();
+    return b && b.byteLength >= need * 4 ? new Uint32Array(b, 0, b.byteLength / 4) : new Uint32Array(need);
+  };
+  let buf = shardBuffer(capacity);
   let len = 0;
-  let starts: number[] = [];
-  let orders: number[] = [];
-  let ids: string[] = [];
-  let contributors: string[] = [];
+  let docs = new DocumentTableBuilder();
 
   const flush = async () => {
-    if (starts.length === 0) return;
+    if (docs.documents === 0) return;
     const shard = shards.length;
     const file = `shard-${String(shard).padStart(4, '0')}.opx`;
-    const input: ShardInput = {
-      shard,
-      tokenizerId: tokenizer.id,
-      alphabetSize: vocabulary.size,
-      tokens: buf.subarray(0, len),
-      docStarts: Uint32Array.from([...starts, len]),
-      docOrder: Float64Array.from(orders),
-      docIds: ids,
-      docContributors: contributors,
-    };
-    const entry = { file, sha256: '', positions: len, documents: starts.length, bytes: 0 };
+    const input: ShardInput = { shard, tokenizerId: tokenizer.id, alphabetSize: vocabulary.size, tokens: buf.subarray(0, len), ...docs.finish(len) };
+    const entry = { file, sha256: '', positions: len, documents: docs.documents, bytes: 0 };
     shards.push(entry);
     buf = new Uint32Array(0);
-    [len, starts, orders, ids, contributors] = [0, [], [], [], []];
+    len = 0;
+    docs = new DocumentTableBuilder();
     const path = join(options.dir, file);
     if (pool) {
       const worker = await pool.acquire();
       pending.push(
         pool.run(worker, { ...input, path }).then((r) => {
+          spare.push(r.buffer);
           if ('error' in r) throw new Error(`shard ${shard}: ${r.error}`);
           Object.assign(entry, { sha256: r.sha256, bytes: r.bytes });
           written++;
@@ -99,6 +100,7 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
       );
     } else {
       Object.assign(entry, writeShardFile(path, buildShardData(input)));
+      spare.push(input.tokens.buffer as ArrayBuffer);
       written++;
     }
     progress(false);
@@ -111,15 +113,12 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
       const need = ids_.length + 1;
       if (len + need > buf.length) {
         await flush();
-        buf = new Uint32Array(Math.max(capacity, need));
+        buf = shardBuffer(Math.max(capacity, need));
       }
-      starts.push(len);
+      docs.add(len, doc.orderKey, doc.contributionId, doc.contributor);
       buf.set(ids_, len);
       len += ids_.length;
       buf[len++] = 0;
-      orders.push(doc.orderKey);
-      ids.push(doc.contributionId);
-      contributors.push(doc.contributor);
       totalTokens += ids_.length;
       totalDocs++;
     }

@@ -28,13 +28,17 @@ export class ShardWorkerPool {
       worker.once('error', onError);
       worker.once('message', (r: ShardJobResult) => {
         worker.off('error', onError);
+        // Settle the job before waking the next taker, so whatever the job's handler does (taking
+        // the returned buffer back) happens first.
+        resolve(r);
         const next = this.waiting.shift();
         if (next) next(worker);
         else this.idle.push(worker);
-        resolve(r);
       });
-      // Transfer the token buffer: the worker owns it from here, the builder never touches it again.
-      worker.postMessage(job, [job.tokens.buffer as ArrayBuffer]);
+      // Transfer the buffers: the worker owns them from here, the builder never touches them again
+      // (the token buffer comes back with the result).
+      const sections = [job.tokens, job.docStarts, job.docOrder, job.docContributor, job.docIdOffsets, job.docIdBytes, job.contributorOffsets, job.contributorBytes];
+      worker.postMessage(job, [...new Set(sections.map((a) => a.buffer as ArrayBuffer))]);
     });
   }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 
 /**
@@ -72,7 +72,7 @@ export function writeShardFile(path: string, s: ShardData): { sha256: string; by
   });
   const hash = createHash('sha256').update(header.subarray(0, HASHED_HEADER));
   const pad = new Uint8Array(8);
-  for (const p of parts) hash.update(p).update(pad.subarray(0, align8(p.byteLength) - p.byteLength));
+  for (const p of parts) hashAll(hash, p).update(pad.subarray(0, align8(p.byteLength) - p.byteLength));
   const sha256 = hash.digest();
   sha256.copy(header, HASHED_HEADER);
   const fd = openSync(path, 'w');
@@ -96,7 +96,7 @@ export function loadShardFile(path: string, verify: boolean): LoadedShard {
   if (version !== SHARD_FORMAT_VERSION) throw new Error(`${path}: shard format ${version}, expected ${SHARD_FORMAT_VERSION}`);
   const sha256 = buf.toString('hex', HASHED_HEADER, HASHED_HEADER + 32);
   if (verify) {
-    const actual = createHash('sha256').update(buf.subarray(0, HASHED_HEADER)).update(buf.subarray(HEADER_SIZE)).digest('hex');
+    const actual = hashAll(createHash('sha256').update(buf.subarray(0, HASHED_HEADER)), buf.subarray(HEADER_SIZE)).digest('hex');
     if (actual !== sha256) throw new Error(`${path}: checksum mismatch (file is damaged)`);
   }
   const section = (i: number) => ({ offset: buf.readDoubleLE(104 + i * 16), length: buf.readDoubleLE(112 + i * 16) });
@@ -126,6 +126,12 @@ export function loadShardFile(path: string, verify: boolean): LoadedShard {
     sha256,
     fileBytes: buf.length,
   };
+}
+
+// Hash.update takes at most 2 GiB - 1 bytes per call; a shard's sections can be larger.
+function hashAll(hash: Hash, bytes: Uint8Array): Hash {
+  for (let off = 0; off < bytes.byteLength; off += 1 << 30) hash.update(bytes.subarray(off, Math.min(bytes.byteLength, off + (1 << 30))));
+  return hash;
 }
 
 function align8(n: number): number {

@@ -6,7 +6,8 @@ import { computeIndexHash, MANIFEST_FILE, type IndexManifest } from '../format/m
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { wordTokenizer } from '../tokenizer/word-tokenizer.js';
 import { Vocabulary } from '../tokenizer/vocabulary.js';
-import { documentAt, longestMatchInShard } from './shard-search.js';
+import { documentAt, matchShards } from './shard-search.js';
+import { sampleSuffixes, type SuffixSamples } from './suffix-samples.js';
 
 export type OpenOptions = {
   /** Recompute every shard's SHA-256 while loading (reads each byte once more). Default true. */
@@ -49,6 +50,7 @@ const utf8 = new TextDecoder();
 /** An index directory loaded for querying: shards as typed-array views, the vocabulary as a map. */
 export class AttributionIndex implements QueryIndex {
   private byContribution?: Map<string, DocumentRef>;
+  private samples?: SuffixSamples[];
 
   private constructor(
     readonly manifest: IndexManifest,
@@ -100,32 +102,8 @@ export class AttributionIndex implements QueryIndex {
 
   /** Longest match at each position of `q` and its count, over every shard. */
   matchAll(q: Uint32Array): MatchTable {
-    const m = q.length;
-    const ns = this.shards.length;
-    const length = new Uint32Array(m);
-    const count = new Float64Array(m);
-    const lo = new Uint32Array(m * ns);
-    const hi = new Uint32Array(m * ns);
-    const range = new Uint32Array(2);
-    for (let i = 0; i < m; i++) {
-      let best = 0;
-      let total = 0;
-      for (let s = 0; s < ns; s++) {
-        const len = longestMatchInShard(this.shards[s]!, q, i, range);
-        if (len === 0 || len < best) continue;
-        if (len > best) {
-          best = len;
-          total = 0;
-          for (let t = 0; t < s; t++) hi[i * ns + t] = lo[i * ns + t] = 0;
-        }
-        lo[i * ns + s] = range[0]!;
-        hi[i * ns + s] = range[1]!;
-        total += range[1]! - range[0]!;
-      }
-      length[i] = best;
-      count[i] = total;
-    }
-    return { length, count, lo, hi };
+    this.samples ??= this.shards.map((s) => sampleSuffixes(s));
+    return matchShards(this.shards, q, this.samples);
   }
 
   /** Every occurrence of the longest match at position i, as (shard, document, text position). */

@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { documentTable } from '../build/document-table.js';
 import { buildShardData } from '../build/shard-input.js';
 import { seededRandom } from '../eval/planted-corpus.js';
+import { sampleSuffixes } from './suffix-samples.js';
 import { documentAt, longestMatchInShard } from './shard-search.js';
 
 describe('longestMatchInShard', () => {
@@ -13,11 +15,13 @@ describe('longestMatchInShard', () => {
       const starts: number[] = [];
       for (const d of docs) starts.push(tokens.length), tokens.push(...d, 0);
       const shard = buildShardData({
-        shard: 0, tokenizerId: 't', alphabetSize: k + 1, tokens: Uint32Array.from(tokens), docStarts: Uint32Array.from([...starts, tokens.length]),
-        docOrder: new Float64Array(docs.length), docIds: docs.map((_, i) => `d${i}`), docContributors: docs.map(() => 'a'),
+        shard: 0, tokenizerId: 't', alphabetSize: k + 1, tokens: Uint32Array.from(tokens),
+        ...documentTable(docs.map((_, i) => ({ start: starts[i]!, orderKey: 0, contributionId: `d${i}`, contributor: 'a' })), tokens.length),
       });
       const q = Uint32Array.from({ length: 60 }, () => 1 + Math.floor(rnd() * rnd() * (k + 2)));
       const range = new Uint32Array(2);
+      const viaSamples = new Uint32Array(2);
+      const sampled = [sampleSuffixes(shard, 1, 1), sampleSuffixes(shard, 3, 2), sampleSuffixes(shard, 8, 20)];
       for (let i = 0; i < q.length; i++) {
         let best = 0;
         let count = 0;
@@ -29,6 +33,10 @@ describe('longestMatchInShard', () => {
         }
         const len = longestMatchInShard(shard, q, i, range);
         assert.equal(len, best, `length at ${i}`);
+        for (const samples of sampled) {
+          assert.equal(longestMatchInShard(shard, q, i, viaSamples, samples), best, `length at ${i} with samples every ${samples.stride}`);
+          if (best > 0) assert.deepEqual(viaSamples, range, `range at ${i} with samples every ${samples.stride}`);
+        }
         if (best > 0) {
           assert.equal(range[1]! - range[0]!, count, `count at ${i}`);
           for (let r = range[0]!; r < range[1]!; r++) {

@@ -5,13 +5,16 @@
  * The end-of-text sentinel is virtual (smaller than every id, never stored). Memory beyond the
  * text and the result: buckets over the alphabet (in the recursion, over the reduced alphabet);
  * the L/S types ride in the text's sign bits (restored on return) and the reduced problem lives
- * inside the result array.
+ * inside the result array. `into`, when at least as long as the text, receives the result (the
+ * returned array is a view over its start).
  */
-export function buildSuffixArray(text: Uint32Array, alphabetSize: number): Int32Array {
+export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?: Int32Array): Int32Array {
   const n = text.length;
   if (n >= 0x7fffffff) throw new RangeError('a shard holds fewer than 2^31 tokens');
   if (alphabetSize > 0x7fffffff) throw new RangeError('token ids must be below 2^31');
-  const sa = new Int32Array(n);
+  // A caller building many shards passes the same array each time: no fresh allocation per shard
+  // for the garbage collector to release late.
+  const sa = into && into.length >= n ? into.subarray(0, n) : new Int32Array(n);
   if (n === 0) return sa;
   sais(new Int32Array(text.buffer, text.byteOffset, n), sa, n, alphabetSize);
   return sa;
@@ -22,7 +25,7 @@ export function buildSuffixArray(text: Uint32Array, alphabetSize: number): Int32
 // are cleared before returning; ids therefore have to stay below 2^31.
 const CHAR = 0x7fffffff;
 
-function sais(t: Int32Array, sa: Int32Array, n: number, k: number): void {
+function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work?: Int32Array): void {
   if (n === 1) {
     sa[0] = 0;
     return;
@@ -36,16 +39,25 @@ function sais(t: Int32Array, sa: Int32Array, n: number, k: number): void {
     if (nextS) t[i] = c | ~CHAR;
   }
   try {
-    saisMarked(t, sa, n, k);
+    saisMarked(t, sa, n, k, work);
   } finally {
     for (let i = 0; i < n; i++) t[i] = t[i]! & CHAR;
   }
 }
 
-function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number): void {
-  const counts = new Int32Array(k);
+// The loops below touch the text at positions read from the suffix array: random accesses, each
+// a likely cache and TLB miss. They run in blocks: one pass gathers the characters a block needs
+// (independent loads the processor overlaps), a second pass does the work that branches on them.
+// A branch on a value still in flight would otherwise serialize the misses one by one.
+const BLOCK = 256;
+const gatheredAt = new Int32Array(BLOCK);
+const gathered = new Int32Array(BLOCK);
+
+function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work?: Int32Array): void {
+  // A reduced problem's alphabet is as large as its count of distinct names (up to a third of the
+  // text): its bucket arrays go into the caller's unused part of the suffix array when they fit.
+  const [counts, bkt] = bucketArrays(k, work);
   for (let i = 0; i < n; i++) counts[t[i]! & CHAR]++;
-  const bkt = new Int32Array(k);
 
   // Stage 1: sort the LMS substrings by one round of induced sorting.
   sa.fill(-1);
@@ -56,10 +68,17 @@ function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number): void {
   }
   induce(t, sa, counts, bkt, n, k);
 
+  // Keep the LMS positions, in their sorted order, in sa[0, n1).
   let n1 = 0;
-  for (let i = 0; i < n; i++) {
-    const p = sa[i]!;
-    if (p > 0 && t[p]! < 0 && t[p - 1]! >= 0) sa[n1++] = p;
+  const g = gathered;
+  for (let i = 0; i < n; i += BLOCK) {
+    const e = Math.min(n, i + BLOCK);
+    for (let q = i; q < e; q++) {
+      const p = sa[q]!;
+      g[q - i] = p > 0 ? (t[p]! & ~CHAR) | (t[p - 1]! >>> 31) : 0;
+    }
+    // An LMS position: S type (sign bit set) after an L type (previous sign bit clear).
+    for (let q = i; q < e; q++) if (g[q - i] === ~CHAR) sa[n1++] = sa[q]!;
   }
   // Name the sorted LMS substrings; equal substrings share a name. Names go to sa[n1 + p/2]:
   // LMS positions are at least two apart, so the slots are distinct and all past n1. Comparing
@@ -67,27 +86,34 @@ function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number): void {
   sa.fill(-1, n1, n);
   let names = 0;
   let prev = -1;
-  for (let i = 0; i < n1; i++) {
-    const p = sa[i]!;
-    let diff = prev < 0;
-    for (let d = 0; !diff; d++) {
-      const a = p + d;
-      const b = prev + d;
-      if (a === n || b === n || t[a] !== t[b]) diff = true;
-      else if (d > 0 && t[a]! < 0 && t[a - 1]! >= 0) break;
+  for (let i = 0; i < n1; i += BLOCK) {
+    const e = Math.min(n1, i + BLOCK);
+    // Bring each substring's first characters into the cache before comparing.
+    let touch = 0;
+    for (let q = i; q < e; q++) touch |= t[sa[q]!]!;
+    g[0] = touch;
+    for (let q = i; q < e; q++) {
+      const p = sa[q]!;
+      let diff = prev < 0;
+      for (let d = 0; !diff; d++) {
+        const a = p + d;
+        const b = prev + d;
+        if (a === n || b === n || t[a] !== t[b]) diff = true;
+        else if (d > 0 && t[a]! < 0 && t[a - 1]! >= 0) break;
+      }
+      if (diff) {
+        names++;
+        prev = p;
+      }
+      sa[n1 + (p >> 1)] = names - 1;
     }
-    if (diff) {
-      names++;
-      prev = p;
-    }
-    sa[n1 + (p >> 1)] = names - 1;
   }
   for (let i = n - 1, j = n - 1; i >= n1; i--) if (sa[i]! >= 0) sa[j--] = sa[i]!;
 
   // Stage 2: sort the reduced string (recursively unless every name is unique).
   const s1 = sa.subarray(n - n1, n);
   const sa1 = sa.subarray(0, n1);
-  if (names < n1) sais(s1, sa1, n1, names);
+  if (names < n1) sais(s1, sa1, n1, names, sa.subarray(n1, n - n1));
   else for (let i = 0; i < n1; i++) sa1[s1[i]!] = i;
 
   // Stage 3: place the LMS suffixes in their final order and induce everything else from them.
@@ -95,34 +121,70 @@ function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number): void {
   for (let i = 0; i < n1; i++) sa1[i] = s1[sa1[i]!]!;
   sa.fill(-1, n1, n);
   bucketEnds(counts, bkt, k);
-  for (let i = n1 - 1; i >= 0; i--) {
-    const p = sa[i]!;
-    sa[i] = -1;
-    sa[--bkt[t[p]! & CHAR]!] = p;
+  // From the back, so a suffix moved to its bucket's end never lands on one not yet moved.
+  for (let i = n1 - 1; i >= 0; i -= BLOCK) {
+    const e = Math.max(-1, i - BLOCK);
+    for (let q = i; q > e; q--) g[i - q] = t[sa[q]!]! & CHAR;
+    for (let q = i; q > e; q--) {
+      const p = sa[q]!;
+      sa[q] = -1;
+      sa[--bkt[g[i - q]!]!] = p;
+    }
   }
   induce(t, sa, counts, bkt, n, k);
 }
 
+/**
+ * Induces L-type suffixes left to right, then S-type right to left. A slot can be filled or
+ * overwritten after its block was gathered; the position gathered with it tells, and such a slot
+ * reads its character directly.
+ */
 function induce(t: Int32Array, sa: Int32Array, counts: Int32Array, bkt: Int32Array, n: number, k: number): void {
+  const at = gatheredAt;
+  const g = gathered;
   bucketHeads(counts, bkt, k);
   // Suffix n-1 is L and directly follows the virtual sentinel.
   sa[bkt[t[n - 1]!]!++] = n - 1;
-  for (let i = 0; i < n; i++) {
-    const j = sa[i]! - 1;
-    if (j >= 0) {
-      const c = t[j]!;
-      if (c >= 0) sa[bkt[c]!++] = j;
+  for (let i = 0; i < n; i += BLOCK) {
+    const e = Math.min(n, i + BLOCK);
+    for (let q = i; q < e; q++) {
+      const j = sa[q]! - 1;
+      at[q - i] = j;
+      g[q - i] = j >= 0 ? t[j]! : 0;
+    }
+    for (let q = i; q < e; q++) {
+      const j = sa[q]! - 1;
+      if (j >= 0) {
+        const c = j === at[q - i] ? g[q - i]! : t[j]!;
+        if (c >= 0) sa[bkt[c]!++] = j;
+      }
     }
   }
   bucketEnds(counts, bkt, k);
-  for (let i = n - 1; i >= 0; i--) {
-    const j = sa[i]! - 1;
-    if (j >= 0) {
-      const c = t[j]!;
-      if (c < 0) sa[--bkt[c & CHAR]!] = j;
+  for (let i = n - 1; i >= 0; i -= BLOCK) {
+    const e = Math.max(-1, i - BLOCK);
+    for (let q = i; q > e; q--) {
+      const j = sa[q]! - 1;
+      at[i - q] = j;
+      g[i - q] = j >= 0 ? t[j]! : 0;
+    }
+    for (let q = i; q > e; q--) {
+      const j = sa[q]! - 1;
+      if (j >= 0) {
+        const c = j === at[i - q] ? g[i - q]! : t[j]!;
+        if (c < 0) sa[--bkt[c & CHAR]!] = j;
+      }
     }
   }
 }
+
+function bucketArrays(k: number, work: Int32Array | undefined): [Int32Array, Int32Array] {
+  const w = work?.length ?? 0;
+  const counts = w >= 2 * k ? work!.subarray(k, 2 * k).fill(0) : new Int32Array(k);
+  const bkt = w >= k ? work!.subarray(0, k) : new Int32Array(k);
+  return [counts, bkt];
+}
+
 function bucketHeads(counts: Int32Array, bkt: Int32Array, k: number): void {
   for (let c = 0, sum = 0; c < k; c++) {
     bkt[c] = sum;

@@ -41,6 +41,21 @@ describe('buildSuffixArray (SA-IS)', () => {
     }
   });
 
+  it('given texts spanning many gather blocks, when sorted, then matches the oracle', () => {
+    // Slots filled after their block was gathered (frequent with small alphabets and repeats)
+    // must read their character again.
+    const r = rng(13);
+    for (const k of [2, 3, 26, 50_000]) {
+      for (let trial = 0; trial < 4; trial++) {
+        const n = 1000 + Math.floor(r() * 3000);
+        const t = new Uint32Array(n);
+        const block = Array.from({ length: 1 + Math.floor(r() * 40) }, () => Math.floor(r() * k));
+        for (let i = 0; i < n; i++) t[i] = r() < 0.5 ? block[i % block.length]! : Math.floor(r() * r() * k);
+        check(t, k);
+      }
+    }
+  });
+
   it('given adversarial texts (all equal, periodic, Fibonacci, repeated blocks), when sorted, then matches the oracle', () => {
     const r = rng(11);
     for (const n of [2, 3, 17, 256, 1000]) check(new Uint32Array(n).fill(5), 6);
