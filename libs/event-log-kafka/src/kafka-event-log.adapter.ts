@@ -79,9 +79,9 @@ export class KafkaEventLog implements EventLog {
     const index = new LogIndex();
     const reader = new TailReader(kafka, admin, topics.all.map((t) => t.topic), index, groupPrefix);
     const batcher = new AppendBatcher(producer, options.maxInFlightAppends ?? 256);
-    const log = new KafkaEventLog(options, kafka, admin, producer, topics, index, reader, batcher);
-    await reader.start();
-    return log;
+    // The index starts with the first call that needs it (an append or a read): a process that only
+    // subscribes (a projection) does not follow every topic a second time.
+    return new KafkaEventLog(options, kafka, admin, producer, topics, index, reader, batcher);
   }
 
   /** Topic and partition of a stream: the domain topic, and the Java client's murmur2 of the key. */

@@ -69,6 +69,7 @@ export class TailReader {
   /** Resolves once the index holds every record below `offset` in partition `key`. */
   waitFor(key: string, offset: number): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
+    this.start().catch((error) => this.fail(error));
     if (this.index.next(key) >= offset) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ key, offset, resolve, reject }));
   }
