@@ -27,8 +27,10 @@ const CHECKPOINTS = '_checkpoints';
 const DUPLICATE_KEY = 11000;
 const READ_CHUNK = 1000;
 const UPDATE_CHUNK = 16;
-/** Update commands in flight at once, on disjoint documents (FerretDB's pool holds 100 statements). */
-const UPDATE_LANES = 4;
+/** Documents per insert command, so a large batch's inserts run in several lanes. */
+const INSERT_CHUNK = 2000;
+/** Write commands in flight at once, on disjoint documents (FerretDB's pool holds 100 statements). */
+const WRITE_LANES = 4;
 /** Guarded documents remembered per collection between batches; past this the collection's are dropped. */
 const CACHE_LIMIT = 100_000;
 
@@ -148,47 +150,53 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   async commitGuarded(projection: string, writes: readonly GuardedWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
-    let conflicts = 0;
-    for (const [collection, ops] of group(writes)) {
-      const c = this.coll(collection);
-      const inserts = ops.filter((w) => w.expectedRev === 0).map((w) => ({ insertOne: { document: stored(w) } }));
-      const replaces = ops
+    // Every collection's commands go through one queue of lanes: the server parses one command
+    // while it writes another, instead of waiting for a collection to finish before the next starts.
+    const groups = [...group(writes)].map(([collection, ops]) => ({ collection, ops, conflicts: 0, failed: false }));
+    const queue: { g: (typeof groups)[number]; bulk: AnyBulkWriteOperation<Stored>[] }[] = [];
+    for (const g of groups) {
+      const inserts = g.ops.filter((w) => w.expectedRev === 0).map((w) => ({ insertOne: { document: stored(w) } }));
+      const replaces = g.ops
         .filter((w) => w.expectedRev !== 0)
         .map((w) => {
           const { _id, ...replacement } = stored(w);
           return { replaceOne: { filter: { _id, _rev: w.expectedRev }, replacement: replacement as Stored } };
         });
+      for (let i = 0; i < inserts.length; i += INSERT_CHUNK) queue.push({ g, bulk: inserts.slice(i, i + INSERT_CHUNK) });
       // FerretDB 1.24 (SQLite) holds every statement's rows open until an update command ends and
       // deadlocks its connection pool past ~100: small update commands, a few lanes at once.
-      const chunks: AnyBulkWriteOperation<Stored>[][] = inserts.length ? [inserts] : [];
-      for (let i = 0; i < replaces.length; i += UPDATE_CHUNK) chunks.push(replaces.slice(i, i + UPDATE_CHUNK));
-      const lane = async () => {
-        for (let bulk = chunks.shift(); bulk; bulk = chunks.shift()) {
-          const expectMatched = 'replaceOne' in bulk[0]! ? bulk.length : 0;
-          try {
-            const r = await c.bulkWrite(bulk, { ordered: false });
-            conflicts += expectMatched - r.matchedCount;
-          } catch (error) {
-            if (!(error instanceof MongoBulkWriteError)) throw error;
-            const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-            if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
-            conflicts += errors.length + (expectMatched - error.result.matchedCount);
-          }
-        }
-      };
-      try {
-        await Promise.all(Array.from({ length: Math.min(UPDATE_LANES, chunks.length) }, lane));
-      } catch (error) {
-        this.guarded.delete(collection);
-        throw error;
-      }
-      if (conflicts > 0) {
-        this.guarded.delete(collection);
-        continue;
-      }
-      const known = this.cacheOf(collection);
-      for (const w of ops) known.set(w.id, { doc: w.doc, guard: w.guard });
+      for (let i = 0; i < replaces.length; i += UPDATE_CHUNK) queue.push({ g, bulk: replaces.slice(i, i + UPDATE_CHUNK) });
     }
+    const lane = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const { g, bulk } = next;
+        const expectMatched = 'replaceOne' in bulk[0]! ? bulk.length : 0;
+        try {
+          const r = await this.coll(g.collection).bulkWrite(bulk, { ordered: false });
+          g.conflicts += expectMatched - r.matchedCount;
+        } catch (error) {
+          const errors = error instanceof MongoBulkWriteError ? (Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]) : [];
+          if (!(error instanceof MongoBulkWriteError) || errors.some((e) => e.code !== DUPLICATE_KEY)) {
+            g.failed = true;
+            throw error;
+          }
+          g.conflicts += errors.length + (expectMatched - error.result.matchedCount);
+        }
+      }
+    };
+    const done = await Promise.allSettled(Array.from({ length: Math.min(WRITE_LANES, queue.length) }, lane));
+    let conflicts = 0;
+    for (const g of groups) {
+      conflicts += g.conflicts;
+      // What this process remembers of a collection is only trusted after a clean write.
+      if (g.conflicts > 0 || g.failed) this.guarded.delete(g.collection);
+      else {
+        const known = this.cacheOf(g.collection);
+        for (const w of g.ops) known.set(w.id, { doc: w.doc, guard: w.guard });
+      }
+    }
+    const failure = done.find((r) => r.status === 'rejected');
+    if (failure) throw failure.reason;
     // The documents that did land carry their guard; the retry skips what they have applied.
     if (conflicts > 0) throw new DocumentConflictError(`${conflicts} document(s) changed by another writer`);
     await this.saveCheckpoint(projection, checkpoint);
