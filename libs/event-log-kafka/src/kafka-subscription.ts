@@ -137,8 +137,9 @@ export class KafkaSubscription implements Subscription {
   }
 
   private fail(error: unknown): void {
+    if (this.failure !== undefined || this.stopped) return;
     this.failure = error;
-    this.options.onError?.(error, []);
+    this.options.onFailed?.(error);
     this.markJoined();
     for (const w of this.waiters) w.reject(error);
     this.waiters = [];

@@ -24,7 +24,10 @@ export type SubscribeOptions = {
   readonly batchSize?: number;
   /** Called with batches in log order per partition; the next batch waits for it. At-least-once. */
   readonly handler: (events: StoredEvent[]) => Promise<void> | void;
+  /** A batch failed (it is retried, or dead-lettered where the adapter does that). */
   readonly onError?: (error: unknown, events: StoredEvent[]) => void;
+  /** The subscription stopped for good on its own and delivers nothing more (not called on stop()). */
+  readonly onFailed?: (error: unknown) => void;
 };
 
 export type Subscription = {

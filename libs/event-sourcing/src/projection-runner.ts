@@ -7,6 +7,8 @@ import type { Projection } from './projection.js';
 export type ProjectionRunnerOptions = {
   readonly batchSize?: number;
   readonly onError?: (error: unknown) => void;
+  /** The log stopped delivering to this projection for good: its state goes stale from here on. */
+  readonly onFailed?: (error: unknown) => void;
 };
 
 /**
@@ -51,6 +53,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       batchSize: this.options.batchSize ?? (guarded ? 20_000 : 5000),
       handler: (batch) => this.apply(batch),
       onError: (e) => this.options.onError?.(e),
+      onFailed: (e) => this.options.onFailed?.(e),
     });
   }
 

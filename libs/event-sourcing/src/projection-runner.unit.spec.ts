@@ -29,6 +29,17 @@ function stored(stream: string, seq: number, contributor: string, size: number):
 const noLog = {} as EventLog;
 
 describe('ProjectionRunner', () => {
+  it('passes on a subscription that stopped for good, so its owner can stop the process', async () => {
+    let given: Parameters<EventLog['subscribe']>[0] | undefined;
+    const log = { subscribe: (o: Parameters<EventLog['subscribe']>[0]) => ((given = o), { caughtUp: async () => {}, cursor: () => ({}), stop: async () => {} }) } as unknown as EventLog;
+    const failures: unknown[] = [];
+    const runner = new ProjectionRunner(log, new MemoryDocumentStore(), counting, { onFailed: (e) => failures.push(e) });
+    await runner.start();
+    const error = new Error('group coordinator gone');
+    given!.onFailed!(error);
+    assert.deepEqual(failures, [error]);
+  });
+
   it('applies a redelivered batch once (per-stream sequence guard)', async () => {
     const store = new MemoryDocumentStore();
     const runner = new ProjectionRunner(noLog, store, counting);

@@ -11,6 +11,12 @@ export type ProjectionDigest = { projection: string; service: string; digest: st
 export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly runners: { service: string; runner: ProjectionRunner<DomainEvent> }[] = [];
   private started = false;
+  private markFailed!: (failure: { projection: string; error: unknown }) => void;
+  /**
+   * Settles when a read model's subscription has stopped for good: from then on it answers with
+   * stale state, so whoever runs the process should stop it and let its supervisor restart it.
+   */
+  readonly failed = new Promise<{ projection: string; error: unknown }>((resolve) => (this.markFailed = resolve));
 
   constructor(
     @Inject(EVENT_LOG) private readonly log: EventLog,
@@ -21,6 +27,10 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
   register<E extends DomainEvent>(service: string, projection: Projection<E>): void {
     const runner = new ProjectionRunner(this.log, this.store, projection as unknown as Projection<DomainEvent>, {
       onError: (error) => this.logger.error({ err: error, projection: projection.name }, 'projection batch failed; retrying'),
+      onFailed: (error) => {
+        this.logger.fatal({ err: error, projection: projection.name }, 'projection stopped: the log no longer delivers to it');
+        this.markFailed({ projection: projection.name, error });
+      },
     });
     this.runners.push({ service, runner });
     if (this.started) void runner.start();

@@ -46,6 +46,14 @@ async function serve(config: OpalConfig, names: readonly ServiceName[]): Promise
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // A read model that stopped would serve stale answers: exit non-zero so the supervisor restarts us.
+  void node.failed.then(async ({ projection, error }) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`opal: read model ${projection} stopped (${error instanceof Error ? error.message : String(error)}), shutting down\n`);
+    await node.close().catch(() => {});
+    process.exit(1);
+  });
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, createLogger, grpcServerOptions, NestPinoLogger, PlatformModule, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { AdminModule, createLogger, grpcServerOptions, NestPinoLogger, PlatformModule, ProjectionHost, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import { openBackends, type Backends } from './backends.js';
@@ -26,6 +26,8 @@ export type RunningNode = {
   readonly url: string;
   readonly eventLog: EventLog;
   readonly store: DocumentStore;
+  /** Settles when a read model stopped for good (see ProjectionHost.failed). */
+  readonly failed: Promise<{ projection: string; error: unknown }>;
   close(): Promise<void>;
 };
 
@@ -98,6 +100,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     url,
     eventLog,
     store,
+    failed: app.get(ProjectionHost).failed,
     async close() {
       if (closed) return;
       closed = true;

@@ -1,0 +1,33 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import type { EventLog, SubscribeOptions } from '@opal/event-log';
+import { MemoryDocumentStore, TypedEventCodec, type DomainEvent, type Projection } from '@opal/event-sourcing';
+import { ProjectionHost } from './projection-host.js';
+
+type Accepted = DomainEvent<'ContributionAccepted', { contributor: string }>;
+const projection: Projection<Accepted> = {
+  name: 'test.failing',
+  codec: new TypedEventCodec<Accepted>('opal.ingest.v1', ['ContributionAccepted']),
+  collections: [{ name: 'test_failing', indexes: [] }],
+  route: (e) => [{ collection: 'test_failing', id: e.data.contributor }],
+  evolve: (_ref, _doc, e) => ({ contributor: e.data.contributor }),
+};
+
+describe('ProjectionHost', () => {
+  it('settles `failed` with the projection when the log stops delivering to it for good', async () => {
+    const given: SubscribeOptions[] = [];
+    const log = { subscribe: (o: SubscribeOptions) => (given.push(o), { caughtUp: async () => {}, cursor: () => ({}), stop: async () => {} }) } as unknown as EventLog;
+    const host = new ProjectionHost(log, new MemoryDocumentStore(), pino({ level: 'silent' }));
+    host.register('ingest', projection);
+    await host.onApplicationBootstrap();
+    let settled = false;
+    void host.failed.then(() => (settled = true));
+    given[0]!.onError!(new Error('one batch failed'), []);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, false, 'a failed batch is retried, not fatal');
+    const error = new Error('consumer crashed');
+    given[0]!.onFailed!(error);
+    assert.deepEqual(await host.failed, { projection: 'test.failing', error });
+  });
+});
