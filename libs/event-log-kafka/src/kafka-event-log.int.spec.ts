@@ -87,6 +87,19 @@ if (!infra.skipped) {
       }
     });
 
+    it('takes an event larger than the broker default of 1 MiB (a large version manifest) and delivers it', async () => {
+      const s = `large-${run}`;
+      const big = new Uint8Array(3 << 20).map((_, i) => i % 251);
+      await log.append(s, [{ type: 'Large', payload: big, occurredAt: 1_700_000_000_000 }, ev('After')], { expectedVersion: 'no_stream', producer: 't' });
+      const seen: StoredEvent[] = [];
+      const sub = log.subscribe({ name: `large-${run}`, from: 'beginning', handler: (batch: StoredEvent[]) => void seen.push(...batch.filter((e) => e.streamId === s)) });
+      await sub.caughtUp();
+      await sub.stop();
+      assert.deepEqual(seen.map((e) => e.type), ['Large', 'After']);
+      assert.ok(Buffer.from(big).equals(seen[0]!.payload), 'delivered payload');
+      assert.ok(Buffer.from(big).equals((await log.readStream(s))[0]!.payload), 'read payload');
+    });
+
     it('sends an event its handler cannot apply to the dead-letter topic with the reason, and goes on', async () => {
       const s = `poison-${run}`;
       await log.append(s, [ev('Good', '1'), ev('Poison', '2'), ev('Good', '3')], { expectedVersion: 'no_stream', producer: 't' });

@@ -79,9 +79,15 @@ export function resolveTopics(options: KafkaTopicsOptions = {}): ResolvedTopics 
       { name: 'retention.ms', value: '-1' },
       { name: 'retention.bytes', value: '-1' },
       { name: 'cleanup.policy', value: 'delete' },
+      // One event may be large (a Datanet version's manifest lists every contribution, ~150 bytes
+      // each): the broker's default of 1 MiB would refuse a version of ~7,000 contributions.
+      { name: 'max.message.bytes', value: String(MAX_MESSAGE_BYTES) },
     ],
   };
 }
+
+/** Largest record batch a domain topic accepts (64 MiB; the broker's request limit is 100 MiB). */
+export const MAX_MESSAGE_BYTES = 64 << 20;
 
 /** Cursor key of one partition: `<topic>/<partition>`. */
 export const cursorKey = (topic: string, partition: number) => `${topic}/${partition}`;
