@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { decodeEnvelope, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
+import { decodeEnvelopeFast, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
 import { highWatermarks } from './kafka-client.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
@@ -202,7 +202,7 @@ export class KafkaSubscription implements Subscription {
 
   private decode(key: string, m: KafkaMessage, heads: StreamHeads): StoredEvent[] {
     if (!m.value) return [];
-    const e = decodeEnvelope(m.value, { partition: key, offset: Number(m.offset) });
+    const e = decodeEnvelopeFast(m.value, 0, m.value.length, { partition: key, offset: Number(m.offset) });
     return heads.admit(e) ? [e] : []; // a loser of a version race is not part of its stream
   }
 

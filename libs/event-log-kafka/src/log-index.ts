@@ -1,4 +1,4 @@
-import { decodeEnvelope, type StoredEvent } from '@opal/event-log';
+import { decodeEnvelopeFast, type StoredEvent } from '@opal/event-log';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
 
@@ -35,7 +35,8 @@ export class LogIndex {
     const p = this.partition(key);
     if (offset < p.next) return;
     p.next = offset + 1;
-    const e = decodeEnvelope(value, { partition: key, offset });
+    const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    const e = decodeEnvelopeFast(buf, 0, buf.length, { partition: key, offset });
     if (!this.heads.admit(e)) {
       p.rejected.add(offset);
       return;
