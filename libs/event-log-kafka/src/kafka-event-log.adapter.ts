@@ -1,7 +1,6 @@
 import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
 import {
   defaultEventId,
-  encodeEnvelope,
   EventLogError,
   GENESIS_HASH,
   sealBatch,
@@ -134,13 +133,13 @@ export class KafkaEventLog implements EventLog {
       const first = await this.batcher.send(
         topic,
         partition,
-        sealed.map((e) => ({ key: streamId, value: asBuffer(encodeEnvelope(e)) })),
+        sealed.map((s) => ({ key: streamId, value: asBuffer(s.bytes) })),
       );
       // Read our own records back: they count only if the partition accepted them into the chain.
       await this.reader.waitFor(key, first + sealed.length);
       let won = true;
       for (let i = 0; i < sealed.length; i++) if (this.index.wasRejected(key, first + i)) won = false;
-      if (won) return sealed.map((e, i) => ({ ...e, position: { partition: key, offset: first + i } }));
+      if (won) return sealed.map((s, i) => ({ ...s.event, position: { partition: key, offset: first + i } }));
       // Another process got there first; its records are in the index now.
       if (want !== undefined || attempt >= ANY_RETRIES) throw conflict(streamId, want ?? version, this.index.head(streamId)?.seq ?? 0);
     }

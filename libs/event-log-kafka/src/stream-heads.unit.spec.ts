@@ -8,7 +8,7 @@ import { resolveTopics } from './kafka-event-log.options.js';
 const ev = (type: string) => ({ type, payload: new Uint8Array([1]), occurredAt: 1 });
 const seal = (stream: string, fromSeq: number, prev: Uint8Array, types: string[]) =>
   sealBatch(stream, 'p', fromSeq, prev, types.map(ev), (_e, seq) => defaultEventId(stream, seq)).map(
-    (e, i): StoredEvent => ({ ...e, position: { partition: 't/0', offset: fromSeq + i } }),
+    (s, i): StoredEvent => ({ ...s.event, position: { partition: 't/0', offset: fromSeq + i } }),
   );
 
 describe('StreamHeads: the partition decides a version race', () => {

@@ -2,7 +2,7 @@
  * Hand-written encoder for the EventEnvelope (proto/opal/events/v1/envelope.proto), byte for byte
  * what the generated ts-proto encoder writes (fields in number order, defaults omitted), about 5x
  * faster: it sizes the message first and writes into one buffer. Every append encodes each event
- * twice (once for its hash, once to store it), so this is the log's hot path.
+ * once: sealBatch hashes these bytes (hash field empty) and appends the hash field, which is last.
  * envelope-codec.unit.spec.ts checks the bytes against the generated encoder.
  */
 import type { StoredEvent } from './envelope.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEnvelope } from '@opal/contracts/opal/events/v1/envelope.pb';
 import { encodeEnvelopeFields, type EnvelopeFieldsForEncoding } from './envelope-codec.js';
-import { computeEventHash, defaultEventId, encodeEnvelope } from './envelope.js';
+import { computeEventHash, defaultEventId, encodeEnvelope, GENESIS_HASH, sealBatch } from './envelope.js';
 
 function generated(e: EnvelopeFieldsForEncoding, hash: Uint8Array): Uint8Array {
   return EventEnvelope.encode({ ...e, streamSeq: BigInt(e.streamSeq), occurredAt: BigInt(e.occurredAt), hash }).finish();
@@ -56,5 +56,25 @@ describe('envelope encoder', () => {
       assert.deepEqual(Buffer.from(encodeEnvelope({ ...e, hash })), Buffer.from(generated(e, hash)));
     }
     assert.equal(defaultEventId('datanet-1', 7), createHash('sha256').update('datanet-1\u00007').digest('hex').slice(0, 32));
+  });
+});
+
+describe('sealBatch', () => {
+  it('gives each event the bytes encodeEnvelope writes for it, hash included, and chains the hashes', () => {
+    const rnd = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) % 256);
+    const events = [0, 1, 5, 300, 70_000].map((n, i) => ({
+      type: `T${i}`,
+      payload: rnd(n),
+      occurredAt: i === 2 ? -5 : 1_700_000_000_000 + i,
+      ...(i % 2 ? { correlationId: `c-${i}`, causationId: 'é' } : {}),
+    }));
+    const sealed = sealBatch('datanet-x', 'p', 7, GENESIS_HASH, events, (_e, seq) => defaultEventId('datanet-x', seq));
+    let prev = GENESIS_HASH;
+    for (const { event, bytes } of sealed) {
+      assert.deepEqual(Buffer.from(bytes), Buffer.from(encodeEnvelope(event)));
+      assert.deepEqual(event.prevHash, prev);
+      assert.deepEqual(event.hash, computeEventHash(event));
+      prev = event.hash;
+    }
   });
 });

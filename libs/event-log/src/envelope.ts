@@ -68,7 +68,14 @@ export function decodeEnvelope(bytes: Uint8Array, position: LogPosition): Stored
   };
 }
 
-/** Builds the stored form of a batch for one stream, chaining hashes from the stream's last hash. */
+/** A sealed event and its envelope bytes (hash included), encoded once. */
+export type SealedEvent = { readonly event: Omit<StoredEvent, 'position'>; readonly bytes: Uint8Array };
+
+/**
+ * Builds the stored form of a batch for one stream, chaining hashes from the stream's last hash,
+ * with each envelope's bytes. The hash field is the envelope's last, so the stored bytes are the
+ * bytes that were hashed followed by that field: each event is encoded once.
+ */
 export function sealBatch(
   streamId: string,
   producer: string,
@@ -76,8 +83,8 @@ export function sealBatch(
   prevHash: Uint8Array,
   events: readonly NewEvent[],
   eventIdOf: (e: NewEvent, seq: number) => string,
-): Array<Omit<StoredEvent, 'position'>> {
-  const out: Array<Omit<StoredEvent, 'position'>> = [];
+): SealedEvent[] {
+  const out: SealedEvent[] = [];
   let prev = prevHash;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
@@ -95,12 +102,20 @@ export function sealBatch(
       payload: e.payload,
       prevHash: prev,
     };
-    const hash = computeEventHash(fields);
-    out.push({ ...fields, hash });
+    const hashed = encodeEnvelopeFields(fields, EMPTY);
+    const hash = new Uint8Array(sha('sha256', hashed, 'buffer'));
+    const bytes = Buffer.allocUnsafe(hashed.length + HASH_FIELD_HEAD.length + hash.length);
+    bytes.set(hashed, 0);
+    bytes.set(HASH_FIELD_HEAD, hashed.length);
+    bytes.set(hash, hashed.length + HASH_FIELD_HEAD.length);
+    out.push({ event: { ...fields, hash }, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) });
     prev = hash;
   }
   return out;
 }
+
+/** Tag (field 12, length-delimited) and length (32) of the envelope's hash field. */
+const HASH_FIELD_HEAD = Uint8Array.of(98, 32);
 
 /** The event id a log assigns when the producer gave none: the same in every adapter, so chains match. */
 export function defaultEventId(streamId: string, seq: number): string {

@@ -1,7 +1,7 @@
 import { mkdirSync, openSync, closeSync, readSync, writeFileSync, renameSync, readFileSync, existsSync, fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeEnvelope, defaultEventId, encodeEnvelope, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
+import { decodeEnvelope, defaultEventId, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
 import { EventLogError } from '../errors.js';
 import type { AppendOptions, Cursor, EventLog, EventLogStats, ReadResult, SubscribeOptions, Subscription } from '../event-log.port.js';
 import { EnvelopeView, readEnvelopeView } from '../envelope-decoder.js';
@@ -101,8 +101,8 @@ export class EmbeddedEventLog implements EventLog {
     if (!s) this.streams.set(streamId, stream);
     const frames: Buffer[] = [];
     const stored: StoredEvent[] = [];
-    for (const e of sealed) {
-      const frame = frameRecord(encodeEnvelope(e));
+    for (const { event: e, bytes } of sealed) {
+      const frame = frameRecord(bytes);
       const index = this.offsets.length;
       this.offsets.push(this.endOffset);
       this.endOffset += frame.length;
@@ -110,8 +110,8 @@ export class EmbeddedEventLog implements EventLog {
       frames.push(frame);
       stored.push({ ...e, position: { partition: EMBEDDED_PARTITION, offset: index } });
     }
-    stream.version = sealed[sealed.length - 1]!.streamSeq;
-    stream.lastHash = sealed[sealed.length - 1]!.hash;
+    stream.version = sealed[sealed.length - 1]!.event.streamSeq;
+    stream.lastHash = sealed[sealed.length - 1]!.event.hash;
     try {
       await this.writer!.append(frames);
     } catch (error) {
