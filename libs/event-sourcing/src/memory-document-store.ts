@@ -62,8 +62,10 @@ export class MemoryDocumentStore implements DocumentStore {
   }
 
   private put(c: Collection, id: string, doc: Doc | null): void {
-    const old = c.docs.get(id);
     const indexes = c.indexes ?? NONE;
+    // Only the indexes need the old document; without them (a replay) the lookup is wasted on
+    // the largest map of all.
+    const old = indexes.length > 0 ? c.docs.get(id) : undefined;
     for (let i = 0; i < indexes.length; i++) {
       const { field, ids: index } = indexes[i]!;
       if (old !== undefined && doc !== null && old[field] === doc[field]) continue;

@@ -1,5 +1,5 @@
 import type { Cursor, EnvelopeView } from '@opal/event-log';
-import type { DomainEvent, RecordedEvent } from './domain-event.js';
+import type { DomainEvent, EventMeta, RecordedEvent } from './domain-event.js';
 import type { DocumentTable, MemoryDocumentStore } from './memory-document-store.js';
 import type { Projection } from './projection.js';
 import type { TypedEventCodec } from './typed-event-codec.js';
@@ -61,12 +61,7 @@ export class ProjectionRebuild {
         if (seq <= last[j]!) continue; // already applied
         last[j] = seq;
         const m = g.members[j]!;
-        event ??= g.codec.decodeRange(type, record.buf, record.payloadStart, record.payloadEnd, {
-          streamId,
-          streamSeq: seq,
-          occurredAt: record.occurredAt,
-          eventId: record.eventId(),
-        })!;
+        event ??= g.codec.decodeRange(type, record.buf, record.payloadStart, record.payloadEnd, new RecordMeta(record))!;
         m.applied++;
         evolve(m, event);
       }
@@ -89,6 +84,34 @@ export class ProjectionRebuild {
         await this.store.commit(m.projection.name, [], { cursor, streams, applied: m.applied });
       }
     }
+  }
+}
+
+/**
+ * A record's meta, its event id decoded only when a reducer reads it: read models rarely do, and
+ * it is the one envelope string that is new on every event. The record's buffer is the log's
+ * batch, which the log never reuses (scanRange), so the id can be read after the visit.
+ */
+class RecordMeta implements EventMeta {
+  readonly streamId: string;
+  readonly streamSeq: number;
+  readonly occurredAt: number;
+  private readonly buf: Buffer;
+  private readonly idStart: number;
+  private readonly idEnd: number;
+  private id: string | undefined = undefined;
+
+  constructor(record: EnvelopeView) {
+    this.streamId = record.streamId;
+    this.streamSeq = record.streamSeq;
+    this.occurredAt = record.occurredAt;
+    this.buf = record.buf;
+    this.idStart = record.eventIdStart;
+    this.idEnd = record.eventIdEnd;
+  }
+
+  get eventId(): string {
+    return (this.id ??= this.buf.toString('utf8', this.idStart, this.idEnd));
   }
 }
 

@@ -23,6 +23,7 @@ const byContributor: Projection<Accepted> = {
     accepted: ((doc?.['accepted'] as number) ?? 0) + 1,
     bytes: ((doc?.['bytes'] as number) ?? 0) + e.data.sizeBytes,
     lastAt: e.meta.occurredAt,
+    lastEvent: e.meta.eventId,
   }),
 };
 
@@ -92,10 +93,10 @@ describe('ProjectionRebuild', () => {
       for (const c of r.projection.collections) assert.deepEqual(await viaRebuild.digest(c.name), await viaRunner.digest(c.name));
     }
     assert.equal(rebuild.appliedEvents('test.contributors'), 5);
-    assert.deepEqual(await viaRebuild.get('test_contributors', 'x'), { contributor: 'x', datanetId: 'd-a', accepted: 3, bytes: 115, lastAt: 1007 });
+    assert.deepEqual(await viaRebuild.get('test_contributors', 'x'), { contributor: 'x', datanetId: 'd-a', accepted: 3, bytes: 115, lastAt: 1007, lastEvent: 'id-7' });
     assert.equal(await viaRebuild.get('test_sizes', 'b-2'), undefined);
     // y moved from d-a to d-b: the index follows.
-    assert.deepEqual((await viaRebuild.find('test_contributors', { where: { datanetId: 'd-b' } })).items, [{ contributor: 'y', datanetId: 'd-b', accepted: 2, bytes: 1, lastAt: 1005 }]);
+    assert.deepEqual((await viaRebuild.find('test_contributors', { where: { datanetId: 'd-b' } })).items, [{ contributor: 'y', datanetId: 'd-b', accepted: 2, bytes: 1, lastAt: 1005, lastEvent: 'id-5' }]);
     assert.deepEqual((await viaRebuild.find('test_contributors', { where: { datanetId: 'd-a' } })).items.map((d) => d['contributor']), ['x']);
   });
 });

@@ -156,7 +156,9 @@ export class EmbeddedEventLog implements EventLog {
   /**
    * Hands up to `limit` durable records from global index `from` to `visit` as one reused view
    * (valid only during the call), read with one read call: for replay, which needs few of the
-   * envelope's fields and no StoredEvent objects. Returns how many records it visited.
+   * envelope's fields and no StoredEvent objects. The bytes are read into a buffer of this call's
+   * own, never reused, so ranges of the view's `buf` stay valid after the visit. Returns how many
+   * records it visited.
    */
   scanRange(from: number, limit: number, visit: (view: EnvelopeView, index: number) => void): number {
     const to = Math.min(this.durable, from + limit);
