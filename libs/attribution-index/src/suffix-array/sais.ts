@@ -1,3 +1,5 @@
+import { sortLmsSubstrings } from './lms-substrings.js';
+
 /**
  * Suffix array construction by induced sorting (SA-IS, Nong, Zhang and Chan 2009): linear time,
  * integer alphabet of any size, so token ids are sorted directly with no remapping.
@@ -8,7 +10,16 @@
  * inside the result array. `into`, when at least as long as the text, receives the result (the
  * returned array is a view over its start).
  */
-export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?: Int32Array): Int32Array {
+export type SuffixArrayOptions = {
+  /**
+   * How LMS substrings are sorted: by direct keys (default, two characters a key where they fit),
+   * one character a key, or by induction. All give the same array; tests compare them.
+   */
+  readonly stage1?: Stage1;
+};
+type Stage1 = 'direct' | 'direct-one-item' | 'induce';
+
+export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?: Int32Array, options: SuffixArrayOptions = {}): Int32Array {
   const n = text.length;
   if (n >= 0x7fffffff) throw new RangeError('a shard holds fewer than 2^31 tokens');
   if (alphabetSize > 0x7fffffff) throw new RangeError('token ids must be below 2^31');
@@ -16,7 +27,7 @@ export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?:
   // for the garbage collector to release late.
   const sa = into && into.length >= n ? into.subarray(0, n) : new Int32Array(n);
   if (n === 0) return sa;
-  sais(new Int32Array(text.buffer, text.byteOffset, n), sa, n, alphabetSize);
+  sais(new Int32Array(text.buffer, text.byteOffset, n), sa, n, alphabetSize, undefined, options.stage1 ?? 'direct');
   return sa;
 }
 
@@ -25,7 +36,7 @@ export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?:
 // are cleared before returning; ids therefore have to stay below 2^31.
 const CHAR = 0x7fffffff;
 
-function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work?: Int32Array): void {
+function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work: Int32Array | undefined, stage1: Stage1): void {
   if (n === 1) {
     sa[0] = 0;
     return;
@@ -39,7 +50,7 @@ function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work?: Int32A
     if (nextS) t[i] = c | ~CHAR;
   }
   try {
-    saisMarked(t, sa, n, k, work);
+    saisMarked(t, sa, n, k, work, stage1);
   } finally {
     for (let i = 0; i < n; i++) t[i] = t[i]! & CHAR;
   }
@@ -53,13 +64,45 @@ const BLOCK = 256;
 const gatheredAt = new Int32Array(BLOCK);
 const gathered = new Int32Array(BLOCK);
 
-function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work?: Int32Array): void {
+function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work: Int32Array | undefined, stage1: Stage1): void {
   // A reduced problem's alphabet is as large as its count of distinct names (up to a third of the
   // text): its bucket arrays go into the caller's unused part of the suffix array when they fit.
   const [counts, bkt] = bucketArrays(k, work);
   for (let i = 0; i < n; i++) counts[t[i]! & CHAR]++;
 
-  // Stage 1: sort the LMS substrings by one round of induced sorting.
+  // Stage 1: sort and name the LMS substrings, directly by their characters where the keys fit
+  // (lms-substrings.ts), else by one round of induced sorting.
+  const direct = stage1 === 'induce' ? undefined : sortLmsSubstrings(t, sa, n, k, bkt, stage1 === 'direct' ? 2 : 1);
+  const { n1, names } = direct ?? induceLmsSubstrings(t, sa, counts, bkt, n, k);
+  for (let i = n - 1, j = n - 1; i >= n1; i--) if (sa[i]! >= 0) sa[j--] = sa[i]!;
+
+  // Stage 2: sort the reduced string (recursively unless every name is unique).
+  const s1 = sa.subarray(n - n1, n);
+  const sa1 = sa.subarray(0, n1);
+  if (names < n1) sais(s1, sa1, n1, names, sa.subarray(n1, n - n1), stage1);
+  else for (let i = 0; i < n1; i++) sa1[s1[i]!] = i;
+
+  // Stage 3: place the LMS suffixes in their final order and induce everything else from them.
+  for (let i = 1, j = 0; i < n; i++) if (t[i]! < 0 && t[i - 1]! >= 0) s1[j++] = i;
+  for (let i = 0; i < n1; i++) sa1[i] = s1[sa1[i]!]!;
+  sa.fill(-1, n1, n);
+  bucketEnds(counts, bkt, k);
+  const g = gathered;
+  // From the back, so a suffix moved to its bucket's end never lands on one not yet moved.
+  for (let i = n1 - 1; i >= 0; i -= BLOCK) {
+    const e = Math.max(-1, i - BLOCK);
+    for (let q = i; q > e; q--) g[i - q] = t[sa[q]!]! & CHAR;
+    for (let q = i; q > e; q--) {
+      const p = sa[q]!;
+      sa[q] = -1;
+      sa[--bkt[g[i - q]!]!] = p;
+    }
+  }
+  induce(t, sa, counts, bkt, n, k);
+}
+
+/** Stage 1 by induction: sorts the LMS substrings by one round of induced sorting, then names them. */
+function induceLmsSubstrings(t: Int32Array, sa: Int32Array, counts: Int32Array, bkt: Int32Array, n: number, k: number): { n1: number; names: number } {
   sa.fill(-1);
   bucketEnds(counts, bkt, k);
   for (let i = 1; i < n; i++) {
@@ -108,30 +151,7 @@ function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work?: 
       sa[n1 + (p >> 1)] = names - 1;
     }
   }
-  for (let i = n - 1, j = n - 1; i >= n1; i--) if (sa[i]! >= 0) sa[j--] = sa[i]!;
-
-  // Stage 2: sort the reduced string (recursively unless every name is unique).
-  const s1 = sa.subarray(n - n1, n);
-  const sa1 = sa.subarray(0, n1);
-  if (names < n1) sais(s1, sa1, n1, names, sa.subarray(n1, n - n1));
-  else for (let i = 0; i < n1; i++) sa1[s1[i]!] = i;
-
-  // Stage 3: place the LMS suffixes in their final order and induce everything else from them.
-  for (let i = 1, j = 0; i < n; i++) if (t[i]! < 0 && t[i - 1]! >= 0) s1[j++] = i;
-  for (let i = 0; i < n1; i++) sa1[i] = s1[sa1[i]!]!;
-  sa.fill(-1, n1, n);
-  bucketEnds(counts, bkt, k);
-  // From the back, so a suffix moved to its bucket's end never lands on one not yet moved.
-  for (let i = n1 - 1; i >= 0; i -= BLOCK) {
-    const e = Math.max(-1, i - BLOCK);
-    for (let q = i; q > e; q--) g[i - q] = t[sa[q]!]! & CHAR;
-    for (let q = i; q > e; q--) {
-      const p = sa[q]!;
-      sa[q] = -1;
-      sa[--bkt[g[i - q]!]!] = p;
-    }
-  }
-  induce(t, sa, counts, bkt, n, k);
+  return { n1, names };
 }
 
 /**

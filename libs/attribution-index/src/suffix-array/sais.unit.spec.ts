@@ -17,8 +17,12 @@ function bruteForce(t: Uint32Array): number[] {
 
 const rng = seededRandom;
 
+// Every way of sorting LMS substrings (direct keys of two or one character, induction) must give the oracle's order.
 function check(t: Uint32Array, k: number): void {
-  assert.deepEqual(Array.from(buildSuffixArray(t, k)), bruteForce(t), `text ${Array.from(t.slice(0, 40))}`);
+  const expected = bruteForce(t);
+  for (const stage1 of ['direct', 'direct-one-item', 'induce'] as const) {
+    assert.deepEqual(Array.from(buildSuffixArray(t, k, undefined, { stage1 })), expected, `${stage1} text ${Array.from(t.slice(0, 40))}`);
+  }
 }
 
 describe('buildSuffixArray (SA-IS)', () => {
@@ -76,10 +80,25 @@ describe('buildSuffixArray (SA-IS)', () => {
       while (t.length < 500) t.push(...(r() < 0.8 ? block : [Math.floor(r() * 50_000)]));
       check(Uint32Array.from(t), 50_000);
     }
+    // Long LMS substrings (a rise then a fall) repeated: direct keys must refine the tie many
+    // characters deep, and the copies differ only near their ends.
+    for (const len of [50, 300]) {
+      const hill = [...Array.from({ length: len }, (_, i) => i + 1), ...Array.from({ length: len }, (_, i) => len - i)];
+      const t: number[] = [];
+      for (let rep = 0; rep < 5; rep++) t.push(...hill, rep % 2 === 0 ? 0 : len + 1);
+      check(Uint32Array.from(t), len + 2);
+      check(Uint32Array.from([...hill, ...hill]), len + 1);
+    }
     // Descending then ascending runs make every position LMS-rich and force deep recursion.
     const t = new Uint32Array(600);
     for (let i = 0; i < 600; i++) t[i] = i % 2 === 0 ? 2 : i % 4 === 1 ? 1 : 3;
     check(t, 4);
+  });
+
+  it('given a result array that is not 8-byte aligned, when sorted, then it induces and matches the oracle', () => {
+    const t = Uint32Array.from({ length: 500 }, (_, i) => (i * 7919) % 31);
+    const into = new Int32Array(t.length + 1).subarray(1);
+    assert.deepEqual(Array.from(buildSuffixArray(t, 31, into)), bruteForce(t));
   });
 
   it('given a larger random text, when sorted, then suffixes are in order', () => {
