@@ -1,4 +1,5 @@
 import { sortLmsSubstrings } from './lms-substrings.js';
+import { sortByDoubling } from './prefix-doubling.js';
 
 /**
  * Suffix array construction by induced sorting (SA-IS, Nong, Zhang and Chan 2009): linear time,
@@ -16,8 +17,12 @@ export type SuffixArrayOptions = {
    * one character a key, or by induction. All give the same array; tests compare them.
    */
   readonly stage1?: Stage1;
+  /** How a reduced problem is sorted: doubling when most names are distinct (default), always, or never. */
+  readonly reduced?: Reduced;
 };
 type Stage1 = 'direct' | 'direct-one-item' | 'induce';
+type Reduced = 'auto' | 'doubling' | 'recursion';
+type Ways = { readonly stage1: Stage1; readonly reduced: Reduced };
 
 export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?: Int32Array, options: SuffixArrayOptions = {}): Int32Array {
   const n = text.length;
@@ -27,7 +32,7 @@ export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?:
   // for the garbage collector to release late.
   const sa = into && into.length >= n ? into.subarray(0, n) : new Int32Array(n);
   if (n === 0) return sa;
-  sais(new Int32Array(text.buffer, text.byteOffset, n), sa, n, alphabetSize, undefined, options.stage1 ?? 'direct');
+  sais(new Int32Array(text.buffer, text.byteOffset, n), sa, n, alphabetSize, undefined, { stage1: options.stage1 ?? 'direct', reduced: options.reduced ?? 'auto' });
   return sa;
 }
 
@@ -36,7 +41,7 @@ export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?:
 // are cleared before returning; ids therefore have to stay below 2^31.
 const CHAR = 0x7fffffff;
 
-function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work: Int32Array | undefined, stage1: Stage1): void {
+function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work: Int32Array | undefined, ways: Ways): void {
   if (n === 1) {
     sa[0] = 0;
     return;
@@ -50,7 +55,7 @@ function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work: Int32Ar
     if (nextS) t[i] = c | ~CHAR;
   }
   try {
-    saisMarked(t, sa, n, k, work, stage1);
+    saisMarked(t, sa, n, k, work, ways);
   } finally {
     for (let i = 0; i < n; i++) t[i] = t[i]! & CHAR;
   }
@@ -64,7 +69,7 @@ const BLOCK = 256;
 const gatheredAt = new Int32Array(BLOCK);
 const gathered = new Int32Array(BLOCK);
 
-function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work: Int32Array | undefined, stage1: Stage1): void {
+function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work: Int32Array | undefined, ways: Ways): void {
   // A reduced problem's alphabet is as large as its count of distinct names (up to a third of the
   // text): its bucket arrays go into the caller's unused part of the suffix array when they fit.
   const [counts, bkt] = bucketArrays(k, work);
@@ -72,15 +77,20 @@ function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work: I
 
   // Stage 1: sort and name the LMS substrings, directly by their characters where the keys fit
   // (lms-substrings.ts), else by one round of induced sorting.
-  const direct = stage1 === 'induce' ? undefined : sortLmsSubstrings(t, sa, n, k, bkt, stage1 === 'direct' ? 2 : 1);
+  const direct = ways.stage1 === 'induce' ? undefined : sortLmsSubstrings(t, sa, n, k, bkt, ways.stage1 === 'direct' ? 2 : 1);
   const { n1, names } = direct ?? induceLmsSubstrings(t, sa, counts, bkt, n, k);
   for (let i = n - 1, j = n - 1; i >= n1; i--) if (sa[i]! >= 0) sa[j--] = sa[i]!;
 
   // Stage 2: sort the reduced string (recursively unless every name is unique).
   const s1 = sa.subarray(n - n1, n);
   const sa1 = sa.subarray(0, n1);
-  if (names < n1) sais(s1, sa1, n1, names, sa.subarray(n1, n - n1), stage1);
-  else for (let i = 0; i < n1; i++) sa1[s1[i]!] = i;
+  // Mostly distinct names (word tokens) leave few ties for doubling to break; few distinct names
+  // (small alphabets, long repeats) would take it many rounds, and recursion is linear.
+  const spare = sa.subarray(n1, n - n1);
+  const doubling = ways.reduced === 'doubling' || (ways.reduced === 'auto' && 2 * names >= n1 && spare.length >= names);
+  if (names === n1) for (let i = 0; i < n1; i++) sa1[s1[i]!] = i;
+  else if (doubling) sortByDoubling(s1, sa1, n1, names, spare.length >= names ? spare : new Int32Array(names));
+  else sais(s1, sa1, n1, names, spare, ways);
 
   // Stage 3: place the LMS suffixes in their final order and induce everything else from them.
   for (let i = 1, j = 0; i < n; i++) if (t[i]! < 0 && t[i - 1]! >= 0) s1[j++] = i;

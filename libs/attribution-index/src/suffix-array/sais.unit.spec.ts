@@ -17,11 +17,14 @@ function bruteForce(t: Uint32Array): number[] {
 
 const rng = seededRandom;
 
-// Every way of sorting LMS substrings (direct keys of two or one character, induction) must give the oracle's order.
+// Every way of sorting LMS substrings (direct keys of two or one character, induction) and the
+// reduced problem (doubling, recursion) must give the oracle's order.
 function check(t: Uint32Array, k: number): void {
   const expected = bruteForce(t);
   for (const stage1 of ['direct', 'direct-one-item', 'induce'] as const) {
-    assert.deepEqual(Array.from(buildSuffixArray(t, k, undefined, { stage1 })), expected, `${stage1} text ${Array.from(t.slice(0, 40))}`);
+    for (const reduced of ['auto', 'doubling', 'recursion'] as const) {
+      assert.deepEqual(Array.from(buildSuffixArray(t, k, undefined, { stage1, reduced })), expected, `${stage1} ${reduced} text ${Array.from(t.slice(0, 40))}`);
+    }
   }
 }
 
