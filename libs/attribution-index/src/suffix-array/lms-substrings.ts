@@ -51,11 +51,11 @@ export function sortLmsSubstrings(t: Int32Array, sa: Int32Array, n: number, k: n
     if (c < 0 && t[i - 1]! >= 0) keys.set(next[c & CHAR]++, i, 1, true);
   }
 
-  // Sort every bucket; a run of equal keys whose substrings go on past them is keyed again from
-  // the characters that follow, with an explicit stack (a long repeated run could be deep).
   // Keys fill sa[0, 2 n1); the marks of name starts go after them when there is room.
   const free = (n - 2 * n1) * 4;
   const newName = free >= n1 ? new Uint8Array(sa.buffer, sa.byteOffset + 8 * n1, n1).fill(0) : new Uint8Array(n1);
+  // Sort every bucket; a run of equal keys whose substrings go on past them is keyed again from
+  // the characters that follow, with an explicit stack (a long repeated run could be deep).
   const stack: number[] = [];
   for (let c = 0, from = 0; c < k; c++) {
     const to = next[c]!;

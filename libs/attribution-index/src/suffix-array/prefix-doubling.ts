@@ -9,23 +9,33 @@
  * round: with few ties, one or two rounds over a small part of the string. Long repeats take more
  * rounds (O(m log m) at worst), so the caller chooses this only when names are mostly distinct.
  *
- * Takes the reduced string `s` (names below k, overwritten: it becomes the rank array) and writes
- * its suffix array to `sa`. `work` needs k slots, for the bucket bounds.
+ * Takes the reduced string `s` (names, overwritten: it becomes the rank array) and writes its
+ * suffix array to `sa`, which must be 8-byte aligned with m more slots free after it: the first
+ * sort runs there as 64-bit keys (name, position), natively and in place, a cache-friendlier pass
+ * than counting into as many buckets as names.
  */
-export function sortByDoubling(s: Int32Array, sa: Int32Array, m: number, k: number, work: Int32Array): void {
-  // Bucket by first name; a suffix's rank is the last index of its group (Larsson-Sadakane).
-  const bound = work.subarray(0, k).fill(0);
-  for (let i = 0; i < m; i++) bound[s[i]!]++;
-  for (let c = 0, sum = 0; c < k; c++) {
-    const x = bound[c]!;
-    bound[c] = sum;
-    sum += x;
+export function sortByDoubling(s: Int32Array, sa: Int32Array, m: number): void {
+  const first = new Uint32Array(sa.buffer, sa.byteOffset, 2 * m);
+  for (let i = 0; i < m; i++) {
+    first[2 * i] = i;
+    first[2 * i + 1] = s[i]!;
   }
-  for (let i = 0; i < m; i++) sa[bound[s[i]!]!++] = i;
+  new BigUint64Array(sa.buffer, sa.byteOffset, m).sort();
+  // A suffix's rank is the last index of its group (Larsson-Sadakane). Slot q of sa is part of key
+  // q / 2, which was read before; a run's names are read before its slots are written.
   const rank = s;
-  for (let i = 0; i < m; i++) rank[i] = bound[rank[i]!]! - 1;
-  // A run of sorted suffixes is marked by its negated length at its start.
-  markSorted(sa, rank, m);
+  for (let a = 0; a < m; ) {
+    let b = a + 1;
+    while (b < m && first[2 * b + 1] === first[2 * a + 1]) b++;
+    for (let q = a; q < b; q++) {
+      const p = first[2 * q]!;
+      sa[q] = p;
+      rank[p] = b - 1;
+    }
+    // A run of sorted suffixes is marked by its negated length at its start.
+    if (b - a === 1) sa[a] = -1;
+    a = b;
+  }
 
   let keys = new BigUint64Array(0);
   let u32 = new Uint32Array(0);
@@ -70,12 +80,4 @@ export function sortByDoubling(s: Int32Array, sa: Int32Array, m: number, k: numb
   }
   // Ranks are final positions.
   for (let i = 0; i < m; i++) sa[rank[i]!] = i;
-}
-
-function markSorted(sa: Int32Array, rank: Int32Array, m: number): void {
-  for (let j = 0; j < m; ) {
-    const end = rank[sa[j]!]! + 1;
-    if (end - j === 1) sa[j] = -1;
-    j = end;
-  }
 }

@@ -86,11 +86,12 @@ function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work: I
   const sa1 = sa.subarray(0, n1);
   // Mostly distinct names (word tokens) leave few ties for doubling to break; few distinct names
   // (small alphabets, long repeats) would take it many rounds, and recursion is linear.
-  const spare = sa.subarray(n1, n - n1);
-  const doubling = ways.reduced === 'doubling' || (ways.reduced === 'auto' && 2 * names >= n1 && spare.length >= names);
+  // Doubling sorts 64-bit keys in sa[0, 2 n1), clear of s1 when n1 <= n / 3 (about n / 3 here).
+  const room = 3 * n1 <= n && sa.byteOffset % 8 === 0;
+  const doubling = room && (ways.reduced === 'doubling' || (ways.reduced === 'auto' && 2 * names >= n1));
   if (names === n1) for (let i = 0; i < n1; i++) sa1[s1[i]!] = i;
-  else if (doubling) sortByDoubling(s1, sa1, n1, names, spare.length >= names ? spare : new Int32Array(names));
-  else sais(s1, sa1, n1, names, spare, ways);
+  else if (doubling) sortByDoubling(s1, sa1, n1);
+  else sais(s1, sa1, n1, names, sa.subarray(n1, n - n1), ways);
 
   // Stage 3: place the LMS suffixes in their final order and induce everything else from them.
   for (let i = 1, j = 0; i < n; i++) if (t[i]! < 0 && t[i - 1]! >= 0) s1[j++] = i;
