@@ -16,10 +16,11 @@ const OUTPUT_TOKENS = 256;
  * The index is cached under .cache/bench/ (git-ignored); a cached run reports the build metrics
  * measured when it was built (params.cached = true).
  *
- * Timed build: reading the corpus file (token ids, documents separated by 0) from disk, document
- * table, suffix arrays, hashing and writing the shard files. Not timed: generating the seeded Zipf
- * corpus into that file, done once per (tokens, seed) and kept under .cache/bench/ like the index;
- * generating is the fixture's cost, and on the main thread it took a core from the build.
+ * Timed build: reading the corpus file (token ids, documents separated by 0; after the first run
+ * usually from the page cache), checking ids, document table, suffix arrays, hashing and writing
+ * the shard files. Not timed: generating the seeded Zipf corpus into that file, done once per
+ * (tokens, seed) and kept under .cache/bench/ like the index; generating is the fixture's cost,
+ * and on the build's main thread it took a core from the shard workers.
  */
 export const run: BenchSuite = async (ctx) => {
   // The harness parses leniently, so `--tokens 1000000000` arrives as a flag plus a stray value;
