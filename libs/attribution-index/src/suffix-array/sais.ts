@@ -1,16 +1,6 @@
 import { sortLmsSubstrings } from './lms-substrings.js';
 import { sortByDoubling } from './prefix-doubling.js';
 
-/**
- * Suffix array construction by induced sorting (SA-IS, Nong, Zhang and Chan 2009): linear time,
- * integer alphabet of any size, so token ids are sorted directly with no remapping.
- *
- * The end-of-text sentinel is virtual (smaller than every id, never stored). Memory beyond the
- * text and the result: buckets over the alphabet (in the recursion, over the reduced alphabet);
- * the L/S types ride in the text's sign bits (restored on return) and the reduced problem lives
- * inside the result array. `into`, when at least as long as the text, receives the result (the
- * returned array is a view over its start).
- */
 export type SuffixArrayOptions = {
   /**
    * How LMS substrings are sorted: by direct keys (default, two characters a key where they fit),
@@ -24,6 +14,20 @@ type Stage1 = 'direct' | 'direct-one-item' | 'induce';
 type Reduced = 'auto' | 'doubling' | 'recursion';
 type Ways = { readonly stage1: Stage1; readonly reduced: Reduced };
 
+/**
+ * Suffix array construction by induced sorting (SA-IS, Nong, Zhang and Chan 2009): linear time,
+ * integer alphabet of any size, so token ids are sorted directly with no remapping. Where the data
+ * allows, stage 1 sorts LMS substrings by direct keys (lms-substrings.ts) and a reduced problem
+ * with mostly distinct names is sorted by prefix doubling (prefix-doubling.ts, O(m log m) at
+ * worst, a few rounds over word tokens) instead of recursing.
+ *
+ * The end-of-text sentinel is virtual (smaller than every id, never stored). Memory beyond the
+ * text and the result: buckets over the alphabet (in the recursion, over the reduced alphabet;
+ * prefix doubling instead needs 8 bytes per suffix of its largest tied group);
+ * the L/S types ride in the text's sign bits (restored on return) and the reduced problem lives
+ * inside the result array. `into`, when at least as long as the text, receives the result (the
+ * returned array is a view over its start).
+ */
 export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?: Int32Array, options: SuffixArrayOptions = {}): Int32Array {
   const n = text.length;
   if (n >= 0x7fffffff) throw new RangeError('a shard holds fewer than 2^31 tokens');
@@ -81,7 +85,7 @@ function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work: I
   const { n1, names } = direct ?? induceLmsSubstrings(t, sa, counts, bkt, n, k);
   for (let i = n - 1, j = n - 1; i >= n1; i--) if (sa[i]! >= 0) sa[j--] = sa[i]!;
 
-  // Stage 2: sort the reduced string (recursively unless every name is unique).
+  // Stage 2: sort the reduced string (by doubling or recursively, unless every name is unique).
   const s1 = sa.subarray(n - n1, n);
   const sa1 = sa.subarray(0, n1);
   // Mostly distinct names (word tokens) leave few ties for doubling to break; few distinct names
