@@ -45,6 +45,11 @@ export function* zipfDocuments(tokens: number, vocab: number, seed: number): Gen
     const len = Math.min(tokens - produced, 50 + Math.floor(rnd() * 451));
     for (let i = 0; i < len; i++) scratch[i] = sample();
     produced += len;
-    yield { contributionId: `d${d}`, contributor: `0x${(d % 10_000).toString(16).padStart(40, '0')}`, orderKey: d, tokenIds: scratch.subarray(0, len) };
+    yield { ...zipfDocumentMeta(d), tokenIds: scratch.subarray(0, len) };
   }
+}
+
+/** Document d's id, contributor (one of 10,000) and order key. */
+export function zipfDocumentMeta(d: number): { contributionId: string; contributor: string; orderKey: number } {
+  return { contributionId: `d${d}`, contributor: `0x${(d % 10_000).toString(16).padStart(40, '0')}`, orderKey: d };
 }

@@ -148,7 +148,10 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
 function documentIds(doc: IndexDocument, tokenizer: Tokenizer, vocabulary: Vocabulary): Uint32Array {
   if (doc.tokenIds) {
     const t = doc.tokenIds;
-    for (let i = 0; i < t.length; i++) if (t[i] === 0 || t[i]! >= vocabulary.size) throw new Error(`${doc.contributionId}: token id ${t[i]} is not in the vocabulary`);
+    // One unsigned comparison per token (0 wraps to the top): this loop runs over every token of
+    // the corpus on the thread that feeds the shard workers.
+    const last = vocabulary.size - 1;
+    for (let i = 0; i < t.length; i++) if ((t[i]! - 1) >>> 0 >= last) throw new Error(`${doc.contributionId}: token id ${t[i]} is not in the vocabulary`);
     return t;
   }
   if (doc.text === undefined) throw new Error(`${doc.contributionId}: give text or tokenIds`);

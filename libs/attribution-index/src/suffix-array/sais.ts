@@ -1,14 +1,34 @@
+import { sortLmsSubstrings } from './lms-substrings.js';
+import { sortByDoubling } from './prefix-doubling.js';
+
+export type SuffixArrayOptions = {
+  /**
+   * How LMS substrings are sorted: by direct keys (default, two characters a key where they fit),
+   * one character a key, or by induction. All give the same array; tests compare them.
+   */
+  readonly stage1?: Stage1;
+  /** How a reduced problem is sorted: doubling when most names are distinct (default), always, or never. */
+  readonly reduced?: Reduced;
+};
+type Stage1 = 'direct' | 'direct-one-item' | 'induce';
+type Reduced = 'auto' | 'doubling' | 'recursion';
+type Ways = { readonly stage1: Stage1; readonly reduced: Reduced };
+
 /**
  * Suffix array construction by induced sorting (SA-IS, Nong, Zhang and Chan 2009): linear time,
- * integer alphabet of any size, so token ids are sorted directly with no remapping.
+ * integer alphabet of any size, so token ids are sorted directly with no remapping. Where the data
+ * allows, stage 1 sorts LMS substrings by direct keys (lms-substrings.ts) and a reduced problem
+ * with mostly distinct names is sorted by prefix doubling (prefix-doubling.ts, O(m log m) at
+ * worst, a few rounds over word tokens) instead of recursing.
  *
  * The end-of-text sentinel is virtual (smaller than every id, never stored). Memory beyond the
- * text and the result: buckets over the alphabet (in the recursion, over the reduced alphabet);
+ * text and the result: buckets over the alphabet (in the recursion, over the reduced alphabet;
+ * prefix doubling instead needs 8 bytes per suffix of its largest tied group);
  * the L/S types ride in the text's sign bits (restored on return) and the reduced problem lives
  * inside the result array. `into`, when at least as long as the text, receives the result (the
  * returned array is a view over its start).
  */
-export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?: Int32Array): Int32Array {
+export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?: Int32Array, options: SuffixArrayOptions = {}): Int32Array {
   const n = text.length;
   if (n >= 0x7fffffff) throw new RangeError('a shard holds fewer than 2^31 tokens');
   if (alphabetSize > 0x7fffffff) throw new RangeError('token ids must be below 2^31');
@@ -16,7 +36,7 @@ export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?:
   // for the garbage collector to release late.
   const sa = into && into.length >= n ? into.subarray(0, n) : new Int32Array(n);
   if (n === 0) return sa;
-  sais(new Int32Array(text.buffer, text.byteOffset, n), sa, n, alphabetSize);
+  sais(new Int32Array(text.buffer, text.byteOffset, n), sa, n, alphabetSize, undefined, { stage1: options.stage1 ?? 'direct', reduced: options.reduced ?? 'auto' });
   return sa;
 }
 
@@ -25,7 +45,7 @@ export function buildSuffixArray(text: Uint32Array, alphabetSize: number, into?:
 // are cleared before returning; ids therefore have to stay below 2^31.
 const CHAR = 0x7fffffff;
 
-function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work?: Int32Array): void {
+function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work: Int32Array | undefined, ways: Ways): void {
   if (n === 1) {
     sa[0] = 0;
     return;
@@ -39,7 +59,7 @@ function sais(t: Int32Array, sa: Int32Array, n: number, k: number, work?: Int32A
     if (nextS) t[i] = c | ~CHAR;
   }
   try {
-    saisMarked(t, sa, n, k, work);
+    saisMarked(t, sa, n, k, work, ways);
   } finally {
     for (let i = 0; i < n; i++) t[i] = t[i]! & CHAR;
   }
@@ -53,13 +73,51 @@ const BLOCK = 256;
 const gatheredAt = new Int32Array(BLOCK);
 const gathered = new Int32Array(BLOCK);
 
-function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work?: Int32Array): void {
+function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work: Int32Array | undefined, ways: Ways): void {
   // A reduced problem's alphabet is as large as its count of distinct names (up to a third of the
   // text): its bucket arrays go into the caller's unused part of the suffix array when they fit.
   const [counts, bkt] = bucketArrays(k, work);
   for (let i = 0; i < n; i++) counts[t[i]! & CHAR]++;
 
-  // Stage 1: sort the LMS substrings by one round of induced sorting.
+  // Stage 1: sort and name the LMS substrings, directly by their characters where the keys fit
+  // (lms-substrings.ts), else by one round of induced sorting.
+  const direct = ways.stage1 === 'induce' ? undefined : sortLmsSubstrings(t, sa, n, k, bkt, ways.stage1 === 'direct' ? 2 : 1);
+  const { n1, names } = direct ?? induceLmsSubstrings(t, sa, counts, bkt, n, k);
+  for (let i = n - 1, j = n - 1; i >= n1; i--) if (sa[i]! >= 0) sa[j--] = sa[i]!;
+
+  // Stage 2: sort the reduced string (by doubling or recursively, unless every name is unique).
+  const s1 = sa.subarray(n - n1, n);
+  const sa1 = sa.subarray(0, n1);
+  // Mostly distinct names (word tokens) leave few ties for doubling to break; few distinct names
+  // (small alphabets, long repeats) would take it many rounds, and recursion is linear.
+  // Doubling sorts 64-bit keys in sa[0, 2 n1), clear of s1 when n1 <= n / 3 (about n / 3 here).
+  const room = 3 * n1 <= n && sa.byteOffset % 8 === 0;
+  const doubling = room && (ways.reduced === 'doubling' || (ways.reduced === 'auto' && 2 * names >= n1));
+  if (names === n1) for (let i = 0; i < n1; i++) sa1[s1[i]!] = i;
+  else if (doubling) sortByDoubling(s1, sa1, n1);
+  else sais(s1, sa1, n1, names, sa.subarray(n1, n - n1), ways);
+
+  // Stage 3: place the LMS suffixes in their final order and induce everything else from them.
+  for (let i = 1, j = 0; i < n; i++) if (t[i]! < 0 && t[i - 1]! >= 0) s1[j++] = i;
+  for (let i = 0; i < n1; i++) sa1[i] = s1[sa1[i]!]!;
+  sa.fill(-1, n1, n);
+  bucketEnds(counts, bkt, k);
+  const g = gathered;
+  // From the back, so a suffix moved to its bucket's end never lands on one not yet moved.
+  for (let i = n1 - 1; i >= 0; i -= BLOCK) {
+    const e = Math.max(-1, i - BLOCK);
+    for (let q = i; q > e; q--) g[i - q] = t[sa[q]!]! & CHAR;
+    for (let q = i; q > e; q--) {
+      const p = sa[q]!;
+      sa[q] = -1;
+      sa[--bkt[g[i - q]!]!] = p;
+    }
+  }
+  induce(t, sa, counts, bkt, n, k);
+}
+
+/** Stage 1 by induction: sorts the LMS substrings by one round of induced sorting, then names them. */
+function induceLmsSubstrings(t: Int32Array, sa: Int32Array, counts: Int32Array, bkt: Int32Array, n: number, k: number): { n1: number; names: number } {
   sa.fill(-1);
   bucketEnds(counts, bkt, k);
   for (let i = 1; i < n; i++) {
@@ -108,30 +166,7 @@ function saisMarked(t: Int32Array, sa: Int32Array, n: number, k: number, work?: 
       sa[n1 + (p >> 1)] = names - 1;
     }
   }
-  for (let i = n - 1, j = n - 1; i >= n1; i--) if (sa[i]! >= 0) sa[j--] = sa[i]!;
-
-  // Stage 2: sort the reduced string (recursively unless every name is unique).
-  const s1 = sa.subarray(n - n1, n);
-  const sa1 = sa.subarray(0, n1);
-  if (names < n1) sais(s1, sa1, n1, names, sa.subarray(n1, n - n1));
-  else for (let i = 0; i < n1; i++) sa1[s1[i]!] = i;
-
-  // Stage 3: place the LMS suffixes in their final order and induce everything else from them.
-  for (let i = 1, j = 0; i < n; i++) if (t[i]! < 0 && t[i - 1]! >= 0) s1[j++] = i;
-  for (let i = 0; i < n1; i++) sa1[i] = s1[sa1[i]!]!;
-  sa.fill(-1, n1, n);
-  bucketEnds(counts, bkt, k);
-  // From the back, so a suffix moved to its bucket's end never lands on one not yet moved.
-  for (let i = n1 - 1; i >= 0; i -= BLOCK) {
-    const e = Math.max(-1, i - BLOCK);
-    for (let q = i; q > e; q--) g[i - q] = t[sa[q]!]! & CHAR;
-    for (let q = i; q > e; q--) {
-      const p = sa[q]!;
-      sa[q] = -1;
-      sa[--bkt[g[i - q]!]!] = p;
-    }
-  }
-  induce(t, sa, counts, bkt, n, k);
+  return { n1, names };
 }
 
 /**
