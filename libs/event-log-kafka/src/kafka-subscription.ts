@@ -83,6 +83,9 @@ export class KafkaSubscription implements Subscription {
     this.groupId = options.from === 'checkpoint' ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
     this.consumer = kafka.consumer({
       groupId: this.groupId,
+      // kafkajs schedules a crashed consumer's restart after its own disconnect: a stop() in that
+      // window would be undone by a restart that then retries forever once the broker is gone.
+      retry: { retries: 5, restartOnFailure: async () => !this.stopped },
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
       maxWaitTimeInMs: 200,

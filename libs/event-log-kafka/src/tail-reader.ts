@@ -16,6 +16,7 @@ export class TailReader {
   private waiters: Waiter[] = [];
   private failure: unknown;
   private running: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     kafka: Kafka,
@@ -26,6 +27,8 @@ export class TailReader {
   ) {
     this.consumer = kafka.consumer({
       groupId: `${groupPrefix}index.${randomUUID()}`,
+      // See KafkaSubscription: a crash racing stop() must not restart the consumer.
+      retry: { retries: 5, restartOnFailure: async () => !this.stopped },
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
       maxWaitTimeInMs: 200,
@@ -47,6 +50,7 @@ export class TailReader {
   }
 
   start(): Promise<void> {
+    if (this.stopped) return Promise.reject(new EventLogError('CLOSED', 'event log is closed'));
     this.running ??= (async () => {
       await this.consumer.connect();
       await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: true });
@@ -101,6 +105,7 @@ export class TailReader {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.consumer.disconnect();
     this.fail('closed');
   }
