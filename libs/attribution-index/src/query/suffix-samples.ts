@@ -3,7 +3,7 @@ import type { ShardData } from '../format/shard-file.js';
 /** Every 32nd suffix is sampled. */
 const STRIDE = 32;
 /** Tokens sampled after each sampled suffix's first: the second and the third. */
-const DEPTHS = Number(process.env.SDEPTHS ?? 2);
+const DEPTHS = 2;
 /** Ranges smaller than this are searched directly. */
 const MIN_RANGE = 1024;
 
