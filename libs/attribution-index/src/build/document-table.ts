@@ -1,13 +1,6 @@
-/** The document sections of a shard (see ShardData): starts, order keys, ids and contributors. */
-export type DocumentTable = {
-  readonly docStarts: Uint32Array;
-  readonly docOrder: Float64Array;
-  readonly docContributor: Uint32Array;
-  readonly docIdOffsets: Uint32Array;
-  readonly docIdBytes: Uint8Array;
-  readonly contributorOffsets: Uint32Array;
-  readonly contributorBytes: Uint8Array;
-};
+import type { DocumentTable } from '../format/shard-file.js';
+
+export type { DocumentTable };
 
 const utf8 = new TextEncoder();
 

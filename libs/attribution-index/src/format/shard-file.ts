@@ -33,6 +33,10 @@ export type ShardData = {
   readonly suffixArray: Uint32Array;
   /** buckets[c] .. buckets[c+1]: the suffix-array range of suffixes starting with token c. */
   readonly buckets: Uint32Array;
+} & DocumentTable;
+
+/** The document sections of a shard: starts, order keys, ids and contributors. */
+export type DocumentTable = {
   readonly docStarts: Uint32Array;
   /** Acceptance order of each document's contribution (an integer). */
   readonly docOrder: Float64Array;
