@@ -104,7 +104,7 @@ export class KafkaSubscription implements Subscription {
       this.heads.clear();
       if (this.durable) {
         this.positions.clear();
-        this.ready = this.loadCommitted();
+        this.ready = this.loadCommittedRetrying();
       } else {
         // A group of our own never commits: each (re)join resumes where this subscription got to.
         for (const { topic, partition } of assigned) {
@@ -156,6 +156,24 @@ export class KafkaSubscription implements Subscription {
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.onBatch(payload),
     });
+  }
+
+  /**
+   * The group's committed offsets, tried a few times: a join can fall on a broker restart. If they
+   * stay out of reach the subscription goes on; positions then come from the batches it handles.
+   */
+  private async loadCommittedRetrying(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.loadCommitted();
+      } catch (error) {
+        if (attempt >= 5 || this.stopped) {
+          this.options.onError?.(error, []);
+          return;
+        }
+        await sleep(200 * attempt);
+      }
+    }
   }
 
   private async loadCommitted(): Promise<void> {
