@@ -14,13 +14,25 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
   const { cleanups, expected, serve } = faultHarness();
   after(() => cleanups.run());
 
-  it(`SIGKILL of the consuming service three times during ${BIG} events, restarted each time`, async () => {
-    const s = scenario('kill');
+  /** A scenario on the shared broker: its events, the clean pass they must reproduce, and a log to append them. */
+  async function prepare(name: string, events: number) {
+    const s = scenario(name);
     cleanups.push(() => dropDb(s.url), () => deleteTopics(brokers, s.prefix));
-    const appends = ingestAppends(BIG);
-    const reference = expected(appends, BIG);
+    const appends = ingestAppends(events);
+    const reference = expected(appends, events);
     const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
     cleanups.push(() => log.close()); // a failed test must not keep the process alive
+    return { s, appends, reference, log };
+  }
+
+  /** Once every group has consumed everything, the MongoDB read models equal the clean pass. */
+  async function sameAsCleanPass(kafka: string, s: { prefix: string; url: string }, reference: ReturnType<typeof expected>) {
+    await waitDrained(kafka, s.prefix, groupsOf(s.prefix));
+    assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+  }
+
+  it(`SIGKILL of the consuming service three times during ${BIG} events, restarted each time`, async () => {
+    const { s, appends, reference, log } = await prepare('kill', BIG);
     let consumer = serve(s.env);
     await consumer.start();
     // Each kill lands mid-stream by construction: the stream is appended in four parts, and the
@@ -40,18 +52,12 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     }
     await appendAll(log, appends.slice(appended), { pauseEvery: 1000, pauseMs: 100 });
     await log.close();
-    await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
-    assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+    await sameAsCleanPass(brokers, s, reference);
     await consumer.kill('SIGTERM');
   });
 
   it('two instances share the work; one is killed mid-stream and the other takes over its partitions', async () => {
-    const s = scenario('rebalance');
-    cleanups.push(() => dropDb(s.url), () => deleteTopics(brokers, s.prefix));
-    const appends = ingestAppends(SMALL);
-    const reference = expected(appends, SMALL);
-    const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
-    cleanups.push(() => log.close()); // a failed test must not keep the process alive
+    const { s, appends, reference, log } = await prepare('rebalance', SMALL);
     const a = serve(s.env);
     const b = serve(s.env);
     await Promise.all([a.start(), b.start()]);
@@ -60,18 +66,12 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     await a.kill('SIGKILL');
     await appending;
     await log.close();
-    await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
-    assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+    await sameAsCleanPass(brokers, s, reference);
     await b.kill('SIGTERM');
   });
 
   it('duplicates on purpose: copies of records in the topic, and every event redelivered from offset zero', async () => {
-    const s = scenario('dup');
-    cleanups.push(() => dropDb(s.url), () => deleteTopics(brokers, s.prefix));
-    const appends = ingestAppends(SMALL);
-    const reference = expected(appends, SMALL);
-    const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
-    cleanups.push(() => log.close()); // a failed test must not keep the process alive
+    const { s, appends, reference, log } = await prepare('dup', SMALL);
     await appendAll(log, appends);
     await log.close();
     // Raw copies of the first 2,000 records appended again: readers must see them as duplicates.
@@ -105,8 +105,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     await admin.disconnect();
     const again = serve(s.env);
     await again.start();
-    await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
-    assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+    await sameAsCleanPass(brokers, s, reference);
     await again.kill('SIGTERM');
   });
 
@@ -147,8 +146,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       log = await connect();
       await appendAll(log, appends.slice(half));
       await log.close();
-      await waitDrained(privateBrokers, s.prefix, groupsOf(s.prefix));
-      assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+      await sameAsCleanPass(privateBrokers, s, reference);
       await service.kill('SIGTERM');
     });
   });
