@@ -6,6 +6,8 @@ type Pending = {
   readonly partition: number;
   readonly messages: Message[];
   readonly bytes: number;
+  /** Called once the broker has taken the messages, in request order, before `resolve`. */
+  readonly written?: (firstOffset: number) => void;
   resolve: (firstOffset: number) => void;
   reject: (e: unknown) => void;
 };
@@ -28,14 +30,17 @@ export class AppendBatcher {
     private readonly maxInFlight: number,
   ) {}
 
-  /** Sends the messages to one partition; resolves with the offset of the first one. */
-  async send(topic: string, partition: number, messages: Message[]): Promise<number> {
+  /**
+   * Sends the messages to one partition; resolves with the offset of the first one. `written` runs
+   * synchronously when the broker has acknowledged them, in the order the partition holds them.
+   */
+  async send(topic: string, partition: number, messages: Message[], written?: (firstOffset: number) => void): Promise<number> {
     while (this.inFlight >= this.maxInFlight) await new Promise<void>((r) => this.slotWaiters.push(r));
     this.inFlight++;
     try {
       const bytes = messages.reduce((n, m) => n + (m.value?.length ?? 0) + 64, 0);
       return await new Promise<number>((resolve, reject) => {
-        this.queue.push({ topic, partition, messages, bytes, resolve, reject });
+        this.queue.push({ topic, partition, messages, bytes, written, resolve, reject });
         if (!this.flushing) {
           this.flushing = true;
           setImmediate(() => void this.flush());
@@ -75,6 +80,7 @@ export class AppendBatcher {
             continue;
           }
           next.set(key, first + b.messages.length);
+          b.written?.(first);
           b.resolve(first);
         }
       } catch (error) {

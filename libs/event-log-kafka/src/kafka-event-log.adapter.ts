@@ -130,12 +130,15 @@ export class KafkaEventLog implements EventLog {
       const sealed = sealBatch(streamId, options.producer, version + 1, head?.hash ?? GENESIS_HASH, events, (_e, seq) =>
         defaultEventId(streamId, seq),
       );
+      // Our records count only if the partition accepted them into the chain. When nothing unread
+      // lies before them, the index takes them as written and judges them at once; otherwise the
+      // reader reads them back after whatever another writer put first.
       const first = await this.batcher.send(
         topic,
         partition,
         sealed.map((s) => ({ key: streamId, value: asBuffer(s.bytes) })),
+        (at) => this.index.ingestWritten(key, at, sealed),
       );
-      // Read our own records back: they count only if the partition accepted them into the chain.
       await this.reader.waitFor(key, first + sealed.length);
       let won = true;
       for (let i = 0; i < sealed.length; i++) if (this.index.wasRejected(key, first + i)) won = false;

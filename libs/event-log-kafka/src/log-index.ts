@@ -36,7 +36,27 @@ export class LogIndex {
     if (offset < p.next) return;
     p.next = offset + 1;
     const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    const e = decodeEnvelopeFast(buf, 0, buf.length, { partition: key, offset });
+    this.add(p, decodeEnvelopeFast(buf, 0, buf.length, { partition: key, offset }), value.byteLength);
+  }
+
+  /**
+   * Takes records this process has just written, already decoded, when they are the next ones of
+   * their partition (nothing unread lies before them); the reader skips them when it gets there.
+   * Returns false, leaving them to the reader, otherwise.
+   */
+  ingestWritten(key: string, first: number, events: readonly { event: Omit<StoredEvent, 'position'>; bytes: Uint8Array }[]): boolean {
+    const p = this.partition(key);
+    if (p.next !== first) return false;
+    for (let i = 0; i < events.length; i++) {
+      const { event, bytes } = events[i]!;
+      p.next = first + i + 1;
+      this.add(p, { ...event, position: { partition: key, offset: first + i } }, bytes.byteLength);
+    }
+    return true;
+  }
+
+  private add(p: PartitionLog, e: StoredEvent, bytes: number): void {
+    const offset = e.position.offset;
     if (!this.heads.admit(e)) {
       p.rejected.add(offset);
       return;
@@ -45,7 +65,7 @@ export class LogIndex {
     let s = this.streams.get(e.streamId);
     if (!s) this.streams.set(e.streamId, (s = []));
     s.push(e);
-    this.totalBytes += value.byteLength;
+    this.totalBytes += bytes;
     this.totalEvents++;
   }
 
