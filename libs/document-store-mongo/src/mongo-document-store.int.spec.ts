@@ -1,13 +1,17 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MongoClient } from 'mongodb';
 import { ensureInfra } from '@opal/test-infra';
 import { documentStoreContract } from '@opal/event-sourcing/testing';
-import { MongoDocumentStore } from './mongo-document-store.js';
+import { decodeGuard, encodeGuard, MongoDocumentStore } from './mongo-document-store.js';
 
 const infra = await ensureInfra(['mongo']);
 if (infra.skipped) console.log(`# mongo document store: ${infra.reason}`);
 else {
   const base = infra.endpoints.mongoUrl!.replace(/\/[^/]*$/, '');
+  const scratch = () => `${base}/opal_contract_${process.pid}_${Date.now()}`;
   documentStoreContract('mongodb', async () => {
-    const url = `${base}/opal_contract_${process.pid}_${Date.now()}`;
+    const url = scratch();
     const store = await MongoDocumentStore.connect({ url });
     return {
       store,
@@ -18,4 +22,55 @@ else {
       },
     };
   });
+
+  describe('MongoDocumentStore layout', () => {
+    let store: MongoDocumentStore;
+    let client: MongoClient;
+    before(async () => {
+      const url = scratch();
+      store = await MongoDocumentStore.connect({ url });
+      client = await new MongoClient(url).connect();
+    });
+    after(async () => {
+      await store.dropDatabase();
+      await store.close();
+      await client.close();
+    });
+
+    it('stores a document flat next to its guard, and hides the guard from reads', async () => {
+      await store.prepare('layout', [{ name: 'flat', indexes: ['kind'] }]);
+      await store.commit('layout', [{ collection: 'flat', id: 'a', doc: { kind: 'x', n: 1 } }], { cursor: {}, streams: {}, applied: 1 });
+      const raw = await client.db().collection('flat').findOne({ _id: 'a' as never });
+      assert.deepEqual(raw, { _id: 'a', kind: 'x', n: 1, _g: '[1]' });
+      assert.deepEqual(await store.get('flat', 'a'), { kind: 'x', n: 1 });
+      assert.deepEqual((await store.find('flat', { where: { kind: 'x' } })).items, [{ kind: 'x', n: 1 }]);
+    });
+
+    it("refuses a document that uses the store's own field names, naming the field", async () => {
+      await store.prepare('layout', [{ name: 'reserved', indexes: [] }]);
+      for (const field of ['_id', '_g', '_deleted']) {
+        await assert.rejects(
+          store.commit('layout', [{ collection: 'reserved', id: 'a', doc: { [field]: 1 } }], { cursor: {}, streams: {}, applied: 1 }),
+          new RegExp(`field ${field} is reserved`),
+        );
+      }
+      assert.equal((await store.digest('reserved')).documents, 0);
+    });
+
+    it('refuses a collection written in the earlier layout instead of reading it as empty documents', async () => {
+      await client.db().collection('legacy').insertOne({ _id: 'a' as never, doc: { kind: 'x' }, _applied: [{ p: 'p0', o: 1 }], _rev: 1 });
+      await assert.rejects(store.prepare('legacy', [{ name: 'legacy', indexes: [] }]), /collection legacy: holds read models in an earlier layout/);
+    });
+  });
 }
+
+describe('MongoDocumentStore guard string', () => {
+  it('encodes one guard as one string whatever the order of its partitions, and decodes it back', () => {
+    const a = { rev: 7, applied: { 'opal.ingest/2': 10, 'opal.ingest/0': 3 } };
+    const b = { rev: 7, applied: { 'opal.ingest/0': 3, 'opal.ingest/2': 10 } };
+    assert.equal(encodeGuard(a), encodeGuard(b));
+    assert.equal(encodeGuard(a), '[7,"opal.ingest/0",3,"opal.ingest/2",10]');
+    assert.deepEqual(decodeGuard(encodeGuard(a)), b);
+    assert.deepEqual(decodeGuard(encodeGuard({ rev: 1, applied: {} })), { rev: 1, applied: {} });
+  });
+});
