@@ -137,7 +137,9 @@ export class KafkaEventLog implements EventLog {
         topic,
         partition,
         sealed.map((s) => ({ key: streamId, value: asBuffer(s.bytes) })),
-        (at) => this.index.ingestWritten(key, at, sealed),
+        (at) => {
+          if (this.index.ingestWritten(key, at, sealed)) this.reader.settle();
+        },
       );
       await this.reader.waitFor(key, first + sealed.length);
       let won = true;

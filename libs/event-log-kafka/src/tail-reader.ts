@@ -6,10 +6,14 @@ import { cursorKey } from './kafka-event-log.options.js';
 import type { LogIndex } from './log-index.js';
 
 type Waiter = { key: string; offset: number; resolve: () => void; reject: (e: unknown) => void };
+type TopicPartition = { topic: string; partition: number };
 
 /**
- * Follows every domain topic from offset zero into the LogIndex, in a consumer group of its own (one
- * member, so it owns all partitions, and it never commits: each process rebuilds its index).
+ * Reads the domain topics into the LogIndex, on demand, in a consumer group of its own (one member,
+ * so it owns all partitions, and it never commits: each process rebuilds its index from offset zero).
+ * A partition is read only while someone waits for records the index does not hold yet, then paused:
+ * the records this process appends reach the index as written (LogIndex.ingestWritten), so reading
+ * them back would only decode them a second time.
  */
 export class TailReader {
   private readonly consumer: Consumer;
@@ -17,6 +21,9 @@ export class TailReader {
   private failure: unknown;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Partitions assigned at the last join, by key; and those paused by this reader since. */
+  private readonly assigned = new Map<string, TopicPartition>();
+  private readonly paused = new Set<string>();
 
   constructor(
     kafka: Kafka,
@@ -31,18 +38,27 @@ export class TailReader {
       retry: { retries: 5, restartOnFailure: async () => !this.stopped },
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
-      maxWaitTimeInMs: 200,
+      // Also how long the consumer idles between looks when every partition is paused, so the
+      // longest a resumed partition waits for its fetch.
+      maxWaitTimeInMs: 50,
       allowAutoTopicCreation: false,
     });
-    // After a restart (broker gone, consumer crashed and rejoined) go on where the index got to
-    // instead of from offset zero, which is what a group without commits would do.
+    // After a (re)join go on where the index got to instead of from offset zero, which is what a
+    // group without commits would do; read only the partitions someone waits for.
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      this.assigned.clear();
+      this.paused.clear();
+      const idle: TopicPartition[] = [];
       for (const [topic, partitions] of Object.entries(e.payload.memberAssignment as Record<string, number[]>)) {
         for (const partition of partitions) {
-          const next = this.index.next(cursorKey(topic, partition));
+          const key = cursorKey(topic, partition);
+          this.assigned.set(key, { topic, partition });
+          const next = this.index.next(key);
           if (next > 0) this.consumer.seek({ topic, partition, offset: String(next) });
+          if (!this.awaited(key)) idle.push({ topic, partition });
         }
       }
+      this.pause(idle);
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.fail(e.payload.error);
@@ -60,9 +76,11 @@ export class TailReader {
           for (const m of batch.messages) {
             if (m.value) this.index.ingest(batch.topic, batch.partition, Number(m.offset), m.value);
           }
+          const key = cursorKey(batch.topic, batch.partition);
           const last = batch.messages.at(-1);
-          if (last) this.index.advance(cursorKey(batch.topic, batch.partition), Number(last.offset) + 1);
+          if (last) this.index.advance(key, Number(last.offset) + 1);
           this.settle();
+          if (!this.awaited(key)) this.pause([{ topic: batch.topic, partition: batch.partition }]);
           await heartbeat();
         },
       });
@@ -75,7 +93,9 @@ export class TailReader {
     if (this.failure) return Promise.reject(this.failure);
     this.start().catch((error) => this.fail(error));
     if (this.index.next(key) >= offset) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ key, offset, resolve, reject }));
+    const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ key, offset, resolve, reject }));
+    this.wake(key);
+    return waiting;
   }
 
   /** Resolves once the index holds every record that was durable in `topics` when this was called. */
@@ -90,12 +110,32 @@ export class TailReader {
     await Promise.all(waits);
   }
 
-  private settle(): void {
+  /** Releases the waiters the index now satisfies (the index also grows by records taken as written). */
+  settle(): void {
+    if (this.waiters.length === 0) return;
     this.waiters = this.waiters.filter((w) => {
       if (this.index.next(w.key) < w.offset) return true;
       w.resolve();
       return false;
     });
+  }
+
+  private awaited(key: string): boolean {
+    return this.waiters.some((w) => w.key === key);
+  }
+
+  private pause(partitions: readonly TopicPartition[]): void {
+    if (partitions.length === 0 || this.stopped) return;
+    for (const p of partitions) this.paused.add(cursorKey(p.topic, p.partition));
+    this.consumer.pause(partitions.map((p) => ({ topic: p.topic, partitions: [p.partition] })));
+  }
+
+  /** Reads a paused partition again, from the first record the index does not hold. */
+  private wake(key: string): void {
+    const at = this.assigned.get(key);
+    if (!at || !this.paused.delete(key) || this.stopped) return;
+    this.consumer.seek({ topic: at.topic, partition: at.partition, offset: String(this.index.next(key)) });
+    this.consumer.resume([{ topic: at.topic, partitions: [at.partition] }]);
   }
 
   private fail(error: unknown): void {
