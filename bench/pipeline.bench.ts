@@ -6,7 +6,7 @@ import type { BenchContext, BenchSuite } from './harness.js';
 import { appendAll, ingestAppends } from '../test/scale-out/ingest-fixture.js';
 import type { ProjectionWorkerData } from './pipeline/projection.worker.js';
 
-// npm run bench -- pipeline [--json] [--events=50000] [--streams=500] [--partitions=3] [--batch=10] [--in-flight=256] [--e2e-events=50000]
+// npm run bench -- pipeline [--json] [--events=50000] [--streams=500] [--partitions=3] [--batch=10] [--in-flight=256] [--e2e-events=50000] [--warmup=20000]
 // Both measurements run against the same local broker in the same run:
 // - raw_kafkajs_events_per_s: kafkajs alone, idempotent producer (acks=all) into one topic while a
 //   consumer group reads it, from the first send to the last message consumed;
@@ -14,7 +14,8 @@ import type { ProjectionWorkerData } from './pipeline/projection.worker.js';
 //   while a subscription receives them, from the first append to the last event handled.
 // - end_to_end_events_per_s: ingest events appended through KafkaEventLog (40 streams, 10 events
 //   per append) while a ProjectionRunner on a worker thread (ingest.contributions: three documents
-//   per event) applies them into MongoDB, from the first append to the last event committed there;
+//   per event) applies them into MongoDB, from the first append to the last event committed there,
+//   after a warm-up set of events (other Datanets, untimed) has gone the same way;
 //   ratio_to_raw = end_to_end / raw kafkajs.
 
 function num(ctx: BenchContext, name: string, fallback: number): number {
@@ -38,27 +39,28 @@ export const run: BenchSuite = async (ctx) => {
   const partitions = num(ctx, 'partitions', 3);
   const perAppend = num(ctx, 'batch', 10);
   const inFlight = num(ctx, 'in-flight', 256);
+  const warmup = num(ctx, 'warmup', 20_000);
   const payload = new Uint8Array(160).fill(42);
   const tag = `bench-${process.pid}-${Date.now()}`;
-  const params = { events, partitions, streams, events_per_append: perAppend, payload_bytes: payload.length, max_in_flight_appends: inFlight };
+  const params = { events, warmup_events: warmup, partitions, streams, events_per_append: perAppend, payload_bytes: payload.length, max_in_flight_appends: inFlight };
 
-  const raw = await rawKafkajs(ctx, brokers, `${tag}-raw`, events, partitions, payload);
+  const raw = await rawKafkajs(ctx, brokers, `${tag}-raw`, events, warmup, partitions, payload);
   ctx.report({ metric: 'raw_kafkajs_events_per_s', value: Math.round(raw), unit: 'events/s', params });
-  const adapter = await throughAdapter(ctx, brokers, tag, { events, streams, partitions, perAppend, inFlight }, payload);
+  const adapter = await throughAdapter(ctx, brokers, tag, { events, warmup, streams, partitions, perAppend, inFlight }, payload);
   ctx.report({ metric: 'adapter_events_per_s', value: Math.round(adapter), unit: 'events/s', params });
   ctx.report({ metric: 'adapter_ratio_to_raw', value: Math.round((adapter / raw) * 1000) / 1000, unit: 'ratio', params });
   const mongo = await ensureInfra(['mongo']);
   if (!mongo.skipped) {
     const e2eEvents = num(ctx, 'e2e-events', 50_000);
-    const { rate: e2e, completed } = await endToEnd(ctx, brokers, mongo.endpoints.mongoUrl!, `${tag}-e2e`, e2eEvents, partitions);
-    const e2eParams = { events: e2eEvents, partitions, projection: 'ingest.contributions', store: 'mongodb', completed };
+    const { rate: e2e, completed } = await endToEnd(ctx, brokers, mongo.endpoints.mongoUrl!, `${tag}-e2e`, e2eEvents, warmup, partitions);
+    const e2eParams = { events: e2eEvents, warmup_events: warmup, partitions, projection: 'ingest.contributions', store: 'mongodb', completed };
     ctx.report({ metric: 'end_to_end_events_per_s', value: Math.round(e2e), unit: 'events/s', params: e2eParams });
     ctx.report({ metric: 'ratio_to_raw', value: Math.round((e2e / raw) * 1000) / 1000, unit: 'ratio', params: e2eParams });
   }
   await deleteTopics(brokers, tag);
 };
 
-async function rawKafkajs(ctx: BenchContext, brokers: string[], topic: string, events: number, partitions: number, payload: Uint8Array): Promise<number> {
+async function rawKafkajs(ctx: BenchContext, brokers: string[], topic: string, events: number, warmup: number, partitions: number, payload: Uint8Array): Promise<number> {
   const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -68,23 +70,32 @@ async function rawKafkajs(ctx: BenchContext, brokers: string[], topic: string, e
   await Promise.all([producer.connect(), consumer.connect()]);
   await consumer.subscribe({ topic, fromBeginning: true });
   let seen = 0;
-  let done!: () => void;
-  const all = new Promise<void>((r) => (done = r));
+  let target = warmup;
+  let reached!: () => void;
+  let all = new Promise<void>((r) => (reached = r));
   const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
   await consumer.run({
     eachBatch: async ({ batch }) => {
       seen += batch.messages.length;
-      if (seen >= events) done();
+      if (seen >= target) reached();
     },
   });
   await joined; // steady state: group joins are not part of the throughput
   const value = Buffer.from(payload);
+  const send = async (count: number) => {
+    const chunk = 1000;
+    for (let i = 0; i < count; i += chunk) {
+      const messages = Array.from({ length: Math.min(chunk, count - i) }, (_, j) => ({ key: `s-${(i + j) % 500}`, value }));
+      await producer.send({ topic, acks: -1, messages });
+    }
+  };
+  // Steady state, as for the other two: a warm-up set first, untimed.
+  await send(warmup);
+  await all;
+  target = warmup + events;
+  all = new Promise<void>((r) => (reached = r));
   const t0 = performance.now();
-  const chunk = 1000;
-  for (let i = 0; i < events; i += chunk) {
-    const messages = Array.from({ length: Math.min(chunk, events - i) }, (_, j) => ({ key: `s-${(i + j) % 500}`, value }));
-    await producer.send({ topic, acks: -1, messages });
-  }
+  await send(events);
   await all;
   const seconds = (performance.now() - t0) / 1000;
   ctx.progress(`raw kafkajs: ${events} events in ${seconds.toFixed(2)} s`);
@@ -97,10 +108,10 @@ async function throughAdapter(
   ctx: BenchContext,
   brokers: string[],
   tag: string,
-  shape: { events: number; streams: number; partitions: number; perAppend: number; inFlight: number },
+  shape: { events: number; warmup: number; streams: number; partitions: number; perAppend: number; inFlight: number },
   payload: Uint8Array,
 ): Promise<number> {
-  const { events, streams, partitions, perAppend, inFlight } = shape;
+  const { events, warmup, streams, partitions, perAppend, inFlight } = shape;
   const log = await KafkaEventLog.connect({
     brokers,
     clientId: 'bench-adapter',
@@ -109,37 +120,45 @@ async function throughAdapter(
     maxInFlightAppends: inFlight,
   });
   let seen = 0;
-  let done!: () => void;
-  const all = new Promise<void>((r) => (done = r));
+  let target = warmup;
+  let reached!: () => void;
+  let all = new Promise<void>((r) => (reached = r));
   const sub = log.subscribe({
     name: 'bench',
     from: 'beginning',
     handler: (batch) => {
       seen += batch.length;
-      if (seen >= events) done();
+      if (seen >= target) reached();
     },
   });
   const batch = Array.from({ length: perAppend }, () => ({ type: 'BenchEvent', payload, occurredAt: 1_700_000_000_000 }));
   // Steady state, as for raw kafkajs: the subscription has joined and the adapter's index is live.
   await sub.caughtUp();
   await log.streamVersion('bench-warmup');
-  const appendsPerStream = Math.ceil(events / perAppend / streams);
-  const t0 = performance.now();
   let appended = 0;
-  const iv = process.env.BENCH_TRACE ? setInterval(() => ctx.progress(`${((performance.now() - t0) / 1000).toFixed(1)} s: appended ${appended}, seen ${seen}`), 1000) : undefined;
   // Each stream appends in sequence with its expected version; the streams run concurrently.
-  await Promise.all(
-    Array.from({ length: streams }, async (_, s) => {
-      const id = `bench-${s}`;
-      for (let i = 0; i < appendsPerStream && (i * streams + s) * perAppend < events; i++) {
-        await log.append(id, batch, { expectedVersion: i * perAppend, producer: 'bench' });
-        appended += perAppend;
-      }
-    }),
-  );
+  const appendAll = (prefix: string, count: number) =>
+    Promise.all(
+      Array.from({ length: streams }, async (_, s) => {
+        const id = `${prefix}-${s}`;
+        for (let i = 0; (i * streams + s) * perAppend < count; i++) {
+          await log.append(id, batch, { expectedVersion: i * perAppend, producer: 'bench' });
+          appended += perAppend;
+        }
+      }),
+    );
+  await appendAll('bench-warmup', warmup); // untimed
+  await all;
+  const base = seen;
+  target = base + events;
+  all = new Promise<void>((r) => (reached = r));
+  const t0 = performance.now();
+  const iv = process.env.BENCH_TRACE ? setInterval(() => ctx.progress(`${((performance.now() - t0) / 1000).toFixed(1)} s: appended ${appended}, seen ${seen}`), 1000) : undefined;
+  await appendAll('bench', events);
   await all;
   clearInterval(iv);
   const seconds = (performance.now() - t0) / 1000;
+  seen -= base;
   ctx.progress(`adapter: ${seen} events in ${seconds.toFixed(2)} s`);
   await sub.stop();
   await log.close();
@@ -151,7 +170,7 @@ async function throughAdapter(
  * worker thread, as it runs in its own process with `opal serve`. Bounded: after `limitS` seconds it
  * reports the rate so far, with completed false.
  */
-async function endToEnd(ctx: BenchContext, brokers: string[], mongoUrl: string, tag: string, events: number, partitions: number, limitS = 120): Promise<{ rate: number; completed: boolean }> {
+async function endToEnd(ctx: BenchContext, brokers: string[], mongoUrl: string, tag: string, events: number, warmup: number, partitions: number, limitS = 120): Promise<{ rate: number; completed: boolean }> {
   const url = mongoUrl.replace(/\/[^/]*$/, `/${tag.replace(/[^A-Za-z0-9_]/g, '_')}`);
   const log = await KafkaEventLog.connect({ brokers, clientId: 'bench-e2e', topics: { prefix: `${tag}.`, defaultPartitions: partitions }, groupPrefix: `${tag}.` });
   const data: ProjectionWorkerData = { brokers, mongoUrl: url, tag, partitions };
@@ -167,14 +186,22 @@ async function endToEnd(ctx: BenchContext, brokers: string[], mongoUrl: string, 
     worker.postMessage('applied');
     return (await reply).applied ?? 0;
   };
-  await log.streamVersion('datanet-warmup');
+  // Steady state, as a long-running service is: both sides first carry a warm-up set of events
+  // (Datanets of their own, not timed) until their code is compiled and optimised.
+  const warm = ingestAppends(warmup, 'warmup-');
+  const warmed = warm.reduce((n, a) => n + a.events.length, 0);
+  const w0 = performance.now();
+  await appendAll(log, warm, { parallel: 40 });
+  while ((await applied()) < warmed && performance.now() - w0 < limitS * 1000) await new Promise((r) => setTimeout(r, 20));
+  const base = await applied();
+  ctx.progress(`end to end: warm-up of ${warmed} events applied in ${((performance.now() - w0) / 1000).toFixed(2)} s`);
   const appends = ingestAppends(events);
   const expected = appends.reduce((n, a) => n + a.events.length, 0);
   const t0 = performance.now();
   await appendAll(log, appends, { parallel: 40 });
-  ctx.progress(`end to end: ${expected} events appended in ${((performance.now() - t0) / 1000).toFixed(2)} s, ${await applied()} applied by then`);
+  ctx.progress(`end to end: ${expected} events appended in ${((performance.now() - t0) / 1000).toFixed(2)} s, ${(await applied()) - base} applied by then`);
   let done = 0;
-  while ((done = await applied()) < expected && performance.now() - t0 < limitS * 1000) await new Promise((r) => setTimeout(r, 20));
+  while ((done = (await applied()) - base) < expected && performance.now() - t0 < limitS * 1000) await new Promise((r) => setTimeout(r, 20));
   const seconds = (performance.now() - t0) / 1000;
   done = Math.min(done, expected);
   ctx.progress(`end to end: ${done} of ${expected} events applied into MongoDB in ${seconds.toFixed(2)} s`);

@@ -15,25 +15,26 @@ export type Append = { readonly streamId: string; readonly fromSeq: number; read
  * `total` ingest events as the ingest service would write them: 40 Datanets, each created first,
  * then contributions submitted and accepted (every 7th rejected), from 25 contributors, so the
  * per-contributor counters are touched from every partition. Appends of up to 10 events per stream,
- * interleaved across streams.
+ * interleaved across streams. A `tag` prefixes the Datanet and contribution ids, so tagged sets
+ * touch their own Datanets and contributions (the contributors are shared).
  */
-export function ingestAppends(total: number): Append[] {
+export function ingestAppends(total: number, tag = ''): Append[] {
   const datanets = 40;
   const perStream: IngestEvent[][] = Array.from({ length: datanets }, (_, d) => [
-    { type: 'DatanetCreated', data: { datanetId: `fx-${d}`, name: `Fixture ${d}`, description: '', tags: ['t'], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: '0xowner', policy: { maxItemBytes: 4096, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 0, validators: [] } } },
+    { type: 'DatanetCreated', data: { datanetId: `${tag}fx-${d}`, name: `Fixture ${tag}${d}`, description: '', tags: ['t'], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: '0xowner', policy: { maxItemBytes: 4096, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 0, validators: [] } } },
   ]);
   let n = datanets;
   for (let i = 0; n < total; i++) {
     const d = i % datanets;
-    const datanetId = `fx-${d}`;
+    const datanetId = `${tag}fx-${d}`;
     const contributor = `0xc${String(i % 25).padStart(3, '0')}`;
-    const c = { datanetId, contributionId: `c-${i}`, contributor, contentHash: `h${i}`, sizeBytes: 100 + (i % 900) };
+    const c = { datanetId, contributionId: `${tag}c-${i}`, contributor, contentHash: `h${i}`, sizeBytes: 100 + (i % 900) };
     perStream[d]!.push({ type: 'ContributionSubmitted', data: { ...c, nonce: BigInt(i), signature: new Uint8Array(65), minhash: new Uint8Array(8) } });
     n++;
     if (n >= total) break;
     perStream[d]!.push(
       i % 7 === 0
-        ? { type: 'ContributionRejected', data: { ...c, reason: 'DUPLICATE', detail: '', duplicateOf: 'c-0', nonce: BigInt(i) } }
+        ? { type: 'ContributionRejected', data: { ...c, reason: 'DUPLICATE', detail: '', duplicateOf: `${tag}c-0`, nonce: BigInt(i) } }
         : { type: 'ContributionAccepted', data: c },
     );
     n++;
@@ -45,7 +46,7 @@ export function ingestAppends(total: number): Append[] {
       const chunk = events.slice(at, at + 10);
       if (chunk.length === 0) return;
       any = true;
-      appends.push({ streamId: datanetStream(`fx-${d}`), fromSeq: at + 1, events: chunk.map((e, k) => ingestCodec.encode(e, 1_700_000_000_000 + at + k)) });
+      appends.push({ streamId: datanetStream(`${tag}fx-${d}`), fromSeq: at + 1, events: chunk.map((e, k) => ingestCodec.encode(e, 1_700_000_000_000 + at + k)) });
     });
     if (!any) return appends;
   }
