@@ -40,6 +40,7 @@ export class KafkaEventLog implements EventLog {
   private readonly subscriptions = new Set<KafkaSubscription>();
   private readonly partitionCounts: Map<string, number>;
   private readonly partitioner = Partitioners.DefaultPartitioner();
+  private readonly located = new Map<string, { topic: string; partition: number }>();
   private closed = false;
 
   private constructor(
@@ -85,10 +86,15 @@ export class KafkaEventLog implements EventLog {
 
   /** Topic and partition of a stream: the domain topic, and the Java client's murmur2 of the key. */
   locate(streamId: string): { topic: string; partition: number } {
+    let at = this.located.get(streamId);
+    if (at) return at;
     const topic = this.topics.topicOf(streamId);
     const n = this.partitionCounts.get(topic)!;
     const partitionMetadata = Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
-    return { topic, partition: this.partitioner({ topic, partitionMetadata, message: { key: streamId, value: null } }) };
+    at = { topic, partition: this.partitioner({ topic, partitionMetadata, message: { key: streamId, value: null } }) };
+    // One entry per stream, as the index keeps one per stream it has seen.
+    this.located.set(streamId, at);
+    return at;
   }
 
   async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {

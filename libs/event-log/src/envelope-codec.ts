@@ -46,51 +46,74 @@ function checkInteger(name: string, n: number, min: number): void {
   if (!Number.isSafeInteger(n) || n < min) throw new RangeError(`${name}: expected an integer >= ${min}, got ${n}`);
 }
 
-export function encodeEnvelopeFields(e: EnvelopeFieldsForEncoding, hash: Uint8Array): Uint8Array {
+/**
+ * UTF-8 length of a string; envelope strings are short and almost always ASCII, which is counted
+ * here without a call into the runtime.
+ */
+function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
+  return s.length;
+}
+
+/** Writes a length-delimited string field of `len` UTF-8 bytes (nothing for an empty one). */
+function writeString(buf: Buffer, at: number, tag: number, s: string, len: number): number {
+  if (len === 0) return at;
+  buf[at++] = tag;
+  at = writeVarint(buf, at, len);
+  if (len === s.length) for (let i = 0; i < len; i++) buf[at + i] = s.charCodeAt(i);
+  else buf.write(s, at, len, 'utf8');
+  return at + len;
+}
+
+function writeBytes(buf: Buffer, at: number, tag: number, b: Uint8Array): number {
+  if (b.length === 0) return at;
+  buf[at++] = tag;
+  at = writeVarint(buf, at, b.length);
+  buf.set(b, at);
+  return at + b.length;
+}
+
+const stringFieldSize = (len: number) => (len > 0 ? 1 + varintSize(len) + len : 0);
+const bytesFieldSize = (b: Uint8Array) => (b.length > 0 ? 1 + varintSize(b.length) + b.length : 0);
+
+/**
+ * The envelope's bytes with the given hash field. `spare` bytes are allocated past the end (the
+ * returned view leaves them out) for the caller to append a field without copying the rest.
+ */
+export function encodeEnvelopeFields(e: EnvelopeFieldsForEncoding, hash: Uint8Array, spare = 0): Uint8Array {
   checkInteger('schemaVersion', e.schemaVersion, 0);
   if (e.schemaVersion > 0xffffffff) throw new RangeError(`schemaVersion: ${e.schemaVersion} does not fit uint32`);
   checkInteger('streamSeq', e.streamSeq, 0);
   checkInteger('occurredAt', e.occurredAt, Number.MIN_SAFE_INTEGER);
-  const strings = [
-    [TAG.eventId, e.eventId],
-    [TAG.type, e.type],
-    [TAG.streamId, e.streamId],
-    [TAG.correlationId, e.correlationId],
-    [TAG.causationId, e.causationId],
-    [TAG.producer, e.producer],
-  ] as const;
-  const lengths = strings.map(([, s]) => Buffer.byteLength(s, 'utf8'));
+  const eventId = utf8Length(e.eventId);
+  const type = utf8Length(e.type);
+  const streamId = utf8Length(e.streamId);
+  const correlationId = utf8Length(e.correlationId);
+  const causationId = utf8Length(e.causationId);
+  const producer = utf8Length(e.producer);
   const occurred = int64Bytes(e.occurredAt);
-  let size = 0;
-  for (const len of lengths) if (len > 0) size += 1 + varintSize(len) + len;
+  let size =
+    stringFieldSize(eventId) +
+    stringFieldSize(type) +
+    stringFieldSize(streamId) +
+    stringFieldSize(correlationId) +
+    stringFieldSize(causationId) +
+    stringFieldSize(producer) +
+    bytesFieldSize(e.payload) +
+    bytesFieldSize(e.prevHash) +
+    bytesFieldSize(hash);
   if (e.schemaVersion !== 0) size += 1 + varintSize(e.schemaVersion);
   if (e.streamSeq !== 0) size += 1 + varintSize(e.streamSeq);
   if (e.occurredAt !== 0) size += 1 + (typeof occurred === 'number' ? varintSize(occurred) : occurred.length);
-  for (const b of [e.payload, e.prevHash, hash]) if (b.length > 0) size += 1 + varintSize(b.length) + b.length;
 
-  const buf = Buffer.allocUnsafe(size);
-  let at = 0;
-  const str = (i: number) => {
-    const len = lengths[i]!;
-    if (len === 0) return;
-    buf[at++] = strings[i]![0];
-    at = writeVarint(buf, at, len);
-    at += buf.write(strings[i]![1], at, len, 'utf8');
-  };
-  const bytes = (tag: number, b: Uint8Array) => {
-    if (b.length === 0) return;
-    buf[at++] = tag;
-    at = writeVarint(buf, at, b.length);
-    buf.set(b, at);
-    at += b.length;
-  };
-  str(0); // event_id
-  str(1); // type
+  const buf = Buffer.allocUnsafe(size + spare);
+  let at = writeString(buf, 0, TAG.eventId, e.eventId, eventId);
+  at = writeString(buf, at, TAG.type, e.type, type);
   if (e.schemaVersion !== 0) {
     buf[at++] = TAG.schemaVersion;
     at = writeVarint(buf, at, e.schemaVersion);
   }
-  str(2); // stream_id
+  at = writeString(buf, at, TAG.streamId, e.streamId, streamId);
   if (e.streamSeq !== 0) {
     buf[at++] = TAG.streamSeq;
     at = writeVarint(buf, at, e.streamSeq);
@@ -103,12 +126,12 @@ export function encodeEnvelopeFields(e: EnvelopeFieldsForEncoding, hash: Uint8Ar
       at += occurred.length;
     }
   }
-  str(3); // correlation_id
-  str(4); // causation_id
-  str(5); // producer
-  bytes(TAG.payload, e.payload);
-  bytes(TAG.prevHash, e.prevHash);
-  bytes(TAG.hash, hash);
+  at = writeString(buf, at, TAG.correlationId, e.correlationId, correlationId);
+  at = writeString(buf, at, TAG.causationId, e.causationId, causationId);
+  at = writeString(buf, at, TAG.producer, e.producer, producer);
+  at = writeBytes(buf, at, TAG.payload, e.payload);
+  at = writeBytes(buf, at, TAG.prevHash, e.prevHash);
+  at = writeBytes(buf, at, TAG.hash, hash);
   if (at !== size) throw new Error(`envelope encoder wrote ${at} bytes, sized ${size}`);
   return new Uint8Array(buf.buffer, buf.byteOffset, size);
 }

@@ -89,7 +89,7 @@ export function sealBatch(
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
     const seq = fromSeq + i;
-    const fields = {
+    const event = {
       eventId: e.eventId ?? eventIdOf(e, seq),
       type: e.type,
       schemaVersion: e.schemaVersion ?? 1,
@@ -101,14 +101,17 @@ export function sealBatch(
       producer,
       payload: e.payload,
       prevHash: prev,
+      hash: EMPTY,
     };
-    const hashed = encodeEnvelopeFields(fields, EMPTY);
-    const hash = new Uint8Array(sha('sha256', hashed, 'buffer'));
-    const bytes = Buffer.allocUnsafe(hashed.length + HASH_FIELD_HEAD.length + hash.length);
-    bytes.set(hashed, 0);
+    // Encoded once, with room for the hash field: the bytes hashed are the stored bytes' prefix.
+    const hashed = encodeEnvelopeFields(event, EMPTY, HASH_FIELD_HEAD.length + 32);
+    const digest = sha('sha256', hashed, 'buffer');
+    const hash = new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+    const bytes = new Uint8Array(hashed.buffer, hashed.byteOffset, hashed.length + HASH_FIELD_HEAD.length + hash.length);
     bytes.set(HASH_FIELD_HEAD, hashed.length);
     bytes.set(hash, hashed.length + HASH_FIELD_HEAD.length);
-    out.push({ event: { ...fields, hash }, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) });
+    event.hash = hash;
+    out.push({ event, bytes });
     prev = hash;
   }
   return out;
