@@ -100,6 +100,28 @@ if (!infra.skipped) {
       assert.ok(Buffer.from(big).equals((await log.readStream(s))[0]!.payload), 'read payload');
     });
 
+    it('hands the batches of several partitions over as one, each partition in its order', async () => {
+      const streams = Array.from({ length: 12 }, (_, i) => `round-${i}-${run}`);
+      const partitions = new Set(streams.map((s) => `${log.locate(s).topic}/${log.locate(s).partition}`));
+      assert.ok(partitions.size > 1, 'the streams span partitions');
+      for (const s of streams) await log.append(s, [ev('A'), ev('B'), ev('C')], { expectedVersion: 'no_stream', producer: 't' });
+      const batches: StoredEvent[][] = [];
+      const sub = log.subscribe({ name: `rounds-${run}`, from: 'beginning', handler: (batch: StoredEvent[]) => void batches.push(batch.filter((e) => streams.includes(e.streamId))) });
+      await sub.caughtUp();
+      await sub.stop();
+      const all = batches.flat();
+      assert.equal(all.length, streams.length * 3);
+      assert.ok(
+        batches.some((b) => new Set(b.map((e) => e.position.partition)).size > 1),
+        `one handler call held several partitions' events (${batches.map((b) => b.length).join(',')})`,
+      );
+      for (const p of partitions) {
+        const offsets = all.filter((e) => e.position.partition === p).map((e) => e.position.offset);
+        assert.deepEqual(offsets, [...offsets].sort((a, b) => a - b), `partition ${p} in order`);
+      }
+      for (const s of streams) assert.deepEqual(all.filter((e) => e.streamId === s).map((e) => e.streamSeq), [1, 2, 3]);
+    });
+
     it('sends an event its handler cannot apply to the dead-letter topic with the reason, and goes on', async () => {
       const s = `poison-${run}`;
       await log.append(s, [ev('Good', '1'), ev('Poison', '2'), ev('Good', '3')], { expectedVersion: 'no_stream', producer: 't' });

@@ -19,6 +19,12 @@ export type SubscriptionSettings = {
 /** Thrown inside a batch when this member lost the partition in a rebalance: stop, do not commit. */
 class Revoked extends Error {}
 
+/** One partition's batch waiting in a round. */
+type RoundEntry = { events: StoredEvent[]; payload: EachBatchPayload; resolve: () => void; reject: (e: unknown) => void };
+
+/** Partitions whose batches kafkajs may hand over at once (and so join one round). */
+const ROUND_PARTITIONS = 64;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const HEARTBEAT_MS = 1000;
@@ -154,6 +160,7 @@ export class KafkaSubscription implements Subscription {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: ROUND_PARTITIONS,
       eachBatch: (payload) => this.onBatch(payload),
     });
   }
@@ -204,7 +211,7 @@ export class KafkaSubscription implements Subscription {
         const chunk = messages.slice(i, i + this.settings.batchSize);
         const heads = this.headsOf(key);
         const events = chunk.flatMap((m) => this.decode(key, m, heads));
-        if (events.length > 0) await keepAlive(heartbeat, () => this.deliver(events, key, payload));
+        if (events.length > 0) await keepAlive(heartbeat, () => this.inRound(events, payload));
         const next = Number(chunk.at(-1)!.offset) + 1;
         if (isStale()) return;
         if (this.durable) {
@@ -227,7 +234,37 @@ export class KafkaSubscription implements Subscription {
     return heads.admit(e) ? [e] : []; // a loser of a version race is not part of its stream
   }
 
-  private async attempt(events: StoredEvent[], payload: EachBatchPayload): Promise<boolean> {
+  /**
+   * The partitions' batches of one fetch are handed over together, as one round: kafkajs hands them
+   * to eachBatch in the same tick (partitionsConsumedConcurrently), and a handler pays per batch
+   * (a projection writes each touched document and its checkpoint once per batch). Rounds run one
+   * at a time; each partition's batch still commits its own offset when its round is done.
+   */
+  private inRound(events: StoredEvent[], payload: EachBatchPayload): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.joining.push({ events, payload, resolve, reject });
+      if (this.joining.length === 1) setImmediate(() => void this.flushRound());
+    });
+  }
+
+  private joining: RoundEntry[] = [];
+  private rounds: Promise<void> = Promise.resolve();
+
+  private flushRound(): void {
+    const round = this.joining;
+    this.joining = [];
+    this.rounds = this.rounds.then(async () => {
+      const events = round.length === 1 ? round[0]!.events : round.flatMap((r) => r.events);
+      try {
+        await this.deliver(events, round.map((r) => r.payload));
+        for (const r of round) r.resolve();
+      } catch (error) {
+        for (const r of round) r.reject(error);
+      }
+    });
+  }
+
+  private async attempt(events: StoredEvent[], payloads: readonly EachBatchPayload[]): Promise<boolean> {
     let backoff = this.settings.initialBackoffMs;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -242,22 +279,22 @@ export class KafkaSubscription implements Subscription {
       }
       await sleep(backoff);
       backoff = Math.min(backoff * 2, this.settings.maxBackoffMs);
-      if (!payload.isRunning() || payload.isStale() || this.stopped) throw new Revoked();
-      await payload.heartbeat();
+      if (this.stopped || payloads.some((p) => !p.isRunning() || p.isStale())) throw new Revoked();
+      await Promise.all(payloads.map((p) => p.heartbeat()));
     }
   }
 
   private lastError: unknown;
 
-  private async deliver(events: StoredEvent[], key: string, payload: EachBatchPayload): Promise<void> {
-    if (await this.attempt(events, payload)) return;
+  private async deliver(events: StoredEvent[], payloads: readonly EachBatchPayload[]): Promise<void> {
+    if (await this.attempt(events, payloads)) return;
     // The batch keeps failing: find the event(s) to blame, one at a time.
     for (const e of events) {
-      if (events.length > 1 && (await this.attempt([e], payload))) continue;
+      if (events.length > 1 && (await this.attempt([e], payloads))) continue;
       await deadLetter(this.producer, this.settings.deadLetterTopic, e, {
         reason: String((this.lastError as Error)?.message ?? this.lastError),
         subscription: this.options.name,
-        source: `${key}@${e.position.offset}`,
+        source: `${e.position.partition}@${e.position.offset}`,
         attempts: this.settings.maxAttempts,
       });
     }
