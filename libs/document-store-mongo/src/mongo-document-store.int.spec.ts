@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MongoClient } from 'mongodb';
 import { ensureInfra } from '@opal/test-infra';
+import { DocumentConflictError } from '@opal/event-sourcing';
 import { documentStoreContract } from '@opal/event-sourcing/testing';
 import { decodeGuard, encodeGuard, MongoDocumentStore } from './mongo-document-store.js';
 
@@ -26,8 +27,9 @@ else {
   describe('MongoDocumentStore layout', () => {
     let store: MongoDocumentStore;
     let client: MongoClient;
+    let url: string;
     before(async () => {
-      const url = scratch();
+      url = scratch();
       store = await MongoDocumentStore.connect({ url });
       client = await new MongoClient(url).connect();
     });
@@ -55,6 +57,26 @@ else {
         );
       }
       assert.equal((await store.digest('reserved')).documents, 0);
+    });
+
+    it('takes unseen documents as new once a read found none of them; a wrong guess conflicts and is read again', async () => {
+      const c = 'fresh';
+      await store.prepare('layout', [{ name: c, indexes: [] }]);
+      const peer = await MongoDocumentStore.connect({ url });
+      try {
+        const none = await store.getGuarded(c, Array.from({ length: 100 }, (_, i) => `n${i}`));
+        assert.equal(none.size, 0);
+        // Another process creates a document this one has not seen.
+        const first = { collection: c, id: 'x', doc: { by: 'peer' }, guard: { applied: { p0: 1 }, rev: 1 }, expectedRev: 0 };
+        await peer.commitGuarded('layout', [first], { cursor: {}, streams: {}, applied: 1 });
+        assert.equal((await store.getGuarded(c, ['x'])).size, 0, 'taken as new without a read');
+        const mine = { ...first, doc: { by: 'me' } };
+        await assert.rejects(store.commitGuarded('layout', [mine], { cursor: {}, streams: {}, applied: 1 }), DocumentConflictError);
+        assert.deepEqual((await store.getGuarded(c, ['x'])).get('x')?.doc, { by: 'peer' }, 'read after the conflict');
+        assert.deepEqual(await store.get(c, 'x'), { by: 'peer' });
+      } finally {
+        await peer.close();
+      }
     });
 
     it('refuses a collection written in the earlier layout instead of reading it as empty documents', async () => {

@@ -45,6 +45,8 @@ const INSERT_CHUNK = 2000;
 const WRITE_LANES = 4;
 /** Guarded documents remembered per collection between batches; past this the collection's are dropped. */
 const CACHE_LIMIT = 100_000;
+/** Unseen documents a read must find none of before a collection's unseen documents are taken as new. */
+const ASSUME_NEW_AFTER = 100;
 /** Tries of an unguarded commit that keeps meeting concurrent writers. */
 const COMMIT_ATTEMPTS = 20;
 
@@ -67,6 +69,14 @@ export class MongoDocumentStore implements DocumentStore {
    * entries are dropped before the runner reads again.
    */
   private readonly guarded = new Map<string, Map<string, Known>>();
+  /**
+   * Collections whose documents this process has not seen are taken as new without a read: those
+   * where the last read of such documents found none of at least ASSUME_NEW_AFTER (a collection
+   * that gains a document per event, such as one per contribution). A wrong guess is safe: the
+   * insert meets the existing document, the batch conflicts and is redone, and the collection is
+   * read again until a read finds nothing.
+   */
+  private readonly assumeNew = new Set<string>();
 
   private constructor(
     private readonly client: MongoClient,
@@ -119,7 +129,9 @@ export class MongoDocumentStore implements DocumentStore {
       if (g === undefined) missing.push(id);
       else if (g.raw !== undefined) out.set(id, g);
     }
-    for (let i = 0; i < missing.length; i += READ_CHUNK) {
+    const read = this.assumeNew.has(collection) ? 0 : missing.length;
+    let found = 0;
+    for (let i = 0; i < read; i += READ_CHUNK) {
       const chunk = missing.slice(i, i + READ_CHUNK);
       // One reply per query: FerretDB 1.x keeps an unfinished cursor's SQLite rows open, and a cursor
       // abandoned by a killed process then blocks writers to that database for good.
@@ -127,9 +139,12 @@ export class MongoDocumentStore implements DocumentStore {
         const g: Known = { doc: s._deleted ? null : visible(s), guard: decodeGuard(s._g), raw: s._g };
         known.set(s._id, g);
         out.set(s._id, g);
+        found++;
       }
     }
-    // Absent documents are remembered as such (revision 0): writing one is an insert, which conflicts too.
+    if (read >= ASSUME_NEW_AFTER && found === 0) this.assumeNew.add(collection);
+    // Absent documents (and those taken as new) are remembered as such (revision 0): writing one is
+    // an insert, which conflicts if the document exists after all.
     for (const id of missing) if (!known.has(id)) known.set(id, ABSENT);
     return out;
   }
@@ -240,8 +255,10 @@ export class MongoDocumentStore implements DocumentStore {
     for (const g of groups) {
       conflicts += g.conflicts;
       // What this process remembers of a collection is only trusted after a clean write.
-      if (g.conflicts > 0 || g.failed) this.guarded.delete(g.collection);
-      else {
+      if (g.conflicts > 0 || g.failed) {
+        this.guarded.delete(g.collection);
+        this.assumeNew.delete(g.collection);
+      } else {
         const known = this.cacheOf(g.collection);
         g.ops.forEach((w, i) => known.set(w.id, { doc: w.doc, guard: w.guard, raw: g.raws[i] }));
       }
@@ -268,6 +285,7 @@ export class MongoDocumentStore implements DocumentStore {
   async reset(projection: string, collections: readonly string[]): Promise<void> {
     for (const name of collections) {
       this.guarded.delete(name);
+      this.assumeNew.delete(name);
       await this.coll(name).deleteMany({});
     }
     await this.db.collection<StoredCheckpoint>(CHECKPOINTS).deleteOne({ _id: projection });
@@ -285,6 +303,7 @@ export class MongoDocumentStore implements DocumentStore {
   /** Drops the whole database (tests, and `opal replay` into a scratch database). */
   async dropDatabase(): Promise<void> {
     this.guarded.clear();
+    this.assumeNew.clear();
     await this.db.dropDatabase();
   }
 
