@@ -65,7 +65,7 @@ export class AppendBatcher {
       for (const b of batch) {
         let list = byTopic.get(b.topic);
         if (!list) byTopic.set(b.topic, (list = []));
-        for (const m of b.messages) list.push({ ...m, partition: b.partition });
+        for (const m of b.messages) list.push(m.partition === b.partition ? m : { ...m, partition: b.partition });
       }
       const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
       try {

@@ -1,5 +1,6 @@
 import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
 import {
+  atPosition,
   defaultEventId,
   EventLogError,
   GENESIS_HASH,
@@ -133,6 +134,7 @@ export class KafkaEventLog implements EventLog {
         throw conflict(streamId, want, version);
       }
       const head = this.index.head(streamId);
+      let written: StoredEvent[] | undefined;
       const sealed = sealBatch(streamId, options.producer, version + 1, head?.hash ?? GENESIS_HASH, events, (_e, seq) =>
         defaultEventId(streamId, seq),
       );
@@ -142,15 +144,16 @@ export class KafkaEventLog implements EventLog {
       const first = await this.batcher.send(
         topic,
         partition,
-        sealed.map((s) => ({ key: streamId, value: asBuffer(s.bytes) })),
+        sealed.map((s) => ({ key: streamId, value: asBuffer(s.bytes), partition })),
         (at) => {
-          if (this.index.ingestWritten(key, at, sealed)) this.reader.settle();
+          written = this.index.ingestWritten(key, at, sealed);
+          if (written) this.reader.settle();
         },
       );
       await this.reader.waitFor(key, first + sealed.length);
       let won = true;
       for (let i = 0; i < sealed.length; i++) if (this.index.wasRejected(key, first + i)) won = false;
-      if (won) return sealed.map((s, i) => ({ ...s.event, position: { partition: key, offset: first + i } }));
+      if (won) return written ?? sealed.map((s, i) => atPosition(s.event, { partition: key, offset: first + i }));
       // Another process got there first; its records are in the index now.
       if (want !== undefined || attempt >= ANY_RETRIES) throw conflict(streamId, want ?? version, this.index.head(streamId)?.seq ?? 0);
     }

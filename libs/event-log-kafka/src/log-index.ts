@@ -1,4 +1,4 @@
-import { decodeEnvelopeFast, type StoredEvent } from '@opal/event-log';
+import { atPosition, decodeEnvelopeFast, type SealedEvent, type StoredEvent } from '@opal/event-log';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
 
@@ -42,17 +42,20 @@ export class LogIndex {
   /**
    * Takes records this process has just written, already decoded, when they are the next ones of
    * their partition (nothing unread lies before them); the reader skips them when it gets there.
-   * Returns false, leaving them to the reader, otherwise.
+   * Returns them as stored, or undefined (leaving them to the reader) otherwise.
    */
-  ingestWritten(key: string, first: number, events: readonly { event: Omit<StoredEvent, 'position'>; bytes: Uint8Array }[]): boolean {
+  ingestWritten(key: string, first: number, events: readonly SealedEvent[]): StoredEvent[] | undefined {
     const p = this.partition(key);
-    if (p.next !== first) return false;
+    if (p.next !== first) return undefined;
+    const out: StoredEvent[] = [];
     for (let i = 0; i < events.length; i++) {
       const { event, bytes } = events[i]!;
+      const e = atPosition(event, { partition: key, offset: first + i });
       p.next = first + i + 1;
-      this.add(p, { ...event, position: { partition: key, offset: first + i } }, bytes.byteLength);
+      this.add(p, e, bytes.byteLength);
+      out.push(e);
     }
-    return true;
+    return out;
   }
 
   private add(p: PartitionLog, e: StoredEvent, bytes: number): void {

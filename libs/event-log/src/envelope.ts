@@ -68,6 +68,25 @@ export function decodeEnvelope(bytes: Uint8Array, position: LogPosition): Stored
   };
 }
 
+/** The stored event at a position, built field by field (one object shape on hot paths). */
+export function atPosition(e: Omit<StoredEvent, 'position'>, position: LogPosition): StoredEvent {
+  return {
+    eventId: e.eventId,
+    type: e.type,
+    schemaVersion: e.schemaVersion,
+    streamId: e.streamId,
+    streamSeq: e.streamSeq,
+    occurredAt: e.occurredAt,
+    correlationId: e.correlationId,
+    causationId: e.causationId,
+    producer: e.producer,
+    payload: e.payload,
+    prevHash: e.prevHash,
+    hash: e.hash,
+    position,
+  };
+}
+
 /** A sealed event and its envelope bytes (hash included), encoded once. */
 export type SealedEvent = { readonly event: Omit<StoredEvent, 'position'>; readonly bytes: Uint8Array };
 
