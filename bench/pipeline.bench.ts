@@ -27,6 +27,24 @@ function num(ctx: BenchContext, name: string, fallback: number): number {
   return n;
 }
 
+/** Counts delivered events; `reached(n)` resolves once n have been delivered in all. */
+function deliveries() {
+  let seen = 0;
+  let waiting: { n: number; resolve: () => void }[] = [];
+  return {
+    get seen() {
+      return seen;
+    },
+    add(k: number): void {
+      seen += k;
+      waiting = waiting.filter((w) => (seen >= w.n ? (w.resolve(), false) : true));
+    },
+    reached(n: number): Promise<void> {
+      return seen >= n ? Promise.resolve() : new Promise((resolve) => waiting.push({ n, resolve }));
+    },
+  };
+}
+
 export const run: BenchSuite = async (ctx) => {
   const infra = await ensureInfra(['kafka']);
   if (infra.skipped) {
@@ -69,17 +87,9 @@ async function rawKafkajs(ctx: BenchContext, brokers: string[], topic: string, e
   const consumer = kafka.consumer({ groupId: `${topic}-group`, maxWaitTimeInMs: 100 });
   await Promise.all([producer.connect(), consumer.connect()]);
   await consumer.subscribe({ topic, fromBeginning: true });
-  let seen = 0;
-  let target = warmup;
-  let reached!: () => void;
-  let all = new Promise<void>((r) => (reached = r));
+  const delivered = deliveries();
   const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      seen += batch.messages.length;
-      if (seen >= target) reached();
-    },
-  });
+  await consumer.run({ eachBatch: async ({ batch }) => delivered.add(batch.messages.length) });
   await joined; // steady state: group joins are not part of the throughput
   const value = Buffer.from(payload);
   const send = async (count: number) => {
@@ -91,12 +101,10 @@ async function rawKafkajs(ctx: BenchContext, brokers: string[], topic: string, e
   };
   // Steady state, as for the other two: a warm-up set first, untimed.
   await send(warmup);
-  await all;
-  target = warmup + events;
-  all = new Promise<void>((r) => (reached = r));
+  await delivered.reached(warmup);
   const t0 = performance.now();
   await send(events);
-  await all;
+  await delivered.reached(warmup + events);
   const seconds = (performance.now() - t0) / 1000;
   ctx.progress(`raw kafkajs: ${events} events in ${seconds.toFixed(2)} s`);
   await Promise.all([consumer.disconnect(), producer.disconnect()]);
@@ -119,18 +127,8 @@ async function throughAdapter(
     groupPrefix: `${tag}.`,
     maxInFlightAppends: inFlight,
   });
-  let seen = 0;
-  let target = warmup;
-  let reached!: () => void;
-  let all = new Promise<void>((r) => (reached = r));
-  const sub = log.subscribe({
-    name: 'bench',
-    from: 'beginning',
-    handler: (batch) => {
-      seen += batch.length;
-      if (seen >= target) reached();
-    },
-  });
+  const delivered = deliveries();
+  const sub = log.subscribe({ name: 'bench', from: 'beginning', handler: (batch) => delivered.add(batch.length) });
   const batch = Array.from({ length: perAppend }, () => ({ type: 'BenchEvent', payload, occurredAt: 1_700_000_000_000 }));
   // Steady state, as for raw kafkajs: the subscription has joined and the adapter's index is live.
   await sub.caughtUp();
@@ -148,17 +146,15 @@ async function throughAdapter(
       }),
     );
   await appendAll('bench-warmup', warmup); // untimed
-  await all;
-  const base = seen;
-  target = base + events;
-  all = new Promise<void>((r) => (reached = r));
+  await delivered.reached(warmup);
+  const base = delivered.seen;
   const t0 = performance.now();
-  const iv = process.env.BENCH_TRACE ? setInterval(() => ctx.progress(`${((performance.now() - t0) / 1000).toFixed(1)} s: appended ${appended}, seen ${seen}`), 1000) : undefined;
+  const iv = process.env.BENCH_TRACE ? setInterval(() => ctx.progress(`${((performance.now() - t0) / 1000).toFixed(1)} s: appended ${appended}, seen ${delivered.seen - base}`), 1000) : undefined;
   await appendAll('bench', events);
-  await all;
+  await delivered.reached(base + events);
   clearInterval(iv);
   const seconds = (performance.now() - t0) / 1000;
-  seen -= base;
+  const seen = delivered.seen - base;
   ctx.progress(`adapter: ${seen} events in ${seconds.toFixed(2)} s`);
   await sub.stop();
   await log.close();

@@ -120,9 +120,13 @@ export class MongoDocumentStore implements DocumentStore {
 
   async getGuarded(collection: string, ids: readonly string[]): Promise<Map<string, GuardedDoc>> {
     const out = new Map<string, GuardedDoc>();
-    let known = this.cacheOf(collection);
-    // Forgotten before this read, not after: a write needs the guards of what it read.
-    if (known.size > CACHE_LIMIT) known.clear();
+    const known = this.cacheOf(collection);
+    // Forgotten before this read, not after: a write needs the guards of what it read. Documents
+    // forgotten are unseen again but not new, so the collection is read again too.
+    if (known.size > CACHE_LIMIT) {
+      known.clear();
+      this.assumeNew.delete(collection);
+    }
     const missing: string[] = [];
     for (const id of ids) {
       const g = known.get(id);

@@ -1,7 +1,7 @@
 import { mkdirSync, openSync, closeSync, readSync, writeFileSync, renameSync, readFileSync, existsSync, fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeEnvelope, defaultEventId, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
+import { atPosition, decodeEnvelope, defaultEventId, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
 import { EventLogError } from '../errors.js';
 import type { AppendOptions, Cursor, EventLog, EventLogStats, ReadResult, SubscribeOptions, Subscription } from '../event-log.port.js';
 import { EnvelopeView, readEnvelopeView } from '../envelope-decoder.js';
@@ -108,7 +108,7 @@ export class EmbeddedEventLog implements EventLog {
       this.endOffset += frame.length;
       stream.offsets.push(index);
       frames.push(frame);
-      stored.push({ ...e, position: { partition: EMBEDDED_PARTITION, offset: index } });
+      stored.push(atPosition(e, { partition: EMBEDDED_PARTITION, offset: index }));
     }
     stream.version = sealed[sealed.length - 1]!.event.streamSeq;
     stream.lastHash = sealed[sealed.length - 1]!.event.hash;
