@@ -1,12 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { IngestError } from '../domain/ingest.errors.js';
-import type { DatanetDoc, VersionDoc } from '../projections/ingest-catalog.projection.js';
+import { MANIFEST_PAGE_ENTRIES, versionId, versionPageId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc, type VersionPageDoc } from '../projections/ingest-catalog.projection.js';
 import { allDatanets, type ContributionDoc, type ContributorDoc } from '../projections/ingest-contributions.projection.js';
 import { CONTENT_STORE, type ContentStore } from './ingest.ports.js';
 import { normalizeAddress } from './create-datanet.handler.js';
 
 export type ContributorStats = ContributorDoc & { acceptanceRatePpm: number };
+
+/** Manifest entries per GetVersionManifest response by default, and at most (about 3 MiB, under gRPC's 4 MiB). */
+export const MANIFEST_DEFAULT_LIMIT = 10_000;
+export const MANIFEST_MAX_LIMIT = 20_000;
 
 export function acceptanceRatePpm(c: { accepted: number; rejected: number }): number {
   const decided = c.accepted + c.rejected;
@@ -78,9 +82,32 @@ export class IngestQueries {
     if (version === 0) {
       version = (await this.datanet(datanetId)).latestVersion;
     }
-    const v = await this.store.get('ingest_versions', `${datanetId}@${version}`);
+    const v = await this.store.get('ingest_versions', versionId(datanetId, version));
     if (!v) throw new IngestError('VERSION_NOT_FOUND', `version: Datanet ${datanetId} has no version ${version}`);
     return v as VersionDoc;
+  }
+
+  /** A version and its manifest entries [offset, offset + limit), read from the pages that hold them. */
+  async manifest(q: { datanetId: string; version: number; limit: number; offset: number }): Promise<{ version: VersionDoc; entries: ManifestEntryDoc[] }> {
+    const v = await this.version(q.datanetId, q.version);
+    const limit = Math.min(q.limit || MANIFEST_DEFAULT_LIMIT, MANIFEST_MAX_LIMIT);
+    const from = Math.min(q.offset, v.contributions);
+    const to = Math.min(from + limit, v.contributions);
+    if (from === to) return { version: v, entries: [] };
+    const first = Math.floor(from / MANIFEST_PAGE_ENTRIES);
+    const last = Math.floor((to - 1) / MANIFEST_PAGE_ENTRIES);
+    const ids = Array.from({ length: last - first + 1 }, (_, i) => versionPageId(v.datanetId, v.version, first + i));
+    const pages = await this.store.getMany('ingest_version_pages', ids);
+    const entries: ManifestEntryDoc[] = [];
+    for (const id of ids) {
+      const page = pages.get(id) as VersionPageDoc | undefined;
+      // A scaled-out store writes a version and its pages as separate documents: a reader can get
+      // between them.
+      if (!page) throw new IngestError('VERSION_INCOMPLETE', `version: the manifest of Datanet ${v.datanetId} version ${v.version} is still being written; try again`);
+      const base = page.page * MANIFEST_PAGE_ENTRIES;
+      for (let i = Math.max(from - base, 0); i < page.entries.length && base + i < to; i++) entries.push(page.entries[i]!);
+    }
+    return { version: v, entries };
   }
 
   async leaderboard(datanetId: string, limit: number): Promise<ContributorStats[]> {

@@ -19,29 +19,50 @@ export type DatanetDoc = {
   createdAt: number;
 };
 
+export type ManifestEntryDoc = { contributionId: string; contentHash: string; contributor: string };
+
+/** A published version; its manifest is in `ingest_version_pages`, `pages` documents in order. */
 export type VersionDoc = {
   datanetId: string;
   version: number;
-  entries: { contributionId: string; contentHash: string; contributor: string }[];
+  contributions: number;
+  pages: number;
   merkleRoot: string;
   totalBytes: string;
   publishedAt: number;
 };
 
-/** Datanets with their counters, and every published version's manifest. */
+/** Entries `page * MANIFEST_PAGE_ENTRIES` onwards of a version's manifest. */
+export type VersionPageDoc = { datanetId: string; version: number; page: number; entries: ManifestEntryDoc[] };
+
+/**
+ * Manifest entries per page document. A version of a large Datanet holds hundreds of thousands of
+ * entries; in one document they would pass MongoDB's 16 MiB limit (at about 90,000). A page of
+ * 4,096 is under 1 MiB.
+ */
+export const MANIFEST_PAGE_ENTRIES = 4096;
+
+export const versionId = (datanetId: string, version: number) => `${datanetId}@${version}`;
+export const versionPageId = (datanetId: string, version: number, page: number) => `${datanetId}@${version}#${page}`;
+
+/** Datanets with their counters, and every published version with its manifest in pages. */
 export const ingestCatalogProjection: Projection<IngestEvent> = {
   name: 'ingest.catalog',
   codec: ingestCodec,
   collections: [
     { name: 'ingest_datanets', indexes: [] },
     { name: 'ingest_versions', indexes: ['datanetId'] },
+    { name: 'ingest_version_pages', indexes: [] },
   ],
   route(e) {
     if (e.type === 'DatanetVersionPublished') {
-      return [
-        { collection: 'ingest_datanets', id: e.data.datanetId },
-        { collection: 'ingest_versions', id: `${e.data.datanetId}@${e.data.version}` },
+      const { datanetId, version, entries } = e.data;
+      const refs = [
+        { collection: 'ingest_datanets', id: datanetId },
+        { collection: 'ingest_versions', id: versionId(datanetId, version) },
       ];
+      for (let page = 0; page * MANIFEST_PAGE_ENTRIES < entries.length; page++) refs.push({ collection: 'ingest_version_pages', id: versionPageId(datanetId, version, page) });
+      return refs;
     }
     if (e.type === 'ContributionReviewed') return [];
     return [{ collection: 'ingest_datanets', id: e.data.datanetId }];
@@ -52,12 +73,25 @@ export const ingestCatalogProjection: Projection<IngestEvent> = {
       const v: VersionDoc = {
         datanetId: e.data.datanetId,
         version: e.data.version,
-        entries: e.data.entries.map((x) => ({ contributionId: x.contributionId, contentHash: x.contentHash, contributor: x.contributor })),
+        contributions: e.data.entries.length,
+        pages: Math.ceil(e.data.entries.length / MANIFEST_PAGE_ENTRIES),
         merkleRoot: e.data.merkleRoot,
         totalBytes: e.data.totalBytes.toString(),
         publishedAt: e.meta.occurredAt,
       };
       return v;
+    }
+    if (ref.collection === 'ingest_version_pages') {
+      if (e.type !== 'DatanetVersionPublished') return undefined;
+      const page = Number(ref.id.slice(ref.id.lastIndexOf('#') + 1));
+      const from = page * MANIFEST_PAGE_ENTRIES;
+      const p: VersionPageDoc = {
+        datanetId: e.data.datanetId,
+        version: e.data.version,
+        page,
+        entries: e.data.entries.slice(from, from + MANIFEST_PAGE_ENTRIES).map((x) => ({ contributionId: x.contributionId, contentHash: x.contentHash, contributor: x.contributor })),
+      };
+      return p;
     }
     const d = doc as DatanetDoc | undefined;
     switch (e.type) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AttributionIndex, buildIndex, type IndexDocument } from '@opal/attribution-index';
 import type { DocumentStore } from '@opal/event-sourcing';
 import type { ContentStore } from '@opal/content-store';
-import type { DatanetVersionDoc } from '../../projections/datanet-versions.projection.js';
+import { versionPageId, type DatanetVersionDoc, type DatanetVersionPageDoc } from '../../projections/datanet-versions.projection.js';
 
 /**
  * The attribution index of a Datanet version for the infini-gram engine. Reuses the attribution
@@ -40,14 +40,28 @@ export class DatanetIndexProvider {
     return AttributionIndex.open(own);
   }
 
-  private async build(dv: string, dir: string): Promise<void> {
-    let doc = await this.store.get('inference_datanet_versions', dv);
-    if (!doc) {
-      await this.caughtUp();
-      doc = await this.store.get('inference_datanet_versions', dv);
+  /** The version's manifest in order, or undefined while the version or any of its pages is not in the read model yet. */
+  private async manifest(dv: string): Promise<DatanetVersionPageDoc['entries'] | undefined> {
+    const doc = (await this.store.get('inference_datanet_versions', dv)) as DatanetVersionDoc | undefined;
+    if (!doc) return undefined;
+    const ids = Array.from({ length: doc.pages }, (_, page) => versionPageId(dv, page));
+    const pages = await this.store.getMany('inference_datanet_version_pages', ids);
+    const entries: DatanetVersionPageDoc['entries'] = [];
+    for (const id of ids) {
+      const page = pages.get(id) as DatanetVersionPageDoc | undefined;
+      if (!page) return undefined;
+      for (const e of page.entries) entries.push(e);
     }
-    if (!doc) throw new Error(`Datanet version ${dv} is not published`);
-    const entries = (doc as DatanetVersionDoc).entries;
+    return entries;
+  }
+
+  private async build(dv: string, dir: string): Promise<void> {
+    let entries = await this.manifest(dv);
+    if (!entries) {
+      await this.caughtUp();
+      entries = await this.manifest(dv);
+    }
+    if (!entries) throw new Error(`Datanet version ${dv} is not published`);
     const documents: IndexDocument[] = [];
     for (const [i, e] of entries.entries()) {
       const bytes = await this.content.get(e.contentHash);

@@ -89,7 +89,8 @@ export class IngestController {
 
   @GrpcMethod('IngestService', 'GetVersionManifest')
   async getVersionManifest(r: api.GetVersionManifestRequest): Promise<api.VersionManifest> {
-    return map.manifest(await this.queries.version(r.datanetId, r.version));
+    const { version, entries } = await this.queries.manifest(r);
+    return map.manifest(version, entries);
   }
 
   @GrpcMethod('IngestService', 'GetLeaderboard')

@@ -63,6 +63,14 @@ export function leaderboardEntry(s: ContributorStats): api.LeaderboardEntry {
   return { contributor: s.contributor, accepted: s.accepted, acceptedBytes: String(s.acceptedBytes), acceptanceRatePpm: s.acceptanceRatePpm };
 }
 
-export function manifest(v: VersionDoc): api.VersionManifest {
-  return { datanetId: v.datanetId, version: v.version, entries: v.entries, merkleRoot: v.merkleRoot, totalBytes: v.totalBytes, publishedAt: new Date(v.publishedAt).toISOString() };
+export function manifest(v: VersionDoc, entries: api.VersionEntry[]): api.VersionManifest {
+  return {
+    datanetId: v.datanetId,
+    version: v.version,
+    entries,
+    merkleRoot: v.merkleRoot,
+    totalBytes: v.totalBytes,
+    publishedAt: new Date(v.publishedAt).toISOString(),
+    contributions: v.contributions,
+  };
 }

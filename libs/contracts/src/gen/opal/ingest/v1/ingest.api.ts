@@ -13,10 +13,17 @@ export const protobufPackage = "opal.ingest.v1";
 export const protobufFileName = "opal/ingest/v1/ingest.proto";
 
 export interface Policy {
+  /** Largest item in bytes; 0 means the default (65536). */
   maxItemBytes: number;
+  /** Submissions per contributor per UTC day; 0 means unlimited. */
   dailyQuota: number;
   reviewRequired: boolean;
+  /**
+   * Estimated Jaccard similarity, in parts per million, from which an item is a near duplicate;
+   * 0 means the default (800000).
+   */
   nearDuplicatePpm: number;
+  /** Wallet addresses allowed to review contributions. */
   validators: string[];
 }
 
@@ -171,9 +178,18 @@ export interface ContributorStats {
 
 export interface GetVersionManifestRequest {
   datanetId: string;
+  /** 0 means the latest version. */
   version: number;
+  /** Entries per response; 0 means 10,000, more than 20,000 is taken as 20,000. */
+  limit: number;
+  /** The first entry to return, counted from 0 in acceptance order. */
+  offset: number;
 }
 
+/**
+ * A version's header and a page of its manifest: entries [offset, offset + limit); page on until
+ * offset + entries reaches contributions.
+ */
 export interface VersionManifest {
   datanetId: string;
   version: number;
@@ -181,6 +197,8 @@ export interface VersionManifest {
   merkleRoot: string;
   totalBytes: string;
   publishedAt: string;
+  /** Entries in the whole manifest. */
+  contributions: number;
 }
 
 export interface VersionEntry {
