@@ -1,6 +1,7 @@
 import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
 import {
   atPosition,
+  checkPayloads,
   defaultEventId,
   EventLogError,
   GENESIS_HASH,
@@ -101,6 +102,7 @@ export class KafkaEventLog implements EventLog {
   async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
     if (this.closed) throw new EventLogError('CLOSED', 'event log is closed');
     if (!streamId) throw new EventLogError('INVALID_ARGUMENT', 'stream_id: must not be empty');
+    checkPayloads(events);
     if (events.length === 0) return [];
     return this.serialised(streamId, () => this.appendNow(streamId, events, options));
   }

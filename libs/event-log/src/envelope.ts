@@ -1,6 +1,7 @@
 import { hash as sha } from 'node:crypto';
 import { EventEnvelope } from '@opal/contracts/opal/events/v1/envelope.pb';
 import { encodeEnvelopeFields } from './envelope-codec.js';
+import { EventLogError } from './errors.js';
 
 /** Where an event sits in the log: a partition (the embedded log has one) and an offset inside it. */
 export type LogPosition = { readonly partition: string; readonly offset: number };
@@ -15,6 +16,23 @@ export type NewEvent = {
   readonly correlationId?: string;
   readonly causationId?: string;
 };
+
+/**
+ * The largest payload an event may carry, on every adapter. Kafka topics take records up to 64 MiB
+ * (`max.message.bytes`), and the envelope and the record's framing fit in the last MiB. The embedded
+ * log holds to the same limit, so any log it writes can move to Kafka (`opal log import`).
+ */
+export const MAX_PAYLOAD_BYTES = 63 << 20;
+
+/** Refuses a batch that holds an event over MAX_PAYLOAD_BYTES, before anything of it is written. */
+export function checkPayloads(events: readonly NewEvent[]): void {
+  for (let i = 0; i < events.length; i++) {
+    const bytes = events[i]!.payload.length;
+    if (bytes > MAX_PAYLOAD_BYTES) {
+      throw new EventLogError('INVALID_ARGUMENT', `payload: event ${i} (${events[i]!.type}) is ${bytes} bytes; an event carries at most ${MAX_PAYLOAD_BYTES}`);
+    }
+  }
+}
 
 /** An event as the log stores and delivers it. */
 export type StoredEvent = {

@@ -1,7 +1,7 @@
 import { mkdirSync, openSync, closeSync, readSync, writeFileSync, renameSync, readFileSync, existsSync, fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atPosition, decodeEnvelope, defaultEventId, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
+import { atPosition, checkPayloads, decodeEnvelope, defaultEventId, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
 import { EventLogError } from '../errors.js';
 import type { AppendOptions, Cursor, EventLog, EventLogStats, ReadResult, SubscribeOptions, Subscription } from '../event-log.port.js';
 import { EnvelopeView, readEnvelopeView } from '../envelope-decoder.js';
@@ -85,6 +85,7 @@ export class EmbeddedEventLog implements EventLog {
   async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
     if (this.closed || !this.handle) throw new EventLogError('CLOSED', 'event log is closed or read-only');
     if (!streamId) throw new EventLogError('INVALID_ARGUMENT', 'stream_id: must not be empty');
+    checkPayloads(events);
     if (events.length === 0) return [];
     const s = this.streams.get(streamId);
     const version = s?.version ?? 0;

@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EventLog } from '../event-log.port.js';
 import type { NewEvent, StoredEvent } from '../envelope.js';
-import { computeEventHash, equalBytes, GENESIS_HASH } from '../envelope.js';
+import { computeEventHash, equalBytes, GENESIS_HASH, MAX_PAYLOAD_BYTES } from '../envelope.js';
 import { EventLogError } from '../errors.js';
 
 export type ContractSubject = {
@@ -178,6 +178,20 @@ export function eventLogContract(adapter: string, factory: () => Promise<Contrac
       const read = await log.readStream(s);
       assert.deepEqual(read.map((e) => e.type), ['A', 'B', 'C']);
       assertChain(read);
+    });
+
+    // Last: the event at the limit stays in the log, and later tests would read it back.
+    it('refuses a batch holding an event over the payload limit, naming the field, and writes none of it', async () => {
+      const stream = streamName('oversize');
+      const big: NewEvent = { type: 'Big', payload: new Uint8Array(MAX_PAYLOAD_BYTES + 1), occurredAt: 1_700_000_000_000 };
+      await assert.rejects(
+        log.append(stream, [ev('A', '1'), big], { expectedVersion: 'no_stream', producer: 'test' }),
+        (e: unknown) => e instanceof EventLogError && e.code === 'INVALID_ARGUMENT' && /^payload: event 1 \(Big\)/.test(e.message),
+      );
+      assert.equal(await log.streamVersion(stream), 0);
+      const at = { type: 'AtLimit', payload: new Uint8Array(MAX_PAYLOAD_BYTES), occurredAt: 1_700_000_000_000 };
+      const [stored] = await log.append(stream, [at], { expectedVersion: 'no_stream', producer: 'test' });
+      assert.equal(stored!.payload.length, MAX_PAYLOAD_BYTES, 'an event at the limit goes in');
     });
   });
 }
