@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { IngestError } from '../domain/ingest.errors.js';
-import { MANIFEST_PAGE_ENTRIES, versionId, versionPageId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc, type VersionPageDoc } from '../projections/ingest-catalog.projection.js';
+import { manifestPages, versionId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
 import { allDatanets, type ContributionDoc, type ContributorDoc } from '../projections/ingest-contributions.projection.js';
 import { CONTENT_STORE, type ContentStore } from './ingest.ports.js';
 import { normalizeAddress } from './create-datanet.handler.js';
@@ -92,21 +92,10 @@ export class IngestQueries {
     const v = await this.version(q.datanetId, q.version);
     const limit = Math.min(q.limit || MANIFEST_DEFAULT_LIMIT, MANIFEST_MAX_LIMIT);
     const from = Math.min(q.offset, v.contributions);
-    const to = Math.min(from + limit, v.contributions);
-    if (from === to) return { version: v, entries: [] };
-    const first = Math.floor(from / MANIFEST_PAGE_ENTRIES);
-    const last = Math.floor((to - 1) / MANIFEST_PAGE_ENTRIES);
-    const ids = Array.from({ length: last - first + 1 }, (_, i) => versionPageId(v.datanetId, v.version, first + i));
-    const pages = await this.store.getMany('ingest_version_pages', ids);
-    const entries: ManifestEntryDoc[] = [];
-    for (const id of ids) {
-      const page = pages.get(id) as VersionPageDoc | undefined;
-      // A scaled-out store writes a version and its pages as separate documents: a reader can get
-      // between them.
-      if (!page) throw new IngestError('VERSION_INCOMPLETE', `version: the manifest of Datanet ${v.datanetId} version ${v.version} is still being written; try again`);
-      const base = page.page * MANIFEST_PAGE_ENTRIES;
-      for (let i = Math.max(from - base, 0); i < page.entries.length && base + i < to; i++) entries.push(page.entries[i]!);
-    }
+    const entries = await manifestPages.read(this.store, versionId(v.datanetId, v.version), from, Math.min(from + limit, v.contributions));
+    // A scaled-out store writes a version and its pages as separate documents: a reader can get
+    // between them.
+    if (!entries) throw new IngestError('VERSION_INCOMPLETE', `version: the manifest of Datanet ${v.datanetId} version ${v.version} is still being written; try again`);
     return { version: v, entries };
   }
 

@@ -6,25 +6,25 @@ import { after, before, describe, it } from 'node:test';
 import { PackContentStore } from '@opal/content-store';
 import { MemoryDocumentStore, type DocWrite } from '@opal/event-sourcing';
 import { IngestError } from '../domain/ingest.errors.js';
-import { ingestCatalogProjection, MANIFEST_PAGE_ENTRIES, versionId, versionPageId, type ManifestEntryDoc, type VersionDoc, type VersionPageDoc } from '../projections/ingest-catalog.projection.js';
+import { ingestCatalogProjection, manifestPages, versionId, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
 import { IngestQueries, MANIFEST_DEFAULT_LIMIT, MANIFEST_MAX_LIMIT } from './ingest.queries.js';
 
 describe('IngestQueries.manifest: a version manifest read from its pages', () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-manifest-'));
-  const total = 6 * MANIFEST_PAGE_ENTRIES + 7;
+  const total = 6 * manifestPages.size + 7;
   const entries: ManifestEntryDoc[] = Array.from({ length: total }, (_, i) => ({ contributionId: `c${i}`, contentHash: `h${i}`, contributor: `a${i % 5}` }));
   const store = new MemoryDocumentStore();
   let content: PackContentStore;
   let queries: IngestQueries;
 
   function version(datanetId: string, skipPage?: number): DocWrite[] {
-    const pages = Math.ceil(total / MANIFEST_PAGE_ENTRIES);
+    const pages = manifestPages.pages(total);
     const v: VersionDoc = { datanetId, version: 1, contributions: total, pages, merkleRoot: '0xroot', totalBytes: '10', publishedAt: 0 };
     const writes: DocWrite[] = [{ collection: 'ingest_versions', id: versionId(datanetId, 1), doc: v }];
     for (let page = 0; page < pages; page++) {
       if (page === skipPage) continue;
-      const doc: VersionPageDoc = { datanetId, version: 1, page, entries: entries.slice(page * MANIFEST_PAGE_ENTRIES, (page + 1) * MANIFEST_PAGE_ENTRIES) };
-      writes.push({ collection: 'ingest_version_pages', id: versionPageId(datanetId, 1, page), doc });
+      const ref = { collection: manifestPages.collection, id: manifestPages.pageId(versionId(datanetId, 1), page) };
+      writes.push({ ...ref, doc: manifestPages.page(ref, entries, (e) => e) });
     }
     return writes;
   }
@@ -43,7 +43,7 @@ describe('IngestQueries.manifest: a version manifest read from its pages', () =>
   it('returns entries [offset, offset + limit) across page boundaries', async () => {
     const at = (offset: number, limit: number) => queries.manifest({ datanetId: 'whole', version: 1, offset, limit });
     assert.deepEqual((await at(0, 0)).entries, entries.slice(0, MANIFEST_DEFAULT_LIMIT));
-    assert.deepEqual((await at(MANIFEST_PAGE_ENTRIES - 3, 6)).entries, entries.slice(MANIFEST_PAGE_ENTRIES - 3, MANIFEST_PAGE_ENTRIES + 3));
+    assert.deepEqual((await at(manifestPages.size - 3, 6)).entries, entries.slice(manifestPages.size - 3, manifestPages.size + 3));
     assert.deepEqual((await at(1, MANIFEST_MAX_LIMIT * 2)).entries, entries.slice(1, 1 + MANIFEST_MAX_LIMIT));
     assert.deepEqual((await at(total - 2, 100)).entries, entries.slice(total - 2));
     assert.deepEqual((await at(total, 100)).entries, []);

@@ -1,4 +1,4 @@
-import type { Doc, Projection } from '@opal/event-sourcing';
+import { PagedList, type Doc, type Projection } from '@opal/event-sourcing';
 import { ingestCodec } from '../application/datanet.repository.js';
 import type { ContributionPolicy, IngestEvent } from '../domain/ingest.events.js';
 
@@ -21,7 +21,7 @@ export type DatanetDoc = {
 
 export type ManifestEntryDoc = { contributionId: string; contentHash: string; contributor: string };
 
-/** A published version; its manifest is in `ingest_version_pages`, `pages` documents in order. */
+/** A published version; its manifest is `pages` documents of `manifestPages`. */
 export type VersionDoc = {
   datanetId: string;
   version: number;
@@ -32,18 +32,13 @@ export type VersionDoc = {
   publishedAt: number;
 };
 
-/** Entries `page * MANIFEST_PAGE_ENTRIES` onwards of a version's manifest. */
-export type VersionPageDoc = { datanetId: string; version: number; page: number; entries: ManifestEntryDoc[] };
-
 /**
- * Manifest entries per page document. A version of a large Datanet holds hundreds of thousands of
- * entries; in one document they would pass MongoDB's 16 MiB limit (at about 90,000). A page of
- * 4,096 is under 1 MiB.
+ * Version manifests in pages of 4,096 entries (under 1 MiB): a version of a large Datanet holds
+ * hundreds of thousands, which in one document would pass MongoDB's 16 MiB limit (at about 90,000).
  */
-export const MANIFEST_PAGE_ENTRIES = 4096;
+export const manifestPages = new PagedList<ManifestEntryDoc>('ingest_version_pages', 4096);
 
 export const versionId = (datanetId: string, version: number) => `${datanetId}@${version}`;
-export const versionPageId = (datanetId: string, version: number, page: number) => `${datanetId}@${version}#${page}`;
 
 /** Datanets with their counters, and every published version with its manifest in pages. */
 export const ingestCatalogProjection: Projection<IngestEvent> = {
@@ -52,17 +47,12 @@ export const ingestCatalogProjection: Projection<IngestEvent> = {
   collections: [
     { name: 'ingest_datanets', indexes: [] },
     { name: 'ingest_versions', indexes: ['datanetId'] },
-    { name: 'ingest_version_pages', indexes: [] },
+    { name: manifestPages.collection, indexes: [] },
   ],
   route(e) {
     if (e.type === 'DatanetVersionPublished') {
-      const { datanetId, version, entries } = e.data;
-      const refs = [
-        { collection: 'ingest_datanets', id: datanetId },
-        { collection: 'ingest_versions', id: versionId(datanetId, version) },
-      ];
-      for (let page = 0; page * MANIFEST_PAGE_ENTRIES < entries.length; page++) refs.push({ collection: 'ingest_version_pages', id: versionPageId(datanetId, version, page) });
-      return refs;
+      const id = versionId(e.data.datanetId, e.data.version);
+      return [{ collection: 'ingest_datanets', id: e.data.datanetId }, { collection: 'ingest_versions', id }, ...manifestPages.refs(id, e.data.entries.length)];
     }
     if (e.type === 'ContributionReviewed') return [];
     return [{ collection: 'ingest_datanets', id: e.data.datanetId }];
@@ -74,24 +64,16 @@ export const ingestCatalogProjection: Projection<IngestEvent> = {
         datanetId: e.data.datanetId,
         version: e.data.version,
         contributions: e.data.entries.length,
-        pages: Math.ceil(e.data.entries.length / MANIFEST_PAGE_ENTRIES),
+        pages: manifestPages.pages(e.data.entries.length),
         merkleRoot: e.data.merkleRoot,
         totalBytes: e.data.totalBytes.toString(),
         publishedAt: e.meta.occurredAt,
       };
       return v;
     }
-    if (ref.collection === 'ingest_version_pages') {
+    if (ref.collection === manifestPages.collection) {
       if (e.type !== 'DatanetVersionPublished') return undefined;
-      const page = Number(ref.id.slice(ref.id.lastIndexOf('#') + 1));
-      const from = page * MANIFEST_PAGE_ENTRIES;
-      const p: VersionPageDoc = {
-        datanetId: e.data.datanetId,
-        version: e.data.version,
-        page,
-        entries: e.data.entries.slice(from, from + MANIFEST_PAGE_ENTRIES).map((x) => ({ contributionId: x.contributionId, contentHash: x.contentHash, contributor: x.contributor })),
-      };
-      return p;
+      return manifestPages.page(ref, e.data.entries, (x) => ({ contributionId: x.contributionId, contentHash: x.contentHash, contributor: x.contributor }));
     }
     const d = doc as DatanetDoc | undefined;
     switch (e.type) {

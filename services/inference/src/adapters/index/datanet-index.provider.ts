@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AttributionIndex, buildIndex, type IndexDocument } from '@opal/attribution-index';
 import type { DocumentStore } from '@opal/event-sourcing';
 import type { ContentStore } from '@opal/content-store';
-import { versionPageId, type DatanetVersionDoc, type DatanetVersionPageDoc } from '../../projections/datanet-versions.projection.js';
+import { versionPages, type DatanetVersionDoc, type ManifestEntry } from '../../projections/datanet-versions.projection.js';
 
 /**
  * The attribution index of a Datanet version for the infini-gram engine. Reuses the attribution
@@ -41,18 +41,9 @@ export class DatanetIndexProvider {
   }
 
   /** The version's manifest in order, or undefined while the version or any of its pages is not in the read model yet. */
-  private async manifest(dv: string): Promise<DatanetVersionPageDoc['entries'] | undefined> {
+  private async manifest(dv: string): Promise<ManifestEntry[] | undefined> {
     const doc = (await this.store.get('inference_datanet_versions', dv)) as DatanetVersionDoc | undefined;
-    if (!doc) return undefined;
-    const ids = Array.from({ length: doc.pages }, (_, page) => versionPageId(dv, page));
-    const pages = await this.store.getMany('inference_datanet_version_pages', ids);
-    const entries: DatanetVersionPageDoc['entries'] = [];
-    for (const id of ids) {
-      const page = pages.get(id) as DatanetVersionPageDoc | undefined;
-      if (!page) return undefined;
-      for (const e of page.entries) entries.push(e);
-    }
-    return entries;
+    return doc && versionPages.read(this.store, dv, 0, doc.contributions);
   }
 
   private async build(dv: string, dir: string): Promise<void> {

@@ -6,13 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import { PackContentStore } from '@opal/content-store';
 import { EmbeddedEventLog } from '@opal/event-log';
 import { MemoryDocumentStore, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
-import { datanetVersionsProjection, VERSION_PAGE_ENTRIES } from '../../projections/datanet-versions.projection.js';
+import { datanetVersionsProjection, versionPages } from '../../projections/datanet-versions.projection.js';
 import { DatanetIndexProvider } from './datanet-index.provider.js';
 
 // A version of more entries than one page holds: the provider builds its index from every page, in order.
 describe('DatanetIndexProvider over a paged version manifest', () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-dv-pages-'));
-  const entries = Array.from({ length: 2 * VERSION_PAGE_ENTRIES + 100 }, (_, i) => ({
+  const entries = Array.from({ length: 2 * versionPages.size + 100 }, (_, i) => ({
     contributionId: `0x${i.toString(16).padStart(64, '0')}`,
     contentHash: `0x${(i + 1).toString(16).padStart(64, 'f')}`,
     contributor: `0x${String(i % 7).padStart(40, '0')}`,
