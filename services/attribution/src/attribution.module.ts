@@ -9,6 +9,7 @@ import { AttributionQueries } from './application/attribution.queries.js';
 import { CONTRIBUTION_CONTENT, INDEX_FILES } from './application/attribution.ports.js';
 import { IndexBuilderReactor } from './application/index-builder.reactor.js';
 import { IndexCatalog } from './application/index-catalog.js';
+import { LocalIndexes } from './application/local-indexes.js';
 import { ReceiptWriterReactor } from './application/receipt-writer.reactor.js';
 import { receiptsProjection } from './projections/receipts.projection.js';
 import { versionsProjection } from './projections/versions.projection.js';
@@ -18,6 +19,7 @@ import { versionsProjection } from './projections/versions.projection.js';
   providers: [
     AttributionQueries,
     IndexCatalog,
+    LocalIndexes,
     IndexBuilderReactor,
     ReceiptWriterReactor,
     { provide: INDEX_FILES, inject: [OPAL_CONFIG], useFactory: (c: OpalConfig) => new IndexDirectoryStore(join(c.dataDir, 'indexes')) },

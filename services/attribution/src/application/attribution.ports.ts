@@ -15,6 +15,8 @@ export interface IndexFiles {
    * under the final name.
    */
   build(ref: DatanetVersionRef, documents: AsyncIterable<IndexDocument>, options: { readonly workers?: number }): Promise<IndexManifest>;
+  /** Whether this machine holds the version's finished index. */
+  has(ref: DatanetVersionRef): boolean;
   /** Opens (and caches) the version's index; throws unless its hash is `indexHash`. */
   open(ref: DatanetVersionRef, indexHash: string): AttributionIndex;
 }

@@ -5,7 +5,7 @@ import { AttributionError } from '../domain/attribution.errors.js';
 import type { OpenedIndex } from '../domain/compute-receipt.js';
 import { parseRequestedVersions, versionKey } from '../domain/datanet-version.js';
 import type { IndexDoc, ReceiptDoc } from '../projections/receipts.projection.js';
-import { INDEX_FILES, type IndexFiles } from './attribution.ports.js';
+import { LocalIndexes } from './local-indexes.js';
 import { paramsInForce } from './params-in-force.js';
 
 const MAX_TEXT_CHARS = 1 << 20;
@@ -18,7 +18,7 @@ export type TraceResult = { readonly versions: readonly OpenedIndex[]; readonly 
 export class AttributionQueries {
   constructor(
     @Inject(DOCUMENT_STORE) private readonly store: DocumentStore,
-    @Inject(INDEX_FILES) private readonly files: IndexFiles,
+    private readonly local: LocalIndexes,
   ) {}
 
   async attribute(text: string, versions: readonly string[], retrieved: readonly string[]): Promise<AttributeResult> {
@@ -72,7 +72,7 @@ export class AttributionQueries {
         throw new AttributionError('VERSION_NOT_FOUND', `datanet_versions: no published Datanet version ${key}`);
       }
       try {
-        out.push({ ref, indexHash: built.indexHash, index: this.files.open(ref, built.indexHash) });
+        out.push({ ref, indexHash: built.indexHash, index: await this.local.open(ref, built.indexHash) });
       } catch (error) {
         throw new AttributionError('INDEX_UNAVAILABLE', `datanet_versions: the index of ${key} cannot be read: ${(error as Error).message}`);
       }

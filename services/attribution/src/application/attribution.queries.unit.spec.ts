@@ -7,10 +7,12 @@ import { receiptsProjection } from '../projections/receipts.projection.js';
 import { versionsProjection } from '../projections/versions.projection.js';
 import type { IndexFiles } from './attribution.ports.js';
 import { AttributionQueries } from './attribution.queries.js';
+import { LocalIndexes } from './local-indexes.js';
 
 const checkpoint = { cursor: {}, streams: {}, applied: 0 };
 const brokenFiles: IndexFiles = {
   build: () => Promise.reject(new Error('not here')),
+  has: () => true,
   open: () => {
     throw new Error('index files of net@3 are missing');
   },
@@ -20,9 +22,10 @@ async function queries(): Promise<AttributionQueries> {
   const store = new MemoryDocumentStore();
   await store.prepare(receiptsProjection.name, receiptsProjection.collections);
   await store.prepare(versionsProjection.name, versionsProjection.collections);
-  await store.commit(versionsProjection.name, [1, 3].map((v) => ({ collection: 'attribution_versions', id: `net@${v}`, doc: { datanetId: 'net', version: v, contributions: 2 } })), checkpoint);
+  await store.commit(versionsProjection.name, [1, 3].map((v) => ({ collection: 'attribution_versions', id: `net@${v}`, doc: { datanetId: 'net', version: v, contributions: 2, totalBytes: '10' } })), checkpoint);
   await store.commit(receiptsProjection.name, [{ collection: 'attribution_indexes', id: 'net@3', doc: { datanetId: 'net', version: 3, indexHash: 'ab', tokens: '9', shards: 1, tokenizer: 't', documents: 2 } }], checkpoint);
-  return new AttributionQueries(store, brokenFiles);
+  const content = { read: () => Promise.reject(new Error('no content here')) };
+  return new AttributionQueries(store, new LocalIndexes(brokenFiles, store, content));
 }
 
 const rejectsWith = (p: Promise<unknown>, code: AttributionErrorCode, field: RegExp) =>

@@ -1,7 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { EVENT_LOG, EventLogError, type Cursor, type EventLog, type LogPosition, type StoredEvent, type Subscription } from '@opal/event-log';
-import type { IndexDocument } from '@opal/attribution-index';
 import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
 import { indexStream } from '../domain/attribution.events.js';
 import { decideIndexBuilt, evolveIndex, initialIndexState } from '../domain/index.decider.js';
@@ -9,9 +8,7 @@ import type { DatanetVersionPublished } from '../domain/upstream.events.js';
 import { versionKey } from '../domain/datanet-version.js';
 import { attributionCodec, PRODUCER, versionPublishedCodec } from './attribution.codecs.js';
 import { CONTRIBUTION_CONTENT, INDEX_FILES, type ContributionContent, type IndexFiles } from './attribution.ports.js';
-
-// Below this many content bytes a shard builds on the calling thread: starting workers costs more.
-const INLINE_BUILD_BYTES = 4n << 20n;
+import { buildWorkers, manifestDocuments } from './manifest-documents.js';
 
 /**
  * Builds each published Datanet version's index and announces it with AttributionIndexBuilt. A
@@ -66,7 +63,7 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
     if (state.built) return;
     const ref = { datanetId: v.datanetId, version: v.version };
     const started = Date.now();
-    const manifest = await this.indexes.build(ref, this.documents(v), { workers: v.totalBytes < INLINE_BUILD_BYTES ? 0 : undefined });
+    const manifest = await this.indexes.build(ref, manifestDocuments(v.entries, this.content), { workers: buildWorkers(v.totalBytes) });
     const decision = decideIndexBuilt(state, {
       datanetId: v.datanetId,
       version: v.version,
@@ -84,15 +81,5 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
       throw error;
     }
     this.logger.info({ version: versionKey(ref), indexHash: manifest.indexHash, tokens: manifest.tokens, ms: Date.now() - started }, 'attribution index built');
-  }
-
-  /** The manifest's contributions in order; the order is the acceptance order (earliest copy keeps credit). */
-  private async *documents(v: DatanetVersionPublished['data']): AsyncIterable<IndexDocument> {
-    const utf8 = new TextDecoder('utf-8', { fatal: false });
-    let order = 0;
-    for (const entry of v.entries) {
-      const bytes = await this.content.read(entry.contentHash);
-      yield { contributionId: entry.contributionId, contributor: entry.contributor, orderKey: order++, text: utf8.decode(bytes) };
-    }
   }
 }

@@ -5,14 +5,14 @@ import { evolveIndex, initialIndexState, type IndexState } from '../domain/index
 import type { OpenedIndex } from '../domain/compute-receipt.js';
 import type { DatanetVersionRef } from '../domain/datanet-version.js';
 import { attributionCodec } from './attribution.codecs.js';
-import { INDEX_FILES, type IndexFiles } from './attribution.ports.js';
+import { LocalIndexes } from './local-indexes.js';
 
 /** Indexes as the log knows them (the write side): a version's index stream, then its files. */
 @Injectable()
 export class IndexCatalog {
   constructor(
     @Inject(EVENT_LOG) private readonly log: EventLog,
-    @Inject(INDEX_FILES) private readonly files: IndexFiles,
+    private readonly indexes: LocalIndexes,
   ) {}
 
   async state(ref: DatanetVersionRef): Promise<IndexState> {
@@ -26,7 +26,7 @@ export class IndexCatalog {
     const out: OpenedIndex[] = [];
     for (const ref of refs) {
       const s = await this.state(ref);
-      if (s.built) out.push({ ref, indexHash: s.indexHash, index: this.files.open(ref, s.indexHash) });
+      if (s.built) out.push({ ref, indexHash: s.indexHash, index: await this.indexes.open(ref, s.indexHash) });
     }
     return out;
   }

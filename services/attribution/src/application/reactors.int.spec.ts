@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventCatalog } from '@opal/contracts';
 import { EmbeddedEventLog, type NewEvent } from '@opal/event-log';
+import { MemoryDocumentStore, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { createLogger } from '@opal/service-runtime';
+import { versionsProjection } from '../projections/versions.projection.js';
 import { StoredContributionContent } from '../adapters/files/stored-contribution-content.js';
 import { PackContentStore } from '@opal/content-store';
 import { IndexDirectoryStore } from '../adapters/files/index-directory.store.js';
@@ -15,6 +17,7 @@ import { weightSum } from '../domain/receipt.decider.js';
 import { attributionCodec } from './attribution.codecs.js';
 import { IndexBuilderReactor } from './index-builder.reactor.js';
 import { IndexCatalog } from './index-catalog.js';
+import { LocalIndexes } from './local-indexes.js';
 import { ReceiptWriterReactor } from './receipt-writer.reactor.js';
 import { verifyReceipt } from './verify-receipt.js';
 
@@ -36,13 +39,16 @@ describe('attribution reactors on the embedded log', () => {
   let dir: string;
   let log: EmbeddedEventLog;
   let content: PackContentStore;
+  // The versions read model every replica of the service shares (MongoDB when scaled out).
+  const store = new MemoryDocumentStore();
+  let versions: ProjectionRunner<DomainEvent>;
   const logger = createLogger('silent', 'attribution-test');
   const texts = [words(1, 60), words(2, 60), words(3, 60)];
   const start = () => {
     const files = new IndexDirectoryStore(join(dir, 'indexes'));
     const clock = { now: () => 1000 };
     const builder = new IndexBuilderReactor(log, files, new StoredContributionContent(content), clock, logger);
-    const writer = new ReceiptWriterReactor(log, builder, new IndexCatalog(log, files), clock, logger);
+    const writer = new ReceiptWriterReactor(log, builder, new IndexCatalog(log, new LocalIndexes(files, store, new StoredContributionContent(content))), clock, logger);
     builder.onApplicationBootstrap();
     writer.onApplicationBootstrap();
     return { builder, writer, files, stop: async () => (await writer.onApplicationShutdown(), await builder.onApplicationShutdown()) };
@@ -62,8 +68,12 @@ describe('attribution reactors on the embedded log', () => {
     const published = (version: number, n: number) =>
       event('opal.ingest.v1.DatanetVersionPublished', { datanetId: 'net', version, entries: entries.slice(0, n), merkleRoot: '0x', totalBytes: 100n });
     await log.append('datanet-net', [published(1, 2), published(2, 3)], { expectedVersion: 'any', producer: 'ingest' });
+    versions = new ProjectionRunner(log, store, versionsProjection as unknown as Projection<DomainEvent>);
+    await versions.start();
+    await versions.caughtUp();
   });
   after(async () => {
+    await versions.stop();
     await log.close();
     await content.close();
     rmSync(dir, { recursive: true, force: true });
@@ -110,5 +120,24 @@ describe('attribution reactors on the embedded log', () => {
     if (v.status === 'mismatch') assert.ok(v.differences.includes('weights') && v.differences.includes('indexHashes'), v.differences.join());
     assert.equal((await verifyReceipt(log, r.files, 'nope')).status, 'not-found');
     await r.stop();
+  });
+
+  it('a replica that did not build an index builds its own copy from the manifest, with the hash in the log', async () => {
+    // Replica A (the first test) built both versions; replica B has a folder of its own, empty.
+    const filesB = new IndexDirectoryStore(join(dir, 'indexes-b'));
+    const catalogB = new IndexCatalog(log, new LocalIndexes(filesB, store, new StoredContributionContent(content)));
+    const refs = [{ datanetId: 'net', version: 1 }, { datanetId: 'net', version: 2 }];
+    assert.ok(refs.every((r) => !filesB.has(r)));
+    const opened = await catalogB.openBuilt(refs);
+    const logged = await Promise.all(refs.map(async (r) => catalogB.state(r)));
+    assert.deepEqual(opened.map((o) => o.indexHash), logged.map((s) => (s.built ? s.indexHash : 'not built')));
+    assert.ok(refs.every((r) => filesB.has(r)));
+    assert.equal((await verifyReceipt(log, filesB, 'i1')).status, 'match', 'the copy computes the receipt replica A wrote');
+
+    // Without the manifest in the read model there is nothing to build from: a clear error.
+    const bare = new MemoryDocumentStore();
+    await bare.prepare(versionsProjection.name, versionsProjection.collections);
+    const catalogC = new IndexCatalog(log, new LocalIndexes(new IndexDirectoryStore(join(dir, 'indexes-c')), bare, new StoredContributionContent(content)));
+    await assert.rejects(catalogC.openBuilt(refs), /net@1 are not on this machine, and its manifest is not in the versions read model yet/);
   });
 });

@@ -22,6 +22,10 @@ export class IndexDirectoryStore implements IndexFiles {
     return join(this.dir, versionKey(ref));
   }
 
+  has(ref: DatanetVersionRef): boolean {
+    return this.opened.has(versionKey(ref)) || existsSync(join(this.pathOf(ref), MANIFEST));
+  }
+
   async build(ref: DatanetVersionRef, documents: AsyncIterable<IndexDocument>, options: { workers?: number }): Promise<IndexManifest> {
     const final = this.pathOf(ref);
     if (existsSync(join(final, MANIFEST))) {

@@ -1,0 +1,49 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { AttributionIndex } from '@opal/attribution-index';
+import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { versionKey, type DatanetVersionRef } from '../domain/datanet-version.js';
+import { versionManifests, type PublishedVersionDoc } from '../projections/versions.projection.js';
+import { CONTRIBUTION_CONTENT, INDEX_FILES, type ContributionContent, type IndexFiles } from './attribution.ports.js';
+import { buildWorkers, manifestDocuments } from './manifest-documents.js';
+
+/**
+ * The indexes on this machine. Scaled out, one replica of the service builds a version's index and
+ * announces it; every other replica that needs it builds its own copy, once, from the manifest its
+ * versions read model keeps and the content store. A build is deterministic, so the copy must hash
+ * to the index hash in the log, and is refused otherwise.
+ */
+@Injectable()
+export class LocalIndexes {
+  private readonly copying = new Map<string, Promise<void>>();
+
+  constructor(
+    @Inject(INDEX_FILES) private readonly files: IndexFiles,
+    @Inject(DOCUMENT_STORE) private readonly store: DocumentStore,
+    @Inject(CONTRIBUTION_CONTENT) private readonly content: ContributionContent,
+  ) {}
+
+  /** The version's index with hash `indexHash`, opened; built here first if this machine lacks it. */
+  async open(ref: DatanetVersionRef, indexHash: string): Promise<AttributionIndex> {
+    if (!this.files.has(ref)) await this.copy(ref, indexHash);
+    return this.files.open(ref, indexHash);
+  }
+
+  private copy(ref: DatanetVersionRef, indexHash: string): Promise<void> {
+    const key = versionKey(ref);
+    let building = this.copying.get(key);
+    if (!building) {
+      building = this.build(ref, indexHash).finally(() => this.copying.delete(key));
+      this.copying.set(key, building);
+    }
+    return building;
+  }
+
+  private async build(ref: DatanetVersionRef, indexHash: string): Promise<void> {
+    const key = versionKey(ref);
+    const version = (await this.store.get('attribution_versions', key)) as PublishedVersionDoc | undefined;
+    const entries = version && (await versionManifests.read(this.store, key, 0, version.contributions));
+    if (!entries) throw new Error(`index files of ${key} are not on this machine, and its manifest is not in the versions read model yet`);
+    const built = await this.files.build(ref, manifestDocuments(entries, this.content), { workers: buildWorkers(BigInt(version!.totalBytes)) });
+    if (built.indexHash !== indexHash) throw new Error(`index of ${key} built on this machine has hash ${built.indexHash}, the log says ${indexHash}`);
+  }
+}
