@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureInfra } from '@opal/test-infra';
-import type { StoredEvent } from '@opal/event-log';
+import type { Cursor, StoredEvent } from '@opal/event-log';
 import { eventLogContract } from '@opal/event-log/testing';
 import { KafkaEventLog } from './kafka-event-log.adapter.js';
 import { DEAD_LETTER_HEADERS } from './dead-letter.js';
@@ -159,7 +159,7 @@ if (!infra.skipped) {
       assert.match(dead.headers[DEAD_LETTER_HEADERS.source]!, /\/\d+@\d+$/);
     });
 
-    it('shares partitions between two members of one group and hands them over when one stops', async () => {
+    it('shares partitions between two members of one group, shows their joint progress, and hands them over when one stops', async () => {
       const name = `shared-${run}`;
       const ids = Array.from({ length: 12 }, (_, i) => `shared${i}-${run}`);
       const mine = (b: StoredEvent[]) => b.filter((e) => ids.includes(e.streamId)).map((e) => `${e.streamId}#${e.streamSeq}`);
@@ -172,14 +172,22 @@ if (!infra.skipped) {
       try {
         await Promise.all([a.caughtUp(), b.caughtUp()]);
         for (const id of ids) assert.ok(seenA.has(`${id}#1`) || seenB.has(`${id}#1`), `${id}#1 delivered to one member`);
+        // Appended once both members hold their partitions: each delivers its own, and a member
+        // sees the other's progress only in the shared cursor.
+        const later = await Promise.all(ids.map(async (id) => (await log.append(id, [ev('S')], { expectedVersion: 1, producer: 't' }))[0]!));
+        await Promise.all([a.caughtUp(), b.caughtUp()]);
+        const past = (c: Cursor, e: StoredEvent) => (c[e.position.partition] ?? 0) > e.position.offset;
+        const shared = await a.sharedCursor();
+        for (const e of later) assert.ok(past(shared, e), `${e.streamId}#2: the shared cursor is past it`);
+        assert.ok(later.some((e) => !past(a.cursor(), e)), "some were the other member's to deliver");
         await b.stop(); // leaves the group: its partitions move to the other member
-        for (const id of ids) await log.append(id, [ev('B')], { expectedVersion: 1, producer: 't' });
+        for (const id of ids) await log.append(id, [ev('B')], { expectedVersion: 2, producer: 't' });
         const until = Date.now() + 30_000;
-        while (!ids.every((id) => seenA.has(`${id}#2`)) && Date.now() < until) {
+        while (!ids.every((id) => seenA.has(`${id}#3`)) && Date.now() < until) {
           await a.caughtUp();
           await new Promise((r) => setTimeout(r, 100));
         }
-        for (const id of ids) assert.ok(seenA.has(`${id}#2`), `${id}#2 delivered to the remaining member`);
+        for (const id of ids) assert.ok(seenA.has(`${id}#3`), `${id}#3 delivered to the remaining member`);
       } finally {
         await a.stop();
         await b.stop();

@@ -329,6 +329,20 @@ export class KafkaSubscription implements Subscription {
     return Object.fromEntries(this.positions);
   }
 
+  /** Adds the group's committed offsets: partitions other members deliver move on there, not here. */
+  async sharedCursor(): Promise<Cursor> {
+    const out: Record<string, number> = Object.fromEntries(this.positions);
+    if (!this.durable) return out;
+    for (const t of await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.settings.topics] })) {
+      for (const p of t.partitions) {
+        const key = cursorKey(t.topic, p.partition);
+        const committed = Number(p.offset);
+        if (committed > (out[key] ?? 0)) out[key] = committed;
+      }
+    }
+    return out;
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

@@ -33,7 +33,15 @@ export type SubscribeOptions = {
 export type Subscription = {
   /** Resolves once the subscription has delivered every event durable when this was called. */
   caughtUp(): Promise<void>;
+  /** Where this process has got to: per partition, the next offset it will deliver. */
   cursor(): Cursor;
+  /**
+   * Where all processes of this subscription together have got to. A 'checkpoint' subscription is
+   * shared by the processes that run it, each delivering some partitions: per partition, the
+   * furthest of this process's position and the progress the log stores for the subscription.
+   * Elsewhere the same as cursor().
+   */
+  sharedCursor(): Promise<Cursor>;
   stop(): Promise<void>;
 };
 

@@ -85,6 +85,11 @@ export class PollingSubscription implements Subscription {
     return { log: this.next };
   }
 
+  /** One process holds the embedded log: its position is everyone's. */
+  async sharedCursor(): Promise<Cursor> {
+    return this.cursor();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeUp?.();

@@ -42,10 +42,16 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
     await this.subscription?.stop();
   }
 
-  /** Resolves once every event up to and including `position` has been handled. */
+  /**
+   * Resolves once every event up to and including `position` has been handled, by this process or,
+   * scaled out, by the replica whose builder holds that partition.
+   */
   async handledPast(position: LogPosition): Promise<void> {
-    while (((this.subscription?.cursor() as Cursor | undefined)?.[position.partition] ?? 0) <= position.offset) {
-      await new Promise((r) => setTimeout(r, 20));
+    const past = (cursor: Cursor) => (cursor[position.partition] ?? 0) > position.offset;
+    for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+      const sub = this.subscription;
+      if (sub && (past(sub.cursor()) || past(await sub.sharedCursor()))) return;
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 
