@@ -110,8 +110,13 @@ export async function startKafka(config) {
   mkdirSync(config.confDir, { recursive: true });
   writeFileSync(props, serverProperties(config));
   writeFileSync(log4jConf, log4j2(config));
+  // Topics take records up to 64 MiB. The JDK copies a heap buffer into a temporary direct one for
+  // each socket or file write and keeps it per thread for reuse: after a few large records each
+  // network and I/O thread held one of ~64 MiB and an append failed on the direct-memory limit
+  // (which defaults to the heap size). Temporary buffers over 1 MiB are now freed after use.
   const jvm = [
     `-Xmx${k.heap}`, '-Xms128m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
+    '-Djdk.nio.maxCachedBufferSize=1048576', '-XX:MaxDirectMemorySize=1g',
     `-Dlog4j2.configurationFile=${log4jConf}`, `-Dkafka.logs.dir=${config.logDir}`,
   ];
   // Idempotent: an already formatted folder with the same cluster id is left as it is.
