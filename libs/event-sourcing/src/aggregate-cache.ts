@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { EventLog, StoredEvent } from '@opal/event-log';
+import { EventLogError, type EventLog, type StoredEvent } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
 import type { TypedEventCodec } from './typed-event-codec.js';
 
@@ -44,7 +44,9 @@ export class AggregateCache<S, E extends DomainEvent> {
 
   async load(streamId: string): Promise<Entry<S>> {
     const cached = this.entries.get(streamId);
-    if (cached) return cached;
+    // A stream with no events is read again: another process may have started it since (a
+    // Datanet created through another replica must not stay unknown here).
+    if (cached && cached.version > 0) return cached;
     let pending = this.loading.get(streamId);
     if (!pending) {
       pending = this.readFromLog(streamId).finally(() => this.loading.delete(streamId));
@@ -71,13 +73,21 @@ export class AggregateCache<S, E extends DomainEvent> {
     return this.load(streamId);
   }
 
+  /**
+   * Decides on the aggregate and appends. Several processes may run commands on one stream (the
+   * replicas of a service): a process decided on the state it had cached, and another one appended
+   * since, so the log refused the append. The command is then decided again on the stream as the
+   * log has it, up to CONFLICT_ATTEMPTS times in all.
+   */
   async execute<R>(
     streamId: string,
     ctx: CommandContext,
     decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
   ): Promise<{ result: R; stored: StoredEvent[] }> {
-    const { result, durable } = await this.decide(streamId, ctx, decide);
-    return { result, stored: await durable };
+    return retryOnConflict(async () => {
+      const { result, durable } = await this.decide(streamId, ctx, decide);
+      return { result, stored: await durable };
+    });
   }
 
   /**
@@ -114,6 +124,20 @@ export class AggregateCache<S, E extends DomainEvent> {
     return { result, durable };
   }
 
+}
+
+/** Attempts of a command whose appends lost to another process's (see AggregateCache.execute). */
+export const CONFLICT_ATTEMPTS = 5;
+
+/** Runs `attempt` again while it fails with VERSION_CONFLICT, at most CONFLICT_ATTEMPTS times in all. */
+export async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof EventLogError && error.code === 'VERSION_CONFLICT') || n >= CONFLICT_ATTEMPTS) throw error;
+    }
+  }
 }
 
 function eventIdFrom(commandId: string, index: number): string {

@@ -6,5 +6,5 @@ export { MemoryDocumentStore, type MemoryDocumentStoreOptions, type DocumentTabl
 export * from './projection.js';
 export { PagedList, type PageDoc } from './paged-list.js';
 export { ProjectionRunner, type ProjectionRunnerOptions } from './projection-runner.js';
-export { AggregateCache, type AggregateDefinition, type CommandContext } from './aggregate-cache.js';
+export { AggregateCache, retryOnConflict, CONFLICT_ATTEMPTS, type AggregateDefinition, type CommandContext } from './aggregate-cache.js';
 export { ProjectionRebuild } from './projection-rebuild.js';

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { retryOnConflict } from '@opal/event-sourcing';
 import { CLOCK, type Clock } from '@opal/service-runtime';
 import { decideSubmit, type SubmissionOutcome, type SubmitContribution } from '../domain/datanet.decider.js';
 import type { DatanetState } from '../domain/datanet.state.js';
@@ -42,8 +43,15 @@ export class SubmitContributionHandler {
   ) {}
 
   async execute(input: SubmitContributionInput): Promise<SubmissionResult> {
-    const decided = await this.decide(await this.prepare(input));
-    return decided.durable;
+    return this.decideDurably(await this.prepare(input));
+  }
+
+  /**
+   * decide() until the events are durable. Another replica may have moved the Datanet on since this
+   * one cached it; the log then refuses the append and the submission is decided again.
+   */
+  decideDurably(prepared: PreparedSubmission): Promise<SubmissionResult> {
+    return retryOnConflict(async () => (await this.decide(prepared)).durable);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { EventLogError } from '@opal/event-log';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import { IngestError } from '../../domain/ingest.errors.js';
 import type { SubmitContributionHandler } from '../../application/submit-contribution.handler.js';
@@ -35,6 +36,9 @@ export function handleSubmissionStream(
       decided = decision.catch(() => undefined);
       const p = decision
         .then((d) => d.durable)
+        // Another replica appended to the Datanet since: this item (and the items decided after it
+        // on the same state) are decided again, each once its own append was refused.
+        .catch((error: unknown) => (isConflict(error) ? prepared.then((x) => handler.decideDurably(x)) : Promise.reject(error)))
         .then(
           (r) => void (results[index] = submissionResponse(r)),
           (error: unknown) => void (results[index] = failureResponse(error, logger)),
@@ -62,6 +66,8 @@ export function handleSubmissionStream(
     call.on('error', () => resolve());
   });
 }
+
+const isConflict = (e: unknown) => e instanceof EventLogError && e.code === 'VERSION_CONFLICT';
 
 function failureResponse(error: unknown, logger: Logger): api.SubmitContributionResponse {
   if (error instanceof IngestError) {

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { EmbeddedEventLog, EventLogError } from '@opal/event-log';
+import { AggregateCache, CONFLICT_ATTEMPTS, type AggregateDefinition } from './aggregate-cache.js';
+import type { DomainEvent } from './domain-event.js';
+import { TypedEventCodec } from './typed-event-codec.js';
+
+// Counter events through a catalogued type (the codec needs one): DatanetCreated's name carries the count.
+type Counted = DomainEvent<'DatanetCreated', { datanetId: string; name: string; tags: string[] }>;
+const codec = new TypedEventCodec<Counted>('opal.ingest.v1', ['DatanetCreated']);
+const counter: AggregateDefinition<{ count: number; names: string[] }, Counted> = {
+  codec,
+  initial: () => ({ count: 0, names: [] }),
+  evolve: (s, e) => ({ count: s.count + 1, names: [...s.names, e.data.name] }),
+};
+const add = (name: string) => (s: { count: number }) => ({ events: [{ type: 'DatanetCreated' as const, data: { datanetId: 'd', name, tags: [] } }], result: s.count + 1 });
+
+// Two caches over one log stand in for two processes (replicas) running commands on one stream.
+describe('AggregateCache shared by two processes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-aggregates-'));
+  let log: EmbeddedEventLog;
+  before(async () => {
+    log = await EmbeddedEventLog.open(dir, { fsync: false });
+  });
+  after(async () => {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('decides again on the stream as the log has it when the other process appended since', async () => {
+    const a = new AggregateCache(log, counter, 'a');
+    const b = new AggregateCache(log, counter, 'b');
+    assert.equal((await b.peek('s1')).version, 0, 'b has seen the stream empty');
+    await a.execute('s1', { now: 1 }, add('from a'));
+    assert.equal((await b.peek('s1')).version, 1, 'an empty stream is read again, not served from the cache');
+    await a.execute('s1', { now: 2 }, add('from a again'));
+    // b still holds version 1: its first decision loses, the second is taken on version 2.
+    const { result } = await b.execute('s1', { now: 3 }, add('from b'));
+    assert.equal(result, 3);
+    assert.deepEqual((await a.peek('s1')).state.names.length, 2, "a's cache is behind until its next conflict");
+    const { result: next } = await a.execute('s1', { now: 4 }, add('from a, third'));
+    assert.equal(next, 4);
+    assert.deepEqual((await log.readStream('s1')).map((e) => codec.decode(e)!.data.name), ['from a', 'from a again', 'from b', 'from a, third']);
+  });
+
+  it(`gives up after ${CONFLICT_ATTEMPTS} lost races and reports the conflict`, async () => {
+    const b = new AggregateCache(log, counter, 'b');
+    const a = new AggregateCache(log, counter, 'a');
+    await a.execute('s2', { now: 1 }, add('first'));
+    let decisions = 0;
+    // Each time b decides, another writer appends first (the embedded log takes the sequence at
+    // the call): b never wins.
+    const racing = (s: { count: number }) => {
+      decisions++;
+      void log.append('s2', [codec.encode({ type: 'DatanetCreated', data: { datanetId: 'd', name: `other ${decisions}`, tags: [] } }, 2)], { expectedVersion: 'any', producer: 'other' });
+      return add(`b ${decisions}`)(s);
+    };
+    await b.peek('s2');
+    await assert.rejects(b.execute('s2', { now: 3 }, racing), (e: unknown) => e instanceof EventLogError && e.code === 'VERSION_CONFLICT');
+    assert.equal(decisions, CONFLICT_ATTEMPTS);
+  });
+});
