@@ -21,6 +21,13 @@ const stampOf = (f) => join(f.home, 'bin', 'patches.txt');
  *   narrowed by `_id` in SQL too (the handler still applies the whole filter to what comes back);
  *   before, only a filter of `_id` alone was, so a conditional write (`{_id, _rev}`) or a read by a
  *   list of ids decoded every document of the collection.
+ * - an update is a compare-and-set: the backend reads the matching document, the handler applies
+ *   the update, and the write ran by `_id` alone, in a transaction of its own. Two writers with the
+ *   same condition (`{_id, _g: <guard>}`) could both read the document, both match and both write:
+ *   in a loopback test of two connections, 72 rounds of 200 reported both conditional replaces
+ *   matched, and the second silently overwrote the first. The write now checks the filter's
+ *   top-level string equalities again in its WHERE clause (exact equality on the stored value), and
+ *   a write that finds the document changed counts as not matched.
  */
 const PATCHES = [
   {
@@ -80,8 +87,89 @@ func opalIDInClause(d *types.Document) (string, []any) {
 }
 `,
   },
+  {
+    file: 'internal/backends/collection.go',
+    from: `type UpdateAllParams struct {
+	Docs []*types.Document
+}`,
+    to: `type UpdateAllParams struct {
+	Docs []*types.Document
+	// Filter, when set, is checked again by the write (opal: updates as compare-and-set).
+	Filter *types.Document
+}`,
+  },
+  {
+    file: 'internal/handler/common/update.go',
+    from: `			_, err := c.UpdateAll(ctx, &backends.UpdateAllParams{Docs: []*types.Document{doc}})
+			if err != nil {
+				return nil, lazyerrors.Error(err)
+			}
+
+			result.Modified.Count++`,
+    to: `			updated, err := c.UpdateAll(ctx, &backends.UpdateAllParams{Docs: []*types.Document{doc}, Filter: param.Filter})
+			if err != nil {
+				return nil, lazyerrors.Error(err)
+			}
+
+			// Another writer changed the document between the read and this write: the filter
+			// no longer held, so it did not match.
+			if updated.Updated == 0 {
+				result.Matched.Count--
+				if isFindAndModify {
+					result.Matched.Doc = nil
+				}
+				continue
+			}
+
+			result.Modified.Count++`,
+  },
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    from: `	q := fmt.Sprintf(\`UPDATE %q SET %s = ? WHERE %s = ?\`, meta.TableName, metadata.DefaultColumn, metadata.IDColumn)
+`,
+    to: `	q := fmt.Sprintf(\`UPDATE %q SET %s = ? WHERE %s = ?\`, meta.TableName, metadata.DefaultColumn, metadata.IDColumn)
+	guard, guardArgs := opalGuardClause(params.Filter)
+	q += guard
+`,
+  },
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    from: `			r, err := tx.ExecContext(ctx, q, string(b), arg)`,
+    to: `			r, err := tx.ExecContext(ctx, q, append([]any{string(b), arg}, guardArgs...)...)`,
+    append: `
+// opalGuardClause repeats an update filter's top-level string equalities (other than _id) in the
+// UPDATE's WHERE clause, so the write happens only if they still hold.
+func opalGuardClause(filter *types.Document) (string, []any) {
+	if filter == nil {
+		return "", nil
+	}
+	var clause string
+	var args []any
+	for _, k := range filter.Keys() {
+		if k == "_id" || !opalPlainName(k) {
+			continue
+		}
+		v, _ := filter.Get(k)
+		if s, ok := v.(string); ok {
+			clause += fmt.Sprintf(" AND %s->>'$.%s' = ?", metadata.DefaultColumn, k)
+			args = append(args, s)
+		}
+	}
+	return clause, args
+}
+
+func opalPlainName(k string) bool {
+	for i, c := range k {
+		if !(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return k != ""
+}
+`,
+  },
 ];
-const PATCH_STAMP = 'opal-1: sqlite _id index expression; _id pushdown next to other conditions and for $in\n';
+const PATCH_STAMP = 'opal-2: sqlite _id index expression; _id pushdown next to other conditions and for $in; updates as compare-and-set\n';
 
 export function ferretdbInstalled(config) {
   const f = config.ferretdb;

@@ -79,6 +79,34 @@ else {
       }
     });
 
+    it('lets exactly one of two processes that read the same revision replace it, round after round', async () => {
+      const c = 'contended';
+      await store.prepare('layout', [{ name: c, indexes: [] }]);
+      const peer = await MongoDocumentStore.connect({ url });
+      try {
+        const start = { collection: c, id: 'n', doc: { n: 0 }, guard: { applied: { p0: 0 }, rev: 1 }, expectedRev: 0 };
+        await store.commitGuarded('layout', [start], { cursor: {}, streams: {}, applied: 0 });
+        for (let round = 1; round <= 60; round++) {
+          // Both read the document as it is, then both write the next revision at once.
+          const [mine, theirs] = await Promise.all([store.getGuarded(c, ['n']), peer.getGuarded(c, ['n'])]);
+          const next = (seen: typeof mine, by: string) => {
+            const g = seen.get('n')!;
+            return { collection: c, id: 'n', doc: { n: (g.doc as { n: number }).n + 1, by }, guard: { applied: { p0: round, [by]: round }, rev: g.guard.rev + 1 }, expectedRev: g.guard.rev };
+          };
+          const outcomes = await Promise.allSettled([
+            store.commitGuarded('layout', [next(mine, 'me')], { cursor: {}, streams: {}, applied: round }),
+            peer.commitGuarded('layout', [next(theirs, 'peer')], { cursor: {}, streams: {}, applied: round }),
+          ]);
+          for (const o of outcomes) if (o.status === 'rejected') assert.ok(o.reason instanceof DocumentConflictError, String(o.reason));
+          assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, `round ${round}: one write of the next revision is taken`);
+        }
+        const final = (await store.getGuarded(c, ['n'])).get('n')!;
+        assert.equal((final.doc as { n: number }).n, final.guard.rev - 1, 'every taken write moved the count on by one');
+      } finally {
+        await peer.close();
+      }
+    });
+
     it('refuses a collection written in the earlier layout instead of reading it as empty documents', async () => {
       await client.db().collection('legacy').insertOne({ _id: 'a' as never, doc: { kind: 'x' }, _applied: [{ p: 'p0', o: 1 }], _rev: 1 });
       await assert.rejects(store.prepare('legacy', [{ name: 'legacy', indexes: [] }]), /collection legacy: holds read models in an earlier layout/);
