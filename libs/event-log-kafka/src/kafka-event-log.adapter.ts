@@ -177,6 +177,16 @@ export class KafkaEventLog implements EventLog {
     await this.reader.catchUp([topic], partition);
   }
 
+  /**
+   * Whether the record at `offset` counts as an event (extends its stream's chain) or is a loser of
+   * a version race. The index reads the partition from offset zero up to it first.
+   */
+  private async counts(topic: string, partition: number, offset: number): Promise<boolean> {
+    const key = cursorKey(topic, partition);
+    if (this.index.next(key) <= offset) await this.reader.catchUp([topic], partition);
+    return !this.index.wasRejected(key, offset);
+  }
+
   async read(from: Cursor | undefined, limit: number): Promise<ReadResult> {
     this.assertOpen();
     await this.reader.catchUp();
@@ -214,6 +224,7 @@ export class KafkaEventLog implements EventLog {
       },
       options,
       () => this.subscriptions.delete(sub),
+      (topic, partition, offset) => this.counts(topic, partition, offset),
     );
     this.subscriptions.add(sub);
     sub.start();

@@ -87,6 +87,33 @@ if (!infra.skipped) {
       }
     });
 
+    it('does not take a losing record for its stream\'s head when a subscription starts mid-partition', async () => {
+      const stale = await KafkaEventLog.connect(options);
+      const fresh = await KafkaEventLog.connect(options);
+      try {
+        const s = `midway-${run}`;
+        await log.append(s, [ev('E1')], { expectedVersion: 'no_stream', producer: 'p1' });
+        await stale.streamVersion(s); // knows head 1, and then nothing more of this partition
+        const [e2] = await log.append(s, [ev('E2')], { expectedVersion: 1, producer: 'p1' });
+        // Decided on head 1: its record lands after E2 with sequence 2, and loses.
+        await assert.rejects(stale.append(s, [ev('LOSER')], { expectedVersion: 1, producer: 'p2' }), (e: { code?: string }) => e.code === 'VERSION_CONFLICT');
+        const [e3] = await log.append(s, [ev('E3')], { expectedVersion: 2, producer: 'p1' });
+        // A process that starts reading right after E2 meets the loser first.
+        const seen: string[] = [];
+        const sub = fresh.subscribe({ name: `midway-${run}`, from: { [e2!.position.partition]: e2!.position.offset + 1 }, handler: (b) => void b.filter((e) => e.streamId === s).forEach((e) => seen.push(`${e.type}#${e.streamSeq}`)) });
+        try {
+          await sub.caughtUp();
+          assert.deepEqual(seen, [`E3#3`]);
+          assert.equal(e3!.streamSeq, 3);
+        } finally {
+          await sub.stop();
+        }
+      } finally {
+        await stale.close();
+        await fresh.close();
+      }
+    });
+
     it('takes an event larger than the broker default of 1 MiB (a large version manifest) and delivers it', async () => {
       const s = `large-${run}`;
       const big = new Uint8Array(3 << 20).map((_, i) => i % 251);

@@ -85,6 +85,8 @@ export class KafkaSubscription implements Subscription {
     private readonly settings: SubscriptionSettings,
     private readonly options: SubscribeOptions,
     private readonly onStopped: () => void = () => {},
+    /** Whether a record counts as an event of its stream (the adapter's index decides, from offset zero). */
+    private readonly counts: (topic: string, partition: number, offset: number) => Promise<boolean> = async () => true,
   ) {
     this.groupId = options.from === 'checkpoint' ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
     this.consumer = kafka.consumer({
@@ -108,6 +110,7 @@ export class KafkaSubscription implements Subscription {
       const assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
       this.assigned = assigned.map((a) => cursorKey(a.topic, a.partition));
       this.heads.clear();
+      this.entered.clear();
       if (this.durable) {
         this.positions.clear();
         this.ready = this.loadCommittedRetrying();
@@ -197,9 +200,12 @@ export class KafkaSubscription implements Subscription {
 
   private headsOf(key: string): StreamHeads {
     let h = this.heads.get(key);
-    if (!h) this.heads.set(key, (h = new StreamHeads(true)));
+    if (!h) this.heads.set(key, (h = new StreamHeads(false)));
     return h;
   }
+
+  /** Per partition, the first offset this member delivers since it joined (its heads start there). */
+  private readonly entered = new Map<string, number>();
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, isRunning, isStale, resolveOffset, heartbeat } = payload;
@@ -210,7 +216,8 @@ export class KafkaSubscription implements Subscription {
         if (!isRunning() || isStale() || this.stopped) return;
         const chunk = messages.slice(i, i + this.settings.batchSize);
         const heads = this.headsOf(key);
-        const events = chunk.flatMap((m) => this.decode(key, m, heads));
+        if (!this.entered.has(key)) this.entered.set(key, Number(chunk[0]!.offset));
+        const events = await this.decodeChunk(batch.topic, batch.partition, key, chunk, heads);
         if (events.length > 0) await keepAlive(heartbeat, () => this.inRound(events, payload));
         const next = Number(chunk.at(-1)!.offset) + 1;
         if (isStale()) return;
@@ -228,10 +235,30 @@ export class KafkaSubscription implements Subscription {
     }
   }
 
-  private decode(key: string, m: KafkaMessage, heads: StreamHeads): StoredEvent[] {
-    if (!m.value) return [];
-    const e = decodeEnvelopeFast(m.value, 0, m.value.length, { partition: key, offset: Number(m.offset) });
-    return heads.admit(e) ? [e] : []; // a loser of a version race is not part of its stream
+  /**
+   * The chunk's events, without the losers of version races. A member that entered the partition
+   * at offset zero has seen every stream from its start and judges each record by its chain. One
+   * that entered mid-way (a checkpoint, a rebalance, a cursor) does not know where each stream
+   * stood there: the first record of each stream it meets may itself be a loser, and taking it as
+   * the head would drop every later event of that stream. The adapter's index judges that record.
+   */
+  private async decodeChunk(topic: string, partition: number, key: string, chunk: readonly KafkaMessage[], heads: StreamHeads): Promise<StoredEvent[]> {
+    const midway = (this.entered.get(key) ?? 0) > 0;
+    const out: StoredEvent[] = [];
+    for (const m of chunk) {
+      if (!m.value) continue;
+      const offset = Number(m.offset);
+      const e = decodeEnvelopeFast(m.value, 0, m.value.length, { partition: key, offset });
+      if (midway && heads.head(e.streamId) === undefined) {
+        if (await this.counts(topic, partition, offset)) {
+          heads.adopt(e);
+          out.push(e);
+        }
+      } else if (heads.admit(e)) {
+        out.push(e);
+      }
+    }
+    return out;
   }
 
   /**

@@ -28,6 +28,11 @@ export class StreamHeads {
     return true;
   }
 
+  /** Takes `e` as its stream's head, unchecked: the caller has established that it counts. */
+  adopt(e: StoredEvent): void {
+    this.heads.set(e.streamId, { seq: e.streamSeq, hash: e.hash });
+  }
+
   head(streamId: string): Head | undefined {
     return this.heads.get(streamId);
   }

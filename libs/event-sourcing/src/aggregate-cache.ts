@@ -63,6 +63,15 @@ export class AggregateCache<S, E extends DomainEvent> {
       if (e) state = this.definition.evolve(state, e);
       version = stored.streamSeq;
     }
+    // One entry per stream: a command decided on the cached entry while this read ran holds events
+    // the log may not show yet (not durable), so that entry stays; an empty one is filled in place.
+    const cached = this.entries.get(streamId);
+    if (cached && cached.version > 0) return cached;
+    if (cached) {
+      cached.state = state;
+      cached.version = version;
+      return cached;
+    }
     const entry = { state, version };
     this.entries.set(streamId, entry);
     return entry;
@@ -129,7 +138,10 @@ export class AggregateCache<S, E extends DomainEvent> {
 /** Attempts of a command whose appends lost to another process's (see AggregateCache.execute). */
 export const CONFLICT_ATTEMPTS = 5;
 
-/** Runs `attempt` again while it fails with VERSION_CONFLICT, at most CONFLICT_ATTEMPTS times in all. */
+/**
+ * Runs `attempt` again while it fails with VERSION_CONFLICT, at most CONFLICT_ATTEMPTS times in all,
+ * a few milliseconds apart (the winner's events must be readable before the next decision).
+ */
 export async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
   for (let n = 1; ; n++) {
     try {
@@ -137,6 +149,7 @@ export async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> 
     } catch (error) {
       if (!(error instanceof EventLogError && error.code === 'VERSION_CONFLICT') || n >= CONFLICT_ATTEMPTS) throw error;
     }
+    await new Promise((r) => setTimeout(r, 5 * n));
   }
 }
 

@@ -46,6 +46,25 @@ describe('AggregateCache shared by two processes', () => {
     assert.deepEqual((await log.readStream('s1')).map((e) => codec.decode(e)!.data.name), ['from a', 'from a again', 'from b', 'from a, third']);
   });
 
+  it('runs concurrent commands of one process on a new stream in order, on one state', async () => {
+    // fsync on: each append stays invisible to readStream until its group is on disk.
+    const durableDir = mkdtempSync(join(tmpdir(), 'opal-aggregates-fsync-'));
+    const synced = await EmbeddedEventLog.open(durableDir, { fsync: true });
+    try {
+      const cache = new AggregateCache(synced, counter, 'p');
+      for (let round = 0; round < 20; round++) {
+        const stream = `new-${round}`;
+        await cache.peek(stream); // seen empty first: the commands below read it again
+        const results = await Promise.all([0, 1, 2, 3].map((k) => cache.execute(stream, { now: k }, add(`c${k}`))));
+        assert.deepEqual(results.map((r) => r.result).sort(), [1, 2, 3, 4], `round ${round}`);
+        assert.equal(await synced.streamVersion(stream), 4);
+      }
+    } finally {
+      await synced.close();
+      rmSync(durableDir, { recursive: true, force: true });
+    }
+  });
+
   it(`gives up after ${CONFLICT_ATTEMPTS} lost races and reports the conflict`, async () => {
     const b = new AggregateCache(log, counter, 'b');
     const a = new AggregateCache(log, counter, 'a');
