@@ -112,9 +112,19 @@ export class MongoDocumentStore implements DocumentStore {
     return c ? { cursor: Object.fromEntries(c.cursor.map((x) => [x.p, x.o])), streams: {}, applied: c.applied } : undefined;
   }
 
+  /**
+   * A read for queries: from the server, not from the documents this process remembers for its
+   * guarded writes. Those may be stale (another process wrote since) or remembered as absent (looked
+   * for before another process created them), and a query must not see either.
+   */
   async getMany(collection: string, ids: readonly string[]): Promise<Map<string, Doc>> {
     const out = new Map<string, Doc>();
-    for (const [id, g] of await this.getGuarded(collection, ids)) if (g.doc) out.set(id, g.doc);
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const chunk = ids.slice(i, i + READ_CHUNK);
+      // One reply per query (see getGuarded).
+      const found = await this.coll(collection).find({ _id: { $in: chunk }, ...LIVE } as Filter<Stored>, { projection: VISIBLE, batchSize: chunk.length + 1 }).toArray();
+      for (const s of found) out.set(s._id, visible(s));
+    }
     return out;
   }
 

@@ -84,9 +84,9 @@ export class KafkaSubscription implements Subscription {
     private readonly producer: Producer,
     private readonly settings: SubscriptionSettings,
     private readonly options: SubscribeOptions,
-    private readonly onStopped: () => void = () => {},
+    private readonly onStopped: () => void,
     /** Whether a record counts as an event of its stream (the adapter's index decides, from offset zero). */
-    private readonly counts: (topic: string, partition: number, offset: number) => Promise<boolean> = async () => true,
+    private readonly counts: (topic: string, partition: number, offset: number) => Promise<boolean>,
   ) {
     this.groupId = options.from === 'checkpoint' ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
     this.consumer = kafka.consumer({

@@ -108,6 +108,22 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       assert.equal((await store.digest(c)).documents, 0);
     });
 
+    it('reads what another process wrote after this one looked for it or remembered it', async () => {
+      const c = `contract_late_${process.pid}_${unique++}`;
+      const p = `contract.late.${unique}`;
+      await store.prepare(p, [{ name: c, indexes: [] }]);
+      const other = subject.peer ? await subject.peer() : store;
+      try {
+        await store.commit(p, [{ collection: c, id: 'mine', doc: { v: 1 } }], { cursor: {}, streams: {}, applied: 1 });
+        assert.equal((await store.getMany(c, ['late'])).size, 0);
+        await other.commit(p, [{ collection: c, id: 'late', doc: { v: 1 } }, { collection: c, id: 'mine', doc: { v: 2 } }], { cursor: {}, streams: {}, applied: 2 });
+        const got = await store.getMany(c, ['late', 'mine']);
+        assert.deepEqual([got.get('late'), got.get('mine')], [{ v: 1 }, { v: 2 }]);
+      } finally {
+        if (other !== store) await other.close();
+      }
+    });
+
     it('digest covers only the documents, and equals the memory store for the same documents', async () => {
       const c = `contract_digest_${process.pid}_${unique++}`;
       const ref = new MemoryDocumentStore();
