@@ -2,6 +2,13 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { ensureInfra } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import { Worker } from 'node:worker_threads';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedEventLog, type Cursor, type StoredEvent } from '@opal/event-log';
+import { MongoDocumentStore } from '@opal/document-store-mongo';
+import { ProjectionRunner, REMOTE_STORE_BATCH, type DomainEvent, type Projection } from '@opal/event-sourcing';
+import { ingestContributionsProjection } from '@opal/ingest';
 import type { BenchContext, BenchSuite } from './harness.js';
 import { appendAll, ingestAppends } from '../test/scale-out/ingest-fixture.js';
 import type { ProjectionWorkerData } from './pipeline/projection.worker.js';
@@ -17,6 +24,10 @@ import type { ProjectionWorkerData } from './pipeline/projection.worker.js';
 //   per event) applies them into MongoDB, from the first append to the last event committed there,
 //   after a warm-up set of events (other Datanets, untimed) has gone the same way;
 //   ratio_to_raw = end_to_end / raw kafkajs.
+// - store_only_events_per_s: the same events (read beforehand from an embedded log) applied by the
+//   same ProjectionRunner into MongoDB in batches of the most it takes from a remote store, with no
+//   Kafka and nothing else running: the most the end-to-end pipeline could reach through this store
+//   on this machine (store_only_ratio_to_raw = store only / raw kafkajs).
 
 function num(ctx: BenchContext, name: string, fallback: number): number {
   const raw = ctx.options[name];
@@ -74,6 +85,10 @@ export const run: BenchSuite = async (ctx) => {
     const e2eParams = { events: e2eEvents, warmup_events: warmup, partitions, projection: 'ingest.contributions', store: 'mongodb', completed };
     ctx.report({ metric: 'end_to_end_events_per_s', value: Math.round(e2e), unit: 'events/s', params: e2eParams });
     ctx.report({ metric: 'ratio_to_raw', value: Math.round((e2e / raw) * 1000) / 1000, unit: 'ratio', params: e2eParams });
+    const alone = await storeOnly(ctx, mongo.endpoints.mongoUrl!, `${tag}-store`, e2eEvents, warmup);
+    const aloneParams = { events: e2eEvents, warmup_events: warmup, projection: 'ingest.contributions', store: 'mongodb', events_per_batch: REMOTE_STORE_BATCH };
+    ctx.report({ metric: 'store_only_events_per_s', value: Math.round(alone), unit: 'events/s', params: aloneParams });
+    ctx.report({ metric: 'store_only_ratio_to_raw', value: Math.round((alone / raw) * 1000) / 1000, unit: 'ratio', params: aloneParams });
   }
   await deleteTopics(brokers, tag);
 };
@@ -207,6 +222,46 @@ async function endToEnd(ctx: BenchContext, brokers: string[], mongoUrl: string, 
   await worker.terminate();
   await log.close();
   return { rate: done / seconds, completed: done >= expected };
+}
+
+/**
+ * The projection's side alone: the end-to-end events, read beforehand from an embedded log, applied
+ * by a ProjectionRunner into MongoDB in its largest batches, after the same warm-up, untimed. Kafka is
+ * idle meanwhile, so this is a ceiling for end to end, not a share of it.
+ */
+async function storeOnly(ctx: BenchContext, mongoUrl: string, tag: string, events: number, warmup: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-bench-store-'));
+  const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+  const store = await MongoDocumentStore.connect({ url: mongoUrl.replace(/\/[^/]*$/, `/${tag.replace(/[^A-Za-z0-9_]/g, '_')}`) });
+  try {
+    const readAll = async (appends: ReturnType<typeof ingestAppends>): Promise<StoredEvent[]> => {
+      const from = (await log.stats()).events;
+      await appendAll(log, appends);
+      const out: StoredEvent[] = [];
+      let cursor: Cursor | undefined;
+      for (let r = await log.read(cursor, 10_000); r.events.length > 0; r = await log.read(cursor, 10_000)) {
+        out.push(...r.events);
+        cursor = r.next;
+      }
+      return out.slice(from);
+    };
+    const warm = await readAll(ingestAppends(warmup, 'warmup-'));
+    const timed = await readAll(ingestAppends(events));
+    const projection = ingestContributionsProjection as unknown as Projection<DomainEvent>;
+    const runner = new ProjectionRunner(log, store, projection);
+    await store.prepare(projection.name, projection.collections);
+    for (let i = 0; i < warm.length; i += REMOTE_STORE_BATCH) await runner.apply(warm.slice(i, i + REMOTE_STORE_BATCH));
+    const t0 = performance.now();
+    for (let i = 0; i < timed.length; i += REMOTE_STORE_BATCH) await runner.apply(timed.slice(i, i + REMOTE_STORE_BATCH));
+    const seconds = (performance.now() - t0) / 1000;
+    ctx.progress(`store only: ${timed.length} events applied into MongoDB in ${seconds.toFixed(2)} s`);
+    return timed.length / seconds;
+  } finally {
+    await store.dropDatabase();
+    await store.close();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function deleteTopics(brokers: string[], prefix: string): Promise<void> {

@@ -4,6 +4,13 @@ import { DocumentConflictError, type Doc, type DocumentStore, type DocWrite, typ
 import { evolveGuarded } from './guarded-evolve.js';
 import type { Projection } from './projection.js';
 
+/**
+ * Events per batch at most, for remote (guarded) stores and for in-process ones. Remote stores pay
+ * per written document: larger batches write a document touched by many events once for more of them.
+ */
+export const REMOTE_STORE_BATCH = 20_000;
+export const LOCAL_STORE_BATCH = 5000;
+
 export type ProjectionRunnerOptions = {
   readonly batchSize?: number;
   readonly onError?: (error: unknown) => void;
@@ -48,9 +55,7 @@ export class ProjectionRunner<E extends DomainEvent> {
     this.subscription = this.log.subscribe({
       name: `projection.${p.name}`,
       from: guarded ? 'checkpoint' : checkpoint ? checkpoint.cursor : 'beginning',
-      // Remote stores pay per written document: larger batches write a document touched by many
-      // events once for more of them.
-      batchSize: this.options.batchSize ?? (guarded ? 20_000 : 5000),
+      batchSize: this.options.batchSize ?? (guarded ? REMOTE_STORE_BATCH : LOCAL_STORE_BATCH),
       handler: (batch) => this.apply(batch),
       onError: (e) => this.options.onError?.(e),
       onFailed: (e) => this.options.onFailed?.(e),
