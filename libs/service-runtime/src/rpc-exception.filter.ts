@@ -4,7 +4,8 @@ import { throwError, type Observable } from 'rxjs';
 import { EventLogError, type EventLogErrorCode } from '@opal/event-log';
 import { rpcError, type GrpcCode } from './rpc-error.js';
 
-const eventLogCodes: Record<EventLogErrorCode, GrpcCode> = {
+/** The gRPC status of an event-log error (ABORTED for a version conflict). */
+export const eventLogCodes: Readonly<Record<EventLogErrorCode, GrpcCode>> = {
   VERSION_CONFLICT: 'ABORTED',
   CLOSED: 'UNAVAILABLE',
   UNAVAILABLE: 'UNAVAILABLE',
