@@ -1,17 +1,22 @@
 import { join } from 'node:path';
-import { EmbeddedEventLog } from '@opal/event-log';
-import { IndexDirectoryStore, verifyReceipt } from '@opal/attribution';
+import { IndexDirectoryStore, StoredContributionContent, verifyReceipt } from '@opal/attribution';
+import { MongoContentStore } from '@opal/document-store-mongo';
 import type { OpalConfig } from '@opal/service-runtime';
+import { openEventLog } from './backends.js';
 
 /**
- * `opal attribution verify <inference-id>`: recomputes the receipt from the log (read only, so it
- * runs beside a live node) and the index files, and prints match or mismatch. Exit 0 on a match,
- * 1 on a mismatch or a missing receipt.
+ * `opal attribution verify <inference-id>`: recomputes the receipt from the log (the embedded one
+ * read only, so it runs beside a live node; or Kafka) and the index files, and prints match or
+ * mismatch. Exit 0 on a match, 1 on a mismatch or a missing receipt. Scaled out, an index missing
+ * from this machine's data folder is built there first, from the manifest in the log and the
+ * contribution content in MongoDB.
  */
 export async function attributionVerify(config: OpalConfig, inferenceId: string, json: boolean, out: (s: string) => void): Promise<number> {
-  const log = await EmbeddedEventLog.open(join(config.dataDir, 'log'), { readOnly: true });
+  const log = await openEventLog(config, true);
+  const contentStore = config.store.startsWith('mongodb://') ? await MongoContentStore.connect({ url: config.store }) : undefined;
   try {
-    const r = await verifyReceipt(log, new IndexDirectoryStore(join(config.dataDir, 'indexes')), inferenceId);
+    const content = contentStore && new StoredContributionContent(contentStore);
+    const r = await verifyReceipt(log, new IndexDirectoryStore(join(config.dataDir, 'indexes')), inferenceId, content);
     if (json) {
       out(JSON.stringify(r.status === 'not-found' ? r : { status: r.status, differences: r.differences, indexHashes: r.logged.indexHashes }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
     } else if (r.status === 'not-found') {
@@ -28,6 +33,7 @@ export async function attributionVerify(config: OpalConfig, inferenceId: string,
     }
     return r.status === 'match' ? 0 : 1;
   } finally {
+    await contentStore?.close();
     await log.close();
   }
 }

@@ -4,8 +4,9 @@ import { computeReceipt, type OpenedIndex } from '../domain/compute-receipt.js';
 import { versionKey } from '../domain/datanet-version.js';
 import { receiptDifferences } from '../domain/receipt.decider.js';
 import type { InferenceCompleted } from '../domain/upstream.events.js';
-import { attributionCodec, inferenceCompletedCodec } from './attribution.codecs.js';
-import type { IndexFiles } from './attribution.ports.js';
+import { attributionCodec, inferenceCompletedCodec, versionPublishedCodec } from './attribution.codecs.js';
+import type { ContributionContent, IndexFiles } from './attribution.ports.js';
+import { buildWorkers, manifestDocuments } from './manifest-documents.js';
 import { paramsInForce } from './params-in-force.js';
 import { inferenceVersions } from './receipt-writer.reactor.js';
 
@@ -17,9 +18,11 @@ export type VerifyReceiptResult =
  * Recomputes an inference's receipt from the logged InferenceCompleted and the index files, and
  * compares it with the logged AttributionComputed field by field. The indexes used are the
  * inference's versions (latest per Datanet) that have an AttributionIndexBuilt in the log; each is
- * opened only if its files hash to the logged index hash.
+ * opened only if its files hash to the logged index hash. An index this machine lacks (an auditor's
+ * machine, or another replica's) is built here first from the version's manifest in the log and
+ * `content`, when given.
  */
-export async function verifyReceipt(log: Pick<EventLog, 'read'>, files: IndexFiles, inferenceId: string): Promise<VerifyReceiptResult> {
+export async function verifyReceipt(log: Pick<EventLog, 'read'>, files: IndexFiles, inferenceId: string, content?: ContributionContent): Promise<VerifyReceiptResult> {
   const stream = receiptStream(inferenceId);
   let inference: InferenceCompleted['data'] | undefined;
   let logged: AttributionComputedData | undefined;
@@ -47,6 +50,12 @@ export async function verifyReceipt(log: Pick<EventLog, 'read'>, files: IndexFil
   }
   if (!inference) return { status: 'not-found', detail: `no InferenceCompleted for inference ${inferenceId} in the log` };
   if (!logged) return { status: 'not-found', detail: `no AttributionComputed for inference ${inferenceId} in the log (stream ${stream})` };
+  const lacking = inferenceVersions(inference.datanetVersions).filter((ref) => built.has(versionKey(ref)) && !files.has(ref));
+  if (lacking.length > 0) {
+    const keys = lacking.map(versionKey).join(', ');
+    if (!content) throw new Error(`index files of ${keys} are not on this machine, and no content store was given to build them from`);
+    await buildFromLog(log, files, content, new Set(lacking.map(versionKey)));
+  }
   const indexes: OpenedIndex[] = [];
   for (const ref of inferenceVersions(inference.datanetVersions)) {
     const hash = built.get(versionKey(ref));
@@ -55,4 +64,22 @@ export async function verifyReceipt(log: Pick<EventLog, 'read'>, files: IndexFil
   const recomputed = computeReceipt(inference, indexes, paramsInForce());
   const differences = receiptDifferences(logged, recomputed);
   return { status: differences.length === 0 ? 'match' : 'mismatch', differences, logged, recomputed };
+}
+
+/** Builds the indexes of the versions `keys` from their DatanetVersionPublished in the log. */
+async function buildFromLog(log: Pick<EventLog, 'read'>, files: IndexFiles, content: ContributionContent, keys: Set<string>): Promise<void> {
+  const wanted = new Set(keys);
+  let cursor: Cursor | undefined;
+  while (wanted.size > 0) {
+    const { events, next } = await log.read(cursor, 5000);
+    if (events.length === 0) break;
+    cursor = next;
+    for (const stored of events) {
+      const e = versionPublishedCodec.decode(stored);
+      if (!e || !wanted.delete(versionKey(e.data))) continue;
+      const ref = { datanetId: e.data.datanetId, version: e.data.version };
+      await files.build(ref, manifestDocuments(e.data.entries, content), { workers: buildWorkers(e.data.totalBytes) });
+    }
+  }
+  if (wanted.size > 0) throw new Error(`no DatanetVersionPublished for ${[...wanted].join(', ')} in the log`);
 }
