@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type Admin, type LogEntry } from 'kafkajs';
+import { EventLogError } from '@opal/event-log';
 import type { KafkaEventLogOptions, ResolvedTopics } from './kafka-event-log.options.js';
 
 const LEVELS = { nothing: logLevel.NOTHING, error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG };
@@ -38,7 +39,12 @@ export async function ensureTopics(admin: Admin, topics: ResolvedTopics): Promis
   } catch (error) {
     // Another process may have created them between listTopics and createTopics.
     const now = new Set(await admin.listTopics());
-    if (!wanted.every((t) => now.has(t.topic))) throw error;
+    if (wanted.every((t) => now.has(t.topic))) return;
+    // The broker's reasons per topic (a replication factor above the brokers there are, ...).
+    const reasons = (error as { errors?: unknown }).errors;
+    if (!Array.isArray(reasons) || reasons.length === 0) throw error;
+    const detail = [...new Set(reasons.map((e: { message?: unknown }) => String(e?.message ?? e)))].join('; ');
+    throw new EventLogError('INVALID_ARGUMENT', `topics: creating ${wanted.map((t) => t.topic).join(', ')} with replication factor ${topics.replicationFactor} failed: ${detail}`);
   }
 }
 

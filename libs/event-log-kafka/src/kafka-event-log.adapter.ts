@@ -75,6 +75,7 @@ export class KafkaEventLog implements EventLog {
       await producer.connect();
     } catch (error) {
       await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
+      if (error instanceof EventLogError) throw error;
       throw new EventLogError('UNAVAILABLE', `kafka at ${options.brokers.join(',')}: ${String(error)}`);
     }
     const groupPrefix = options.groupPrefix ?? 'opal.';

@@ -270,6 +270,21 @@ if (!infra.skipped) {
       await sub.stop();
       assert.deepEqual(seen.map((e) => `${e.streamId}#${e.streamSeq}`), [`${a}#2`]);
     });
+
+    it('creates its topics with the configured copies, and refuses more copies than there are brokers, naming the setting', async () => {
+      const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      try {
+        const topic = `${options.topics!.prefix}events`;
+        const [described] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
+        assert.ok(described!.partitions.every((p) => p.replicas.length === 1));
+        const more = optionsFor('copies', { topics: { prefix: `opal-test-copies-${run}.`, replicationFactor: 2 } });
+        await assert.rejects(KafkaEventLog.connect(more), (e: { code?: string; message: string }) => e.code === 'INVALID_ARGUMENT' && /replication factor 2/.test(e.message));
+        assert.deepEqual((await admin.listTopics()).filter((t) => t.startsWith(more.topics!.prefix!)), [], 'no topic half created');
+      } finally {
+        await admin.disconnect();
+      }
+    });
   });
 } else {
   describe('kafka event log', () => {

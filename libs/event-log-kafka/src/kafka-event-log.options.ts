@@ -13,6 +13,11 @@ export type KafkaTopicsOptions = {
   /** Partitions per domain topic; default `defaultPartitions`. */
   readonly partitions?: Readonly<Record<string, number>>;
   readonly defaultPartitions?: number;
+  /**
+   * Copies of each partition when a topic is created (default 1, for a single broker). From 3 up,
+   * topics also get `min.insync.replicas=2`: with `acks=all` an append is acknowledged only once
+   * two brokers hold it, so losing one broker loses nothing acknowledged.
+   */
   readonly replicationFactor?: number;
   /** Dead-letter topic name without prefix (default 'dead-letter'). */
   readonly deadLetter?: string;
@@ -63,6 +68,8 @@ export function resolveTopics(options: KafkaTopicsOptions = {}): ResolvedTopics 
     if (!/^[A-Za-z0-9._-]+$/.test(d)) throw new Error(`topics.streamDomains: '${d}' is not a valid topic name part`);
     if (!Number.isInteger(partitionsOf(d)) || partitionsOf(d) < 1) throw new Error(`topics.partitions.${d}: must be a positive integer`);
   }
+  const replicationFactor = options.replicationFactor ?? 1;
+  if (!Number.isInteger(replicationFactor) || replicationFactor < 1) throw new Error('topics.replicationFactor: must be a positive integer');
   const topicOfDomain = (d: string) => `${prefix}${d}`;
   return {
     domains,
@@ -73,7 +80,7 @@ export function resolveTopics(options: KafkaTopicsOptions = {}): ResolvedTopics 
     },
     all: domains.map((d) => ({ topic: topicOfDomain(d), partitions: partitionsOf(d) })),
     deadLetter: `${prefix}${options.deadLetter ?? 'dead-letter'}`,
-    replicationFactor: options.replicationFactor ?? 1,
+    replicationFactor,
     // The log is the source of truth: nothing expires, nothing is compacted away.
     configEntries: [
       { name: 'retention.ms', value: '-1' },
@@ -82,6 +89,7 @@ export function resolveTopics(options: KafkaTopicsOptions = {}): ResolvedTopics 
       // One event may be large (a Datanet version's manifest lists every contribution, ~150 bytes
       // each): the broker's default of 1 MiB would refuse a version of ~7,000 contributions.
       { name: 'max.message.bytes', value: String(MAX_MESSAGE_BYTES) },
+      ...(replicationFactor >= 3 ? [{ name: 'min.insync.replicas', value: '2' }] : []),
     ],
   };
 }

@@ -19,6 +19,7 @@ const schema = z.object({
   OPAL_STORE: z.string().regex(/^(memory|mongodb:\/\/.+)$/, 'memory or mongodb://host:port/db').default('memory'),
   OPAL_KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ -').default('opal.'),
   OPAL_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(3),
+  OPAL_KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),
   OPAL_FSYNC: bool.default(true),
   OPAL_CHAIN_ID: z.coerce.number().int().positive().default(31337),
   OPAL_SNAPSHOT_EVERY: z.coerce.number().int().positive().default(50_000),
@@ -35,6 +36,8 @@ export type OpalConfig = {
   /** Kafka only: prefix of topic and consumer-group names, and partitions per domain topic. */
   readonly kafkaTopicPrefix: string;
   readonly kafkaPartitions: number;
+  /** Kafka only: copies of each partition for topics this creates (3 or more also sets min.insync.replicas=2). */
+  readonly kafkaReplicationFactor: number;
   readonly fsync: boolean;
   readonly chainId: number;
   readonly snapshotEvery: number;
@@ -64,6 +67,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     store: v.OPAL_STORE,
     kafkaTopicPrefix: v.OPAL_KAFKA_TOPIC_PREFIX,
     kafkaPartitions: v.OPAL_KAFKA_PARTITIONS,
+    kafkaReplicationFactor: v.OPAL_KAFKA_REPLICATION_FACTOR,
     fsync: v.OPAL_FSYNC,
     chainId: v.OPAL_CHAIN_ID,
     snapshotEvery: v.OPAL_SNAPSHOT_EVERY,

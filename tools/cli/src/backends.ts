@@ -22,7 +22,7 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
   return {
     brokers,
     clientId,
-    topics: { prefix: config.kafkaTopicPrefix, defaultPartitions: config.kafkaPartitions },
+    topics: { prefix: config.kafkaTopicPrefix, defaultPartitions: config.kafkaPartitions, replicationFactor: config.kafkaReplicationFactor },
     groupPrefix: config.kafkaTopicPrefix,
     logLevel: config.logLevel === 'debug' || config.logLevel === 'trace' ? 'info' : 'nothing',
   };
