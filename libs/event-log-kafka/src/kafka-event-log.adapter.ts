@@ -169,7 +169,7 @@ export class KafkaEventLog implements EventLog {
 
   async readStream(streamId: string, fromSeq = 1): Promise<StoredEvent[]> {
     await this.catchUpStream(streamId);
-    return this.index.stream(streamId).slice(Math.max(0, fromSeq - 1));
+    return this.index.stream(streamId, fromSeq);
   }
 
   private async catchUpStream(streamId: string): Promise<void> {

@@ -1,75 +1,125 @@
-import { atPosition, decodeEnvelopeFast, type SealedEvent, type StoredEvent } from '@opal/event-log';
+import { atPosition, decodeEnvelopeFast, EnvelopeView, equalBytes, GENESIS_HASH, readEnvelopeView, type SealedEvent, type StoredEvent } from '@opal/event-log';
 import { cursorKey } from './kafka-event-log.options.js';
-import { StreamHeads } from './stream-heads.js';
+import { Column, RecordArena } from './record-arena.js';
 
 type PartitionLog = {
+  /** Number of this partition in `keys`. */
+  readonly id: number;
   /** Next offset this index has not read yet. */
   next: number;
-  /** Accepted events in offset order. */
-  readonly events: StoredEvent[];
+  /** Accepted events (entry numbers) in offset order. */
+  readonly entries: number[];
   /** Offsets of losers of a version race (rare), kept so an appender can learn it lost. */
   readonly rejected: Set<number>;
 };
 
+/** A stream's accepted events: its only entry, or its entries in sequence order. */
+type StreamEntries = number | number[];
+
 /**
  * What one process knows of the log: every accepted event of every partition it has read from
- * offset zero, by partition and by stream. Held in memory (like the embedded log's index, but with
- * the events themselves, since Kafka cannot fetch one stream's records by key).
+ * offset zero, by partition and by stream, with each stream's head. Kafka cannot fetch one stream's
+ * records by key, so the records themselves are kept, as bytes: copied into a RecordArena and
+ * decoded when read (the envelope's header is read in place to judge a record). A process holding a
+ * long log then holds about its size in bytes plus ~70 bytes per event, without an object per event
+ * for the collector to walk.
  */
 export class LogIndex {
   private readonly partitions = new Map<string, PartitionLog>();
-  private readonly streams = new Map<string, StoredEvent[]>();
-  private readonly heads = new StreamHeads(false);
-  private totalBytes = 0;
-  private totalEvents = 0;
+  private readonly keys: string[] = [];
+  private readonly streams = new Map<string, StreamEntries>();
+  private readonly arena = new RecordArena();
+  // One row per accepted event ("entry"): where its bytes are, and its place in the log.
+  private readonly chunkOf = new Column((n) => new Uint32Array(n));
+  private readonly startOf = new Column((n) => new Uint32Array(n));
+  private readonly lengthOf = new Column((n) => new Uint32Array(n));
+  private readonly partitionOf = new Column((n) => new Uint32Array(n));
+  private readonly offsetOf = new Column((n) => new Float64Array(n));
+  /** Where the event's hash lies in its record (HASH_ELSEWHERE: not 32 bytes, read the envelope). */
+  private readonly hashAt = new Column((n) => new Uint32Array(n));
+  private readonly record = new EnvelopeView();
+  private readonly headView = new EnvelopeView();
 
   private partition(key: string): PartitionLog {
     let p = this.partitions.get(key);
-    if (!p) this.partitions.set(key, (p = { next: 0, events: [], rejected: new Set() }));
+    if (!p) {
+      p = { id: this.keys.push(key) - 1, next: 0, entries: [], rejected: new Set() };
+      this.partitions.set(key, p);
+    }
     return p;
   }
 
   /** Reads one record; records below the partition's next offset were seen already and are ignored. */
   ingest(topic: string, partition: number, offset: number, value: Uint8Array): void {
-    const key = cursorKey(topic, partition);
-    const p = this.partition(key);
+    const p = this.partition(cursorKey(topic, partition));
     if (offset < p.next) return;
     p.next = offset + 1;
-    const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    this.add(p, decodeEnvelopeFast(buf, 0, buf.length, { partition: key, offset }), value.byteLength);
+    this.add(p, offset, value);
   }
 
   /**
-   * Takes records this process has just written, already decoded, when they are the next ones of
-   * their partition (nothing unread lies before them); the reader skips them when it gets there.
-   * Returns them as stored, or undefined (leaving them to the reader) otherwise.
+   * Takes records this process has just written when they are the next ones of their partition
+   * (nothing unread lies before them); the reader skips them when it gets there. Returns them as
+   * stored, or undefined (leaving them to the reader) otherwise.
    */
   ingestWritten(key: string, first: number, events: readonly SealedEvent[]): StoredEvent[] | undefined {
     const p = this.partition(key);
     if (p.next !== first) return undefined;
     const out: StoredEvent[] = [];
     for (let i = 0; i < events.length; i++) {
-      const { event, bytes } = events[i]!;
-      const e = atPosition(event, { partition: key, offset: first + i });
-      p.next = first + i + 1;
-      this.add(p, e, bytes.byteLength);
-      out.push(e);
+      const offset = first + i;
+      p.next = offset + 1;
+      this.add(p, offset, events[i]!.bytes);
+      out.push(atPosition(events[i]!.event, { partition: key, offset }));
     }
     return out;
   }
 
-  private add(p: PartitionLog, e: StoredEvent, bytes: number): void {
-    const offset = e.position.offset;
-    if (!this.heads.admit(e)) {
+  /**
+   * Judges the record at `offset`: it belongs to its stream only if it extends the stream's chain
+   * (sequence head + 1, previous hash = the head's hash), the first in partition order winning a
+   * race; a loser is remembered by offset. An accepted record's bytes are kept.
+   */
+  private add(p: PartitionLog, offset: number, value: Uint8Array): void {
+    const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    const v = readEnvelopeView(buf, 0, buf.length, this.record);
+    const entries = this.streams.get(v.streamId);
+    const count = entries === undefined ? 0 : typeof entries === 'number' ? 1 : entries.length;
+    const prev = v.prevHashEnd > v.prevHashStart ? buf.subarray(v.prevHashStart, v.prevHashEnd) : EMPTY;
+    const extends_ = count === 0 ? equalBytes(prev, GENESIS_HASH) : equalBytes(prev, this.hashOf(lastOf(entries!)));
+    if (v.streamSeq !== count + 1 || !extends_) {
       p.rejected.add(offset);
       return;
     }
-    p.events.push(e);
-    let s = this.streams.get(e.streamId);
-    if (!s) this.streams.set(e.streamId, (s = []));
-    s.push(e);
-    this.totalBytes += bytes;
-    this.totalEvents++;
+    const streamId = v.streamId;
+    const at = this.arena.add(buf);
+    const entry = this.chunkOf.push(at.chunk);
+    this.startOf.push(at.start);
+    this.lengthOf.push(buf.length);
+    this.partitionOf.push(p.id);
+    this.offsetOf.push(offset);
+    this.hashAt.push(v.hashEnd - v.hashStart === HASH_BYTES ? v.hashStart : HASH_ELSEWHERE);
+    p.entries.push(entry);
+    if (entries === undefined) this.streams.set(streamId, entry);
+    else if (typeof entries === 'number') this.streams.set(streamId, [entries, entry]);
+    else entries.push(entry);
+  }
+
+  /** The hash of an entry's event, in place in its bytes. */
+  private hashOf(entry: number): Uint8Array {
+    const chunk = this.arena.chunk(this.chunkOf.get(entry));
+    const start = this.startOf.get(entry);
+    const at = this.hashAt.get(entry);
+    if (at !== HASH_ELSEWHERE) return chunk.subarray(start + at, start + at + HASH_BYTES);
+    const v = readEnvelopeView(chunk, start, start + this.lengthOf.get(entry), this.headView);
+    return v.hashEnd > v.hashStart ? chunk.subarray(v.hashStart, v.hashEnd) : EMPTY;
+  }
+
+  private decode(entry: number): StoredEvent {
+    const chunk = this.arena.chunk(this.chunkOf.get(entry));
+    const start = this.startOf.get(entry);
+    const position = { partition: this.keys[this.partitionOf.get(entry)]!, offset: this.offsetOf.get(entry) };
+    return decodeEnvelopeFast(chunk, start, start + this.lengthOf.get(entry), position);
   }
 
   next(key: string): number {
@@ -86,29 +136,44 @@ export class LogIndex {
     return this.partitions.get(key)?.rejected.has(offset) ?? false;
   }
 
-  stream(streamId: string): readonly StoredEvent[] {
-    return this.streams.get(streamId) ?? [];
+  /** A stream's events from sequence `fromSeq` (1-based), decoded. */
+  stream(streamId: string, fromSeq = 1): StoredEvent[] {
+    const entries = this.streams.get(streamId);
+    if (entries === undefined) return [];
+    if (typeof entries === 'number') return fromSeq <= 1 ? [this.decode(entries)] : [];
+    const out: StoredEvent[] = [];
+    for (let i = Math.max(0, fromSeq - 1); i < entries.length; i++) out.push(this.decode(entries[i]!));
+    return out;
   }
 
   head(streamId: string): { seq: number; hash: Uint8Array } | undefined {
-    return this.heads.head(streamId);
+    const entries = this.streams.get(streamId);
+    if (entries === undefined) return undefined;
+    return { seq: typeof entries === 'number' ? 1 : entries.length, hash: this.hashOf(lastOf(entries)) };
   }
 
   /** Accepted events of one partition from offset `from`, at most `limit`. */
   eventsFrom(key: string, from: number, limit: number): StoredEvent[] {
-    const events = this.partitions.get(key)?.events;
-    if (!events || limit <= 0) return [];
+    const entries = this.partitions.get(key)?.entries;
+    if (!entries || limit <= 0) return [];
     let lo = 0;
-    let hi = events.length;
+    let hi = entries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (events[mid]!.position.offset < from) lo = mid + 1;
+      if (this.offsetOf.get(entries[mid]!) < from) lo = mid + 1;
       else hi = mid;
     }
-    return events.slice(lo, lo + limit);
+    const out: StoredEvent[] = [];
+    for (let i = lo; i < entries.length && out.length < limit; i++) out.push(this.decode(entries[i]!));
+    return out;
   }
 
   stats(): { events: number; streams: number; bytes: number } {
-    return { events: this.totalEvents, streams: this.streams.size, bytes: this.totalBytes };
+    return { events: this.offsetOf.length, streams: this.streams.size, bytes: this.arena.bytes };
   }
 }
+
+const EMPTY = new Uint8Array(0);
+const HASH_BYTES = 32;
+const HASH_ELSEWHERE = 0xffffffff;
+const lastOf = (entries: StreamEntries): number => (typeof entries === 'number' ? entries : entries[entries.length - 1]!);

@@ -70,6 +70,45 @@ describe('LogIndex', () => {
   });
 });
 
+/** An event with its byte fields as Buffers, so events compare whatever Uint8Array subclass holds them. */
+const plain = (e: StoredEvent) => ({ ...e, payload: Buffer.from(e.payload), hash: Buffer.from(e.hash), prevHash: Buffer.from(e.prevHash) });
+
+describe('LogIndex storage', () => {
+  it('keeps records as bytes across many arena chunks, a record larger than a chunk included, and reads them back exactly', () => {
+    const index = new LogIndex();
+    const streams = 7;
+    const perStream = 3000;
+    const big = new Uint8Array(5 << 20).fill(9); // larger than one 4 MiB chunk
+    const written = new Map<string, StoredEvent[]>();
+    let offset = 0;
+    let prev = new Map<string, Uint8Array>();
+    for (let i = 0; i < perStream; i++) {
+      for (let s = 0; s < streams; s++) {
+        const id = `s${s}`;
+        const payload = i === 1500 && s === 3 ? big : new Uint8Array(200 + ((i * 7 + s) % 300)).fill(i % 251);
+        const [e] = sealBatch(id, 'p', i + 1, prev.get(id) ?? GENESIS_HASH, [{ type: 'T', payload, occurredAt: i }], (_e, seq) => defaultEventId(id, seq));
+        prev.set(id, e!.event.hash);
+        const stored = { ...e!.event, position: { partition: 't/0', offset } };
+        index.ingest('t', 0, offset++, e!.bytes);
+        written.set(id, [...(written.get(id) ?? []), stored]);
+      }
+    }
+    prev = new Map();
+    assert.equal(index.stats().events, streams * perStream);
+    for (const [id, events] of written) {
+      const read = index.stream(id);
+      assert.equal(read.length, perStream);
+      for (let k = 0; k < read.length; k += 499) assert.deepEqual(plain(read[k]!), plain(events[k]!));
+      assert.deepEqual(index.stream(id, perStream).map(plain), [plain(events.at(-1)!)]);
+      assert.equal(index.head(id)!.seq, perStream);
+      assert.deepEqual(Buffer.from(index.head(id)!.hash), Buffer.from(events.at(-1)!.hash));
+    }
+    assert.deepEqual(Buffer.from(index.stream('s3', 1501)[0]!.payload), Buffer.from(big));
+    const tail = index.eventsFrom('t/0', offset - 3, 10);
+    assert.deepEqual(tail.map((e) => e.position.offset), [offset - 3, offset - 2, offset - 1]);
+  });
+});
+
 describe('topic routing', () => {
   it('routes a stream by the prefix of its id, unmapped prefixes to the default domain', () => {
     const t = resolveTopics({ prefix: 'opal.', streamDomains: { datanet: 'ingest', epoch: 'settlement' }, partitions: { ingest: 6 } });

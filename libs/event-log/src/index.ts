@@ -7,4 +7,4 @@ export { exportLog, toExported, payloadAsJson, EXPORT_FORMAT, type ExportedEvent
 export { verifyExport, type VerifyResult } from './audit/log-verify.js';
 export { frameRecord, truncateTo, RECORD_HEADER } from './embedded/log-file.js';
 export { GroupCommitFile } from './embedded/group-commit-file.js';
-export { EnvelopeView, decodeEnvelopeFast } from './envelope-decoder.js';
+export { EnvelopeView, decodeEnvelopeFast, readEnvelopeView } from './envelope-decoder.js';
