@@ -109,6 +109,46 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     await again.kill('SIGTERM');
   });
 
+  describe('MongoDB server restart', { skip: (!infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined) }, () => {
+    const instance = `fault-mongo-${process.pid}`;
+    const env: Record<string, string> = { OPAL_INFRA_INSTANCE: instance };
+    let mongoUrl = '';
+    let instanceDir = '';
+    before(async () => {
+      env.OPAL_MONGO_PORT = String(await freePort());
+      env.OPAL_FERRETDB_DEBUG_PORT = String(await freePort());
+      mongoUrl = (await infraScript(['up', 'ferretdb', '--json'], env)).mongoUrl!;
+      instanceDir = (await infraScript(['status', '--json'], env)).instanceDir ?? '';
+    });
+    after(async () => {
+      await infraScript(['down', 'ferretdb', '--kill'], env);
+      if (instanceDir.includes(`/instances/${instance}`)) rmSync(instanceDir, { recursive: true, force: true });
+    });
+
+    it('the MongoDB server crashes while events keep coming, and restarts: the projection waits, nothing is dead-lettered', async () => {
+      const { s, appends, reference, log } = await prepare('mongo', SMALL);
+      // The service gives up finding the server after 0.5 s per try, so the outage outlasts many tries.
+      const url = `${mongoUrl.replace(/\/[^/]*$/, '')}/opal_fault_mongo_${process.pid}?serverSelectionTimeoutMS=500`;
+      const half = appends.findIndex((_, i) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0) >= SMALL / 2);
+      const service = serve({ ...s.env, OPAL_STORE: url });
+      await service.start();
+      await appendAll(log, appends.slice(0, half));
+      await untilContributions(url, Math.floor(SMALL / 2 / 4));
+      await infraScript(['down', 'ferretdb', '--kill'], env);
+      await appendAll(log, appends.slice(half));
+      await new Promise((r) => setTimeout(r, 8000));
+      await infraScript(['up', 'ferretdb', '--json'], env);
+      await sameAsCleanPass(brokers, { prefix: s.prefix, url }, reference);
+      const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      const dead = (await admin.fetchTopicOffsets(`${s.prefix}dead-letter`)).reduce((n, p) => n + Number(p.high), 0);
+      await admin.disconnect();
+      assert.equal(dead, 0, 'no event went to the dead-letter topic');
+      await service.kill('SIGTERM');
+      await dropDb(url);
+    });
+  });
+
   describe('broker restart', { skip: (!infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined) }, () => {
     const instance = `fault-${process.pid}`;
     const env: Record<string, string> = { OPAL_INFRA_INSTANCE: instance };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
+import { TransientError } from '@opal/event-log';
 import {
   canonicalJson,
   DocumentConflictError,
@@ -85,9 +86,24 @@ export class MongoDocumentStore implements DocumentStore {
   ) {}
 
   static async connect(options: MongoDocumentStoreOptions): Promise<MongoDocumentStore> {
-    const client = options.client ?? new MongoClient(options.url, { ignoreUndefined: true, serverSelectionTimeoutMS: 10_000 });
+    // 10 s to find the server unless the URL says otherwise (`?serverSelectionTimeoutMS=`).
+    const selection = /[?&]serverSelectionTimeoutMS=/i.test(options.url) ? {} : { serverSelectionTimeoutMS: 10_000 };
+    const client = options.client ?? new MongoClient(options.url, { ignoreUndefined: true, ...selection });
     if (!options.client) await client.connect();
     return new MongoDocumentStore(client, client.db(), !options.client);
+  }
+
+  /**
+   * Runs a call to the server; a driver error that says the server is away for now (a restart, a
+   * failover, the network) comes out as TransientError, so a projection waits the outage out
+   * instead of taking its events for poison.
+   */
+  private async available<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw unavailable(error);
+    }
   }
 
   private coll(name: string) {
@@ -95,21 +111,25 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   async prepare(_projection: string, collections: readonly CollectionSpec[]): Promise<void> {
-    for (const spec of collections) {
-      const c = this.coll(spec.name);
-      // Documents under `doc` with `_applied`/`_rev` are this store's earlier layout: refuse them
-      // rather than read them as empty documents (read models rebuild from the log).
-      const any = await c.findOne({}, { projection: { _g: 1, _rev: 1 } });
-      if (any && any._g === undefined && '_rev' in any) {
-        throw new Error(`collection ${spec.name}: holds read models in an earlier layout; drop them (opal replay rebuilds from the log)`);
+    return this.available(async () => {
+      for (const spec of collections) {
+        const c = this.coll(spec.name);
+        // Documents under `doc` with `_applied`/`_rev` are this store's earlier layout: refuse them
+        // rather than read them as empty documents (read models rebuild from the log).
+        const any = await c.findOne({}, { projection: { _g: 1, _rev: 1 } });
+        if (any && any._g === undefined && '_rev' in any) {
+          throw new Error(`collection ${spec.name}: holds read models in an earlier layout; drop them (opal replay rebuilds from the log)`);
+        }
+        for (const field of spec.indexes) await c.createIndex({ [field]: 1 }, { name: field });
       }
-      for (const field of spec.indexes) await c.createIndex({ [field]: 1 }, { name: field });
-    }
+    });
   }
 
   async loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined> {
-    const c = await this.db.collection<StoredCheckpoint>(CHECKPOINTS).findOne({ _id: projection });
-    return c ? { cursor: Object.fromEntries(c.cursor.map((x) => [x.p, x.o])), streams: {}, applied: c.applied } : undefined;
+    return this.available(async () => {
+      const c = await this.db.collection<StoredCheckpoint>(CHECKPOINTS).findOne({ _id: projection });
+      return c ? { cursor: Object.fromEntries(c.cursor.map((x) => [x.p, x.o])), streams: {}, applied: c.applied } : undefined;
+    });
   }
 
   /**
@@ -118,49 +138,53 @@ export class MongoDocumentStore implements DocumentStore {
    * for before another process created them), and a query must not see either.
    */
   async getMany(collection: string, ids: readonly string[]): Promise<Map<string, Doc>> {
-    const out = new Map<string, Doc>();
-    for (let i = 0; i < ids.length; i += READ_CHUNK) {
-      const chunk = ids.slice(i, i + READ_CHUNK);
-      // One reply per query (see getGuarded).
-      const found = await this.coll(collection).find({ _id: { $in: chunk }, ...LIVE } as Filter<Stored>, { projection: VISIBLE, batchSize: chunk.length + 1 }).toArray();
-      for (const s of found) out.set(s._id, visible(s));
-    }
-    return out;
+    return this.available(async () => {
+      const out = new Map<string, Doc>();
+      for (let i = 0; i < ids.length; i += READ_CHUNK) {
+        const chunk = ids.slice(i, i + READ_CHUNK);
+        // One reply per query (see getGuarded).
+        const found = await this.coll(collection).find({ _id: { $in: chunk }, ...LIVE } as Filter<Stored>, { projection: VISIBLE, batchSize: chunk.length + 1 }).toArray();
+        for (const s of found) out.set(s._id, visible(s));
+      }
+      return out;
+    });
   }
 
   async getGuarded(collection: string, ids: readonly string[]): Promise<Map<string, GuardedDoc>> {
-    const out = new Map<string, GuardedDoc>();
-    const known = this.cacheOf(collection);
-    // Forgotten before this read, not after: a write needs the guards of what it read. Documents
-    // forgotten are unseen again but not new, so the collection is read again too.
-    if (known.size > CACHE_LIMIT) {
-      known.clear();
-      this.assumeNew.delete(collection);
-    }
-    const missing: string[] = [];
-    for (const id of ids) {
-      const g = known.get(id);
-      if (g === undefined) missing.push(id);
-      else if (g.raw !== undefined) out.set(id, g);
-    }
-    const read = this.assumeNew.has(collection) ? 0 : missing.length;
-    let found = 0;
-    for (let i = 0; i < read; i += READ_CHUNK) {
-      const chunk = missing.slice(i, i + READ_CHUNK);
-      // One reply per query: FerretDB 1.x keeps an unfinished cursor's SQLite rows open, and a cursor
-      // abandoned by a killed process then blocks writers to that database for good.
-      for (const s of await this.coll(collection).find({ _id: { $in: chunk } }, { batchSize: chunk.length + 1 }).toArray()) {
-        const g: Known = { doc: s._deleted ? null : visible(s), guard: decodeGuard(s._g), raw: s._g };
-        known.set(s._id, g);
-        out.set(s._id, g);
-        found++;
+    return this.available(async () => {
+      const out = new Map<string, GuardedDoc>();
+      const known = this.cacheOf(collection);
+      // Forgotten before this read, not after: a write needs the guards of what it read. Documents
+      // forgotten are unseen again but not new, so the collection is read again too.
+      if (known.size > CACHE_LIMIT) {
+        known.clear();
+        this.assumeNew.delete(collection);
       }
-    }
-    if (read >= ASSUME_NEW_AFTER && found === 0) this.assumeNew.add(collection);
-    // Absent documents (and those taken as new) are remembered as such (revision 0): writing one is
-    // an insert, which conflicts if the document exists after all.
-    for (const id of missing) if (!known.has(id)) known.set(id, ABSENT);
-    return out;
+      const missing: string[] = [];
+      for (const id of ids) {
+        const g = known.get(id);
+        if (g === undefined) missing.push(id);
+        else if (g.raw !== undefined) out.set(id, g);
+      }
+      const read = this.assumeNew.has(collection) ? 0 : missing.length;
+      let found = 0;
+      for (let i = 0; i < read; i += READ_CHUNK) {
+        const chunk = missing.slice(i, i + READ_CHUNK);
+        // One reply per query: FerretDB 1.x keeps an unfinished cursor's SQLite rows open, and a cursor
+        // abandoned by a killed process then blocks writers to that database for good.
+        for (const s of await this.coll(collection).find({ _id: { $in: chunk } }, { batchSize: chunk.length + 1 }).toArray()) {
+          const g: Known = { doc: s._deleted ? null : visible(s), guard: decodeGuard(s._g), raw: s._g };
+          known.set(s._id, g);
+          out.set(s._id, g);
+          found++;
+        }
+      }
+      if (read >= ASSUME_NEW_AFTER && found === 0) this.assumeNew.add(collection);
+      // Absent documents (and those taken as new) are remembered as such (revision 0): writing one is
+      // an insert, which conflicts if the document exists after all.
+      for (const id of missing) if (!known.has(id)) known.set(id, ABSENT);
+      return out;
+    });
   }
 
   private cacheOf(collection: string): Map<string, Known> {
@@ -170,21 +194,25 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   async get(collection: string, id: string): Promise<Doc | undefined> {
-    const s = await this.coll(collection).findOne({ _id: id }, { projection: { _g: 0 } });
-    return s && !s._deleted ? visible(s) : undefined;
+    return this.available(async () => {
+      const s = await this.coll(collection).findOne({ _id: id }, { projection: { _g: 0 } });
+      return s && !s._deleted ? visible(s) : undefined;
+    });
   }
 
   async find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }> {
-    const filter: Record<string, unknown> = { ...LIVE };
-    for (const [f, v] of Object.entries(query.where ?? {})) filter[f] = v;
-    const sort: Record<string, 1 | -1> = {};
-    for (const s of query.sort ?? []) sort[s.field] = s.order === 'asc' ? 1 : -1;
-    sort._id = 1;
-    const c = this.coll(collection);
-    let cursor = c.find(filter as Filter<Stored>, { projection: VISIBLE, batchSize: (query.offset ?? 0) + (query.limit ?? 100_000) + 1 }).sort(sort).skip(query.offset ?? 0);
-    if (query.limit) cursor = cursor.limit(query.limit);
-    const [items, total] = await Promise.all([cursor.toArray(), c.countDocuments(filter as Filter<Stored>)]);
-    return { items: items.map(visible), total };
+    return this.available(async () => {
+      const filter: Record<string, unknown> = { ...LIVE };
+      for (const [f, v] of Object.entries(query.where ?? {})) filter[f] = v;
+      const sort: Record<string, 1 | -1> = {};
+      for (const s of query.sort ?? []) sort[s.field] = s.order === 'asc' ? 1 : -1;
+      sort._id = 1;
+      const c = this.coll(collection);
+      let cursor = c.find(filter as Filter<Stored>, { projection: VISIBLE, batchSize: (query.offset ?? 0) + (query.limit ?? 100_000) + 1 }).sort(sort).skip(query.offset ?? 0);
+      if (query.limit) cursor = cursor.limit(query.limit);
+      const [items, total] = await Promise.all([cursor.toArray(), c.countDocuments(filter as Filter<Stored>)]);
+      return { items: items.map(visible), total };
+    });
   }
 
   /**
@@ -193,28 +221,32 @@ export class MongoDocumentStore implements DocumentStore {
    * it before conflicts instead of overwriting it.
    */
   async commit(projection: string, writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
-    for (const [collection, all] of group(writes)) {
-      const latest = new Map(all.map((w) => [w.id, w])); // the last write of a document wins
-      for (let attempt = 1; ; attempt++) {
-        const found = await this.getGuarded(collection, [...latest.keys()]);
-        const guarded = [...latest.values()].map((w): GuardedWrite => {
-          const g = found.get(w.id)?.guard;
-          return { ...w, guard: { applied: g?.applied ?? {}, rev: (g?.rev ?? 0) + 1 }, expectedRev: g?.rev ?? 0 };
-        });
-        try {
-          await this.writeGuarded(guarded);
-          break;
-        } catch (error) {
-          if (!(error instanceof DocumentConflictError) || attempt >= COMMIT_ATTEMPTS) throw error;
+    return this.available(async () => {
+      for (const [collection, all] of group(writes)) {
+        const latest = new Map(all.map((w) => [w.id, w])); // the last write of a document wins
+        for (let attempt = 1; ; attempt++) {
+          const found = await this.getGuarded(collection, [...latest.keys()]);
+          const guarded = [...latest.values()].map((w): GuardedWrite => {
+            const g = found.get(w.id)?.guard;
+            return { ...w, guard: { applied: g?.applied ?? {}, rev: (g?.rev ?? 0) + 1 }, expectedRev: g?.rev ?? 0 };
+          });
+          try {
+            await this.writeGuarded(guarded);
+            break;
+          } catch (error) {
+            if (!(error instanceof DocumentConflictError) || attempt >= COMMIT_ATTEMPTS) throw error;
+          }
         }
       }
-    }
-    await this.saveCheckpoint(projection, checkpoint);
+      await this.saveCheckpoint(projection, checkpoint);
+    });
   }
 
   async commitGuarded(projection: string, writes: readonly GuardedWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {
-    await this.writeGuarded(writes);
-    await this.saveCheckpoint(projection, checkpoint);
+    return this.available(async () => {
+      await this.writeGuarded(writes);
+      await this.saveCheckpoint(projection, checkpoint);
+    });
   }
 
   /** Each write lands only if the document is still as it was read; throws DocumentConflictError if any was not. */
@@ -297,21 +329,25 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   async reset(projection: string, collections: readonly string[]): Promise<void> {
-    for (const name of collections) {
-      this.guarded.delete(name);
-      this.assumeNew.delete(name);
-      await this.coll(name).deleteMany({});
-    }
-    await this.db.collection<StoredCheckpoint>(CHECKPOINTS).deleteOne({ _id: projection });
+    return this.available(async () => {
+      for (const name of collections) {
+        this.guarded.delete(name);
+        this.assumeNew.delete(name);
+        await this.coll(name).deleteMany({});
+      }
+      await this.db.collection<StoredCheckpoint>(CHECKPOINTS).deleteOne({ _id: projection });
+    });
   }
 
   async digest(collection: string): Promise<{ digest: string; documents: number }> {
-    const docs = await this.coll(collection).find(LIVE, { projection: VISIBLE, batchSize: 1_000_000 }).toArray();
-    // Sorted here, not by the server: JavaScript's string order is what the memory store uses.
-    docs.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
-    const h = createHash('sha256');
-    for (const s of docs) h.update(`${JSON.stringify(s._id)}:${canonicalJson(visible(s))}\n`);
-    return { digest: h.digest('hex'), documents: docs.length };
+    return this.available(async () => {
+      const docs = await this.coll(collection).find(LIVE, { projection: VISIBLE, batchSize: 1_000_000 }).toArray();
+      // Sorted here, not by the server: JavaScript's string order is what the memory store uses.
+      docs.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+      const h = createHash('sha256');
+      for (const s of docs) h.update(`${JSON.stringify(s._id)}:${canonicalJson(visible(s))}\n`);
+      return { digest: h.digest('hex'), documents: docs.length };
+    });
   }
 
   /** Drops the whole database (tests, and `opal replay` into a scratch database). */
@@ -324,6 +360,16 @@ export class MongoDocumentStore implements DocumentStore {
   async close(): Promise<void> {
     if (this.owned) await this.client.close();
   }
+}
+
+/** A driver error that says the server is away for now, as TransientError; any other error as it is. */
+export function unavailable(error: unknown): unknown {
+  const away =
+    error instanceof MongoNetworkError ||
+    error instanceof MongoServerSelectionError ||
+    error instanceof MongoTopologyClosedError ||
+    (error instanceof MongoError && (error.hasErrorLabel('RetryableWriteError') || error.hasErrorLabel('ResetPool')));
+  return away ? new TransientError(`mongodb unavailable: ${(error as Error).message}`, { cause: error }) : error;
 }
 
 function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {

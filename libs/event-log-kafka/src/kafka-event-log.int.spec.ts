@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureInfra } from '@opal/test-infra';
-import type { Cursor, StoredEvent } from '@opal/event-log';
+import { EventLogError, TransientError, type Cursor, type StoredEvent } from '@opal/event-log';
 import { eventLogContract } from '@opal/event-log/testing';
 import { KafkaEventLog } from './kafka-event-log.adapter.js';
 import { DEAD_LETTER_HEADERS } from './dead-letter.js';
@@ -184,6 +184,37 @@ if (!infra.skipped) {
       assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'cannot apply Poison');
       assert.equal(dead.headers[DEAD_LETTER_HEADERS.eventType], 'Poison');
       assert.match(dead.headers[DEAD_LETTER_HEADERS.source]!, /\/\d+@\d+$/);
+    });
+
+    it('waits out a handler whose store is away (transient errors), however many attempts that takes, and dead-letters nothing', async () => {
+      const s = `outage-${run}`;
+      await log.append(s, [ev('A', '1'), ev('B', '2')], { expectedVersion: 'no_stream', producer: 't' });
+      const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      const deadLetters = async () => (await admin.fetchTopicOffsets(log.topicNames().deadLetter)).reduce((n, p) => n + Number(p.high), 0);
+      const before = await deadLetters();
+      let failures = 0;
+      const applied: number[] = [];
+      const sub = log.subscribe({
+        name: `outage-${run}`,
+        from: 'beginning',
+        handler: (batch: StoredEvent[]) => {
+          const mine = batch.filter((e) => e.streamId === s);
+          // Twice as many failures as the subscription's maxAttempts (3): the database is down, then back.
+          if (mine.length > 0 && failures < 6) {
+            failures++;
+            throw failures % 2 ? new TransientError('mongodb unavailable: connection refused') : new EventLogError('UNAVAILABLE', 'kafka: broker away');
+          }
+          applied.push(...mine.map((e) => e.streamSeq));
+        },
+        onError: () => {},
+      });
+      await sub.caughtUp();
+      await sub.stop();
+      assert.equal(failures, 6);
+      assert.deepEqual(applied, [1, 2]);
+      assert.equal(await deadLetters(), before, 'nothing went to the dead-letter topic');
+      await admin.disconnect();
     });
 
     it('shares partitions between two members of one group, shows their joint progress, and hands them over when one stops', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { decodeEnvelopeFast, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
+import { decodeEnvelopeFast, isTransient, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
 import { highWatermarks } from './kafka-client.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
@@ -291,15 +291,19 @@ export class KafkaSubscription implements Subscription {
     });
   }
 
+  /**
+   * Runs the handler until it succeeds or has failed maxAttempts times. Transient failures (a store
+   * or the log away for now) do not count: an outage is waited out, its events are not poison.
+   */
   private async attempt(events: StoredEvent[], payloads: readonly EachBatchPayload[]): Promise<boolean> {
     let backoff = this.settings.initialBackoffMs;
-    for (let attempt = 1; ; attempt++) {
+    for (let failures = 0; ; ) {
       try {
         await this.options.handler(events);
         return true;
       } catch (error) {
         this.options.onError?.(error, events);
-        if (attempt >= this.settings.maxAttempts) {
+        if (!isTransient(error) && ++failures >= this.settings.maxAttempts) {
           this.lastError = error;
           return false;
         }

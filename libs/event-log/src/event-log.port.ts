@@ -22,7 +22,11 @@ export type SubscribeOptions = {
   /** 'beginning' (offset zero), 'checkpoint' (the log's stored progress of `name`), or a cursor. */
   readonly from: 'beginning' | 'checkpoint' | Cursor;
   readonly batchSize?: number;
-  /** Called with batches in log order per partition; the next batch waits for it. At-least-once. */
+  /**
+   * Called with batches in log order per partition; the next batch waits for it. At-least-once.
+   * A failing batch is retried; one whose error is transient (see isTransient: a store or the log
+   * away for now) is retried until it goes through, never dead-lettered.
+   */
   readonly handler: (events: StoredEvent[]) => Promise<void> | void;
   /** A batch failed (it is retried, or dead-lettered where the adapter does that). */
   readonly onError?: (error: unknown, events: StoredEvent[]) => void;

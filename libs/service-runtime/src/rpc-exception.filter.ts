@@ -1,7 +1,7 @@
 import { Catch, type ArgumentsHost, type RpcExceptionFilter } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { throwError, type Observable } from 'rxjs';
-import { EventLogError, type EventLogErrorCode } from '@opal/event-log';
+import { EventLogError, TransientError, type EventLogErrorCode } from '@opal/event-log';
 import { rpcError, type GrpcCode } from './rpc-error.js';
 
 /** The gRPC status of an event-log error (ABORTED for a version conflict). */
@@ -18,7 +18,8 @@ export type ServiceErrorMapper = { readonly matches: (e: unknown) => boolean; re
 
 /**
  * Turns whatever a handler throws into a gRPC status: the service's own errors through its mapper,
- * event-log errors (ABORTED for a version conflict), anything else INTERNAL without leaking details.
+ * event-log errors (ABORTED for a version conflict), a store away for now UNAVAILABLE, anything else
+ * INTERNAL without leaking details.
  */
 export function createRpcExceptionFilter(mapper: ServiceErrorMapper, onInternal: (e: unknown) => void) {
   @Catch()
@@ -28,6 +29,8 @@ export function createRpcExceptionFilter(mapper: ServiceErrorMapper, onInternal:
       if (exception instanceof RpcException) rpc = exception;
       else if (mapper.matches(exception)) rpc = mapper.toRpc(exception as never);
       else if (exception instanceof EventLogError) rpc = rpcError(eventLogCodes[exception.code], exception.message);
+      // A store or server away for now (a database restart): the caller may try again.
+      else if (exception instanceof TransientError) rpc = rpcError('UNAVAILABLE', exception.message);
       else {
         onInternal(exception);
         rpc = rpcError('INTERNAL', 'internal error; see the service log');
