@@ -1,5 +1,6 @@
 import { Binary, MongoClient, MongoServerError, type Collection } from 'mongodb';
 import type { ContentStore } from '@opal/content-store';
+import { unavailable } from './unavailable.js';
 
 type StoredContent = { _id: string; bytes: Binary; size: number };
 
@@ -18,7 +19,8 @@ export class MongoContentStore implements ContentStore {
   ) {}
 
   static async connect(options: { url: string; client?: MongoClient; collection?: string }): Promise<MongoContentStore> {
-    const client = options.client ?? new MongoClient(options.url, { serverSelectionTimeoutMS: 10_000 });
+    const selection = /[?&]serverSelectionTimeoutMS=/i.test(options.url) ? {} : { serverSelectionTimeoutMS: 10_000 };
+    const client = options.client ?? new MongoClient(options.url, selection);
     if (!options.client) await client.connect();
     return new MongoContentStore(client, client.db().collection<StoredContent>(options.collection ?? '_content'), !options.client);
   }
@@ -31,13 +33,18 @@ export class MongoContentStore implements ContentStore {
       );
     } catch (error) {
       if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) return;
-      throw error;
+      throw unavailable(error);
     }
   }
 
+  /** Content by hash; the server away for now is a TransientError (an index build waits it out). */
   async get(contentHash: string): Promise<Uint8Array | undefined> {
-    const found = await this.contents.findOne({ _id: key(contentHash) });
-    return found ? new Uint8Array(found.bytes.buffer) : undefined;
+    try {
+      const found = await this.contents.findOne({ _id: key(contentHash) });
+      return found ? new Uint8Array(found.bytes.buffer) : undefined;
+    } catch (error) {
+      throw unavailable(error);
+    }
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { MongoBulkWriteError, MongoClient, MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
-import { TransientError } from '@opal/event-log';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
+import { unavailable } from './unavailable.js';
 import {
   canonicalJson,
   DocumentConflictError,
@@ -360,16 +360,6 @@ export class MongoDocumentStore implements DocumentStore {
   async close(): Promise<void> {
     if (this.owned) await this.client.close();
   }
-}
-
-/** A driver error that says the server is away for now, as TransientError; any other error as it is. */
-export function unavailable(error: unknown): unknown {
-  const away =
-    error instanceof MongoNetworkError ||
-    error instanceof MongoServerSelectionError ||
-    error instanceof MongoTopologyClosedError ||
-    (error instanceof MongoError && (error.hasErrorLabel('RetryableWriteError') || error.hasErrorLabel('ResetPool')));
-  return away ? new TransientError(`mongodb unavailable: ${(error as Error).message}`, { cause: error }) : error;
 }
 
 function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {

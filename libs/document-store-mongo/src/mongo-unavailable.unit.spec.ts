@@ -3,7 +3,9 @@ import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { MongoClient, MongoError, MongoServerError } from 'mongodb';
 import { isTransient, TransientError } from '@opal/event-log';
-import { MongoDocumentStore, unavailable } from './mongo-document-store.js';
+import { MongoContentStore } from './mongo-content-store.js';
+import { MongoDocumentStore } from './mongo-document-store.js';
+import { unavailable } from './unavailable.js';
 
 /** A loopback port nothing listens on. */
 function closedPort(): Promise<number> {
@@ -21,7 +23,8 @@ describe('MongoDocumentStore with the server away', () => {
     const client = new MongoClient(url);
     const store = await MongoDocumentStore.connect({ url, client });
     try {
-      for (const call of [() => store.getGuarded('c', ['a']), () => store.commitGuarded('p', [], { cursor: {}, streams: {}, applied: 0 }), () => store.loadCheckpoint('p')]) {
+      const content = await MongoContentStore.connect({ url, client });
+      for (const call of [() => store.getGuarded('c', ['a']), () => store.commitGuarded('p', [], { cursor: {}, streams: {}, applied: 0 }), () => store.loadCheckpoint('p'), () => content.get('ab'.repeat(32))]) {
         await assert.rejects(call(), (e: unknown) => e instanceof TransientError && isTransient(e) && e.cause instanceof MongoError && /mongodb unavailable/.test(e.message));
       }
     } finally {
