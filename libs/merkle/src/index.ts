@@ -1,1 +1,2 @@
 export { StandardMerkleTree } from './standard-merkle-tree.js';
+export { keccak256, keccak256Hex } from './keccak.js';

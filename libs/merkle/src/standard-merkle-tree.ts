@@ -1,4 +1,5 @@
-import { AbiCoder, getAddress, getBytes, hexlify, keccak256 } from 'ethers';
+import { AbiCoder, getAddress, getBytes, hexlify } from 'ethers';
+import { keccak256, keccak256Hex } from './keccak.js';
 
 /**
  * A Merkle tree whose leaves, root and proofs match OpenZeppelin's StandardMerkleTree, so the
@@ -15,7 +16,7 @@ export class StandardMerkleTree {
   ) {}
 
   static leafHash(encoding: readonly string[], values: readonly unknown[]): string {
-    return keccak256(keccak256(encodeWords(encoding, values) ?? AbiCoder.defaultAbiCoder().encode(encoding, values)));
+    return keccak256Hex(keccak256(encodeWords(encoding, values) ?? getBytes(AbiCoder.defaultAbiCoder().encode(encoding, values))));
   }
 
   static of(values: readonly (readonly unknown[])[], encoding: readonly string[]): StandardMerkleTree {
@@ -62,6 +63,7 @@ export class StandardMerkleTree {
 }
 
 const LOWER_ADDRESS = /^0x[0-9a-f]{40}$/;
+const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
 /**
  * abi.encode of leaves made only of `bytes32` and `address` values (a Datanet manifest's), written
@@ -70,18 +72,17 @@ const LOWER_ADDRESS = /^0x[0-9a-f]{40}$/;
  */
 function encodeWords(encoding: readonly string[], values: readonly unknown[]): Uint8Array | undefined {
   if (values.length !== encoding.length) return undefined;
-  const out = new Uint8Array(32 * encoding.length);
+  const out = Buffer.alloc(32 * encoding.length);
   try {
     for (let i = 0; i < encoding.length; i++) {
       const v = values[i];
       if (typeof v !== 'string') return undefined;
       if (encoding[i] === 'bytes32') {
-        const b = getBytes(v);
-        if (b.length !== 32) return undefined;
-        out.set(b, 32 * i);
+        if (!HEX32.test(v)) return undefined;
+        out.write(v.slice(2), 32 * i, 'hex');
       } else if (encoding[i] === 'address') {
         // Mixed case must carry a valid checksum, as for the generic coder.
-        out.set(getBytes(LOWER_ADDRESS.test(v) ? v : getAddress(v)), 32 * i + 12);
+        out.write((LOWER_ADDRESS.test(v) ? v : getAddress(v)).slice(2), 32 * i + 12, 'hex');
       } else {
         return undefined;
       }
@@ -106,6 +107,10 @@ function compareHex(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** keccak256 of the two hashes' bytes, the smaller first (both lowercase `0x` hex of 32 bytes). */
 function hashPair(a: string, b: string): string {
-  return a <= b ? keccak256(`${a}${b.slice(2)}`) : keccak256(`${b}${a.slice(2)}`);
+  const pair = Buffer.allocUnsafe(64);
+  pair.write(a <= b ? a.slice(2) : b.slice(2), 0, 'hex');
+  pair.write(a <= b ? b.slice(2) : a.slice(2), 32, 'hex');
+  return keccak256Hex(pair);
 }

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { keccak_256 } from '@noble/hashes/sha3';
+import { keccak256 } from '@opal/merkle';
 import { TypedDataEncoder, getBytes } from 'ethers';
 import type { SignatureVerifier } from '../../application/ingest.ports.js';
 
@@ -42,14 +42,14 @@ export class Eip712SignatureVerifier implements SignatureVerifier {
 
   constructor(chainId: number) {
     this.prefix = getBytes('0x1901' + TypedDataEncoder.hashDomain(opalDomain(chainId)).slice(2));
-    this.contributionTypeHash = keccak_256(utf8.encode(TypedDataEncoder.from(contributionTypes).encodeType('Contribution')));
-    this.reviewTypeHash = keccak_256(utf8.encode(TypedDataEncoder.from(reviewTypes).encodeType('Review')));
+    this.contributionTypeHash = keccak256(utf8.encode(TypedDataEncoder.from(contributionTypes).encodeType('Contribution')));
+    this.reviewTypeHash = keccak256(utf8.encode(TypedDataEncoder.from(reviewTypes).encodeType('Review')));
   }
 
   private hashString(s: string): Uint8Array {
     let h = this.stringHashes.get(s);
     if (!h) {
-      h = keccak_256(utf8.encode(s));
+      h = keccak256(utf8.encode(s));
       if (this.stringHashes.size > 10_000) this.stringHashes.clear();
       this.stringHashes.set(s, h);
     }
@@ -63,7 +63,7 @@ export class Eip712SignatureVerifier implements SignatureVerifier {
     if (!putHex32(words, 64, contentHash)) return undefined;
     if (nonce < 0n || nonce >= 1n << 256n) return undefined;
     putUint(words, 96, nonce);
-    return this.recover(keccak_256(words), signature);
+    return this.recover(keccak256(words), signature);
   }
 
   reviewSigner(datanetId: string, contributionId: string, approve: boolean, signature: Uint8Array): string | undefined {
@@ -72,7 +72,7 @@ export class Eip712SignatureVerifier implements SignatureVerifier {
     words.set(this.hashString(datanetId), 32);
     if (!putHex32(words, 64, contributionId)) return undefined;
     words[127] = approve ? 1 : 0;
-    return this.recover(keccak_256(words), signature);
+    return this.recover(keccak256(words), signature);
   }
 
   private recover(structHash: Uint8Array, signature: Uint8Array): string | undefined {
@@ -86,8 +86,8 @@ export class Eip712SignatureVerifier implements SignatureVerifier {
     message.set(this.prefix, 0);
     message.set(structHash, this.prefix.length);
     try {
-      const pub = secp256k1.ecdsaRecover(signature.subarray(0, 64), recid, keccak_256(message), false);
-      return '0x' + Buffer.from(keccak_256(pub.subarray(1)).subarray(12)).toString('hex');
+      const pub = secp256k1.ecdsaRecover(signature.subarray(0, 64), recid, keccak256(message), false);
+      return '0x' + Buffer.from(keccak256(pub.subarray(1)).subarray(12)).toString('hex');
     } catch {
       return undefined;
     }
