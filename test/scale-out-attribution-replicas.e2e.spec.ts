@@ -11,12 +11,33 @@ import { eventCatalog } from '@opal/contracts';
 import { MongoContentStore } from '@opal/document-store-mongo';
 import type { NewEvent } from '@opal/event-log';
 import { KafkaEventLog } from '@opal/event-log-kafka';
+import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { ServeProcess } from './scale-out/serve-process.js';
 import { brokers, deleteTopics, dropDb, scenario, skip } from './scale-out/fault-kit.js';
 
 const event = (type: string, message: object): NewEvent => ({ type, payload: eventCatalog.get(type)!.encode(message), occurredAt: 1_700_000_000_000 });
 const words = (seed: number, n: number) => Array.from({ length: n }, (_, i) => `w${(seed * 7919 + i * 104729) % 9973}`).join(' ');
 const INFERENCES = 30;
+
+/** Resolves once the consumer group is stable with `n` members, each holding partitions. */
+async function untilMembers(groupId: string, n: number, timeoutMs = 60_000): Promise<void> {
+  const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    for (const deadline = Date.now() + timeoutMs; ; ) {
+      const [group] = (await admin.describeGroups([groupId])).groups;
+      const holding = (group?.members ?? []).filter((m) => {
+        const assigned = m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
+        return Object.values(assigned?.assignment ?? {}).some((partitions) => partitions.length > 0);
+      });
+      if (group?.state === 'Stable' && holding.length === n) return;
+      if (Date.now() > deadline) throw new Error(`group ${groupId}: ${holding.length} of ${n} members after ${timeoutMs} ms (${group?.state})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 describe('attribution scaled out: two replicas share the work', { skip, timeout: 300_000 }, () => {
   const s = scenario('attribution-replicas');
@@ -46,6 +67,9 @@ describe('attribution scaled out: two replicas share the work', { skip, timeout:
     try {
       await log.append('datanet-net', [event('opal.ingest.v1.DatanetVersionPublished', { datanetId: 'net', version: 1, entries, merkleRoot: '0x', totalBytes: 1000n })], { expectedVersion: 'no_stream', producer: 'ingest' });
       for (const r of replicas) await r.start();
+      // Both receipt writers hold partitions before the inferences come, so both write receipts
+      // (else the first one to join could write them all before the group rebalances).
+      await untilMembers(`${s.prefix}attribution.receipt-writer`, replicas.length);
       for (let k = 0; k < INFERENCES; k++) {
         const quoted = texts[k % texts.length]!.split(' ').slice(5, 25).join(' ');
         const completed = event('opal.inference.v1.InferenceCompleted', {
