@@ -10,6 +10,34 @@ import { appendAll, comparable, ingestAppends, mongoDigests } from './scale-out/
 import { waitDrained } from './scale-out/serve-process.js';
 import { faultHarness, BIG, SMALL, brokers, deleteTopics, dropDb, groupsOf, infra, scenario, skip, untilContributions } from './scale-out/fault-kit.js';
 
+const localOnly = !infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined;
+
+/**
+ * A server of the project's local infrastructure started as an instance of its own (its own ports,
+ * data and pid files), for a test that crashes and restarts it without disturbing the shared one.
+ */
+function privateServer(name: 'kafka' | 'ferretdb', portVariables: readonly string[]) {
+  const instance = `fault-${name}-${process.pid}`;
+  const env: Record<string, string> = { OPAL_INFRA_INSTANCE: instance };
+  let instanceDir = '';
+  const server = {
+    endpoints: {} as { kafkaBrokers?: string; mongoUrl?: string },
+    async up() {
+      for (const v of portVariables) env[v] ??= String(await freePort());
+      server.endpoints = await infraScript(['up', name, '--json'], env);
+      instanceDir ||= (await infraScript(['status', '--json'], env)).instanceDir ?? '';
+      return server.endpoints;
+    },
+    /** SIGKILL: a crash. */
+    kill: () => infraScript(['down', name, '--kill'], env),
+    async remove() {
+      await server.kill();
+      if (instanceDir.includes(`/instances/${instance}`)) rmSync(instanceDir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
 describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeout: 900_000 }, () => {
   const { cleanups, expected, serve } = faultHarness();
   after(() => cleanups.run());
@@ -109,35 +137,24 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     await again.kill('SIGTERM');
   });
 
-  describe('MongoDB server restart', { skip: (!infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined) }, () => {
-    const instance = `fault-mongo-${process.pid}`;
-    const env: Record<string, string> = { OPAL_INFRA_INSTANCE: instance };
-    let mongoUrl = '';
-    let instanceDir = '';
-    before(async () => {
-      env.OPAL_MONGO_PORT = String(await freePort());
-      env.OPAL_FERRETDB_DEBUG_PORT = String(await freePort());
-      mongoUrl = (await infraScript(['up', 'ferretdb', '--json'], env)).mongoUrl!;
-      instanceDir = (await infraScript(['status', '--json'], env)).instanceDir ?? '';
-    });
-    after(async () => {
-      await infraScript(['down', 'ferretdb', '--kill'], env);
-      if (instanceDir.includes(`/instances/${instance}`)) rmSync(instanceDir, { recursive: true, force: true });
-    });
+  describe('MongoDB server restart', { skip: localOnly }, () => {
+    const server = privateServer('ferretdb', ['OPAL_MONGO_PORT', 'OPAL_FERRETDB_DEBUG_PORT']);
+    before(() => server.up());
+    after(() => server.remove());
 
     it('the MongoDB server crashes while events keep coming, and restarts: the projection waits, nothing is dead-lettered', async () => {
       const { s, appends, reference, log } = await prepare('mongo', SMALL);
       // The service gives up finding the server after 0.5 s per try, so the outage outlasts many tries.
-      const url = `${mongoUrl.replace(/\/[^/]*$/, '')}/opal_fault_mongo_${process.pid}?serverSelectionTimeoutMS=500`;
+      const url = `${server.endpoints.mongoUrl!.replace(/\/[^/]*$/, '')}/opal_fault_mongo_${process.pid}?serverSelectionTimeoutMS=500`;
       const half = appends.findIndex((_, i) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0) >= SMALL / 2);
       const service = serve({ ...s.env, OPAL_STORE: url });
       await service.start();
       await appendAll(log, appends.slice(0, half));
       await untilContributions(url, Math.floor(SMALL / 2 / 4));
-      await infraScript(['down', 'ferretdb', '--kill'], env);
+      await server.kill();
       await appendAll(log, appends.slice(half));
       await new Promise((r) => setTimeout(r, 8000));
-      await infraScript(['up', 'ferretdb', '--json'], env);
+      await server.up();
       await sameAsCleanPass(brokers, { prefix: s.prefix, url }, reference);
       const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
       await admin.connect();
@@ -149,21 +166,13 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     });
   });
 
-  describe('broker restart', { skip: (!infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined) }, () => {
-    const instance = `fault-${process.pid}`;
-    const env: Record<string, string> = { OPAL_INFRA_INSTANCE: instance };
+  describe('broker restart', { skip: localOnly }, () => {
+    const server = privateServer('kafka', ['OPAL_KAFKA_PORT', 'OPAL_KAFKA_CONTROLLER_PORT']);
     let privateBrokers = '';
-    let instanceDir = '';
     before(async () => {
-      env.OPAL_KAFKA_PORT = String(await freePort());
-      env.OPAL_KAFKA_CONTROLLER_PORT = String(await freePort());
-      privateBrokers = (await infraScript(['up', 'kafka', '--json'], env)).kafkaBrokers!;
-      instanceDir = (await infraScript(['status', '--json'], env)).instanceDir ?? '';
+      privateBrokers = (await server.up()).kafkaBrokers!;
     });
-    after(async () => {
-      await infraScript(['down', 'kafka', '--kill'], env);
-      if (instanceDir.includes(`/instances/${instance}`)) rmSync(instanceDir, { recursive: true, force: true });
-    });
+    after(() => server.remove());
 
     it('the Kafka broker crashes and restarts mid-stream', async () => {
       const s = scenario('broker');
@@ -179,9 +188,9 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       await service.start();
       await appendAll(log, appends.slice(0, half));
       await untilContributions(s.url, Math.floor(SMALL / 2 / 4));
-      await infraScript(['down', 'kafka', '--kill'], env);
+      await server.kill();
       await new Promise((r) => setTimeout(r, 1000));
-      await infraScript(['up', 'kafka', '--json'], env);
+      await server.up();
       await log.close().catch(() => {});
       log = await connect();
       await appendAll(log, appends.slice(half));

@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
-import { OpalProcess, call, clientStream, grpcClient, rng, runOpal, signContributionFast, text, vocabulary, wallet } from '@opal/testkit';
-import { status } from '@grpc/grpc-js';
+import { OpalProcess, call, grpcClient, runOpal } from '@opal/testkit';
+import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
 import { brokers, deleteTopics, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
 
 // The whole loop of the platform on Kafka and MongoDB instead of the embedded log and state:
@@ -31,54 +30,11 @@ async function dropCluster(c: Cluster): Promise<void> {
   await dropDb(c.url);
 }
 
-/** The loop through the given clients; returns the inference id once its receipt checks out. */
-async function paidCompletionIsAttributed(c: Cluster, clients: Record<'ingest' | 'inference' | 'attribution', any>, httpPort: number, dir: string): Promise<string> {
-  const { ingest, inference, attribution } = clients;
-  const owner = wallet(0).address;
-  await call(ingest, 'createDatanet', { datanetId: 'loop', name: 'Loop', dataKind: 'text', license: 'CC-BY-4.0', owner });
-  const r = rng(12);
-  const vocab = vocabulary(3000);
-  const requests = Array.from({ length: 40 }, (_, i) => {
-    const w = wallet(20 + (i % 4));
-    const content = Buffer.from(text(r, vocab, 500));
-    return { datanetId: 'loop', content, contributor: w.address, nonce: String(i + 1), signature: signContributionFast(w, 'loop', content, BigInt(i + 1)) };
-  });
-  assert.equal((await clientStream(ingest, 'submitContributions', requests)).accepted, 40);
-  await call(ingest, 'publishVersion', { datanetId: 'loop' });
-  // Scaled out, the inference service learns of the version through its own read model.
-  let registered = false;
-  for (let i = 0; i < 300 && !registered; i++) {
-    registered = await call(inference, 'registerAdapter', { adapterId: 'loop-lm', baseModelId: 'infini-gram', owner, datanetVersions: ['loop@1'], pricePerThousandOutput: '2000' }).then(
-      () => true,
-      (e: any) => (e.code === status.FAILED_PRECONDITION || e.code === status.NOT_FOUND ? false : Promise.reject(e)),
-    );
-    if (!registered) await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.ok(registered, 'the adapter registers once the version is known');
-  const { apiKey } = await call(inference, 'createTenant', { tenantId: 'acme' });
-  await call(inference, 'creditTenant', { tenantId: 'acme', amount: '1000000', reference: 'deposit-1' });
-
-  const client = new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${httpPort}/v1`, maxRetries: 0 });
-  const prompt = requests[7]!.content.toString().split(' ').slice(0, 6).join(' ');
-  const completion = await client.completions.create({ model: 'loop-lm', prompt, max_tokens: 30, seed: 3 });
-  const inferenceId = (completion as unknown as { opal: { inference_id: string } }).opal.inference_id;
-  assert.ok(completion.choices[0]!.text.length > 0);
-
-  let receipt: any;
-  for (let i = 0; i < 300 && !receipt; i++) {
-    receipt = await call(attribution, 'getReceipt', { inferenceId }).catch(() => undefined);
-    if (!receipt) await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.ok(receipt, 'a receipt follows the inference');
-  assert.equal(receipt.weights.reduce((n: number, w: any) => n + w.weightPpm, 0), 1_000_000);
-  assert.ok(receipt.spans.length > 0);
-  const contributors = new Set(requests.map((x) => x.contributor));
-  for (const w of receipt.weights) assert.ok(contributors.has(w.contributor), `${w.contributor} contributed to the Datanet`);
-  const tenant = await call(inference, 'getTenant', { tenantId: 'acme' });
-  assert.ok(BigInt(tenant.balance) < 1_000_000n, 'the fee was charged');
-
-  // An auditor's machine: the log and the content are the cluster's, the index files are not
-  // there; verify builds them from the manifest in the log and checks them against its hash.
+/** The loop, then `opal attribution verify` twice from an auditor's machine without the index files. */
+async function loopVerifiedByAuditor(c: Cluster, clients: LoopClients, httpPort: number, dir: string): Promise<string> {
+  const inferenceId = await paidCompletionIsAttributed(clients, httpPort, 12);
+  // The log and the content are the cluster's, the index files are not there: verify builds them
+  // from the manifest in the log and checks them against the logged hash (the second run reuses them).
   const auditor = { ...c.env, OPAL_DATA_DIR: join(dir, 'auditor') };
   for (let i = 0; i < 2; i++) {
     const verified = await runOpal(['attribution', 'verify', inferenceId], auditor);
@@ -115,7 +71,7 @@ describe('the platform scaled out: opal up on Kafka and MongoDB', { skip, timeou
   });
 
   it('a paid completion gets a receipt crediting its sources, and opal attribution verify confirms it from Kafka', async () => {
-    inferenceId = await paidCompletionIsAttributed(c, clients as never, node.httpPort, dir);
+    inferenceId = await loopVerifiedByAuditor(c, clients as LoopClients, node.httpPort, dir);
   });
 
   it('opal replay from Kafka rebuilds the live state digest, and a restart keeps it', async () => {
@@ -158,7 +114,7 @@ describe('the platform scaled out: each service in its own opal serve process', 
   });
 
   it('a paid completion gets a receipt crediting its sources, across processes, and verify confirms it', async () => {
-    await paidCompletionIsAttributed(c, clients as never, nodes.inference.httpPort, dir);
+    await loopVerifiedByAuditor(c, clients as LoopClients, nodes.inference.httpPort, dir);
     const governance = grpcClient(nodes.governance.url, 'governance');
     const params = await call(governance, 'getParameters', {});
     governance.close();
