@@ -86,8 +86,8 @@ export class LogIndex {
     const entries = this.streams.get(v.streamId);
     const count = entries === undefined ? 0 : typeof entries === 'number' ? 1 : entries.length;
     const prev = v.prevHashEnd > v.prevHashStart ? buf.subarray(v.prevHashStart, v.prevHashEnd) : EMPTY;
-    const extends_ = count === 0 ? equalBytes(prev, GENESIS_HASH) : equalBytes(prev, this.hashOf(lastOf(entries!)));
-    if (v.streamSeq !== count + 1 || !extends_) {
+    const chained = count === 0 ? equalBytes(prev, GENESIS_HASH) : equalBytes(prev, this.hashOf(lastOf(entries!)));
+    if (v.streamSeq !== count + 1 || !chained) {
       p.rejected.add(offset);
       return;
     }
