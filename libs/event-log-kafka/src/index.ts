@@ -1,4 +1,4 @@
 export { KafkaEventLog } from './kafka-event-log.adapter.js';
 export { resolveTopics, cursorKey, type KafkaEventLogOptions, type KafkaTopicsOptions, type KafkaRetryOptions } from './kafka-event-log.options.js';
-export { DEAD_LETTER_HEADERS, type DeadLetterReason } from './dead-letter.js';
+export { DEAD_LETTER_HEADERS, type DeadLetterReason, type DeadLetterRecord } from './dead-letter.js';
 export { StreamHeads } from './stream-heads.js';

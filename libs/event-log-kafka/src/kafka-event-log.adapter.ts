@@ -17,6 +17,7 @@ import {
   type Subscription,
 } from '@opal/event-log';
 import { AppendBatcher } from './append-batcher.js';
+import { readDeadLetters, type DeadLetterRecord } from './dead-letter.js';
 import { createKafka, ensureTopics } from './kafka-client.js';
 import { cursorKey, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 import { KafkaSubscription } from './kafka-subscription.js';
@@ -236,6 +237,12 @@ export class KafkaEventLog implements EventLog {
     this.assertOpen();
     await this.reader.catchUp();
     return this.index.stats();
+  }
+
+  /** The events subscriptions set aside as poison, each with its reason, oldest first per partition. */
+  async deadLetters(): Promise<DeadLetterRecord[]> {
+    this.assertOpen();
+    return readDeadLetters(this.kafka, this.admin, this.topics.deadLetter);
   }
 
   /** Topic names in use: the domain topics and the dead-letter topic. */

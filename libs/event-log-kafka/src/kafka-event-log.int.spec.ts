@@ -184,6 +184,14 @@ if (!infra.skipped) {
       assert.equal(dead.headers[DEAD_LETTER_HEADERS.reason], 'cannot apply Poison');
       assert.equal(dead.headers[DEAD_LETTER_HEADERS.eventType], 'Poison');
       assert.match(dead.headers[DEAD_LETTER_HEADERS.source]!, /\/\d+@\d+$/);
+
+      // What an operator lists (`opal log dead-letters`): the event itself, where it sits in the log, why.
+      const [listed, ...more] = (await log.deadLetters()).filter((r) => r.event.streamId === s);
+      assert.equal(more.length, 0);
+      assert.deepEqual([listed!.event.type, listed!.event.streamSeq, listed!.reason, listed!.subscription, listed!.attempts], ['Poison', 2, 'cannot apply Poison', `dlq-${run}`, 3]);
+      const [original] = await log.readStream(s, 2);
+      assert.deepEqual(listed!.event.position, original!.position);
+      assert.equal(listed!.event.eventId, original!.eventId);
     });
 
     it('waits out a handler whose store is away (transient errors), however many attempts that takes, and dead-letters nothing', async () => {

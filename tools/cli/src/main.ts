@@ -3,7 +3,8 @@ import { EmbeddedEventLog, exportLog, verifyExport } from '@opal/event-log';
 import { loadConfig, ConfigError, type OpalConfig } from '@opal/service-runtime';
 import { serviceNames, type ServiceName } from '@opal/contracts';
 import { startNode } from './node.js';
-import { isKafka, openEventLog } from './backends.js';
+import { KafkaEventLog } from '@opal/event-log-kafka';
+import { isKafka, kafkaOptions, openEventLog } from './backends.js';
 import { importLog } from './log-import.js';
 import { replayFromLog } from './replay.js';
 import { progressReporter } from './progress.js';
@@ -19,6 +20,9 @@ usage:
   opal log import FILE --event-log kafka://host:port
                                 load an exported log into an empty Kafka cluster (verified first;
                                 stream ids, sequences and hashes are kept)
+  opal log dead-letters [--json] --event-log kafka://host:port
+                                list the events subscriptions set aside as poison, with the reason,
+                                the subscription and where each sits in the log
   opal replay [--json] [--workers N]
                                 rebuild every read model from the log and print the state digest
   opal attribution verify ID [--json]
@@ -133,7 +137,23 @@ export async function main(argv: string[]): Promise<number> {
         }
         return 0;
       }
-      throw new UsageError('log: export, verify or import');
+      if (sub === 'dead-letters') {
+        if (!isKafka(config)) throw new UsageError('log dead-letters: the embedded log retries a failing batch until it goes through and sets nothing aside; give --event-log kafka://host:port');
+        const log = await KafkaEventLog.connect(kafkaOptions(config));
+        try {
+          const records = await log.deadLetters();
+          for (const r of records) {
+            const e = r.event;
+            const line = { at: r.at, source: r.source, subscription: r.subscription, attempts: r.attempts, reason: r.reason, stream: e.streamId, seq: e.streamSeq, type: e.type, eventId: e.eventId };
+            process.stdout.write(values.json ? `${JSON.stringify(line)}\n` : `${r.source}  ${r.subscription}  ${e.streamId}#${e.streamSeq} ${e.type}: ${r.reason}\n`);
+          }
+          if (!values.json) process.stdout.write(`${records.length} dead-lettered event(s) in ${log.topicNames().deadLetter}\n`);
+        } finally {
+          await log.close();
+        }
+        return 0;
+      }
+      throw new UsageError('log: export, verify, import or dead-letters');
     }
     case 'replay': {
       const progress = progressReporter('replayed');
