@@ -58,6 +58,14 @@ describe('opal log import / export / replay against Kafka', { skip, timeout: 300
     assert.match(r.stderr, /not empty \(3000 events in 40 streams\)/);
   });
 
+  it('lists the dead-lettered events of the cluster (none here), and refuses the embedded log', async () => {
+    assert.match(await opal(['log', 'dead-letters'], kafka), new RegExp(`^0 dead-lettered event\\(s\\) in ${prefix.replace(/\./g, '\\.')}dead-letter$`, 'm'));
+    assert.equal(await opal(['log', 'dead-letters', '--json'], kafka), '');
+    const embeddedRun = await runOpal(['log', 'dead-letters'], embedded);
+    assert.notEqual(embeddedRun.code, 0);
+    assert.match(embeddedRun.stderr, /give --event-log kafka/);
+  });
+
   it('replays the Kafka log to the state digest of the embedded one', async () => {
     const onKafka = JSON.parse(await opal(['replay', '--json'], kafka)) as { digest: string; events: number };
     const local = JSON.parse(await opal(['replay', '--json'], embedded)) as { digest: string; events: number };
