@@ -54,7 +54,7 @@ export class LogIndex {
     const p = this.partition(cursorKey(topic, partition));
     if (offset < p.next) return;
     p.next = offset + 1;
-    this.add(p, offset, value);
+    this.addRecord(p, offset, value);
   }
 
   /**
@@ -68,37 +68,47 @@ export class LogIndex {
     const out: StoredEvent[] = [];
     for (let i = 0; i < events.length; i++) {
       const offset = first + i;
+      const { event, bytes } = events[i]!;
       p.next = offset + 1;
-      this.add(p, offset, events[i]!.bytes);
-      out.push(atPosition(events[i]!.event, { partition: key, offset }));
+      // Sealed here, so its header is known without reading the bytes; the hash is the envelope's
+      // last field (sealBatch), which the check below confirms.
+      const tail = bytes.byteLength - HASH_BYTES;
+      const hashAt = event.hash.byteLength === HASH_BYTES && tail >= 0 && equalBytes(bytes.subarray(tail), event.hash) ? tail : HASH_ELSEWHERE;
+      this.add(p, offset, asBuffer(bytes), event.streamId, event.streamSeq, event.prevHash, hashAt);
+      out.push(atPosition(event, { partition: key, offset }));
     }
     return out;
+  }
+
+  /** Reads a record's header in place and judges it (see add). */
+  private addRecord(p: PartitionLog, offset: number, value: Uint8Array): void {
+    const buf = asBuffer(value);
+    const v = readEnvelopeView(buf, 0, buf.length, this.record);
+    const prev = v.prevHashEnd > v.prevHashStart ? buf.subarray(v.prevHashStart, v.prevHashEnd) : EMPTY;
+    this.add(p, offset, buf, v.streamId, v.streamSeq, prev, v.hashEnd - v.hashStart === HASH_BYTES ? v.hashStart : HASH_ELSEWHERE);
   }
 
   /**
    * Judges the record at `offset`: it belongs to its stream only if it extends the stream's chain
    * (sequence head + 1, previous hash = the head's hash), the first in partition order winning a
-   * race; a loser is remembered by offset. An accepted record's bytes are kept.
+   * race; a loser is remembered by offset. An accepted record's bytes are kept; `hashAt` is where
+   * its 32-byte hash lies in them (HASH_ELSEWHERE: read the envelope to find it).
    */
-  private add(p: PartitionLog, offset: number, value: Uint8Array): void {
-    const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    const v = readEnvelopeView(buf, 0, buf.length, this.record);
-    const entries = this.streams.get(v.streamId);
+  private add(p: PartitionLog, offset: number, buf: Buffer, streamId: string, streamSeq: number, prev: Uint8Array, hashAt: number): void {
+    const entries = this.streams.get(streamId);
     const count = entries === undefined ? 0 : typeof entries === 'number' ? 1 : entries.length;
-    const prev = v.prevHashEnd > v.prevHashStart ? buf.subarray(v.prevHashStart, v.prevHashEnd) : EMPTY;
     const chained = count === 0 ? equalBytes(prev, GENESIS_HASH) : equalBytes(prev, this.hashOf(lastOf(entries!)));
-    if (v.streamSeq !== count + 1 || !chained) {
+    if (streamSeq !== count + 1 || !chained) {
       p.rejected.add(offset);
       return;
     }
-    const streamId = v.streamId;
     const at = this.arena.add(buf);
     const entry = this.chunkOf.push(at.chunk);
     this.startOf.push(at.start);
     this.lengthOf.push(buf.length);
     this.partitionOf.push(p.id);
     this.offsetOf.push(offset);
-    this.hashAt.push(v.hashEnd - v.hashStart === HASH_BYTES ? v.hashStart : HASH_ELSEWHERE);
+    this.hashAt.push(hashAt);
     p.entries.push(entry);
     if (entries === undefined) this.streams.set(streamId, entry);
     else if (typeof entries === 'number') this.streams.set(streamId, [entries, entry]);
@@ -176,4 +186,5 @@ export class LogIndex {
 const EMPTY = new Uint8Array(0);
 const HASH_BYTES = 32;
 const HASH_ELSEWHERE = 0xffffffff;
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 const lastOf = (entries: StreamEntries): number => (typeof entries === 'number' ? entries : entries[entries.length - 1]!);

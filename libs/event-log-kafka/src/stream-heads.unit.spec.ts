@@ -57,6 +57,7 @@ describe('LogIndex', () => {
     assert.deepEqual(index.ingestWritten('t/0', 0, first)?.map((e) => e.position.offset), [0, 1]);
     assert.equal(index.next('t/0'), 2);
     assert.deepEqual(index.stream('s').map((e) => [e.type, e.position.offset]), [['A', 0], ['B', 1]]);
+    assert.deepEqual(Buffer.from(index.head('s')!.hash), Buffer.from(first[1]!.event.hash));
     // Another writer's record took seq 3 at offset 2 (read by the reader); ours, sealed on the same head, loses.
     const theirs = sealed(3, first[1]!.event.hash, ['X']);
     index.ingest('t', 0, 2, encodeEnvelope({ ...theirs[0]!.event }));
