@@ -4,7 +4,8 @@ import { MongoClient } from 'mongodb';
 import { ensureInfra } from '@opal/test-infra';
 import { DocumentConflictError } from '@opal/event-sourcing';
 import { documentStoreContract } from '@opal/event-sourcing/testing';
-import { decodeGuard, encodeGuard, MongoDocumentStore } from './mongo-document-store.js';
+import { MongoDocumentStore } from './mongo-document-store.js';
+import { decodeGuard, encodeGuard } from './stored-layout.js';
 
 const infra = await ensureInfra(['mongo']);
 if (infra.skipped) console.log(`# mongo document store: ${infra.reason}`);
