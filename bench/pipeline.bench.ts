@@ -234,19 +234,19 @@ async function storeOnly(ctx: BenchContext, mongoUrl: string, tag: string, event
   const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
   const store = await MongoDocumentStore.connect({ url: mongoUrl.replace(/\/[^/]*$/, `/${tag.replace(/[^A-Za-z0-9_]/g, '_')}`) });
   try {
-    const readAll = async (appends: ReturnType<typeof ingestAppends>): Promise<StoredEvent[]> => {
-      const from = (await log.stats()).events;
-      await appendAll(log, appends);
-      const out: StoredEvent[] = [];
-      let cursor: Cursor | undefined;
-      for (let r = await log.read(cursor, 10_000); r.events.length > 0; r = await log.read(cursor, 10_000)) {
-        out.push(...r.events);
-        cursor = r.next;
-      }
-      return out.slice(from);
-    };
-    const warm = await readAll(ingestAppends(warmup, 'warmup-'));
-    const timed = await readAll(ingestAppends(events));
+    const warmAppends = ingestAppends(warmup, 'warmup-');
+    await appendAll(log, warmAppends);
+    await appendAll(log, ingestAppends(events));
+    const all: StoredEvent[] = [];
+    let cursor: Cursor | undefined;
+    for (let r = await log.read(cursor, 10_000); r.events.length > 0; r = await log.read(cursor, 10_000)) {
+      all.push(...r.events);
+      cursor = r.next;
+    }
+    // The embedded log reads back in append order: the warm-up's events first.
+    const warmed = warmAppends.reduce((n, a) => n + a.events.length, 0);
+    const warm = all.slice(0, warmed);
+    const timed = all.slice(warmed);
     const projection = ingestContributionsProjection as unknown as Projection<DomainEvent>;
     const runner = new ProjectionRunner(log, store, projection);
     await store.prepare(projection.name, projection.collections);

@@ -109,8 +109,9 @@ function compareHex(a: string, b: string): number {
 
 /** keccak256 of the two hashes' bytes, the smaller first (both lowercase `0x` hex of 32 bytes). */
 function hashPair(a: string, b: string): string {
+  const [first, second] = a <= b ? [a, b] : [b, a];
   const pair = Buffer.allocUnsafe(64);
-  pair.write(a <= b ? a.slice(2) : b.slice(2), 0, 'hex');
-  pair.write(a <= b ? b.slice(2) : a.slice(2), 32, 'hex');
+  pair.write(first.slice(2), 0, 'hex');
+  pair.write(second.slice(2), 32, 'hex');
   return keccak256Hex(pair);
 }

@@ -1,7 +1,7 @@
 import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { EventLogError } from '@opal/event-log';
-import { eventLogCodes } from '@opal/service-runtime';
+import { infrastructureStatus } from '@opal/service-runtime';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import { IngestError } from '../../domain/ingest.errors.js';
 import type { SubmitContributionHandler } from '../../application/submit-contribution.handler.js';
@@ -74,11 +74,12 @@ function failureResponse(error: unknown, logger: Logger): api.SubmitContribution
   if (error instanceof IngestError) {
     return { contributionId: '', status: 'REJECTED', reason: error.code, detail: ingestErrorMapper.toRpc(error as never).message, duplicateOf: '', contentHash: '' };
   }
-  // A log refusal that outlasted the retries (the Datanet kept changing under other replicas, the
-  // broker is away) is the caller's to retry, with the same status a unary submission would get.
-  if (error instanceof EventLogError && error.code !== 'CORRUPT') {
-    logger.warn({ err: error }, 'submission refused by the event log');
-    return { contributionId: '', status: 'REJECTED', reason: eventLogCodes[error.code], detail: error.message, duplicateOf: '', contentHash: '' };
+  // A log refusal that outlasted the retries (the Datanet kept changing under other replicas), or
+  // the log or the content store away: the caller's to retry, with the status a unary submission gets.
+  const known = infrastructureStatus(error);
+  if (known) {
+    logger.warn({ err: error }, 'submission refused for now');
+    return { contributionId: '', status: 'REJECTED', reason: known.code, detail: known.message, duplicateOf: '', contentHash: '' };
   }
   logger.error({ err: error }, 'submission failed');
   return { contributionId: '', status: 'REJECTED', reason: 'INTERNAL', detail: 'internal error; see the service log', duplicateOf: '', contentHash: '' };

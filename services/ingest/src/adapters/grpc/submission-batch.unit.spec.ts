@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { EventLogError } from '@opal/event-log';
+import { EventLogError, TransientError } from '@opal/event-log';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import type { SubmitContributionHandler } from '../../application/submit-contribution.handler.js';
 import { handleSubmissionStream } from './submission-batch.js';
@@ -56,5 +56,18 @@ describe('SubmitContributions: items the event log refuses', () => {
     );
     assert.equal(reply.results[0]!.reason, 'UNAVAILABLE');
     assert.match(reply.results[0]!.detail, /broker away/);
+  });
+
+  it('answers an item whose content store is away UNAVAILABLE, as a unary submission is', async () => {
+    const reply = await answer(
+      {
+        prepare: async () => {
+          throw new TransientError('mongodb unavailable: connect ECONNREFUSED');
+        },
+      },
+      1,
+    );
+    assert.equal(reply.results[0]!.reason, 'UNAVAILABLE');
+    assert.match(reply.results[0]!.detail, /mongodb unavailable/);
   });
 });
