@@ -52,7 +52,7 @@ export async function readDeadLetters(kafka: Kafka, admin: Admin, topic: string)
   const ends = await highWatermarks(admin, topic);
   const left = new Map([...ends].filter(([, high]) => high > 0));
   if (left.size === 0) return [];
-  const out: DeadLetterRecord[] = [];
+  const byPartition = new Map<number, DeadLetterRecord[]>();
   // A group of its own that never commits, read from offset zero up to the ends seen above.
   const consumer = kafka.consumer({ groupId: `dead-letters.${randomUUID()}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
   try {
@@ -73,7 +73,9 @@ export async function readDeadLetters(kafka: Kafka, admin: Admin, topic: string)
             const cut = source.lastIndexOf('@');
             // The event at its place in the log, as the subscription had it.
             const position = { partition: source.slice(0, cut), offset: Number(source.slice(cut + 1)) };
-            out.push({
+            let list = byPartition.get(batch.partition);
+            if (!list) byPartition.set(batch.partition, (list = []));
+            list.push({
               at: `${topic}/${batch.partition}@${offset}`,
               event: decodeEnvelopeFast(m.value, 0, m.value.length, position),
               reason: header(DEAD_LETTER_HEADERS.reason),
@@ -90,11 +92,6 @@ export async function readDeadLetters(kafka: Kafka, admin: Admin, topic: string)
   } finally {
     await consumer.disconnect();
   }
-  // By partition of the dead-letter topic, then offset (each partition's batches came in order).
-  const place = (r: DeadLetterRecord) => r.at.slice(topic.length + 1).split('@').map(Number) as [number, number];
-  return out.sort((a, b) => {
-    const [pa, oa] = place(a);
-    const [pb, ob] = place(b);
-    return pa - pb || oa - ob;
-  });
+  // By partition of the dead-letter topic; each partition's batches came in offset order.
+  return [...byPartition].sort(([a], [b]) => a - b).flatMap(([, records]) => records);
 }
