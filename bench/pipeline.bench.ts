@@ -2,6 +2,7 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { ensureInfra } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { ingestContributionsProjection } from '@opal/ingest';
 import type { BenchContext, BenchSuite } from './harness.js';
 import { appendAll, ingestAppends } from '../test/scale-out/ingest-fixture.js';
 import type { ProjectionWorkerData } from './pipeline/projection.worker.js';
+import { CpuMeter, portOf } from './pipeline/cpu-time.js';
 
 // npm run bench -- pipeline [--json] [--events=50000] [--streams=500] [--partitions=3] [--batch=10] [--in-flight=256] [--e2e-events=50000] [--warmup=20000]
 // Both measurements run against the same local broker in the same run:
@@ -28,6 +30,11 @@ import type { ProjectionWorkerData } from './pipeline/projection.worker.js';
 //   same ProjectionRunner into MongoDB in batches of the most it takes from a remote store, with no
 //   Kafka and nothing else running: the most the end-to-end pipeline could reach through this store
 //   on this machine (store_only_ratio_to_raw = store only / raw kafkajs).
+// - *_cpu_us_per_event: CPU time per event over the same timed window, of this process (all its
+//   threads) and of the local broker and MongoDB-wire server (found by their ports; left out when not
+//   local), each in the params. end_to_end_cpu_ceiling_events_per_s = cores / CPU per event: the most
+//   end to end could reach with every core busy, whatever the scheduling; cpu_ceiling_ratio_to_raw
+//   sets it against raw kafkajs.
 
 function num(ctx: BenchContext, name: string, fallback: number): number {
   const raw = ctx.options[name];
@@ -73,27 +80,60 @@ export const run: BenchSuite = async (ctx) => {
   const tag = `bench-${process.pid}-${Date.now()}`;
   const params = { events, warmup_events: warmup, partitions, streams, events_per_append: perAppend, payload_bytes: payload.length, max_in_flight_appends: inFlight };
 
-  const raw = await rawKafkajs(ctx, brokers, `${tag}-raw`, events, warmup, partitions, payload);
+  const servers = { kafka: portOf(brokers[0]!) };
+  const { rate: raw, cpu: rawCpu } = await rawKafkajs(ctx, brokers, `${tag}-raw`, events, warmup, partitions, payload, servers);
   ctx.report({ metric: 'raw_kafkajs_events_per_s', value: Math.round(raw), unit: 'events/s', params });
+  ctx.report({ metric: 'raw_kafkajs_cpu_us_per_event', ...cpuPerEvent(rawCpu, events), params: { ...params, ...perEventParams(rawCpu, events) } });
   const adapter = await throughAdapter(ctx, brokers, tag, { events, warmup, streams, partitions, perAppend, inFlight }, payload);
   ctx.report({ metric: 'adapter_events_per_s', value: Math.round(adapter), unit: 'events/s', params });
   ctx.report({ metric: 'adapter_ratio_to_raw', value: Math.round((adapter / raw) * 1000) / 1000, unit: 'ratio', params });
   const mongo = await ensureInfra(['mongo']);
   if (!mongo.skipped) {
     const e2eEvents = num(ctx, 'e2e-events', 50_000);
-    const { rate: e2e, completed } = await endToEnd(ctx, brokers, mongo.endpoints.mongoUrl!, `${tag}-e2e`, e2eEvents, warmup, partitions);
+    const withMongo = { ...servers, mongodb: portOf(mongo.endpoints.mongoUrl!) };
+    const { rate: e2e, completed, cpu } = await endToEnd(ctx, brokers, mongo.endpoints.mongoUrl!, `${tag}-e2e`, e2eEvents, warmup, partitions, withMongo);
     const e2eParams = { events: e2eEvents, warmup_events: warmup, partitions, projection: 'ingest.contributions', store: 'mongodb', completed };
     ctx.report({ metric: 'end_to_end_events_per_s', value: Math.round(e2e), unit: 'events/s', params: e2eParams });
     ctx.report({ metric: 'ratio_to_raw', value: Math.round((e2e / raw) * 1000) / 1000, unit: 'ratio', params: e2eParams });
-    const alone = await storeOnly(ctx, mongo.endpoints.mongoUrl!, `${tag}-store`, e2eEvents, warmup);
+    const perEvent = cpuPerEvent(cpu, e2eEvents);
+    const cores = availableParallelism();
+    ctx.report({ metric: 'end_to_end_cpu_us_per_event', ...perEvent, params: { ...e2eParams, ...perEventParams(cpu, e2eEvents) } });
+    const ceiling = (cores * 1e6) / perEvent.value;
+    ctx.report({ metric: 'end_to_end_cpu_ceiling_events_per_s', value: Math.round(ceiling), unit: 'events/s', params: { ...e2eParams, cores } });
+    ctx.report({ metric: 'cpu_ceiling_ratio_to_raw', value: Math.round((ceiling / raw) * 1000) / 1000, unit: 'ratio', params: { ...e2eParams, cores } });
+    ctx.progress(`end to end: half of raw kafkajs allows ${((cores * 1e6) / (raw / 2)).toFixed(1)} µs of CPU per event on ${cores} cores; it took ${perEvent.value}`);
+    const { rate: alone, cpu: aloneCpu } = await storeOnly(ctx, mongo.endpoints.mongoUrl!, `${tag}-store`, e2eEvents, warmup, withMongo);
     const aloneParams = { events: e2eEvents, warmup_events: warmup, projection: 'ingest.contributions', store: 'mongodb', events_per_batch: REMOTE_STORE_BATCH };
     ctx.report({ metric: 'store_only_events_per_s', value: Math.round(alone), unit: 'events/s', params: aloneParams });
     ctx.report({ metric: 'store_only_ratio_to_raw', value: Math.round((alone / raw) * 1000) / 1000, unit: 'ratio', params: aloneParams });
+    ctx.report({ metric: 'store_only_cpu_us_per_event', ...cpuPerEvent(aloneCpu, e2eEvents), params: { ...aloneParams, ...perEventParams(aloneCpu, e2eEvents) } });
   }
   await deleteTopics(brokers, tag);
 };
 
-async function rawKafkajs(ctx: BenchContext, brokers: string[], topic: string, events: number, warmup: number, partitions: number, payload: Uint8Array): Promise<number> {
+type CpuMs = Record<string, number>;
+
+/** All processes' CPU time per event, in microseconds. */
+function cpuPerEvent(cpu: CpuMs, events: number): { value: number; unit: string } {
+  const total = Object.values(cpu).reduce((a, b) => a + b, 0);
+  return { value: Math.round((total * 10_000) / events) / 10, unit: 'µs/event' };
+}
+
+/** Each process's share, as params: node_us, kafka_us, mongodb_us. */
+function perEventParams(cpu: CpuMs, events: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(cpu).map(([name, ms]) => [`${name}_us`, Math.round((ms * 10_000) / events) / 10]));
+}
+
+async function rawKafkajs(
+  ctx: BenchContext,
+  brokers: string[],
+  topic: string,
+  events: number,
+  warmup: number,
+  partitions: number,
+  payload: Uint8Array,
+  servers: Record<string, number | undefined>,
+): Promise<{ rate: number; cpu: CpuMs }> {
   const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -117,14 +157,17 @@ async function rawKafkajs(ctx: BenchContext, brokers: string[], topic: string, e
   // Steady state, as for the other two: a warm-up set first, untimed.
   await send(warmup);
   await delivered.reached(warmup);
+  const meter = new CpuMeter(servers);
+  meter.start();
   const t0 = performance.now();
   await send(events);
   await delivered.reached(warmup + events);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = meter.stop();
   ctx.progress(`raw kafkajs: ${events} events in ${seconds.toFixed(2)} s`);
   await Promise.all([consumer.disconnect(), producer.disconnect()]);
   await admin.disconnect();
-  return events / seconds;
+  return { rate: events / seconds, cpu };
 }
 
 async function throughAdapter(
@@ -181,7 +224,17 @@ async function throughAdapter(
  * worker thread, as it runs in its own process with `opal serve`. Bounded: after `limitS` seconds it
  * reports the rate so far, with completed false.
  */
-async function endToEnd(ctx: BenchContext, brokers: string[], mongoUrl: string, tag: string, events: number, warmup: number, partitions: number, limitS = 120): Promise<{ rate: number; completed: boolean }> {
+async function endToEnd(
+  ctx: BenchContext,
+  brokers: string[],
+  mongoUrl: string,
+  tag: string,
+  events: number,
+  warmup: number,
+  partitions: number,
+  servers: Record<string, number | undefined>,
+  limitS = 120,
+): Promise<{ rate: number; completed: boolean; cpu: CpuMs }> {
   const url = mongoUrl.replace(/\/[^/]*$/, `/${tag.replace(/[^A-Za-z0-9_]/g, '_')}`);
   const log = await KafkaEventLog.connect({ brokers, clientId: 'bench-e2e', topics: { prefix: `${tag}.`, defaultPartitions: partitions }, groupPrefix: `${tag}.` });
   const data: ProjectionWorkerData = { brokers, mongoUrl: url, tag, partitions };
@@ -208,12 +261,15 @@ async function endToEnd(ctx: BenchContext, brokers: string[], mongoUrl: string, 
   ctx.progress(`end to end: warm-up of ${warmed} events applied in ${((performance.now() - w0) / 1000).toFixed(2)} s`);
   const appends = ingestAppends(events);
   const expected = appends.reduce((n, a) => n + a.events.length, 0);
+  const meter = new CpuMeter(servers);
+  meter.start();
   const t0 = performance.now();
   await appendAll(log, appends, { parallel: 40 });
   ctx.progress(`end to end: ${expected} events appended in ${((performance.now() - t0) / 1000).toFixed(2)} s, ${(await applied()) - base} applied by then`);
   let done = 0;
   while ((done = (await applied()) - base) < expected && performance.now() - t0 < limitS * 1000) await new Promise((r) => setTimeout(r, 20));
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = meter.stop();
   done = Math.min(done, expected);
   ctx.progress(`end to end: ${done} of ${expected} events applied into MongoDB in ${seconds.toFixed(2)} s`);
   const stopped = next();
@@ -221,7 +277,7 @@ async function endToEnd(ctx: BenchContext, brokers: string[], mongoUrl: string, 
   await stopped;
   await worker.terminate();
   await log.close();
-  return { rate: done / seconds, completed: done >= expected };
+  return { rate: done / seconds, completed: done >= expected, cpu };
 }
 
 /**
@@ -229,7 +285,14 @@ async function endToEnd(ctx: BenchContext, brokers: string[], mongoUrl: string, 
  * by a ProjectionRunner into MongoDB in its largest batches, after the same warm-up, untimed. Kafka is
  * idle meanwhile, so this is a ceiling for end to end, not a share of it.
  */
-async function storeOnly(ctx: BenchContext, mongoUrl: string, tag: string, events: number, warmup: number): Promise<number> {
+async function storeOnly(
+  ctx: BenchContext,
+  mongoUrl: string,
+  tag: string,
+  events: number,
+  warmup: number,
+  servers: Record<string, number | undefined>,
+): Promise<{ rate: number; cpu: CpuMs }> {
   const dir = mkdtempSync(join(tmpdir(), 'opal-bench-store-'));
   const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
   const store = await MongoDocumentStore.connect({ url: mongoUrl.replace(/\/[^/]*$/, `/${tag.replace(/[^A-Za-z0-9_]/g, '_')}`) });
@@ -251,11 +314,15 @@ async function storeOnly(ctx: BenchContext, mongoUrl: string, tag: string, event
     const runner = new ProjectionRunner(log, store, projection);
     await store.prepare(projection.name, projection.collections);
     for (let i = 0; i < warm.length; i += REMOTE_STORE_BATCH) await runner.apply(warm.slice(i, i + REMOTE_STORE_BATCH));
+    // The broker is idle here: only this process and the MongoDB-wire server are measured.
+    const meter = new CpuMeter({ mongodb: servers.mongodb });
+    meter.start();
     const t0 = performance.now();
     for (let i = 0; i < timed.length; i += REMOTE_STORE_BATCH) await runner.apply(timed.slice(i, i + REMOTE_STORE_BATCH));
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = meter.stop();
     ctx.progress(`store only: ${timed.length} events applied into MongoDB in ${seconds.toFixed(2)} s`);
-    return timed.length / seconds;
+    return { rate: timed.length / seconds, cpu };
   } finally {
     await store.dropDatabase();
     await store.close();

@@ -21,7 +21,7 @@ function walk(dir, out = []) {
   return out;
 }
 
-const dirs = [join(root, 'dist', 'test')];
+const dirs = [join(root, 'dist', 'test'), join(root, 'dist', 'bench')];
 for (const group of ['libs', 'services', 'tools']) {
   const g = join(root, group);
   if (existsSync(g)) for (const pkg of readdirSync(g)) dirs.push(join(g, pkg, 'dist'));
