@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import OpenAI from 'openai';
 import { OpalProcess, call, grpcClient, runOpal } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
 import { brokers, deleteTopics, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
@@ -119,5 +120,45 @@ describe('the platform scaled out: each service in its own opal serve process', 
     const params = await call(governance, 'getParameters', {});
     governance.close();
     assert.ok(params.parameters.some((p: any) => p.name === 'attribution.min_span_tokens'), 'governance serves its parameters from MongoDB');
+  });
+
+  it("two inference replicas never spend more than a tenant's balance together", async () => {
+    // A second inference process on the same cluster, with a data folder of its own.
+    const second = new OpalProcess(join(dir, 'inference-2'), { command: ['serve', 'inference'], env: c.env, ...logged });
+    await second.start();
+    try {
+      const { apiKey } = await call(clients.inference, 'createTenant', { tenantId: 'tight' });
+      const replicas = [nodes.inference.httpPort, second.httpPort].map((port) => new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }));
+      const complete = (r: OpenAI, seed: number) => r.completions.create({ model: 'loop-lm', prompt: 'the', max_tokens: 20, seed }) as Promise<any>;
+      // loop-lm charges 2 base units per output token and nothing for input: a request of at most
+      // 20 tokens may cost 40. Each replica serves the adapter once before the race (the second
+      // builds its index first).
+      await call(clients.inference, 'creditTenant', { tenantId: 'tight', amount: '80', reference: 'warm-up' });
+      let warm = 0n;
+      for (const r of replicas) warm += BigInt((await complete(r, 1)).opal.fee);
+      // 400 more: ten requests' worst cases at once.
+      await call(clients.inference, 'creditTenant', { tenantId: 'tight', amount: '400', reference: 'deposit-1' });
+      const available = 480n - warm;
+
+      const results = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => complete(replicas[i % 2]!, 100 + i)));
+      const served = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);
+      const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+      for (const e of refused) assert.ok(e.status === 429 && e.error?.code === 'insufficient_quota', String(e));
+      const fees = served.reduce((n, v) => n + BigInt(v.opal.fee), 0n);
+      assert.ok(served.length >= 10, `at least the ten the deposit covers at once were served (${served.length})`);
+      assert.ok(refused.length > 0, 'the rest were refused');
+      assert.ok(fees <= available, `${served.length} served for ${fees} base units, with ${available} available`);
+      // The balance read model, once it has every completion, shows what is left: never below zero.
+      let tenant: any;
+      for (let i = 0; i < 100; i++) {
+        tenant = await call(clients.inference, 'getTenant', { tenantId: 'tight' });
+        if (Number(tenant.inferences) >= 2 + served.length) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(Number(tenant.inferences), 2 + served.length);
+      assert.equal(BigInt(tenant.balance), available - fees);
+    } finally {
+      await second.stop();
+    }
   });
 });

@@ -11,6 +11,11 @@ const schema = z.object({
   OPAL_INFERENCE_THREADS: z.coerce.number().int().min(1).default(1),
   OPAL_INFERENCE_GPU: z.enum(['auto', 'false', 'cuda', 'vulkan', 'metal']).default('false'),
   OPAL_INFERENCE_DEFAULT_MAX_TOKENS: z.coerce.number().int().min(1).default(128),
+  /**
+   * How long a request's balance hold lasts: the request is stopped before then, and a hold its
+   * replica never settled (a crash) keeps the tenant's funds this long.
+   */
+  OPAL_INFERENCE_HOLD_SECONDS: z.coerce.number().int().min(10).max(86_400).default(900),
 });
 
 export type InferenceConfig = {
@@ -22,6 +27,7 @@ export type InferenceConfig = {
   readonly threads: number;
   readonly gpu: 'auto' | false | 'cuda' | 'vulkan' | 'metal';
   readonly defaultMaxTokens: number;
+  readonly holdMs: number;
 };
 
 export function loadInferenceConfig(env: Record<string, string | undefined> = process.env): InferenceConfig {
@@ -41,6 +47,7 @@ export function loadInferenceConfig(env: Record<string, string | undefined> = pr
     threads: v.OPAL_INFERENCE_THREADS,
     gpu: v.OPAL_INFERENCE_GPU === 'false' ? false : v.OPAL_INFERENCE_GPU,
     defaultMaxTokens: v.OPAL_INFERENCE_DEFAULT_MAX_TOKENS,
+    holdMs: v.OPAL_INFERENCE_HOLD_SECONDS * 1000,
   };
 }
 

@@ -13,6 +13,7 @@ import { GenerateHandler } from './application/generate.handler.js';
 import { ModelCatalog } from './application/model-catalog.js';
 import { RegisterModelHandler } from './application/register-model.handler.js';
 import { RegistryRepository } from './application/registry.repository.js';
+import { BalanceHolds } from './application/balance-holds.js';
 import { TenantLedger } from './application/tenant-ledger.js';
 import { TenantRepository, TenantsHandler } from './application/tenants.handler.js';
 import { INFERENCE_METRICS, KEY_HASHER, SERVING_ENGINES, type ServingEngines } from './application/inference.ports.js';
@@ -26,6 +27,7 @@ import { inferenceProjections } from './projections/index.js';
     TenantRepository,
     ModelCatalog,
     TenantLedger,
+    BalanceHolds,
     RegisterModelHandler,
     TenantsHandler,
     GenerateHandler,

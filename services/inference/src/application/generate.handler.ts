@@ -11,6 +11,7 @@ import { inferenceCodec } from '../projections/models.projection.js';
 import { INFERENCE_CONFIG, type InferenceConfig } from '../inference.config.js';
 import { INFERENCE_METRICS, SERVING_ENGINES, type InferenceMetrics, type ServingEngines } from './inference.ports.js';
 import { ModelCatalog } from './model-catalog.js';
+import { BalanceHolds } from './balance-holds.js';
 import { TenantLedger } from './tenant-ledger.js';
 
 export type GenerateInput = {
@@ -53,13 +54,14 @@ const engineCodes: Record<InferenceErrorCode, InferenceServiceErrorCode> = {
 /**
  * Generate: authenticate, quote the worst case (prompt bound + max tokens) and hold it against the
  * balance before any work, stream the engine's tokens, then record InferenceCompleted (fee on the
- * actual usage) or InferenceFailed.
+ * actual usage) or InferenceFailed, and settle the hold with that fee.
  */
 @Injectable()
 export class GenerateHandler {
   constructor(
     private readonly catalog: ModelCatalog,
     private readonly ledger: TenantLedger,
+    private readonly holds: BalanceHolds,
     @Inject(SERVING_ENGINES) private readonly engines: ServingEngines,
     @Inject(INFERENCE_METRICS) private readonly metrics: InferenceMetrics,
     @Inject(EVENT_LOG) private readonly log: EventLog,
@@ -78,8 +80,12 @@ export class GenerateHandler {
       const prices = { pricePer1kInput: BigInt(target.adapter?.pricePer1kInput ?? '0'), pricePer1kOutput: BigInt(target.adapter?.pricePer1kOutput ?? '0') };
       // Every tokenizer here spends at least one byte per token (plus BOS): a bound known before any work.
       const promptBound = Buffer.byteLength(input.prompt, 'utf8') + 1;
-      const release = await this.ledger.reserve(tenant, quoteFee(prices, promptBound, maxTokens).total);
-      return this.run(input, { tenant, target, prices, maxTokens, release });
+      const inferenceId = randomUUID();
+      const { expiresAt } = await this.holds.hold(tenant, inferenceId, quoteFee(prices, promptBound, maxTokens).total);
+      // Stopped in time to record its outcome before the hold expires (and another replica settles it).
+      const margin = Math.min(30_000, this.config.holdMs / 10);
+      const deadline = Math.min(input.deadline ?? Infinity, expiresAt - margin);
+      return this.run({ ...input, deadline }, { inferenceId, tenant, target, prices, maxTokens });
     } catch (e) {
       if (e instanceof InferenceServiceError) this.metrics.refused(e.code);
       throw e;
@@ -88,10 +94,12 @@ export class GenerateHandler {
 
   private async *run(
     input: GenerateInput,
-    ctx: { tenant: string; target: Awaited<ReturnType<ModelCatalog['target']>>; prices: Parameters<typeof quoteFee>[0]; maxTokens: number; release: () => void },
+    ctx: { inferenceId: string; tenant: string; target: Awaited<ReturnType<ModelCatalog['target']>>; prices: Parameters<typeof quoteFee>[0]; maxTokens: number },
   ): AsyncGenerator<GenerateOutput> {
-    const { tenant, target } = ctx;
-    const inferenceId = randomUUID();
+    const { inferenceId, tenant, target } = ctx;
+    // The fee the recorded outcome charged, once recorded; until then the hold is left to expire
+    // (an append that failed may still have landed: the inference's stream then tells).
+    let charged: bigint | undefined;
     const adapterId = target.adapter?.id ?? '';
     const ended = this.metrics.requestStarted();
     let text = '';
@@ -124,6 +132,10 @@ export class GenerateHandler {
           }
         : { type: 'InferenceFailed', data: { inferenceId, tenant, adapterId, reason: done.finishReason.toUpperCase(), detail: `${done.usage.completionTokens} tokens before the ${done.finishReason}` } };
       await this.record(inferenceId, event);
+      charged = completed ? fee.total : 0n;
+      // Settled before the summary goes out, so the caller's next request sees the fee, not the hold.
+      await this.settle(tenant, inferenceId, charged);
+      charged = undefined;
       yield {
         type: 'summary',
         summary: { inferenceId, model: input.model, finishReason: done.finishReason, usage: done.usage, timings: done.timings, fee: completed ? fee.quote.total : '0' },
@@ -132,13 +144,24 @@ export class GenerateHandler {
       if (!done) {
         const err = e instanceof InferenceError ? new InferenceServiceError(engineCodes[e.code], e.message) : e;
         const reason = err instanceof InferenceServiceError ? err.code : 'ENGINE_FAILURE';
-        await this.record(inferenceId, { type: 'InferenceFailed', data: { inferenceId, tenant, adapterId, reason, detail: (e as Error).message } }).catch(() => {});
+        await this.record(inferenceId, { type: 'InferenceFailed', data: { inferenceId, tenant, adapterId, reason, detail: (e as Error).message } }).then(
+          () => (charged = 0n),
+          () => {},
+        );
         throw err;
       }
       throw e;
     } finally {
       ended();
-      ctx.release();
+      if (charged !== undefined) await this.settle(tenant, inferenceId, charged);
+    }
+  }
+
+  private async settle(tenant: string, inferenceId: string, charged: bigint): Promise<void> {
+    try {
+      await this.holds.settle(tenant, inferenceId, charged);
+    } catch (error) {
+      this.logger.warn({ inferenceId, tenant, err: error }, 'balance hold not settled; the next hold after its expiry settles it from the inference stream');
     }
   }
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RecordedEvent } from '@opal/event-sourcing';
 import type { InferenceEvent } from './inference.events.js';
-import { decideCreditTenant, decideCreateTenant, evolveTenant, initialTenant } from './tenant.decider.js';
+import { availableBalance, decideCreditTenant, decideCreateTenant, decideHold, decideSettle, evolveTenant, expiredHolds, initialTenant } from './tenant.decider.js';
 import { decideRegisterAdapter, evolveRegistration, initialRegistration } from './registry.decider.js';
 import { quoteFee } from './pricing.js';
 
@@ -34,5 +34,53 @@ describe('inference domain', () => {
     assert.deepEqual(quote, { inputFee: '7', outputFee: '1', platformFee: '0', total: '8' });
     assert.equal(total, 8n);
     assert.equal(quoteFee({ pricePer1kInput: 0n, pricePer1kOutput: 0n }, 100, 100).total, 0n);
+  });
+
+  describe('balance holds', () => {
+    const funded = () =>
+      given(evolveTenant, initialTenant(), [
+        { type: 'TenantCreated', data: { tenant: 't', apiKeyHash: 'h' } },
+        { type: 'TenantCredited', data: { tenant: 't', amount: '100', reference: 'dep-1' } },
+      ]);
+    const hold = (inferenceId: string, amount: bigint, now = 0, outcomes = new Map<string, bigint>()) => ({ tenant: 't', inferenceId, amount, expiresAt: now + 1000, now, outcomes });
+
+    it('holds up to the balance, counting open holds, and refuses past it', () => {
+      let s = funded();
+      s = given(evolveTenant, s, decideHold(s, hold('a', 60n)));
+      assert.equal(availableBalance(s), 40n);
+      assert.throws(() => decideHold(s, hold('b', 41n)), (e: any) => e.code === 'INSUFFICIENT_BALANCE' && /up to 41 base units; 40 available/.test(e.message));
+      s = given(evolveTenant, s, decideHold(s, hold('b', 40n)));
+      assert.equal(availableBalance(s), 0n);
+      assert.deepEqual(decideHold(s, hold('a', 60n)), [], 'holding the same inference again changes nothing');
+    });
+
+    it('settles a hold once: the fee is charged, the rest of the hold is free again', () => {
+      let s = funded();
+      s = given(evolveTenant, s, decideHold(s, hold('a', 60n)));
+      const settled = decideSettle(s, { tenant: 't', inferenceId: 'a', charged: 25n });
+      assert.deepEqual(settled, [{ type: 'HoldSettled', data: { tenant: 't', inferenceId: 'a', charged: '25' } }]);
+      s = given(evolveTenant, s, settled);
+      assert.equal(availableBalance(s), 75n);
+      assert.deepEqual(decideSettle(s, { tenant: 't', inferenceId: 'a', charged: 25n }), []);
+      // A settlement of a hold already settled (a replayed duplicate) charges nothing more.
+      s = given(evolveTenant, s, settled);
+      assert.equal(s.charged, 25n);
+    });
+
+    it('settles expired holds from their looked-up outcomes in the same decision, and only expired ones', () => {
+      let s = funded();
+      s = given(evolveTenant, s, decideHold(s, hold('old', 70n, 0)));
+      s = given(evolveTenant, s, decideHold(s, hold('young', 30n, 900)));
+      assert.deepEqual(expiredHolds(s, 1000), ['old']);
+      const outcomes = new Map([['old', 20n], ['young', 0n]]);
+      assert.throws(() => decideHold(s, hold('new', 51n, 1000, outcomes)), /50 available/);
+      const events = decideHold(s, hold('new', 50n, 1000, outcomes));
+      assert.deepEqual(events.map((e) => e.type), ['HoldSettled', 'BalanceHeld']);
+      s = given(evolveTenant, s, events);
+      assert.deepEqual([...s.holds.keys()].sort(), ['new', 'young']);
+      assert.equal(s.charged, 20n);
+      assert.equal(availableBalance(s), 0n);
+      assert.throws(() => decideHold(initialTenant(), hold('x', 1n)), /no tenant/);
+    });
   });
 });

@@ -37,7 +37,20 @@ export type InferenceFailed = DomainEvent<'InferenceFailed', { inferenceId: stri
 export type TenantCreated = DomainEvent<'TenantCreated', { tenant: string; apiKeyHash: string }>;
 export type TenantCredited = DomainEvent<'TenantCredited', { tenant: string; amount: string; reference: string }>;
 
-export type InferenceEvent = BaseModelRegistered | AdapterRegistered | InferenceCompleted | InferenceFailed | TenantCreated | TenantCredited;
+/** A worst-case fee held against the tenant's balance for one inference (see the tenant decider). */
+export type BalanceHeld = DomainEvent<'BalanceHeld', { tenant: string; inferenceId: string; amount: string; expiresAt: bigint }>;
+/** A hold ended: `charged` is the inference's fee, '0' when it recorded none. */
+export type HoldSettled = DomainEvent<'HoldSettled', { tenant: string; inferenceId: string; charged: string }>;
+
+export type InferenceEvent =
+  | BaseModelRegistered
+  | AdapterRegistered
+  | InferenceCompleted
+  | InferenceFailed
+  | TenantCreated
+  | TenantCredited
+  | BalanceHeld
+  | HoldSettled;
 
 export const inferenceEventTypes: readonly InferenceEvent['type'][] = [
   'BaseModelRegistered',
@@ -46,6 +59,8 @@ export const inferenceEventTypes: readonly InferenceEvent['type'][] = [
   'InferenceFailed',
   'TenantCreated',
   'TenantCredited',
+  'BalanceHeld',
+  'HoldSettled',
 ];
 
 export const baseModelStream = (id: string) => `base-model-${id}`;

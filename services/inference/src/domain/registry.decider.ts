@@ -16,6 +16,8 @@ export function evolveRegistration(state: RegistrationState, event: RecordedEven
     case 'InferenceFailed':
     case 'TenantCreated':
     case 'TenantCredited':
+    case 'BalanceHeld':
+    case 'HoldSettled':
       return state;
     default: {
       const exhaustive: never = event;

@@ -2,10 +2,25 @@ import type { RecordedEvent } from '@opal/event-sourcing';
 import type { InferenceEvent } from './inference.events.js';
 import { InferenceServiceError } from './inference.errors.js';
 
-/** A tenant's write model: its key hash and the credit references already applied (idempotency). */
-export type TenantState = { created: boolean; apiKeyHash: string; references: Set<string> };
+/** A worst-case fee held for one inference until its outcome is settled. */
+export type Hold = { readonly amount: bigint; readonly expiresAt: number };
 
-export const initialTenant = (): TenantState => ({ created: false, apiKeyHash: '', references: new Set() });
+/**
+ * A tenant's write model: its key hash, the credit references already applied (idempotency), and
+ * its balance as the tenant's stream alone tells it: credits, fees charged through settled holds,
+ * and the holds still open. Every replica decides holds on this stream, so the log's optimistic
+ * concurrency keeps them, together, within the balance.
+ */
+export type TenantState = {
+  created: boolean;
+  apiKeyHash: string;
+  references: Set<string>;
+  credited: bigint;
+  charged: bigint;
+  holds: Map<string, Hold>;
+};
+
+export const initialTenant = (): TenantState => ({ created: false, apiKeyHash: '', references: new Set(), credited: 0n, charged: 0n, holds: new Map() });
 
 export function evolveTenant(state: TenantState, event: RecordedEvent<InferenceEvent>): TenantState {
   switch (event.type) {
@@ -13,6 +28,13 @@ export function evolveTenant(state: TenantState, event: RecordedEvent<InferenceE
       return { ...state, created: true, apiKeyHash: event.data.apiKeyHash };
     case 'TenantCredited':
       state.references.add(event.data.reference);
+      state.credited += BigInt(event.data.amount);
+      return state;
+    case 'BalanceHeld':
+      state.holds.set(event.data.inferenceId, { amount: BigInt(event.data.amount), expiresAt: Number(event.data.expiresAt) });
+      return state;
+    case 'HoldSettled':
+      if (state.holds.delete(event.data.inferenceId)) state.charged += BigInt(event.data.charged);
       return state;
     case 'BaseModelRegistered':
     case 'AdapterRegistered':
@@ -37,4 +59,54 @@ export function decideCreditTenant(state: TenantState, cmd: { tenant: string; am
   if (cmd.amount <= 0n) throw new InferenceServiceError('INVALID_FIELD', 'amount: must be a positive number of base units');
   if (state.references.has(cmd.reference)) return [];
   return [{ type: 'TenantCredited', data: { tenant: cmd.tenant, amount: cmd.amount.toString(), reference: cmd.reference } }];
+}
+
+/** Credits less charged fees and open holds: what a new hold may take. */
+export function availableBalance(state: TenantState): bigint {
+  let held = 0n;
+  for (const h of state.holds.values()) held += h.amount;
+  return state.credited - state.charged - held;
+}
+
+/** Open holds past their expiry at `now`: their inferences' outcomes are to be looked up and settled. */
+export function expiredHolds(state: TenantState, now: number): string[] {
+  return [...state.holds].filter(([, h]) => h.expiresAt <= now).map(([id]) => id);
+}
+
+/**
+ * Holds `amount` for an inference, or refuses with INSUFFICIENT_BALANCE before any work. Expired
+ * holds whose outcomes the caller looked up (`outcomes`: inference id to the fee it charged) are
+ * settled first, in the same append, so what they held is free again. A hold of nothing (a free
+ * model) records nothing.
+ */
+export function decideHold(
+  state: TenantState,
+  cmd: { tenant: string; inferenceId: string; amount: bigint; expiresAt: number; now: number; outcomes: ReadonlyMap<string, bigint> },
+): InferenceEvent[] {
+  if (!state.created) throw new InferenceServiceError('TENANT_NOT_FOUND', `tenant_id: no tenant ${cmd.tenant}`);
+  if (state.holds.has(cmd.inferenceId)) return [];
+  const events: InferenceEvent[] = [];
+  let released = 0n;
+  let charged = 0n;
+  for (const [inferenceId, fee] of cmd.outcomes) {
+    const h = state.holds.get(inferenceId);
+    if (!h || h.expiresAt > cmd.now) continue;
+    events.push({ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId, charged: fee.toString() } });
+    released += h.amount;
+    charged += fee;
+  }
+  const free = availableBalance(state) + released - charged;
+  if (free < cmd.amount) {
+    throw new InferenceServiceError('INSUFFICIENT_BALANCE', `balance: the request may cost up to ${cmd.amount} base units; ${free < 0n ? 0n : free} available`);
+  }
+  if (cmd.amount > 0n) {
+    events.push({ type: 'BalanceHeld', data: { tenant: cmd.tenant, inferenceId: cmd.inferenceId, amount: cmd.amount.toString(), expiresAt: BigInt(cmd.expiresAt) } });
+  }
+  return events;
+}
+
+/** Settles an inference's hold with the fee it charged; nothing if the hold is already settled. */
+export function decideSettle(state: TenantState, cmd: { tenant: string; inferenceId: string; charged: bigint }): InferenceEvent[] {
+  if (!state.holds.has(cmd.inferenceId)) return [];
+  return [{ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId: cmd.inferenceId, charged: cmd.charged.toString() } }];
 }

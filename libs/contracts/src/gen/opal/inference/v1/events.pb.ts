@@ -85,6 +85,32 @@ export interface TenantCredited {
   reference: string;
 }
 
+/**
+ * Holds the worst-case fee of one inference against the tenant's balance, on the tenant's stream,
+ * before any work: every replica decides on that stream, so together they cannot hold more than
+ * the balance. Settled by HoldSettled; one never settled (a crashed replica) is settled by the next
+ * hold decided after `expires_at`, from the inference's own stream.
+ */
+export interface BalanceHeld {
+  tenant: string;
+  inferenceId: string;
+  /** Token base units, decimal. */
+  amount: string;
+  /** Unix milliseconds; the inference is stopped before then. */
+  expiresAt: bigint;
+}
+
+/**
+ * Ends a hold: `charged` is the fee of the inference's InferenceCompleted ("0" when it failed, was
+ * cancelled, or never recorded an outcome before the hold expired).
+ */
+export interface HoldSettled {
+  tenant: string;
+  inferenceId: string;
+  /** Token base units, decimal. */
+  charged: string;
+}
+
 function createBaseBaseModelRegistered(): BaseModelRegistered {
   return { baseModelId: "", kind: "", uri: "", contentHash: "", contextSize: 0, architecture: "", remoteName: "" };
 }
@@ -833,6 +859,156 @@ export const TenantCredited: MessageFns<TenantCredited> = {
             }
 
             message.reference = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseBalanceHeld(): BalanceHeld {
+  return { tenant: "", inferenceId: "", amount: "", expiresAt: 0n };
+}
+
+export const BalanceHeld: MessageFns<BalanceHeld> = {
+  encode(message: BalanceHeld, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.inferenceId !== "") {
+      writer.uint32(18).string(message.inferenceId);
+    }
+    if (message.amount !== "") {
+      writer.uint32(26).string(message.amount);
+    }
+    if (message.expiresAt !== 0n) {
+      if (BigInt.asUintN(64, message.expiresAt) !== message.expiresAt) {
+        throw new globalThis.Error("value provided for field message.expiresAt of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.expiresAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BalanceHeld {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBalanceHeld();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.inferenceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.amount = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.expiresAt = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseHoldSettled(): HoldSettled {
+  return { tenant: "", inferenceId: "", charged: "" };
+}
+
+export const HoldSettled: MessageFns<HoldSettled> = {
+  encode(message: HoldSettled, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.inferenceId !== "") {
+      writer.uint32(18).string(message.inferenceId);
+    }
+    if (message.charged !== "") {
+      writer.uint32(26).string(message.charged);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HoldSettled {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHoldSettled();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.inferenceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.charged = reader.string();
             continue;
           }
         }

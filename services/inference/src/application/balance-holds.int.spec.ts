@@ -1,0 +1,119 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedEventLog, EventLogError } from '@opal/event-log';
+import { inferenceStream, tenantStream, type InferenceEvent } from '../domain/inference.events.js';
+import { availableBalance } from '../domain/tenant.decider.js';
+import { inferenceCodec } from '../projections/models.projection.js';
+import { BalanceHolds, HOLD_EXPIRED } from './balance-holds.js';
+import { TenantRepository, TenantsHandler } from './tenants.handler.js';
+
+// Balance holds on the tenant's stream, on a real log. Each "replica" has an aggregate cache of its
+// own over the same log, as processes of the service have: their cached states go stale, and the
+// log's expected versions decide.
+
+const HOLD_MS = 60_000;
+
+describe('balance holds across replicas', () => {
+  let dir: string;
+  let log: EmbeddedEventLog;
+  let now = 1_700_000_000_000;
+  const clock = { now: () => now };
+  const replica = () => {
+    const tenants = new TenantRepository(log);
+    return { tenants, holds: new BalanceHolds(tenants, log, clock, { holdMs: HOLD_MS }) };
+  };
+  const keys = { hash: (k: string) => `h-${k}`, newKey: () => 'k'.repeat(20) };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'opal-holds-'));
+    log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+  });
+  after(async () => {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function tenantWith(id: string, amount: bigint): Promise<void> {
+    const admin = new TenantsHandler(new TenantRepository(log), keys, clock);
+    await admin.create({ tenantId: id, apiKey: `${id}-key-0123456789` });
+    await admin.credit({ tenantId: id, amount: amount.toString(), reference: 'deposit' });
+  }
+
+  const recorded = async (inferenceId: string): Promise<InferenceEvent[]> =>
+    (await log.readStream(inferenceStream(inferenceId))).map((e) => inferenceCodec.decode(e)!);
+
+  it('replicas holding at once never hold more than the balance together', async () => {
+    await tenantWith('busy', 1000n);
+    const replicas = [replica(), replica(), replica()];
+    // Every replica has the tenant cached before the race, as a warm process has.
+    for (const r of replicas) await r.tenants.peek(tenantStream('busy'));
+    const tries = Array.from({ length: 30 }, (_, i) => replicas[i % 3]!.holds.hold('busy', `inf-busy-${i}`, 100n));
+    const results = await Promise.allSettled(tries);
+    const held = results.filter((r) => r.status === 'fulfilled').length;
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    assert.equal(held, 10, 'exactly the balance is held');
+    for (const e of refused) assert.ok(e.code === 'INSUFFICIENT_BALANCE' || (e instanceof EventLogError && e.code === 'VERSION_CONFLICT'), String(e));
+    assert.ok(refused.some((e) => e.code === 'INSUFFICIENT_BALANCE'));
+    const fresh = await new TenantRepository(log).peek(tenantStream('busy'));
+    assert.equal(fresh.state.holds.size, 10);
+    assert.equal(availableBalance(fresh.state), 0n);
+  });
+
+  it('a settled hold frees what it held beyond its fee, once, whichever replica settles it', async () => {
+    await tenantWith('settles', 500n);
+    const [a, b] = [replica(), replica()];
+    await a.holds.hold('settles', 'inf-s-1', 400n);
+    await assert.rejects(b.holds.hold('settles', 'inf-s-2', 200n), (e: any) => e.code === 'INSUFFICIENT_BALANCE' && /100 available/.test(e.message));
+    await a.holds.settle('settles', 'inf-s-1', 150n);
+    await b.holds.settle('settles', 'inf-s-1', 150n); // a retried settlement changes nothing
+    await b.holds.hold('settles', 'inf-s-2', 350n);
+    const s = (await new TenantRepository(log).peek(tenantStream('settles'))).state;
+    assert.equal(s.charged, 150n);
+    assert.equal(availableBalance(s), 0n);
+  });
+
+  it("a crashed replica's hold is settled after its expiry: with the fee it recorded, or closed with none", async () => {
+    await tenantWith('crashy', 1000n);
+    const crashed = replica();
+    await crashed.holds.hold('crashy', 'inf-done', 400n);
+    await crashed.holds.hold('crashy', 'inf-lost', 400n);
+    // One recorded its outcome before the crash, the other nothing.
+    const fee = { inputFee: '0', outputFee: '300', platformFee: '0', total: '300' };
+    const completed: InferenceEvent = {
+      type: 'InferenceCompleted',
+      data: { inferenceId: 'inf-done', tenant: 'crashy', adapterId: 'a', baseModelId: 'b', datanetVersions: [], outputText: 'x', retrievedContributions: [], usage: { promptTokens: 1, completionTokens: 150 }, fee, adapterOwner: '', finishReason: 'length' },
+    };
+    await log.append(inferenceStream('inf-done'), [inferenceCodec.encode(completed, now)], { expectedVersion: 0, producer: 'inference' });
+
+    const other = replica();
+    // Before expiry both holds stand.
+    await assert.rejects(other.holds.hold('crashy', 'inf-next', 300n), (e: any) => e.code === 'INSUFFICIENT_BALANCE');
+    now += HOLD_MS;
+    await other.holds.hold('crashy', 'inf-next', 300n);
+    const s = (await new TenantRepository(log).peek(tenantStream('crashy'))).state;
+    assert.equal(s.charged, 300n, 'the recorded fee is charged, the lost inference charges nothing');
+    assert.deepEqual([...s.holds.keys()], ['inf-next']);
+    const lost = await recorded('inf-lost');
+    assert.equal(lost.length, 1);
+    assert.equal(lost[0]!.type, 'InferenceFailed');
+    assert.equal(lost[0]!.type === 'InferenceFailed' && lost[0]!.data.reason, HOLD_EXPIRED);
+    // The lost inference can no longer charge: its stream is closed.
+    await assert.rejects(
+      log.append(inferenceStream('inf-lost'), [inferenceCodec.encode({ ...completed, data: { ...completed.data, inferenceId: 'inf-lost' } }, now)], { expectedVersion: 0, producer: 'inference' }),
+      (e: any) => e.code === 'VERSION_CONFLICT',
+    );
+  });
+
+  it('a hold of nothing (a free model) records nothing; an unknown tenant is refused', async () => {
+    await tenantWith('free', 1n);
+    const r = replica();
+    const before = (await log.stats()).events;
+    await r.holds.hold('free', 'inf-free', 0n);
+    await r.holds.settle('free', 'inf-free', 0n);
+    assert.equal((await log.stats()).events, before);
+    await assert.rejects(r.holds.hold('nobody', 'inf-x', 1n), (e: any) => e.code === 'TENANT_NOT_FOUND');
+  });
+});
