@@ -1,3 +1,4 @@
+import { infrastructureStatus, type GrpcCode } from '@opal/service-runtime';
 import { InferenceServiceError, type InferenceServiceErrorCode } from '../../domain/inference.errors.js';
 
 type Envelope = { status: number; type: string; code: string };
@@ -17,6 +18,17 @@ const envelopeOf: Record<InferenceServiceErrorCode, Envelope> = {
   CAPACITY_EXHAUSTED: { status: 429, type: 'rate_limit_error', code: 'capacity_exhausted' },
   ENGINE_UNAVAILABLE: { status: 503, type: 'server_error', code: 'engine_unavailable' },
   ENGINE_FAILURE: { status: 500, type: 'server_error', code: 'engine_failure' },
+};
+
+/**
+ * The platform's own infrastructure errors a caller may act on (see infrastructureStatus): the log or
+ * the store away for now, or a tenant's balance contended by other replicas past the retries. The
+ * OpenAI clients retry 409 and 503 by themselves.
+ */
+const infrastructureEnvelope: Partial<Record<GrpcCode, Envelope>> = {
+  ABORTED: { status: 409, type: 'server_error', code: 'conflict' },
+  UNAVAILABLE: { status: 503, type: 'server_error', code: 'service_unavailable' },
+  INVALID_ARGUMENT: { status: 400, type: 'invalid_request_error', code: 'invalid_value' },
 };
 
 export class HttpError extends Error {
@@ -39,6 +51,9 @@ export function errorBody(e: unknown): { status: number; body: object } {
     const param = /^([a-z_[\]0-9.]+):/.exec(e.message)?.[1] ?? null;
     return { status: env.status, body: { error: { message: e.message, type: env.type, param, code: env.code } } };
   }
+  const known = infrastructureStatus(e);
+  const env = known && infrastructureEnvelope[known.code];
+  if (known && env) return { status: env.status, body: { error: { message: known.message, type: env.type, param: null, code: env.code } } };
   return { status: 500, body: { error: { message: 'internal error; see the service log', type: 'server_error', param: null, code: null } } };
 }
 
