@@ -157,6 +157,9 @@ describe('the platform scaled out: each service in its own opal serve process', 
       }
       assert.equal(Number(tenant.inferences), 2 + served.length);
       assert.equal(BigInt(tenant.balance), available - fees);
+      // Every hold was settled, on whichever replica held it.
+      assert.equal(tenant.held, '0');
+      assert.equal(tenant.available, tenant.balance);
     } finally {
       await second.stop();
     }

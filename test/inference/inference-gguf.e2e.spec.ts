@@ -58,6 +58,9 @@ describe('inference service with generated GGUF models (llama.cpp, CPU)', () => 
     assert.equal(fee, BigInt(Math.ceil((1000 * s.usage.promptTokens) / 1000)) + BigInt(Math.ceil((2000 * 12) / 1000)));
     const after = await call(t.inference, 'getTenant', { tenantId: 'acme' });
     assert.equal(BigInt(after.balance), BigInt(before.balance) - fee);
+    // The request's hold was settled with its fee before the summary went out.
+    assert.equal(after.held, '0');
+    assert.equal(after.available, after.balance);
   });
 
   it('16 concurrent requests over 8 adapters give each request the output it gets alone', async () => {

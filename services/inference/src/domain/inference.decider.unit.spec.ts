@@ -58,7 +58,7 @@ describe('inference domain', () => {
       let s = funded();
       s = given(evolveTenant, s, decideHold(s, hold('a', 60n)));
       const settled = decideSettle(s, { tenant: 't', inferenceId: 'a', charged: 25n });
-      assert.deepEqual(settled, [{ type: 'HoldSettled', data: { tenant: 't', inferenceId: 'a', charged: '25' } }]);
+      assert.deepEqual(settled, [{ type: 'HoldSettled', data: { tenant: 't', inferenceId: 'a', charged: '25', amount: '60' } }]);
       s = given(evolveTenant, s, settled);
       assert.equal(availableBalance(s), 75n);
       assert.deepEqual(decideSettle(s, { tenant: 't', inferenceId: 'a', charged: 25n }), []);

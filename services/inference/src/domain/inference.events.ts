@@ -40,7 +40,7 @@ export type TenantCredited = DomainEvent<'TenantCredited', { tenant: string; amo
 /** A worst-case fee held against the tenant's balance for one inference (see the tenant decider). */
 export type BalanceHeld = DomainEvent<'BalanceHeld', { tenant: string; inferenceId: string; amount: string; expiresAt: bigint }>;
 /** A hold ended: `charged` is the inference's fee, '0' when it recorded none. */
-export type HoldSettled = DomainEvent<'HoldSettled', { tenant: string; inferenceId: string; charged: string }>;
+export type HoldSettled = DomainEvent<'HoldSettled', { tenant: string; inferenceId: string; charged: string; amount: string }>;
 
 export type InferenceEvent =
   | BaseModelRegistered

@@ -91,7 +91,7 @@ export function decideHold(
   for (const [inferenceId, fee] of cmd.outcomes) {
     const h = state.holds.get(inferenceId);
     if (!h || h.expiresAt > cmd.now) continue;
-    events.push({ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId, charged: fee.toString() } });
+    events.push({ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId, charged: fee.toString(), amount: h.amount.toString() } });
     released += h.amount;
     charged += fee;
   }
@@ -107,6 +107,7 @@ export function decideHold(
 
 /** Settles an inference's hold with the fee it charged; nothing if the hold is already settled. */
 export function decideSettle(state: TenantState, cmd: { tenant: string; inferenceId: string; charged: bigint }): InferenceEvent[] {
-  if (!state.holds.has(cmd.inferenceId)) return [];
-  return [{ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId: cmd.inferenceId, charged: cmd.charged.toString() } }];
+  const h = state.holds.get(cmd.inferenceId);
+  if (!h) return [];
+  return [{ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId: cmd.inferenceId, charged: cmd.charged.toString(), amount: h.amount.toString() } }];
 }

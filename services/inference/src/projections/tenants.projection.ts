@@ -2,15 +2,19 @@ import type { Doc, Projection } from '@opal/event-sourcing';
 import type { InferenceEvent } from '../domain/inference.events.js';
 import { inferenceCodec } from './models.projection.js';
 
-/** Prepaid balance in token base units (decimal strings): credits less completed inferences' fees. */
-export type TenantDoc = { tenantId: string; credited: string; spent: string; balance: string; inferences: number };
+/**
+ * Prepaid balance in token base units (decimal strings): credits less completed inferences' fees;
+ * `held`: the worst-case fees of requests whose holds are not settled yet.
+ */
+export type TenantDoc = { tenantId: string; credited: string; spent: string; balance: string; inferences: number; held: string };
 export type ApiKeyDoc = { apiKeyHash: string; tenantId: string };
 
 const TENANTS = 'inference_tenants';
 const KEYS = 'inference_api_keys';
 
 function tenantOf(doc: Doc | undefined, tenantId: string): TenantDoc {
-  return (doc as TenantDoc | undefined) ?? { tenantId, credited: '0', spent: '0', balance: '0', inferences: 0 };
+  const t = (doc as TenantDoc | undefined) ?? { tenantId, credited: '0', spent: '0', balance: '0', inferences: 0, held: '0' };
+  return t.held === undefined ? { ...t, held: '0' } : t;
 }
 
 /**
@@ -27,6 +31,8 @@ export const tenantsProjection: Projection<InferenceEvent> = {
         return [{ collection: TENANTS, id: e.data.tenant }, { collection: KEYS, id: e.data.apiKeyHash }];
       case 'TenantCredited':
       case 'InferenceCompleted':
+      case 'BalanceHeld':
+      case 'HoldSettled':
         return [{ collection: TENANTS, id: e.data.tenant }];
       default:
         return [];
@@ -40,6 +46,8 @@ export const tenantsProjection: Projection<InferenceEvent> = {
       const credited = BigInt(t.credited) + BigInt(e.data.amount);
       return { ...t, credited: credited.toString(), balance: (credited - BigInt(t.spent)).toString() } satisfies TenantDoc;
     }
+    if (e.type === 'BalanceHeld') return { ...t, held: (BigInt(t.held) + BigInt(e.data.amount)).toString() } satisfies TenantDoc;
+    if (e.type === 'HoldSettled') return { ...t, held: (BigInt(t.held) - BigInt(e.data.amount)).toString() } satisfies TenantDoc;
     if (e.type === 'InferenceCompleted') {
       const spent = BigInt(t.spent) + BigInt(e.data.fee?.total ?? '0');
       return { ...t, spent: spent.toString(), balance: (BigInt(t.credited) - spent).toString(), inferences: t.inferences + 1 } satisfies TenantDoc;

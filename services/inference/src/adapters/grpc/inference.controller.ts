@@ -78,7 +78,8 @@ export class InferenceController {
   @GrpcMethod('InferenceService', 'GetTenant')
   async getTenant(r: api.GetTenantRequest): Promise<api.Tenant> {
     const t = await this.ledger.tenant(r.tenantId, true);
-    return { tenantId: t.tenantId, balance: t.balance, inferences: String(t.inferences) };
+    const held = t.held ?? '0';
+    return { tenantId: t.tenantId, balance: t.balance, inferences: String(t.inferences), held, available: (BigInt(t.balance) - BigInt(held)).toString() };
   }
 
   /**

@@ -109,6 +109,8 @@ export interface HoldSettled {
   inferenceId: string;
   /** Token base units, decimal. */
   charged: string;
+  /** What the hold took (the BalanceHeld amount), so readers need not keep open holds. */
+  amount: string;
 }
 
 function createBaseBaseModelRegistered(): BaseModelRegistered {
@@ -957,7 +959,7 @@ export const BalanceHeld: MessageFns<BalanceHeld> = {
 };
 
 function createBaseHoldSettled(): HoldSettled {
-  return { tenant: "", inferenceId: "", charged: "" };
+  return { tenant: "", inferenceId: "", charged: "", amount: "" };
 }
 
 export const HoldSettled: MessageFns<HoldSettled> = {
@@ -970,6 +972,9 @@ export const HoldSettled: MessageFns<HoldSettled> = {
     }
     if (message.charged !== "") {
       writer.uint32(26).string(message.charged);
+    }
+    if (message.amount !== "") {
+      writer.uint32(34).string(message.amount);
     }
     return writer;
   },
@@ -1009,6 +1014,14 @@ export const HoldSettled: MessageFns<HoldSettled> = {
             }
 
             message.charged = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.amount = reader.string();
             continue;
           }
         }

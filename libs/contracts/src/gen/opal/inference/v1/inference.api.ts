@@ -106,6 +106,13 @@ export interface Tenant {
   /** Token base units, decimal: credits less the fees of completed inferences. */
   balance: string;
   inferences: string;
+  /**
+   * Token base units, decimal: the worst-case fees held by requests not settled yet (running, or
+   * on a replica that crashed until their holds expire).
+   */
+  held: string;
+  /** Token base units, decimal: balance less held, what new requests may hold. */
+  available: string;
 }
 
 export interface GenerateRequest {
