@@ -62,6 +62,23 @@ describe('balance holds across replicas', () => {
     assert.equal(availableBalance(fresh.state), 0n);
   });
 
+  it('every hold and settlement goes through when replicas keep racing to one tenant', async () => {
+    await tenantWith('racing', 1_000_000n);
+    const replicas = [replica(), replica(), replica()];
+    for (const r of replicas) await r.tenants.peek(tenantStream('racing'));
+    const pairs = Array.from({ length: 90 }, async (_, i) => {
+      const { holds } = replicas[i % 3]!;
+      await holds.hold('racing', `inf-racing-${i}`, 100n);
+      await new Promise((r) => setTimeout(r, i % 7));
+      await holds.settle('racing', `inf-racing-${i}`, 60n);
+    });
+    const results = await Promise.allSettled(pairs);
+    assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+    const s = (await new TenantRepository(log).peek(tenantStream('racing'))).state;
+    assert.equal(s.holds.size, 0);
+    assert.equal(s.charged, 90n * 60n);
+  });
+
   it('a settled hold frees what it held beyond its fee, once, whichever replica settles it', async () => {
     await tenantWith('settles', 500n);
     const [a, b] = [replica(), replica()];

@@ -2,13 +2,18 @@ import { Inject, Injectable } from '@nestjs/common';
 import { EVENT_LOG, EventLogError, type EventLog } from '@opal/event-log';
 import { CLOCK, type Clock } from '@opal/service-runtime';
 import { inferenceStream, tenantStream } from '../domain/inference.events.js';
-import { decideHold, decideSettle, expiredHolds } from '../domain/tenant.decider.js';
+import type { RecordedEvent } from '@opal/event-sourcing';
+import type { InferenceEvent } from '../domain/inference.events.js';
+import { decideHold, decideSettle, evolveTenant, expiredHolds, type TenantState } from '../domain/tenant.decider.js';
 import { inferenceCodec } from '../projections/models.projection.js';
 import { INFERENCE_CONFIG, type InferenceConfig } from '../inference.config.js';
 import { TenantRepository } from './tenants.handler.js';
 
 /** Tries of a hold or settlement that keeps losing to other replicas (each try retries a few times itself). */
 const CONTENDED_TRIES = 4;
+
+/** One hold or settlement waiting for its tenant's next append. */
+type Pending = { readonly decide: (s: TenantState) => InferenceEvent[]; readonly resolve: () => void; readonly reject: (e: unknown) => void };
 
 /** What an expired hold's inference recorded when nobody settled it (its replica crashed). */
 export const HOLD_EXPIRED = 'HOLD_EXPIRED';
@@ -20,9 +25,16 @@ export const HOLD_EXPIRED = 'HOLD_EXPIRED';
  * settled (its replica crashed) is settled by the next hold on that tenant decided after its
  * expiry, from what the inference's own stream holds; an inference that recorded nothing by then
  * is closed as failed, so it can no longer charge.
+ *
+ * A replica appends to a tenant's stream one batch at a time: the holds and settlements that arrive
+ * while an append is in flight are decided together and go out in the next. Appends queued behind
+ * one another would all fail when another replica wins the race to the stream, and be decided
+ * again; one at a time, a replica loses at most one append to each of the others' appends.
  */
 @Injectable()
 export class BalanceHolds {
+  private readonly queues = new Map<string, Pending[]>();
+
   constructor(
     private readonly tenants: TenantRepository,
     @Inject(EVENT_LOG) private readonly log: EventLog,
@@ -40,17 +52,71 @@ export class BalanceHolds {
     const expiresAt = now + this.config.holdMs;
     const outcomes = new Map<string, bigint>();
     for (const id of expiredHolds((await this.tenants.peek(stream)).state, now)) outcomes.set(id, await this.outcome(tenant, id, now));
-    await contended(() =>
-      this.tenants.execute(stream, { now }, (s) => ({ events: decideHold(s, { tenant, inferenceId, amount, expiresAt, now, outcomes }), result: undefined })),
-    );
+    await this.submit(tenant, (s) => decideHold(s, { tenant, inferenceId, amount, expiresAt, now, outcomes }));
     return { expiresAt };
   }
 
   /** Settles the inference's hold with the fee its recorded outcome charged. */
   async settle(tenant: string, inferenceId: string, charged: bigint): Promise<void> {
-    await contended(() =>
-      this.tenants.execute(tenantStream(tenant), { now: this.clock.now() }, (s) => ({ events: decideSettle(s, { tenant, inferenceId, charged }), result: undefined })),
-    );
+    await this.submit(tenant, (s) => decideSettle(s, { tenant, inferenceId, charged }));
+  }
+
+  private submit(tenant: string, decide: Pending['decide']): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const queued = this.queues.get(tenant);
+      if (queued) {
+        queued.push({ decide, resolve, reject });
+        return;
+      }
+      const batch = [{ decide, resolve, reject }];
+      this.queues.set(tenant, batch);
+      void this.drain(tenant, batch);
+    });
+  }
+
+  /** Appends the tenant's batches one after the other until none waits. */
+  private async drain(tenant: string, first: Pending[]): Promise<void> {
+    for (let batch = first; batch.length > 0; ) {
+      const next: Pending[] = [];
+      this.queues.set(tenant, next);
+      await this.append(tenant, batch);
+      batch = next;
+    }
+    this.queues.delete(tenant);
+  }
+
+  /**
+   * One append for the batch: each command is decided on the state as the ones before it left it;
+   * a refused command (INSUFFICIENT_BALANCE) is refused alone. Decided again from the stream as the
+   * log has it when another replica appended first.
+   */
+  private async append(tenant: string, batch: readonly Pending[]): Promise<void> {
+    let refusals: unknown[] = [];
+    try {
+      await contended(() =>
+        this.tenants.execute(tenantStream(tenant), { now: this.clock.now() }, (state) => {
+          // A copy of what holds and settlements change: the cached state changes only once the log takes the append.
+          const view: TenantState = { ...state, holds: new Map(state.holds) };
+          const events: InferenceEvent[] = [];
+          refusals = batch.map((p) => {
+            try {
+              for (const e of p.decide(view)) {
+                events.push(e);
+                evolveTenant(view, { ...e, meta: { streamId: tenantStream(tenant), streamSeq: 0, occurredAt: 0, eventId: '' } } as RecordedEvent<InferenceEvent>);
+              }
+              return undefined;
+            } catch (error) {
+              return error ?? new Error('refused');
+            }
+          });
+          return { events, result: undefined };
+        }),
+      );
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    batch.forEach((p, i) => (refusals[i] === undefined ? p.resolve() : p.reject(refusals[i])));
   }
 
   /**
