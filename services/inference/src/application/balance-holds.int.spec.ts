@@ -21,10 +21,9 @@ describe('balance holds across replicas', () => {
   let log: EmbeddedEventLog;
   let now = 1_700_000_000_000;
   const clock = { now: () => now };
-  const replica = () => {
-    const tenants = new TenantRepository(log);
-    return { tenants, holds: new BalanceHolds(tenants, log, clock, { holdMs: HOLD_MS }) };
-  };
+  const replica = () => ({ holds: new BalanceHolds(log, clock, { holdMs: HOLD_MS }) });
+  /** A replica that has read the tenant's stream before the race, as a warm process has (a hold of nothing records nothing). */
+  const warm = async (r: ReturnType<typeof replica>, tenant: string) => r.holds.hold(tenant, `warm-${tenant}`, 0n);
   const keys = { hash: (k: string) => `h-${k}`, newKey: () => 'k'.repeat(20) };
 
   before(async () => {
@@ -49,7 +48,7 @@ describe('balance holds across replicas', () => {
     await tenantWith('busy', 1000n);
     const replicas = [replica(), replica(), replica()];
     // Every replica has the tenant cached before the race, as a warm process has.
-    for (const r of replicas) await r.tenants.peek(tenantStream('busy'));
+    for (const r of replicas) await warm(r, 'busy');
     const tries = Array.from({ length: 30 }, (_, i) => replicas[i % 3]!.holds.hold('busy', `inf-busy-${i}`, 100n));
     const results = await Promise.allSettled(tries);
     const held = results.filter((r) => r.status === 'fulfilled').length;
@@ -65,7 +64,7 @@ describe('balance holds across replicas', () => {
   it('every hold and settlement goes through when replicas keep racing to one tenant', async () => {
     await tenantWith('racing', 1_000_000n);
     const replicas = [replica(), replica(), replica()];
-    for (const r of replicas) await r.tenants.peek(tenantStream('racing'));
+    for (const r of replicas) await warm(r, 'racing');
     const pairs = Array.from({ length: 90 }, async (_, i) => {
       const { holds } = replicas[i % 3]!;
       await holds.hold('racing', `inf-racing-${i}`, 100n);
@@ -122,6 +121,15 @@ describe('balance holds across replicas', () => {
       log.append(inferenceStream('inf-lost'), [inferenceCodec.encode({ ...completed, data: { ...completed.data, inferenceId: 'inf-lost' } }, now)], { expectedVersion: 0, producer: 'inference' }),
       (e: any) => e.code === 'VERSION_CONFLICT',
     );
+  });
+
+  it('a credit made through another replica counts before a hold is refused', async () => {
+    await tenantWith('topped', 100n);
+    const r = replica();
+    await warm(r, 'topped');
+    await new TenantsHandler(new TenantRepository(log), keys, clock).credit({ tenantId: 'topped', amount: '500', reference: 'top-up' });
+    await r.holds.hold('topped', 'inf-topped', 550n);
+    await assert.rejects(r.holds.hold('topped', 'inf-topped-2', 51n), (e: any) => e.code === 'INSUFFICIENT_BALANCE' && /50 available/.test(e.message));
   });
 
   it('a hold of nothing (a free model) records nothing; an unknown tenant is refused', async () => {
