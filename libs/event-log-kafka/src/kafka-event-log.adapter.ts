@@ -39,6 +39,8 @@ const ANY_RETRIES = 5;
  * another writer got there first; every reader skips such losing records the same way.
  */
 export class KafkaEventLog implements EventLog {
+  /** The replicas of a service append to the same streams. */
+  readonly concurrentWriters = true;
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly subscriptions = new Set<KafkaSubscription>();
   private readonly partitionCounts: Map<string, number>;

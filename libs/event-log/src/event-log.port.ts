@@ -53,6 +53,12 @@ export type EventLogStats = { readonly events: number; readonly streams: number;
 
 /** The event log, the single source of truth. Adapters: embedded (default) and Kafka. */
 export interface EventLog {
+  /**
+   * True where other processes may append to the same streams (Kafka, shared by the replicas of a
+   * service): what this process has read of a stream can be behind, and an append it decided on
+   * that can lose the race. Absent or false for a log of one process (embedded).
+   */
+  readonly concurrentWriters?: boolean;
   /** Appends to one stream atomically; resolves once the events are durable. */
   append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]>;
   /** Current version (last sequence) of a stream; 0 when it has no events. */

@@ -23,14 +23,29 @@ export type CommandContext = {
   readonly causationId?: string;
 };
 
-type Entry<S> = { state: S; version: number };
+type Entry<S> = {
+  state: S;
+  version: number;
+  /** On a log with concurrent writers: settles once the entry's last command has its outcome folded in. */
+  tail?: Promise<void>;
+};
 
 /**
- * The write model: aggregates loaded from their streams and kept in memory. A command decides on
- * the cached state and its events are folded in at once, before the append reaches the disk, so
- * commands on one aggregate queue behind each other without waiting for fsync. The log reserves
- * sequence numbers synchronously, so the order of decisions is the order in the log. If an append
- * fails the aggregate is evicted and reloaded from the log by the next command.
+ * The write model: aggregates loaded from their streams and kept in memory.
+ *
+ * On a log of one process (embedded) a command decides on the cached state and its events are
+ * folded in at once, before the append reaches the disk, so commands on one aggregate queue behind
+ * each other without waiting for fsync. The log reserves sequence numbers synchronously, so the
+ * order of decisions is the order in the log. If an append fails the aggregate is evicted and
+ * reloaded from the log by the next command.
+ *
+ * On a log with concurrent writers (Kafka, the replicas of a service) the commands of one aggregate
+ * run one at a time in this process, and their events are folded in only once the log has taken
+ * them: the log appends one stream's events one batch at a time anyway. So when another process
+ * won the race to the stream, the cached state is still the stream as the log had it, and reading
+ * just the events it missed brings it up to date; before, the whole stream was read again at every
+ * lost race (a Datanet's stream grows by two events per contribution), and a command already
+ * decided on the lost events could still land behind the other process's.
  */
 export class AggregateCache<S, E extends DomainEvent> {
   private readonly entries = new Map<string, Entry<S>>();
@@ -109,18 +124,12 @@ export class AggregateCache<S, E extends DomainEvent> {
     ctx: CommandContext,
     decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
   ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
+    if (this.log.concurrentWriters) return this.decideConfirmed(streamId, ctx, decide);
     const entry = await this.load(streamId);
     const { events, result } = decide(entry.state, entry.version);
     if (events.length === 0) return { result, durable: Promise.resolve([]) };
     const expected = entry.version;
-    const encoded = events.map((e, i) =>
-      this.definition.codec.encode(e, ctx.now, {
-        eventId: ctx.commandId ? eventIdFrom(ctx.commandId, i) : undefined,
-        correlationId: ctx.correlationId,
-        causationId: ctx.causationId,
-      }),
-    );
-    const appending = this.log.append(streamId, encoded, { expectedVersion: expected, producer: this.producer });
+    const appending = this.log.append(streamId, this.encode(events, ctx), { expectedVersion: expected, producer: this.producer });
     events.forEach((e, i) => {
       const meta = { streamId, streamSeq: expected + i + 1, occurredAt: ctx.now, eventId: '' };
       entry.state = this.definition.evolve(entry.state, { ...e, meta } as RecordedEvent<E>);
@@ -133,6 +142,83 @@ export class AggregateCache<S, E extends DomainEvent> {
     return { result, durable };
   }
 
+  /** A command on a log with concurrent writers: decided once the one before it has its outcome, folded in once durable. */
+  private async decideConfirmed<R>(
+    streamId: string,
+    ctx: CommandContext,
+    decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
+  ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
+    const entry = await this.load(streamId);
+    const before = entry.tail ?? Promise.resolve();
+    let settled!: () => void;
+    const mine = new Promise<void>((resolve) => (settled = resolve));
+    entry.tail = before.then(() => mine);
+    await before;
+    let outcome: { result: R; durable: Promise<StoredEvent[]> };
+    try {
+      const { events, result } = decide(entry.state, entry.version);
+      if (events.length === 0) {
+        settled();
+        return { result, durable: Promise.resolve([]) };
+      }
+      const expected = entry.version;
+      const durable = this.log.append(streamId, this.encode(events, ctx), { expectedVersion: expected, producer: this.producer }).then(
+        async (stored) => {
+          if (entry.version === expected) {
+            events.forEach((e, i) => {
+              const meta = { streamId, streamSeq: expected + i + 1, occurredAt: ctx.now, eventId: stored[i]?.eventId ?? '' };
+              entry.state = this.definition.evolve(entry.state, { ...e, meta } as RecordedEvent<E>);
+            });
+            entry.version = expected + events.length;
+          } else {
+            // A first read of the stream (the entry was empty) ran meanwhile and may hold them already.
+            await this.catchUp(streamId, entry).catch(() => this.evict(streamId, entry));
+          }
+          return stored;
+        },
+        async (error: unknown) => {
+          if (error instanceof EventLogError && error.code === 'VERSION_CONFLICT') {
+            // Another process appended first: take in what it appended, then the command is decided again.
+            await this.catchUp(streamId, entry).catch(() => this.evict(streamId, entry));
+          } else {
+            // Whether an append that failed otherwise landed is unknown: the next command reads the stream.
+            this.evict(streamId, entry);
+          }
+          throw error;
+        },
+      );
+      durable.then(settled, settled);
+      outcome = { result, durable };
+    } catch (error) {
+      settled();
+      throw error;
+    }
+    return outcome;
+  }
+
+  /** Folds in the stream's events past the entry's version. */
+  private async catchUp(streamId: string, entry: Entry<S>): Promise<void> {
+    for (const stored of await this.log.readStream(streamId, entry.version + 1)) {
+      if (stored.streamSeq <= entry.version) continue; // taken in by another read meanwhile
+      const e = this.definition.codec.decode(stored);
+      if (e) entry.state = this.definition.evolve(entry.state, e);
+      entry.version = stored.streamSeq;
+    }
+  }
+
+  private evict(streamId: string, entry: Entry<S>): void {
+    if (this.entries.get(streamId) === entry) this.entries.delete(streamId);
+  }
+
+  private encode(events: readonly E[], ctx: CommandContext) {
+    return events.map((e, i) =>
+      this.definition.codec.encode(e, ctx.now, {
+        eventId: ctx.commandId ? eventIdFrom(ctx.commandId, i) : undefined,
+        correlationId: ctx.correlationId,
+        causationId: ctx.causationId,
+      }),
+    );
+  }
 }
 
 /** Attempts of a command whose appends lost to another process's (see AggregateCache.execute). */

@@ -82,3 +82,69 @@ describe('AggregateCache shared by two processes', () => {
     assert.equal(decisions, CONFLICT_ATTEMPTS);
   });
 });
+
+// The same log marked as one that other processes append to (as Kafka is): each cache then runs a
+// stream's commands one at a time and folds in only what the log took.
+describe('AggregateCache on a log with concurrent writers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-aggregates-shared-'));
+  let log: EmbeddedEventLog;
+  let shared: EmbeddedEventLog;
+  let eventsRead = 0;
+  before(async () => {
+    log = await EmbeddedEventLog.open(dir, { fsync: false });
+    // The real log, seen through a proxy that says so and counts what stream reads return.
+    const readStream = async (streamId: string, fromSeq?: number) => {
+      const out = await log.readStream(streamId, fromSeq);
+      eventsRead += out.length;
+      return out;
+    };
+    shared = new Proxy(log, {
+      get(target, key) {
+        if (key === 'concurrentWriters') return true;
+        if (key === 'readStream') return readStream;
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  });
+  after(async () => {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('after a lost race reads only the events it missed, not the whole stream again', async () => {
+    const a = new AggregateCache(shared, counter, 'a');
+    const b = new AggregateCache(shared, counter, 'b');
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => a.execute('long', { now: i }, add(`a${i}`))));
+    await b.peek('long');
+    eventsRead = 0;
+    // The two processes take turns: every command of each loses one race first.
+    for (let i = 0; i < 50; i++) await (i % 2 ? a : b).execute('long', { now: i }, add(`turn ${i}`));
+    assert.ok(eventsRead <= 100, `${eventsRead} events read for 50 turns on a stream of 2,050`);
+    assert.equal((await a.peek('long')).version, 2050);
+    assert.equal((await log.readStream('long')).length, 2050);
+  });
+
+  it('never appends a command decided on events that lost the race', async () => {
+    const a = new AggregateCache(shared, counter, 'a');
+    await a.execute('raced', { now: 0 }, add('first'));
+    // Each decision names the event it saw last: in the log that must be the event before it.
+    const after = (tag: string) => (s: { count: number; names: string[] }) => add(`${tag} after ${s.names.at(-1)}`)(s);
+    // Another process appends right as the first of three concurrent commands is decided.
+    let interfered = false;
+    const first = (s: { count: number; names: string[] }) => {
+      if (!interfered) {
+        interfered = true;
+        void log.append('raced', [codec.encode({ type: 'DatanetCreated', data: { datanetId: 'd', name: 'other', tags: [] } }, 1)], { expectedVersion: 'any', producer: 'other' });
+      }
+      return after('c0')(s);
+    };
+    await Promise.all([a.execute('raced', { now: 1 }, first), a.execute('raced', { now: 2 }, after('c1')), a.execute('raced', { now: 3 }, after('c2'))]);
+    const names = (await log.readStream('raced')).map((e) => codec.decode(e)!.data.name);
+    assert.equal(names.length, 5);
+    for (let i = 1; i < names.length; i++) {
+      const saw = / after (.*)$/.exec(names[i]!)?.[1];
+      if (saw !== undefined) assert.equal(saw, names[i - 1], `event ${i + 1} was decided on the events before it: ${names.join(' | ')}`);
+    }
+  });
+});
