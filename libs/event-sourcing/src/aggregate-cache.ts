@@ -156,7 +156,7 @@ export class AggregateCache<S, E extends DomainEvent> {
     await before;
     let outcome: { result: R; durable: Promise<StoredEvent[]> };
     try {
-      const { events, result } = decide(entry.state, entry.version);
+      const { events, result } = await this.decideOnLatest(streamId, entry, decide);
       if (events.length === 0) {
         settled();
         return { result, durable: Promise.resolve([]) };
@@ -194,6 +194,21 @@ export class AggregateCache<S, E extends DomainEvent> {
       throw error;
     }
     return outcome;
+  }
+
+  /**
+   * Decides on the cached state; a refusal (the decision throws) is taken only on the stream read to
+   * its end, since what this process has cached may be behind another process's appends (a policy
+   * changed, a contribution rejected on review). An acceptance needs no read first: the log refuses
+   * its append if the stream moved on.
+   */
+  private async decideOnLatest<T>(streamId: string, entry: Entry<S>, decide: (state: S, version: number) => T): Promise<T> {
+    try {
+      return decide(entry.state, entry.version);
+    } catch {
+      await this.catchUp(streamId, entry);
+      return decide(entry.state, entry.version);
+    }
   }
 
   /** Folds in the stream's events past the entry's version. */

@@ -147,4 +147,20 @@ describe('AggregateCache on a log with concurrent writers', () => {
       if (saw !== undefined) assert.equal(saw, names[i - 1], `event ${i + 1} was decided on the events before it: ${names.join(' | ')}`);
     }
   });
+
+  it('refuses a command only on the stream read to its end', async () => {
+    const a = new AggregateCache(shared, counter, 'a');
+    const b = new AggregateCache(shared, counter, 'b');
+    await a.execute('gate', { now: 0 }, add('closed'));
+    await b.peek('gate');
+    await a.execute('gate', { now: 1 }, add('open'));
+    // b's cache still ends with 'closed': a decision on it alone would refuse.
+    const enter = (s: { count: number; names: string[] }) => {
+      if (s.names.at(-1) !== 'open') throw new Error('the gate is closed');
+      return add('entered')(s);
+    };
+    const { result } = await b.execute('gate', { now: 2 }, enter);
+    assert.equal(result, 3);
+    await assert.rejects(b.execute('nowhere', { now: 3 }, enter), /the gate is closed/);
+  });
 });
