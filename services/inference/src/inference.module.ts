@@ -14,6 +14,7 @@ import { ModelCatalog } from './application/model-catalog.js';
 import { RegisterModelHandler } from './application/register-model.handler.js';
 import { RegistryRepository } from './application/registry.repository.js';
 import { BalanceHolds } from './application/balance-holds.js';
+import { HoldSweeper } from './application/hold-sweeper.js';
 import { TenantLedger } from './application/tenant-ledger.js';
 import { TenantRepository, TenantsHandler } from './application/tenants.handler.js';
 import { INFERENCE_METRICS, KEY_HASHER, SERVING_ENGINES, type ServingEngines } from './application/inference.ports.js';
@@ -28,6 +29,7 @@ import { inferenceProjections } from './projections/index.js';
     ModelCatalog,
     TenantLedger,
     BalanceHolds,
+    HoldSweeper,
     RegisterModelHandler,
     TenantsHandler,
     GenerateHandler,
@@ -56,6 +58,7 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, On
     private readonly generation: GenerateHandler,
     private readonly catalog: ModelCatalog,
     private readonly ledger: TenantLedger,
+    private readonly sweeper: HoldSweeper,
   ) {}
 
   onModuleInit(): void {
@@ -63,6 +66,8 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, On
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // Holds whose replica crashed are settled within a minute of their expiry (or at the tenant's next request).
+    this.sweeper.start(Math.min(60_000, this.config.holdMs / 4));
     if (this.config.httpPort < 0) return;
     const registry = this.metrics.registry;
     this.http = new OpenAiHttpServer({
@@ -77,6 +82,7 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, On
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.sweeper.stop();
     await this.http?.close();
     await this.engines.close();
   }

@@ -4,10 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedEventLog, EventLogError } from '@opal/event-log';
+import { MemoryDocumentStore, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
+import pino from 'pino';
 import { inferenceStream, tenantStream, type InferenceEvent } from '../domain/inference.events.js';
 import { availableBalance } from '../domain/tenant.decider.js';
 import { inferenceCodec } from '../projections/models.projection.js';
+import { tenantsProjection, type TenantDoc } from '../projections/tenants.projection.js';
 import { BalanceHolds, HOLD_EXPIRED } from './balance-holds.js';
+import { HoldSweeper } from './hold-sweeper.js';
 import { TenantRepository, TenantsHandler } from './tenants.handler.js';
 
 // Balance holds on the tenant's stream, on a real log. Each "replica" has an aggregate cache of its
@@ -140,5 +144,37 @@ describe('balance holds across replicas', () => {
     await r.holds.settle('free', 'inf-free', 0n);
     assert.equal((await log.stats()).events, before);
     await assert.rejects(r.holds.hold('nobody', 'inf-x', 1n), (e: any) => e.code === 'TENANT_NOT_FOUND');
+  });
+
+  it("the sweeper settles an idle tenant's expired holds, which the read model then shows free", async () => {
+    await tenantWith('idle', 1000n);
+    const crashed = replica();
+    await crashed.holds.hold('idle', 'inf-idle-1', 300n);
+    await crashed.holds.hold('idle', 'inf-idle-2', 200n);
+    const store = new MemoryDocumentStore();
+    const projection = tenantsProjection as unknown as Projection<DomainEvent>;
+    await store.prepare(projection.name, projection.collections);
+    const runner = new ProjectionRunner(log, store, projection);
+    await runner.start();
+    try {
+      const tenantDoc = async () => {
+        await runner.caughtUp();
+        return (await store.get('inference_tenants', 'idle')) as TenantDoc;
+      };
+      assert.equal((await tenantDoc()).held, '500');
+      const sweeper = new HoldSweeper(replica().holds, store, pino({ level: 'silent' }));
+      // Holds left by the tests above expired with the clock moved on: this pass settles those.
+      await sweeper.sweep();
+      assert.equal((await tenantDoc()).held, '500', "this tenant's holds have not expired yet");
+      now += HOLD_MS;
+      assert.ok((await sweeper.sweep()) >= 2, "both of its holds, and any other tenant's that expired with them");
+      const t = await tenantDoc();
+      assert.equal(t.held, '0');
+      assert.equal(t.holding, false);
+      assert.equal(t.balance, '1000', 'neither inference recorded a fee');
+      assert.equal(await sweeper.sweep(), 0, 'a second pass finds nothing to settle');
+    } finally {
+      await runner.stop();
+    }
   });
 });

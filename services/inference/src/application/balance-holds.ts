@@ -3,7 +3,7 @@ import { EVENT_LOG, EventLogError, type EventLog } from '@opal/event-log';
 import type { RecordedEvent } from '@opal/event-sourcing';
 import { CLOCK, type Clock } from '@opal/service-runtime';
 import { inferenceStream, tenantStream, type InferenceEvent } from '../domain/inference.events.js';
-import { decideHold, decideSettle, evolveTenant, expiredHolds, initialTenant, type TenantState } from '../domain/tenant.decider.js';
+import { decideHold, decideSettle, decideSettleExpired, evolveTenant, expiredHolds, initialTenant, type TenantState } from '../domain/tenant.decider.js';
 import { inferenceCodec } from '../projections/models.projection.js';
 import { INFERENCE_CONFIG, type InferenceConfig } from '../inference.config.js';
 
@@ -61,6 +61,22 @@ export class BalanceHolds {
   /** Settles the inference's hold with the fee its recorded outcome charged. */
   async settle(tenant: string, inferenceId: string, charged: bigint): Promise<void> {
     await this.submit(tenant, (s) => decideSettle(s, { tenant, inferenceId, charged }));
+  }
+
+  /**
+   * Settles the tenant's holds that expired unsettled (their replicas crashed), from their
+   * inferences' streams, without waiting for the tenant's next request. Resolves with how many.
+   */
+  async releaseExpired(tenant: string): Promise<number> {
+    const now = this.clock.now();
+    const ledger = await this.ledgerOf(tenant);
+    await this.catchUp(tenant, ledger);
+    const expired = expiredHolds(ledger.state, now);
+    if (expired.length === 0) return 0;
+    const outcomes = new Map<string, bigint>();
+    for (const id of expired) outcomes.set(id, await this.outcome(tenant, id, now));
+    await this.submit(tenant, (s) => decideSettleExpired(s, { tenant, now, outcomes }));
+    return expired.length;
   }
 
   /** The tenant's stream as this process knows it; read from the log the first time. */

@@ -85,15 +85,13 @@ export function decideHold(
 ): InferenceEvent[] {
   if (!state.created) throw new InferenceServiceError('TENANT_NOT_FOUND', `tenant_id: no tenant ${cmd.tenant}`);
   if (state.holds.has(cmd.inferenceId)) return [];
-  const events: InferenceEvent[] = [];
+  const events = decideSettleExpired(state, cmd);
   let released = 0n;
   let charged = 0n;
-  for (const [inferenceId, fee] of cmd.outcomes) {
-    const h = state.holds.get(inferenceId);
-    if (!h || h.expiresAt > cmd.now) continue;
-    events.push({ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId, charged: fee.toString(), amount: h.amount.toString() } });
-    released += h.amount;
-    charged += fee;
+  for (const e of events) {
+    if (e.type !== 'HoldSettled') continue;
+    released += BigInt(e.data.amount);
+    charged += BigInt(e.data.charged);
   }
   const free = availableBalance(state) + released - charged;
   if (free < cmd.amount) {
@@ -101,6 +99,17 @@ export function decideHold(
   }
   if (cmd.amount > 0n) {
     events.push({ type: 'BalanceHeld', data: { tenant: cmd.tenant, inferenceId: cmd.inferenceId, amount: cmd.amount.toString(), expiresAt: BigInt(cmd.expiresAt) } });
+  }
+  return events;
+}
+
+/** Settles the open holds past their expiry at `now` whose outcomes the caller looked up (inference id to fee). */
+export function decideSettleExpired(state: TenantState, cmd: { tenant: string; now: number; outcomes: ReadonlyMap<string, bigint> }): InferenceEvent[] {
+  const events: InferenceEvent[] = [];
+  for (const [inferenceId, fee] of cmd.outcomes) {
+    const h = state.holds.get(inferenceId);
+    if (!h || h.expiresAt > cmd.now) continue;
+    events.push({ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId, charged: fee.toString(), amount: h.amount.toString() } });
   }
   return events;
 }

@@ -6,15 +6,15 @@ import { inferenceCodec } from './models.projection.js';
  * Prepaid balance in token base units (decimal strings): credits less completed inferences' fees;
  * `held`: the worst-case fees of requests whose holds are not settled yet.
  */
-export type TenantDoc = { tenantId: string; credited: string; spent: string; balance: string; inferences: number; held: string };
+export type TenantDoc = { tenantId: string; credited: string; spent: string; balance: string; inferences: number; held: string; holding: boolean };
 export type ApiKeyDoc = { apiKeyHash: string; tenantId: string };
 
 const TENANTS = 'inference_tenants';
 const KEYS = 'inference_api_keys';
 
 function tenantOf(doc: Doc | undefined, tenantId: string): TenantDoc {
-  const t = (doc as TenantDoc | undefined) ?? { tenantId, credited: '0', spent: '0', balance: '0', inferences: 0, held: '0' };
-  return t.held === undefined ? { ...t, held: '0' } : t;
+  const t = (doc as TenantDoc | undefined) ?? { tenantId, credited: '0', spent: '0', balance: '0', inferences: 0, held: '0', holding: false };
+  return t.held === undefined ? { ...t, held: '0', holding: false } : t;
 }
 
 /**
@@ -24,7 +24,8 @@ function tenantOf(doc: Doc | undefined, tenantId: string): TenantDoc {
 export const tenantsProjection: Projection<InferenceEvent> = {
   name: 'inference.tenants',
   codec: inferenceCodec,
-  collections: [{ name: TENANTS, indexes: [] }, { name: KEYS, indexes: [] }],
+  // `holding`: tenants with open holds, which the sweeper of expired holds looks at.
+  collections: [{ name: TENANTS, indexes: ['holding'] }, { name: KEYS, indexes: [] }],
   route(e) {
     switch (e.type) {
       case 'TenantCreated':
@@ -46,8 +47,10 @@ export const tenantsProjection: Projection<InferenceEvent> = {
       const credited = BigInt(t.credited) + BigInt(e.data.amount);
       return { ...t, credited: credited.toString(), balance: (credited - BigInt(t.spent)).toString() } satisfies TenantDoc;
     }
-    if (e.type === 'BalanceHeld') return { ...t, held: (BigInt(t.held) + BigInt(e.data.amount)).toString() } satisfies TenantDoc;
-    if (e.type === 'HoldSettled') return { ...t, held: (BigInt(t.held) - BigInt(e.data.amount)).toString() } satisfies TenantDoc;
+    if (e.type === 'BalanceHeld' || e.type === 'HoldSettled') {
+      const held = BigInt(t.held) + (e.type === 'BalanceHeld' ? 1n : -1n) * BigInt(e.data.amount);
+      return { ...t, held: held.toString(), holding: held !== 0n } satisfies TenantDoc;
+    }
     if (e.type === 'InferenceCompleted') {
       const spent = BigInt(t.spent) + BigInt(e.data.fee?.total ?? '0');
       return { ...t, spent: spent.toString(), balance: (BigInt(t.credited) - spent).toString(), inferences: t.inferences + 1 } satisfies TenantDoc;

@@ -32,6 +32,17 @@ describe('inference.tenants projection', () => {
       completed('i1'),
       { type: 'HoldSettled', data: { tenant: 't', inferenceId: 'i1', charged: '30', amount: '40' } },
     ]);
-    assert.deepEqual(t, { tenantId: 't', credited: '100', spent: '30', balance: '70', inferences: 1, held: '40' });
+    assert.deepEqual(t, { tenantId: 't', credited: '100', spent: '30', balance: '70', inferences: 1, held: '40', holding: true });
+  });
+
+  it('takes a tenant whose holds are all settled as holding nothing', () => {
+    const t = tenantAfter([
+      { type: 'TenantCreated', data: { tenant: 't', apiKeyHash: 'h' } },
+      { type: 'TenantCredited', data: { tenant: 't', amount: '100', reference: 'd' } },
+      { type: 'BalanceHeld', data: { tenant: 't', inferenceId: 'i1', amount: '40', expiresAt: 1n } },
+      { type: 'HoldSettled', data: { tenant: 't', inferenceId: 'i1', charged: '0', amount: '40' } },
+    ]);
+    assert.equal(t!.held, '0');
+    assert.equal(t!.holding, false);
   });
 });

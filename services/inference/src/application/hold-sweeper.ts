@@ -1,0 +1,54 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { LOGGER } from '@opal/service-runtime';
+import type { TenantDoc } from '../projections/tenants.projection.js';
+import { BalanceHolds } from './balance-holds.js';
+
+/** Tenants looked at per pass; the rest wait for the next pass (or their next request). */
+const TENANTS_PER_PASS = 1000;
+
+/**
+ * Settles holds that expired unsettled (their replica crashed) for the tenants the read model shows
+ * holding, so their funds come back without waiting for their next request. Every replica may run
+ * it: the holds are settled on the tenant's stream, once.
+ */
+@Injectable()
+export class HoldSweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly holds: BalanceHolds,
+    @Inject(DOCUMENT_STORE) private readonly store: DocumentStore,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /** One pass; resolves with how many holds it settled. */
+  async sweep(): Promise<number> {
+    const { items } = await this.store.find('inference_tenants', { where: { holding: true }, limit: TENANTS_PER_PASS });
+    let settled = 0;
+    for (const t of items as TenantDoc[]) {
+      try {
+        settled += await this.holds.releaseExpired(t.tenantId);
+      } catch (error) {
+        this.logger.warn({ tenant: t.tenantId, err: error }, 'expired balance holds not settled; the next pass tries again');
+      }
+    }
+    if (settled > 0) this.logger.info({ settled }, 'expired balance holds settled');
+    return settled;
+  }
+
+  start(everyMs: number): void {
+    this.timer ??= setInterval(() => {
+      this.running = this.running.then(() => this.sweep()).catch((error: unknown) => this.logger.warn({ err: error }, 'sweep of expired balance holds failed'));
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}
