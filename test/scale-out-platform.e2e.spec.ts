@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
 import { OpalProcess, call, grpcClient, runOpal } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
 import { brokers, deleteTopics, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
@@ -163,6 +164,47 @@ describe('the platform scaled out: each service in its own opal serve process', 
       assert.equal(tenant.available, tenant.balance);
     } finally {
       await second.stop();
+    }
+  });
+
+  it("a replica killed mid-request leaves a hold that another replica settles once it expires, charging nothing", async () => {
+    // A slow OpenAI-compatible server behind a remote base model: a request runs for seconds.
+    const remote = await startFakeOpenAiServer({ baseModel: 'slow-base', tokenDelayMs: 100 });
+    const holdEnv = { ...c.env, OPAL_INFERENCE_HOLD_SECONDS: '10' };
+    const doomed = new OpalProcess(join(dir, 'inference-doomed'), { command: ['serve', 'inference'], env: holdEnv, ...logged });
+    const survivor = new OpalProcess(join(dir, 'inference-survivor'), { command: ['serve', 'inference'], env: holdEnv, ...logged });
+    await doomed.start();
+    await survivor.start();
+    const admin = grpcClient(survivor.url, 'inference');
+    try {
+      await call(admin, 'registerBaseModel', { baseModelId: 'slow', kind: 'remote', endpoint: remote.url, remoteName: 'slow-base' });
+      // A priced adapter on it (the remote server loads it by path): a request holds up to 2 per token.
+      await call(admin, 'registerAdapter', { adapterId: 'slow-lora', baseModelId: 'slow', owner: '0x' + '11'.repeat(20), path: '/adapters/slow-lora', pricePerThousandOutput: '2000' });
+      const { apiKey } = await call(admin, 'createTenant', { tenantId: 'crash' });
+      await call(admin, 'creditTenant', { tenantId: 'crash', amount: '1000', reference: 'deposit-1' });
+      const client = new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${doomed.httpPort}/v1`, maxRetries: 0 });
+      const stream = await client.completions.create({ model: 'slow-lora', prompt: 'once upon a time', max_tokens: 300, stream: true });
+      // The first token is out: the hold is on the tenant's stream. Then the replica dies.
+      for await (const _chunk of stream) break;
+      await doomed.kill('SIGKILL');
+      const tenant = async () => call(admin, 'getTenant', { tenantId: 'crash' });
+      let t = await tenant();
+      assert.equal(t.balance, '1000', 'nothing was charged');
+      assert.equal(t.held, '600', 'the dead replica left its hold: 300 tokens at 2');
+      assert.equal(BigInt(t.available), 1000n - BigInt(t.held));
+      // Expiry in 10 s; the survivor's sweeper looks every 2.5 s.
+      for (let i = 0; i < 200 && t.held !== '0'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        t = await tenant();
+      }
+      assert.equal(t.held, '0', 'the hold was settled after its expiry');
+      assert.equal(t.available, '1000');
+      assert.equal(t.balance, '1000');
+    } finally {
+      admin.close();
+      await doomed.stop();
+      await survivor.stop();
+      await remote.close();
     }
   });
 });
