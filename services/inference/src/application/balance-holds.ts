@@ -23,9 +23,9 @@ type Ledger = { state: TenantState; version: number };
  * Worst-case fees held against tenants' balances, on each tenant's stream, so every replica of the
  * service decides on the same state: together they never hold more than the balance. A request
  * holds before any work and settles with its fee once its outcome is recorded. A hold that is never
- * settled (its replica crashed) is settled by the next hold on that tenant decided after its
- * expiry, from what the inference's own stream holds; an inference that recorded nothing by then
- * is closed as failed, so it can no longer charge.
+ * settled (its replica crashed) is settled after its expiry, by the next hold on that tenant or by
+ * the sweeper (releaseExpired), from what the inference's own stream holds; an inference that
+ * recorded nothing by then is closed as failed, so it can no longer charge.
  *
  * A replica appends to a tenant's stream one batch at a time: the holds and settlements that arrive
  * while an append is in flight are decided together and go out in the next. Its view of the stream
