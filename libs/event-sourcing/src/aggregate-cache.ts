@@ -42,10 +42,10 @@ type Entry<S> = {
  * On a log with concurrent writers (Kafka, the replicas of a service) the commands of one aggregate
  * run one at a time in this process, and their events are folded in only once the log has taken
  * them: the log appends one stream's events one batch at a time anyway. So when another process
- * won the race to the stream, the cached state is still the stream as the log had it, and reading
- * just the events it missed brings it up to date; before, the whole stream was read again at every
- * lost race (a Datanet's stream grows by two events per contribution), and a command already
- * decided on the lost events could still land behind the other process's.
+ * won the race to the stream, the cached state is still the stream as the log had it: reading just
+ * the events it missed brings it up to date (a Datanet's stream grows by two events per
+ * contribution, too long to read again at every lost race), and no command is ever decided on
+ * events that then lose the race.
  */
 export class AggregateCache<S, E extends DomainEvent> {
   private readonly entries = new Map<string, Entry<S>>();
@@ -90,6 +90,17 @@ export class AggregateCache<S, E extends DomainEvent> {
     const entry = { state, version };
     this.entries.set(streamId, entry);
     return entry;
+  }
+
+  /**
+   * Takes in what other processes appended to the stream since this process last read it (on a log
+   * with concurrent writers; on a log of one process the cache is the stream). For a caller that
+   * must not act on a stale state without a command to append, such as a refusal.
+   */
+  async refresh(streamId: string): Promise<void> {
+    if (!this.log.concurrentWriters) return;
+    const entry = await this.load(streamId);
+    await this.catchUp(streamId, entry);
   }
 
   /** Current state without running a command (for queries against the write model). */

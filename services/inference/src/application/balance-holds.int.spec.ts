@@ -16,16 +16,19 @@ import { TenantRepository, TenantsHandler } from './tenants.handler.js';
 
 // Balance holds on the tenant's stream, on a real log. Each "replica" has an aggregate cache of its
 // own over the same log, as processes of the service have: their cached states go stale, and the
-// log's expected versions decide.
+// log's expected versions decide. The replicas see the log as one with concurrent writers, as they
+// see Kafka.
 
 const HOLD_MS = 60_000;
 
 describe('balance holds across replicas', () => {
   let dir: string;
   let log: EmbeddedEventLog;
+  /** The same log, marked as one that other processes append to. */
+  let shared: EmbeddedEventLog;
   let now = 1_700_000_000_000;
   const clock = { now: () => now };
-  const replica = () => ({ holds: new BalanceHolds(log, clock, { holdMs: HOLD_MS }) });
+  const replica = () => ({ holds: new BalanceHolds(new TenantRepository(shared), shared, clock, { holdMs: HOLD_MS }) });
   /** A replica that has read the tenant's stream before the race, as a warm process has (a hold of nothing records nothing). */
   const warm = async (r: ReturnType<typeof replica>, tenant: string) => r.holds.hold(tenant, `warm-${tenant}`, 0n);
   const keys = { hash: (k: string) => `h-${k}`, newKey: () => 'k'.repeat(20) };
@@ -33,6 +36,13 @@ describe('balance holds across replicas', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'opal-holds-'));
     log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+    shared = new Proxy(log, {
+      get(target, key) {
+        if (key === 'concurrentWriters') return true;
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
   });
   after(async () => {
     await log.close();

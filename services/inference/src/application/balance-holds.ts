@@ -3,21 +3,19 @@ import { EVENT_LOG, EventLogError, type EventLog } from '@opal/event-log';
 import type { RecordedEvent } from '@opal/event-sourcing';
 import { CLOCK, type Clock } from '@opal/service-runtime';
 import { inferenceStream, tenantStream, type InferenceEvent } from '../domain/inference.events.js';
-import { decideHold, decideSettle, decideSettleExpired, evolveTenant, expiredHolds, initialTenant, type TenantState } from '../domain/tenant.decider.js';
+import { decideHold, decideSettle, decideSettleExpired, evolveTenant, expiredHolds, type TenantState } from '../domain/tenant.decider.js';
 import { inferenceCodec } from '../projections/models.projection.js';
 import { INFERENCE_CONFIG, type InferenceConfig } from '../inference.config.js';
+import { TenantRepository } from './tenants.handler.js';
 
-/** Appends of one batch that lost the race to another replica, before its commands fail. */
-const CONFLICT_ATTEMPTS = 20;
+/** Tries of a batch that keeps losing the race to other replicas. */
+const CONTENDED_TRIES = 20;
 
 /** What an expired hold's inference recorded when nobody settled it (its replica crashed). */
 export const HOLD_EXPIRED = 'HOLD_EXPIRED';
 
 /** One hold or settlement waiting for its tenant's next append. */
 type Pending = { readonly decide: (s: TenantState) => InferenceEvent[]; readonly resolve: () => void; readonly reject: (e: unknown) => void };
-
-/** A tenant's stream as this process has read and written it: only appends the log took are folded in. */
-type Ledger = { state: TenantState; version: number };
 
 /**
  * Worst-case fees held against tenants' balances, on each tenant's stream, so every replica of the
@@ -28,17 +26,15 @@ type Ledger = { state: TenantState; version: number };
  * recorded nothing by then is closed as failed, so it can no longer charge.
  *
  * A replica appends to a tenant's stream one batch at a time: the holds and settlements that arrive
- * while an append is in flight are decided together and go out in the next. Its view of the stream
- * takes in only what the log accepted, so when another replica appended first it reads just the
- * events it missed and decides again (a tenant's stream grows by two events per request; reading
- * it again from the start at every lost race would cost more as it grows).
+ * while an append is in flight are decided together and go out in the next, through the tenant's
+ * aggregate (which, scaled out, reads just the events it missed when another replica appended first).
  */
 @Injectable()
 export class BalanceHolds {
   private readonly queues = new Map<string, Pending[]>();
-  private readonly ledgers = new Map<string, Ledger>();
 
   constructor(
+    private readonly tenants: TenantRepository,
     @Inject(EVENT_LOG) private readonly log: EventLog,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(INFERENCE_CONFIG) private readonly config: Pick<InferenceConfig, 'holdMs'>,
@@ -51,9 +47,7 @@ export class BalanceHolds {
   async hold(tenant: string, inferenceId: string, amount: bigint): Promise<{ expiresAt: number }> {
     const now = this.clock.now();
     const expiresAt = now + this.config.holdMs;
-    const ledger = await this.ledgerOf(tenant);
-    const outcomes = new Map<string, bigint>();
-    for (const id of expiredHolds(ledger.state, now)) outcomes.set(id, await this.outcome(tenant, id, now));
+    const outcomes = await this.outcomesOfExpired(tenant, now);
     await this.submit(tenant, (s) => decideHold(s, { tenant, inferenceId, amount, expiresAt, now, outcomes }));
     return { expiresAt };
   }
@@ -69,35 +63,18 @@ export class BalanceHolds {
    */
   async releaseExpired(tenant: string): Promise<number> {
     const now = this.clock.now();
-    const ledger = await this.ledgerOf(tenant);
-    await this.catchUp(tenant, ledger);
-    const expired = expiredHolds(ledger.state, now);
-    if (expired.length === 0) return 0;
-    const outcomes = new Map<string, bigint>();
-    for (const id of expired) outcomes.set(id, await this.outcome(tenant, id, now));
+    await this.tenants.refresh(tenantStream(tenant));
+    const outcomes = await this.outcomesOfExpired(tenant, now);
+    if (outcomes.size === 0) return 0;
     await this.submit(tenant, (s) => decideSettleExpired(s, { tenant, now, outcomes }));
-    return expired.length;
+    return outcomes.size;
   }
 
-  /** The tenant's stream as this process knows it; read from the log the first time. */
-  private async ledgerOf(tenant: string): Promise<Ledger> {
-    let ledger = this.ledgers.get(tenant);
-    if (!ledger) {
-      ledger = { state: initialTenant(), version: 0 };
-      this.ledgers.set(tenant, ledger);
-    }
-    if (ledger.version === 0) await this.catchUp(tenant, ledger);
-    return ledger;
-  }
-
-  /** Folds in what the log holds past the ledger's version (another replica's appends, a credit). */
-  private async catchUp(tenant: string, ledger: Ledger): Promise<void> {
-    for (const stored of await this.log.readStream(tenantStream(tenant), ledger.version + 1)) {
-      if (stored.streamSeq <= ledger.version) continue; // a concurrent catch-up got here first
-      const e = inferenceCodec.decode(stored);
-      if (e) ledger.state = evolveTenant(ledger.state, e);
-      ledger.version = stored.streamSeq;
-    }
+  /** The fees charged by the inferences of the tenant's holds expired at `now`, looked up in their streams. */
+  private async outcomesOfExpired(tenant: string, now: number): Promise<Map<string, bigint>> {
+    const outcomes = new Map<string, bigint>();
+    for (const id of expiredHolds((await this.tenants.peek(tenantStream(tenant))).state, now)) outcomes.set(id, await this.outcome(tenant, id, now));
+    return outcomes;
   }
 
   private submit(tenant: string, decide: Pending['decide']): Promise<void> {
@@ -125,51 +102,40 @@ export class BalanceHolds {
   }
 
   /**
-   * One append for the batch: each command is decided on the state as the ones before it left it;
-   * a refused command (INSUFFICIENT_BALANCE) is refused alone, but only once the ledger has read
-   * the stream to its end (a credit through another replica must count). Decided again on what
-   * the log holds when another replica appended first.
+   * One append for the batch: each command is decided on the state as the ones before it left it,
+   * and a refused command (INSUFFICIENT_BALANCE) is refused alone. A refusal stands only on the
+   * stream read to its end (a credit through another replica must count): the refused commands are
+   * decided once more after the aggregate has taken in what others appended.
    */
   private async append(tenant: string, batch: readonly Pending[]): Promise<void> {
     const stream = tenantStream(tenant);
     try {
-      const ledger = await this.ledgerOf(tenant);
-      let fresh = false;
-      for (let attempt = 1; ; attempt++) {
-        const { events, refusals } = decideBatch(ledger.state, stream, batch);
-        if (!fresh && refusals.some((r) => r !== undefined)) {
-          await this.catchUp(tenant, ledger);
-          fresh = true;
-          continue;
-        }
-        if (events.length > 0) {
-          const now = this.clock.now();
-          const expected = ledger.version;
-          try {
-            await this.log.append(stream, events.map((e) => inferenceCodec.encode(e, now)), { expectedVersion: expected, producer: 'inference' });
-          } catch (error) {
-            if (!(error instanceof EventLogError && error.code === 'VERSION_CONFLICT') || attempt >= CONFLICT_ATTEMPTS) throw error;
-            await this.catchUp(tenant, ledger);
-            fresh = true;
-            await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
-            continue;
-          }
-          // Unless a first read of the stream, running meanwhile, has taken them in already.
-          if (ledger.version === expected) {
-            events.forEach((e, i) => {
-              ledger.state = evolveTenant(ledger.state, recorded(e, stream, expected + i + 1));
-            });
-            ledger.version = expected + events.length;
-          }
-        }
-        batch.forEach((p, i) => (refusals[i] === undefined ? p.resolve() : p.reject(refusals[i])));
-        return;
+      let refusals = await this.decideAndAppend(stream, batch);
+      const refused = batch.filter((_, i) => refusals[i] !== undefined);
+      if (refused.length > 0) {
+        await this.tenants.refresh(stream);
+        const again = await this.decideAndAppend(stream, refused);
+        let k = 0;
+        refusals = refusals.map((r) => (r === undefined ? undefined : again[k++]));
       }
+      batch.forEach((p, i) => (refusals[i] === undefined ? p.resolve() : p.reject(refusals[i])));
     } catch (error) {
-      // The log failed (away, or the race lost too often): the ledger is read again next time.
-      this.ledgers.delete(tenant);
       for (const p of batch) p.reject(error);
     }
+  }
+
+  /** Decides the commands together and appends their events; resolves with each one's refusal, if any. */
+  private async decideAndAppend(stream: string, batch: readonly Pending[]): Promise<unknown[]> {
+    let refusals: unknown[] = [];
+    await contended(async () => {
+      const { durable } = await this.tenants.decide(stream, { now: this.clock.now() }, (state) => {
+        const decided = decideBatch(state, stream, batch);
+        refusals = decided.refusals;
+        return { events: decided.events, result: undefined };
+      });
+      await durable;
+    });
+    return refusals;
   }
 
   /**
@@ -195,6 +161,22 @@ export class BalanceHolds {
         if (!(error instanceof EventLogError && error.code === 'VERSION_CONFLICT')) throw error;
       }
     }
+  }
+}
+
+/**
+ * Runs a command on a tenant's stream again while other replicas keep winning the race to it. The
+ * aggregate has read what the winner appended by the time the append fails, so the pauses are only
+ * short jitter, to let racing replicas fall out of step.
+ */
+async function contended<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof EventLogError && error.code === 'VERSION_CONFLICT') || n >= CONTENDED_TRIES) throw error;
+    }
+    await new Promise((r) => setTimeout(r, Math.random() * 2 * n));
   }
 }
 

@@ -97,9 +97,6 @@ export class GenerateHandler {
     ctx: { inferenceId: string; tenant: string; target: Awaited<ReturnType<ModelCatalog['target']>>; prices: Parameters<typeof quoteFee>[0]; maxTokens: number },
   ): AsyncGenerator<GenerateOutput> {
     const { inferenceId, tenant, target } = ctx;
-    // The fee the recorded outcome charged, once recorded; until then the hold is left to expire
-    // (an append that failed may still have landed: the inference's stream then tells).
-    let charged: bigint | undefined;
     const adapterId = target.adapter?.id ?? '';
     const ended = this.metrics.requestStarted();
     let text = '';
@@ -131,11 +128,11 @@ export class GenerateHandler {
             },
           }
         : { type: 'InferenceFailed', data: { inferenceId, tenant, adapterId, reason: done.finishReason.toUpperCase(), detail: `${done.usage.completionTokens} tokens before the ${done.finishReason}` } };
+      // The hold is settled only once the outcome is recorded: if recording fails, the append may
+      // still have landed, and the hold is left to expire and be settled from the inference's stream.
       await this.record(inferenceId, event);
-      charged = completed ? fee.total : 0n;
       // Settled before the summary goes out, so the caller's next request sees the fee, not the hold.
-      await this.settle(tenant, inferenceId, charged);
-      charged = undefined;
+      await this.settle(tenant, inferenceId, completed ? fee.total : 0n);
       yield {
         type: 'summary',
         summary: { inferenceId, model: input.model, finishReason: done.finishReason, usage: done.usage, timings: done.timings, fee: completed ? fee.quote.total : '0' },
@@ -144,16 +141,16 @@ export class GenerateHandler {
       if (!done) {
         const err = e instanceof InferenceError ? new InferenceServiceError(engineCodes[e.code], e.message) : e;
         const reason = err instanceof InferenceServiceError ? err.code : 'ENGINE_FAILURE';
-        await this.record(inferenceId, { type: 'InferenceFailed', data: { inferenceId, tenant, adapterId, reason, detail: (e as Error).message } }).then(
-          () => (charged = 0n),
-          () => {},
+        const recorded = await this.record(inferenceId, { type: 'InferenceFailed', data: { inferenceId, tenant, adapterId, reason, detail: (e as Error).message } }).then(
+          () => true,
+          () => false,
         );
+        if (recorded) await this.settle(tenant, inferenceId, 0n);
         throw err;
       }
       throw e;
     } finally {
       ended();
-      if (charged !== undefined) await this.settle(tenant, inferenceId, charged);
     }
   }
 
