@@ -8,6 +8,7 @@ import { freePort, infraScript } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import { appendAll, comparable, ingestAppends, mongoDigests } from './scale-out/ingest-fixture.js';
 import { waitDrained } from './scale-out/serve-process.js';
+import { sample, scrape } from './scale-out/metrics-scrape.js';
 import { faultHarness, BIG, SMALL, brokers, deleteTopics, dropDb, groupsOf, infra, scenario, skip, untilContributions } from './scale-out/fault-kit.js';
 
 const localOnly = !infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined;
@@ -147,15 +148,32 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       // The service gives up finding the server after 0.5 s per try, so the outage outlasts many tries.
       const url = `${server.endpoints.mongoUrl!.replace(/\/[^/]*$/, '')}/opal_fault_mongo_${process.pid}?serverSelectionTimeoutMS=500`;
       const half = appends.findIndex((_, i) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0) >= SMALL / 2);
-      const service = serve({ ...s.env, OPAL_STORE: url });
+      const metrics = await freePort();
+      const service = serve({ ...s.env, OPAL_STORE: url, OPAL_METRICS_PORT: String(metrics) });
       await service.start();
       await appendAll(log, appends.slice(0, half));
       await untilContributions(url, Math.floor(SMALL / 2 / 4));
       await server.kill();
       await appendAll(log, appends.slice(half));
       await new Promise((r) => setTimeout(r, 8000));
+      // What an operator sees during the outage: the read models fall behind by at least every
+      // record appended since, and their batches fail and are retried.
+      const later = appends.slice(half).reduce((n, a) => n + a.events.length, 0);
+      const during = await scrape(metrics);
+      for (const projection of ['ingest.contributions', 'ingest.catalog']) {
+        const lag = sample(during, 'opal_projection_lag_records', { projection });
+        assert.ok(lag !== undefined && lag >= later, `${projection}: lag ${lag} counts the ${later} records appended during the outage`);
+        assert.ok((sample(during, 'opal_projection_batch_failures_total', { projection }) ?? 0) > 0, `${projection}: failed batches are counted`);
+        assert.equal(sample(during, 'opal_projection_up', { projection }), 1, `${projection}: still running`);
+      }
       await server.up();
       await sameAsCleanPass(brokers, { prefix: s.prefix, url }, reference);
+      const caughtUp = await scrape(metrics);
+      for (const projection of ['ingest.contributions', 'ingest.catalog']) {
+        assert.equal(sample(caughtUp, 'opal_projection_lag_records', { projection }), 0, `${projection}: caught up`);
+        assert.equal(sample(caughtUp, 'opal_projection_events_applied_total', { projection }), SMALL, `${projection}: each event applied once`);
+        assert.equal(sample(caughtUp, 'opal_projection_dead_lettered_total', { projection }) ?? 0, 0);
+      }
       const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
       await admin.connect();
       const dead = (await admin.fetchTopicOffsets(`${s.prefix}dead-letter`)).reduce((n, p) => n + Number(p.high), 0);

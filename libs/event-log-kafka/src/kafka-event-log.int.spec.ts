@@ -153,6 +153,7 @@ if (!infra.skipped) {
       const s = `poison-${run}`;
       await log.append(s, [ev('Good', '1'), ev('Poison', '2'), ev('Good', '3')], { expectedVersion: 'no_stream', producer: 't' });
       const applied: number[] = [];
+      const setAside: string[] = [];
       const sub = log.subscribe({
         name: `dlq-${run}`,
         from: 'beginning',
@@ -162,10 +163,12 @@ if (!infra.skipped) {
           applied.push(...mine.map((e) => e.streamSeq));
         },
         onError: () => {},
+        onDeadLettered: (e, reason) => setAside.push(`${e.streamId}#${e.streamSeq}: ${reason}`),
       });
       await sub.caughtUp();
       await sub.stop();
       assert.deepEqual(applied, [1, 3]);
+      assert.deepEqual(setAside, [`${s}#2: cannot apply Poison`], 'the subscriber hears of what was set aside');
 
       const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
       const consumer = kafka.consumer({ groupId: `dlq-reader-${run}` });
@@ -246,6 +249,8 @@ if (!infra.skipped) {
         const shared = await a.sharedCursor();
         for (const e of later) assert.ok(past(shared, e), `${e.streamId}#2: the shared cursor is past it`);
         assert.ok(later.some((e) => !past(a.cursor(), e)), "some were the other member's to deliver");
+        // The lag is the group's: each member counts what the other delivered as done.
+        assert.deepEqual([await a.lag(), await b.lag()], [0, 0]);
         await b.stop(); // leaves the group: its partitions move to the other member
         for (const id of ids) await log.append(id, [ev('B')], { expectedVersion: 2, producer: 't' });
         const until = Date.now() + 30_000;

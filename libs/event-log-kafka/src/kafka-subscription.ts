@@ -322,12 +322,14 @@ export class KafkaSubscription implements Subscription {
     // The batch keeps failing: find the event(s) to blame, one at a time.
     for (const e of events) {
       if (events.length > 1 && (await this.attempt([e], payloads))) continue;
+      const reason = String((this.lastError as Error)?.message ?? this.lastError);
       await deadLetter(this.producer, this.settings.deadLetterTopic, e, {
-        reason: String((this.lastError as Error)?.message ?? this.lastError),
+        reason,
         subscription: this.options.name,
         source: `${e.position.partition}@${e.position.offset}`,
         attempts: this.settings.maxAttempts,
       });
+      this.options.onDeadLettered?.(e, reason);
     }
   }
 
@@ -372,6 +374,18 @@ export class KafkaSubscription implements Subscription {
       }
     }
     return out;
+  }
+
+  async lag(): Promise<number> {
+    const shared = await this.sharedCursor();
+    let behind = 0;
+    for (const topic of this.settings.topics) {
+      for (const [p, high] of await highWatermarks(this.admin, topic)) {
+        const key = cursorKey(topic, p);
+        behind += Math.max(0, high - (shared[key] ?? this.startOf(key)));
+      }
+    }
+    return behind;
   }
 
   async stop(): Promise<void> {

@@ -32,6 +32,8 @@ export type SubscribeOptions = {
   readonly onError?: (error: unknown, events: StoredEvent[]) => void;
   /** The subscription stopped for good on its own and delivers nothing more (not called on stop()). */
   readonly onFailed?: (error: unknown) => void;
+  /** An event kept failing and was set aside with this reason (where the adapter does that); the subscription goes on. */
+  readonly onDeadLettered?: (event: StoredEvent, reason: string) => void;
 };
 
 export type Subscription = {
@@ -46,6 +48,12 @@ export type Subscription = {
    * Elsewhere the same as cursor().
    */
   sharedCursor(): Promise<Cursor>;
+  /**
+   * How far behind the log the subscription is: the records durable now that all its processes
+   * together (see sharedCursor) have not delivered yet. Records the subscription skips (a refused
+   * append's copy, a duplicate) count until it has passed them. 0 once caught up.
+   */
+  lag(): Promise<number>;
   stop(): Promise<void>;
 };
 

@@ -16,6 +16,10 @@ export type ProjectionRunnerOptions = {
   readonly onError?: (error: unknown) => void;
   /** The log stopped delivering to this projection for good: its state goes stale from here on. */
   readonly onFailed?: (error: unknown) => void;
+  /** A batch is committed: the events it applied, the records it was delivered as, and how long that took. */
+  readonly onCommitted?: (batch: { readonly events: number; readonly records: number; readonly seconds: number }) => void;
+  /** The log set an event aside that kept failing (see SubscribeOptions.onDeadLettered). */
+  readonly onDeadLettered?: (event: StoredEvent, reason: string) => void;
 };
 
 /**
@@ -59,6 +63,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       handler: (batch) => this.apply(batch),
       onError: (e) => this.options.onError?.(e),
       onFailed: (e) => this.options.onFailed?.(e),
+      onDeadLettered: (e, reason) => this.options.onDeadLettered?.(e, reason),
     });
   }
 
@@ -83,6 +88,11 @@ export class ProjectionRunner<E extends DomainEvent> {
     return this.applied;
   }
 
+  /** Records of the log the projection (all its processes) has yet to apply; undefined while stopped. */
+  async lag(): Promise<number | undefined> {
+    return this.subscription?.lag();
+  }
+
   async stop(): Promise<void> {
     await this.subscription?.stop();
     this.subscription = undefined;
@@ -103,6 +113,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       decoded.push(p.codec.decode(stored)!);
       positions.push(stored.position);
     }
+    const started = performance.now();
     try {
       await this.evolveAndCommit(batch, decoded, positions);
     } catch (error) {
@@ -114,6 +125,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       }
       throw error;
     }
+    this.options.onCommitted?.({ events: decoded.length, records: batch.length, seconds: (performance.now() - started) / 1000 });
   }
 
   private async evolveAndCommit(batch: readonly StoredEvent[], decoded: RecordedEvent<E>[], positions: StoredEvent['position'][]): Promise<void> {

@@ -14,6 +14,8 @@ const schema = z.object({
   OPAL_DATA_DIR: z.string().min(1).default(join(repoRoot, '.opal', 'data')),
   OPAL_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
   OPAL_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(50051),
+  /** Prometheus /metrics of the process, on OPAL_GRPC_HOST; 0 picks a free port, -1 (the default) serves none. */
+  OPAL_METRICS_PORT: z.coerce.number().int().min(-1).max(65535).default(-1),
   OPAL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   OPAL_EVENT_LOG: z.string().regex(/^(embedded|kafka:\/\/.+)$/, 'embedded or kafka://host:port').default('embedded'),
   OPAL_STORE: z.string().regex(/^(memory|mongodb:\/\/.+)$/, 'memory or mongodb://host:port/db').default('memory'),
@@ -30,6 +32,8 @@ export type OpalConfig = {
   readonly dataDir: string;
   readonly grpcHost: string;
   readonly grpcPort: number;
+  /** Port of the process's Prometheus /metrics (on grpcHost); -1: none. */
+  readonly metricsPort: number;
   readonly logLevel: z.infer<typeof schema>['OPAL_LOG_LEVEL'];
   readonly eventLog: string;
   readonly store: string;
@@ -62,6 +66,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: resolve(v.OPAL_DATA_DIR),
     grpcHost: v.OPAL_GRPC_HOST,
     grpcPort: v.OPAL_GRPC_PORT,
+    metricsPort: v.OPAL_METRICS_PORT,
     logLevel: v.OPAL_LOG_LEVEL,
     eventLog: v.OPAL_EVENT_LOG,
     store: v.OPAL_STORE,

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { protoRoot, serviceProtos } from '@opal/contracts';
 import { join } from 'node:path';
 import { loadSync } from '@grpc/proto-loader';
+import type { ServerInterceptor } from '@grpc/grpc-js';
 
 const healthProtoPath = fileURLToPath(new URL('../proto/grpc/health/v1/health.proto', import.meta.url));
 
@@ -12,9 +13,10 @@ export type GrpcServiceKey = keyof typeof serviceProtos;
 
 /**
  * gRPC transport for a set of services on one port, with the standard health service (every
- * listed service SERVING) and server reflection, so grpcurl and Kubernetes probes work.
+ * listed service SERVING) and server reflection, so grpcurl and Kubernetes probes work; `interceptors`
+ * run around every call.
  */
-export function grpcServerOptions(url: string, services: readonly GrpcServiceKey[]): GrpcOptions {
+export function grpcServerOptions(url: string, services: readonly GrpcServiceKey[], interceptors: readonly ServerInterceptor[] = []): GrpcOptions {
   const protos = services.map((s) => serviceProtos[s]);
   const statusMap: Record<string, 'SERVING'> = { '': 'SERVING' };
   for (const p of protos) statusMap[`${p.pkg}.${p.service}`] = 'SERVING';
@@ -26,6 +28,8 @@ export function grpcServerOptions(url: string, services: readonly GrpcServiceKey
       protoPath: protos.map((p) => join(protoRoot, p.file)),
       loader: { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot] },
       maxReceiveMessageLength: 64 << 20,
+      // Passed to the grpc-js Server, which runs them around every call (metrics).
+      channelOptions: { interceptors: [...interceptors] },
       onLoadPackageDefinition: (_definition, server) => {
         // Reflection describes the .proto files as written (snake_case fields), whatever casing
         // the handlers receive, so grpcurl and generated clients see the real contract.

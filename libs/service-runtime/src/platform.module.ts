@@ -6,6 +6,7 @@ import { CONTENT_STORE, type ContentStore } from '@opal/content-store';
 import { OPAL_CONFIG, type OpalConfig } from './config.js';
 import { LOGGER } from './logger.js';
 import { ProjectionHost } from './projection-host.js';
+import { METRICS, ProcessMetrics } from './metrics.js';
 
 export type Clock = { now(): number };
 export const CLOCK = Symbol('Clock');
@@ -18,6 +19,8 @@ export type PlatformResources = {
   readonly store: DocumentStore;
   readonly content: ContentStore;
   readonly clock?: Clock;
+  /** The process's metrics (a fresh set when absent); its appends are counted only if eventLog is its meteredLog. */
+  readonly metrics?: ProcessMetrics;
 };
 
 /** The technology every service shares, chosen once by whoever starts the process. */
@@ -34,9 +37,10 @@ export class PlatformModule {
         { provide: DOCUMENT_STORE, useValue: r.store },
         { provide: CONTENT_STORE, useValue: r.content },
         { provide: CLOCK, useValue: r.clock ?? systemClock },
+        { provide: METRICS, useValue: r.metrics ?? new ProcessMetrics() },
         ProjectionHost,
       ],
-      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, CLOCK, ProjectionHost],
+      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, CLOCK, METRICS, ProjectionHost],
     };
   }
 }

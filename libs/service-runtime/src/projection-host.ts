@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { EVENT_LOG, type EventLog } from '@opal/event-log';
 import { DOCUMENT_STORE, ProjectionRunner, sha256Hex, type DocumentStore, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { LOGGER } from './logger.js';
+import { METRICS, ProcessMetrics } from './metrics.js';
 
 export type ProjectionDigest = { projection: string; service: string; digest: string; documents: number; appliedEvents: number };
 
@@ -22,16 +23,29 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
     @Inject(EVENT_LOG) private readonly log: EventLog,
     @Inject(DOCUMENT_STORE) private readonly store: DocumentStore,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS) private readonly metrics: ProcessMetrics,
   ) {}
 
   register<E extends DomainEvent>(service: string, projection: Projection<E>): void {
+    const name = projection.name;
+    let running = true;
     const runner = new ProjectionRunner(this.log, this.store, projection as unknown as Projection<DomainEvent>, {
-      onError: (error) => this.logger.error({ err: error, projection: projection.name }, 'projection batch failed; retrying'),
+      onError: (error) => {
+        this.metrics.projectionFailed(name);
+        this.logger.error({ err: error, projection: name }, 'projection batch failed; retrying');
+      },
       onFailed: (error) => {
-        this.logger.fatal({ err: error, projection: projection.name }, 'projection stopped: the log no longer delivers to it');
-        this.markFailed({ projection: projection.name, error });
+        running = false;
+        this.logger.fatal({ err: error, projection: name }, 'projection stopped: the log no longer delivers to it');
+        this.markFailed({ projection: name, error });
+      },
+      onCommitted: (b) => this.metrics.projectionCommitted(name, b.events, b.seconds),
+      onDeadLettered: (event, reason) => {
+        this.metrics.projectionDeadLettered(name);
+        this.logger.error({ projection: name, streamId: event.streamId, streamSeq: event.streamSeq, type: event.type, reason }, 'event set aside in the dead-letter topic');
       },
     });
+    this.metrics.watchProjection({ name, lag: () => runner.lag(), get running() { return running; } });
     this.runners.push({ service, runner });
     if (this.started) void runner.start();
   }

@@ -4,6 +4,7 @@ import pino from 'pino';
 import type { EventLog, SubscribeOptions } from '@opal/event-log';
 import { MemoryDocumentStore, TypedEventCodec, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { ProjectionHost } from './projection-host.js';
+import { ProcessMetrics } from './metrics.js';
 
 type Accepted = DomainEvent<'ContributionAccepted', { contributor: string }>;
 const projection: Projection<Accepted> = {
@@ -18,7 +19,8 @@ describe('ProjectionHost', () => {
   it('settles `failed` with the projection when the log stops delivering to it for good', async () => {
     const given: SubscribeOptions[] = [];
     const log = { subscribe: (o: SubscribeOptions) => (given.push(o), { caughtUp: async () => {}, cursor: () => ({}), stop: async () => {} }) } as unknown as EventLog;
-    const host = new ProjectionHost(log, new MemoryDocumentStore(), pino({ level: 'silent' }));
+    const metrics = new ProcessMetrics();
+    const host = new ProjectionHost(log, new MemoryDocumentStore(), pino({ level: 'silent' }), metrics);
     host.register('ingest', projection);
     await host.onApplicationBootstrap();
     let settled = false;
@@ -29,5 +31,8 @@ describe('ProjectionHost', () => {
     const error = new Error('consumer crashed');
     given[0]!.onFailed!(error);
     assert.deepEqual(await host.failed, { projection: 'test.failing', error });
+    const text = await metrics.exposition();
+    assert.match(text, /^opal_projection_batch_failures_total\{projection="test.failing"\} 1$/m);
+    assert.match(text, /^opal_projection_up\{projection="test.failing"\} 0$/m);
   });
 });

@@ -2,7 +2,7 @@ import { CONTENT_STORE, type ContentStore } from '@opal/content-store';
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
-import { LOGGER, OPAL_CONFIG, ProjectionHost, type OpalConfig } from '@opal/service-runtime';
+import { LOGGER, METRICS, OPAL_CONFIG, ProcessMetrics, ProjectionHost, type OpalConfig } from '@opal/service-runtime';
 import { InferenceController } from './adapters/grpc/inference.controller.js';
 import { EngineRouter } from './adapters/engines/engine-router.js';
 import { DatanetIndexProvider } from './adapters/index/datanet-index.provider.js';
@@ -55,6 +55,7 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, On
     @Inject(SERVING_ENGINES) private readonly engines: ServingEngines,
     @Inject(INFERENCE_METRICS) private readonly metrics: PrometheusInferenceMetrics,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS) private readonly processMetrics: ProcessMetrics,
     private readonly generation: GenerateHandler,
     private readonly catalog: ModelCatalog,
     private readonly ledger: TenantLedger,
@@ -63,19 +64,21 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, On
 
   onModuleInit(): void {
     for (const p of inferenceProjections) this.projections.register('inference', p);
+    this.processMetrics.include(this.metrics.registry);
   }
 
   async onApplicationBootstrap(): Promise<void> {
     // Holds whose replica crashed are settled within a minute of their expiry (or at the tenant's next request).
     this.sweeper.start(Math.min(60_000, this.config.holdMs / 4));
     if (this.config.httpPort < 0) return;
-    const registry = this.metrics.registry;
+    // The process's metrics (read models, gRPC, appends) next to the inference ones.
+    const all = this.processMetrics;
     this.http = new OpenAiHttpServer({
       generation: this.generation,
       catalog: this.catalog,
       ledger: this.ledger,
       logger: this.logger,
-      metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+      metrics: async () => ({ contentType: all.contentType, body: await all.exposition() }),
     });
     const port = await this.http.listen(this.config.httpHost, this.config.httpPort);
     this.logger.info({ url: `http://${this.config.httpHost}:${port}` }, 'inference HTTP (OpenAI-compatible, /metrics) listening');

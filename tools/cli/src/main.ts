@@ -31,6 +31,9 @@ usage:
 
 options:
   --port N        gRPC port (OPAL_GRPC_PORT, default 50051)
+  --metrics-port N
+                  serve Prometheus metrics at http://OPAL_GRPC_HOST:N/metrics (OPAL_METRICS_PORT;
+                  0 picks a free port; default -1, none)
   --data-dir DIR  data folder (OPAL_DATA_DIR, default .opal/data in the checkout)
   --event-log URI embedded (default) or kafka://host:port (OPAL_EVENT_LOG)
   --store URI     memory (default) or mongodb://host:port/db (OPAL_STORE)
@@ -40,6 +43,7 @@ options:
 async function serve(config: OpalConfig, names: readonly ServiceName[]): Promise<void> {
   const node = await startNode(config, names);
   process.stderr.write(`opal: ${names.join(', ')} listening on ${node.url} (data in ${config.dataDir})\n`);
+  if (node.metricsUrl) process.stderr.write(`opal: metrics at ${node.metricsUrl}\n`);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -68,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       json: { type: 'boolean' },
       port: { type: 'string' },
+      'metrics-port': { type: 'string' },
       'data-dir': { type: 'string' },
       'event-log': { type: 'string' },
       store: { type: 'string' },
@@ -82,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const env = { ...process.env };
   if (values.port) env['OPAL_GRPC_PORT'] = values.port;
+  if (values['metrics-port']) env['OPAL_METRICS_PORT'] = values['metrics-port'];
   if (values['data-dir']) env['OPAL_DATA_DIR'] = values['data-dir'];
   if (values['event-log']) env['OPAL_EVENT_LOG'] = values['event-log'];
   if (values.store) env['OPAL_STORE'] = values.store;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, createLogger, grpcServerOptions, NestPinoLogger, PlatformModule, ProjectionHost, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { AdminModule, createLogger, grpcServerOptions, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import { openBackends, type Backends } from './backends.js';
@@ -24,6 +24,8 @@ class OpalNodeModule {
 
 export type RunningNode = {
   readonly url: string;
+  /** Where the process serves its Prometheus metrics (OPAL_METRICS_PORT), if it does. */
+  readonly metricsUrl: string | undefined;
   readonly eventLog: EventLog;
   readonly store: DocumentStore;
   /** Settles when a read model stopped for good (see ProjectionHost.failed). */
@@ -79,14 +81,18 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   }
   const { eventLog, store, content } = backends;
   const url = `${config.grpcHost}:${config.grpcPort}`;
-  let app: INestMicroservice;
+  const metrics = new ProcessMetrics();
+  let app: INestMicroservice | undefined;
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
-    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog, store, content, clock }), {
-      ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin']),
+    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, clock, metrics }), {
+      ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor()]),
       logger: new NestPinoLogger(logger),
     });
     await app.listen();
+    if (config.metricsPort >= 0) metricsServer = await serveMetrics(metrics, config.grpcHost, config.metricsPort);
   } catch (error) {
+    await app?.close().catch(() => {});
     if (embedded) {
       await eventLog.close();
       await content.close();
@@ -94,17 +100,21 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     release();
     throw error;
   }
-  logger.info({ url, services: names, eventLog: config.eventLog, store: config.store }, 'opal node listening');
+  const metricsUrl = metricsServer && `http://${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${metricsServer.port}/metrics`;
+  logger.info({ url, metrics: metricsUrl, services: names, eventLog: config.eventLog, store: config.store }, 'opal node listening');
   let closed = false;
+  const running = app;
   return {
     url,
+    metricsUrl,
     eventLog,
     store,
-    failed: app.get(ProjectionHost).failed,
+    failed: running.get(ProjectionHost).failed,
     async close() {
       if (closed) return;
       closed = true;
-      await app.close();
+      await metricsServer?.close();
+      await running.close();
       if (embedded) {
         await store.close();
         await content.close();

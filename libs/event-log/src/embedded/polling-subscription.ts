@@ -90,6 +90,10 @@ export class PollingSubscription implements Subscription {
     return this.cursor();
   }
 
+  async lag(): Promise<number> {
+    return Math.max(0, this.head() - this.next);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeUp?.();

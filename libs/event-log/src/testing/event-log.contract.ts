@@ -145,6 +145,34 @@ export function eventLogContract(adapter: string, factory: () => Promise<Contrac
       assert.ok(!second.some((e) => e.streamSeq === 1), 'a committed event is not delivered again');
     });
 
+    it('reports how many records a subscription has yet to deliver, and 0 once it has caught up', async () => {
+      const s = streamName('lag');
+      await log.append(s, [ev('A', '1'), ev('A', '2'), ev('A', '3')], { expectedVersion: 'no_stream', producer: 'test' });
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let entered!: () => void;
+      const holding = new Promise<void>((r) => (entered = r));
+      const mine: number[] = [];
+      const sub = log.subscribe({
+        name: streamName('lagging'),
+        from: 'checkpoint',
+        handler: async (batch) => {
+          entered();
+          await gate; // every batch waits: nothing is delivered until the gate opens
+          mine.push(...batch.filter((e) => e.streamId === s).map((e) => e.streamSeq));
+        },
+      });
+      await holding;
+      await log.append(s, [ev('A', '4')], { expectedVersion: 3, producer: 'test' });
+      const behind = await sub.lag();
+      assert.ok(behind >= 4, `the stream's 4 events are not delivered yet, so the lag (${behind}) counts them`);
+      release();
+      await sub.caughtUp();
+      assert.equal(await sub.lag(), 0);
+      await sub.stop();
+      assert.deepEqual([...new Set(mine)], [1, 2, 3, 4]);
+    });
+
     it('retries a batch whose handler failed (at-least-once)', async () => {
       const s = streamName('retry');
       await log.append(s, [ev('A', '1')], { expectedVersion: 'no_stream', producer: 'test' });

@@ -1,0 +1,226 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ResponderBuilder, ServerInterceptingCall, status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
+import { EventLogError, type AppendOptions, type EventLog, type NewEvent, type StoredEvent } from '@opal/event-log';
+
+export const METRICS = Symbol('ProcessMetrics');
+
+const seconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const LAG_TIMEOUT_MS = 2000;
+const codeNames = new Map<number, string>(Object.entries(grpcStatus).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, k]));
+
+/** What ProcessMetrics reads of a read model at each scrape. */
+export type MeteredProjection = { readonly name: string; lag(): Promise<number | undefined>; readonly running: boolean };
+
+/**
+ * The Prometheus metrics of one process (`opal_` names), whatever services it runs: its read
+ * models (events applied, batch time, failures, dead letters, lag behind the log), its gRPC server
+ * (calls by method and status code, and their duration, named as the usual gRPC exporters name
+ * them), its appends to the event log, and Node's own (CPU, memory, event-loop delay; added when
+ * served). Served on /metrics by `serveMetrics`; a service with registries of its own adds them with `include`.
+ * Labels are bounded: projection, gRPC service and method, code, outcome; never a stream, tenant
+ * or contributor.
+ */
+export class ProcessMetrics {
+  readonly registry = new Registry();
+  private readonly included: Registry[] = [];
+  private readonly projections: MeteredProjection[] = [];
+  private readonly applied: Counter<'projection'>;
+  private readonly batches: Histogram<'projection'>;
+  private readonly failures: Counter<'projection'>;
+  private readonly deadLettered: Counter<'projection'>;
+  private readonly handled: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>;
+  private readonly handling: Histogram<'grpc_service' | 'grpc_method'>;
+  private readonly appends: Counter<'outcome'>;
+  private readonly appendedEvents: Counter;
+  private readonly appendTime: Histogram;
+
+  constructor() {
+    const r = this.registry;
+    const projection = ['projection'] as const;
+    this.applied = new Counter({ name: 'opal_projection_events_applied_total', help: 'Events this process applied to a read model', labelNames: projection, registers: [r] });
+    this.batches = new Histogram({ name: 'opal_projection_batch_seconds', help: 'Time to apply and commit one batch of a read model', labelNames: projection, buckets: seconds, registers: [r] });
+    this.failures = new Counter({ name: 'opal_projection_batch_failures_total', help: 'Batches of a read model that failed and were retried', labelNames: projection, registers: [r] });
+    this.deadLettered = new Counter({ name: 'opal_projection_dead_lettered_total', help: 'Events set aside in the dead-letter topic after failing every retry', labelNames: projection, registers: [r] });
+    const projections = this.projections;
+    new Gauge({
+      name: 'opal_projection_lag_records',
+      help: 'Records durable in the log that the read model (all its processes together) has not applied yet',
+      labelNames: projection,
+      registers: [r],
+      async collect() {
+        this.reset();
+        // A log that does not answer in time leaves the series out for this scrape: absent, not 0.
+        const lags = await Promise.all(projections.map((p) => withTimeout(p.lag(), LAG_TIMEOUT_MS).catch(() => undefined)));
+        projections.forEach((p, i) => {
+          const lag = lags[i];
+          if (lag !== undefined) this.set({ projection: p.name }, lag);
+        });
+      },
+    });
+    new Gauge({
+      name: 'opal_projection_up',
+      help: '1 while the log delivers to the read model, 0 once it stopped for good (the process then exits)',
+      labelNames: projection,
+      registers: [r],
+      collect() {
+        for (const p of projections) this.set({ projection: p.name }, p.running ? 1 : 0);
+      },
+    });
+    const call = ['grpc_service', 'grpc_method'] as const;
+    this.handled = new Counter({ name: 'opal_grpc_server_handled_total', help: 'gRPC calls completed, by status code', labelNames: [...call, 'grpc_code'], registers: [r] });
+    this.handling = new Histogram({ name: 'opal_grpc_server_handling_seconds', help: 'gRPC call duration, until the status is sent', labelNames: call, buckets: seconds, registers: [r] });
+    this.appends = new Counter({ name: 'opal_event_log_appends_total', help: 'Appends to the event log: ok, conflict (expected version), error', labelNames: ['outcome'], registers: [r] });
+    this.appendedEvents = new Counter({ name: 'opal_event_log_appended_events_total', help: 'Events appended to the event log', registers: [r] });
+    this.appendTime = new Histogram({ name: 'opal_event_log_append_seconds', help: 'Time until an append is durable (or refused)', buckets: seconds, registers: [r] });
+  }
+
+  private nodeMetrics = false;
+
+  /** Adds Node's own metrics (CPU, memory, event-loop delay, GC); once, when the metrics are served. */
+  withNodeMetrics(): void {
+    if (this.nodeMetrics) return;
+    this.nodeMetrics = true;
+    collectDefaultMetrics({ register: this.registry, prefix: 'opal_' });
+  }
+
+  /** Serves another registry's metrics next to these (names must not clash). */
+  include(registry: Registry): void {
+    this.included.push(registry);
+  }
+
+  /** A read model this process runs: its lag and state are read at each scrape. */
+  watchProjection(p: MeteredProjection): void {
+    this.projections.push(p);
+  }
+
+  projectionCommitted(projection: string, events: number, batchSeconds: number): void {
+    if (events > 0) this.applied.inc({ projection }, events);
+    this.batches.observe({ projection }, batchSeconds);
+  }
+
+  projectionFailed(projection: string): void {
+    this.failures.inc({ projection });
+  }
+
+  projectionDeadLettered(projection: string): void {
+    this.deadLettered.inc({ projection });
+  }
+
+  /** The gRPC server interceptor that counts and times every call by its final status. */
+  grpcInterceptor(): ServerInterceptor {
+    return (method, call) => {
+      const started = performance.now();
+      const [service = 'unknown', name = 'unknown'] = method.path.replace(/^\//, '').split('/');
+      const responder = new ResponderBuilder()
+        .withSendStatus((status, next) => {
+          this.handled.inc({ grpc_service: service, grpc_method: name, grpc_code: codeNames.get(status.code ?? 0) ?? String(status.code) });
+          this.handling.observe({ grpc_service: service, grpc_method: name }, (performance.now() - started) / 1000);
+          next(status);
+        })
+        .build();
+      return new ServerInterceptingCall(call, responder);
+    };
+  }
+
+  /** The event log, with every append counted and timed. */
+  meteredLog(log: EventLog): EventLog {
+    return new MeteredEventLog(log, (outcome, events, s) => {
+      this.appends.inc({ outcome });
+      if (outcome === 'ok') this.appendedEvents.inc(events);
+      this.appendTime.observe(s);
+    });
+  }
+
+  async exposition(): Promise<string> {
+    const registry = this.included.length === 0 ? this.registry : Registry.merge([this.registry, ...this.included]);
+    return registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+type AppendOutcome = 'ok' | 'conflict' | 'error';
+
+/** Delegates to the log; reports each append's outcome and time. */
+class MeteredEventLog implements EventLog {
+  constructor(
+    private readonly log: EventLog,
+    private readonly report: (outcome: AppendOutcome, events: number, seconds: number) => void,
+  ) {}
+
+  get concurrentWriters(): boolean | undefined {
+    return this.log.concurrentWriters;
+  }
+
+  async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
+    const started = performance.now();
+    try {
+      const stored = await this.log.append(streamId, events, options);
+      this.report('ok', stored.length, (performance.now() - started) / 1000);
+      return stored;
+    } catch (error) {
+      const conflict = error instanceof EventLogError && error.code === 'VERSION_CONFLICT';
+      this.report(conflict ? 'conflict' : 'error', 0, (performance.now() - started) / 1000);
+      throw error;
+    }
+  }
+
+  streamVersion(streamId: string) {
+    return this.log.streamVersion(streamId);
+  }
+  readStream(streamId: string, fromSeq?: number) {
+    return this.log.readStream(streamId, fromSeq);
+  }
+  read(...args: Parameters<EventLog['read']>) {
+    return this.log.read(...args);
+  }
+  subscribe(...args: Parameters<EventLog['subscribe']>) {
+    return this.log.subscribe(...args);
+  }
+  stats() {
+    return this.log.stats();
+  }
+  close() {
+    return this.log.close();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Serves `GET /metrics` (Prometheus text format) on host:port; 0 picks a free port. Anything else
+ * answers 404. Resolves once listening, with the port and a close function.
+ */
+export async function serveMetrics(metrics: ProcessMetrics, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+  metrics.withNodeMetrics();
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      return;
+    }
+    metrics.exposition().then(
+      (body) => res.writeHead(200, { 'content-type': metrics.contentType }).end(body),
+      (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${error instanceof Error ? error.message : String(error)}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
