@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -8,6 +9,7 @@ import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
 import { OpalProcess, call, grpcClient, runOpal } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
 import { brokers, deleteTopics, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
+import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
 
 // The whole loop of the platform on Kafka and MongoDB instead of the embedded log and state:
 // contributions become a version, an adapter serves it, a tenant pays for a completion, the
@@ -98,19 +100,25 @@ describe('the platform scaled out: each service in its own opal serve process', 
   const dir = mkdtempSync(join(tmpdir(), 'opal-platform-serve-'));
   const c = cluster('serve');
   const services = ['ingest', 'inference', 'attribution', 'settlement', 'governance'] as const;
-  // Each with a data folder of its own (attribution keeps its index files there).
+  // Each with a data folder of its own (attribution keeps its index files there), all sending their
+  // spans to one collector.
+  let collector: Awaited<ReturnType<typeof startOtlpReceiver>>;
+  const traced: Record<string, string> = {};
   const nodes = Object.fromEntries(
-    services.map((s) => [s, new OpalProcess(join(dir, s), { command: ['serve', s], env: c.env, ...logged })]),
+    services.map((s) => [s, new OpalProcess(join(dir, s), { command: ['serve', s], env: Object.assign(traced, c.env), ...logged })]),
   ) as Record<(typeof services)[number], OpalProcess>;
   const clients: Record<string, any> = {};
 
   before(async () => {
+    collector = await startOtlpReceiver();
+    traced['OTEL_EXPORTER_OTLP_ENDPOINT'] = collector.endpoint;
     for (const s of services) await nodes[s].start();
     for (const s of ['ingest', 'inference', 'attribution'] as const) clients[s] = grpcClient(nodes[s].url, s);
   });
   after(async () => {
     for (const x of Object.values(clients)) x?.close();
     for (const s of services) await nodes[s].stop();
+    await collector?.close();
     rmSync(dir, { recursive: true, force: true });
     if (!skip) await dropCluster(c);
   });
@@ -121,6 +129,34 @@ describe('the platform scaled out: each service in its own opal serve process', 
     const params = await call(governance, 'getParameters', {});
     governance.close();
     assert.ok(params.parameters.some((p: any) => p.name === 'attribution.min_span_tokens'), 'governance serves its parameters from MongoDB');
+  });
+
+  it('one paid completion is one trace: its HTTP request, its events, and the receipt another process writes', async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const caller = randomBytes(8).toString('hex');
+    const { apiKey } = await call(clients.inference, 'createTenant', { tenantId: 'traced' });
+    await call(clients.inference, 'creditTenant', { tenantId: 'traced', amount: '1000000', reference: 'deposit-traced' });
+    const client = new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${nodes.inference.httpPort}/v1`, maxRetries: 0, defaultHeaders: { traceparent: `00-${traceId}-${caller}-01` } });
+    const completion = await client.completions.create({ model: 'loop-lm', prompt: 'the', max_tokens: 12, seed: 5 });
+    const inferenceId = (completion as unknown as { opal: { inference_id: string } }).opal.inference_id;
+    const inTrace = () => collector.spans.filter((x) => x.traceId === traceId);
+    const find = (service: string, name: string, type?: string) =>
+      inTrace().find((x) => x.service === service && x.name === name && (!type || String(x.attributes['opal.event_type']).endsWith(type)));
+    // Spans reach the collector within a second or so of ending.
+    for (let i = 0; i < 200 && !find('opal-attribution', 'event-log append', 'AttributionComputed'); i++) await new Promise((r) => setTimeout(r, 100));
+    const request = find('opal-inference', 'POST /v1/completions');
+    const completed = find('opal-inference', 'event-log append', 'InferenceCompleted');
+    const attribute = find('opal-attribution', 'attribution.attribute');
+    const receipt = find('opal-attribution', 'event-log append', 'AttributionComputed');
+    assert.equal(request?.parentSpanId, caller, "the request's span continues the caller's trace");
+    assert.ok(completed, `InferenceCompleted appended in the trace; got ${inTrace().map((x) => `${x.service}:${x.name}`).join(', ')}`);
+    assert.equal(attribute?.parentSpanId, completed.spanId, 'the attribution process continues from the append, through the Kafka record');
+    assert.equal(attribute?.attributes['opal.stream_id'], `inference-${inferenceId}`);
+    assert.equal(receipt?.parentSpanId, attribute.spanId, "the receipt's append is part of it");
+    // Read models apply many traces per batch: they link to them instead.
+    const linked = () => collector.spans.find((x) => x.name === 'projection attribution.receipts' && x.links.some((l) => l.traceId === traceId));
+    for (let i = 0; i < 50 && !linked(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(linked()?.service, 'opal-attribution', 'the receipts read model links to the trace');
   });
 
   it("two inference replicas never spend more than a tenant's balance together", async () => {

@@ -1,5 +1,6 @@
 import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
 import {
+  activeTraceHeaders,
   atPosition,
   checkPayloads,
   defaultEventId,
@@ -147,10 +148,12 @@ export class KafkaEventLog implements EventLog {
       // Our records count only if the partition accepted them into the chain. When nothing unread
       // lies before them, the index takes them as written and judges them at once; otherwise the
       // reader reads them back after whatever another writer put first.
+      // The trace this append is part of travels with its records, for whoever reacts to them.
+      const headers = activeTraceHeaders();
       const first = await this.batcher.send(
         topic,
         partition,
-        sealed.map((s) => ({ key: streamId, value: asBuffer(s.bytes), partition })),
+        sealed.map((s) => ({ key: streamId, value: asBuffer(s.bytes), partition, headers })),
         (at) => {
           written = this.index.ingestWritten(key, at, sealed);
           if (written) this.reader.settle();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { decodeEnvelopeFast, isTransient, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
+import { decodeEnvelopeFast, isTransient, traceContextEnabled, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
 import { highWatermarks } from './kafka-client.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
@@ -244,11 +244,13 @@ export class KafkaSubscription implements Subscription {
    */
   private async decodeChunk(topic: string, partition: number, key: string, chunk: readonly KafkaMessage[], heads: StreamHeads): Promise<StoredEvent[]> {
     const midway = (this.entered.get(key) ?? 0) > 0;
+    const traced = traceContextEnabled();
     const out: StoredEvent[] = [];
     for (const m of chunk) {
       if (!m.value) continue;
       const offset = Number(m.offset);
-      const e = decodeEnvelopeFast(m.value, 0, m.value.length, { partition: key, offset });
+      const decoded = decodeEnvelopeFast(m.value, 0, m.value.length, { partition: key, offset });
+      const e = traced ? withTraceOf(decoded, m) : decoded;
       if (midway && heads.head(e.streamId) === undefined) {
         if (await this.counts(topic, partition, offset)) {
           heads.adopt(e);
@@ -398,4 +400,11 @@ export class KafkaSubscription implements Subscription {
     this.waiters = [];
     this.onStopped();
   }
+}
+
+/** The event with the trace context its record carries in its headers, if any. */
+function withTraceOf(e: StoredEvent, m: KafkaMessage): StoredEvent {
+  const header = m.headers?.['traceparent'];
+  if (header === undefined) return e;
+  return { ...e, traceparent: String(Array.isArray(header) ? header[0] : header) };
 }

@@ -49,6 +49,11 @@ export type StoredEvent = {
   readonly prevHash: Uint8Array;
   readonly hash: Uint8Array;
   readonly position: LogPosition;
+  /**
+   * W3C trace context of the append, where the log carries one (Kafka record headers, with tracing
+   * on); not part of the envelope, its hash or its export.
+   */
+  readonly traceparent?: string;
 };
 
 export const GENESIS_HASH: Uint8Array = new Uint8Array(32);

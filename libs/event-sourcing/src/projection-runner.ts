@@ -1,4 +1,4 @@
-import type { EventLog, StoredEvent, Subscription } from '@opal/event-log';
+import { withBatchSpan, type EventLog, type StoredEvent, type Subscription } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
 import { DocumentConflictError, type Doc, type DocumentStore, type DocWrite, type ProjectionCheckpoint } from './document-store.port.js';
 import { evolveGuarded } from './guarded-evolve.js';
@@ -115,7 +115,8 @@ export class ProjectionRunner<E extends DomainEvent> {
     }
     const started = performance.now();
     try {
-      await this.evolveAndCommit(batch, decoded, positions);
+      if (decoded.length === 0) await this.evolveAndCommit(batch, decoded, positions);
+      else await withBatchSpan(batch, `projection ${p.name}`, { 'opal.projection': p.name, 'opal.events': decoded.length }, () => this.evolveAndCommit(batch, decoded, positions));
     } catch (error) {
       // Nothing of this batch was committed: forget its sequences so the retry applies it.
       for (let i = undo.length - 1; i >= 0; i--) {

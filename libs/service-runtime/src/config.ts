@@ -16,6 +16,10 @@ const schema = z.object({
   OPAL_GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(50051),
   /** Prometheus /metrics of the process, on OPAL_GRPC_HOST; 0 picks a free port, -1 (the default) serves none. */
   OPAL_METRICS_PORT: z.coerce.number().int().min(-1).max(65535).default(-1),
+  /** OpenTelemetry: an OTLP/HTTP collector (spans go to <url>/v1/traces); unset, no tracing. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url('a URL such as http://collector:4318').optional(),
+  /** The service name spans carry (default opal-<service>, or opal for several). */
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
   OPAL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   OPAL_EVENT_LOG: z.string().regex(/^(embedded|kafka:\/\/.+)$/, 'embedded or kafka://host:port').default('embedded'),
   OPAL_STORE: z.string().regex(/^(memory|mongodb:\/\/.+)$/, 'memory or mongodb://host:port/db').default('memory'),
@@ -34,6 +38,9 @@ export type OpalConfig = {
   readonly grpcPort: number;
   /** Port of the process's Prometheus /metrics (on grpcHost); -1: none. */
   readonly metricsPort: number;
+  /** OTLP/HTTP collector for traces (undefined: no tracing), and the service name spans carry. */
+  readonly otlpEndpoint: string | undefined;
+  readonly serviceName: string | undefined;
   readonly logLevel: z.infer<typeof schema>['OPAL_LOG_LEVEL'];
   readonly eventLog: string;
   readonly store: string;
@@ -67,6 +74,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     grpcHost: v.OPAL_GRPC_HOST,
     grpcPort: v.OPAL_GRPC_PORT,
     metricsPort: v.OPAL_METRICS_PORT,
+    otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
+    serviceName: v.OTEL_SERVICE_NAME,
     logLevel: v.OPAL_LOG_LEVEL,
     eventLog: v.OPAL_EVENT_LOG,
     store: v.OPAL_STORE,

@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ResponderBuilder, ServerInterceptingCall, status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
-import { EventLogError, type AppendOptions, type EventLog, type NewEvent, type StoredEvent } from '@opal/event-log';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { EventLogError, traceContextEnabled, tracer, type AppendOptions, type EventLog, type NewEvent, type StoredEvent } from '@opal/event-log';
 
 export const METRICS = Symbol('ProcessMetrics');
 
@@ -156,7 +157,23 @@ class MeteredEventLog implements EventLog {
     return this.log.concurrentWriters;
   }
 
-  async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
+  append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
+    if (!traceContextEnabled()) return this.timedAppend(streamId, events, options);
+    // A producer span: the log carries its context with the records (Kafka headers).
+    const attributes = { 'opal.stream_id': streamId, 'opal.events': events.length, 'opal.event_type': events[0]?.type ?? '' };
+    return tracer().startActiveSpan('event-log append', { kind: SpanKind.PRODUCER, attributes }, async (span) => {
+      try {
+        return await this.timedAppend(streamId, events, options);
+      } catch (error) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async timedAppend(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
     const started = performance.now();
     try {
       const stored = await this.log.append(streamId, events, options);

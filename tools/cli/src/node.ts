@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, createLogger, grpcServerOptions, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { AdminModule, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, startTracing, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import { openBackends, type Backends } from './backends.js';
@@ -82,11 +82,12 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   const { eventLog, store, content } = backends;
   const url = `${config.grpcHost}:${config.grpcPort}`;
   const metrics = new ProcessMetrics();
+  const tracing = startTracing(config.otlpEndpoint, config.serviceName ?? (names.length === 1 ? `opal-${names[0]}` : 'opal'));
   let app: INestMicroservice | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, clock, metrics }), {
-      ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor()]),
+      ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), grpcTracingInterceptor()]),
       logger: new NestPinoLogger(logger),
     });
     await app.listen();
@@ -115,6 +116,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       closed = true;
       await metricsServer?.close();
       await running.close();
+      await tracing.shutdown().catch(() => {}); // a collector away loses these spans, not the shutdown
       if (embedded) {
         await store.close();
         await content.close();

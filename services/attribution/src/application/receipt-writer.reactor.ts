@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { EVENT_LOG, EventLogError, type EventLog, type StoredEvent, type Subscription } from '@opal/event-log';
+import { EVENT_LOG, EventLogError, withEventSpan, type EventLog, type StoredEvent, type Subscription } from '@opal/event-log';
 import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
 import { receiptStream } from '../domain/attribution.events.js';
 import { computeReceipt } from '../domain/compute-receipt.js';
@@ -52,7 +52,8 @@ export class ReceiptWriterReactor implements OnApplicationBootstrap, OnApplicati
   async handle(batch: readonly StoredEvent[]): Promise<void> {
     for (const stored of batch) {
       const e = inferenceCompletedCodec.decode(stored);
-      if (e) await this.attribute(e.data, stored);
+      // Continues the inference's trace: the receipt's append carries it on.
+      if (e) await withEventSpan(stored, 'attribution.attribute', () => this.attribute(e.data, stored));
     }
   }
 

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { GenerateHandler, GenerateSummary } from '../../application/generate.handler.js';
 import type { ModelCatalog } from '../../application/model-catalog.js';
 import type { TenantLedger } from '../../application/tenant-ledger.js';
+import { withHttpServerSpan } from '@opal/service-runtime';
 import { errorBody, HttpError } from './openai-errors.js';
 import { chunk, completion, modelList, parseRequest, usageChunk, type Flavor } from './openai.mapping.js';
 
@@ -59,7 +60,7 @@ export class OpenAiHttpServer {
   constructor(private readonly deps: OpenAiHttpDeps) {}
 
   async listen(host: string, port: number): Promise<number> {
-    const server = createServer((req, res) => void this.route(req, res));
+    const server = createServer((req, res) => void withHttpServerSpan(req, res, spanName(req), () => this.route(req, res)));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -141,4 +142,12 @@ export class OpenAiHttpServer {
     if (parsed.includeUsage) sse(usageChunk(flavor, id, model, created, summary));
     if (!res.destroyed) res.end('data: [DONE]\n\n');
   }
+}
+
+const ROUTES = new Set(['/metrics', '/v1/models', '/v1/chat/completions', '/v1/completions']);
+
+/** A span's name: method and route, never an unknown path (their number is unbounded). */
+function spanName(req: IncomingMessage): string {
+  const path = (req.url ?? '/').split('?')[0]!;
+  return ROUTES.has(path) ? `${req.method} ${path}` : `${req.method}`;
 }
