@@ -41,7 +41,7 @@ export async function stopTracing(): Promise<void> {
  */
 export function grpcTracingInterceptor(): ServerInterceptor {
   return (method, call) => {
-    if (!traceContextEnabled()) return new ServerInterceptingCall(call);
+    if (!traceContextEnabled()) return new ServerInterceptingCall(call); // tracing never started in this process
     const [service = 'unknown', name = 'unknown'] = method.path.replace(/^\//, '').split('/');
     let span: Span | undefined;
     let ctx: Context = ROOT_CONTEXT;

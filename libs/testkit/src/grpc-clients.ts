@@ -1,9 +1,9 @@
-import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { join } from 'node:path';
 import { protoRoot, serviceProtos } from '@opal/contracts';
 
-type Unary = (req: object, cb: (err: ServiceError | null, res: any) => void) => void;
+type Unary = (req: object, metadata: Metadata, cb: (err: ServiceError | null, res: any) => void) => void;
 
 /** A real gRPC client for one Opal service, with promise-returning unary calls. */
 export function grpcClient(url: string, key: keyof typeof serviceProtos): Client & Record<string, any> {
@@ -15,9 +15,10 @@ export function grpcClient(url: string, key: keyof typeof serviceProtos): Client
   return new ctor[p.service](url, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 });
 }
 
-export function call<T = any>(client: any, method: string, request: object): Promise<T> {
+/** One unary call; `metadata` (such as a `traceparent`) goes with it. */
+export function call<T = any>(client: any, method: string, request: object, metadata: Metadata = new Metadata()): Promise<T> {
   return new Promise((resolve, reject) => {
-    (client[method] as Unary).call(client, request, (err, res) => (err ? reject(err) : resolve(res as T)));
+    (client[method] as Unary).call(client, request, metadata, (err, res) => (err ? reject(err) : resolve(res as T)));
   });
 }
 

@@ -87,7 +87,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, clock, metrics }), {
-      ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), grpcTracingInterceptor()]),
+      ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : [])]),
       logger: new NestPinoLogger(logger),
     });
     await app.listen();

@@ -8,6 +8,10 @@ import { EnvelopeView, readEnvelopeView } from '../envelope-decoder.js';
 import { GroupCommitFile } from './group-commit-file.js';
 import { frameRecord, RECORD_HEADER, scanLogFile, truncateTo } from './log-file.js';
 import { PollingSubscription } from './polling-subscription.js';
+import { activeTraceHeaders } from '../trace-context.js';
+
+/** Recent appends whose trace context subscriptions in this process hand over (see `traces`). */
+const TRACED_RECORDS = 65_536;
 
 export const EMBEDDED_PARTITION = 'log';
 
@@ -29,6 +33,12 @@ export class EmbeddedEventLog implements EventLog {
   private readonly offsets: number[] = []; // byte offset of each record, by global index
   private readonly streams = new Map<string, StreamState>();
   private durable = 0; // records durable (and readable)
+  /**
+   * The trace context of recent appends made in a traced span, by record index: this process's
+   * subscriptions hand it over with the event, as Kafka's record headers do. Memory only, for the
+   * last TRACED_RECORDS records; not part of the file.
+   */
+  private readonly traces = new Map<number, string>();
   private endOffset = 0;
   private readonly writer: GroupCommitFile | undefined;
   private closed = false;
@@ -113,6 +123,8 @@ export class EmbeddedEventLog implements EventLog {
     }
     stream.version = sealed[sealed.length - 1]!.event.streamSeq;
     stream.lastHash = sealed[sealed.length - 1]!.event.hash;
+    const traceparent = activeTraceHeaders()?.traceparent;
+    if (traceparent) this.traced(stored, traceparent);
     try {
       await this.writer!.append(frames);
     } catch (error) {
@@ -121,6 +133,23 @@ export class EmbeddedEventLog implements EventLog {
       throw new EventLogError('UNAVAILABLE', `event log write failed: ${String(error)}`);
     }
     return stored;
+  }
+
+  private traced(stored: readonly StoredEvent[], traceparent: string): void {
+    for (const e of stored) this.traces.set(e.position.offset, traceparent);
+    for (const oldest of this.traces.keys()) {
+      if (this.traces.size <= TRACED_RECORDS) break;
+      this.traces.delete(oldest);
+    }
+  }
+
+  /** The events with the trace context of their append, where this process still holds one. */
+  private withTraces(events: StoredEvent[]): StoredEvent[] {
+    if (this.traces.size === 0) return events;
+    return events.map((e) => {
+      const traceparent = this.traces.get(e.position.offset);
+      return traceparent ? { ...e, traceparent } : e;
+    });
   }
 
   async streamVersion(streamId: string): Promise<number> {
@@ -195,7 +224,7 @@ export class EmbeddedEventLog implements EventLog {
     const sub = new PollingSubscription(
       start,
       options.batchSize ?? 2000,
-      (at, n) => this.readRange(at, n),
+      (at, n) => this.withTraces(this.readRange(at, n)),
       () => this.durable,
       options.handler,
       from === 'checkpoint' ? (next) => this.saveCheckpoint(options.name, next) : undefined,

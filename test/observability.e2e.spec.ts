@@ -1,13 +1,15 @@
-// A process's Prometheus metrics as an operator scrapes them: `opal up` with OPAL_METRICS_PORT,
-// called over gRPC by a real client.
+// What an operator sees of a process: its Prometheus metrics (`opal up` with OPAL_METRICS_PORT) and
+// its traces (OTEL_EXPORTER_OTLP_ENDPOINT), as a real gRPC client calls it.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { status } from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { Metadata, status } from '@grpc/grpc-js';
 import { OpalProcess, call, freePort, grpcClient, wallet } from '@opal/testkit';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
+import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
 
 describe('process metrics (opal up --metrics-port)', { timeout: 120_000 }, () => {
   let dir: string;
@@ -64,5 +66,46 @@ describe('process metrics (opal up --metrics-port)', { timeout: 120_000 }, () =>
     const res = await fetch(`http://127.0.0.1:${metricsPort}/`);
     assert.equal(res.status, 404);
     assert.match(await res.text(), /GET \/metrics/);
+  });
+});
+
+describe('process traces on the embedded log (opal up with OTEL_EXPORTER_OTLP_ENDPOINT)', { timeout: 120_000 }, () => {
+  let dir: string;
+  let node: OpalProcess;
+  let collector: Awaited<ReturnType<typeof startOtlpReceiver>>;
+  let ingest: any;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'opal-traces-'));
+    collector = await startOtlpReceiver();
+    node = new OpalProcess(dir, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint } });
+    await node.start();
+    ingest = grpcClient(node.url, 'ingest');
+  });
+  after(async () => {
+    ingest?.close();
+    await node.stop();
+    await collector.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("continues the caller's trace through the call and its append, and the read models that apply the event link to it", async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const caller = randomBytes(8).toString('hex');
+    const metadata = new Metadata();
+    metadata.set('traceparent', `00-${traceId}-${caller}-01`);
+    await call(ingest, 'createDatanet', { datanetId: 'traced', name: 'Traced', dataKind: 'text', license: 'MIT', owner: wallet(0).address }, metadata);
+    const spans = () => collector.spans.filter((x) => x.traceId === traceId);
+    const linked = () => collector.spans.filter((x) => x.name.startsWith('projection ingest.') && x.links.some((l) => l.traceId === traceId));
+    for (let i = 0; i < 100 && (spans().length < 2 || linked().length < 2); i++) await new Promise((r) => setTimeout(r, 100));
+    const rpc = spans().find((x) => x.name === 'opal.ingest.v1.IngestService/CreateDatanet');
+    const append = spans().find((x) => x.name === 'event-log append');
+    assert.equal(rpc?.parentSpanId, caller);
+    assert.equal(rpc?.service, 'opal');
+    assert.equal(rpc?.attributes['rpc.grpc.status_code'], 0);
+    assert.equal(append?.parentSpanId, rpc.spanId);
+    assert.equal(append?.attributes['opal.stream_id'], 'datanet-traced');
+    assert.deepEqual(linked().map((x) => x.name).sort(), ['projection ingest.catalog', 'projection ingest.contributions']);
+    for (const x of linked()) assert.ok(x.links.some((l) => l.spanId === append.spanId), `${x.name} links to the append`);
   });
 });
