@@ -1,9 +1,20 @@
 import type { LoggerService } from '@nestjs/common';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { trace } from '@opentelemetry/api';
+import { traceContextEnabled } from '@opal/event-log';
 
-/** Structured JSON logs (one object per line) on stdout. */
-export function createLogger(level: string, service: string): Logger {
-  return pino({ level, base: { service }, timestamp: pino.stdTimeFunctions.isoTime });
+/**
+ * Structured JSON logs (one object per line) on stdout. With tracing on, a line written inside a
+ * span carries its `trace_id` and `span_id`, so a trace leads to its log lines and back.
+ */
+export function createLogger(level: string, service: string, destination?: DestinationStream): Logger {
+  return pino({ level, base: { service }, timestamp: pino.stdTimeFunctions.isoTime, mixin: traceFields }, destination);
+}
+
+function traceFields(): Record<string, string> {
+  if (!traceContextEnabled()) return {};
+  const span = trace.getActiveSpan()?.spanContext();
+  return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
 }
 
 /** Lets Nest's own messages go through the same structured logger. */
