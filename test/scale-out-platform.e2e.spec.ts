@@ -149,6 +149,10 @@ describe('the platform scaled out: each service in its own opal serve process', 
     const attribute = find('opal-attribution', 'attribution.attribute');
     const receipt = find('opal-attribution', 'event-log append', 'AttributionComputed');
     assert.equal(request?.parentSpanId, caller, "the request's span continues the caller's trace");
+    assert.equal(request?.attributes['opal.inference_id'], inferenceId, 'the trace is found by the inference id');
+    const generate = find('opal-inference', 'inference.generate');
+    assert.equal(generate?.parentSpanId, request.spanId, "the engine's part is a child of the request");
+    assert.equal(generate?.attributes['opal.completion_tokens'], completion.usage?.completion_tokens);
     assert.ok(completed, `InferenceCompleted appended in the trace; got ${inTrace().map((x) => `${x.service}:${x.name}`).join(', ')}`);
     assert.equal(attribute?.parentSpanId, completed.spanId, 'the attribution process continues from the append, through the Kafka record');
     assert.equal(attribute?.attributes['opal.stream_id'], `inference-${inferenceId}`);

@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { EVENT_LOG, type EventLog } from '@opal/event-log';
+import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { EVENT_LOG, traceContextEnabled, tracer, type EventLog } from '@opal/event-log';
 import { InferenceError, type DoneChunk, type InferenceErrorCode } from '@opal/lora-runtime';
 import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
 import { inferenceStream, type InferenceEvent } from '../domain/inference.events.js';
@@ -81,6 +82,8 @@ export class GenerateHandler {
       // Every tokenizer here spends at least one byte per token (plus BOS): a bound known before any work.
       const promptBound = Buffer.byteLength(input.prompt, 'utf8') + 1;
       const inferenceId = randomUUID();
+      // The request's trace can be found by the inference id (tracing on; a no-op otherwise).
+      trace.getActiveSpan()?.setAttributes({ 'opal.inference_id': inferenceId, 'opal.tenant': tenant, 'opal.model': input.model });
       const { expiresAt } = await this.holds.hold(tenant, inferenceId, quoteFee(prices, promptBound, maxTokens).total);
       // Stopped in time to record its outcome before the hold expires (and another replica settles it).
       const margin = Math.min(30_000, this.config.holdMs / 10);
@@ -101,6 +104,16 @@ export class GenerateHandler {
     const ended = this.metrics.requestStarted();
     let text = '';
     let done: DoneChunk | undefined;
+    // The engine's part of the request, as a child span: from the first token asked to the summary.
+    let generating: Span | undefined = traceContextEnabled()
+      ? tracer().startSpan('inference.generate', { attributes: { 'opal.inference_id': inferenceId, 'opal.base_model': target.base.id, 'opal.engine': target.base.engine, 'opal.adapter': adapterId } })
+      : undefined;
+    const generated = (error?: unknown) => {
+      if (done) generating?.setAttributes({ 'opal.prompt_tokens': done.usage.promptTokens, 'opal.completion_tokens': done.usage.completionTokens, 'opal.finish_reason': done.finishReason });
+      if (error) generating?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      generating?.end();
+      generating = undefined;
+    };
     try {
       const stream = this.engines.generate(target, {
         prompt: input.prompt, maxTokens: ctx.maxTokens, temperature: input.temperature, topP: input.topP, topK: input.topK, seed: input.seed,
@@ -115,6 +128,7 @@ export class GenerateHandler {
         yield { type: 'text', text: c.text, tokenCount: c.tokenCount };
       }
       if (!done) throw new InferenceServiceError('ENGINE_FAILURE', 'the engine ended without a summary');
+      generated();
       this.metrics.observe(target.base, done);
       const completed = done.finishReason === 'stop' || done.finishReason === 'length';
       const fee = quoteFee(ctx.prices, done.usage.promptTokens, done.usage.completionTokens);
@@ -138,6 +152,7 @@ export class GenerateHandler {
         summary: { inferenceId, model: input.model, finishReason: done.finishReason, usage: done.usage, timings: done.timings, fee: completed ? fee.quote.total : '0' },
       };
     } catch (e) {
+      generated(e);
       if (!done) {
         const err = e instanceof InferenceError ? new InferenceServiceError(engineCodes[e.code], e.message) : e;
         const reason = err instanceof InferenceServiceError ? err.code : 'ENGINE_FAILURE';
@@ -150,6 +165,7 @@ export class GenerateHandler {
       }
       throw e;
     } finally {
+      generated(); // a caller that stopped reading ends it here
       ended();
     }
   }
