@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ResponderBuilder, ServerInterceptingCall, status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
+import { ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { EventLogError, traceContextEnabled, tracer, type AppendOptions, type EventLog, type NewEvent, type StoredEvent } from '@opal/event-log';
 
@@ -114,10 +114,19 @@ export class ProcessMetrics {
     return (method, call) => {
       const started = performance.now();
       const [service = 'unknown', name = 'unknown'] = method.path.replace(/^\//, '').split('/');
+      let counted = false;
+      const count = (code: number) => {
+        if (counted) return;
+        counted = true;
+        this.handled.inc({ grpc_service: service, grpc_method: name, grpc_code: codeNames.get(code) ?? String(code) });
+        this.handling.observe({ grpc_service: service, grpc_method: name }, (performance.now() - started) / 1000);
+      };
+      // Cancelled before any answer: counted as CANCELLED (an answered call's close also comes as a cancel).
+      const listener = new ServerListenerBuilder().withOnCancel(() => count(grpcStatus.CANCELLED)).build();
       const responder = new ResponderBuilder()
+        .withStart((next) => next(listener))
         .withSendStatus((status, next) => {
-          this.handled.inc({ grpc_service: service, grpc_method: name, grpc_code: codeNames.get(status.code ?? 0) ?? String(status.code) });
-          this.handling.observe({ grpc_service: service, grpc_method: name }, (performance.now() - started) / 1000);
+          count(status.code ?? grpcStatus.OK);
           next(status);
         })
         .build();

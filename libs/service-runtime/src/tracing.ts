@@ -29,11 +29,6 @@ export function startTracing(endpoint: string | undefined, serviceName: string):
   return { shutdown: () => p.forceFlush() };
 }
 
-/** Flushes and stops the process's tracer provider (at exit). */
-export async function stopTracing(): Promise<void> {
-  await provider?.shutdown();
-}
-
 /**
  * The gRPC server interceptor that runs each call in a server span: a child of the caller's span
  * when its metadata carries `traceparent`, a new trace otherwise. The handler runs in that span's
@@ -45,6 +40,12 @@ export function grpcTracingInterceptor(): ServerInterceptor {
     const [service = 'unknown', name = 'unknown'] = method.path.replace(/^\//, '').split('/');
     let span: Span | undefined;
     let ctx: Context = ROOT_CONTEXT;
+    const end = (code: number, details?: string) => {
+      span?.setAttribute('rpc.grpc.status_code', code);
+      if (code !== grpcStatus.OK) span?.setStatus({ code: SpanStatusCode.ERROR, message: details });
+      span?.end();
+      span = undefined;
+    };
     const listener = new ServerListenerBuilder()
       .withOnReceiveMetadata((metadata: Metadata, next) => {
         const parent = propagation.extract(ROOT_CONTEXT, carrierOf(metadata));
@@ -54,14 +55,14 @@ export function grpcTracingInterceptor(): ServerInterceptor {
       })
       .withOnReceiveMessage((message, next) => context.with(ctx, () => next(message)))
       .withOnReceiveHalfClose((next) => context.with(ctx, next))
+      // A call cancelled before the handler answered gets no status: its span ends here (grpc-js
+      // also tells of the close of an answered call as a cancel; the span has ended by then).
+      .withOnCancel(() => end(grpcStatus.CANCELLED, 'cancelled by the client'))
       .build();
     const responder = new ResponderBuilder()
       .withStart((next) => next(listener))
       .withSendStatus((status, next) => {
-        const code = status.code ?? grpcStatus.OK;
-        span?.setAttribute('rpc.grpc.status_code', code);
-        if (code !== grpcStatus.OK) span?.setStatus({ code: SpanStatusCode.ERROR, message: status.details });
-        span?.end();
+        end(status.code ?? grpcStatus.OK, status.details);
         next(status);
       })
       .build();
