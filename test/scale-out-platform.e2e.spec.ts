@@ -227,6 +227,9 @@ describe('the platform scaled out: each service in its own opal serve process', 
       // The first token is out: the hold is on the tenant's stream. Then the replica dies.
       for await (const _chunk of stream) break;
       await doomed.kill('SIGKILL');
+      // The survivor's read models lag the log a little: wait until they hold all of it (the hold included).
+      const survivorAdmin = grpcClient(survivor.url, 'admin');
+      await call(survivorAdmin, 'getStateDigest', { service: 'inference' }).finally(() => survivorAdmin.close());
       const tenant = async () => call(admin, 'getTenant', { tenantId: 'crash' });
       let t = await tenant();
       assert.equal(t.balance, '1000', 'nothing was charged');
