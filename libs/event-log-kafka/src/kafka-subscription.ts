@@ -1,23 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { decodeEnvelopeFast, isTransient, traceContextEnabled, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
+import { decodeEnvelopeFast, traceContextEnabled, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
 import { highWatermarks } from './kafka-client.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
-import { deadLetter } from './dead-letter.js';
+import { RetryingDelivery, Revoked, type DeliverySettings } from './retrying-delivery.js';
 
-export type SubscriptionSettings = {
+export type SubscriptionSettings = DeliverySettings & {
   readonly topics: readonly string[];
   readonly groupPrefix: string;
-  readonly deadLetterTopic: string;
   readonly batchSize: number;
-  readonly maxAttempts: number;
-  readonly initialBackoffMs: number;
-  readonly maxBackoffMs: number;
 };
-
-/** Thrown inside a batch when this member lost the partition in a rebalance: stop, do not commit. */
-class Revoked extends Error {}
 
 /** One partition's batch waiting in a round. */
 type RoundEntry = { events: StoredEvent[]; payload: EachBatchPayload; resolve: () => void; reject: (e: unknown) => void };
@@ -60,13 +53,13 @@ function asRejoin(error: unknown): never {
  * One subscription = one consumer group. 'checkpoint' uses the group `<prefix><name>` and commits
  * after each handled batch, so several processes with the same name share the partitions; 'beginning'
  * and a cursor use a group of their own that never commits. Per partition, batches are handed over in
- * order and the next fetch waits for the handler (backpressure). A failing batch is retried with
- * backoff; after `maxAttempts` its events are retried one by one and an event that still fails goes to
- * the dead-letter topic with the reason in its headers, and the subscription goes on.
+ * order and the next fetch waits for the handler (backpressure). A failing batch is retried, and an
+ * event that keeps failing goes to the dead-letter topic (RetryingDelivery); the subscription goes on.
  */
 export class KafkaSubscription implements Subscription {
   private readonly consumer: Consumer;
   private readonly groupId: string;
+  private readonly delivery: RetryingDelivery;
   private readonly positions = new Map<string, number>();
   private assigned: string[] = [];
   private joined: Promise<void>;
@@ -81,13 +74,14 @@ export class KafkaSubscription implements Subscription {
   constructor(
     kafka: Kafka,
     private readonly admin: Admin,
-    private readonly producer: Producer,
+    producer: Producer,
     private readonly settings: SubscriptionSettings,
     private readonly options: SubscribeOptions,
     private readonly onStopped: () => void,
     /** Whether a record counts as an event of its stream (the adapter's index decides, from offset zero). */
     private readonly counts: (topic: string, partition: number, offset: number) => Promise<boolean>,
   ) {
+    this.delivery = new RetryingDelivery(producer, settings, options, () => this.stopped);
     this.groupId = options.from === 'checkpoint' ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
     this.consumer = kafka.consumer({
       groupId: this.groupId,
@@ -285,54 +279,12 @@ export class KafkaSubscription implements Subscription {
     this.rounds = this.rounds.then(async () => {
       const events = round.length === 1 ? round[0]!.events : round.flatMap((r) => r.events);
       try {
-        await this.deliver(events, round.map((r) => r.payload));
+        await this.delivery.deliver(events, round.map((r) => r.payload));
         for (const r of round) r.resolve();
       } catch (error) {
         for (const r of round) r.reject(error);
       }
     });
-  }
-
-  /**
-   * Runs the handler until it succeeds or has failed maxAttempts times. Transient failures (a store
-   * or the log away for now) do not count: an outage is waited out, its events are not poison.
-   */
-  private async attempt(events: StoredEvent[], payloads: readonly EachBatchPayload[]): Promise<boolean> {
-    let backoff = this.settings.initialBackoffMs;
-    for (let failures = 0; ; ) {
-      try {
-        await this.options.handler(events);
-        return true;
-      } catch (error) {
-        this.options.onError?.(error, events);
-        if (!isTransient(error) && ++failures >= this.settings.maxAttempts) {
-          this.lastError = error;
-          return false;
-        }
-      }
-      await sleep(backoff);
-      backoff = Math.min(backoff * 2, this.settings.maxBackoffMs);
-      if (this.stopped || payloads.some((p) => !p.isRunning() || p.isStale())) throw new Revoked();
-      await Promise.all(payloads.map((p) => p.heartbeat()));
-    }
-  }
-
-  private lastError: unknown;
-
-  private async deliver(events: StoredEvent[], payloads: readonly EachBatchPayload[]): Promise<void> {
-    if (await this.attempt(events, payloads)) return;
-    // The batch keeps failing: find the event(s) to blame, one at a time.
-    for (const e of events) {
-      if (events.length > 1 && (await this.attempt([e], payloads))) continue;
-      const reason = String((this.lastError as Error)?.message ?? this.lastError);
-      await deadLetter(this.producer, this.settings.deadLetterTopic, e, {
-        reason,
-        subscription: this.options.name,
-        source: `${e.position.partition}@${e.position.offset}`,
-        attempts: this.settings.maxAttempts,
-      });
-      this.options.onDeadLettered?.(e, reason);
-    }
   }
 
   private settle(): void {
@@ -345,11 +297,17 @@ export class KafkaSubscription implements Subscription {
     });
   }
 
-  async caughtUp(): Promise<void> {
-    const targets = new Map<string, number>();
+  /** Per partition of the subscription's topics, the offset after its last durable record. */
+  private async logEnds(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
     for (const topic of this.settings.topics) {
-      for (const [p, high] of await highWatermarks(this.admin, topic)) targets.set(cursorKey(topic, p), high);
+      for (const [p, high] of await highWatermarks(this.admin, topic)) out.set(cursorKey(topic, p), high);
     }
+    return out;
+  }
+
+  async caughtUp(): Promise<void> {
+    const targets = await this.logEnds();
     await this.joined;
     await this.ready;
     if (this.failure) throw this.failure;
@@ -379,14 +337,9 @@ export class KafkaSubscription implements Subscription {
   }
 
   async lag(): Promise<number> {
-    const shared = await this.sharedCursor();
+    const [shared, ends] = await Promise.all([this.sharedCursor(), this.logEnds()]);
     let behind = 0;
-    for (const topic of this.settings.topics) {
-      for (const [p, high] of await highWatermarks(this.admin, topic)) {
-        const key = cursorKey(topic, p);
-        behind += Math.max(0, high - (shared[key] ?? this.startOf(key)));
-      }
-    }
+    for (const [key, high] of ends) behind += Math.max(0, high - (shared[key] ?? this.startOf(key)));
     return behind;
   }
 

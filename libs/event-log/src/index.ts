@@ -8,4 +8,4 @@ export { verifyExport, type VerifyResult } from './audit/log-verify.js';
 export { frameRecord, truncateTo, RECORD_HEADER } from './embedded/log-file.js';
 export { GroupCommitFile } from './embedded/group-commit-file.js';
 export { EnvelopeView, decodeEnvelopeFast, readEnvelopeView } from './envelope-decoder.js';
-export { activeTraceHeaders, contextOfEvent, enableTraceContext, traceContextEnabled, tracer, withBatchSpan, withEventSpan } from './trace-context.js';
+export { activeTraceHeaders, contextFrom, contextOfEvent, enableTraceContext, inSpan, traceContextEnabled, tracer, withBatchSpan, withEventSpan } from './trace-context.js';

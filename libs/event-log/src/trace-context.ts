@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Link } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Link, type Span, type SpanOptions } from '@opentelemetry/api';
 import type { StoredEvent } from './envelope.js';
 
 // Trace context (W3C `traceparent`) across the log: an append made while a span is active carries
@@ -28,19 +28,25 @@ export function activeTraceHeaders(): Record<string, string> | undefined {
   return carrier.traceparent ? carrier : undefined;
 }
 
+/** The context a carrier of W3C headers names (`traceparent`, `tracestate`); ROOT_CONTEXT when none. */
+export function contextFrom(header: (name: 'traceparent' | 'tracestate') => string | undefined): Context {
+  const traceparent = header('traceparent');
+  if (!traceparent) return ROOT_CONTEXT;
+  const tracestate = header('tracestate');
+  return propagation.extract(ROOT_CONTEXT, tracestate ? { traceparent, tracestate } : { traceparent });
+}
+
 /** The context an event was appended in (ROOT_CONTEXT when it carries none). */
 export function contextOfEvent(event: StoredEvent): Context {
-  return event.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: event.traceparent }) : ROOT_CONTEXT;
+  return event.traceparent ? contextFrom(() => event.traceparent) : ROOT_CONTEXT;
 }
 
 /**
- * Runs `fn` in a consumer span that continues the trace the event was appended in: what `fn`
- * appends carries that trace on. Errors mark the span and go on up.
+ * Runs `fn` as the active span `name` under `parent`: a failure marks the span and goes on up, and
+ * the span ends when `fn` settles (`onEnd` sees it just before).
  */
-export async function withEventSpan<T>(event: StoredEvent, name: string, fn: () => Promise<T>): Promise<T> {
-  if (!enabled) return fn();
-  const attributes = { 'opal.stream_id': event.streamId, 'opal.stream_seq': event.streamSeq, 'opal.event_type': event.type };
-  return tracer().startActiveSpan(name, { kind: SpanKind.CONSUMER, attributes }, contextOfEvent(event), async (span) => {
+export function inSpan<T>(name: string, options: SpanOptions, parent: Context, fn: () => Promise<T>, onEnd?: (span: Span) => void): Promise<T> {
+  return tracer().startActiveSpan(name, options, parent, async (span) => {
     try {
       return await fn();
     } catch (error) {
@@ -48,9 +54,20 @@ export async function withEventSpan<T>(event: StoredEvent, name: string, fn: () 
       span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
       throw error;
     } finally {
+      onEnd?.(span);
       span.end();
     }
   });
+}
+
+/**
+ * Runs `fn` in a consumer span that continues the trace the event was appended in: what `fn`
+ * appends carries that trace on.
+ */
+export async function withEventSpan<T>(event: StoredEvent, name: string, fn: () => Promise<T>): Promise<T> {
+  if (!enabled) return fn();
+  const attributes = { 'opal.stream_id': event.streamId, 'opal.stream_seq': event.streamSeq, 'opal.event_type': event.type };
+  return inSpan(name, { kind: SpanKind.CONSUMER, attributes }, contextOfEvent(event), fn);
 }
 
 const MAX_LINKS = 32;
@@ -68,14 +85,5 @@ export async function withBatchSpan<T>(events: readonly StoredEvent[], name: str
     const linked = trace.getSpanContext(contextOfEvent(e));
     if (linked) links.push({ context: linked });
   }
-  return tracer().startActiveSpan(name, { kind: SpanKind.CONSUMER, links, attributes: { ...attributes, 'opal.records': events.length } }, ROOT_CONTEXT, async (span) => {
-    try {
-      return await fn();
-    } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
+  return inSpan(name, { kind: SpanKind.CONSUMER, links, attributes: { ...attributes, 'opal.records': events.length } }, ROOT_CONTEXT, fn);
 }

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { EventLogError, traceContextEnabled, tracer, type AppendOptions, type EventLog, type NewEvent, type StoredEvent } from '@opal/event-log';
+import { SpanKind, context } from '@opentelemetry/api';
+import { EventLogError, inSpan, traceContextEnabled, type AppendOptions, type EventLog, type NewEvent, type StoredEvent } from '@opal/event-log';
 
 export const METRICS = Symbol('ProcessMetrics');
 
@@ -170,16 +170,7 @@ class MeteredEventLog implements EventLog {
     if (!traceContextEnabled()) return this.timedAppend(streamId, events, options);
     // A producer span: the log carries its context with the records (Kafka headers).
     const attributes = { 'opal.stream_id': streamId, 'opal.events': events.length, 'opal.event_type': events[0]?.type ?? '' };
-    return tracer().startActiveSpan('event-log append', { kind: SpanKind.PRODUCER, attributes }, async (span) => {
-      try {
-        return await this.timedAppend(streamId, events, options);
-      } catch (error) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+    return inSpan('event-log append', { kind: SpanKind.PRODUCER, attributes }, context.active(), () => this.timedAppend(streamId, events, options));
   }
 
   private async timedAppend(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace, type Context, type Span } from '@opentelemetry/api';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ServerInterceptingCall, ServerListenerBuilder, ResponderBuilder, status as grpcStatus, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
-import { enableTraceContext, traceContextEnabled, tracer } from '@opal/event-log';
+import { contextFrom, enableTraceContext, inSpan, traceContextEnabled, tracer } from '@opal/event-log';
 
 let provider: NodeTracerProvider | undefined;
 
@@ -12,10 +12,10 @@ let provider: NodeTracerProvider | undefined;
  * Turns OpenTelemetry tracing on for this process: spans go in batches to an OTLP/HTTP collector at
  * `<endpoint>/v1/traces`, under the service name given. One provider per process: a second call
  * (another node in the same process) keeps the first. Without an endpoint nothing is recorded, and
- * nothing costs more than a flag test.
+ * nothing costs more than a flag test. `flush` sends what is still buffered (at shutdown).
  */
-export function startTracing(endpoint: string | undefined, serviceName: string): { shutdown(): Promise<void> } {
-  if (!endpoint) return { shutdown: async () => {} };
+export function startTracing(endpoint: string | undefined, serviceName: string): { flush(): Promise<void> } {
+  if (!endpoint) return { flush: async () => {} };
   if (!provider) {
     provider = new NodeTracerProvider({
       resource: resourceFromAttributes({ 'service.name': serviceName }),
@@ -26,17 +26,16 @@ export function startTracing(endpoint: string | undefined, serviceName: string):
     enableTraceContext();
   }
   const p = provider;
-  return { shutdown: () => p.forceFlush() };
+  return { flush: () => p.forceFlush() };
 }
 
 /**
- * The gRPC server interceptor that runs each call in a server span: a child of the caller's span
+ * (Installed only where startTracing has an endpoint.) The gRPC server interceptor that runs each call in a server span: a child of the caller's span
  * when its metadata carries `traceparent`, a new trace otherwise. The handler runs in that span's
  * context, so the events it appends carry the trace on.
  */
 export function grpcTracingInterceptor(): ServerInterceptor {
   return (method, call) => {
-    if (!traceContextEnabled()) return new ServerInterceptingCall(call); // tracing never started in this process
     const [service = 'unknown', name = 'unknown'] = method.path.replace(/^\//, '').split('/');
     let span: Span | undefined;
     let ctx: Context = ROOT_CONTEXT;
@@ -48,7 +47,10 @@ export function grpcTracingInterceptor(): ServerInterceptor {
     };
     const listener = new ServerListenerBuilder()
       .withOnReceiveMetadata((metadata: Metadata, next) => {
-        const parent = propagation.extract(ROOT_CONTEXT, carrierOf(metadata));
+        const parent = contextFrom((header) => {
+          const [v] = metadata.get(header);
+          return v === undefined ? undefined : String(v);
+        });
         span = tracer().startSpan(`${service}/${name}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': name } }, parent);
         ctx = trace.setSpan(parent, span);
         context.with(ctx, () => next(metadata));
@@ -70,35 +72,19 @@ export function grpcTracingInterceptor(): ServerInterceptor {
   };
 }
 
-function carrierOf(metadata: Metadata): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of ['traceparent', 'tracestate']) {
-    const [v] = metadata.get(key);
-    if (v !== undefined) out[key] = String(v);
-  }
-  return out;
-}
-
 /**
  * Runs an HTTP request's handling in a server span that continues the caller's trace from its
  * `traceparent` header; the span ends, with the response's status code, when `fn` settles.
  */
 export function withHttpServerSpan<T>(req: IncomingMessage, res: ServerResponse, name: string, fn: () => Promise<T>): Promise<T> {
   if (!traceContextEnabled()) return fn();
-  const carrier: Record<string, string> = {};
-  for (const key of ['traceparent', 'tracestate']) {
-    const v = req.headers[key];
-    if (v !== undefined) carrier[key] = Array.isArray(v) ? v[0]! : v;
-  }
-  const parent = propagation.extract(ROOT_CONTEXT, carrier);
+  const parent = contextFrom((header) => {
+    const v = req.headers[header];
+    return Array.isArray(v) ? v[0] : v;
+  });
   const attributes = { 'http.request.method': req.method ?? '', 'url.path': (req.url ?? '').split('?')[0]! };
-  return tracer().startActiveSpan(name, { kind: SpanKind.SERVER, attributes }, parent, async (span) => {
-    try {
-      return await fn();
-    } finally {
-      span.setAttribute('http.response.status_code', res.statusCode);
-      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-      span.end();
-    }
+  return inSpan(name, { kind: SpanKind.SERVER, attributes }, parent, fn, (span) => {
+    span.setAttribute('http.response.status_code', res.statusCode);
+    if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
   });
 }

@@ -116,7 +116,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       closed = true;
       await metricsServer?.close();
       await running.close();
-      await tracing.shutdown().catch(() => {}); // a collector away loses these spans, not the shutdown
+      await tracing.flush().catch(() => {}); // a collector away loses these spans, not the shutdown
       if (embedded) {
         await store.close();
         await content.close();
