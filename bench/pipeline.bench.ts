@@ -1,6 +1,6 @@
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { ensureInfra } from '@opal/test-infra';
-import { KafkaEventLog } from '@opal/event-log-kafka';
+import { createTopicsWithLeaders, KafkaEventLog } from '@opal/event-log-kafka';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -137,7 +137,7 @@ async function rawKafkajs(
   const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+  await createTopicsWithLeaders(admin, { topics: [{ topic, numPartitions: partitions }] });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   const consumer = kafka.consumer({ groupId: `${topic}-group`, maxWaitTimeInMs: 100 });
   await Promise.all([producer.connect(), consumer.connect()]);

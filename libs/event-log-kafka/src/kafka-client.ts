@@ -27,8 +27,7 @@ export async function ensureTopics(admin: Admin, topics: ResolvedTopics): Promis
   const wanted = [...topics.all, { topic: topics.deadLetter, partitions: 1 }].filter((t) => !existing.has(t.topic));
   if (wanted.length === 0) return;
   try {
-    await admin.createTopics({
-      waitForLeaders: true,
+    await createTopicsWithLeaders(admin, {
       topics: wanted.map((t) => ({
         topic: t.topic,
         numPartitions: t.partitions,
@@ -48,8 +47,41 @@ export async function ensureTopics(admin: Admin, topics: ResolvedTopics): Promis
   }
 }
 
-/** High watermark (next offset to be written) of every partition of `topic`. */
+/**
+ * Creates topics, then waits until every partition has a leader. kafkajs's own wait for leaders
+ * (`waitForLeaders: true`) gives up on UNKNOWN_TOPIC_OR_PARTITION, which a broker started a moment
+ * ago answers while the new topic's metadata spreads, and lets that rejection escape unhandled,
+ * which ends the process. This waits by asking for the metadata again until it shows leaders.
+ */
+export async function createTopicsWithLeaders(admin: Admin, options: Omit<Parameters<Admin['createTopics']>[0], 'waitForLeaders'>, timeoutMs = 30_000): Promise<void> {
+  await admin.createTopics({ ...options, waitForLeaders: false });
+  const topics = options.topics.map((t) => t.topic);
+  const until = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    const led = await admin
+      .fetchTopicMetadata({ topics })
+      .then((m) => m.topics.length === topics.length && m.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+      .catch(() => false);
+    if (led) return;
+    if (Date.now() > until) throw new EventLogError('UNAVAILABLE', `topics ${topics.join(', ')}: no leader for every partition after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+/**
+ * High watermark (next offset to be written) of every partition of `topic`. kafkajs retries this
+ * only on UNKNOWN_TOPIC_OR_PARTITION; other retriable answers (NOT_LEADER_FOR_PARTITION while a
+ * partition's leader takes over, as on a broker started a moment ago, or in an election) are
+ * retried here, for up to about 10 s.
+ */
 export async function highWatermarks(admin: Admin, topic: string): Promise<Map<number, number>> {
-  const offsets = await admin.fetchTopicOffsets(topic);
-  return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+  for (let attempt = 1, delay = 100; ; attempt++, delay = Math.min(delay * 2, 2000)) {
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+    } catch (error) {
+      if (!(error as { retriable?: boolean }).retriable || attempt >= 8) throw error;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
