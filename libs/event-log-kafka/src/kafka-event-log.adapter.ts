@@ -20,7 +20,7 @@ import {
 import { AppendBatcher } from './append-batcher.js';
 import { readDeadLetters, type DeadLetterRecord } from './dead-letter.js';
 import { createKafka, ensureTopics } from './kafka-client.js';
-import { cursorKey, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
+import { cursorKey, DEFAULT_INDEX_MEMORY_BYTES, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 import { KafkaSubscription } from './kafka-subscription.js';
 import { LogIndex } from './log-index.js';
 import { TailReader } from './tail-reader.js';
@@ -83,7 +83,7 @@ export class KafkaEventLog implements EventLog {
       throw new EventLogError('UNAVAILABLE', `kafka at ${options.brokers.join(',')}: ${String(error)}`);
     }
     const groupPrefix = options.groupPrefix ?? 'opal.';
-    const index = new LogIndex();
+    const index = new LogIndex({ ...options.index, memoryBytes: options.index?.memoryBytes ?? DEFAULT_INDEX_MEMORY_BYTES });
     const reader = new TailReader(kafka, admin, topics.all.map((t) => t.topic), index, groupPrefix);
     const batcher = new AppendBatcher(producer, options.maxInFlightAppends ?? 256);
     // The index starts with the first call that needs it (an append or a read): a process that only
@@ -244,6 +244,12 @@ export class KafkaEventLog implements EventLog {
     return this.index.stats();
   }
 
+  /** What this process's index holds now, without reading further: events, and their bytes in memory and on disk. */
+  indexFootprint(): { events: number; bytesInMemory: number; bytesInFile: number } {
+    const { memory, file } = this.index.placement();
+    return { events: this.index.stats().events, bytesInMemory: memory, bytesInFile: file };
+  }
+
   /** The events subscriptions set aside as poison, each with its reason, oldest first per partition. */
   async deadLetters(): Promise<DeadLetterRecord[]> {
     this.assertOpen();
@@ -261,6 +267,7 @@ export class KafkaEventLog implements EventLog {
     await Promise.allSettled([...this.locks.values()]);
     await Promise.allSettled([...this.subscriptions].map((s) => s.stop()));
     await this.reader.stop();
+    this.index.close();
     await this.producer.disconnect();
     await this.admin.disconnect();
   }

@@ -30,6 +30,20 @@ export type KafkaRetryOptions = {
   readonly maxBackoffMs?: number;
 };
 
+/**
+ * The index a process keeps of the log it appends to or reads (every record of those partitions,
+ * from offset zero): the records' bytes past `memoryBytes` (default 256 MiB), the oldest, live in a
+ * file of the process in `dir` (default the OS temp folder), removed when the process ends.
+ */
+export type KafkaIndexOptions = {
+  readonly memoryBytes?: number;
+  readonly dir?: string;
+  /** Bytes per block of records moved to the file at once (default 4 MiB; tests use small ones). */
+  readonly chunkBytes?: number;
+};
+
+export const DEFAULT_INDEX_MEMORY_BYTES = 256 << 20;
+
 export type KafkaEventLogOptions = {
   readonly brokers: readonly string[];
   readonly clientId?: string;
@@ -40,6 +54,7 @@ export type KafkaEventLogOptions = {
   readonly retry?: KafkaRetryOptions;
   /** Appends waiting for the broker at once; further appends wait (backpressure). Default 256. */
   readonly maxInFlightAppends?: number;
+  readonly index?: KafkaIndexOptions;
   /** Batch size handed to subscription handlers (default 2000). */
   readonly batchSize?: number;
   readonly connectionTimeoutMs?: number;

@@ -1,6 +1,5 @@
 import { atPosition, decodeEnvelopeFast, EnvelopeView, equalBytes, GENESIS_HASH, readEnvelopeView, type SealedEvent, type StoredEvent } from '@opal/event-log';
-import { cursorKey } from './kafka-event-log.options.js';
-import { Column, RecordArena } from './record-arena.js';
+import { Column, RecordArena, type RecordArenaOptions } from './record-arena.js';
 
 type PartitionLog = {
   /** Number of this partition in `keys`. */
@@ -21,14 +20,15 @@ type StreamEntries = number | number[];
  * offset zero, by partition and by stream, with each stream's head. Kafka cannot fetch one stream's
  * records by key, so the records themselves are kept, as bytes: copied into a RecordArena and
  * decoded when read (the envelope's header is read in place to judge a record). A process holding a
- * long log then holds about its size in bytes plus ~70 bytes per event, without an object per event
- * for the collector to walk.
+ * long log then holds ~70 bytes per event, without an object per event for the collector to walk,
+ * plus the records' bytes: the newest in memory, up to the arena's `memoryBytes`, and the rest in a
+ * file of the process.
  */
 export class LogIndex {
   private readonly partitions = new Map<string, PartitionLog>();
   private readonly keys: string[] = [];
   private readonly streams = new Map<string, StreamEntries>();
-  private readonly arena = new RecordArena();
+  private readonly arena: RecordArena;
   // One row per accepted event ("entry"): where its bytes are, and its place in the log.
   private readonly chunkOf = new Column((n) => new Uint32Array(n));
   private readonly startOf = new Column((n) => new Uint32Array(n));
@@ -40,6 +40,10 @@ export class LogIndex {
   private readonly record = new EnvelopeView();
   private readonly headView = new EnvelopeView();
 
+  constructor(records: RecordArenaOptions = {}) {
+    this.arena = new RecordArena(records);
+  }
+
   private partition(key: string): PartitionLog {
     let p = this.partitions.get(key);
     if (!p) {
@@ -49,9 +53,12 @@ export class LogIndex {
     return p;
   }
 
-  /** Reads one record; records below the partition's next offset were seen already and are ignored. */
-  ingest(topic: string, partition: number, offset: number, value: Uint8Array): void {
-    const p = this.partition(cursorKey(topic, partition));
+  /**
+   * Reads one record of partition `key` (its cursorKey); records below the partition's next offset were
+   * seen already and are ignored.
+   */
+  ingest(key: string, offset: number, value: Uint8Array): void {
+    const p = this.partition(key);
     if (offset < p.next) return;
     p.next = offset + 1;
     this.addRecord(p, offset, value);
@@ -115,21 +122,23 @@ export class LogIndex {
     else entries.push(entry);
   }
 
-  /** The hash of an entry's event, in place in its bytes. */
+  /** The hash of an entry's event: in place in its bytes while they are in memory. */
   private hashOf(entry: number): Uint8Array {
-    const chunk = this.arena.chunk(this.chunkOf.get(entry));
+    const chunk = this.chunkOf.get(entry);
     const start = this.startOf.get(entry);
     const at = this.hashAt.get(entry);
-    if (at !== HASH_ELSEWHERE) return chunk.subarray(start + at, start + at + HASH_BYTES);
-    const v = readEnvelopeView(chunk, start, start + this.lengthOf.get(entry), this.headView);
-    return v.hashEnd > v.hashStart ? chunk.subarray(v.hashStart, v.hashEnd) : EMPTY;
+    if (at !== HASH_ELSEWHERE) return this.arena.read(chunk, start + at, HASH_BYTES);
+    const length = this.lengthOf.get(entry);
+    const bytes = this.arena.read(chunk, start, length);
+    const v = readEnvelopeView(bytes, 0, length, this.headView);
+    return v.hashEnd > v.hashStart ? bytes.subarray(v.hashStart, v.hashEnd) : EMPTY;
   }
 
   private decode(entry: number): StoredEvent {
-    const chunk = this.arena.chunk(this.chunkOf.get(entry));
-    const start = this.startOf.get(entry);
+    const length = this.lengthOf.get(entry);
+    const bytes = this.arena.read(this.chunkOf.get(entry), this.startOf.get(entry), length);
     const position = { partition: this.keys[this.partitionOf.get(entry)]!, offset: this.offsetOf.get(entry) };
-    return decodeEnvelopeFast(chunk, start, start + this.lengthOf.get(entry), position);
+    return decodeEnvelopeFast(bytes, 0, length, position);
   }
 
   next(key: string): number {
@@ -180,6 +189,15 @@ export class LogIndex {
 
   stats(): { events: number; streams: number; bytes: number } {
     return { events: this.offsetOf.length, streams: this.streams.size, bytes: this.arena.bytes };
+  }
+
+  /** Bytes of records in memory and on disk. */
+  placement(): { memory: number; file: number } {
+    return this.arena.placement;
+  }
+
+  close(): void {
+    this.arena.close();
   }
 }
 

@@ -1,8 +1,12 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
 import { defaultEventId, encodeEnvelope, GENESIS_HASH, sealBatch, type StoredEvent } from '@opal/event-log';
 import { StreamHeads } from './stream-heads.js';
 import { LogIndex } from './log-index.js';
+import { RecordArena } from './record-arena.js';
 import { resolveTopics } from './kafka-event-log.options.js';
 
 const ev = (type: string) => ({ type, payload: new Uint8Array([1]), occurredAt: 1 });
@@ -36,10 +40,10 @@ describe('LogIndex', () => {
     const a = seal('s', 1, GENESIS_HASH, ['A', 'B']);
     const loser = seal('s', 2, a[0]!.hash, ['Z']);
     const bytes = (e: StoredEvent) => encodeEnvelope(e);
-    index.ingest('t', 0, 0, bytes(a[0]!));
-    index.ingest('t', 0, 1, bytes(a[1]!));
-    index.ingest('t', 0, 2, bytes(loser[0]!));
-    index.ingest('t', 0, 1, bytes(a[1]!)); // redelivered
+    index.ingest('t/0', 0, bytes(a[0]!));
+    index.ingest('t/0', 1, bytes(a[1]!));
+    index.ingest('t/0', 2, bytes(loser[0]!));
+    index.ingest('t/0', 1, bytes(a[1]!)); // redelivered
     assert.deepEqual(index.stream('s').map((e) => e.type), ['A', 'B']);
     assert.equal(index.wasRejected('t/0', 2), true);
     assert.equal(index.next('t/0'), 3);
@@ -60,13 +64,13 @@ describe('LogIndex', () => {
     assert.deepEqual(Buffer.from(index.head('s')!.hash), Buffer.from(first[1]!.event.hash));
     // Another writer's record took seq 3 at offset 2 (read by the reader); ours, sealed on the same head, loses.
     const theirs = sealed(3, first[1]!.event.hash, ['X']);
-    index.ingest('t', 0, 2, encodeEnvelope({ ...theirs[0]!.event }));
+    index.ingest('t/0', 2, encodeEnvelope({ ...theirs[0]!.event }));
     const ours = sealed(3, first[1]!.event.hash, ['Y']);
     assert.equal(index.ingestWritten('t/0', 3, ours)?.length, 1);
     assert.equal(index.wasRejected('t/0', 3), true);
     assert.deepEqual(index.stream('s').map((e) => e.type), ['A', 'B', 'X']);
     // The reader meeting records already taken skips them.
-    index.ingest('t', 0, 0, encodeEnvelope(first[0]!.event));
+    index.ingest('t/0', 0, encodeEnvelope(first[0]!.event));
     assert.equal(index.stats().events, 3);
   });
 });
@@ -75,38 +79,88 @@ describe('LogIndex', () => {
 const plain = (e: StoredEvent) => ({ ...e, payload: Buffer.from(e.payload), hash: Buffer.from(e.hash), prevHash: Buffer.from(e.prevHash) });
 
 describe('LogIndex storage', () => {
-  it('keeps records as bytes across many arena chunks, a record larger than a chunk included, and reads them back exactly', () => {
-    const index = new LogIndex();
-    const streams = 7;
-    const perStream = 3000;
-    const big = new Uint8Array(5 << 20).fill(9); // larger than one 4 MiB chunk
-    const written = new Map<string, StoredEvent[]>();
-    let offset = 0;
-    let prev = new Map<string, Uint8Array>();
-    for (let i = 0; i < perStream; i++) {
-      for (let s = 0; s < streams; s++) {
-        const id = `s${s}`;
-        const payload = i === 1500 && s === 3 ? big : new Uint8Array(200 + ((i * 7 + s) % 300)).fill(i % 251);
-        const [e] = sealBatch(id, 'p', i + 1, prev.get(id) ?? GENESIS_HASH, [{ type: 'T', payload, occurredAt: i }], (_e, seq) => defaultEventId(id, seq));
+  const spillDir = mkdtempSync(join(tmpdir(), 'opal-index-test-'));
+  after(() => rmSync(spillDir, { recursive: true, force: true }));
+
+  for (const [label, records] of [
+    ['all in memory', {}],
+    ['past 1 MiB in a file', { memoryBytes: 1 << 20, chunkBytes: 64 << 10, dir: spillDir }],
+  ] as const) {
+    it(`keeps records as bytes across many chunks, a record larger than a chunk included, and reads them back exactly (${label})`, () => {
+      const index = new LogIndex(records);
+      const streams = 7;
+      const perStream = 3000;
+      const big = new Uint8Array(5 << 20).fill(9); // larger than one 4 MiB chunk
+      const written = new Map<string, StoredEvent[]>();
+      let offset = 0;
+      const prev = new Map<string, Uint8Array>();
+      const add = (id: string, payload: Uint8Array) => {
+        const seq = (written.get(id)?.length ?? 0) + 1;
+        const [e] = sealBatch(id, 'p', seq, prev.get(id) ?? GENESIS_HASH, [{ type: 'T', payload, occurredAt: seq }], (_e, n) => defaultEventId(id, n));
         prev.set(id, e!.event.hash);
-        const stored = { ...e!.event, position: { partition: 't/0', offset } };
-        index.ingest('t', 0, offset++, e!.bytes);
-        written.set(id, [...(written.get(id) ?? []), stored]);
+        index.ingest('t/0', offset, e!.bytes);
+        written.set(id, [...(written.get(id) ?? []), { ...e!.event, position: { partition: 't/0', offset: offset++ } }]);
+      };
+      add('early', new Uint8Array([1]));
+      for (let i = 0; i < perStream; i++) {
+        for (let s = 0; s < streams; s++) add(`s${s}`, i === 1500 && s === 3 ? big : new Uint8Array(200 + ((i * 7 + s) % 300)).fill(i % 251));
       }
+      // Its head's bytes are long out of memory in the second case: the chain is checked from the file.
+      add('early', new Uint8Array([2]));
+      assert.equal(index.stats().events, streams * perStream + 2);
+      for (const [id, events] of written) {
+        const read = index.stream(id);
+        assert.equal(read.length, events.length);
+        for (let k = 0; k < read.length; k += 499) assert.deepEqual(plain(read[k]!), plain(events[k]!));
+        assert.deepEqual(index.stream(id, events.length).map(plain), [plain(events.at(-1)!)]);
+        assert.equal(index.head(id)!.seq, events.length);
+        assert.deepEqual(Buffer.from(index.head(id)!.hash), Buffer.from(events.at(-1)!.hash));
+      }
+      assert.deepEqual(index.stream('early').map((e) => [...e.payload]), [[1], [2]]);
+      assert.deepEqual(Buffer.from(index.stream('s3', 1501)[0]!.payload), Buffer.from(big));
+      const tail = index.eventsFrom('t/0', offset - 3, 10);
+      assert.deepEqual(tail.map((e) => e.position.offset), [offset - 3, offset - 2, offset - 1]);
+      const { memory, file } = index.placement();
+      if (records.memoryBytes === undefined) assert.equal(file, 0);
+      else {
+        assert.ok(memory <= (1 << 20) + (64 << 10), `${memory} bytes in memory`);
+        assert.equal(memory + file, index.stats().bytes);
+        assert.deepEqual(readdirSync(spillDir), [], 'the file is unlinked while open');
+      }
+      index.close();
+    });
+  }
+});
+
+describe('RecordArena', () => {
+  it('keeps views it handed out right after their chunk moved to the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-arena-test-'));
+    try {
+      const arena = new RecordArena({ memoryBytes: 0, chunkBytes: 16, dir });
+      const a = arena.add(Buffer.from('0123456789'));
+      const view = arena.read(a.chunk, a.start, 10);
+      arena.add(Buffer.from('abcdefghij')); // a new chunk: the first moves out
+      assert.deepEqual(arena.placement, { memory: 10, file: 10 });
+      assert.equal(view.toString(), '0123456789');
+      assert.equal(arena.read(a.chunk, a.start + 2, 3).toString(), '234');
+      arena.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    prev = new Map();
-    assert.equal(index.stats().events, streams * perStream);
-    for (const [id, events] of written) {
-      const read = index.stream(id);
-      assert.equal(read.length, perStream);
-      for (let k = 0; k < read.length; k += 499) assert.deepEqual(plain(read[k]!), plain(events[k]!));
-      assert.deepEqual(index.stream(id, perStream).map(plain), [plain(events.at(-1)!)]);
-      assert.equal(index.head(id)!.seq, perStream);
-      assert.deepEqual(Buffer.from(index.head(id)!.hash), Buffer.from(events.at(-1)!.hash));
-    }
-    assert.deepEqual(Buffer.from(index.stream('s3', 1501)[0]!.payload), Buffer.from(big));
-    const tail = index.eventsFrom('t/0', offset - 3, 10);
-    assert.deepEqual(tail.map((e) => e.position.offset), [offset - 3, offset - 2, offset - 1]);
+  });
+
+  it('keeps everything in memory, with one warning, when it cannot write its file', async () => {
+    const notADir = join(mkdtempSync(join(tmpdir(), 'opal-arena-test-')), 'file');
+    writeFileSync(notADir, '');
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    const arena = new RecordArena({ memoryBytes: 0, chunkBytes: 16, dir: notADir });
+    const first = arena.add(Buffer.from('0123456789'));
+    arena.add(Buffer.from('abcdefghij'));
+    arena.add(Buffer.from('ABCDEFGHIJ'));
+    assert.match((await warned).message, /cannot move records to disk/);
+    assert.deepEqual(arena.placement, { memory: 30, file: 0 });
+    assert.equal(arena.read(first.chunk, first.start, 10).toString(), '0123456789');
+    rmSync(dirname(notADir), { recursive: true, force: true });
   });
 });
 

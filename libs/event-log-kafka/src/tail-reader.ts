@@ -73,10 +73,10 @@ export class TailReader {
       await this.consumer.run({
         autoCommit: false,
         eachBatch: async ({ batch, heartbeat }) => {
-          for (const m of batch.messages) {
-            if (m.value) this.index.ingest(batch.topic, batch.partition, Number(m.offset), m.value);
-          }
           const key = cursorKey(batch.topic, batch.partition);
+          for (const m of batch.messages) {
+            if (m.value) this.index.ingest(key, Number(m.offset), m.value);
+          }
           const last = batch.messages.at(-1);
           if (last) this.index.advance(key, Number(last.offset) + 1);
           this.settle();

@@ -26,6 +26,8 @@ const schema = z.object({
   OPAL_KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ -').default('opal.'),
   OPAL_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(3),
   OPAL_KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),
+  /** Kafka only: MiB of records the log's index keeps in memory; older ones go to <data dir>/kafka-index. */
+  OPAL_KAFKA_INDEX_MEMORY_MB: z.coerce.number().int().min(0).max(1 << 20).default(256),
   OPAL_FSYNC: bool.default(true),
   OPAL_CHAIN_ID: z.coerce.number().int().positive().default(31337),
   OPAL_SNAPSHOT_EVERY: z.coerce.number().int().positive().default(50_000),
@@ -49,6 +51,8 @@ export type OpalConfig = {
   readonly kafkaPartitions: number;
   /** Kafka only: copies of each partition for topics this creates (3 or more also sets min.insync.replicas=2). */
   readonly kafkaReplicationFactor: number;
+  /** Kafka only: bytes of records the log's index keeps in memory (the rest in a file under dataDir/kafka-index). */
+  readonly kafkaIndexMemoryBytes: number;
   readonly fsync: boolean;
   readonly chainId: number;
   readonly snapshotEvery: number;
@@ -82,6 +86,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaTopicPrefix: v.OPAL_KAFKA_TOPIC_PREFIX,
     kafkaPartitions: v.OPAL_KAFKA_PARTITIONS,
     kafkaReplicationFactor: v.OPAL_KAFKA_REPLICATION_FACTOR,
+    kafkaIndexMemoryBytes: v.OPAL_KAFKA_INDEX_MEMORY_MB * (1 << 20),
     fsync: v.OPAL_FSYNC,
     chainId: v.OPAL_CHAIN_ID,
     snapshotEvery: v.OPAL_SNAPSHOT_EVERY,

@@ -17,3 +17,11 @@ describe('loadConfig: metrics and traces', () => {
     );
   });
 });
+
+describe('loadConfig: the Kafka index', () => {
+  it('keeps 256 MiB of records in memory unless told otherwise, and refuses a size that is not a whole number of MiB', () => {
+    assert.equal(loadConfig({}).kafkaIndexMemoryBytes, 256 << 20);
+    assert.equal(loadConfig({ OPAL_KAFKA_INDEX_MEMORY_MB: '0' }).kafkaIndexMemoryBytes, 0);
+    assert.throws(() => loadConfig({ OPAL_KAFKA_INDEX_MEMORY_MB: '1.5' }), (e: unknown) => e instanceof ConfigError && /OPAL_KAFKA_INDEX_MEMORY_MB/.test(e.message));
+  });
+});

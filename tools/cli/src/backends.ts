@@ -24,6 +24,7 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
     clientId,
     topics: { prefix: config.kafkaTopicPrefix, defaultPartitions: config.kafkaPartitions, replicationFactor: config.kafkaReplicationFactor },
     groupPrefix: config.kafkaTopicPrefix,
+    index: { memoryBytes: config.kafkaIndexMemoryBytes, dir: join(config.dataDir, 'kafka-index') },
     logLevel: config.logLevel === 'debug' || config.logLevel === 'trace' ? 'info' : 'nothing',
   };
 }

@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { ensureInfra } from '@opal/test-infra';
+import { KafkaEventLog } from '@opal/event-log-kafka';
+import type { BenchContext, BenchSuite } from './harness.js';
+import type { ProbeInput, ProbeResult } from './kafka-index/probe.js';
+
+// npm run bench -- kafka-index [--json] [--events=300000] [--streams=500] [--partitions=3] [--memory-mb=16]
+// What a process pays to open the Kafka log as a service replica does at start: a log of `events`
+// events over `streams` streams is written once, then a fresh process per setting reads it into its
+// index (from offset zero) and reads every stream back whole, as aggregates load:
+// - index_catch_up_ms / index_catch_up_events_per_s: until every partition is in the index;
+//   index_first_stream_ms: until the first stream's version is known (one partition);
+// - index_memory_bytes_per_event: growth of the JavaScript heap and of memory outside it (the
+//   records' bytes) over the index, after collection, per event; index_rss_bytes_per_event likewise
+//   for the whole process;
+// - index_bytes_in_memory / index_bytes_on_disk: where the records' bytes are;
+// - read_stream_events_per_s: events decoded by reading every stream whole.
+// Settings: every record in memory, and records past --memory-mb in the index's file.
+
+function num(ctx: BenchContext, name: string, fallback: number): number {
+  const raw = ctx.options[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 0) throw new Error(`--${name}: give a whole number as --${name}=N`);
+  return n;
+}
+
+export const run: BenchSuite = async (ctx) => {
+  const infra = await ensureInfra(['kafka']);
+  if (infra.skipped) {
+    ctx.progress(infra.reason);
+    return;
+  }
+  const brokers = [infra.endpoints.kafkaBrokers!];
+  const events = num(ctx, 'events', 300_000);
+  const streams = num(ctx, 'streams', 500);
+  const partitions = num(ctx, 'partitions', 3);
+  const memoryMb = num(ctx, 'memory-mb', 16);
+  const prefix = `bench-index-${process.pid}-${Date.now()}.`;
+  try {
+    const t0 = performance.now();
+    await write(brokers, prefix, partitions, events, streams);
+    ctx.progress(`${events} events over ${streams} streams written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    for (const memoryBytes of [null, memoryMb << 20]) {
+      const r = await probe({ brokers, prefix, streams, memoryBytes });
+      if (r.events !== events || r.eventsRead !== events) throw new Error(`the index holds ${r.events} events and streams read ${r.eventsRead}, not ${events}`);
+      const params = { events, streams, partitions, record_bytes: r.recordBytes, index_memory: memoryBytes === null ? 'all' : `${memoryMb} MiB` };
+      const per = (bytes: number) => Math.round((bytes / events) * 10) / 10;
+      ctx.report({ metric: 'index_first_stream_ms', value: Math.round(r.firstStreamMs), unit: 'ms', params });
+      ctx.report({ metric: 'index_catch_up_ms', value: Math.round(r.catchUpMs), unit: 'ms', params });
+      ctx.report({ metric: 'index_catch_up_events_per_s', value: Math.round(events / (r.catchUpMs / 1000)), unit: 'events/s', params });
+      ctx.report({ metric: 'index_memory_bytes_per_event', value: per(r.heapBytes + r.externalBytes), unit: 'B/event', params: { ...params, heap: per(r.heapBytes), outside_heap: per(r.externalBytes) } });
+      ctx.report({ metric: 'index_rss_bytes_per_event', value: per(r.rssBytes), unit: 'B/event', params });
+      ctx.report({ metric: 'index_bytes_in_memory', value: r.bytesInMemory, unit: 'B', params });
+      ctx.report({ metric: 'index_bytes_on_disk', value: r.bytesInFile, unit: 'B', params });
+      ctx.report({ metric: 'read_stream_events_per_s', value: Math.round(events / (r.readStreamMs / 1000)), unit: 'events/s', params });
+    }
+  } finally {
+    await deleteTopics(brokers, prefix);
+  }
+};
+
+/** The log to open: `streams` streams appended in batches of 10, 160-byte payloads. */
+async function write(brokers: string[], prefix: string, partitions: number, events: number, streams: number): Promise<void> {
+  const log = await KafkaEventLog.connect({ brokers, clientId: 'bench-index-writer', logLevel: 'nothing', topics: { prefix, defaultPartitions: partitions }, groupPrefix: prefix });
+  const batch = Array.from({ length: 10 }, () => ({ type: 'BenchEvent', payload: new Uint8Array(160).fill(42), occurredAt: 1_700_000_000_000 }));
+  try {
+    await Promise.all(
+      Array.from({ length: streams }, async (_, s) => {
+        for (let v = 0; (v / 10) * streams + s < events / 10; v += 10) {
+          const n = Math.min(10, events - ((v / 10) * streams + s) * 10);
+          await log.append(`bench-${s}`, batch.slice(0, n), { expectedVersion: v, producer: 'bench' });
+        }
+      }),
+    );
+  } finally {
+    await log.close();
+  }
+}
+
+async function probe(input: ProbeInput): Promise<ProbeResult> {
+  const script = fileURLToPath(new URL('./kafka-index/probe.js', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, [script, JSON.stringify(input)], { maxBuffer: 1 << 20, timeout: 300_000 });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as ProbeResult;
+}
+
+async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
+  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+  if (mine.length) await admin.deleteTopics({ topics: mine });
+  await admin.disconnect();
+}
