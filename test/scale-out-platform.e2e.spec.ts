@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
-import { OpalProcess, call, grpcClient, runOpal } from '@opal/testkit';
+import { OpalProcess, call, freePort, grpcClient, runOpal } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
 import { brokers, deleteTopics, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
 import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
+import { sample, scrape } from './scale-out/metrics-scrape.js';
 
 // The whole loop of the platform on Kafka and MongoDB instead of the embedded log and state:
 // contributions become a version, an adapter serves it, a tenant pays for a completion, the
@@ -107,11 +108,20 @@ describe('the platform scaled out: each service in its own opal serve process', 
   const nodes = Object.fromEntries(
     services.map((s) => [s, new OpalProcess(join(dir, s), { command: ['serve', s], env: Object.assign(traced, c.env), ...logged })]),
   ) as Record<(typeof services)[number], OpalProcess>;
+  // Inference serves its metrics, with an index of the log that keeps no records in memory but the
+  // block being filled.
+  let inferenceMetrics = 0;
   const clients: Record<string, any> = {};
 
   before(async () => {
     collector = await startOtlpReceiver();
     traced['OTEL_EXPORTER_OTLP_ENDPOINT'] = collector.endpoint;
+    inferenceMetrics = await freePort();
+    nodes.inference = new OpalProcess(join(dir, 'inference'), {
+      command: ['serve', 'inference'],
+      env: { ...traced, OPAL_METRICS_PORT: String(inferenceMetrics), OPAL_KAFKA_INDEX_MEMORY_MB: '0' },
+      ...logged,
+    });
     for (const s of services) await nodes[s].start();
     for (const s of ['ingest', 'inference', 'attribution'] as const) clients[s] = grpcClient(nodes[s].url, s);
   });
@@ -161,6 +171,16 @@ describe('the platform scaled out: each service in its own opal serve process', 
     const linked = () => collector.spans.find((x) => x.name === 'projection attribution.receipts' && x.links.some((l) => l.traceId === traceId));
     for (let i = 0; i < 50 && !linked(); i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(linked()?.service, 'opal-attribution', 'the receipts read model links to the trace');
+  });
+
+  it("an operator sees the size of a replica's index of the log", async () => {
+    const text = await scrape(inferenceMetrics);
+    const events = sample(text, 'opal_event_log_index_events', {});
+    assert.ok(events !== undefined && events > 0, `the index holds the events inference appended (${events})`);
+    const memory = sample(text, 'opal_event_log_index_bytes', { place: 'memory' });
+    const file = sample(text, 'opal_event_log_index_bytes', { place: 'file' });
+    assert.ok(memory !== undefined && file !== undefined && memory + file > 0, `its records' bytes: ${memory} in memory, ${file} in its file`);
+    assert.ok(memory <= 4 << 20, 'with OPAL_KAFKA_INDEX_MEMORY_MB=0, no more than the block being filled stays in memory');
   });
 
   it("two inference replicas never spend more than a tenant's balance together", async () => {

@@ -134,12 +134,38 @@ export class ProcessMetrics {
     };
   }
 
-  /** The event log, with every append counted and timed. */
+  /**
+   * The event log, with every append counted and timed; a log that keeps an index of its own (Kafka)
+   * also reports its size.
+   */
   meteredLog(log: EventLog): EventLog {
+    if (hasIndex(log)) this.watchIndex(log);
     return new MeteredEventLog(log, (outcome, events, s) => {
       this.appends.inc({ outcome });
       if (outcome === 'ok') this.appendedEvents.inc(events);
       this.appendTime.observe(s);
+    });
+  }
+
+  private watchIndex(log: IndexedLog): void {
+    new Gauge({
+      name: 'opal_event_log_index_events',
+      help: "Events in this process's index of the log (every partition it appended to or read, from offset zero)",
+      registers: [this.registry],
+      collect() {
+        this.set(log.indexFootprint().events);
+      },
+    });
+    new Gauge({
+      name: 'opal_event_log_index_bytes',
+      help: "Bytes of records in this process's index of the log: in memory (bounded by OPAL_KAFKA_INDEX_MEMORY_MB), and in its file",
+      labelNames: ['place'],
+      registers: [this.registry],
+      collect() {
+        const f = log.indexFootprint();
+        this.set({ place: 'memory' }, f.bytesInMemory);
+        this.set({ place: 'file' }, f.bytesInFile);
+      },
     });
   }
 
@@ -154,6 +180,9 @@ export class ProcessMetrics {
 }
 
 type AppendOutcome = 'ok' | 'conflict' | 'error';
+
+type IndexedLog = { indexFootprint(): { events: number; bytesInMemory: number; bytesInFile: number } };
+const hasIndex = (log: EventLog): log is EventLog & IndexedLog => typeof (log as Partial<IndexedLog>).indexFootprint === 'function';
 
 /** Delegates to the log; reports each append's outcome and time. */
 class MeteredEventLog implements EventLog {
