@@ -58,3 +58,13 @@ export function parseOptions(argv: readonly string[]): Record<string, string | b
   }
   return out;
 }
+
+/** A whole-number option given as --name=N, at least `min`; `fallback` when absent. */
+export function intOption(ctx: BenchContext, name: string, fallback: number, min = 1): number {
+  const raw = ctx.options[name];
+  if (raw === undefined) return fallback;
+  // Options are parsed without a schema: `--events 200` arrives as a value, a bare `--events` as a flag.
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(n) || n < min) throw new Error(`--${name}: give a whole number of at least ${min} as --${name}=N`);
+  return n;
+}

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
-import { ensureInfra } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
-import type { BenchContext, BenchSuite } from './harness.js';
+import { intOption, type BenchSuite } from './harness.js';
+import { benchBrokers, deleteTopics } from './kafka-bench.js';
 import type { ProbeInput, ProbeResult } from './kafka-index/probe.js';
 
 // npm run bench -- kafka-index [--json] [--events=300000] [--streams=500] [--partitions=3] [--memory-mb=16]
@@ -20,25 +19,13 @@ import type { ProbeInput, ProbeResult } from './kafka-index/probe.js';
 // - read_stream_events_per_s: events decoded by reading every stream whole.
 // Settings: every record in memory, and records past --memory-mb in the index's file.
 
-function num(ctx: BenchContext, name: string, fallback: number): number {
-  const raw = ctx.options[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 0) throw new Error(`--${name}: give a whole number as --${name}=N`);
-  return n;
-}
-
 export const run: BenchSuite = async (ctx) => {
-  const infra = await ensureInfra(['kafka']);
-  if (infra.skipped) {
-    ctx.progress(infra.reason);
-    return;
-  }
-  const brokers = [infra.endpoints.kafkaBrokers!];
-  const events = num(ctx, 'events', 300_000);
-  const streams = num(ctx, 'streams', 500);
-  const partitions = num(ctx, 'partitions', 3);
-  const memoryMb = num(ctx, 'memory-mb', 16);
+  const brokers = await benchBrokers(ctx);
+  if (!brokers) return;
+  const events = intOption(ctx, 'events', 300_000);
+  const streams = intOption(ctx, 'streams', 500);
+  const partitions = intOption(ctx, 'partitions', 3);
+  const memoryMb = intOption(ctx, 'memory-mb', 16, 0);
   const prefix = `bench-index-${process.pid}-${Date.now()}.`;
   try {
     const t0 = performance.now();
@@ -85,12 +72,4 @@ async function probe(input: ProbeInput): Promise<ProbeResult> {
   const script = fileURLToPath(new URL('./kafka-index/probe.js', import.meta.url));
   const { stdout } = await promisify(execFile)(process.execPath, [script, JSON.stringify(input)], { maxBuffer: 1 << 20, timeout: 300_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as ProbeResult;
-}
-
-async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
-  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-  if (mine.length) await admin.deleteTopics({ topics: mine });
-  await admin.disconnect();
 }

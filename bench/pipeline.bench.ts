@@ -10,7 +10,8 @@ import { EmbeddedEventLog, type Cursor, type StoredEvent } from '@opal/event-log
 import { MongoDocumentStore } from '@opal/document-store-mongo';
 import { ProjectionRunner, REMOTE_STORE_BATCH, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { ingestContributionsProjection } from '@opal/ingest';
-import type { BenchContext, BenchSuite } from './harness.js';
+import { intOption, type BenchContext, type BenchSuite } from './harness.js';
+import { benchBrokers, deleteTopics } from './kafka-bench.js';
 import { appendAll, ingestAppends } from '../test/scale-out/ingest-fixture.js';
 import type { ProjectionWorkerData } from './pipeline/projection.worker.js';
 import { CpuMeter, portOf } from './pipeline/cpu-time.js';
@@ -36,15 +37,6 @@ import { CpuMeter, portOf } from './pipeline/cpu-time.js';
 //   end to end could reach with every core busy, whatever the scheduling; cpu_ceiling_ratio_to_raw
 //   sets it against raw kafkajs.
 
-function num(ctx: BenchContext, name: string, fallback: number): number {
-  const raw = ctx.options[name];
-  if (raw === undefined) return fallback;
-  // The harness parses options without a schema: `--events 200` arrives as a flag, `--events=200` as a value.
-  const n = Number(raw);
-  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1) throw new Error(`--${name}: give a positive integer as --${name}=N`);
-  return n;
-}
-
 /** Counts delivered events; `reached(n)` resolves once n have been delivered in all. */
 function deliveries() {
   let seen = 0;
@@ -64,18 +56,14 @@ function deliveries() {
 }
 
 export const run: BenchSuite = async (ctx) => {
-  const infra = await ensureInfra(['kafka']);
-  if (infra.skipped) {
-    ctx.progress(infra.reason);
-    return;
-  }
-  const brokers = [infra.endpoints.kafkaBrokers!];
-  const events = num(ctx, 'events', 50_000);
-  const streams = num(ctx, 'streams', 500);
-  const partitions = num(ctx, 'partitions', 3);
-  const perAppend = num(ctx, 'batch', 10);
-  const inFlight = num(ctx, 'in-flight', 256);
-  const warmup = num(ctx, 'warmup', 20_000);
+  const brokers = await benchBrokers(ctx);
+  if (!brokers) return;
+  const events = intOption(ctx, 'events', 50_000);
+  const streams = intOption(ctx, 'streams', 500);
+  const partitions = intOption(ctx, 'partitions', 3);
+  const perAppend = intOption(ctx, 'batch', 10);
+  const inFlight = intOption(ctx, 'in-flight', 256);
+  const warmup = intOption(ctx, 'warmup', 20_000);
   const payload = new Uint8Array(160).fill(42);
   const tag = `bench-${process.pid}-${Date.now()}`;
   const params = { events, warmup_events: warmup, partitions, streams, events_per_append: perAppend, payload_bytes: payload.length, max_in_flight_appends: inFlight };
@@ -89,7 +77,7 @@ export const run: BenchSuite = async (ctx) => {
   ctx.report({ metric: 'adapter_ratio_to_raw', value: Math.round((adapter / raw) * 1000) / 1000, unit: 'ratio', params });
   const mongo = await ensureInfra(['mongo']);
   if (!mongo.skipped) {
-    const e2eEvents = num(ctx, 'e2e-events', 50_000);
+    const e2eEvents = intOption(ctx, 'e2e-events', 50_000);
     const withMongo = { ...servers, mongodb: portOf(mongo.endpoints.mongoUrl!) };
     const { rate: e2e, completed, cpu } = await endToEnd(ctx, brokers, mongo.endpoints.mongoUrl!, `${tag}-e2e`, e2eEvents, warmup, partitions, withMongo);
     const e2eParams = { events: e2eEvents, warmup_events: warmup, partitions, projection: 'ingest.contributions', store: 'mongodb', completed };
@@ -329,12 +317,4 @@ async function storeOnly(
     await log.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
-  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-  if (mine.length) await admin.deleteTopics({ topics: mine });
-  await admin.disconnect();
 }
