@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { eventCatalog } from '@opal/contracts';
 import { MongoContentStore } from '@opal/document-store-mongo';
 import type { NewEvent } from '@opal/event-log';
-import { KafkaEventLog } from '@opal/event-log-kafka';
 import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { ServeProcess } from './scale-out/serve-process.js';
-import { brokers, deleteTopics, dropDb, scenario, skip } from './scale-out/fault-kit.js';
+import { brokers, deleteTopics, dropDb, scenario, skip, platformLog } from './scale-out/fault-kit.js';
 
 const event = (type: string, message: object): NewEvent => ({ type, payload: eventCatalog.get(type)!.encode(message), occurredAt: 1_700_000_000_000 });
 const words = (seed: number, n: number) => Array.from({ length: n }, (_, i) => `w${(seed * 7919 + i * 104729) % 9973}`).join(' ');
@@ -63,7 +62,7 @@ describe('attribution scaled out: two replicas share the work', { skip, timeout:
     } finally {
       await content.close();
     }
-    const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+    const log = await platformLog(brokers, s.prefix);
     try {
       await log.append('datanet-net', [event('opal.ingest.v1.DatanetVersionPublished', { datanetId: 'net', version: 1, entries, merkleRoot: '0x', totalBytes: 1000n })], { expectedVersion: 'no_stream', producer: 'ingest' });
       for (const r of replicas) await r.start();

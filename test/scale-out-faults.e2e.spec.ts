@@ -5,11 +5,10 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort, infraScript } from '@opal/test-infra';
-import { KafkaEventLog } from '@opal/event-log-kafka';
 import { appendAll, comparable, ingestAppends, mongoDigests } from './scale-out/ingest-fixture.js';
 import { waitDrained } from './scale-out/serve-process.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
-import { faultHarness, BIG, SMALL, brokers, deleteTopics, dropDb, groupsOf, infra, scenario, skip, untilContributions } from './scale-out/fault-kit.js';
+import { faultHarness, BIG, SMALL, brokers, deleteTopics, dropDb, groupsOf, infra, scenario, skip, untilContributions, platformLog } from './scale-out/fault-kit.js';
 
 const localOnly = !infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined;
 
@@ -49,7 +48,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     cleanups.push(() => dropDb(s.url), () => deleteTopics(brokers, s.prefix));
     const appends = ingestAppends(events);
     const reference = expected(appends, events);
-    const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+    const log = await platformLog(brokers, s.prefix);
     cleanups.push(() => log.close()); // a failed test must not keep the process alive
     return { s, appends, reference, log };
   }
@@ -108,7 +107,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     const consumer = kafka.consumer({ groupId: `${s.prefix}copier` });
     const producer = kafka.producer();
     await Promise.all([consumer.connect(), producer.connect()]);
-    const topic = `${s.prefix}events`;
+    const topic = `${s.prefix}ingest`; // the ingest service's topic, where Datanet streams live
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     let copied = 0;
     await new Promise<void>((resolve) => {
@@ -199,7 +198,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       const appends = ingestAppends(SMALL);
       const reference = expected(appends, SMALL);
       const half = appends.findIndex((_, i) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0) >= SMALL / 2);
-      const connect = () => KafkaEventLog.connect({ brokers: [privateBrokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+      const connect = () => platformLog(privateBrokers, s.prefix);
       let log = await connect();
       cleanups.push(() => log.close());
       const service = serve(serveEnv);

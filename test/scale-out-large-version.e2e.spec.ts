@@ -3,11 +3,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
-import { KafkaEventLog } from '@opal/event-log-kafka';
 import { call, grpcClient } from '@opal/testkit';
 import { contributionIdOf, datanetStream, ingestCodec, type IngestEvent, type ManifestEntry } from '@opal/ingest';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
-import { brokers, deleteTopics, dropDb, groupsOf, scenario, skip } from './scale-out/fault-kit.js';
+import { brokers, deleteTopics, dropDb, groupsOf, scenario, skip, platformLog } from './scale-out/fault-kit.js';
 
 // About 18 MB of entries as protobuf and 22 MB as one JSON document: past MongoDB's limit.
 const ENTRIES = 100_000;
@@ -32,7 +31,7 @@ describe('a version manifest larger than a MongoDB document, scaled out', { skip
       // The projections store the manifest as published; they do not recompute its root.
       { type: 'DatanetVersionPublished', data: { datanetId, version: 1, entries, merkleRoot: `0x${'ab'.repeat(32)}`, totalBytes: 123_456_789n } },
     ];
-    const log = await KafkaEventLog.connect({ brokers: [brokers], logLevel: 'nothing', topics: { prefix: s.prefix }, groupPrefix: s.prefix });
+    const log = await platformLog(brokers, s.prefix);
     try {
       await log.append(datanetStream(datanetId), events.map((e, i) => ingestCodec.encode(e, 1_700_000_000_000 + i)), { expectedVersion: 'no_stream', producer: 'ingest' });
     } finally {

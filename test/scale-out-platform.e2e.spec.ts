@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { Kafka, logLevel } from 'kafkajs';
 import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
 import { OpalProcess, call, freePort, grpcClient, runOpal } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
@@ -77,6 +78,20 @@ describe('the platform scaled out: opal up on Kafka and MongoDB', { skip, timeou
 
   it('a paid completion gets a receipt crediting its sources, and opal attribution verify confirms it from Kafka', async () => {
     inferenceId = await loopVerifiedByAuditor(c, clients as LoopClients, node.httpPort, dir);
+  });
+
+  it("keeps each service's streams in a topic of its own", async () => {
+    const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const records = async (topic: string) => (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+      const mine = (await admin.listTopics()).filter((t) => t.startsWith(c.prefix)).sort();
+      assert.deepEqual(mine, ['attribution', 'dead-letter', 'events', 'inference', 'ingest'].map((d) => c.prefix + d));
+      for (const d of ['ingest', 'inference', 'attribution']) assert.ok((await records(c.prefix + d)) > 0, `${d}: its events are in ${c.prefix}${d}`);
+      assert.equal(await records(`${c.prefix}events`), 0, 'no stream of the platform is left to the topic of unclaimed streams');
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('opal replay from Kafka rebuilds the live state digest, and a restart keeps it', async () => {

@@ -1,6 +1,9 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { ensureInfra } from '@opal/test-infra';
+import { KafkaEventLog } from '@opal/event-log-kafka';
+import { kafkaOptions } from '@opal/cli';
+import { loadConfig } from '@opal/service-runtime';
 import { cleanDigests, comparable, type Append } from './ingest-fixture.js';
 import { ServeProcess } from './serve-process.js';
 
@@ -21,6 +24,11 @@ export function scenario(label: string) {
   const prefix = `fault-${label}-${run}.`;
   const url = `${mongoBase}/opal_fault_${label}_${process.pid}`;
   return { prefix, url, env: { OPAL_EVENT_LOG: `kafka://${brokers}`, OPAL_STORE: url, OPAL_KAFKA_TOPIC_PREFIX: prefix } };
+}
+
+/** The log as the platform's processes open it (its topics per service) with this topic prefix. */
+export function platformLog(kafkaBrokers: string, prefix: string): Promise<KafkaEventLog> {
+  return KafkaEventLog.connect(kafkaOptions(loadConfig({ OPAL_EVENT_LOG: `kafka://${kafkaBrokers}`, OPAL_KAFKA_TOPIC_PREFIX: prefix }), `opal-test-${process.pid}`));
 }
 
 export async function contributions(url: string): Promise<number> {

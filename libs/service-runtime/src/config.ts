@@ -9,6 +9,21 @@ const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1');
 
+/** `ingest=6,inference=12`: partitions by domain, 1 to 1000 each. */
+const domainPartitions = z.string().transform((v, ctx) => {
+  const out: Record<string, number> = {};
+  for (const part of v.split(',')) {
+    const m = /^([A-Za-z0-9._-]+)=(\d+)$/.exec(part.trim());
+    const n = Number(m?.[2]);
+    if (!m || n < 1 || n > 1000) {
+      ctx.addIssue({ code: 'custom', message: `'${part}': give domain=partitions (1 to 1000), comma-separated, e.g. ingest=6,inference=12` });
+      return z.NEVER;
+    }
+    out[m[1]!] = n;
+  }
+  return out;
+});
+
 /** Environment variables, one to one with the Helm chart's values (deploy/helm/values.yaml). */
 const schema = z.object({
   OPAL_DATA_DIR: z.string().min(1).default(join(repoRoot, '.opal', 'data')),
@@ -26,6 +41,10 @@ const schema = z.object({
   OPAL_KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ -').default('opal.'),
   OPAL_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(3),
   OPAL_KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),
+  /** Kafka only: a topic per service (domains), or all streams in one topic (single, as clusters written before). */
+  OPAL_KAFKA_TOPIC_LAYOUT: z.enum(['domains', 'single']).default('domains'),
+  /** Kafka only: partitions of some domain topics, e.g. ingest=6,inference=12 (the others: OPAL_KAFKA_PARTITIONS). */
+  OPAL_KAFKA_DOMAIN_PARTITIONS: domainPartitions.optional(),
   /** Kafka only: MiB of records the log's index keeps in memory; older ones go to <data dir>/kafka-index. */
   OPAL_KAFKA_INDEX_MEMORY_MB: z.coerce.number().int().min(0).max(1 << 20).default(256),
   OPAL_FSYNC: bool.default(true),
@@ -51,6 +70,9 @@ export type OpalConfig = {
   readonly kafkaPartitions: number;
   /** Kafka only: copies of each partition for topics this creates (3 or more also sets min.insync.replicas=2). */
   readonly kafkaReplicationFactor: number;
+  /** Kafka only: a topic per service's streams, or one topic for all; and partitions per domain where not kafkaPartitions. */
+  readonly kafkaTopicLayout: 'domains' | 'single';
+  readonly kafkaDomainPartitions: Readonly<Record<string, number>>;
   /** Kafka only: bytes of records the log's index keeps in memory (the rest in a file under dataDir/kafka-index). */
   readonly kafkaIndexMemoryBytes: number;
   readonly fsync: boolean;
@@ -86,6 +108,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaTopicPrefix: v.OPAL_KAFKA_TOPIC_PREFIX,
     kafkaPartitions: v.OPAL_KAFKA_PARTITIONS,
     kafkaReplicationFactor: v.OPAL_KAFKA_REPLICATION_FACTOR,
+    kafkaTopicLayout: v.OPAL_KAFKA_TOPIC_LAYOUT,
+    kafkaDomainPartitions: v.OPAL_KAFKA_DOMAIN_PARTITIONS ?? {},
     kafkaIndexMemoryBytes: v.OPAL_KAFKA_INDEX_MEMORY_MB * (1 << 20),
     fsync: v.OPAL_FSYNC,
     chainId: v.OPAL_CHAIN_ID,

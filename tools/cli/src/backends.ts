@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
-import { KafkaEventLog, type KafkaEventLogOptions } from '@opal/event-log-kafka';
+import { KafkaEventLog, type KafkaEventLogOptions, type KafkaTopicsOptions } from '@opal/event-log-kafka';
 import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
 import { PackContentStore, type ContentStore } from '@opal/content-store';
 import { MongoContentStore, MongoDocumentStore } from '@opal/document-store-mongo';
-import type { OpalConfig } from '@opal/service-runtime';
+import { ConfigError, type OpalConfig } from '@opal/service-runtime';
+import { services } from './service-registry.js';
 
 export type Backends = {
   readonly eventLog: EventLog;
@@ -22,11 +23,31 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
   return {
     brokers,
     clientId,
-    topics: { prefix: config.kafkaTopicPrefix, defaultPartitions: config.kafkaPartitions, replicationFactor: config.kafkaReplicationFactor },
+    topics: { prefix: config.kafkaTopicPrefix, replicationFactor: config.kafkaReplicationFactor, ...platformTopics(config) },
     groupPrefix: config.kafkaTopicPrefix,
     index: { memoryBytes: config.kafkaIndexMemoryBytes, dir: join(config.dataDir, 'kafka-index') },
     logLevel: config.logLevel === 'debug' || config.logLevel === 'trace' ? 'info' : 'nothing',
   };
+}
+
+/** Domain of the streams no service claims (and of every stream in the single layout). */
+const OTHER_DOMAIN = 'events';
+
+/**
+ * The platform's topics: one per service that writes streams, named after it, holding the streams
+ * whose ids start with its prefixes (`<prefix>ingest` for `datanet-…`), and `<prefix>events` for any
+ * other; or, in the single layout, `<prefix>events` for every stream.
+ */
+function platformTopics(config: OpalConfig): Pick<KafkaTopicsOptions, 'defaultDomain' | 'streamDomains' | 'partitions' | 'defaultPartitions'> {
+  const streamDomains: Record<string, string> = {};
+  if (config.kafkaTopicLayout === 'domains') {
+    for (const [service, { streamPrefixes }] of Object.entries(services)) for (const p of streamPrefixes) streamDomains[p] = service;
+  }
+  const domains = new Set([OTHER_DOMAIN, ...Object.values(streamDomains)]);
+  for (const d of Object.keys(config.kafkaDomainPartitions)) {
+    if (!domains.has(d)) throw new ConfigError(`invalid configuration:\n  OPAL_KAFKA_DOMAIN_PARTITIONS: no topic '${d}' in the ${config.kafkaTopicLayout} layout (topics: ${[...domains].sort().join(', ')})`);
+  }
+  return { defaultDomain: OTHER_DOMAIN, streamDomains, partitions: config.kafkaDomainPartitions, defaultPartitions: config.kafkaPartitions };
 }
 
 export async function openEventLog(config: OpalConfig, readOnly = false): Promise<EventLog> {
