@@ -320,6 +320,23 @@ if (!infra.skipped) {
       assert.deepEqual(seen.map((e) => `${e.streamId}#${e.streamSeq}`), [`${a}#2`]);
     });
 
+    it("warms the index with the topics of the domains it is given, and only those; an unknown domain is refused by name", async () => {
+      const a = `ia-warm-${run}`;
+      await log.append(a, [ev('A', '1'), ev('A', '2')], { expectedVersion: 'no_stream', producer: 't' });
+      await log.append(`other-warm-${run}`, [ev('B', '1')], { expectedVersion: 'no_stream', producer: 't' });
+      const alpha = (await log.read(undefined, 100_000)).events.filter((e) => e.position.partition.startsWith(`${options.topics!.prefix}alpha/`)).length;
+      const fresh = await KafkaEventLog.connect(options);
+      try {
+        assert.equal(fresh.indexFootprint().events, 0, 'a fresh process holds nothing before it is asked');
+        assert.equal(await fresh.warm(['alpha']), alpha);
+        assert.equal(fresh.indexFootprint().events, alpha, "the other domain's topic was not read");
+        assert.equal(await fresh.streamVersion(a), 2);
+        await assert.rejects(fresh.warm(['beta']), (e: { code?: string; message: string }) => e.code === 'INVALID_ARGUMENT' && /domain 'beta'/.test(e.message));
+      } finally {
+        await fresh.close();
+      }
+    });
+
     it('creates its topics with the configured copies, and refuses more copies than there are brokers, naming the setting', async () => {
       const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
       await admin.connect();

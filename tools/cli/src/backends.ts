@@ -5,6 +5,7 @@ import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
 import { PackContentStore, type ContentStore } from '@opal/content-store';
 import { MongoContentStore, MongoDocumentStore } from '@opal/document-store-mongo';
 import { ConfigError, type OpalConfig } from '@opal/service-runtime';
+import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 
 export type Backends = {
@@ -28,6 +29,13 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
     index: { memoryBytes: config.kafkaIndexMemoryBytes, dir: join(config.dataDir, 'kafka-index') },
     logLevel: config.logLevel === 'debug' || config.logLevel === 'trace' ? 'info' : 'nothing',
   };
+}
+
+/** The domains (topics) whose streams the given services write: the ones a process of them appends to and reads. */
+export function kafkaDomainsOf(config: OpalConfig, names: readonly ServiceName[]): string[] {
+  const writers = names.filter((n) => services[n].streamPrefixes.length > 0);
+  if (config.kafkaTopicLayout === 'single') return writers.length > 0 ? [OTHER_DOMAIN] : [];
+  return writers;
 }
 
 /** Domain of the streams no service claims (and of every stream in the single layout). */

@@ -10,7 +10,9 @@ import { PackContentStore } from '@opal/content-store';
 import { AdminModule, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, startTracing, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
-import { openBackends, type Backends } from './backends.js';
+import { kafkaDomainsOf, openBackends, type Backends } from './backends.js';
+import { KafkaEventLog } from '@opal/event-log-kafka';
+import type { Logger } from 'pino';
 
 @Module({})
 class OpalNodeModule {
@@ -86,6 +88,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   let app: INestMicroservice | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
+    if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
     app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, clock, metrics }), {
       ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : [])]),
       logger: new NestPinoLogger(logger),
@@ -127,3 +130,17 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     },
   };
 }
+
+/**
+ * Reads the topics this process appends to into the Kafka index before it listens: on a long log
+ * that takes a while (~150,000 events/s here), and a process that took commands meanwhile would keep
+ * them waiting. Kubernetes holds traffic until the port answers (the chart's startupProbe allows
+ * for it).
+ */
+async function warmIndex(log: KafkaEventLog, domains: readonly string[], logger: Logger): Promise<void> {
+  if (domains.length === 0) return;
+  const started = performance.now();
+  await log.warm(domains);
+  logger.info({ domains, ms: Math.round(performance.now() - started), ...log.indexFootprint() }, 'kafka index ready');
+}
+
