@@ -173,9 +173,9 @@ export class KafkaEventLog implements EventLog {
     return this.index.head(streamId)?.seq ?? 0;
   }
 
-  async readStream(streamId: string, fromSeq = 1): Promise<StoredEvent[]> {
+  async readStream(streamId: string, fromSeq = 1, limit = Infinity): Promise<StoredEvent[]> {
     await this.catchUpStream(streamId);
-    return this.index.stream(streamId, fromSeq);
+    return this.index.stream(streamId, fromSeq, limit);
   }
 
   private async catchUpStream(streamId: string): Promise<void> {

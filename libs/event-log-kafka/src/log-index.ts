@@ -155,13 +155,13 @@ export class LogIndex {
     return this.partitions.get(key)?.rejected.has(offset) ?? false;
   }
 
-  /** A stream's events from sequence `fromSeq` (1-based), decoded. */
-  stream(streamId: string, fromSeq = 1): StoredEvent[] {
+  /** A stream's events from sequence `fromSeq` (1-based), at most `limit`, decoded. */
+  stream(streamId: string, fromSeq = 1, limit = Infinity): StoredEvent[] {
     const entries = this.streams.get(streamId);
-    if (entries === undefined) return [];
+    if (entries === undefined || limit <= 0) return [];
     if (typeof entries === 'number') return fromSeq <= 1 ? [this.decode(entries)] : [];
     const out: StoredEvent[] = [];
-    for (let i = Math.max(0, fromSeq - 1); i < entries.length; i++) out.push(this.decode(entries[i]!));
+    for (let i = Math.max(0, fromSeq - 1); i < entries.length && out.length < limit; i++) out.push(this.decode(entries[i]!));
     return out;
   }
 

@@ -71,8 +71,8 @@ export interface EventLog {
   append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]>;
   /** Current version (last sequence) of a stream; 0 when it has no events. */
   streamVersion(streamId: string): Promise<number>;
-  /** Events of one stream from `fromSeq` (1-based), in order. */
-  readStream(streamId: string, fromSeq?: number): Promise<StoredEvent[]>;
+  /** Events of one stream from `fromSeq` (1-based), in order; at most `limit` of them when given. */
+  readStream(streamId: string, fromSeq?: number, limit?: number): Promise<StoredEvent[]>;
   /** Durable events after `from` (the start when undefined), at most `limit`. */
   read(from: Cursor | undefined, limit: number): Promise<ReadResult>;
   subscribe(options: SubscribeOptions): Subscription;

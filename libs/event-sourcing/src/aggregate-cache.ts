@@ -23,6 +23,9 @@ export type CommandContext = {
   readonly causationId?: string;
 };
 
+/** Events of a stream read at once when an aggregate loads. */
+const READ_PAGE = 10_000;
+
 type Entry<S> = {
   state: S;
   version: number;
@@ -73,7 +76,7 @@ export class AggregateCache<S, E extends DomainEvent> {
   private async readFromLog(streamId: string): Promise<Entry<S>> {
     let state = this.definition.initial(streamId);
     let version = 0;
-    for (const stored of await this.log.readStream(streamId)) {
+    for await (const stored of this.eventsFrom(streamId, 1)) {
       const e = this.definition.codec.decode(stored);
       if (e) state = this.definition.evolve(state, e);
       version = stored.streamSeq;
@@ -222,9 +225,22 @@ export class AggregateCache<S, E extends DomainEvent> {
     }
   }
 
+  /**
+   * A stream's events from `fromSeq`, read a page at a time: a long stream (a Datanet's grows by two
+   * events per contribution) is folded without holding all its events at once.
+   */
+  private async *eventsFrom(streamId: string, fromSeq: number): AsyncGenerator<StoredEvent> {
+    for (let seq = fromSeq; ; ) {
+      const page = await this.log.readStream(streamId, seq, READ_PAGE);
+      yield* page;
+      if (page.length < READ_PAGE) return;
+      seq = page[page.length - 1]!.streamSeq + 1;
+    }
+  }
+
   /** Folds in the stream's events past the entry's version. */
   private async catchUp(streamId: string, entry: Entry<S>): Promise<void> {
-    for (const stored of await this.log.readStream(streamId, entry.version + 1)) {
+    for await (const stored of this.eventsFrom(streamId, entry.version + 1)) {
       if (stored.streamSeq <= entry.version) continue; // taken in by another read meanwhile
       const e = this.definition.codec.decode(stored);
       if (e) entry.state = this.definition.evolve(entry.state, e);

@@ -90,12 +90,14 @@ describe('AggregateCache on a log with concurrent writers', () => {
   let log: EmbeddedEventLog;
   let shared: EmbeddedEventLog;
   let eventsRead = 0;
+  let largestRead = 0;
   before(async () => {
     log = await EmbeddedEventLog.open(dir, { fsync: false });
     // The real log, seen through a proxy that says so and counts what stream reads return.
-    const readStream = async (streamId: string, fromSeq?: number) => {
-      const out = await log.readStream(streamId, fromSeq);
+    const readStream = async (streamId: string, fromSeq?: number, limit?: number) => {
+      const out = await log.readStream(streamId, fromSeq, limit);
       eventsRead += out.length;
+      largestRead = Math.max(largestRead, out.length);
       return out;
     };
     shared = new Proxy(log, {
@@ -123,6 +125,18 @@ describe('AggregateCache on a log with concurrent writers', () => {
     assert.ok(eventsRead <= 100, `${eventsRead} events read for 50 turns on a stream of 2,050`);
     assert.equal((await a.peek('long')).version, 2050);
     assert.equal((await log.readStream('long')).length, 2050);
+  });
+
+  it('loads a long stream a page of events at a time', async () => {
+    const tally: AggregateDefinition<{ count: number }, Counted> = { codec, initial: () => ({ count: 0 }), evolve: (s) => ({ count: s.count + 1 }) };
+    const events = Array.from({ length: 1000 }, (_, i) => codec.encode({ type: 'DatanetCreated', data: { datanetId: 'd', name: `n${i}`, tags: [] } }, i));
+    for (let i = 0; i < 25; i++) await log.append('very-long', events, { expectedVersion: i * 1000, producer: 'test' });
+    largestRead = 0;
+    eventsRead = 0;
+    const loaded = await new AggregateCache(shared, tally, 'c').peek('very-long');
+    assert.deepEqual([loaded.state.count, loaded.version], [25_000, 25_000]);
+    assert.equal(eventsRead, 25_000, 'each event read once');
+    assert.equal(largestRead, 10_000, 'no more than a page of 10,000 events held at once');
   });
 
   it('never appends a command decided on events that lost the race', async () => {

@@ -218,8 +218,8 @@ class MeteredEventLog implements EventLog {
   streamVersion(streamId: string) {
     return this.log.streamVersion(streamId);
   }
-  readStream(streamId: string, fromSeq?: number) {
-    return this.log.readStream(streamId, fromSeq);
+  readStream(streamId: string, fromSeq?: number, limit?: number) {
+    return this.log.readStream(streamId, fromSeq, limit);
   }
   read(...args: Parameters<EventLog['read']>) {
     return this.log.read(...args);

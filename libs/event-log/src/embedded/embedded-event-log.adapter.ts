@@ -156,11 +156,11 @@ export class EmbeddedEventLog implements EventLog {
     return this.streams.get(streamId)?.version ?? 0;
   }
 
-  async readStream(streamId: string, fromSeq = 1): Promise<StoredEvent[]> {
+  async readStream(streamId: string, fromSeq = 1, limit = Infinity): Promise<StoredEvent[]> {
     const s = this.streams.get(streamId);
     if (!s) return [];
     const out: StoredEvent[] = [];
-    for (let i = Math.max(0, fromSeq - 1); i < s.offsets.length; i++) {
+    for (let i = Math.max(0, fromSeq - 1); i < s.offsets.length && out.length < limit; i++) {
       const index = s.offsets[i]!;
       if (index >= this.durable) break;
       out.push(this.readRecord(index));

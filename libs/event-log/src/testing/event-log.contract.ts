@@ -92,12 +92,15 @@ export function eventLogContract(adapter: string, factory: () => Promise<Contrac
       assertChain(await log.readStream(s));
     });
 
-    it("accepts 'any' and reads a stream from a given sequence", async () => {
+    it("accepts 'any' and reads a stream from a given sequence, a page at a time", async () => {
       const s = streamName('any');
       await log.append(s, [ev('A', '1')], { expectedVersion: 'any', producer: 'test' });
       await log.append(s, [ev('B', '2'), ev('C', '3')], { expectedVersion: 'any', producer: 'test' });
       const tail = await log.readStream(s, 2);
       assert.deepEqual(tail.map((e) => e.streamSeq), [2, 3]);
+      assert.deepEqual((await log.readStream(s, 1, 2)).map((e) => e.streamSeq), [1, 2]);
+      assert.deepEqual((await log.readStream(s, 2, 1)).map((e) => e.streamSeq), [2]);
+      assert.deepEqual(await log.readStream(s, 4, 10), []);
     });
 
     it('rejects an empty stream id', async () => {
