@@ -1,5 +1,6 @@
 import { atPosition, decodeEnvelopeFast, EnvelopeView, equalBytes, GENESIS_HASH, readEnvelopeView, type SealedEvent, type StoredEvent } from '@opal/event-log';
 import { Column, RecordArena, type RecordArenaOptions } from './record-arena.js';
+import { StreamTable } from './stream-table.js';
 
 type PartitionLog = {
   /** Number of this partition in `keys`. */
@@ -27,7 +28,10 @@ type StreamEntries = number | number[];
 export class LogIndex {
   private readonly partitions = new Map<string, PartitionLog>();
   private readonly keys: string[] = [];
-  private readonly streams = new Map<string, StreamEntries>();
+  /** Each stream's first entry, by id (no string kept per stream); */
+  private readonly streams = new StreamTable((first) => this.streamIdOf(lastOf(this.longer.get(first) ?? first)));
+  /** and the entries of streams of more than one event, in sequence order, by first entry. */
+  private readonly longer = new Map<number, number[]>();
   private readonly arena: RecordArena;
   // One row per accepted event ("entry"): where its bytes are, and its place in the log.
   private readonly chunkOf = new Column((n) => new Uint32Array(n));
@@ -39,6 +43,7 @@ export class LogIndex {
   private readonly hashAt = new Column((n) => new Uint32Array(n));
   private readonly record = new EnvelopeView();
   private readonly headView = new EnvelopeView();
+  private readonly idView = new EnvelopeView();
 
   constructor(records: RecordArenaOptions = {}) {
     this.arena = new RecordArena(records);
@@ -102,7 +107,7 @@ export class LogIndex {
    * its 32-byte hash lies in them (HASH_ELSEWHERE: read the envelope to find it).
    */
   private add(p: PartitionLog, offset: number, buf: Buffer, streamId: string, streamSeq: number, prev: Uint8Array, hashAt: number): void {
-    const entries = this.streams.get(streamId);
+    const entries = this.entriesOf(streamId);
     const count = entries === undefined ? 0 : typeof entries === 'number' ? 1 : entries.length;
     const chained = count === 0 ? equalBytes(prev, GENESIS_HASH) : equalBytes(prev, this.hashOf(lastOf(entries!)));
     if (streamSeq !== count + 1 || !chained) {
@@ -117,9 +122,20 @@ export class LogIndex {
     this.offsetOf.push(offset);
     this.hashAt.push(hashAt);
     p.entries.push(entry);
-    if (entries === undefined) this.streams.set(streamId, entry);
-    else if (typeof entries === 'number') this.streams.set(streamId, [entries, entry]);
+    if (entries === undefined) this.streams.add(streamId, entry);
+    else if (typeof entries === 'number') this.longer.set(entries, [entries, entry]);
     else entries.push(entry);
+  }
+
+  private entriesOf(streamId: string): StreamEntries | undefined {
+    const first = this.streams.get(streamId);
+    return first === undefined ? undefined : (this.longer.get(first) ?? first);
+  }
+
+  /** The stream id an entry's record carries. */
+  private streamIdOf(entry: number): string {
+    const length = this.lengthOf.get(entry);
+    return readEnvelopeView(this.arena.read(this.chunkOf.get(entry), this.startOf.get(entry), length), 0, length, this.idView).streamId;
   }
 
   /** The hash of an entry's event: in place in its bytes while they are in memory. */
@@ -157,7 +173,7 @@ export class LogIndex {
 
   /** A stream's events from sequence `fromSeq` (1-based), at most `limit`, decoded. */
   stream(streamId: string, fromSeq = 1, limit = Infinity): StoredEvent[] {
-    const entries = this.streams.get(streamId);
+    const entries = this.entriesOf(streamId);
     if (entries === undefined || limit <= 0) return [];
     if (typeof entries === 'number') return fromSeq <= 1 ? [this.decode(entries)] : [];
     const out: StoredEvent[] = [];
@@ -166,7 +182,7 @@ export class LogIndex {
   }
 
   head(streamId: string): { seq: number; hash: Uint8Array } | undefined {
-    const entries = this.streams.get(streamId);
+    const entries = this.entriesOf(streamId);
     if (entries === undefined) return undefined;
     return { seq: typeof entries === 'number' ? 1 : entries.length, hash: this.hashOf(lastOf(entries)) };
   }

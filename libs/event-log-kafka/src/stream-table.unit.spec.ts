@@ -1,0 +1,27 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { StreamTable } from './stream-table.js';
+
+describe('StreamTable', () => {
+  it('finds each of 200,000 streams of similar ids, and none it was not given, across growth', () => {
+    const ids: string[] = [];
+    const table = new StreamTable((v) => ids[v]!, 16);
+    for (let i = 0; i < 200_000; i++) {
+      ids.push(`inference-${i.toString(36).padStart(8, '0')}`);
+      table.add(ids[i]!, i);
+    }
+    assert.equal(table.size, 200_000);
+    for (let i = 0; i < 200_000; i += 7) assert.equal(table.get(ids[i]!), i);
+    for (let i = 0; i < 1000; i++) assert.equal(table.get(`inference-x${i}`), undefined);
+    assert.equal(table.get(''), undefined);
+  });
+
+  it('takes a stream only when its records confirm the id, whatever the hash says', () => {
+    const said = new Map<number, string>([[0, 'tenant-a']]);
+    const table = new StreamTable((v) => said.get(v)!);
+    table.add('tenant-a', 0);
+    assert.equal(table.get('tenant-a'), 0);
+    said.set(0, 'tenant-b'); // the hash of 'tenant-a' leads to value 0, whose records name another stream
+    assert.equal(table.get('tenant-a'), undefined);
+  });
+});
