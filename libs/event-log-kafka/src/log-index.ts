@@ -8,7 +8,7 @@ type PartitionLog = {
   /** Next offset this index has not read yet. */
   next: number;
   /** Accepted events (entry numbers) in offset order. */
-  readonly entries: number[];
+  readonly entries: Column<Uint32Array>;
   /** Offsets of losers of a version race (rare), kept so an appender can learn it lost. */
   readonly rejected: Set<number>;
 };
@@ -52,7 +52,7 @@ export class LogIndex {
   private partition(key: string): PartitionLog {
     let p = this.partitions.get(key);
     if (!p) {
-      p = { id: this.keys.push(key) - 1, next: 0, entries: [], rejected: new Set() };
+      p = { id: this.keys.push(key) - 1, next: 0, entries: new Column((n) => new Uint32Array(n)), rejected: new Set() };
       this.partitions.set(key, p);
     }
     return p;
@@ -195,11 +195,11 @@ export class LogIndex {
     let hi = entries.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.offsetOf.get(entries[mid]!) < from) lo = mid + 1;
+      if (this.offsetOf.get(entries.get(mid)) < from) lo = mid + 1;
       else hi = mid;
     }
     const out: StoredEvent[] = [];
-    for (let i = lo; i < entries.length && out.length < limit; i++) out.push(this.decode(entries[i]!));
+    for (let i = lo; i < entries.length && out.length < limit; i++) out.push(this.decode(entries.get(i)));
     return out;
   }
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { defaultEventId, encodeEnvelope, GENESIS_HASH, sealBatch, type StoredEvent } from '@opal/event-log';
 import { StreamHeads } from './stream-heads.js';
 import { LogIndex } from './log-index.js';
-import { RecordArena } from './record-arena.js';
+import { Column, RecordArena } from './record-arena.js';
 import { resolveTopics } from './kafka-event-log.options.js';
 
 const ev = (type: string) => ({ type, payload: new Uint8Array([1]), occurredAt: 1 });
@@ -130,6 +130,15 @@ describe('LogIndex storage', () => {
       index.close();
     });
   }
+});
+
+describe('Column', () => {
+  it('keeps 200,000 numbers across blocks that start small and double', () => {
+    const c = new Column((n) => new Float64Array(n));
+    for (let i = 0; i < 200_000; i++) assert.equal(c.push(i * 3 + 0.5), i);
+    assert.equal(c.length, 200_000);
+    for (const i of [0, 255, 256, 65_535, 65_536, 131_072, 199_999]) assert.equal(c.get(i), i * 3 + 0.5);
+  });
 });
 
 describe('RecordArena', () => {

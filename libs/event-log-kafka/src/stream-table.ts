@@ -27,12 +27,17 @@ export class StreamTable {
 
   /** The value of a stream, or undefined for a stream not in the table. */
   get(streamId: string): number | undefined {
+    const known = this.recent.get(streamId);
+    if (known !== undefined) return known;
     hash(streamId);
     const mask = this.values.length - 1;
     for (let slot = hashLo & mask; ; slot = (slot + 1) & mask) {
       const v = this.values[slot]!;
       if (v === 0) return undefined;
-      if (this.hi[slot] === hashHi && this.lo[slot] === hashLo && this.idOf(v - 1) === streamId) return v - 1;
+      if (this.hi[slot] === hashHi && this.lo[slot] === hashLo && this.idOf(v - 1) === streamId) {
+        this.remember(streamId, v - 1);
+        return v - 1;
+      }
     }
   }
 
@@ -42,6 +47,17 @@ export class StreamTable {
     hash(streamId);
     this.place(hashHi, hashLo, value + 1);
     this.count++;
+    this.remember(streamId, value);
+  }
+
+  /**
+   * Streams met lately, by id, so that the streams a process keeps appending to are not confirmed
+   * against their records at every event: a few thousand strings, forgotten all at once when full.
+   */
+  private readonly recent = new Map<string, number>();
+  private remember(streamId: string, value: number): void {
+    if (this.recent.size >= RECENT) this.recent.clear();
+    this.recent.set(streamId, value);
   }
 
   private place(hi: number, lo: number, stored: number): void {
@@ -61,6 +77,8 @@ export class StreamTable {
     for (let i = 0; i < values.length; i++) if (values[i] !== 0) this.place(hi[i]!, lo[i]!, values[i]!);
   }
 }
+
+const RECENT = 4096;
 
 // The last id's hash, in two halves (no allocation per lookup).
 let hashHi = 0;

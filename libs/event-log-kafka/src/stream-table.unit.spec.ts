@@ -17,11 +17,13 @@ describe('StreamTable', () => {
   });
 
   it('takes a stream only when its records confirm the id, whatever the hash says', () => {
-    const said = new Map<number, string>([[0, 'tenant-a']]);
-    const table = new StreamTable((v) => said.get(v)!);
+    // Value 0's records name tenant-b: the hash of tenant-a leads there, its records do not agree.
+    const ids = ['tenant-b'];
+    const table = new StreamTable((v) => ids[v]!);
     table.add('tenant-a', 0);
-    assert.equal(table.get('tenant-a'), 0);
-    said.set(0, 'tenant-b'); // the hash of 'tenant-a' leads to value 0, whose records name another stream
+    // Enough other streams that tenant-a is no longer among those met lately.
+    for (let i = 1; i <= 5000; i++) table.add((ids[i] = `other-${i}`), i);
     assert.equal(table.get('tenant-a'), undefined);
+    assert.equal(table.get('other-1'), 1, 'confirmed against its records');
   });
 });
