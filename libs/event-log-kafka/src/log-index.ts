@@ -21,9 +21,9 @@ type StreamEntries = number | number[];
  * offset zero, by partition and by stream, with each stream's head. Kafka cannot fetch one stream's
  * records by key, so the records themselves are kept, as bytes: copied into a RecordArena and
  * decoded when read (the envelope's header is read in place to judge a record). A process holding a
- * long log then holds ~70 bytes per event, without an object per event for the collector to walk,
- * plus the records' bytes: the newest in memory, up to the arena's `memoryBytes`, and the rest in a
- * file of the process.
+ * long log then holds a few tens of bytes per event in typed arrays (64 measured at 1,000,000 events)
+ * and next to nothing on the heap, plus the records' bytes: the newest in memory, up to the arena's
+ * `memoryBytes`, and the rest in a file of the process.
  */
 export class LogIndex {
   private readonly partitions = new Map<string, PartitionLog>();

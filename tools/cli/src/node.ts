@@ -143,4 +143,3 @@ async function warmIndex(log: KafkaEventLog, domains: readonly string[], logger:
   await log.warm(domains);
   logger.info({ domains, ms: Math.round(performance.now() - started), ...log.indexFootprint() }, 'kafka index ready');
 }
-
