@@ -337,6 +337,23 @@ if (!infra.skipped) {
       }
     });
 
+    it('leaves no connection behind when closed right after an append started its index reader', async () => {
+      const brokerPort = Number(brokers[0]!.split(':').at(-1));
+      const sockets = () =>
+        (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().filter((h) => (h as { remotePort?: number }).remotePort === brokerPort).length;
+      const before = sockets();
+      for (let i = 0; i < 5; i++) {
+        const fresh = optionsFor(`close-${i}`);
+        const other = await KafkaEventLog.connect(fresh);
+        await other.append(`close-${run}-${i}`, [ev('A')], { expectedVersion: 'no_stream', producer: 't' });
+        await other.close();
+        await deleteTopics(fresh.topics!.prefix!);
+      }
+      // A start that went on after the disconnect reconnected within a second or so.
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(sockets(), before, 'connections to the broker left open');
+    });
+
     it('creates its topics with the configured copies, and refuses more copies than there are brokers, naming the setting', async () => {
       const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
       await admin.connect();

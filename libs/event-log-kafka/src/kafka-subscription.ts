@@ -153,7 +153,9 @@ export class KafkaSubscription implements Subscription {
 
   private async run(): Promise<void> {
     await this.consumer.connect();
+    if (this.stopped) return;
     await this.consumer.subscribe({ topics: [...this.settings.topics], fromBeginning: true });
+    if (this.stopped) return;
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -348,6 +350,8 @@ export class KafkaSubscription implements Subscription {
     this.stopped = true;
     await this.consumer.disconnect();
     await this.started;
+    // A start under way may have connected again after that disconnect (see TailReader.stop).
+    await this.consumer.disconnect();
     this.markJoined();
     for (const w of this.waiters) w.resolve();
     this.waiters = [];

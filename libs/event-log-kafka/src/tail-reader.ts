@@ -69,7 +69,9 @@ export class TailReader {
     if (this.stopped) return Promise.reject(new EventLogError('CLOSED', 'event log is closed'));
     this.running ??= (async () => {
       await this.consumer.connect();
+      if (this.stopped) return;
       await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: true });
+      if (this.stopped) return;
       await this.consumer.run({
         autoCommit: false,
         eachBatch: async ({ batch, heartbeat }) => {
@@ -146,6 +148,10 @@ export class TailReader {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.consumer.disconnect();
+    // A start that was under way (connect, subscribe, run) may have connected again after that
+    // disconnect: once it has settled, disconnect again, or its connections keep the process alive.
+    await this.running?.catch(() => {});
     await this.consumer.disconnect();
     this.fail('closed');
   }
