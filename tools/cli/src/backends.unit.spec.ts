@@ -31,6 +31,11 @@ describe('the platform on Kafka: its topics', () => {
     assert.equal(t.topicOf(datanetStream('d1')), 'p.events');
   });
 
+  it("keeps the index's records past OPAL_KAFKA_INDEX_MEMORY_MB in the data folder", () => {
+    assert.deepEqual(kafka({ OPAL_KAFKA_INDEX_MEMORY_MB: '0', OPAL_DATA_DIR: '/srv/opal' }).index, { memoryBytes: 0, dir: '/srv/opal/kafka-index' });
+    assert.equal(kafka().index?.memoryBytes, 256 << 20);
+  });
+
   it('names the variable of a bad layout or partition list', () => {
     const named = (name: string) => (e: unknown) => e instanceof ConfigError && e.message.includes(name);
     assert.throws(() => kafka({ OPAL_KAFKA_DOMAIN_PARTITIONS: 'ingest=0' }), named('OPAL_KAFKA_DOMAIN_PARTITIONS'));
