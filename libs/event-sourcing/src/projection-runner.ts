@@ -16,8 +16,8 @@ export type ProjectionRunnerOptions = {
   readonly onError?: (error: unknown) => void;
   /** The log stopped delivering to this projection for good: its state goes stale from here on. */
   readonly onFailed?: (error: unknown) => void;
-  /** A batch is committed: the events it applied, the records it was delivered as, and how long that took. */
-  readonly onCommitted?: (batch: { readonly events: number; readonly records: number; readonly seconds: number }) => void;
+  /** A batch is committed: the events it applied, and how long that took. */
+  readonly onCommitted?: (batch: { readonly events: number; readonly seconds: number }) => void;
   /** The log set an event aside that kept failing (see SubscribeOptions.onDeadLettered). */
   readonly onDeadLettered?: (event: StoredEvent, reason: string) => void;
 };
@@ -126,7 +126,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       }
       throw error;
     }
-    this.options.onCommitted?.({ events: decoded.length, records: batch.length, seconds: (performance.now() - started) / 1000 });
+    this.options.onCommitted?.({ events: decoded.length, seconds: (performance.now() - started) / 1000 });
   }
 
   private async evolveAndCommit(batch: readonly StoredEvent[], decoded: RecordedEvent<E>[], positions: StoredEvent['position'][]): Promise<void> {
