@@ -19,3 +19,4 @@ export const serviceProtos: Record<ServiceName | 'admin', { file: string; pkg: s
 export { eventCatalog, type EventCodec } from './event-catalog.js';
 export { internedString } from './wire/interned-string.js';
 export { utf8Slice, latin1Slice } from './wire/utf8-slice.js';
+export { serviceStreams, serviceOfEventType, streamsOfEventTypes } from './event-streams.js';

@@ -7,6 +7,7 @@ import {
   EventLogError,
   GENESIS_HASH,
   sealBatch,
+  streamFilter,
   type AppendOptions,
   type Cursor,
   type EventLog,
@@ -216,12 +217,16 @@ export class KafkaEventLog implements EventLog {
   subscribe(options: SubscribeOptions): Subscription {
     this.assertOpen();
     const retry = this.options.retry ?? {};
+    const wanted = streamFilter(options.streams);
+    // Only the topics that hold the streams asked for; within them, other streams are passed over.
+    const topics = options.streams ? [...new Set(options.streams.map((p) => this.topics.topicOf(p)))] : this.topics.all.map((t) => t.topic);
     const sub = new KafkaSubscription(
       this.kafka,
       this.admin,
       this.producer,
       {
-        topics: this.topics.all.map((t) => t.topic),
+        topics,
+        wanted,
         groupPrefix: this.options.groupPrefix ?? 'opal.',
         deadLetterTopic: this.topics.deadLetter,
         batchSize: options.batchSize ?? this.options.batchSize ?? 2000,

@@ -320,6 +320,28 @@ if (!infra.skipped) {
       assert.deepEqual(seen.map((e) => `${e.streamId}#${e.streamSeq}`), [`${a}#2`]);
     });
 
+    it('follows only the topics that hold the streams a subscription asks for, and commits only there', async () => {
+      await log.append(`ia-only-${run}`, [ev('A', '1')], { expectedVersion: 'no_stream', producer: 't' });
+      await log.append(`other-only-${run}`, [ev('B', '1')], { expectedVersion: 'no_stream', producer: 't' });
+      const alpha = `${options.topics!.prefix}alpha`;
+      const name = `only-${run}`;
+      const seen: string[] = [];
+      const sub = log.subscribe({ name, from: 'checkpoint', streams: ['ia'], handler: (batch) => void seen.push(...batch.map((e) => e.streamId)) });
+      await sub.caughtUp();
+      const followed = Object.keys(await sub.sharedCursor());
+      await sub.stop();
+      assert.ok(seen.includes(`ia-only-${run}`));
+      assert.ok(followed.length > 0 && followed.every((k) => k.startsWith(`${alpha}/`)), `follows ${followed.join(', ')}`);
+      const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      try {
+        const committed = await admin.fetchOffsets({ groupId: `${options.groupPrefix}${name}`, topics: [`${options.topics!.prefix}events`] });
+        assert.ok(committed[0]!.partitions.every((p) => p.offset === '-1'), 'nothing committed in the topic it does not follow');
+      } finally {
+        await admin.disconnect();
+      }
+    });
+
     it("warms the index with the topics of the domains it is given, and only those; an unknown domain is refused by name", async () => {
       const a = `ia-warm-${run}`;
       await log.append(a, [ev('A', '1'), ev('A', '2')], { expectedVersion: 'no_stream', producer: 't' });

@@ -1,4 +1,5 @@
 import type { ITopicConfig } from 'kafkajs';
+import { streamPrefix } from '@opal/event-log';
 
 export type KafkaTopicsOptions = {
   /** Prefix of every topic name, e.g. 'opal.' (default). */
@@ -70,8 +71,6 @@ export type ResolvedTopics = {
   readonly configEntries: ITopicConfig['configEntries'];
 };
 
-const PREFIX_END = /[:-]/;
-
 /** Where each stream lives: a pure function of the stream id, so readers and writers agree. */
 export function resolveTopics(options: KafkaTopicsOptions = {}): ResolvedTopics {
   const prefix = options.prefix ?? 'opal.';
@@ -89,9 +88,7 @@ export function resolveTopics(options: KafkaTopicsOptions = {}): ResolvedTopics 
   return {
     domains,
     topicOf(streamId) {
-      const cut = streamId.search(PREFIX_END);
-      const head = cut < 0 ? streamId : streamId.slice(0, cut);
-      return topicOfDomain(streamDomains[head] ?? defaultDomain);
+      return topicOfDomain(streamDomains[streamPrefix(streamId)] ?? defaultDomain);
     },
     all: domains.map((d) => ({ topic: topicOfDomain(d), partitions: partitionsOf(d) })),
     deadLetter: `${prefix}${options.deadLetter ?? 'dead-letter'}`,

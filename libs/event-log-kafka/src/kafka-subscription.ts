@@ -8,6 +8,8 @@ import { RetryingDelivery, Revoked, type DeliverySettings } from './retrying-del
 
 export type SubscriptionSettings = DeliverySettings & {
   readonly topics: readonly string[];
+  /** Which streams' events go to the handler (all when undefined); the others are passed over. */
+  readonly wanted?: (streamId: string) => boolean;
   readonly groupPrefix: string;
   readonly batchSize: number;
 };
@@ -241,11 +243,15 @@ export class KafkaSubscription implements Subscription {
   private async decodeChunk(topic: string, partition: number, key: string, chunk: readonly KafkaMessage[], heads: StreamHeads): Promise<StoredEvent[]> {
     const midway = (this.entered.get(key) ?? 0) > 0;
     const traced = traceContextEnabled();
+    const wanted = this.settings.wanted;
     const out: StoredEvent[] = [];
     for (const m of chunk) {
       if (!m.value) continue;
+      // A record's key is its stream id: other streams' records are passed over undecoded.
+      if (wanted && m.key && !wanted(m.key.toString())) continue;
       const offset = Number(m.offset);
       const decoded = decodeEnvelopeFast(m.value, 0, m.value.length, { partition: key, offset });
+      if (wanted && !m.key && !wanted(decoded.streamId)) continue;
       const e = traced ? withTraceOf(decoded, m) : decoded;
       if (midway && heads.head(e.streamId) === undefined) {
         if (await this.counts(topic, partition, offset)) {

@@ -1,4 +1,5 @@
 import type { NewEvent, StoredEvent } from './envelope.js';
+import { EventLogError } from './errors.js';
 
 /**
  * Expected version of a stream at append time (optimistic concurrency): the sequence of its last
@@ -14,6 +15,28 @@ export type AppendOptions = {
   readonly producer: string;
 };
 
+/** The kind of a stream: its id up to the first '-' or ':' (`datanet-7` → `datanet`). */
+export function streamPrefix(streamId: string): string {
+  const cut = streamId.search(PREFIX_END);
+  return cut < 0 ? streamId : streamId.slice(0, cut);
+}
+
+const PREFIX_END = /[:-]/;
+
+/**
+ * Whether an event of this stream goes to a subscriber that asked for these streams (undefined:
+ * every stream). Refuses a list that is empty or holds something other than a prefix.
+ */
+export function streamFilter(streams: readonly string[] | undefined): ((streamId: string) => boolean) | undefined {
+  if (streams === undefined) return undefined;
+  if (streams.length === 0) throw new EventLogError('INVALID_ARGUMENT', 'streams: empty; leave it out to subscribe to every stream');
+  for (const p of streams) {
+    if (p.length === 0 || streamPrefix(p) !== p) throw new EventLogError('INVALID_ARGUMENT', `streams: '${p}' is not a stream prefix (the part of an id before its first '-' or ':')`);
+  }
+  const wanted = new Set(streams);
+  return (streamId) => wanted.has(streamPrefix(streamId));
+}
+
 export type ReadResult = { readonly events: StoredEvent[]; readonly next: Cursor };
 
 export type SubscribeOptions = {
@@ -22,6 +45,13 @@ export type SubscribeOptions = {
   /** 'beginning' (offset zero), 'checkpoint' (the log's stored progress of `name`), or a cursor. */
   readonly from: 'beginning' | 'checkpoint' | Cursor;
   readonly batchSize?: number;
+  /**
+   * The kinds of stream whose events the subscriber needs, by prefix of their ids (see
+   * streamPrefix: 'datanet' takes `datanet-…`). The handler then gets only those streams' events,
+   * and a log may not read the others at all (Kafka follows only the topics that hold these).
+   * Absent: every stream. Events of other streams still count in lag() until passed.
+   */
+  readonly streams?: readonly string[];
   /**
    * Called with batches in log order per partition; the next batch waits for it. At-least-once.
    * A failing batch is retried; one whose error is transient (see isTransient: a store or the log

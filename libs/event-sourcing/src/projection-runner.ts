@@ -60,6 +60,8 @@ export class ProjectionRunner<E extends DomainEvent> {
       name: `projection.${p.name}`,
       from: guarded ? 'checkpoint' : checkpoint ? checkpoint.cursor : 'beginning',
       batchSize: this.options.batchSize ?? (guarded ? REMOTE_STORE_BATCH : LOCAL_STORE_BATCH),
+      // Only the streams that can hold the projection's events (on Kafka, their topics).
+      streams: p.codec.streams,
       handler: (batch) => this.apply(batch),
       onError: (e) => this.options.onError?.(e),
       onFailed: (e) => this.options.onFailed?.(e),

@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EventLog, StoredEvent } from '@opal/event-log';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedEventLog, type EventLog, type StoredEvent } from '@opal/event-log';
 import { TypedEventCodec } from './typed-event-codec.js';
 import { MemoryDocumentStore } from './memory-document-store.js';
 import { ProjectionRunner } from './projection-runner.js';
@@ -38,6 +41,29 @@ describe('ProjectionRunner', () => {
     const error = new Error('group coordinator gone');
     given!.onFailed!(error);
     assert.deepEqual(failures, [error]);
+  });
+
+  it("follows only the streams that hold its events (an ingest projection: Datanets')", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-runner-streams-'));
+    const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+    try {
+      const accepted = (contributor: string) =>
+        ingestCodecForTests.encode({ type: 'ContributionAccepted', data: { datanetId: 'n', contributionId: contributor, contributor, contentHash: '0x', sizeBytes: 1 } }, 1);
+      // The same events on a Datanet's stream and on another service's: only the first are ingest's.
+      await log.append('datanet-n', [accepted('x'), accepted('y')], { expectedVersion: 'no_stream', producer: 't' });
+      await log.append('tenant-z', [accepted('x'), accepted('z')], { expectedVersion: 'no_stream', producer: 't' });
+      const store = new MemoryDocumentStore();
+      const runner = new ProjectionRunner(log, store, counting);
+      await runner.start();
+      await runner.caughtUp();
+      await runner.stop();
+      assert.equal(runner.appliedEvents, 2);
+      assert.deepEqual(await store.get('test_counts', 'x'), { contributor: 'x', accepted: 1, bytes: 1 });
+      assert.equal(await store.get('test_counts', 'z'), undefined);
+    } finally {
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('applies a redelivered batch once (per-stream sequence guard)', async () => {

@@ -1,4 +1,4 @@
-import { eventCatalog } from '@opal/contracts';
+import { eventCatalog, streamsOfEventTypes } from '@opal/contracts';
 import type { NewEvent, StoredEvent } from '@opal/event-log';
 import type { DomainEvent, EventMeta, RecordedEvent } from './domain-event.js';
 
@@ -26,6 +26,19 @@ export class TypedEventCodec<E extends DomainEvent> {
 
   handles(fullType: string): boolean {
     return this.byFull.has(fullType);
+  }
+
+  /** The full types of the events this codec handles. */
+  get types(): readonly string[] {
+    return [...this.byFull.keys()];
+  }
+
+  /**
+   * The streams that hold every event this codec handles, by prefix (serviceStreams), for a
+   * subscription's `streams`; undefined when they may be anywhere.
+   */
+  get streams(): readonly string[] | undefined {
+    return streamsOfEventTypes(this.byFull.keys());
   }
 
   encode(event: E, occurredAt: number, ids: { eventId?: string; correlationId?: string; causationId?: string } = {}): NewEvent {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
 import { SpanKind, context } from '@opentelemetry/api';
+import { assertPlaced } from './stream-placement.js';
 import { EventLogError, inSpan, traceContextEnabled, type AppendOptions, type EventLog, type NewEvent, type StoredEvent } from '@opal/event-log';
 
 export const METRICS = Symbol('ProcessMetrics');
@@ -135,8 +136,9 @@ export class ProcessMetrics {
   }
 
   /**
-   * The event log, with every append counted and timed; a log that keeps an index of its own (Kafka)
-   * also reports its size.
+   * The event log as this process's services use it: every append checked for its stream
+   * (assertPlaced), counted and timed; a log that keeps an index of its own (Kafka) also reports
+   * its size.
    */
   meteredLog(log: EventLog): EventLog {
     if (hasIndex(log)) this.watchIndex(log);
@@ -184,7 +186,7 @@ type AppendOutcome = 'ok' | 'conflict' | 'error';
 type IndexedLog = { indexFootprint(): { events: number; bytesInMemory: number; bytesInFile: number } };
 const hasIndex = (log: EventLog): log is EventLog & IndexedLog => typeof (log as Partial<IndexedLog>).indexFootprint === 'function';
 
-/** Delegates to the log; reports each append's outcome and time. */
+/** Delegates to the log; refuses misplaced events; reports each append's outcome and time. */
 class MeteredEventLog implements EventLog {
   constructor(
     private readonly log: EventLog,
@@ -196,6 +198,11 @@ class MeteredEventLog implements EventLog {
   }
 
   append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
+    try {
+      assertPlaced(streamId, events);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (!traceContextEnabled()) return this.timedAppend(streamId, events, options);
     // A producer span: the log carries its context with the records (Kafka headers).
     const attributes = { 'opal.stream_id': streamId, 'opal.events': events.length, 'opal.event_type': events[0]?.type ?? '' };

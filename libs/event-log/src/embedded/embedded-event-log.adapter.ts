@@ -3,7 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atPosition, checkPayloads, decodeEnvelope, defaultEventId, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
 import { EventLogError } from '../errors.js';
-import type { AppendOptions, Cursor, EventLog, EventLogStats, ReadResult, SubscribeOptions, Subscription } from '../event-log.port.js';
+import { streamFilter, type AppendOptions, type Cursor, type EventLog, type EventLogStats, type ReadResult, type SubscribeOptions, type Subscription } from '../event-log.port.js';
 import { EnvelopeView, readEnvelopeView } from '../envelope-decoder.js';
 import { GroupCommitFile } from './group-commit-file.js';
 import { frameRecord, RECORD_HEADER, scanLogFile, truncateTo } from './log-file.js';
@@ -229,6 +229,7 @@ export class EmbeddedEventLog implements EventLog {
       options.handler,
       from === 'checkpoint' ? (next) => this.saveCheckpoint(options.name, next) : undefined,
       options.onError,
+      streamFilter(options.streams),
     );
     const wake = () => sub.wake();
     this.listeners.add(wake);

@@ -22,6 +22,8 @@ export class PollingSubscription implements Subscription {
     private readonly handler: (events: StoredEvent[]) => Promise<void> | void,
     private readonly saveCheckpoint: ((next: number) => void) | undefined,
     private readonly onError: ((error: unknown, events: StoredEvent[]) => void) | undefined,
+    /** Which streams' events go to the handler (all when undefined); the others are passed over. */
+    private readonly wanted: ((streamId: string) => boolean) | undefined = undefined,
   ) {
     this.next = start;
   }
@@ -52,11 +54,13 @@ export class PollingSubscription implements Subscription {
         this.wakeUp = undefined;
         continue;
       }
+      const wanted = this.wanted;
+      const delivered = wanted ? batch.filter((e) => wanted(e.streamId)) : batch;
       try {
-        await this.handler(batch);
+        if (delivered.length > 0) await this.handler(delivered);
         backoff = 10;
       } catch (error) {
-        this.onError?.(error, batch);
+        this.onError?.(error, delivered);
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 5000);
         continue;

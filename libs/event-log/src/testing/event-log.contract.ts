@@ -130,6 +130,38 @@ export function eventLogContract(adapter: string, factory: () => Promise<Contrac
       assert.deepEqual([...new Set(mineA)], [...Array(21).keys()].map((i) => i + 1));
     });
 
+    it('delivers to a subscription only the streams it asks for, each whole and in order', async () => {
+      // 'ia-…' streams have a topic of their own on the Kafka subject; 'pick-…' and 'skip-…' share one.
+      const ia = streamName('ia');
+      const pick = streamName('pick');
+      const skip = streamName('skip');
+      for (let i = 0; i < 10; i++) {
+        await log.append(ia, [ev('A', String(i))], { expectedVersion: i, producer: 'test' });
+        await log.append(skip, [ev('S', String(i))], { expectedVersion: i, producer: 'test' });
+        await log.append(pick, [ev('P', String(i)), ev('P', String(i))], { expectedVersion: 2 * i, producer: 'test' });
+      }
+      const seen: StoredEvent[] = [];
+      const sub = log.subscribe({ name: streamName('some'), from: 'beginning', streams: ['pick', 'ia'], handler: (batch) => void seen.push(...batch) });
+      await log.append(skip, [ev('S', 'late')], { expectedVersion: 10, producer: 'test' });
+      await log.append(pick, [ev('P', 'late')], { expectedVersion: 20, producer: 'test' });
+      await sub.caughtUp();
+      await sub.stop();
+      const others = seen.filter((e) => !e.streamId.startsWith('pick-') && !e.streamId.startsWith('ia-'));
+      assert.deepEqual(others.map((e) => e.streamId), [], 'no event of another kind of stream');
+      assert.deepEqual([...new Set(seen.filter((e) => e.streamId === pick).map((e) => e.streamSeq))], [...Array(21).keys()].map((i) => i + 1));
+      assert.deepEqual([...new Set(seen.filter((e) => e.streamId === ia).map((e) => e.streamSeq))], [...Array(10).keys()].map((i) => i + 1));
+    });
+
+    it('refuses a subscription to no streams, or to something that is not a stream prefix, naming the field', () => {
+      for (const streams of [[], ['pick-1'], ['a:b'], ['']]) {
+        assert.throws(
+          () => log.subscribe({ name: streamName('bad'), from: 'beginning', streams, handler: () => {} }),
+          (e: unknown) => e instanceof EventLogError && e.code === 'INVALID_ARGUMENT' && e.message.startsWith('streams: '),
+          JSON.stringify(streams),
+        );
+      }
+    });
+
     it('resumes a named subscription from its checkpoint without losing events', async () => {
       const s = streamName('ckpt');
       const name = streamName('consumer');

@@ -2,13 +2,16 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import type { Logger } from 'pino';
 import { EVENT_LOG, EventLogError, type Cursor, type EventLog, type LogPosition, type StoredEvent, type Subscription } from '@opal/event-log';
 import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
+import { streamsOfEventTypes } from '@opal/contracts';
 import { indexStream } from '../domain/attribution.events.js';
 import { decideIndexBuilt, evolveIndex, initialIndexState } from '../domain/index.decider.js';
 import type { DatanetVersionPublished } from '../domain/upstream.events.js';
 import { versionKey } from '../domain/datanet-version.js';
-import { attributionCodec, PRODUCER, versionPublishedCodec } from './attribution.codecs.js';
+import { attributionCodec, inferenceCompletedCodec, PRODUCER, versionPublishedCodec } from './attribution.codecs.js';
 import { CONTRIBUTION_CONTENT, INDEX_FILES, type ContributionContent, type IndexFiles } from './attribution.ports.js';
 import { buildWorkers, manifestDocuments } from './manifest-documents.js';
+
+const builderStreams = streamsOfEventTypes([...versionPublishedCodec.types, ...inferenceCompletedCodec.types]);
 
 /**
  * Builds each published Datanet version's index and announces it with AttributionIndexBuilt. A
@@ -33,6 +36,9 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
       name: 'attribution.index-builder',
       from: 'checkpoint',
       batchSize: 500,
+      // Datanets' streams, for the versions to index; and the inferences' too, though it builds
+      // nothing from them: handledPast() waits for this subscription to pass an inference's position.
+      streams: builderStreams,
       handler: (batch) => this.handle(batch),
       onError: (err) => this.logger.error({ err }, 'index build failed; retrying'),
     });

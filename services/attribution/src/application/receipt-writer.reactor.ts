@@ -40,6 +40,7 @@ export class ReceiptWriterReactor implements OnApplicationBootstrap, OnApplicati
       name: 'attribution.receipt-writer',
       from: 'checkpoint',
       batchSize: 200,
+      streams: inferenceCompletedCodec.streams,
       handler: (batch) => this.handle(batch),
       onError: (err) => this.logger.error({ err }, 'attribution failed; retrying'),
     });

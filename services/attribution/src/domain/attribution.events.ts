@@ -57,5 +57,3 @@ export const attributionEventTypes: readonly AttributionEvent['type'][] = ['Attr
 export const indexStream = (datanetId: string, version: number) => `attribution-index-${datanetId}@${version}`;
 /** One stream per inference: exactly one AttributionComputed each. */
 export const receiptStream = (inferenceId: string) => `attribution-${inferenceId}`;
-/** What this service's stream ids start with (up to the first '-'): on Kafka they share the service's topic. */
-export const attributionStreamPrefixes = ['attribution'] as const;

@@ -67,8 +67,6 @@ export const baseModelStream = (id: string) => `base-model-${id}`;
 export const adapterStream = (id: string) => `adapter-${id}`;
 export const tenantStream = (id: string) => `tenant-${id}`;
 export const inferenceStream = (id: string) => `inference-${id}`;
-/** What this service's stream ids start with (up to the first '-'): on Kafka they share the service's topic. */
-export const inferenceStreamPrefixes = ['base', 'adapter', 'tenant', 'inference'] as const;
 
 /** The embedded default base: the extractive infini-gram model, always present, needing no file. */
 export const INFINI_GRAM_BASE = 'infini-gram';

@@ -101,5 +101,3 @@ export const ingestEventTypes: readonly IngestEvent['type'][] = [
 ];
 
 export const datanetStream = (datanetId: string) => `datanet-${datanetId}`;
-/** What this service's stream ids start with (up to the first '-'): on Kafka they share the service's topic. */
-export const ingestStreamPrefixes = ['datanet'] as const;
