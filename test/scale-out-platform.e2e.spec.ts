@@ -94,6 +94,30 @@ describe('the platform scaled out: opal up on Kafka and MongoDB', { skip, timeou
     }
   });
 
+  it('has each read model and reactor follow only the topics that hold the events it handles', async () => {
+    const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const topics = ['attribution', 'events', 'inference', 'ingest'].map((d) => c.prefix + d);
+      // The topics where a subscription's consumer group has committed progress.
+      const followed = async (name: string) =>
+        (await admin.fetchOffsets({ groupId: `${c.prefix}${name}`, topics }))
+          .filter((t) => t.partitions.some((p) => p.offset !== '-1'))
+          .map((t) => t.topic.slice(c.prefix.length))
+          .sort();
+      assert.deepEqual(await followed('projection.ingest.contributions'), ['ingest']);
+      assert.deepEqual(await followed('projection.inference.datanet_versions'), ['ingest']);
+      assert.deepEqual(await followed('projection.inference.tenants'), ['inference']);
+      assert.deepEqual(await followed('projection.attribution.receipts'), ['attribution']);
+      assert.deepEqual(await followed('attribution.receipt-writer'), ['inference']);
+      assert.deepEqual(await followed('attribution.index-builder'), ['inference', 'ingest']);
+      // Settlement's events have no streams yet: its read models still follow every topic.
+      assert.deepEqual(await followed('projection.settlement.balances'), ['attribution', 'inference', 'ingest']);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   it('opal replay from Kafka rebuilds the live state digest, and a restart keeps it', async () => {
     // The log is quiet once the receipt is in: nothing else reacts to it here.
     const live = await digest();
