@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { EmbeddedEventLog } from '@opal/event-log';
 import { runOpal } from '@opal/testkit';
 import { appendAll, ingestAppends } from './scale-out/ingest-fixture.js';
-import { brokers, deleteTopics, skip } from './scale-out/fault-kit.js';
+import { brokers, deleteTopics, infra, skip } from './scale-out/fault-kit.js';
 
 /** (stream, sequence) -> hash of every event in an export, whatever order the log gave them in. */
 function exported(file: string): Map<string, string> {
@@ -71,5 +71,27 @@ describe('opal log import / export / replay against Kafka', { skip, timeout: 300
     const local = JSON.parse(await opal(['replay', '--json'], embedded)) as { digest: string; events: number };
     assert.equal(onKafka.events, 3000);
     assert.equal(onKafka.digest, local.digest);
+  });
+
+  const secure = infra.skipped ? undefined : infra.endpoints.kafkaSecure;
+  it('reads the same cluster through its TLS + SASL listener, and names the setting it refuses', { skip: secure ? false : 'no TLS listener among these servers' }, async () => {
+    const tls = {
+      ...kafka,
+      OPAL_EVENT_LOG: `kafka://${secure!.brokers}`,
+      OPAL_KAFKA_TLS_CA_FILE: secure!.caFile,
+      OPAL_KAFKA_SASL_MECHANISM: 'plain',
+      OPAL_KAFKA_SASL_USERNAME: secure!.username,
+      OPAL_KAFKA_SASL_PASSWORD: secure!.password,
+    };
+    const onTls = JSON.parse(await opal(['replay', '--json'], tls)) as { digest: string; events: number };
+    const local = JSON.parse(await opal(['replay', '--json'], embedded)) as { digest: string; events: number };
+    assert.deepEqual([onTls.events, onTls.digest], [local.events, local.digest]);
+    const refused = await runOpal(['replay', '--json'], { ...tls, OPAL_KAFKA_SASL_PASSWORD: 'not-the-password' });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /sasl: kafka at .* refused user 'opal' \(plain\)/);
+    assert.doesNotMatch(refused.stderr + refused.stdout, /not-the-password/, 'the password is not printed');
+    const unset = await runOpal(['replay', '--json'], { ...tls, OPAL_KAFKA_SASL_PASSWORD: '' });
+    assert.notEqual(unset.code, 0);
+    assert.match(unset.stderr, /OPAL_KAFKA_SASL_PASSWORD: required with OPAL_KAFKA_SASL_MECHANISM/);
   });
 });

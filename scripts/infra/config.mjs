@@ -35,6 +35,14 @@ export function loadConfig() {
       scala: '2.13',
       port: port('OPAL_KAFKA_PORT', 9092),
       controllerPort: port('OPAL_KAFKA_CONTROLLER_PORT', 9093),
+      // A second listener as production clusters have it: TLS (a self-signed certificate made here)
+      // with SASL/PLAIN, user `opal`. 0 turns it off; instances beside the usual one have none
+      // unless given a port.
+      securePort: process.env.OPAL_KAFKA_SECURE_PORT === '0' ? 0 : port('OPAL_KAFKA_SECURE_PORT', instance ? 0 : 9094),
+      saslUser: 'opal',
+      // A test server's, on loopback only.
+      saslPassword: 'opal-local-secret',
+      tlsDir: join(state, 'conf', 'kafka-tls'),
       // Fixed so that a re-format of an existing data folder is recognised instead of clashing.
       clusterId: process.env.OPAL_KAFKA_CLUSTER_ID ?? 'b3BhbC1sb2NhbC1rYWZrYQ',
       heap: process.env.OPAL_KAFKA_HEAP ?? '512m',
@@ -57,8 +65,13 @@ export function loadConfig() {
 
 /** The endpoints the rest of the project reads (same names as the services' configuration). */
 export function endpointsOf(config) {
+  const k = config.kafka;
   return {
-    kafkaBrokers: `${config.host}:${config.kafka.port}`,
+    kafkaBrokers: `${config.host}:${k.port}`,
+    // The TLS + SASL/PLAIN listener, where there is one: its address, the CA to trust, the user.
+    ...(k.securePort
+      ? { kafkaSecureBrokers: `${config.host}:${k.securePort}`, kafkaCaFile: join(k.tlsDir, 'ca.pem'), kafkaSaslUsername: k.saslUser, kafkaSaslPassword: k.saslPassword }
+      : {}),
     mongoUrl: `mongodb://${config.host}:${config.ferretdb.port}/opal`,
     chainRpcUrl: `http://${config.host}:${config.anvil.port}`,
   };

@@ -3,7 +3,7 @@
 //   node scripts/infra/infra.mjs up [kafka] [ferretdb] [anvil] [--json]   install once, start, wait until they answer
 //   node scripts/infra/infra.mjs down [names...] [--kill]               stop exactly what `up` started (--kill: SIGKILL, a crash)
 //   node scripts/infra/infra.mjs status [--json]
-// Ports: OPAL_KAFKA_PORT (9092), OPAL_KAFKA_CONTROLLER_PORT (9093), OPAL_MONGO_PORT (27017),
+// Ports: OPAL_KAFKA_PORT (9092), OPAL_KAFKA_CONTROLLER_PORT (9093), OPAL_KAFKA_SECURE_PORT (9094), OPAL_MONGO_PORT (27017),
 // OPAL_FERRETDB_DEBUG_PORT (27088), OPAL_CHAIN_PORT (8545). Cache: OPAL_INFRA_CACHE (.cache/infra).
 // A server already answering on its port but not started by us is reused and never stopped.
 import { loadConfig, endpointsOf } from './config.mjs';

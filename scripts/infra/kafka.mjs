@@ -1,6 +1,6 @@
 // Apache Kafka in KRaft mode (one node, broker and controller in one process) from the official
 // jars on Maven Central: a generated pom, `mvn dependency:copy-dependencies`, then plain `java`.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runLogged, running, startDetached, waitUntil } from './process.mjs';
 import { kafkaReady } from './probes.mjs';
@@ -49,18 +49,52 @@ export async function installKafka(config) {
   return true;
 }
 
-function serverProperties(config) {
+const KEYSTORE_PASSWORD = 'opal-local-keystore';
+
+/**
+ * The secure listener's key and self-signed certificate for 127.0.0.1 (made once with the JDK's
+ * keytool), and the certificate as PEM for clients to trust.
+ */
+async function ensureTls(config) {
+  const k = config.kafka;
+  const keystore = join(k.tlsDir, 'broker.p12');
+  const ca = join(k.tlsDir, 'ca.pem');
+  if (existsSync(keystore) && existsSync(ca)) return keystore;
+  mkdirSync(k.tlsDir, { recursive: true });
+  rmSync(keystore, { force: true });
+  const store = ['-keystore', keystore, '-storetype', 'PKCS12', '-storepass', KEYSTORE_PASSWORD];
+  await runLogged(config, 'kafka-tls', 'keytool', [
+    '-genkeypair', '-alias', 'broker', '-keyalg', 'RSA', '-keysize', '2048', '-validity', '3650',
+    '-dname', `CN=${config.host}`, '-ext', `SAN=ip:${config.host},dns:localhost`, '-keypass', KEYSTORE_PASSWORD, ...store, '-noprompt',
+  ]);
+  await runLogged(config, 'kafka-tls', 'keytool', ['-exportcert', '-rfc', '-alias', 'broker', ...store, '-file', ca]);
+  return keystore;
+}
+
+function serverProperties(config, keystore) {
   const k = config.kafka;
   const h = config.host;
+  const secure = k.securePort
+    ? [
+        'sasl.enabled.mechanisms=PLAIN',
+        `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${k.saslUser}="${k.saslPassword}";`,
+        `ssl.keystore.location=${keystore}`,
+        'ssl.keystore.type=PKCS12',
+        `ssl.keystore.password=${KEYSTORE_PASSWORD}`,
+        `ssl.key.password=${KEYSTORE_PASSWORD}`,
+      ]
+    : [];
+  const listener = k.securePort ? `,SASL_SSL://${h}:${k.securePort}` : '';
   return [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@${h}:${k.controllerPort}`,
-    `listeners=PLAINTEXT://${h}:${k.port},CONTROLLER://${h}:${k.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${h}:${k.port}`,
+    `listeners=PLAINTEXT://${h}:${k.port},CONTROLLER://${h}:${k.controllerPort}${listener}`,
+    `advertised.listeners=PLAINTEXT://${h}:${k.port}${listener}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL',
+    ...secure,
     `log.dirs=${k.dataDir}`,
     'num.partitions=1',
     'auto.create.topics.enable=false',
@@ -108,7 +142,8 @@ export async function startKafka(config) {
   }
   mkdirSync(k.dataDir, { recursive: true });
   mkdirSync(config.confDir, { recursive: true });
-  writeFileSync(props, serverProperties(config));
+  const keystore = k.securePort ? await ensureTls(config) : undefined;
+  writeFileSync(props, serverProperties(config, keystore));
   writeFileSync(log4jConf, log4j2(config));
   // Topics take records up to 64 MiB. The JDK copies a heap buffer into a temporary direct one for
   // each socket or file write and keeps it per thread for reuse: after a few large records each

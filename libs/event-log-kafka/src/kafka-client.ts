@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Admin, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type LogEntry, type SASLOptions } from 'kafkajs';
 import { EventLogError } from '@opal/event-log';
 import type { KafkaEventLogOptions, ResolvedTopics } from './kafka-event-log.options.js';
 
@@ -6,9 +6,12 @@ const LEVELS = { nothing: logLevel.NOTHING, error: logLevel.ERROR, warn: logLeve
 
 export function createKafka(options: KafkaEventLogOptions): Kafka {
   const level = LEVELS[options.logLevel ?? (process.env.OPAL_KAFKA_LOG_LEVEL as keyof typeof LEVELS | undefined) ?? 'error'];
+  const tls = options.tls;
   return new Kafka({
     clientId: options.clientId ?? 'opal',
     brokers: [...options.brokers],
+    ssl: tls === true ? true : tls ? { ca: tls.ca === undefined ? undefined : [tls.ca], cert: tls.cert, key: tls.key } : undefined,
+    sasl: options.sasl ? (options.sasl as SASLOptions) : undefined,
     connectionTimeout: options.connectionTimeoutMs ?? 3000,
     logLevel: level,
     // kafkajs retries every request with exponential backoff on its own; these bound it.
@@ -19,6 +22,24 @@ export function createKafka(options: KafkaEventLogOptions): Kafka {
       process.stderr.write(`[kafkajs ${entry.namespace}] ${message} ${JSON.stringify(rest)}\n`);
     },
   });
+}
+
+/**
+ * Why connecting failed, as an EventLogError naming the setting at fault: credentials the brokers
+ * refused (`sasl`), a certificate this client does not trust (`tls`), or the brokers out of reach.
+ */
+export function connectError(options: KafkaEventLogOptions, error: unknown): EventLogError {
+  if (error instanceof EventLogError) return error;
+  const at = `kafka at ${options.brokers.join(',')}`;
+  const name = (error as { name?: string }).name;
+  const message = error instanceof Error ? error.message : String(error);
+  if (name === 'KafkaJSSASLAuthenticationError') {
+    return new EventLogError('INVALID_ARGUMENT', `sasl: ${at} refused user '${options.sasl?.username ?? ''}' (${options.sasl?.mechanism ?? 'no mechanism'}): ${message}`);
+  }
+  if (/certificate|SSL routines|TLS/i.test(message) && options.tls) {
+    return new EventLogError('UNAVAILABLE', `tls: ${at}: ${message} (is the brokers' CA the one trusted?)`);
+  }
+  return new EventLogError('UNAVAILABLE', `${at}: ${String(error)}`);
 }
 
 /** Creates the domain topics and the dead-letter topic when missing; existing topics are left alone. */

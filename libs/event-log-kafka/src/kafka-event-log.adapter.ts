@@ -20,7 +20,7 @@ import {
 } from '@opal/event-log';
 import { AppendBatcher } from './append-batcher.js';
 import { readDeadLetters, type DeadLetterRecord } from './dead-letter.js';
-import { createKafka, ensureTopics } from './kafka-client.js';
+import { connectError, createKafka, ensureTopics } from './kafka-client.js';
 import { cursorKey, DEFAULT_INDEX_MEMORY_BYTES, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 import { KafkaSubscription } from './kafka-subscription.js';
 import { LogIndex } from './log-index.js';
@@ -80,8 +80,7 @@ export class KafkaEventLog implements EventLog {
       await producer.connect();
     } catch (error) {
       await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
-      if (error instanceof EventLogError) throw error;
-      throw new EventLogError('UNAVAILABLE', `kafka at ${options.brokers.join(',')}: ${String(error)}`);
+      throw connectError(options, error);
     }
     const groupPrefix = options.groupPrefix ?? 'opal.';
     const index = new LogIndex({ ...options.index, memoryBytes: options.index?.memoryBytes ?? DEFAULT_INDEX_MEMORY_BYTES });

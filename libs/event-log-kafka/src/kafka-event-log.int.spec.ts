@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureInfra } from '@opal/test-infra';
 import { EventLogError, TransientError, type Cursor, type StoredEvent } from '@opal/event-log';
@@ -389,6 +390,37 @@ if (!infra.skipped) {
       } finally {
         await admin.disconnect();
       }
+    });
+  });
+
+  const secure = infra.endpoints.kafkaSecure;
+  describe('kafka event log over TLS with SASL', { skip: secure ? false : `no TLS listener among the ${infra.mode} servers` }, () => {
+    const ca = secure ? readFileSync(secure.caFile, 'utf8') : '';
+    const ev = (type: string, body: string) => ({ type, payload: new TextEncoder().encode(body), occurredAt: 1_700_000_000_000 });
+    const over = (tls: KafkaEventLogOptions['tls'], password = secure?.password ?? ''): KafkaEventLogOptions =>
+      optionsFor('secure', { brokers: [secure!.brokers], tls, sasl: { mechanism: 'plain', username: secure!.username, password }, connectionTimeoutMs: 5000 });
+    after(async () => deleteTopics(optionsFor('secure').topics!.prefix!));
+
+    it('appends, reads and delivers through a listener that asks for TLS and a SASL user', async () => {
+      const log = await KafkaEventLog.connect(over({ ca }));
+      try {
+        const s = `secure-${run}`;
+        await log.append(s, [ev('A', '1'), ev('A', '2')], { expectedVersion: 'no_stream', producer: 't' });
+        assert.deepEqual((await log.readStream(s)).map((e) => e.streamSeq), [1, 2]);
+        const seen: string[] = [];
+        const sub = log.subscribe({ name: `secure-${run}`, from: 'beginning', handler: (b) => void seen.push(...b.map((e) => `${e.streamId}#${e.streamSeq}`)) });
+        await sub.caughtUp();
+        await sub.stop();
+        assert.deepEqual(seen, [`${s}#1`, `${s}#2`]);
+      } finally {
+        await log.close();
+      }
+    });
+
+    it('names the setting at fault: a refused password (sasl), an untrusted certificate (tls)', async () => {
+      await assert.rejects(KafkaEventLog.connect(over({ ca }, 'not-the-password')), (e: unknown) => e instanceof EventLogError && e.code === 'INVALID_ARGUMENT' && /^sasl: .* refused user 'opal' \(plain\)/.test(e.message));
+      // The broker's certificate is self-signed: the system's CAs do not vouch for it.
+      await assert.rejects(KafkaEventLog.connect(over(true)), (e: unknown) => e instanceof EventLogError && e.code === 'UNAVAILABLE' && /^tls: .*certificate/.test(e.message));
     });
   });
 } else {

@@ -45,9 +45,21 @@ export type KafkaIndexOptions = {
 
 export const DEFAULT_INDEX_MEMORY_BYTES = 256 << 20;
 
+/** SASL authentication to the brokers (over TLS, except on a trusted network). */
+export type KafkaSaslOptions = {
+  readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  readonly username: string;
+  readonly password: string;
+};
+
+/** TLS to the brokers: true trusts the system's CAs; else the CA to trust and, for mutual TLS, this client's certificate and key, as PEM. */
+export type KafkaTlsOptions = true | { readonly ca?: string; readonly cert?: string; readonly key?: string };
+
 export type KafkaEventLogOptions = {
   readonly brokers: readonly string[];
   readonly clientId?: string;
+  readonly tls?: KafkaTlsOptions;
+  readonly sasl?: KafkaSaslOptions;
   readonly topics?: KafkaTopicsOptions;
   /** Consumer group id = groupPrefix + subscription name (default 'opal.'). */
   readonly groupPrefix?: string;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,18 @@ const domainPartitions = z.string().transform((v, ctx) => {
   return out;
 });
 
+/** A PEM file's path, read at load: its text. */
+const pemFile = z.string().transform((path, ctx) => {
+  try {
+    const text = readFileSync(path, 'utf8');
+    if (!text.includes('-----BEGIN ')) throw new Error('no PEM block in it');
+    return text;
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `cannot read a PEM file there: ${error instanceof Error ? error.message : String(error)}` });
+    return z.NEVER;
+  }
+});
+
 /** Environment variables, one to one with the Helm chart's values (deploy/helm/values.yaml). */
 const schema = z.object({
   OPAL_DATA_DIR: z.string().min(1).default(join(repoRoot, '.opal', 'data')),
@@ -47,6 +60,16 @@ const schema = z.object({
   OPAL_KAFKA_DOMAIN_PARTITIONS: domainPartitions.optional(),
   /** Kafka only: MiB of records the log's index keeps in memory; older ones go to <data dir>/kafka-index. */
   OPAL_KAFKA_INDEX_MEMORY_MB: z.coerce.number().int().min(0).max(1 << 20).default(256),
+  /** Kafka only: TLS to the brokers, trusting the system's CAs, or OPAL_KAFKA_TLS_CA_FILE's (which implies TLS). */
+  OPAL_KAFKA_TLS: bool.default(false),
+  OPAL_KAFKA_TLS_CA_FILE: pemFile.optional(),
+  /** Kafka only: this client's certificate and key, for brokers that ask for one (mutual TLS). */
+  OPAL_KAFKA_TLS_CERT_FILE: pemFile.optional(),
+  OPAL_KAFKA_TLS_KEY_FILE: pemFile.optional(),
+  /** Kafka only: SASL authentication, with OPAL_KAFKA_SASL_USERNAME and OPAL_KAFKA_SASL_PASSWORD. */
+  OPAL_KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  OPAL_KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  OPAL_KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   OPAL_FSYNC: bool.default(true),
   OPAL_CHAIN_ID: z.coerce.number().int().positive().default(31337),
   OPAL_SNAPSHOT_EVERY: z.coerce.number().int().positive().default(50_000),
@@ -75,6 +98,10 @@ export type OpalConfig = {
   readonly kafkaDomainPartitions: Readonly<Record<string, number>>;
   /** Kafka only: bytes of records the log's index keeps in memory (the rest in a file under dataDir/kafka-index). */
   readonly kafkaIndexMemoryBytes: number;
+  /** Kafka only: TLS (false: plaintext), with the CA to trust and this client's certificate and key, as PEM text. */
+  readonly kafkaTls: false | { readonly ca?: string; readonly cert?: string; readonly key?: string };
+  /** Kafka only: SASL authentication. */
+  readonly kafkaSasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined;
   readonly fsync: boolean;
   readonly chainId: number;
   readonly snapshotEvery: number;
@@ -95,6 +122,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const v = parsed.data;
+  const problems: string[] = [];
+  if (v.OPAL_KAFKA_SASL_MECHANISM) {
+    for (const k of ['OPAL_KAFKA_SASL_USERNAME', 'OPAL_KAFKA_SASL_PASSWORD'] as const) if (!v[k]) problems.push(`  ${k}: required with OPAL_KAFKA_SASL_MECHANISM`);
+  } else if (v.OPAL_KAFKA_SASL_USERNAME || v.OPAL_KAFKA_SASL_PASSWORD) {
+    problems.push('  OPAL_KAFKA_SASL_MECHANISM: required with a SASL username or password (plain, scram-sha-256 or scram-sha-512)');
+  }
+  if (!v.OPAL_KAFKA_TLS_CERT_FILE !== !v.OPAL_KAFKA_TLS_KEY_FILE) {
+    problems.push(`  ${v.OPAL_KAFKA_TLS_CERT_FILE ? 'OPAL_KAFKA_TLS_KEY_FILE' : 'OPAL_KAFKA_TLS_CERT_FILE'}: a client certificate and its key go together`);
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
+  const tls = v.OPAL_KAFKA_TLS || v.OPAL_KAFKA_TLS_CA_FILE !== undefined || v.OPAL_KAFKA_TLS_CERT_FILE !== undefined;
   return {
     dataDir: resolve(v.OPAL_DATA_DIR),
     grpcHost: v.OPAL_GRPC_HOST,
@@ -111,6 +149,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaTopicLayout: v.OPAL_KAFKA_TOPIC_LAYOUT,
     kafkaDomainPartitions: v.OPAL_KAFKA_DOMAIN_PARTITIONS ?? {},
     kafkaIndexMemoryBytes: v.OPAL_KAFKA_INDEX_MEMORY_MB * (1 << 20),
+    kafkaTls: tls ? { ca: v.OPAL_KAFKA_TLS_CA_FILE, cert: v.OPAL_KAFKA_TLS_CERT_FILE, key: v.OPAL_KAFKA_TLS_KEY_FILE } : false,
+    kafkaSasl: v.OPAL_KAFKA_SASL_MECHANISM
+      ? { mechanism: v.OPAL_KAFKA_SASL_MECHANISM, username: v.OPAL_KAFKA_SASL_USERNAME!, password: v.OPAL_KAFKA_SASL_PASSWORD! }
+      : undefined,
     fsync: v.OPAL_FSYNC,
     chainId: v.OPAL_CHAIN_ID,
     snapshotEvery: v.OPAL_SNAPSHOT_EVERY,

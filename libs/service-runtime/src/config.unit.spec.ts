@@ -1,5 +1,8 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 
 describe('loadConfig: metrics and traces', () => {
@@ -23,5 +26,37 @@ describe('loadConfig: the Kafka index', () => {
     assert.equal(loadConfig({}).kafkaIndexMemoryBytes, 256 << 20);
     assert.equal(loadConfig({ OPAL_KAFKA_INDEX_MEMORY_MB: '0' }).kafkaIndexMemoryBytes, 0);
     assert.throws(() => loadConfig({ OPAL_KAFKA_INDEX_MEMORY_MB: '1.5' }), (e: unknown) => e instanceof ConfigError && /OPAL_KAFKA_INDEX_MEMORY_MB/.test(e.message));
+  });
+});
+
+describe('loadConfig: Kafka security', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-config-tls-'));
+  const pem = join(dir, 'ca.pem');
+  writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  const notPem = join(dir, 'notes.txt');
+  writeFileSync(notPem, 'hello');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('speaks plaintext without credentials unless told otherwise', () => {
+    const c = loadConfig({});
+    assert.deepEqual([c.kafkaTls, c.kafkaSasl], [false, undefined]);
+  });
+
+  it('turns TLS on with a CA file, reads the file, and takes SASL credentials whole', () => {
+    const c = loadConfig({ OPAL_KAFKA_TLS_CA_FILE: pem, OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512', OPAL_KAFKA_SASL_USERNAME: 'opal', OPAL_KAFKA_SASL_PASSWORD: 's3cret' });
+    assert.ok(c.kafkaTls && c.kafkaTls.ca?.startsWith('-----BEGIN CERTIFICATE-----'));
+    assert.deepEqual(c.kafkaSasl, { mechanism: 'scram-sha-512', username: 'opal', password: 's3cret' });
+    assert.deepEqual(loadConfig({ OPAL_KAFKA_TLS: 'true' }).kafkaTls, { ca: undefined, cert: undefined, key: undefined });
+  });
+
+  it('names each missing or unreadable piece', () => {
+    const refused = (env: Record<string, string>, name: RegExp) =>
+      assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && name.test(e.message), JSON.stringify(env));
+    refused({ OPAL_KAFKA_TLS_CA_FILE: join(dir, 'absent.pem') }, /OPAL_KAFKA_TLS_CA_FILE: cannot read a PEM file there/);
+    refused({ OPAL_KAFKA_TLS_CA_FILE: notPem }, /OPAL_KAFKA_TLS_CA_FILE: cannot read a PEM file there: no PEM block/);
+    refused({ OPAL_KAFKA_SASL_MECHANISM: 'plain', OPAL_KAFKA_SASL_USERNAME: 'opal' }, /OPAL_KAFKA_SASL_PASSWORD: required with OPAL_KAFKA_SASL_MECHANISM/);
+    refused({ OPAL_KAFKA_SASL_USERNAME: 'opal', OPAL_KAFKA_SASL_PASSWORD: 'x' }, /OPAL_KAFKA_SASL_MECHANISM: required/);
+    refused({ OPAL_KAFKA_SASL_MECHANISM: 'gssapi' }, /OPAL_KAFKA_SASL_MECHANISM/);
+    refused({ OPAL_KAFKA_TLS_CERT_FILE: pem }, /OPAL_KAFKA_TLS_KEY_FILE: a client certificate and its key go together/);
   });
 });

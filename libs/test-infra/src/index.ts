@@ -1,3 +1,3 @@
 export { freePort } from './free-port.js';
-export { ensureInfra, infraScript, type Infra, type InfraEndpoints, type InfraService } from './infra.js';
+export { ensureInfra, infraScript, type Infra, type InfraEndpoints, type InfraService, type SecureKafka } from './infra.js';
 export { stopContainers } from './containers.js';

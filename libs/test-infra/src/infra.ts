@@ -6,8 +6,13 @@ import { startContainers } from './containers.js';
 
 export type InfraService = 'kafka' | 'mongo' | 'chain';
 
+/** A listener as production clusters have it: TLS with the CA to trust (a file), and a SASL/PLAIN user. */
+export type SecureKafka = { readonly brokers: string; readonly caFile: string; readonly username: string; readonly password: string };
+
 export type InfraEndpoints = {
   readonly kafkaBrokers?: string;
+  /** The local broker's TLS + SASL listener; absent for servers given or from containers. */
+  readonly kafkaSecure?: SecureKafka;
   readonly mongoUrl?: string;
   readonly chainRpcUrl?: string;
 };
@@ -45,7 +50,11 @@ export async function ensureInfra(services: readonly InfraService[]): Promise<In
   const all = await runInfraUp(services.map((s) => SCRIPT_NAMES[s]));
   const endpoints: Record<string, string> = {};
   for (const s of services) endpoints[GIVEN_ENV[s].field] = all[GIVEN_ENV[s].field]!;
-  return { skipped: false, mode: 'local', endpoints };
+  const secure =
+    services.includes('kafka') && all['kafkaSecureBrokers']
+      ? { kafkaSecure: { brokers: all['kafkaSecureBrokers'], caFile: all['kafkaCaFile']!, username: all['kafkaSaslUsername']!, password: all['kafkaSaslPassword']! } }
+      : {};
+  return { skipped: false, mode: 'local', endpoints: { ...endpoints, ...secure } };
 }
 
 function repoRoot(): string {

@@ -24,6 +24,8 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
   return {
     brokers,
     clientId,
+    tls: config.kafkaTls === false ? undefined : config.kafkaTls,
+    sasl: config.kafkaSasl,
     topics: { prefix: config.kafkaTopicPrefix, replicationFactor: config.kafkaReplicationFactor, ...platformTopics(config) },
     groupPrefix: config.kafkaTopicPrefix,
     index: { memoryBytes: config.kafkaIndexMemoryBytes, dir: join(config.dataDir, 'kafka-index') },
