@@ -25,14 +25,22 @@ describe('pipeline bench CPU time', () => {
   });
 
   it("counts another process's CPU time", { skip: !linux && 'needs /proc' }, async () => {
-    const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 400; while (Date.now() < end);'], { stdio: 'ignore' });
+    // The child spins until it has itself used 200 ms of CPU, however busy the machine, then says so.
+    const spin = 'let u; do u = process.cpuUsage(); while (u.user + u.system < 200_000); console.log("spun"); setTimeout(() => {}, 10_000);';
+    const child = spawn(process.execPath, ['-e', spin], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
-      const before = processCpuMs(child.pid!);
-      await new Promise((r) => setTimeout(r, 300));
-      const after = processCpuMs(child.pid!);
-      assert.ok(after - before >= 100, `a spinning process used ${after - before} ms of CPU in 300 ms`);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('spun') && resolve());
+        child.once('exit', () => reject(new Error('the spinning process ended early')));
+      });
+      const used = processCpuMs(child.pid!);
+      // /proc counts in clock ticks (10 ms): allow one behind.
+      assert.ok(used >= 190, `the process said it used 200 ms of CPU; /proc counted ${used}`);
     } finally {
-      await once(child, 'exit');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill();
+        await once(child, 'exit');
+      }
     }
   });
 
