@@ -64,12 +64,12 @@ export function loadConfig() {
 }
 
 /** The endpoints the rest of the project reads (same names as the services' configuration). */
-export function endpointsOf(config) {
+export function endpointsOf(config, { secureKafka = false } = {}) {
   const k = config.kafka;
   return {
     kafkaBrokers: `${config.host}:${k.port}`,
-    // The TLS + SASL/PLAIN listener, where there is one: its address, the CA to trust, the user.
-    ...(k.securePort
+    // The TLS + SASL/PLAIN listener, where our broker has one: its address, the CA to trust, the user.
+    ...(secureKafka && k.securePort
       ? { kafkaSecureBrokers: `${config.host}:${k.securePort}`, kafkaCaFile: join(k.tlsDir, 'ca.pem'), kafkaSaslUsername: k.saslUser, kafkaSaslPassword: k.saslPassword }
       : {}),
     mongoUrl: `mongodb://${config.host}:${config.ferretdb.port}/opal`,

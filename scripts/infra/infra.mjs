@@ -7,7 +7,7 @@
 // OPAL_FERRETDB_DEBUG_PORT (27088), OPAL_CHAIN_PORT (8545). Cache: OPAL_INFRA_CACHE (.cache/infra).
 // A server already answering on its port but not started by us is reused and never stopped.
 import { loadConfig, endpointsOf } from './config.mjs';
-import { installKafka, startKafka } from './kafka.mjs';
+import { installKafka, secureListenerUp, startKafka } from './kafka.mjs';
 import { installFerretdb, startFerretdb } from './ferretdb.mjs';
 import { anvilInstalled, startAnvil } from './anvil.mjs';
 import { running, stop, withLock } from './process.mjs';
@@ -65,7 +65,7 @@ async function up() {
   const failed = results.filter((r) => r.status === 'rejected');
   for (const f of failed) say(`FAILED: ${f.reason?.message ?? f.reason}`);
   if (failed.length) process.exitCode = 1;
-  const endpoints = endpointsOf(config);
+  const endpoints = endpointsOf(config, { secureKafka: selected.includes('kafka') && (await secureListenerUp(config)) });
   mkdirSync(config.runDir, { recursive: true });
   writeFileSync(join(config.runDir, 'endpoints.json'), JSON.stringify(endpoints, null, 2));
   say(`up in ${seconds(t0)}; logs in ${config.logDir}`);
@@ -83,7 +83,8 @@ async function down() {
 
 async function status() {
   const rows = Object.fromEntries(ALL.map((n) => [n, running(config, n) ?? null]));
-  if (json) process.stdout.write(JSON.stringify({ services: rows, endpoints: endpointsOf(config), instanceDir: config.stateDir }) + '\n');
+  const endpoints = endpointsOf(config, { secureKafka: await secureListenerUp(config) });
+  if (json) process.stdout.write(JSON.stringify({ services: rows, endpoints, instanceDir: config.stateDir }) + '\n');
   else for (const [n, s] of Object.entries(rows)) say(`${n}: ${s ? `running, pid ${s.pid}, log ${s.log}` : 'not running'}`);
 }
 

@@ -1,9 +1,9 @@
 // Apache Kafka in KRaft mode (one node, broker and controller in one process) from the official
 // jars on Maven Central: a generated pom, `mvn dependency:copy-dependencies`, then plain `java`.
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runLogged, running, startDetached, waitUntil } from './process.mjs';
-import { kafkaReady } from './probes.mjs';
+import { kafkaReady, tcpOpen } from './probes.mjs';
 
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 
@@ -131,6 +131,18 @@ function log4j2(config) {
 
 const classpath = (k) => `${libsOf(k)}/*`;
 
+/**
+ * Whether the broker running now is ours with the TLS + SASL listener: started from a configuration
+ * that has it (one started before it existed, or a broker not started by us, may not), and answering there.
+ */
+export async function secureListenerUp(config) {
+  const k = config.kafka;
+  if (!k.securePort || !running(config, 'kafka')) return false;
+  const props = join(config.confDir, `kafka-${k.port}.properties`);
+  if (!existsSync(props) || !readFileSync(props, 'utf8').includes(`SASL_SSL://${config.host}:${k.securePort}`)) return false;
+  return tcpOpen(config.host, k.securePort);
+}
+
 export async function startKafka(config) {
   const k = config.kafka;
   const props = join(config.confDir, `kafka-${k.port}.properties`);
@@ -160,6 +172,7 @@ export async function startKafka(config) {
     '-t', k.clusterId, '-c', props, '--ignore-formatted',
   ]);
   const { state } = startDetached(config, 'kafka', 'java', [...jvm, '-cp', classpath(k), 'kafka.Kafka', props], { marker: props });
-  await waitUntil('kafka', () => kafkaReady(config.host, k.port), { timeoutMs: 90_000, pid: state.pid, log: state.log });
+  const ready = async () => (await kafkaReady(config.host, k.port)) && (!k.securePort || (await tcpOpen(config.host, k.securePort)));
+  await waitUntil('kafka', ready, { timeoutMs: 90_000, pid: state.pid, log: state.log });
   return { started: true, state };
 }

@@ -77,3 +77,17 @@ function int32le(n) {
   b.writeInt32LE(n);
   return b;
 }
+
+/** Whether something accepts TCP connections on host:port. */
+export function tcpOpen(host, port, timeoutMs = 2000) {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
