@@ -50,7 +50,7 @@ const schema = z.object({
   OTEL_SERVICE_NAME: z.string().min(1).optional(),
   OPAL_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   OPAL_EVENT_LOG: z.string().regex(/^(embedded|kafka:\/\/.+)$/, 'embedded or kafka://host:port').default('embedded'),
-  OPAL_STORE: z.string().regex(/^(memory|mongodb:\/\/.+)$/, 'memory or mongodb://host:port/db').default('memory'),
+  OPAL_STORE: z.string().regex(/^(memory|mongodb(\+srv)?:\/\/.+)$/, 'memory, mongodb://host:port/db or mongodb+srv://host/db').default('memory'),
   OPAL_KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ -').default('opal.'),
   OPAL_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(3),
   OPAL_KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),

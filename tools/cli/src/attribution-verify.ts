@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { IndexDirectoryStore, StoredContributionContent, verifyReceipt } from '@opal/attribution';
 import { MongoContentStore } from '@opal/document-store-mongo';
 import type { OpalConfig } from '@opal/service-runtime';
-import { openEventLog } from './backends.js';
+import { isMongo, openEventLog } from './backends.js';
 
 /**
  * `opal attribution verify <inference-id>`: recomputes the receipt from the log (the embedded one
@@ -13,7 +13,7 @@ import { openEventLog } from './backends.js';
  */
 export async function attributionVerify(config: OpalConfig, inferenceId: string, json: boolean, out: (s: string) => void): Promise<number> {
   const log = await openEventLog(config, true);
-  const contentStore = config.store.startsWith('mongodb://') ? await MongoContentStore.connect({ url: config.store }) : undefined;
+  const contentStore = isMongo(config) ? await MongoContentStore.connect({ url: config.store }) : undefined;
   try {
     const content = contentStore && new StoredContributionContent(contentStore);
     const r = await verifyReceipt(log, new IndexDirectoryStore(join(config.dataDir, 'indexes')), inferenceId, content);

@@ -18,6 +18,8 @@ export type Backends = {
 };
 
 export const isKafka = (config: OpalConfig) => config.eventLog.startsWith('kafka://');
+/** Read models and content in MongoDB: a mongodb:// URL, or mongodb+srv:// (hosts from DNS, as managed clusters give them). */
+export const isMongo = (config: OpalConfig) => /^mongodb(\+srv)?:\/\//.test(config.store);
 
 export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}`): KafkaEventLogOptions {
   const brokers = config.eventLog.slice('kafka://'.length).replace(/\/.*$/, '').split(',').filter(Boolean);
@@ -76,7 +78,7 @@ export async function openBackends(config: OpalConfig): Promise<Backends> {
     opened.push(eventLog);
     let store: DocumentStore;
     let content: ContentStore;
-    if (config.store.startsWith('mongodb://')) {
+    if (isMongo(config)) {
       store = await MongoDocumentStore.connect({ url: config.store });
       opened.push(store);
       content = await MongoContentStore.connect({ url: config.store });
@@ -87,7 +89,7 @@ export async function openBackends(config: OpalConfig): Promise<Backends> {
       content = await PackContentStore.open(join(config.dataDir, 'content'), config.fsync);
       opened.push(content);
     }
-    const usesDataDir = !isKafka(config) || !config.store.startsWith('mongodb://');
+    const usesDataDir = !isKafka(config) || !isMongo(config);
     return { eventLog, store, content, usesDataDir, close: closeAll };
   } catch (error) {
     await closeAll();

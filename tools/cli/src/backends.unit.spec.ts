@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '@opal/service-runtime';
 import { datanetStream } from '@opal/ingest';
 import { adapterStream, baseModelStream, inferenceStream, tenantStream } from '@opal/inference';
 import { indexStream, receiptStream } from '@opal/attribution';
-import { kafkaOptions } from './backends.js';
+import { isMongo, kafkaOptions } from './backends.js';
 
 const kafka = (env: Record<string, string> = {}) => kafkaOptions(loadConfig({ OPAL_EVENT_LOG: 'kafka://127.0.0.1:9092', ...env }));
 
@@ -42,5 +42,22 @@ describe('the platform on Kafka: its topics', () => {
     assert.throws(() => kafka({ OPAL_KAFKA_DOMAIN_PARTITIONS: 'ingest' }), named('OPAL_KAFKA_DOMAIN_PARTITIONS'));
     assert.throws(() => kafka({ OPAL_KAFKA_DOMAIN_PARTITIONS: 'settlement=3' }), named("no topic 'settlement'"));
     assert.throws(() => kafka({ OPAL_KAFKA_TOPIC_LAYOUT: 'per-stream' }), named('OPAL_KAFKA_TOPIC_LAYOUT'));
+  });
+});
+
+describe('the platform on Kafka and MongoDB: reaching secured servers', () => {
+  it('hands TLS and SASL settings to the Kafka client, and none unless given', () => {
+    assert.deepEqual([kafka().tls, kafka().sasl], [undefined, undefined]);
+    const on = kafka({ OPAL_KAFKA_TLS: 'true', OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512', OPAL_KAFKA_SASL_USERNAME: 'opal', OPAL_KAFKA_SASL_PASSWORD: 'pw' });
+    assert.deepEqual(on.tls, { ca: undefined, cert: undefined, key: undefined });
+    assert.deepEqual(on.sasl, { mechanism: 'scram-sha-512', username: 'opal', password: 'pw' });
+  });
+
+  it('takes a mongodb+srv:// store (hosts from DNS, as managed clusters give them), and refuses other schemes by name', () => {
+    for (const store of ['mongodb://127.0.0.1:27017/opal', 'mongodb+srv://user:pw@cluster0.example.net/opal?retryWrites=true']) {
+      assert.ok(isMongo(loadConfig({ OPAL_STORE: store })), store);
+    }
+    assert.equal(isMongo(loadConfig({})), false);
+    assert.throws(() => loadConfig({ OPAL_STORE: 'postgres://db/opal' }), (e: unknown) => e instanceof ConfigError && /OPAL_STORE: memory, mongodb:\/\/host:port\/db or mongodb\+srv:\/\/host\/db/.test(e.message));
   });
 });

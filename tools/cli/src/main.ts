@@ -36,7 +36,7 @@ options:
                   0 picks a free port; default -1, none)
   --data-dir DIR  data folder (OPAL_DATA_DIR, default .opal/data in the checkout)
   --event-log URI embedded (default) or kafka://host:port (OPAL_EVENT_LOG)
-  --store URI     memory (default) or mongodb://host:port/db (OPAL_STORE)
+  --store URI     memory (default), mongodb://host:port/db or mongodb+srv://host/db (OPAL_STORE)
   log export, log import and replay read or write Kafka when --event-log is kafka://...
 `;
 
