@@ -36,8 +36,8 @@ export function loadConfig() {
       port: port('OPAL_KAFKA_PORT', 9092),
       controllerPort: port('OPAL_KAFKA_CONTROLLER_PORT', 9093),
       // A second listener as production clusters have it: TLS (a self-signed certificate made here)
-      // with SASL/PLAIN, user `opal`. 0 turns it off; instances beside the usual one have none
-      // unless given a port.
+      // with SASL (PLAIN and SCRAM-SHA-512), user `opal`. 0 turns it off; instances beside the usual
+      // one have none unless given a port.
       securePort: process.env.OPAL_KAFKA_SECURE_PORT === '0' ? 0 : port('OPAL_KAFKA_SECURE_PORT', instance ? 0 : 9094),
       saslUser: 'opal',
       // A test server's, on loopback only.
@@ -68,7 +68,7 @@ export function endpointsOf(config, { secureKafka = false } = {}) {
   const k = config.kafka;
   return {
     kafkaBrokers: `${config.host}:${k.port}`,
-    // The TLS + SASL/PLAIN listener, where our broker has one: its address, the CA to trust, the user.
+    // The TLS + SASL listener, where our broker has one: its address, the CA to trust, the user.
     ...(secureKafka && k.securePort
       ? { kafkaSecureBrokers: `${config.host}:${k.securePort}`, kafkaCaFile: join(k.tlsDir, 'ca.pem'), kafkaSaslUsername: k.saslUser, kafkaSaslPassword: k.saslPassword }
       : {}),

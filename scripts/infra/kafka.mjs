@@ -1,7 +1,8 @@
 // Apache Kafka in KRaft mode (one node, broker and controller in one process) from the official
 // jars on Maven Central: a generated pom, `mvn dependency:copy-dependencies`, then plain `java`.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runLogged, running, startDetached, waitUntil } from './process.mjs';
 import { kafkaReady, tcpOpen } from './probes.mjs';
 
@@ -76,8 +77,10 @@ function serverProperties(config, keystore) {
   const h = config.host;
   const secure = k.securePort
     ? [
-        'sasl.enabled.mechanisms=PLAIN',
+        'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
         `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${k.saslUser}="${k.saslPassword}";`,
+        // SCRAM users live in the cluster's metadata: ScramUser.java adds ours once the broker runs.
+        'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
         `ssl.keystore.location=${keystore}`,
         'ssl.keystore.type=PKCS12',
         `ssl.keystore.password=${KEYSTORE_PASSWORD}`,
@@ -174,5 +177,12 @@ export async function startKafka(config) {
   const { state } = startDetached(config, 'kafka', 'java', [...jvm, '-cp', classpath(k), 'kafka.Kafka', props], { marker: props });
   const ready = async () => (await kafkaReady(config.host, k.port)) && (!k.securePort || (await tcpOpen(config.host, k.securePort)));
   await waitUntil('kafka', ready, { timeoutMs: 90_000, pid: state.pid, log: state.log });
+  if (k.securePort) {
+    // Without it only SCRAM logins fail: the broker is up either way.
+    await runLogged(config, 'kafka-scram', 'java', [
+      `-Dlog4j2.configurationFile=${log4jConf}`, '-cp', classpath(k), join(dirname(fileURLToPath(import.meta.url)), 'ScramUser.java'),
+      `${config.host}:${k.port}`, k.saslUser, k.saslPassword,
+    ]).catch((e) => process.stderr.write(`[infra] kafka: SCRAM user not added (${e.message})\n`));
+  }
   return { started: true, state };
 }

@@ -397,8 +397,9 @@ if (!infra.skipped) {
   describe('kafka event log over TLS with SASL', { skip: secure ? false : `no TLS listener among the ${infra.mode} servers` }, () => {
     const ca = secure ? readFileSync(secure.caFile, 'utf8') : '';
     const ev = (type: string, body: string) => ({ type, payload: new TextEncoder().encode(body), occurredAt: 1_700_000_000_000 });
-    const over = (tls: KafkaEventLogOptions['tls'], password = secure?.password ?? ''): KafkaEventLogOptions =>
-      optionsFor('secure', { brokers: [secure!.brokers], tls, sasl: { mechanism: 'plain', username: secure!.username, password }, connectionTimeoutMs: 5000 });
+    type Mechanism = NonNullable<KafkaEventLogOptions['sasl']>['mechanism'];
+    const over = (tls: KafkaEventLogOptions['tls'], password = secure?.password ?? '', mechanism: Mechanism = 'plain'): KafkaEventLogOptions =>
+      optionsFor('secure', { brokers: [secure!.brokers], tls, sasl: { mechanism, username: secure!.username, password }, connectionTimeoutMs: 5000 });
     after(async () => deleteTopics(optionsFor('secure').topics!.prefix!));
 
     it('appends, reads and delivers through a listener that asks for TLS and a SASL user', async () => {
@@ -417,8 +418,23 @@ if (!infra.skipped) {
       }
     });
 
+    it('logs in with SCRAM-SHA-512 as well', async () => {
+      const log = await KafkaEventLog.connect(over({ ca }, secure!.password, 'scram-sha-512'));
+      try {
+        const s = `scram-${run}`;
+        await log.append(s, [ev('A', '1')], { expectedVersion: 'no_stream', producer: 't' });
+        assert.deepEqual((await log.readStream(s)).map((e) => e.streamSeq), [1]);
+      } finally {
+        await log.close();
+      }
+    });
+
     it('names the setting at fault: a refused password (sasl), an untrusted certificate (tls)', async () => {
       await assert.rejects(KafkaEventLog.connect(over({ ca }, 'not-the-password')), (e: unknown) => e instanceof EventLogError && e.code === 'INVALID_ARGUMENT' && /^sasl: .* refused user 'opal' \(plain\)/.test(e.message));
+      await assert.rejects(
+        KafkaEventLog.connect(over({ ca }, 'not-the-password', 'scram-sha-512')),
+        (e: unknown) => e instanceof EventLogError && e.code === 'INVALID_ARGUMENT' && /^sasl: .* refused user 'opal' \(scram-sha-512\)/.test(e.message),
+      );
       // The broker's certificate is self-signed: the system's CAs do not vouch for it.
       await assert.rejects(KafkaEventLog.connect(over(true)), (e: unknown) => e instanceof EventLogError && e.code === 'UNAVAILABLE' && /^tls: .*certificate/.test(e.message));
     });

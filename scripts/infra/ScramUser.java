@@ -1,0 +1,23 @@
+import java.util.List;
+import java.util.Properties;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ScramCredentialInfo;
+import org.apache.kafka.clients.admin.ScramMechanism;
+import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
+
+/**
+ * Gives a user a SCRAM-SHA-512 password on a running broker (idempotent): the local broker's TLS +
+ * SASL listener takes it besides SASL/PLAIN. Run as a single-file program by scripts/infra/kafka.mjs:
+ * java -cp '<kafka libs>/*' ScramUser.java host:port user password
+ */
+public class ScramUser {
+  public static void main(String[] args) throws Exception {
+    Properties props = new Properties();
+    props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
+    props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000);
+    try (Admin admin = Admin.create(props)) {
+      admin.alterUserScramCredentials(List.of(new UserScramCredentialUpsertion(args[1], new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), args[2]))).all().get();
+    }
+  }
+}
