@@ -109,6 +109,11 @@ export type OpalConfig = {
   readonly ingestWorkers: number;
 };
 
+/** A URL as it may be logged: the password of `scheme://user:password@host` masked. */
+export function withoutPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

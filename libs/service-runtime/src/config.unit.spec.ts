@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, withoutPassword } from './config.js';
 
 describe('loadConfig: metrics and traces', () => {
   it('serves no metrics and records no traces unless asked; an empty value counts as unset', () => {
@@ -58,5 +58,14 @@ describe('loadConfig: Kafka security', () => {
     refused({ OPAL_KAFKA_SASL_USERNAME: 'opal', OPAL_KAFKA_SASL_PASSWORD: 'x' }, /OPAL_KAFKA_SASL_MECHANISM: required/);
     refused({ OPAL_KAFKA_SASL_MECHANISM: 'gssapi' }, /OPAL_KAFKA_SASL_MECHANISM/);
     refused({ OPAL_KAFKA_TLS_CERT_FILE: pem }, /OPAL_KAFKA_TLS_KEY_FILE: a client certificate and its key go together/);
+  });
+});
+
+describe('withoutPassword', () => {
+  it('masks the password of a URL it would log, and leaves the rest', () => {
+    assert.equal(withoutPassword('mongodb+srv://opal:s3cr%40t@cluster0.example.net/opal?tls=true'), 'mongodb+srv://opal:***@cluster0.example.net/opal?tls=true');
+    assert.equal(withoutPassword('mongodb://127.0.0.1:27017/opal'), 'mongodb://127.0.0.1:27017/opal');
+    assert.equal(withoutPassword('mongodb://opal@127.0.0.1/opal'), 'mongodb://opal@127.0.0.1/opal');
+    assert.equal(withoutPassword('memory'), 'memory');
   });
 });

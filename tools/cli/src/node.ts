@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, startTracing, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { AdminModule, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import { kafkaDomainsOf, openBackends, type Backends } from './backends.js';
@@ -105,7 +105,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     throw error;
   }
   const metricsUrl = metricsServer && `http://${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${metricsServer.port}/metrics`;
-  logger.info({ url, metrics: metricsUrl, services: names, eventLog: config.eventLog, store: config.store }, 'opal node listening');
+  logger.info({ url, metrics: metricsUrl, services: names, eventLog: config.eventLog, store: withoutPassword(config.store) }, 'opal node listening');
   let closed = false;
   const running = app;
   return {
