@@ -1,4 +1,3 @@
-import { Kafka, logLevel } from 'kafkajs';
 import { ensureInfra } from '@opal/test-infra';
 import type { BenchContext } from './harness.js';
 
@@ -10,13 +9,4 @@ export async function benchBrokers(ctx: BenchContext): Promise<string[] | undefi
     return undefined;
   }
   return [infra.endpoints.kafkaBrokers!];
-}
-
-/** Deletes the topics a bench created (their names start with `prefix`). */
-export async function deleteTopics(brokers: string[], prefix: string): Promise<void> {
-  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-  if (mine.length) await admin.deleteTopics({ topics: mine });
-  await admin.disconnect();
 }

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import { intOption, type BenchSuite } from './harness.js';
-import { benchBrokers, deleteTopics } from './kafka-bench.js';
+import { deleteTopics } from '@opal/test-infra';
+import { benchBrokers } from './kafka-bench.js';
 import type { ProbeInput, ProbeResult } from './kafka-index/probe.js';
 
 // npm run bench -- kafka-index [--json] [--events=300000] [--streams=500] [--partitions=3] [--memory-mb=16]

@@ -1,5 +1,5 @@
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { ensureInfra } from '@opal/test-infra';
+import { deleteTopics, ensureInfra } from '@opal/test-infra';
 import { createTopicsWithLeaders, KafkaEventLog } from '@opal/event-log-kafka';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
@@ -11,7 +11,7 @@ import { MongoDocumentStore } from '@opal/document-store-mongo';
 import { ProjectionRunner, REMOTE_STORE_BATCH, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { ingestContributionsProjection } from '@opal/ingest';
 import { intOption, type BenchContext, type BenchSuite } from './harness.js';
-import { benchBrokers, deleteTopics } from './kafka-bench.js';
+import { benchBrokers } from './kafka-bench.js';
 import { appendAll, ingestAppends } from '../test/scale-out/ingest-fixture.js';
 import type { ProjectionWorkerData } from './pipeline/projection.worker.js';
 import { CpuMeter, portOf } from './pipeline/cpu-time.js';

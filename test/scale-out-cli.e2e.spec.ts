@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { EmbeddedEventLog } from '@opal/event-log';
 import { runOpal } from '@opal/testkit';
 import { appendAll, ingestAppends } from './scale-out/ingest-fixture.js';
-import { brokers, deleteTopics, infra, skip } from './scale-out/fault-kit.js';
+import { deleteTopics } from '@opal/test-infra';
+import { brokers, infra, skip } from './scale-out/fault-kit.js';
 
 /** (stream, sequence) -> hash of every event in an export, whatever order the log gave them in. */
 function exported(file: string): Map<string, string> {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, clientStream, grpcClient, signContribution, wallet } from '@opal/testkit';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
-import { brokers, deleteTopics, dropDb, groupsOf, scenario, skip } from './scale-out/fault-kit.js';
+import { deleteTopics } from '@opal/test-infra';
+import { brokers, dropDb, groupsOf, scenario, skip } from './scale-out/fault-kit.js';
 
 const SUBMISSIONS = 24;
 const STREAMED = 6;

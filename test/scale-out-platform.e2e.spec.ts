@@ -9,7 +9,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
 import { OpalProcess, call, freePort, grpcClient, runOpal } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
-import { brokers, deleteTopics, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
+import { deleteTopics } from '@opal/test-infra';
+import { brokers, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
 import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
 

@@ -1,4 +1,3 @@
-import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { ensureInfra } from '@opal/test-infra';
 import { KafkaEventLog } from '@opal/event-log-kafka';
@@ -52,14 +51,6 @@ export async function dropDb(url: string): Promise<void> {
   const client = await new MongoClient(url).connect();
   await client.db().dropDatabase();
   await client.close();
-}
-
-export async function deleteTopics(kafkaBrokers: string, prefix: string): Promise<void> {
-  const admin = new Kafka({ brokers: [kafkaBrokers], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-  if (mine.length) await admin.deleteTopics({ topics: mine });
-  await admin.disconnect();
 }
 
 /**
