@@ -1,0 +1,58 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { deleteTopics } from '@opal/test-infra';
+import { EventLogError } from '@opal/event-log';
+import { KafkaEventLog } from './kafka-event-log.adapter.js';
+import type { KafkaEventLogOptions } from './kafka-event-log.options.js';
+import { brokers, ev, infra, optionsFor, run } from './kafka-test-kit.js';
+
+// The adapter against a listener that asks for TLS and a SASL login, as production clusters do:
+// the local broker's second listener (scripts/infra), absent where the servers are given or from containers.
+const secure = infra.skipped ? undefined : infra.endpoints.kafkaSecure;
+const skip = infra.skipped ? infra.reason : secure ? false : `no TLS listener among the ${infra.mode} servers`;
+
+describe('kafka event log over TLS with SASL', { skip }, () => {
+  const ca = secure ? readFileSync(secure.caFile, 'utf8') : '';
+  type Mechanism = NonNullable<KafkaEventLogOptions['sasl']>['mechanism'];
+  const over = (tls: KafkaEventLogOptions['tls'], password = secure?.password ?? '', mechanism: Mechanism = 'plain'): KafkaEventLogOptions =>
+    optionsFor('secure', { brokers: [secure!.brokers], tls, sasl: { mechanism, username: secure!.username, password }, connectionTimeoutMs: 5000 });
+  after(async () => deleteTopics(brokers, optionsFor('secure').topics!.prefix!));
+
+  it('appends, reads and delivers through a listener that asks for TLS and a SASL user', async () => {
+    const log = await KafkaEventLog.connect(over({ ca }));
+    try {
+      const s = `secure-${run}`;
+      await log.append(s, [ev('A', '1'), ev('A', '2')], { expectedVersion: 'no_stream', producer: 't' });
+      assert.deepEqual((await log.readStream(s)).map((e) => e.streamSeq), [1, 2]);
+      const seen: string[] = [];
+      const sub = log.subscribe({ name: `secure-${run}`, from: 'beginning', handler: (b) => void seen.push(...b.map((e) => `${e.streamId}#${e.streamSeq}`)) });
+      await sub.caughtUp();
+      await sub.stop();
+      assert.deepEqual(seen, [`${s}#1`, `${s}#2`]);
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('logs in with SCRAM-SHA-512 as well', async () => {
+    const log = await KafkaEventLog.connect(over({ ca }, secure!.password, 'scram-sha-512'));
+    try {
+      const s = `scram-${run}`;
+      await log.append(s, [ev('A', '1')], { expectedVersion: 'no_stream', producer: 't' });
+      assert.deepEqual((await log.readStream(s)).map((e) => e.streamSeq), [1]);
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('names the setting at fault: a refused password (sasl), an untrusted certificate (tls)', async () => {
+    await assert.rejects(KafkaEventLog.connect(over({ ca }, 'not-the-password')), (e: unknown) => e instanceof EventLogError && e.code === 'INVALID_ARGUMENT' && /^sasl: .* refused user 'opal' \(plain\)/.test(e.message));
+    await assert.rejects(
+      KafkaEventLog.connect(over({ ca }, 'not-the-password', 'scram-sha-512')),
+      (e: unknown) => e instanceof EventLogError && e.code === 'INVALID_ARGUMENT' && /^sasl: .* refused user 'opal' \(scram-sha-512\)/.test(e.message),
+    );
+    // The broker's certificate is self-signed: the system's CAs do not vouch for it.
+    await assert.rejects(KafkaEventLog.connect(over(true)), (e: unknown) => e instanceof EventLogError && e.code === 'UNAVAILABLE' && /^tls: .*certificate/.test(e.message));
+  });
+});
