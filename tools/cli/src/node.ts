@@ -133,9 +133,9 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
 
 /**
  * Reads the topics this process appends to into the Kafka index before it listens: on a long log
- * that takes a while (~150,000 events/s here), and a process that took commands meanwhile would keep
- * them waiting. Kubernetes holds traffic until the port answers (the chart's startupProbe allows
- * for it).
+ * that takes a while (150,000–400,000 events/s here), and a process that took commands meanwhile
+ * would keep them waiting. Kubernetes holds traffic until the port answers (the chart's
+ * startupProbe allows for it).
  */
 async function warmIndex(log: KafkaEventLog, domains: readonly string[], logger: Logger): Promise<void> {
   if (domains.length === 0) return;
