@@ -98,8 +98,8 @@ export type OpalConfig = {
   readonly kafkaDomainPartitions: Readonly<Record<string, number>>;
   /** Kafka only: bytes of records the log's index keeps in memory (the rest in a file under dataDir/kafka-index). */
   readonly kafkaIndexMemoryBytes: number;
-  /** Kafka only: TLS (false: plaintext), with the CA to trust and this client's certificate and key, as PEM text. */
-  readonly kafkaTls: false | { readonly ca?: string; readonly cert?: string; readonly key?: string };
+  /** Kafka only: TLS (undefined: plaintext), with the CA to trust and this client's certificate and key, as PEM text. */
+  readonly kafkaTls: { readonly ca?: string; readonly cert?: string; readonly key?: string } | undefined;
   /** Kafka only: SASL authentication. */
   readonly kafkaSasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined;
   readonly fsync: boolean;
@@ -154,7 +154,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaTopicLayout: v.OPAL_KAFKA_TOPIC_LAYOUT,
     kafkaDomainPartitions: v.OPAL_KAFKA_DOMAIN_PARTITIONS ?? {},
     kafkaIndexMemoryBytes: v.OPAL_KAFKA_INDEX_MEMORY_MB * (1 << 20),
-    kafkaTls: tls ? { ca: v.OPAL_KAFKA_TLS_CA_FILE, cert: v.OPAL_KAFKA_TLS_CERT_FILE, key: v.OPAL_KAFKA_TLS_KEY_FILE } : false,
+    kafkaTls: tls ? { ca: v.OPAL_KAFKA_TLS_CA_FILE, cert: v.OPAL_KAFKA_TLS_CERT_FILE, key: v.OPAL_KAFKA_TLS_KEY_FILE } : undefined,
     kafkaSasl: v.OPAL_KAFKA_SASL_MECHANISM
       ? { mechanism: v.OPAL_KAFKA_SASL_MECHANISM, username: v.OPAL_KAFKA_SASL_USERNAME!, password: v.OPAL_KAFKA_SASL_PASSWORD! }
       : undefined,

@@ -39,7 +39,7 @@ describe('loadConfig: Kafka security', () => {
 
   it('speaks plaintext without credentials unless told otherwise', () => {
     const c = loadConfig({});
-    assert.deepEqual([c.kafkaTls, c.kafkaSasl], [false, undefined]);
+    assert.deepEqual([c.kafkaTls, c.kafkaSasl], [undefined, undefined]);
   });
 
   it('turns TLS on with a CA file, reads the file, and takes SASL credentials whole', () => {

@@ -26,7 +26,7 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
   return {
     brokers,
     clientId,
-    tls: config.kafkaTls === false ? undefined : config.kafkaTls,
+    tls: config.kafkaTls,
     sasl: config.kafkaSasl,
     topics: { prefix: config.kafkaTopicPrefix, replicationFactor: config.kafkaReplicationFactor, ...platformTopics(config) },
     groupPrefix: config.kafkaTopicPrefix,
