@@ -30,9 +30,10 @@ export function startTracing(endpoint: string | undefined, serviceName: string):
 }
 
 /**
- * (Installed only where startTracing has an endpoint.) The gRPC server interceptor that runs each call in a server span: a child of the caller's span
+ * The gRPC server interceptor that runs each call in a server span: a child of the caller's span
  * when its metadata carries `traceparent`, a new trace otherwise. The handler runs in that span's
- * context, so the events it appends carry the trace on.
+ * context, so the events it appends carry the trace on. Installed only where startTracing has an
+ * endpoint.
  */
 export function grpcTracingInterceptor(): ServerInterceptor {
   return (method, call) => {
