@@ -5,11 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { Kafka, logLevel } from 'kafkajs';
 import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
 import { OpalProcess, call, freePort, grpcClient, runOpal } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
-import { deleteTopics } from '@opal/test-infra';
+import { deleteTopics, withKafkaAdmin } from '@opal/test-infra';
 import { brokers, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
 import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
@@ -82,23 +81,17 @@ describe('the platform scaled out: opal up on Kafka and MongoDB', { skip, timeou
   });
 
   it("keeps each service's streams in a topic of its own", async () => {
-    const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    try {
+    await withKafkaAdmin(brokers, async (admin) => {
       const records = async (topic: string) => (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
       const mine = (await admin.listTopics()).filter((t) => t.startsWith(c.prefix)).sort();
       assert.deepEqual(mine, ['attribution', 'dead-letter', 'events', 'inference', 'ingest'].map((d) => c.prefix + d));
       for (const d of ['ingest', 'inference', 'attribution']) assert.ok((await records(c.prefix + d)) > 0, `${d}: its events are in ${c.prefix}${d}`);
       assert.equal(await records(`${c.prefix}events`), 0, 'no stream of the platform is left to the topic of unclaimed streams');
-    } finally {
-      await admin.disconnect();
-    }
+    });
   });
 
   it('has each read model and reactor follow only the topics that hold the events it handles', async () => {
-    const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    try {
+    await withKafkaAdmin(brokers, async (admin) => {
       const topics = ['attribution', 'events', 'inference', 'ingest'].map((d) => c.prefix + d);
       // The topics where a subscription's consumer group has committed progress.
       const followed = async (name: string) =>
@@ -114,9 +107,7 @@ describe('the platform scaled out: opal up on Kafka and MongoDB', { skip, timeou
       assert.deepEqual(await followed('attribution.index-builder'), ['inference', 'ingest']);
       // Settlement's events have no streams yet: its read models still follow every topic.
       assert.deepEqual(await followed('projection.settlement.balances'), ['attribution', 'inference', 'ingest']);
-    } finally {
-      await admin.disconnect();
-    }
+    });
   });
 
   it('opal replay from Kafka rebuilds the live state digest, and a restart keeps it', async () => {

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import { deleteTopics } from '@opal/test-infra';
+import { deleteTopics, withKafkaAdmin } from '@opal/test-infra';
 import { EventLogError, TransientError, type Cursor, type StoredEvent } from '@opal/event-log';
 import { eventLogContract } from '@opal/event-log/testing';
 import { KafkaEventLog } from './kafka-event-log.adapter.js';
@@ -307,14 +307,8 @@ if (!infra.skipped) {
       await sub.stop();
       assert.ok(seen.includes(`ia-only-${run}`));
       assert.ok(followed.length > 0 && followed.every((k) => k.startsWith(`${alpha}/`)), `follows ${followed.join(', ')}`);
-      const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
-      await admin.connect();
-      try {
-        const committed = await admin.fetchOffsets({ groupId: `${options.groupPrefix}${name}`, topics: [`${options.topics!.prefix}events`] });
-        assert.ok(committed[0]!.partitions.every((p) => p.offset === '-1'), 'nothing committed in the topic it does not follow');
-      } finally {
-        await admin.disconnect();
-      }
+      const committed = await withKafkaAdmin(brokers, (admin) => admin.fetchOffsets({ groupId: `${options.groupPrefix}${name}`, topics: [`${options.topics!.prefix}events`] }));
+      assert.ok(committed[0]!.partitions.every((p) => p.offset === '-1'), 'nothing committed in the topic it does not follow');
     });
 
     it("warms the index with the topics of the domains it is given, and only those; an unknown domain is refused by name", async () => {
