@@ -167,13 +167,30 @@ describe('Datanets end to end over gRPC', () => {
     await assert.rejects(call(ingest, 'publishVersion', { datanetId }), (e: any) => e.code === status.FAILED_PRECONDITION);
     const dn = await call(ingest, 'getDatanet', { datanetId });
     assert.equal(dn.latestVersion, 1);
+
+    // Version 2: version 1's manifest and the contribution accepted since, whole in every answer
+    // (its event lists only the new one); version 1 stays as it was.
+    const late = wallet(250);
+    const body = enc.encode('a contribution accepted after version one, about triage notes in emergency rooms');
+    const added = await call(ingest, 'submitContribution', { datanetId, content: Buffer.from(body), contributor: late.address, nonce: '1', signature: await signContribution(late, datanetId, body, 1n) });
+    assert.equal(added.status, 'ACCEPTED');
+    const v2 = await call(ingest, 'publishVersion', { datanetId });
+    assert.equal(v2.version, 2);
+    assert.equal(v2.contributions, v.contributions + 1);
+    const m2 = await call(ingest, 'getVersionManifest', { datanetId, version: 2, limit: 20_000 });
+    assert.deepEqual(m2.entries.slice(0, m.entries.length), m.entries);
+    assert.equal(m2.entries.at(-1).contributionId, added.contributionId);
+    assert.equal(manifestRoot(m2.entries), v2.merkleRoot);
+    assert.deepEqual((await call(ingest, 'getVersionManifest', { datanetId, version: 1 })).entries, m.entries);
+    const tail = await call(ingest, 'getVersionManifest', { datanetId, version: 2, offset: m.entries.length - 1, limit: 2 });
+    assert.deepEqual(tail.entries, m2.entries.slice(-2));
   });
 
   it('opal replay rebuilds the same state digest as the live projections, and a restart keeps it', async () => {
     // Publishing makes the attribution service build an index and append AttributionIndexBuilt:
     // wait for that reaction, so the log is quiet while the live and replayed digests are compared.
     const attribution = grpcClient(node.url, 'attribution');
-    for (let i = 0; i < 200 && (await call(attribution, 'listIndexes', { datanetId })).indexes.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (await call(attribution, 'listIndexes', { datanetId })).indexes.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
     attribution.close();
     const live = await digest();
     const replay = await runOpal(['replay', '--json'], { OPAL_DATA_DIR: dir });

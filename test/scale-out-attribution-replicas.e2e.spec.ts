@@ -65,7 +65,7 @@ describe('attribution scaled out: two replicas share the work', { skip, timeout:
     }
     const log = await platformLog(brokers, s.prefix);
     try {
-      await log.append('datanet-net', [event('opal.ingest.v1.DatanetVersionPublished', { datanetId: 'net', version: 1, entries, merkleRoot: '0x', totalBytes: 1000n })], { expectedVersion: 'no_stream', producer: 'ingest' });
+      await log.append('datanet-net', [event('opal.ingest.v1.DatanetVersionPublished', { datanetId: 'net', version: 1, carried: 0, entries, merkleRoot: '0x', totalBytes: 1000n })], { expectedVersion: 'no_stream', producer: 'ingest' });
       for (const r of replicas) await r.start();
       // Both receipt writers hold partitions before the inferences come, so both write receipts
       // (else the first one to join could write them all before the group rebalances).

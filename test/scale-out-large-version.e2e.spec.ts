@@ -30,7 +30,7 @@ describe('a version manifest larger than a MongoDB document, scaled out', { skip
     const events: IngestEvent[] = [
       { type: 'DatanetCreated', data: { datanetId, name: 'Large', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: '0xowner', policy: { maxItemBytes: 4096, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 0, validators: [] } } },
       // The projections store the manifest as published; they do not recompute its root.
-      { type: 'DatanetVersionPublished', data: { datanetId, version: 1, entries, merkleRoot: `0x${'ab'.repeat(32)}`, totalBytes: 123_456_789n } },
+      { type: 'DatanetVersionPublished', data: { datanetId, version: 1, carried: 0, entries, merkleRoot: `0x${'ab'.repeat(32)}`, totalBytes: 123_456_789n } },
     ];
     const log = await platformLog(brokers, s.prefix);
     try {

@@ -41,17 +41,80 @@ export class PagedList<T> {
    * those pages is missing (a store without transactions writes the pages one by one).
    */
   async read(store: DocumentStore, id: string, from: number, to: number): Promise<T[] | undefined> {
-    if (to <= from) return [];
-    const first = Math.floor(from / this.size);
-    const ids = Array.from({ length: Math.floor((to - 1) / this.size) - first + 1 }, (_, i) => this.pageId(id, first + i));
+    return this.readParts(store, [{ id, from, to }]);
+  }
+
+  /**
+   * Items [from, to) of a list that only grows and is kept in increments, oldest first: increment k
+   * is the paged list `id` of items [start, end) of the whole, and starts where an earlier one ends
+   * (or at 0). Each item is read from the latest increment that holds it, all pages in one read;
+   * undefined when a page is missing or the increments leave a gap below `to`.
+   */
+  async readGrown(store: DocumentStore, increments: readonly ListIncrement[], from: number, to: number): Promise<T[] | undefined> {
+    const parts: Part[] = [];
+    let top = to;
+    for (let k = increments.length - 1; k >= 0 && top > from; k--) {
+      const inc = increments[k]!;
+      if (inc.end < top) return undefined;
+      const start = Math.max(from, inc.start);
+      if (start >= top) continue;
+      parts.unshift({ id: inc.id, from: start - inc.start, to: top - inc.start });
+      top = start;
+    }
+    return top > from ? undefined : this.readParts(store, parts);
+  }
+
+  private async readParts(store: DocumentStore, parts: readonly Part[]): Promise<T[] | undefined> {
+    const ids: string[] = [];
+    for (const { id, from, to } of parts) {
+      if (to <= from) continue;
+      for (let page = Math.floor(from / this.size); page <= Math.floor((to - 1) / this.size); page++) ids.push(this.pageId(id, page));
+    }
+    if (ids.length === 0) return [];
     const docs = await store.getMany(this.collection, ids);
     const out: T[] = [];
-    for (const pageId of ids) {
-      const doc = docs.get(pageId) as PageDoc<T> | undefined;
-      if (!doc) return undefined;
-      const base = doc.page * this.size;
-      for (let i = Math.max(from - base, 0); i < doc.items.length && base + i < to; i++) out.push(doc.items[i]!);
+    for (const { id, from, to } of parts) {
+      if (to <= from) continue;
+      for (let page = Math.floor(from / this.size); page <= Math.floor((to - 1) / this.size); page++) {
+        const doc = docs.get(this.pageId(id, page)) as PageDoc<T> | undefined;
+        if (!doc) return undefined;
+        const base = page * this.size;
+        for (let i = Math.max(from - base, 0); i < doc.items.length && base + i < to; i++) out.push(doc.items[i]!);
+      }
     }
     return out;
   }
+}
+
+/** Items [start, end) of a growing list, kept as the paged list `id` (see PagedList.readGrown). */
+export type ListIncrement = { readonly id: string; readonly start: number; readonly end: number };
+
+type Part = { readonly id: string; readonly from: number; readonly to: number };
+
+/**
+ * The increments of a list grown version by version that hold its items from `from` on, oldest
+ * first: read from the version documents `ids` (versions 1 to n, each document's id also its page
+ * list's id), newest first and only as far back as needed; `span` reads an increment's [start, end)
+ * from its document. Undefined when a document it needs is missing.
+ */
+export async function versionIncrements(
+  store: DocumentStore,
+  collection: string,
+  ids: readonly string[],
+  span: (doc: Doc) => { start: number; end: number },
+  from = 0,
+): Promise<ListIncrement[] | undefined> {
+  const out: ListIncrement[] = [];
+  for (let end = ids.length, chunk = 4; end > 0; end -= chunk, chunk *= 4) {
+    const wanted = ids.slice(Math.max(0, end - chunk), end);
+    const docs = await store.getMany(collection, wanted);
+    for (let k = wanted.length - 1; k >= 0; k--) {
+      const doc = docs.get(wanted[k]!);
+      if (!doc) return undefined;
+      const inc = { id: wanted[k]!, ...span(doc) };
+      out.unshift(inc);
+      if (inc.start <= from) return out;
+    }
+  }
+  return out;
 }

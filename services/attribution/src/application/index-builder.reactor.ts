@@ -10,6 +10,7 @@ import { versionKey } from '../domain/datanet-version.js';
 import { attributionCodec, inferenceCompletedCodec, PRODUCER, versionPublishedCodec } from './attribution.codecs.js';
 import { CONTRIBUTION_CONTENT, INDEX_FILES, type ContributionContent, type IndexFiles } from './attribution.ports.js';
 import { buildWorkers, manifestDocuments } from './manifest-documents.js';
+import { manifestFromLog } from './version-manifest.js';
 
 const builderStreams = streamsOfEventTypes([...versionPublishedCodec.types, ...inferenceCompletedCodec.types]);
 
@@ -75,7 +76,8 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
     if (state.built) return;
     const ref = { datanetId: v.datanetId, version: v.version };
     const started = Date.now();
-    const manifest = await this.indexes.build(ref, manifestDocuments(v.entries, this.content), { workers: buildWorkers(v.totalBytes) });
+    const entries = await manifestFromLog(this.log, v, cause);
+    const manifest = await this.indexes.build(ref, manifestDocuments(entries, this.content), { workers: buildWorkers(v.totalBytes) });
     const decision = decideIndexBuilt(state, {
       datanetId: v.datanetId,
       version: v.version,

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { AttributionIndex } from '@opal/attribution-index';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { versionKey, type DatanetVersionRef } from '../domain/datanet-version.js';
-import { versionManifests, type PublishedVersionDoc } from '../projections/versions.projection.js';
+import { readVersionManifest, type PublishedVersionDoc } from '../projections/versions.projection.js';
 import { CONTRIBUTION_CONTENT, INDEX_FILES, type ContributionContent, type IndexFiles } from './attribution.ports.js';
 import { buildWorkers, manifestDocuments } from './manifest-documents.js';
 
@@ -41,7 +41,7 @@ export class LocalIndexes {
   private async build(ref: DatanetVersionRef, indexHash: string): Promise<void> {
     const key = versionKey(ref);
     const version = (await this.store.get('attribution_versions', key)) as PublishedVersionDoc | undefined;
-    const entries = version && (await versionManifests.read(this.store, key, 0, version.contributions));
+    const entries = version && (await readVersionManifest(this.store, version));
     if (!entries) throw new Error(`index files of ${key} are not on this machine, and its manifest is not in the versions read model yet`);
     const built = await this.files.build(ref, manifestDocuments(entries, this.content), { workers: buildWorkers(BigInt(version!.totalBytes)) });
     if (built.indexHash !== indexHash) throw new Error(`index of ${key} built on this machine has hash ${built.indexHash}, the log says ${indexHash}`);

@@ -65,9 +65,10 @@ describe('attribution reactors on the embedded log', () => {
         return { contributionId: `c${i}`, contentHash: '0x' + h, contributor: `0x${i}${i}` };
       }),
     );
-    const published = (version: number, n: number) =>
-      event('opal.ingest.v1.DatanetVersionPublished', { datanetId: 'net', version, entries: entries.slice(0, n), merkleRoot: '0x', totalBytes: 100n });
-    await log.append('datanet-net', [published(1, 2), published(2, 3)], { expectedVersion: 'any', producer: 'ingest' });
+    // Version 2 carries version 1's two entries and lists the third: its index holds all three.
+    const published = (version: number, carried: number, n: number) =>
+      event('opal.ingest.v1.DatanetVersionPublished', { datanetId: 'net', version, carried, entries: entries.slice(carried, n), merkleRoot: '0x', totalBytes: 100n });
+    await log.append('datanet-net', [published(1, 0, 2), published(2, 2, 3)], { expectedVersion: 'any', producer: 'ingest' });
     versions = new ProjectionRunner(log, store, versionsProjection as unknown as Projection<DomainEvent>);
     await versions.start();
     await versions.caughtUp();
@@ -133,6 +134,10 @@ describe('attribution reactors on the embedded log', () => {
     assert.deepEqual(opened.map((o) => o.indexHash), logged.map((s) => (s.built ? s.indexHash : 'not built')));
     assert.ok(refs.every((r) => filesB.has(r)));
     assert.equal((await verifyReceipt(log, filesB, 'i1')).status, 'match', 'the copy computes the receipt replica A wrote');
+    // An auditor's machine builds net@2 from the log alone: version 1's entries, then version 2's.
+    const auditor = new IndexDirectoryStore(join(dir, 'indexes-auditor'));
+    assert.equal((await verifyReceipt(log, auditor, 'i1', new StoredContributionContent(content))).status, 'match');
+    assert.ok(auditor.has({ datanetId: 'net', version: 2 }) && !auditor.has({ datanetId: 'net', version: 1 }));
 
     // Without the manifest in the read model there is nothing to build from: a clear error.
     const bare = new MemoryDocumentStore();

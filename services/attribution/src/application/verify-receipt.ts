@@ -1,9 +1,9 @@
 import type { Cursor, EventLog } from '@opal/event-log';
 import { receiptStream, type AttributionComputedData } from '../domain/attribution.events.js';
 import { computeReceipt, type OpenedIndex } from '../domain/compute-receipt.js';
-import { versionKey } from '../domain/datanet-version.js';
+import { versionKey, type DatanetVersionRef } from '../domain/datanet-version.js';
 import { receiptDifferences } from '../domain/receipt.decider.js';
-import type { InferenceCompleted } from '../domain/upstream.events.js';
+import { manifestOf, type InferenceCompleted, type ManifestEntry } from '../domain/upstream.events.js';
 import { attributionCodec, inferenceCompletedCodec, versionPublishedCodec } from './attribution.codecs.js';
 import type { ContributionContent, IndexFiles } from './attribution.ports.js';
 import { buildWorkers, manifestDocuments } from './manifest-documents.js';
@@ -54,7 +54,7 @@ export async function verifyReceipt(log: Pick<EventLog, 'read'>, files: IndexFil
   if (lacking.length > 0) {
     const keys = lacking.map(versionKey).join(', ');
     if (!content) throw new Error(`index files of ${keys} are not on this machine, and no content store was given to build them from`);
-    await buildFromLog(log, files, content, new Set(lacking.map(versionKey)));
+    await buildFromLog(log, files, content, lacking);
   }
   const indexes: OpenedIndex[] = [];
   for (const ref of inferenceVersions(inference.datanetVersions)) {
@@ -66,9 +66,14 @@ export async function verifyReceipt(log: Pick<EventLog, 'read'>, files: IndexFil
   return { status: differences.length === 0 ? 'match' : 'mismatch', differences, logged, recomputed };
 }
 
-/** Builds the indexes of the versions `keys` from their DatanetVersionPublished in the log. */
-async function buildFromLog(log: Pick<EventLog, 'read'>, files: IndexFiles, content: ContributionContent, keys: Set<string>): Promise<void> {
-  const wanted = new Set(keys);
+/**
+ * Builds the indexes of the versions `refs` from their DatanetVersionPublished in the log, each
+ * version's manifest put together from the versions of its Datanet before it.
+ */
+async function buildFromLog(log: Pick<EventLog, 'read'>, files: IndexFiles, content: ContributionContent, refs: readonly DatanetVersionRef[]): Promise<void> {
+  const wanted = new Set(refs.map(versionKey));
+  const datanets = new Set(refs.map((r) => r.datanetId));
+  const manifests = new Map<string, ManifestEntry[]>();
   let cursor: Cursor | undefined;
   while (wanted.size > 0) {
     const { events, next } = await log.read(cursor, 5000);
@@ -76,9 +81,12 @@ async function buildFromLog(log: Pick<EventLog, 'read'>, files: IndexFiles, cont
     cursor = next;
     for (const stored of events) {
       const e = versionPublishedCodec.decode(stored);
-      if (!e || !wanted.delete(versionKey(e.data))) continue;
+      if (!e || !datanets.has(e.data.datanetId)) continue;
+      const manifest = manifestOf(manifests.get(e.data.datanetId) ?? [], e.data);
+      manifests.set(e.data.datanetId, manifest);
+      if (!wanted.delete(versionKey(e.data))) continue;
       const ref = { datanetId: e.data.datanetId, version: e.data.version };
-      await files.build(ref, manifestDocuments(e.data.entries, content), { workers: buildWorkers(e.data.totalBytes) });
+      await files.build(ref, manifestDocuments(manifest, content), { workers: buildWorkers(e.data.totalBytes) });
     }
   }
   if (wanted.size > 0) throw new Error(`no DatanetVersionPublished for ${[...wanted].join(', ')} in the log`);

@@ -1,14 +1,15 @@
-import { PagedList, type Doc, type Projection } from '@opal/event-sourcing';
+import { PagedList, versionIncrements, type Doc, type DocumentStore, type Projection } from '@opal/event-sourcing';
 import type { DatanetVersionPublished } from '../domain/upstream.events.js';
 import { versionPublishedCodec } from '../application/attribution.codecs.js';
 
-export type PublishedVersionDoc = { datanetId: string; version: number; contributions: number; totalBytes: string };
+/** A version: `contributions` entries, the first `carried` of them the previous version's. */
+export type PublishedVersionDoc = { datanetId: string; version: number; contributions: number; carried: number; totalBytes: string };
 
 export type ManifestEntry = { contributionId: string; contentHash: string; contributor: string };
 
 /**
  * Each version's manifest, in pages: a replica of this service that did not build a version's index
- * builds its own copy from it (see IndexCatalog).
+ * builds its own copy from it (see LocalIndexes). A version keeps only the entries its event lists.
  */
 export const versionManifests = new PagedList<ManifestEntry>('attribution_version_pages', 4096);
 
@@ -29,8 +30,19 @@ export const versionsProjection: Projection<DatanetVersionPublished> = {
   },
   evolve: (ref, _doc, e): Doc => {
     if (ref.collection === 'attribution_versions') {
-      return { datanetId: e.data.datanetId, version: e.data.version, contributions: e.data.entries.length, totalBytes: e.data.totalBytes.toString() } satisfies PublishedVersionDoc;
+      const { datanetId, version, carried, entries, totalBytes } = e.data;
+      return { datanetId, version, contributions: carried + entries.length, carried, totalBytes: totalBytes.toString() } satisfies PublishedVersionDoc;
     }
     return versionManifests.page(ref, e.data.entries, (x) => ({ contributionId: x.contributionId, contentHash: x.contentHash, contributor: x.contributor }));
   },
 };
+
+/**
+ * The whole manifest of the version `version` describes, each entry read from the version that
+ * listed it; undefined while an earlier version it carries entries of, or a page, is not written.
+ */
+export async function readVersionManifest(store: DocumentStore, version: PublishedVersionDoc): Promise<ManifestEntry[] | undefined> {
+  const ids = Array.from({ length: version.version }, (_, i) => `${version.datanetId}@${i + 1}`);
+  const increments = await versionIncrements(store, 'attribution_versions', ids, (d) => ({ start: (d as PublishedVersionDoc).carried ?? 0, end: (d as PublishedVersionDoc).contributions }));
+  return increments && versionManifests.readGrown(store, increments, 0, version.contributions);
+}

@@ -1,17 +1,26 @@
-import { PagedList, TypedEventCodec, type Doc, type DomainEvent, type Projection } from '@opal/event-sourcing';
+import { PagedList, TypedEventCodec, versionIncrements, type Doc, type DocumentStore, type DomainEvent, type Projection } from '@opal/event-sourcing';
 
-/** The one ingest event inference reads: a published version's manifest (which content is in it). */
+/**
+ * The one ingest event inference reads: a published version's manifest (which content is in it),
+ * the first `carried` entries of the previous version's followed by `entries`.
+ */
 type VersionPublished = DomainEvent<
   'DatanetVersionPublished',
-  { datanetId: string; version: number; entries: { contributionId: string; contentHash: string; contributor: string }[] }
+  { datanetId: string; version: number; carried: number; entries: { contributionId: string; contentHash: string; contributor: string }[] }
 >;
 
 export type ManifestEntry = { contributionId: string; contentHash: string; contributor: string };
 
-/** A published version: its manifest is `pages` documents of `versionPages`. */
-export type DatanetVersionDoc = { id: string; contributions: number; pages: number };
+/**
+ * A published version: its manifest has `contributions` entries, the first `carried` of them the
+ * previous version's, the rest in `pages` documents of `versionPages` under its id.
+ */
+export type DatanetVersionDoc = { id: string; contributions: number; carried: number; pages: number };
 
-/** Manifests in pages: a large version in one document would pass MongoDB's 16 MiB limit. */
+/**
+ * Manifests in pages: a large version in one document would pass MongoDB's 16 MiB limit. Each
+ * version keeps only the entries its event lists.
+ */
 export const versionPages = new PagedList<ManifestEntry>('inference_datanet_version_pages', 4096);
 
 const codec = new TypedEventCodec<VersionPublished>('opal.ingest.v1', ['DatanetVersionPublished']);
@@ -30,7 +39,24 @@ export const datanetVersionsProjection: Projection<VersionPublished> = {
   },
   evolve: (ref, _doc, e): Doc => {
     const entries = e.data.entries;
-    if (ref.collection === 'inference_datanet_versions') return { id: ref.id, contributions: entries.length, pages: versionPages.pages(entries.length) } satisfies DatanetVersionDoc;
+    if (ref.collection === 'inference_datanet_versions') {
+      return { id: ref.id, contributions: e.data.carried + entries.length, carried: e.data.carried, pages: versionPages.pages(entries.length) } satisfies DatanetVersionDoc;
+    }
     return versionPages.page(ref, entries, (x) => ({ contributionId: x.contributionId, contentHash: x.contentHash, contributor: x.contributor }));
   },
 };
+
+/**
+ * The manifest of `datanetId@version` in order, each entry read from the version that listed it;
+ * undefined while that version, an earlier one it carries entries of, or one of their pages is not
+ * in the read model yet.
+ */
+export async function readVersionManifest(store: DocumentStore, datanetVersion: string): Promise<ManifestEntry[] | undefined> {
+  const at = datanetVersion.lastIndexOf('@');
+  const datanetId = datanetVersion.slice(0, at);
+  const version = Number(datanetVersion.slice(at + 1));
+  if (at < 0 || !Number.isInteger(version) || version < 1) return undefined;
+  const ids = Array.from({ length: version }, (_, i) => `${datanetId}@${i + 1}`);
+  const increments = await versionIncrements(store, 'inference_datanet_versions', ids, (d) => ({ start: (d as DatanetVersionDoc).carried ?? 0, end: (d as DatanetVersionDoc).contributions }));
+  return increments && versionPages.readGrown(store, increments, 0, increments[increments.length - 1]!.end);
+}

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { IngestError } from '../domain/ingest.errors.js';
-import { manifestPages, versionId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
+import { readManifest, versionId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
 import { allDatanets, type ContributionDoc, type ContributorDoc } from '../projections/ingest-contributions.projection.js';
 import { CONTENT_STORE, type ContentStore } from './ingest.ports.js';
 import { normalizeAddress } from './create-datanet.handler.js';
@@ -92,7 +92,7 @@ export class IngestQueries {
     const v = await this.version(q.datanetId, q.version);
     const limit = Math.min(q.limit || MANIFEST_DEFAULT_LIMIT, MANIFEST_MAX_LIMIT);
     const from = Math.min(q.offset, v.contributions);
-    const entries = await manifestPages.read(this.store, versionId(v.datanetId, v.version), from, Math.min(from + limit, v.contributions));
+    const entries = await readManifest(this.store, v, from, Math.min(from + limit, v.contributions));
     // A scaled-out store writes a version and its pages as separate documents: a reader can get
     // between them.
     if (!entries) throw new IngestError('VERSION_INCOMPLETE', `version: the manifest of Datanet ${v.datanetId} version ${v.version} is still being written; try again`);

@@ -31,7 +31,7 @@ export class PublishVersionHandler {
       const events = decidePublish(state, manifestRoot);
       const e = events[0]!;
       if (e.type !== 'DatanetVersionPublished') throw new Error('unreachable');
-      return { events, result: { version: e.data.version, merkleRoot: e.data.merkleRoot, contributions: e.data.entries.length } };
+      return { events, result: { version: e.data.version, merkleRoot: e.data.merkleRoot, contributions: e.data.carried + e.data.entries.length } };
     });
     return result;
   }

@@ -135,17 +135,28 @@ export function decideReview(state: DatanetState, cmd: ReviewContribution): Inge
   ];
 }
 
-/** Freezes the accepted set into the next version; `merkleRoot` computes the manifest's root. */
+/**
+ * Freezes the accepted set into the next version; `merkleRoot` computes the manifest's root. The
+ * event lists only the contributions accepted since the last version, after the ones it carries:
+ * the log then grows with the contributions, not with versions times contributions.
+ */
 export function decidePublish(state: DatanetState, merkleRoot: (entries: readonly ManifestEntry[]) => string): IngestEvent[] {
   if (!state.created) throw new IngestError('DATANET_NOT_FOUND', "datanet_id: no such Datanet");
   if (state.accepted.length === 0 || state.accepted.length === state.acceptedAtLastVersion) {
     throw new IngestError('NOTHING_TO_PUBLISH', `datanet_id: ${state.datanetId} has no accepted contributions since version ${state.version}`);
   }
-  const entries = [...state.accepted];
+  const carried = state.acceptedAtLastVersion;
   return [
     {
       type: 'DatanetVersionPublished',
-      data: { datanetId: state.datanetId, version: state.version + 1, entries, merkleRoot: merkleRoot(entries), totalBytes: state.acceptedBytes },
+      data: {
+        datanetId: state.datanetId,
+        version: state.version + 1,
+        carried,
+        entries: state.accepted.slice(carried),
+        merkleRoot: merkleRoot(state.accepted),
+        totalBytes: state.acceptedBytes,
+      },
     },
   ];
 }

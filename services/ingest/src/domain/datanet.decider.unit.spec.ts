@@ -140,4 +140,25 @@ describe('Datanet decider', () => {
     s = fold(s, [v1]);
     assert.throws(() => decidePublish(s, () => '0x'), /no accepted contributions since version 1/);
   });
+
+  it('lists in a version only what was accepted since the last, after the entries it carries', () => {
+    let s = given(decideCreate(initialDatanetState(), create()));
+    submit(s, item(words(40)));
+    submit(s, item(words(41)));
+    const [v1] = decidePublish(s, (entries) => entries.map((x) => x.contributionId).join(','));
+    if (v1!.type !== 'DatanetVersionPublished') throw new Error(v1!.type);
+    assert.equal(v1.data.carried, 0);
+    assert.equal(v1.data.entries.length, 2);
+    s = fold(s, [v1]);
+    const third = submit(s, item(words(42)));
+    const [v2] = decidePublish(s, (entries) => entries.map((x) => x.contributionId).join(','));
+    if (v2!.type !== 'DatanetVersionPublished') throw new Error(v2!.type);
+    assert.equal(v2.data.version, 2);
+    assert.equal(v2.data.carried, 2);
+    assert.deepEqual(v2.data.entries.map((x) => x.contributionId), [third.outcome.contributionId]);
+    // The root and the byte count are the whole manifest's.
+    assert.equal(v2.data.merkleRoot, [...v1.data.entries, ...v2.data.entries].map((x) => x.contributionId).join(','));
+    assert.equal(v2.data.totalBytes, s.acceptedBytes);
+    assert.ok(v2.data.totalBytes > v1.data.totalBytes);
+  });
 });

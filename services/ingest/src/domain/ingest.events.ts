@@ -78,9 +78,14 @@ export type ContributionReviewed = DomainEvent<
 
 export type ManifestEntry = { contributionId: string; contentHash: string; contributor: string };
 
+/**
+ * A version's manifest is the first `carried` entries of the previous version's (all of them)
+ * followed by `entries`, the contributions accepted since; `merkleRoot` and `totalBytes` are the
+ * whole manifest's. Versions written with `carried` 0 list the whole manifest.
+ */
 export type DatanetVersionPublished = DomainEvent<
   'DatanetVersionPublished',
-  { datanetId: string; version: number; entries: ManifestEntry[]; merkleRoot: string; totalBytes: bigint }
+  { datanetId: string; version: number; carried: number; entries: ManifestEntry[]; merkleRoot: string; totalBytes: bigint }
 >;
 
 export type IngestEvent =

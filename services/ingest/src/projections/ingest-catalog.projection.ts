@@ -1,4 +1,4 @@
-import { PagedList, type Doc, type Projection } from '@opal/event-sourcing';
+import { PagedList, versionIncrements, type Doc, type DocumentStore, type Projection } from '@opal/event-sourcing';
 import { ingestCodec } from '../application/datanet.repository.js';
 import type { ContributionPolicy, IngestEvent } from '../domain/ingest.events.js';
 
@@ -21,11 +21,16 @@ export type DatanetDoc = {
 
 export type ManifestEntryDoc = { contributionId: string; contentHash: string; contributor: string };
 
-/** A published version; its manifest is `pages` documents of `manifestPages`. */
+/**
+ * A published version. Its manifest has `contributions` entries: the first `carried` are the
+ * previous version's, the rest are in `pages` documents of `manifestPages` under this version's id
+ * (see readManifest).
+ */
 export type VersionDoc = {
   datanetId: string;
   version: number;
   contributions: number;
+  carried: number;
   pages: number;
   merkleRoot: string;
   totalBytes: string;
@@ -33,12 +38,24 @@ export type VersionDoc = {
 };
 
 /**
- * Version manifests in pages of 4,096 entries (under 1 MiB): a version of a large Datanet holds
+ * Version manifests in pages of 4,096 entries (under 1 MiB): a version of a large Datanet adds
  * hundreds of thousands, which in one document would pass MongoDB's 16 MiB limit (at about 90,000).
+ * Each version keeps only the entries its event lists; earlier ones are read from earlier versions.
  */
 export const manifestPages = new PagedList<ManifestEntryDoc>('ingest_version_pages', 4096);
 
 export const versionId = (datanetId: string, version: number) => `${datanetId}@${version}`;
+
+/**
+ * Entries [from, to) of a version's manifest, each read from the version that listed it;
+ * undefined while a page or an earlier version is not yet written (a store without transactions
+ * writes them one by one). Versions stored before `carried` hold their whole manifest.
+ */
+export async function readManifest(store: DocumentStore, v: VersionDoc, from: number, to: number): Promise<ManifestEntryDoc[] | undefined> {
+  const ids = Array.from({ length: v.version }, (_, i) => versionId(v.datanetId, i + 1));
+  const increments = await versionIncrements(store, 'ingest_versions', ids, (d) => ({ start: (d as VersionDoc).carried ?? 0, end: (d as VersionDoc).contributions }), from);
+  return increments && manifestPages.readGrown(store, increments, from, to);
+}
 
 /** Datanets with their counters, and every published version with its manifest in pages. */
 export const ingestCatalogProjection: Projection<IngestEvent> = {
@@ -63,7 +80,8 @@ export const ingestCatalogProjection: Projection<IngestEvent> = {
       const v: VersionDoc = {
         datanetId: e.data.datanetId,
         version: e.data.version,
-        contributions: e.data.entries.length,
+          contributions: e.data.carried + e.data.entries.length,
+        carried: e.data.carried,
         pages: manifestPages.pages(e.data.entries.length),
         merkleRoot: e.data.merkleRoot,
         totalBytes: e.data.totalBytes.toString(),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AttributionIndex, buildIndex, type IndexDocument } from '@opal/attribution-index';
 import type { DocumentStore } from '@opal/event-sourcing';
 import type { ContentStore } from '@opal/content-store';
-import { versionPages, type DatanetVersionDoc, type ManifestEntry } from '../../projections/datanet-versions.projection.js';
+import { readVersionManifest, type ManifestEntry } from '../../projections/datanet-versions.projection.js';
 
 /**
  * The attribution index of a Datanet version for the infini-gram engine. Reuses the attribution
@@ -40,10 +40,9 @@ export class DatanetIndexProvider {
     return AttributionIndex.open(own);
   }
 
-  /** The version's manifest in order, or undefined while the version or any of its pages is not in the read model yet. */
-  private async manifest(dv: string): Promise<ManifestEntry[] | undefined> {
-    const doc = (await this.store.get('inference_datanet_versions', dv)) as DatanetVersionDoc | undefined;
-    return doc && versionPages.read(this.store, dv, 0, doc.contributions);
+  /** The version's manifest in order, or undefined while it is not all in the read model yet. */
+  private manifest(dv: string): Promise<ManifestEntry[] | undefined> {
+    return readVersionManifest(this.store, dv);
   }
 
   private async build(dv: string, dir: string): Promise<void> {

@@ -89,13 +89,25 @@ export interface ManifestEntry {
   contributor: string;
 }
 
+/**
+ * A version's manifest is every contribution accepted so far, in order of acceptance: the previous
+ * version's manifest followed by the contributions accepted since. The event carries only those:
+ * the manifest is the first `carried` entries of the previous version's followed by `entries`.
+ * (Events written with `carried` 0 list the whole manifest.)
+ */
 export interface DatanetVersionPublished {
   datanetId: string;
   version: number;
   entries: ManifestEntry[];
-  /** StandardMerkleTree root over (bytes32 contribution_id, bytes32 content_hash, address contributor), hex. */
+  /**
+   * StandardMerkleTree root over the whole manifest's (bytes32 contribution_id, bytes32 content_hash,
+   * address contributor), hex.
+   */
   merkleRoot: string;
+  /** Bytes of the whole manifest's contributions. */
   totalBytes: bigint;
+  /** Entries of the previous version's manifest that begin this one (all of them). */
+  carried: number;
 }
 
 function createBaseContributionPolicy(): ContributionPolicy {
@@ -881,7 +893,7 @@ export const ManifestEntry: MessageFns<ManifestEntry> = {
 };
 
 function createBaseDatanetVersionPublished(): DatanetVersionPublished {
-  return { datanetId: "", version: 0, entries: [], merkleRoot: "", totalBytes: 0n };
+  return { datanetId: "", version: 0, entries: [], merkleRoot: "", totalBytes: 0n, carried: 0 };
 }
 
 export const DatanetVersionPublished: MessageFns<DatanetVersionPublished> = {
@@ -903,6 +915,9 @@ export const DatanetVersionPublished: MessageFns<DatanetVersionPublished> = {
         throw new globalThis.Error("value provided for field message.totalBytes of type uint64 too large");
       }
       writer.uint32(40).uint64(message.totalBytes);
+    }
+    if (message.carried !== 0) {
+      writer.uint32(48).uint32(message.carried);
     }
     return writer;
   },
@@ -958,6 +973,14 @@ export const DatanetVersionPublished: MessageFns<DatanetVersionPublished> = {
             }
 
             message.totalBytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.carried = reader.uint32();
             continue;
           }
         }

@@ -1,0 +1,25 @@
+import type { EventLog, StoredEvent } from '@opal/event-log';
+import { manifestOf, type DatanetVersionPublished, type ManifestEntry } from '../domain/upstream.events.js';
+import { versionPublishedCodec } from './attribution.codecs.js';
+
+// Events read from a Datanet's stream per page, looking for its earlier versions.
+const PAGE = 2000;
+
+/**
+ * The whole manifest of version `v`, whose event is `at` in its Datanet's stream: the entries it
+ * carries come from the versions published before it in that stream.
+ */
+export async function manifestFromLog(log: Pick<EventLog, 'readStream'>, v: DatanetVersionPublished['data'], at: Pick<StoredEvent, 'streamId' | 'streamSeq'>): Promise<ManifestEntry[]> {
+  if (v.carried === 0) return v.entries;
+  let previous: ManifestEntry[] = [];
+  for (let seq = 1; seq < at.streamSeq; ) {
+    const page = await log.readStream(at.streamId, seq, Math.min(PAGE, at.streamSeq - seq));
+    if (page.length === 0) break;
+    for (const stored of page) {
+      const e = versionPublishedCodec.decode(stored);
+      if (e && e.data.version < v.version) previous = manifestOf(previous, e.data);
+    }
+    seq = page[page.length - 1]!.streamSeq + 1;
+  }
+  return manifestOf(previous, v);
+}
