@@ -77,9 +77,10 @@ function serverProperties(config, keystore) {
   const h = config.host;
   const secure = k.securePort
     ? [
-        'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
+        'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
         `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${k.saslUser}="${k.saslPassword}";`,
         // SCRAM users live in the cluster's metadata: ScramUser.java adds ours once the broker runs.
+        'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
         'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
         `ssl.keystore.location=${keystore}`,
         'ssl.keystore.type=PKCS12',
