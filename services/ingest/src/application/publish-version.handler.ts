@@ -23,16 +23,33 @@ export class PublishVersionHandler {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async execute(datanetId: string): Promise<{ version: number; merkleRoot: string; contributions: number }> {
+  /**
+   * Publishes every contribution accepted so far. Past MAX_VERSION_ENTRIES new ones, as consecutive
+   * versions of at most that many new entries each, one append each (each a whole version: a crash
+   * between them leaves the versions so far, and the next call publishes the rest); answers with
+   * the last.
+   */
+  async execute(datanetId: string): Promise<PublishedVersion> {
     if (!datanetId) throw new IngestError('INVALID_FIELD', 'datanet_id: required');
     const stream = datanetStream(datanetId);
     if (!(await this.datanets.peek(stream)).state.created) throw new IngestError('DATANET_NOT_FOUND', `datanet_id: no Datanet ${datanetId}`);
-    const { result } = await this.datanets.execute(stream, { now: this.clock.now() }, (state) => {
-      const events = decidePublish(state, manifestRoot);
-      const e = events[0]!;
-      if (e.type !== 'DatanetVersionPublished') throw new Error('unreachable');
-      return { events, result: { version: e.data.version, merkleRoot: e.data.merkleRoot, contributions: e.data.carried + e.data.entries.length } };
-    });
-    return result;
+    let upTo: number | undefined;
+    let last: PublishedVersion | undefined;
+    for (;;) {
+      const { result } = await this.datanets.execute(stream, { now: this.clock.now() }, (state) => {
+        upTo ??= state.accepted.length;
+        // Another call published the rest meanwhile.
+        if (last && state.acceptedAtLastVersion >= upTo) return { events: [], result: undefined };
+        const events = decidePublish(state, manifestRoot, { upTo });
+        const e = events[0]!;
+        if (e.type !== 'DatanetVersionPublished') throw new Error('unreachable');
+        return { events, result: { version: e.data.version, merkleRoot: e.data.merkleRoot, contributions: e.data.carried + e.data.entries.length } };
+      });
+      if (!result) return last!;
+      last = result;
+      if (result.contributions >= upTo!) return last;
+    }
   }
 }
+
+export type PublishedVersion = { version: number; merkleRoot: string; contributions: number };

@@ -136,27 +136,35 @@ export function decideReview(state: DatanetState, cmd: ReviewContribution): Inge
 }
 
 /**
- * Freezes the accepted set into the next version; `merkleRoot` computes the manifest's root. The
- * event lists only the contributions accepted since the last version, after the ones it carries:
- * the log then grows with the contributions, not with versions times contributions.
+ * New entries one version lists at most: about 46 MB of them in its event, under the 63 MiB the
+ * event log takes in one record (MAX_PAYLOAD_BYTES).
  */
-export function decidePublish(state: DatanetState, merkleRoot: (entries: readonly ManifestEntry[]) => string): IngestEvent[] {
+export const MAX_VERSION_ENTRIES = 250_000;
+
+/**
+ * Freezes the accepted set, up to its first `upTo` contributions, into the next version; `merkleRoot`
+ * computes the manifest's root. The event lists only the contributions accepted since the last
+ * version, after the ones it carries: the log grows with the contributions, not with versions times
+ * contributions. A version adds at most `maxEntries`; the rest goes to the versions after it.
+ */
+export function decidePublish(
+  state: DatanetState,
+  merkleRoot: (entries: readonly ManifestEntry[]) => string,
+  { upTo = state.accepted.length, maxEntries = MAX_VERSION_ENTRIES }: { upTo?: number; maxEntries?: number } = {},
+): IngestEvent[] {
   if (!state.created) throw new IngestError('DATANET_NOT_FOUND', "datanet_id: no such Datanet");
-  if (state.accepted.length === 0 || state.accepted.length === state.acceptedAtLastVersion) {
+  const carried = state.acceptedAtLastVersion;
+  const end = Math.min(upTo, state.accepted.length, carried + maxEntries);
+  if (end <= carried) {
     throw new IngestError('NOTHING_TO_PUBLISH', `datanet_id: ${state.datanetId} has no accepted contributions since version ${state.version}`);
   }
-  const carried = state.acceptedAtLastVersion;
+  const manifest = end === state.accepted.length ? state.accepted : state.accepted.slice(0, end);
+  let totalBytes = state.acceptedBytes;
+  for (let i = end; i < state.accepted.length; i++) totalBytes -= BigInt(state.acceptedSizes[i]!);
   return [
     {
       type: 'DatanetVersionPublished',
-      data: {
-        datanetId: state.datanetId,
-        version: state.version + 1,
-        carried,
-        entries: state.accepted.slice(carried),
-        merkleRoot: merkleRoot(state.accepted),
-        totalBytes: state.acceptedBytes,
-      },
+      data: { datanetId: state.datanetId, version: state.version + 1, carried, entries: state.accepted.slice(carried, end), merkleRoot: merkleRoot(manifest), totalBytes },
     },
   ];
 }

@@ -161,4 +161,33 @@ describe('Datanet decider', () => {
     assert.equal(v2.data.totalBytes, s.acceptedBytes);
     assert.ok(v2.data.totalBytes > v1.data.totalBytes);
   });
+
+  it('adds at most `maxEntries` to a version, and up to `upTo`: the rest goes to the versions after it', () => {
+    let s = given(decideCreate(initialDatanetState(), create()));
+    const ids = [50, 51, 52, 53, 54].map((seed) => submit(s, item(words(seed, 40 + seed))).outcome.contributionId);
+    const sizes = s.acceptedSizes.map(BigInt);
+    const root = (entries: readonly { contributionId: string }[]) => entries.map((x) => x.contributionId).join(',');
+    const published: { carried: number; listed: string[]; root: string; bytes: bigint }[] = [];
+    for (;;) {
+      let events;
+      try {
+        events = decidePublish(s, root, { upTo: 4, maxEntries: 3 });
+      } catch (e) {
+        assert.ok(e instanceof IngestError && e.code === 'NOTHING_TO_PUBLISH');
+        break;
+      }
+      const [v] = events;
+      if (v!.type !== 'DatanetVersionPublished') throw new Error(v!.type);
+      published.push({ carried: v.data.carried, listed: v.data.entries.map((x) => x.contributionId), root: v.data.merkleRoot, bytes: v.data.totalBytes });
+      s = fold(s, events);
+    }
+    assert.deepEqual(published, [
+      { carried: 0, listed: ids.slice(0, 3), root: ids.slice(0, 3).join(','), bytes: sizes[0]! + sizes[1]! + sizes[2]! },
+      { carried: 3, listed: ids.slice(3, 4), root: ids.slice(0, 4).join(','), bytes: sizes[0]! + sizes[1]! + sizes[2]! + sizes[3]! },
+    ]);
+    assert.equal(s.version, 2);
+    const [v3] = decidePublish(s, root, { maxEntries: 3 });
+    if (v3!.type !== 'DatanetVersionPublished') throw new Error(v3!.type);
+    assert.deepEqual([v3.data.carried, v3.data.entries.map((x) => x.contributionId), v3.data.totalBytes], [4, ids.slice(4), s.acceptedBytes]);
+  });
 });

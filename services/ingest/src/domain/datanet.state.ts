@@ -32,6 +32,8 @@ export type DatanetState = {
   quota: Map<string, number>;
   /** Accepted contributions in acceptance order: the next version's manifest. */
   accepted: ManifestEntry[];
+  /** Each accepted contribution's size, in the same order. */
+  acceptedSizes: number[];
   acceptedBytes: bigint;
   version: number;
   acceptedAtLastVersion: number;
@@ -59,6 +61,7 @@ export function initialDatanetState(): DatanetState {
     nearDuplicates: new NearDuplicateIndex(),
     quota: new Map(),
     accepted: [],
+    acceptedSizes: [],
     acceptedBytes: 0n,
     version: 0,
     acceptedAtLastVersion: 0,
@@ -103,6 +106,7 @@ export function evolveDatanet(state: DatanetState, event: RecordedEvent<IngestEv
       const c = state.contributions.get(d.contributionId);
       if (c) c.status = 'ACCEPTED';
       state.accepted.push({ contributionId: d.contributionId, contentHash: d.contentHash, contributor: d.contributor });
+      state.acceptedSizes.push(d.sizeBytes);
       state.acceptedBytes += BigInt(d.sizeBytes);
       return state;
     }
@@ -127,7 +131,8 @@ export function evolveDatanet(state: DatanetState, event: RecordedEvent<IngestEv
     case 'ContributionReviewed':
       return state;
     case 'DatanetVersionPublished':
-      return { ...state, version: event.data.version, acceptedAtLastVersion: state.accepted.length };
+      // What the version holds: all that was accepted, unless it was published in parts.
+      return { ...state, version: event.data.version, acceptedAtLastVersion: event.data.carried + event.data.entries.length };
     default: {
       const exhaustive: never = event;
       return exhaustive;
