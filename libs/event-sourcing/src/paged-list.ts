@@ -64,6 +64,18 @@ export class PagedList<T> {
     return top > from ? undefined : this.readParts(store, parts);
   }
 
+  /**
+   * Items [from, to) of version `version` of a list grown version by version, such as a Datanet's
+   * manifest: version k's document in `versions.collection` has id `versions.id(k)`, which is also
+   * its page list's id, and `versions.span` reads from it where its own items start and end.
+   * Undefined while a version document or page it needs is not written.
+   */
+  async readVersion(store: DocumentStore, versions: VersionDocs, version: number, from: number, to: number): Promise<T[] | undefined> {
+    const ids = Array.from({ length: version }, (_, k) => versions.id(k + 1));
+    const increments = await versionIncrements(store, versions.collection, ids, versions.span, from);
+    return increments && this.readGrown(store, increments, from, to);
+  }
+
   private async readParts(store: DocumentStore, parts: readonly Part[]): Promise<T[] | undefined> {
     const ids: string[] = [];
     for (const { id, from, to } of parts) {
@@ -85,6 +97,13 @@ export class PagedList<T> {
     return out;
   }
 }
+
+/** Where a list grown version by version keeps its versions' documents (see PagedList.readVersion). */
+export type VersionDocs = {
+  readonly collection: string;
+  readonly id: (version: number) => string;
+  readonly span: (doc: Doc) => { start: number; end: number };
+};
 
 /** Items [start, end) of a growing list, kept as the paged list `id` (see PagedList.readGrown). */
 export type ListIncrement = { readonly id: string; readonly start: number; readonly end: number };

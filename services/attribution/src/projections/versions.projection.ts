@@ -1,4 +1,4 @@
-import { PagedList, versionIncrements, type Doc, type DocumentStore, type Projection } from '@opal/event-sourcing';
+import { PagedList, type Doc, type DocumentStore, type Projection } from '@opal/event-sourcing';
 import type { DatanetVersionPublished } from '../domain/upstream.events.js';
 import { versionPublishedCodec } from '../application/attribution.codecs.js';
 
@@ -42,7 +42,6 @@ export const versionsProjection: Projection<DatanetVersionPublished> = {
  * listed it; undefined while an earlier version it carries entries of, or a page, is not written.
  */
 export async function readVersionManifest(store: DocumentStore, version: PublishedVersionDoc): Promise<ManifestEntry[] | undefined> {
-  const ids = Array.from({ length: version.version }, (_, i) => `${version.datanetId}@${i + 1}`);
-  const increments = await versionIncrements(store, 'attribution_versions', ids, (d) => ({ start: (d as PublishedVersionDoc).carried ?? 0, end: (d as PublishedVersionDoc).contributions }));
-  return increments && versionManifests.readGrown(store, increments, 0, version.contributions);
+  const versions = { collection: 'attribution_versions', id: (k: number) => `${version.datanetId}@${k}`, span: (d: Doc) => ({ start: (d as PublishedVersionDoc).carried ?? 0, end: (d as PublishedVersionDoc).contributions }) };
+  return versionManifests.readVersion(store, versions, version.version, 0, version.contributions);
 }

@@ -1,4 +1,4 @@
-import { PagedList, TypedEventCodec, versionIncrements, type Doc, type DocumentStore, type DomainEvent, type Projection } from '@opal/event-sourcing';
+import { PagedList, TypedEventCodec, type Doc, type DocumentStore, type DomainEvent, type Projection } from '@opal/event-sourcing';
 
 /**
  * The one ingest event inference reads: a published version's manifest (which content is in it),
@@ -52,11 +52,10 @@ export const datanetVersionsProjection: Projection<VersionPublished> = {
  * in the read model yet.
  */
 export async function readVersionManifest(store: DocumentStore, datanetVersion: string): Promise<ManifestEntry[] | undefined> {
+  const doc = (await store.get('inference_datanet_versions', datanetVersion)) as DatanetVersionDoc | undefined;
+  if (!doc) return undefined;
   const at = datanetVersion.lastIndexOf('@');
   const datanetId = datanetVersion.slice(0, at);
-  const version = Number(datanetVersion.slice(at + 1));
-  if (at < 0 || !Number.isInteger(version) || version < 1) return undefined;
-  const ids = Array.from({ length: version }, (_, i) => `${datanetId}@${i + 1}`);
-  const increments = await versionIncrements(store, 'inference_datanet_versions', ids, (d) => ({ start: (d as DatanetVersionDoc).carried ?? 0, end: (d as DatanetVersionDoc).contributions }));
-  return increments && versionPages.readGrown(store, increments, 0, increments[increments.length - 1]!.end);
+  const versions = { collection: 'inference_datanet_versions', id: (k: number) => `${datanetId}@${k}`, span: (d: Doc) => ({ start: (d as DatanetVersionDoc).carried ?? 0, end: (d as DatanetVersionDoc).contributions }) };
+  return versionPages.readVersion(store, versions, Number(datanetVersion.slice(at + 1)), 0, doc.contributions);
 }

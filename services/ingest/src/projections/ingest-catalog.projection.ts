@@ -1,4 +1,4 @@
-import { PagedList, versionIncrements, type Doc, type DocumentStore, type Projection } from '@opal/event-sourcing';
+import { PagedList, type Doc, type DocumentStore, type Projection } from '@opal/event-sourcing';
 import { ingestCodec } from '../application/datanet.repository.js';
 import type { ContributionPolicy, IngestEvent } from '../domain/ingest.events.js';
 
@@ -52,9 +52,8 @@ export const versionId = (datanetId: string, version: number) => `${datanetId}@$
  * writes them one by one). Versions stored before `carried` hold their whole manifest.
  */
 export async function readManifest(store: DocumentStore, v: VersionDoc, from: number, to: number): Promise<ManifestEntryDoc[] | undefined> {
-  const ids = Array.from({ length: v.version }, (_, i) => versionId(v.datanetId, i + 1));
-  const increments = await versionIncrements(store, 'ingest_versions', ids, (d) => ({ start: (d as VersionDoc).carried ?? 0, end: (d as VersionDoc).contributions }), from);
-  return increments && manifestPages.readGrown(store, increments, from, to);
+  const versions = { collection: 'ingest_versions', id: (k: number) => versionId(v.datanetId, k), span: (d: Doc) => ({ start: (d as VersionDoc).carried ?? 0, end: (d as VersionDoc).contributions }) };
+  return manifestPages.readVersion(store, versions, v.version, from, to);
 }
 
 /** Datanets with their counters, and every published version with its manifest in pages. */
