@@ -23,6 +23,7 @@ export function loadConfig() {
   const state = instance ? join(cache, 'instances', instance) : cache;
   const kafkaVersion = process.env.OPAL_KAFKA_VERSION ?? '4.4.0';
   const ferretVersion = process.env.OPAL_FERRETDB_VERSION ?? 'v1.24.2';
+  const helmVersion = process.env.OPAL_HELM_VERSION ?? 'v3.16.4';
   return {
     cache,
     stateDir: state,
@@ -55,6 +56,11 @@ export function loadConfig() {
       debugPort: port('OPAL_FERRETDB_DEBUG_PORT', 27088),
       home: join(cache, 'ferretdb', ferretVersion),
       dataDir: join(state, 'data', 'ferretdb'),
+    },
+    // A tool, not a server: renders and lints deploy/helm in the tests.
+    helm: {
+      version: helmVersion,
+      home: join(cache, 'helm', helmVersion),
     },
     anvil: {
       port: port('OPAL_CHAIN_PORT', 8545),

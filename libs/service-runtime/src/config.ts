@@ -76,6 +76,9 @@ const schema = z.object({
   OPAL_INGEST_WORKERS: z.coerce.number().int().min(0).max(64).default(Math.max(1, availableParallelism() - 1)),
 });
 
+/** Every environment variable the services' shared configuration reads. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export type OpalConfig = {
   readonly dataDir: string;
   readonly grpcHost: string;

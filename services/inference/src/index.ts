@@ -3,4 +3,4 @@ export { modelsProjection, inferenceCodec, type ModelDoc } from './projections/m
 export { tenantsProjection, type TenantDoc } from './projections/tenants.projection.js';
 export { inferenceProjections } from './projections/index.js';
 export * from './domain/inference.events.js';
-export { loadInferenceConfig, type InferenceConfig } from './inference.config.js';
+export { INFERENCE_CONFIG_VARIABLES, loadInferenceConfig, type InferenceConfig } from './inference.config.js';

@@ -18,6 +18,9 @@ const schema = z.object({
   OPAL_INFERENCE_HOLD_SECONDS: z.coerce.number().int().min(10).max(86_400).default(900),
 });
 
+/** Every environment variable the inference service reads besides the shared ones. */
+export const INFERENCE_CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export type InferenceConfig = {
   readonly httpHost: string;
   readonly httpPort: number;

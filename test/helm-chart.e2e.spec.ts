@@ -1,0 +1,189 @@
+// The Helm chart (deploy/helm/opal) against the code it deploys: rendered by a real helm, each
+// Deployment's command run with the environment the chart gives it, over Kafka with TLS and a SASL
+// user (the chart's kafkaTls Secret and existingSecret) and MongoDB, and every pod's probes, ports
+// and the alert rules' metrics checked on the running processes.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { parseAllDocuments } from 'yaml';
+import { CONFIG_VARIABLES, loadConfig } from '@opal/service-runtime';
+import { INFERENCE_CONFIG_VARIABLES, loadInferenceConfig } from '@opal/inference';
+import { deleteTopics, ensureInfra, ensureTool } from '@opal/test-infra';
+import { OpalProcess, call, freePort, grpcClient, repoRoot, wallet } from '@opal/testkit';
+import { dropDb } from './scale-out/fault-kit.js';
+import { scrape } from './scale-out/metrics-scrape.js';
+
+const run = promisify(execFile);
+const CHART = join(repoRoot, 'deploy', 'helm', 'opal');
+const SERVICES = ['attribution', 'governance', 'inference', 'ingest', 'settlement'];
+// The chart mounts its kafkaTls Secret here and points OPAL_KAFKA_TLS_* into it.
+const TLS_MOUNT = '/etc/opal/kafka-tls';
+
+const tool = await ensureTool('helm');
+const infra = await ensureInfra(['kafka', 'mongo']);
+const secure = infra.skipped ? undefined : infra.endpoints.kafkaSecure;
+const skip = tool.skipped ? tool.reason : infra.skipped ? infra.reason : secure ? false : `no TLS listener among the ${infra.mode} servers`;
+
+type Manifest = { kind: string; metadata: { name: string }; spec: any };
+type Container = { name: string; args: string[]; env: { name: string; value: string }[]; envFrom?: unknown[]; ports: { name: string; containerPort: number }[]; [k: string]: any };
+
+async function helm(...args: string[]): Promise<string> {
+  const { stdout } = await run(tool.skipped ? 'helm' : tool.path, args, { maxBuffer: 16 << 20 });
+  return stdout;
+}
+
+async function render(...sets: string[]): Promise<Manifest[]> {
+  const text = await helm('template', 'opal', CHART, ...sets.flatMap((s) => ['--set', s]));
+  return parseAllDocuments(text)
+    .map((d) => d.toJSON() as Manifest | null)
+    .filter((m): m is Manifest => m !== null);
+}
+
+const of = (ms: Manifest[], kind: string) => ms.filter((m) => m.kind === kind);
+const containerOf = (d: Manifest): Container => d.spec.template.spec.containers[0];
+const envOf = (c: Container) => Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+const portOf = (c: Container, name: string) => c.ports.find((p) => p.name === name)?.containerPort;
+
+/** grpc.health.v1 Check for the server as a whole (service ""), as the pods' gRPC probes ask. */
+async function health(url: string): Promise<string> {
+  const def = loadSync(join(repoRoot, 'libs', 'service-runtime', 'proto', 'grpc', 'health', 'v1', 'health.proto'), { keepCase: true, enums: String });
+  const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
+  const client = new Health(url, grpc.credentials.createInsecure());
+  try {
+    return await new Promise((resolve, reject) => client.Check({ service: '' }, { deadline: Date.now() + 10_000 }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
+  } finally {
+    client.close();
+  }
+}
+
+describe('the Helm chart', { skip, timeout: 600_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-helm-'));
+  const prefix = `helm-${process.pid}-${Date.now()}.`;
+  const mongoUrl = infra.skipped ? '' : `${infra.endpoints.mongoUrl!.replace(/\/[^/]*$/, '')}/opal_helm_${process.pid}`;
+  const processes: OpalProcess[] = [];
+  after(async () => {
+    await Promise.all(processes.map((p) => p.stop()));
+    if (!infra.skipped) {
+      await deleteTopics(infra.endpoints.kafkaBrokers!, prefix).catch(() => {});
+      await dropDb(mongoUrl).catch(() => {});
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lints clean (strict) with its defaults and with every option on', async () => {
+    await helm('lint', '--strict', CHART);
+    await helm('lint', '--strict', CHART, '--set', 'existingSecret=opal-secrets,kafkaTls.secret=kafka-ca,kafkaTls.clientCertificate=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true');
+  });
+
+  it('gives each service a Deployment whose environment the services read, by name and by value', async () => {
+    const ms = await render();
+    const deployments = of(ms, 'Deployment');
+    assert.deepEqual(deployments.map((d) => containerOf(d).name).sort(), SERVICES);
+    const known = new Set([...CONFIG_VARIABLES, ...INFERENCE_CONFIG_VARIABLES, 'GLIBC_TUNABLES']);
+    for (const d of deployments) {
+      const c = containerOf(d);
+      const env = envOf(c);
+      assert.deepEqual(c.args, ['serve', c.name], `${c.name}: the image's entrypoint is the opal CLI`);
+      assert.deepEqual(Object.keys(env).filter((k) => !known.has(k)), [], `${c.name}: variables no service reads`);
+      const config = loadConfig(env);
+      assert.equal(config.eventLog, 'kafka://kafka:9092');
+      assert.equal(config.grpcHost, '0.0.0.0', `${c.name}: listens beyond the pod's loopback`);
+      if (c.name === 'inference') assert.equal(loadInferenceConfig(env).httpHost, '0.0.0.0');
+      // The ports the pod and its Service name are the ones the process listens on.
+      assert.equal(portOf(c, 'grpc'), config.grpcPort);
+      assert.equal(portOf(c, 'metrics'), config.metricsPort);
+      assert.equal(portOf(c, 'http'), c.name === 'inference' ? loadInferenceConfig(env).httpPort : undefined);
+      for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) assert.equal(c[probe].grpc.port, config.grpcPort, `${c.name} ${probe}`);
+      const service = of(ms, 'Service').find((s) => s.metadata.name === d.metadata.name)!;
+      for (const p of service.spec.ports) assert.ok(portOf(c, p.targetPort), `${c.name}: Service port ${p.name} targets a port of the pod`);
+      assert.equal(c.envFrom, undefined);
+    }
+    // Disruption budgets and autoscalers only where a service runs more than one replica.
+    const multi = deployments.filter((d) => d.spec.replicas > 1).map((d) => containerOf(d).name).sort();
+    assert.deepEqual(of(ms, 'PodDisruptionBudget').map((p) => p.metadata.name.replace('opal-', '')).sort(), multi);
+    assert.deepEqual(of(ms, 'HorizontalPodAutoscaler').map((p) => p.metadata.name.replace('opal-', '')).sort(), ['attribution', 'ingest']);
+  });
+
+  it('runs every Deployment as rendered, over Kafka with TLS and SASL and MongoDB: each pod answers its probes, and the alerts\' metrics are there', async () => {
+    // OPAL_STORE left empty, so existingSecret gives it (with the database's credentials, say).
+    const ms = await render('existingSecret=opal-secrets', 'env.OPAL_STORE=', 'kafkaTls.secret=kafka-ca', 'monitoring.prometheusRule.enabled=true');
+    // What the kafkaTls Secret would hold, where the chart mounts it; what existingSecret would give
+    // (a pod's env entries win over its envFrom, as here).
+    const mount = join(dir, 'kafka-tls');
+    mkdirSync(mount);
+    copyFileSync(secure!.caFile, join(mount, 'ca.crt'));
+    const fromSecret = { OPAL_STORE: mongoUrl, OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512', OPAL_KAFKA_SASL_USERNAME: secure!.username, OPAL_KAFKA_SASL_PASSWORD: secure!.password };
+    const started = await Promise.all(
+      of(ms, 'Deployment').map(async (d) => {
+        const c = containerOf(d);
+        assert.deepEqual(c.envFrom, [{ secretRef: { name: 'opal-secrets' } }]);
+        assert.ok(c.volumeMounts.some((v: { name: string; mountPath: string }) => v.name === 'kafka-tls' && v.mountPath === TLS_MOUNT));
+        assert.equal(d.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'kafka-tls').secret.secretName, 'kafka-ca');
+        const env: Record<string, string> = { ...fromSecret };
+        for (const [k, v] of Object.entries(envOf(c))) env[k] = v.startsWith(`${TLS_MOUNT}/`) ? join(mount, v.slice(TLS_MOUNT.length + 1)) : v;
+        assert.equal(env['OPAL_KAFKA_TLS_CA_FILE'], join(mount, 'ca.crt'));
+        assert.equal(env['OPAL_STORE'], mongoUrl, 'an empty value is left out of the env, so the Secret\'s counts');
+        // Only where this machine differs from a cluster: its servers, loopback and free ports, one broker.
+        const ports = { grpc: await freePort(), metrics: await freePort(), http: await freePort() };
+        Object.assign(env, {
+          OPAL_EVENT_LOG: `kafka://${secure!.brokers}`,
+          OPAL_KAFKA_TOPIC_PREFIX: prefix,
+          OPAL_KAFKA_REPLICATION_FACTOR: '1',
+          OPAL_GRPC_HOST: '127.0.0.1',
+          OPAL_GRPC_PORT: String(ports.grpc),
+          OPAL_METRICS_PORT: String(ports.metrics),
+          OPAL_DATA_DIR: join(dir, c.name),
+          OPAL_LOG_LEVEL: 'warn',
+          OPAL_INGEST_WORKERS: '0',
+          ...(env['OPAL_HTTP_PORT'] ? { OPAL_HTTP_HOST: '127.0.0.1', OPAL_HTTP_PORT: String(ports.http) } : {}),
+        });
+        const p = new OpalProcess(join(dir, c.name), { command: c.args, env });
+        p.port = ports.grpc;
+        p.httpPort = ports.http;
+        processes.push(p);
+        await p.start();
+        return { name: c.name, p, ports, http: !!env['OPAL_HTTP_PORT'] };
+      }),
+    );
+    for (const s of started) assert.equal(await health(s.p.url), 'SERVING', `${s.name}: the probes' health check`);
+    const inference = started.find((s) => s.name === 'inference')!;
+    assert.ok(inference.http);
+    // The OpenAI-compatible API on the port named http: it asks for a tenant's key, and serves /metrics.
+    const models = await fetch(`http://127.0.0.1:${inference.ports.http}/v1/models`);
+    assert.equal(models.status, 401);
+    assert.ok(((await models.json()) as { error?: { message?: string } }).error?.message);
+    assert.equal((await fetch(`http://127.0.0.1:${inference.ports.http}/metrics`)).status, 200);
+
+    // A call and an append, so the API and log series have samples.
+    const ingest = grpcClient(started.find((s) => s.name === 'ingest')!.p.url, 'ingest');
+    try {
+      await call(ingest, 'createDatanet', { datanetId: 'helm-net', name: 'Helm', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
+    } finally {
+      ingest.close();
+    }
+    const texts = await Promise.all(started.map((s) => scrape(s.ports.metrics)));
+    const types = new Set(texts.flatMap((t) => [...t.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!)));
+    const samples = texts.flatMap((t) => [...t.matchAll(/^([a-z_]+)\{([^}]*)\}/gm)].map((m) => ({ name: m[1]!, labels: [...m[2]!.matchAll(/(\w+)="/g)].map((l) => l[1]!) })));
+    const rule = of(ms, 'PrometheusRule')[0]!;
+    const alerts = rule.spec.groups.flatMap((g: { rules: { alert: string; expr: string }[] }) => g.rules);
+    assert.ok(alerts.length >= 6);
+    for (const { alert, expr } of alerts) {
+      const names = [...new Set([...String(expr).matchAll(/\bopal_[a-z0-9_]+/g)].map((m) => m[0]))];
+      assert.ok(names.length > 0, alert);
+      for (const name of names) assert.ok(types.has(name), `${alert}: no process serves ${name}`);
+      // Labels it groups or filters by, but `pod`, which Prometheus adds from the target.
+      const labels = [...String(expr).matchAll(/by \(([^)]*)\)|\{(\w+)=/g)].flatMap((m) => (m[1] ?? m[2]!).split(',').map((l) => l.trim())).filter((l) => l !== 'pod');
+      for (const name of names) {
+        const seen = samples.filter((s) => s.name === name);
+        for (const l of seen.length > 0 ? labels : []) assert.ok(seen.some((s) => s.labels.includes(l)), `${alert}: ${name} has no label ${l}`);
+      }
+    }
+    assert.ok(samples.some((s) => s.name === 'opal_event_log_appends_total'), 'the append has a sample');
+  });
+});
