@@ -273,14 +273,19 @@ describe('the platform scaled out: each service in its own opal serve process', 
       await call(admin, 'creditTenant', { tenantId: 'crash', amount: '1000', reference: 'deposit-1' });
       const client = new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${doomed.httpPort}/v1`, maxRetries: 0 });
       const stream = await client.completions.create({ model: 'slow-lora', prompt: 'once upon a time', max_tokens: 300, stream: true });
-      // The first token is out: the hold is on the tenant's stream. Then the replica dies.
-      for await (const _chunk of stream) break;
-      await doomed.kill('SIGKILL');
-      // The survivor's read models lag the log a little: wait until they hold all of it (the hold included).
-      const survivorAdmin = grpcClient(survivor.url, 'admin');
-      await call(survivorAdmin, 'getStateDigest', { service: 'inference' }).finally(() => survivorAdmin.close());
+      // The first token is out: the hold is on the tenant's stream. The stream stays open (closing
+      // it would cancel the request, which settles the hold), and once the read models show the
+      // hold (the replicas share them), the replica dies mid-request.
+      const chunks = stream[Symbol.asyncIterator]();
+      await chunks.next();
       const tenant = async () => call(admin, 'getTenant', { tenantId: 'crash' });
       let t = await tenant();
+      for (let i = 0; i < 100 && t.held === '0'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        t = await tenant();
+      }
+      await doomed.kill('SIGKILL');
+      await chunks.next().catch(() => {}); // the connection ended with the process
       assert.equal(t.balance, '1000', 'nothing was charged');
       assert.equal(t.held, '600', 'the dead replica left its hold: 300 tokens at 2');
       assert.equal(BigInt(t.available), 1000n - BigInt(t.held));

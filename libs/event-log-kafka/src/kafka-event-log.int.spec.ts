@@ -246,6 +246,48 @@ if (!infra.skipped) {
       }
     });
 
+    it("is caught up only once the group is: a member waits for the partitions the other member has not delivered yet", async () => {
+      const name = `joint-${run}`;
+      const ids = Array.from({ length: 12 }, (_, i) => `joint${i}-${run}`);
+      for (const id of ids) await log.append(id, [ev('A')], { expectedVersion: 'no_stream', producer: 't' });
+      const other = await KafkaEventLog.connect(options);
+      // The first member holds back the second event of each stream until the gate opens.
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      const heldBack = new Set<string>();
+      const a = log.subscribe({
+        name,
+        from: 'checkpoint',
+        handler: async (batch) => {
+          const mine = batch.filter((e) => ids.includes(e.streamId) && e.streamSeq === 2);
+          if (mine.length === 0) return;
+          for (const e of mine) heldBack.add(e.position.partition);
+          await gate;
+        },
+      });
+      const b = other.subscribe({ name, from: 'checkpoint', handler: () => {} });
+      try {
+        await Promise.all([a.caughtUp(), b.caughtUp()]);
+        for (const id of ids) await log.append(id, [ev('B')], { expectedVersion: 1, producer: 't' });
+        let done = false;
+        const caughtUp = b.caughtUp().then(() => (done = true));
+        for (let i = 0; i < 100 && heldBack.size === 0; i++) await new Promise((r) => setTimeout(r, 50));
+        assert.ok(heldBack.size > 0, 'the first member holds some of the new events');
+        await new Promise((r) => setTimeout(r, 1000));
+        assert.equal(done, false, "the second member is not caught up while the first holds its partitions' events");
+        open();
+        await caughtUp;
+        const shared = await b.sharedCursor();
+        const { events } = await other.read(undefined, 100_000);
+        for (const e of events.filter((x) => ids.includes(x.streamId))) assert.ok((shared[e.position.partition] ?? 0) > e.position.offset, `${e.streamId}#${e.streamSeq} delivered by the group`);
+      } finally {
+        open();
+        await a.stop();
+        await b.stop();
+        await other.close();
+      }
+    });
+
     it('keeps a member whose handler outlasts the session timeout, and commits what it handled', async () => {
       const name = `slow-${run}`;
       const ids = Array.from({ length: 6 }, (_, i) => `slow${i}-${run}`);

@@ -324,6 +324,25 @@ export class KafkaSubscription implements Subscription {
       this.waiters.push({ targets, resolve, reject });
       this.settle();
     });
+    // The group's other members deliver the rest: their progress is in the committed offsets.
+    if (this.durable) await this.groupPast(targets);
+  }
+
+  /**
+   * Waits until the group's progress (sharedCursor) is past every target. A member that died holds
+   * its partitions until the broker ends its session and hands them to a live member.
+   */
+  private async groupPast(targets: Map<string, number>): Promise<void> {
+    const past = (at: (key: string) => number | undefined) => [...targets].every(([key, end]) => (at(key) ?? 0) >= end);
+    if (past((key) => this.positions.get(key))) return; // all delivered here
+    for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
+      if (this.failure) throw this.failure;
+      if (this.stopped) return;
+      // The broker may be away for a moment (a restart): ask again.
+      const shared = await this.sharedCursor().catch(() => undefined);
+      if (shared && past((key) => shared[key])) return;
+      await sleep(pause);
+    }
   }
 
   cursor(): Cursor {

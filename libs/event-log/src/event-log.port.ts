@@ -67,7 +67,12 @@ export type SubscribeOptions = {
 };
 
 export type Subscription = {
-  /** Resolves once the subscription has delivered every event durable when this was called. */
+  /**
+   * Resolves once the subscription has delivered every event durable when this was called. A
+   * 'checkpoint' subscription shared by several processes counts what they all delivered (see
+   * sharedCursor): the partitions another process delivers count once its progress is stored. A
+   * partition whose process died waits until the log hands it to a live one, which delivers it.
+   */
   caughtUp(): Promise<void>;
   /** Where this process has got to: per partition, the next offset it will deliver. */
   cursor(): Cursor;
