@@ -12,6 +12,8 @@ import { activeTraceHeaders } from '../trace-context.js';
 
 /** Recent appends whose trace context subscriptions in this process hand over (see `traces`). */
 const TRACED_RECORDS = 65_536;
+/** Bytes read at once at most when a stream's records lie next to each other. */
+const STREAM_READ_BYTES = 64 << 10;
 
 export const EMBEDDED_PARTITION = 'log';
 
@@ -160,20 +162,31 @@ export class EmbeddedEventLog implements EventLog {
     const s = this.streams.get(streamId);
     if (!s) return [];
     const out: StoredEvent[] = [];
-    for (let i = Math.max(0, fromSeq - 1); i < s.offsets.length && out.length < limit; i++) {
-      const index = s.offsets[i]!;
-      if (index >= this.durable) break;
-      out.push(this.readRecord(index));
+    const view = new EnvelopeView();
+    // A stream's events lie in runs of consecutive records (an append's batch): each run, up to
+    // STREAM_READ_BYTES, is read with one call.
+    for (let i = Math.max(0, fromSeq - 1); i < s.offsets.length && out.length < limit; ) {
+      const first = s.offsets[i]!;
+      if (first >= this.durable) break;
+      const start = this.offsets[first]!;
+      let j = i;
+      while (j + 1 < s.offsets.length && out.length + (j + 1 - i) < limit) {
+        const next = s.offsets[j + 1]!;
+        if (next !== s.offsets[j]! + 1 || next >= this.durable || this.offsets[next]! - start >= STREAM_READ_BYTES) break;
+        j++;
+      }
+      const last = s.offsets[j]!;
+      const end = last + 1 < this.offsets.length ? this.offsets[last + 1]! : this.endOffset;
+      const buf = Buffer.allocUnsafe(end - start);
+      readSync(this.readFd, buf, 0, buf.length, start);
+      for (let index = first; index <= last; index++) {
+        const at = this.offsets[index]! - start;
+        const len = buf.readUInt32LE(at);
+        out.push(readEnvelopeView(buf, at + RECORD_HEADER, at + RECORD_HEADER + len, view).toStoredEvent({ partition: EMBEDDED_PARTITION, offset: index }));
+      }
+      i = j + 1;
     }
     return out;
-  }
-
-  private readRecord(index: number): StoredEvent {
-    const start = this.offsets[index]!;
-    const end = index + 1 < this.offsets.length ? this.offsets[index + 1]! : this.endOffset;
-    const buf = Buffer.allocUnsafe(end - start);
-    readSync(this.readFd, buf, 0, buf.length, start);
-    return decodeEnvelope(buf.subarray(RECORD_HEADER), { partition: EMBEDDED_PARTITION, offset: index });
   }
 
   /** Reads up to `limit` durable records from global index `from` with one read call. */

@@ -103,6 +103,35 @@ export function eventLogContract(adapter: string, factory: () => Promise<Contrac
       assert.deepEqual(await log.readStream(s, 4, 10), []);
     });
 
+    it("reads a stream whose batches lie between other streams' events, whole or from any sequence with any limit", async () => {
+      const a = streamName('runs-a');
+      const b = streamName('runs-b');
+      const body = (seq: number) => `${seq}:`.padEnd(1024, 'x');
+      let seqA = 0;
+      const appendA = async (n: number) => {
+        const events = Array.from({ length: n }, (_, k) => ev('A', body(seqA + k + 1)));
+        await log.append(a, events, { expectedVersion: seqA === 0 ? 'no_stream' : seqA, producer: 'test' });
+        seqA += n;
+      };
+      await appendA(5);
+      await log.append(b, [ev('B', '1'), ev('B', '2'), ev('B', '3')], { expectedVersion: 'no_stream', producer: 'test' });
+      await appendA(150); // about 150 KiB in one batch
+      await log.append(b, [ev('B', '4')], { expectedVersion: 3, producer: 'test' });
+      await appendA(2);
+      const bodies = (events: StoredEvent[]) => events.map((e) => new TextDecoder().decode(e.payload));
+      const whole = await log.readStream(a);
+      assert.deepEqual(whole.map((e) => e.streamSeq), Array.from({ length: seqA }, (_, i) => i + 1));
+      assert.deepEqual(bodies(whole), Array.from({ length: seqA }, (_, i) => body(i + 1)));
+      assertChain(whole);
+      for (const [from, limit] of [[3, 100], [5, 2], [6, 150], [100, 1000], [154, 3], [157, 1], [158, 5]] as const) {
+        const part = await log.readStream(a, from, limit);
+        const expected = whole.filter((e) => e.streamSeq >= from).slice(0, limit);
+        assert.deepEqual(part.map((e) => e.streamSeq), expected.map((e) => e.streamSeq), `from ${from}, limit ${limit}`);
+        assert.deepEqual(bodies(part), bodies(expected));
+      }
+      assert.deepEqual(bodies(await log.readStream(b)), ['1', '2', '3', '4']);
+    });
+
     it('rejects an empty stream id', async () => {
       await assert.rejects(
         log.append('', [ev('A', '1')], { expectedVersion: 'any', producer: 'test' }),
