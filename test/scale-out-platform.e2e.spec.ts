@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
-import { OpalProcess, call, freePort, grpcClient, runOpal } from '@opal/testkit';
+import { OpalProcess, call, freePort, grpcClient, runOpal, withOutputOnFailure } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
 import { deleteTopics, withKafkaAdmin } from '@opal/test-infra';
 import { brokers, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
@@ -266,37 +266,39 @@ describe('the platform scaled out: each service in its own opal serve process', 
     await survivor.start();
     const admin = grpcClient(survivor.url, 'inference');
     try {
-      await call(admin, 'registerBaseModel', { baseModelId: 'slow', kind: 'remote', endpoint: remote.url, remoteName: 'slow-base' });
-      // A priced adapter on it (the remote server loads it by path): a request holds up to 2 per token.
-      await call(admin, 'registerAdapter', { adapterId: 'slow-lora', baseModelId: 'slow', owner: '0x' + '11'.repeat(20), path: '/adapters/slow-lora', pricePerThousandOutput: '2000' });
-      const { apiKey } = await call(admin, 'createTenant', { tenantId: 'crash' });
-      await call(admin, 'creditTenant', { tenantId: 'crash', amount: '1000', reference: 'deposit-1' });
-      const client = new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${doomed.httpPort}/v1`, maxRetries: 0 });
-      const stream = await client.completions.create({ model: 'slow-lora', prompt: 'once upon a time', max_tokens: 300, stream: true });
-      // The first token is out: the hold is on the tenant's stream. The stream stays open (closing
-      // it would cancel the request, which settles the hold), and once the read models show the
-      // hold (the replicas share them), the replica dies mid-request.
-      const chunks = stream[Symbol.asyncIterator]();
-      await chunks.next();
-      const tenant = async () => call(admin, 'getTenant', { tenantId: 'crash' });
-      let t = await tenant();
-      for (let i = 0; i < 100 && t.held === '0'; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        t = await tenant();
-      }
-      await doomed.kill('SIGKILL');
-      await chunks.next().catch(() => {}); // the connection ended with the process
-      assert.equal(t.balance, '1000', 'nothing was charged');
-      assert.equal(t.held, '600', 'the dead replica left its hold: 300 tokens at 2');
-      assert.equal(BigInt(t.available), 1000n - BigInt(t.held));
-      // Expiry in 10 s; the survivor's sweeper looks every 2.5 s.
-      for (let i = 0; i < 200 && t.held !== '0'; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        t = await tenant();
-      }
-      assert.equal(t.held, '0', 'the hold was settled after its expiry');
-      assert.equal(t.available, '1000');
-      assert.equal(t.balance, '1000');
+      await withOutputOnFailure({ doomed, survivor, inference: nodes.inference }, async () => {
+        await call(admin, 'registerBaseModel', { baseModelId: 'slow', kind: 'remote', endpoint: remote.url, remoteName: 'slow-base' });
+        // A priced adapter on it (the remote server loads it by path): a request holds up to 2 per token.
+        await call(admin, 'registerAdapter', { adapterId: 'slow-lora', baseModelId: 'slow', owner: '0x' + '11'.repeat(20), path: '/adapters/slow-lora', pricePerThousandOutput: '2000' });
+        const { apiKey } = await call(admin, 'createTenant', { tenantId: 'crash' });
+        await call(admin, 'creditTenant', { tenantId: 'crash', amount: '1000', reference: 'deposit-1' });
+        const client = new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${doomed.httpPort}/v1`, maxRetries: 0 });
+        const stream = await client.completions.create({ model: 'slow-lora', prompt: 'once upon a time', max_tokens: 300, stream: true });
+        // The first token is out: the hold is on the tenant's stream. The stream stays open (closing
+        // it would cancel the request, which settles the hold), and once the read models show the
+        // hold (the replicas share them), the replica dies mid-request.
+        const chunks = stream[Symbol.asyncIterator]();
+        await chunks.next();
+        const tenant = async () => call(admin, 'getTenant', { tenantId: 'crash' });
+        let t = await tenant();
+        for (let i = 0; i < 100 && t.held === '0'; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          t = await tenant();
+        }
+        await doomed.kill('SIGKILL');
+        await chunks.next().catch(() => {}); // the connection ended with the process
+        assert.equal(t.balance, '1000', 'nothing was charged');
+        assert.equal(t.held, '600', 'the dead replica left its hold: 300 tokens at 2');
+        assert.equal(BigInt(t.available), 1000n - BigInt(t.held));
+        // Expiry in 10 s; the survivor's sweeper looks every 2.5 s.
+        for (let i = 0; i < 200 && t.held !== '0'; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          t = await tenant();
+        }
+        assert.equal(t.held, '0', 'the hold was settled after its expiry');
+        assert.equal(t.available, '1000');
+        assert.equal(t.balance, '1000');
+      });
     } finally {
       admin.close();
       await doomed.stop();

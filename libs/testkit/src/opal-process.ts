@@ -41,12 +41,16 @@ export type OpalProcessOptions = {
   readonly logFile?: string;
 };
 
+/** The most of a process's output (log and stderr) an OpalProcess keeps for `output()`. */
+const KEPT_OUTPUT = 64 * 1024;
+
 /** `opal up` (or `opal serve <service>`) as a real child process on free loopback ports. */
 export class OpalProcess {
   child: ChildProcess | undefined;
   port = 0;
   /** The inference service's HTTP port (OpenAI-compatible API and /metrics). */
   httpPort = 0;
+  private kept = '';
   constructor(
     readonly dataDir: string,
     private readonly options: OpalProcessOptions = {},
@@ -70,7 +74,7 @@ export class OpalProcess {
         OPAL_LOG_LEVEL: 'warn',
         ...this.options.env,
       },
-      stdio: ['ignore', this.options.logFile ? 'pipe' : 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
     if (this.options.logFile) {
@@ -78,22 +82,35 @@ export class OpalProcess {
       child.stdout!.pipe(out);
       child.stderr!.pipe(out);
     }
+    const keep = (d: Buffer) => {
+      this.kept += d.toString();
+      if (this.kept.length > KEPT_OUTPUT) this.kept = this.kept.slice(-KEPT_OUTPUT);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
     let err = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} did not start in 60 s:\n${err}`)), 60_000);
-      child.stderr!.on('data', (d: Buffer) => {
+      const started = (d: Buffer) => {
         err += d.toString();
         if (err.includes('listening on')) {
           clearTimeout(timer);
+          child.stderr!.off('data', started);
           resolve();
         }
-      });
+      };
+      child.stderr!.on('data', started);
       child.on('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`${name} exited with ${code}:\n${err}`));
       });
     });
     child.removeAllListeners('exit');
+  }
+
+  /** The end of what the process has written (its log at OPAL_LOG_LEVEL, and stderr), for a failure's message. */
+  output(): string {
+    return this.kept;
   }
 
   /** SIGKILL by default: no shutdown hooks, no final snapshot. */
@@ -107,5 +124,25 @@ export class OpalProcess {
 
   async stop(): Promise<void> {
     await this.kill('SIGTERM');
+  }
+}
+
+/**
+ * Runs a test body; if it fails, the error's message gets the end of each named process's output,
+ * so a failure in CI shows what the processes logged (warnings and errors at the default level).
+ */
+export async function withOutputOnFailure<T>(processes: Record<string, OpalProcess>, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    const logs = Object.entries(processes).map(([name, p]) => `--- ${name} (last output) ---\n${p.output().trim() || '(nothing)'}`).join('\n');
+    if (error instanceof Error) {
+      // Reporters print the stack, which holds the message as it was made.
+      const message = `${error.message}\n${logs}`;
+      if (error.stack) error.stack = error.stack.replace(error.message, message);
+      error.message = message;
+      throw error;
+    }
+    throw new Error(`${String(error)}\n${logs}`);
   }
 }
