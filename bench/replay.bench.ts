@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedEventLog } from '@opal/event-log';
-import { contentHashOf, contributionIdOf, ingestCodec, type IngestEvent } from '@opal/ingest';
+import { contentHashOf, contributionIdOf, DatanetRepository, ingestCodec, type IngestEvent } from '@opal/ingest';
 import { replayFromLog } from '@opal/cli';
 import { loadConfig } from '@opal/service-runtime';
 import { wallet } from '@opal/testkit';
@@ -12,6 +12,8 @@ import type { BenchSuite } from './harness.js';
  * Rebuilds every ingest read model from an embedded log of realistic ingest events (a Datanet's
  * ContributionSubmitted + ContributionAccepted pairs with MinHash signatures, some rejections,
  * versions), as `opal replay` does.   --events N (default 400000)
+ * Then loads one Datanet's aggregate from the reopened log, as the first command on it after a
+ * restart does (aggregate_load_*).
  */
 export const run: BenchSuite = async (ctx) => {
   const target = Number(ctx.options['events'] ?? 400_000);
@@ -73,4 +75,19 @@ async function measure(ctx: Parameters<BenchSuite>[0], dir: string): Promise<voi
     ctx.report({ metric: 'events_per_s', value: Math.round(r.events / r.seconds), unit: 'events/s', params: { events: r.events, log_bytes: bytes, read_models: r.projections.length } });
     ctx.report({ metric: 'events_per_cpu_s', value: Math.round(r.events / r.cpuSeconds), unit: 'events/cpu-s', params: { events: r.events, load_average_1m: Number(loadavg()[0]!.toFixed(2)) } });
     ctx.report({ metric: 'replay_seconds', value: Number(r.seconds.toFixed(3)), unit: 's', params: { events: r.events } });
+    // The write model: a Datanet's stream read and folded, as ingest does at its first command on it.
+    const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+    try {
+      const datanets = new DatanetRepository(log);
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      const { state, version } = await datanets.peek('datanet-bench-0');
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      const params = { stream_events: version, contributions: state.contributions.size };
+      ctx.report({ metric: 'aggregate_load_seconds', value: Number(seconds.toFixed(3)), unit: 's', params });
+      ctx.report({ metric: 'aggregate_load_events_per_cpu_s', value: Math.round(version / ((cpu.user + cpu.system) / 1e6)), unit: 'events/cpu-s', params });
+    } finally {
+      await log.close();
+    }
 }
