@@ -27,6 +27,10 @@ describe('MinHash near-duplicate detection', () => {
   it('round-trips signatures through their event bytes', () => {
     const sig = minhash(words(3));
     assert.deepEqual(signatureFromBytes(signatureToBytes(sig)), sig);
+    // As decoded from an event: a view into a larger buffer, at an offset that is not 4-aligned.
+    const record = new Uint8Array(3 + sig.length * 4 + 5).fill(0xee);
+    record.set(signatureToBytes(sig), 3);
+    assert.deepEqual(signatureFromBytes(record.subarray(3, 3 + sig.length * 4)), sig);
     assert.equal(signatureFromBytes(new Uint8Array(7)), undefined);
   });
 });
