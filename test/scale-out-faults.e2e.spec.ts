@@ -39,7 +39,7 @@ function privateServer(name: 'kafka' | 'ferretdb', portVariables: readonly strin
 }
 
 describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeout: 900_000 }, () => {
-  const { cleanups, expected, serve } = faultHarness();
+  const { cleanups, expected, explained, serve } = faultHarness();
   after(() => cleanups.run());
 
   /** A scenario on the shared broker: its events, the clean pass they must reproduce, and a log to append them. */
@@ -53,10 +53,15 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     return { s, appends, reference, log };
   }
 
-  /** Once every group has consumed everything, the MongoDB read models equal the clean pass. */
+  /**
+   * Once every group has consumed everything, the MongoDB read models equal the clean pass. If not,
+   * the failure shows what the services logged.
+   */
   async function sameAsCleanPass(kafka: string, s: { prefix: string; url: string }, reference: ReturnType<typeof expected>) {
-    await waitDrained(kafka, s.prefix, groupsOf(s.prefix));
-    assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+    await explained(async () => {
+      await waitDrained(kafka, s.prefix, groupsOf(s.prefix));
+      assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+    });
   }
 
   it(`SIGKILL of the consuming service three times during ${BIG} events, restarted each time`, async () => {

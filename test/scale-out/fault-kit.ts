@@ -1,5 +1,6 @@
 import { MongoClient } from 'mongodb';
 import { ensureInfra } from '@opal/test-infra';
+import { withOutputOnFailure } from '@opal/testkit';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import { kafkaOptions } from '@opal/cli';
 import { loadConfig } from '@opal/service-runtime';
@@ -67,6 +68,10 @@ export function faultHarness() {
       const p = new ServeProcess('ingest', env);
       processes.push(p);
       return p;
+    },
+    /** Runs the body; a failure's message gets the end of what each process served so far wrote. */
+    explained<T>(body: () => Promise<T>): Promise<T> {
+      return withOutputOnFailure(() => Object.fromEntries(processes.map((p, i) => [`opal serve ingest #${i + 1}`, p])), body);
     },
     expected(appends: Append[], n: number) {
       if (!clean.has(n)) clean.set(n, cleanDigests(appends).then(comparable));

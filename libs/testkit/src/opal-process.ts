@@ -127,15 +127,20 @@ export class OpalProcess {
   }
 }
 
+/** How much of each process's output a failure's message shows. */
+const SHOWN_OUTPUT = 8 * 1024;
+
 /**
  * Runs a test body; if it fails, the error's message gets the end of each named process's output,
  * so a failure in CI shows what the processes logged (warnings and errors at the default level).
+ * The processes may be given as a function, for those started while the body runs.
  */
-export async function withOutputOnFailure<T>(processes: Record<string, OpalProcess>, body: () => Promise<T>): Promise<T> {
+export async function withOutputOnFailure<T>(processes: Record<string, OpalProcess> | (() => Record<string, OpalProcess>), body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (error) {
-    const logs = Object.entries(processes).map(([name, p]) => `--- ${name} (last output) ---\n${p.output().trim() || '(nothing)'}`).join('\n');
+    const named = typeof processes === 'function' ? processes() : processes;
+    const logs = Object.entries(named).map(([name, p]) => `--- ${name} (last output) ---\n${p.output().slice(-SHOWN_OUTPUT).trim() || '(nothing)'}`).join('\n');
     if (error instanceof Error) {
       // Reporters print the stack, which holds the message as it was made.
       const message = `${error.message}\n${logs}`;
