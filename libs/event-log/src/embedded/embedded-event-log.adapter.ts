@@ -162,28 +162,20 @@ export class EmbeddedEventLog implements EventLog {
     const s = this.streams.get(streamId);
     if (!s) return [];
     const out: StoredEvent[] = [];
-    const view = new EnvelopeView();
+    const take = (view: EnvelopeView, index: number) => void out.push(view.toStoredEvent({ partition: EMBEDDED_PARTITION, offset: index }));
     // A stream's events lie in runs of consecutive records (an append's batch): each run, up to
     // STREAM_READ_BYTES, is read with one call.
     for (let i = Math.max(0, fromSeq - 1); i < s.offsets.length && out.length < limit; ) {
       const first = s.offsets[i]!;
       if (first >= this.durable) break;
-      const start = this.offsets[first]!;
       let j = i;
       while (j + 1 < s.offsets.length && out.length + (j + 1 - i) < limit) {
         const next = s.offsets[j + 1]!;
-        if (next !== s.offsets[j]! + 1 || next >= this.durable || this.offsets[next]! - start >= STREAM_READ_BYTES) break;
+        if (next !== s.offsets[j]! + 1 || this.offsets[next]! - this.offsets[first]! >= STREAM_READ_BYTES) break;
         j++;
       }
-      const last = s.offsets[j]!;
-      const end = last + 1 < this.offsets.length ? this.offsets[last + 1]! : this.endOffset;
-      const buf = Buffer.allocUnsafe(end - start);
-      readSync(this.readFd, buf, 0, buf.length, start);
-      for (let index = first; index <= last; index++) {
-        const at = this.offsets[index]! - start;
-        const len = buf.readUInt32LE(at);
-        out.push(readEnvelopeView(buf, at + RECORD_HEADER, at + RECORD_HEADER + len, view).toStoredEvent({ partition: EMBEDDED_PARTITION, offset: index }));
-      }
+      // scanRange stops at the durable end, as the stream's events must.
+      if (this.scanRange(first, j - i + 1, take) < j - i + 1) break;
       i = j + 1;
     }
     return out;
