@@ -18,7 +18,8 @@ import { CpuMeter, portOf } from './pipeline/cpu-time.js';
 
 // npm run bench -- pipeline [--json] [--events=50000] [--streams=500] [--partitions=3] [--batch=10] [--in-flight=256] [--e2e-events=50000] [--warmup=20000]
 // Both measurements run against the same local broker in the same run:
-// - raw_kafkajs_events_per_s: kafkajs alone, idempotent producer (acks=all) into one topic while a
+// - raw_kafkajs_events_per_s: kafkajs alone (as installed, with scripts/patch-dependencies.mjs's
+//   edit, which the adapter runs on too), idempotent producer (acks=all) into one topic while a
 //   consumer group reads it, from the first send to the last message consumed;
 // - adapter_events_per_s: KafkaEventLog appends (expected version checked, read back and verified)
 //   while a subscription receives them, from the first append to the last event handled.

@@ -6,10 +6,13 @@ import { transformFile } from '@swc/core';
 import { readdirSync, statSync, mkdirSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { applyPatches } from './patch-dependencies.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quiet = process.argv.includes('--quiet');
 const clean = process.argv.includes('--clean');
+// The dependency edits `npm ci` applies, in case this checkout was installed before one was added.
+for (const r of applyPatches(join(root, 'node_modules'))) if (r.outcome === 'applied') console.log(`patched ${r.package}/${r.file}`);
 const swcrc = JSON.parse(readFileSync(join(root, '.swcrc'), 'utf8'));
 
 function walk(dir, out = []) {

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Edits to installed dependencies, applied after `npm ci` (the root `postinstall`) and again by every
+// build, so a checkout installed before an edit was added gets it too. Each edit names the exact
+// version and text it replaces: a dependency upgraded without revisiting its edit fails loudly here
+// instead of running unpatched. Applying is idempotent.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * kafkajs 2.2.4 groups a produce request's messages by partition with a reduce that copies the
+ * partition's array for every message: quadratic in the messages per partition, and the copies are
+ * garbage. The adapter's group commit sends requests of up to 768 KiB (thousands of small events),
+ * so this grouping was a large share of an append's CPU and of the collector's work. The
+ * replacement pushes onto one array per partition, in the same order.
+ */
+export const PATCHES = [
+  {
+    package: 'kafkajs',
+    version: '2.2.4',
+    file: 'src/producer/groupMessagesPerPartition.js',
+    from: `  return messages.reduce((result, message) => {
+    const partition = partitioner({ topic, partitionMetadata, message })
+    const current = result[partition] || []
+    return Object.assign(result, { [partition]: [...current, message] })
+  }, {})
+}`,
+    to: `  // opal: one array per partition, pushed onto (was: a copy of it for every message)
+  const result = {}
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message })
+    const current = result[partition]
+    if (current) current.push(message)
+    else result[partition] = [message]
+  }
+  return result
+}`,
+  },
+];
+
+/**
+ * Applies each patch under `modules` (a node_modules folder). Returns what happened to each:
+ * 'applied', 'present' (applied before), 'missing' (not applied, and `write` was false), or 'absent'
+ * (the package is not installed). Throws if a package has another version, or its file holds
+ * neither the expected text nor the patch.
+ */
+export function applyPatches(modules, patches = PATCHES, { write = true } = {}) {
+  return patches.map((p) => {
+    const dir = join(modules, p.package);
+    const manifest = join(dir, 'package.json');
+    if (!existsSync(manifest)) return { package: p.package, file: p.file, outcome: 'absent' };
+    const version = JSON.parse(readFileSync(manifest, 'utf8')).version;
+    if (version !== p.version) {
+      throw new Error(`patch-dependencies: ${p.package} is ${version}, the patch of ${p.file} is for ${p.version}: revisit it (scripts/patch-dependencies.mjs)`);
+    }
+    const path = join(dir, p.file);
+    const text = readFileSync(path, 'utf8');
+    if (text.includes(p.to)) return { package: p.package, file: p.file, outcome: 'present' };
+    if (!text.includes(p.from)) throw new Error(`patch-dependencies: ${p.package}/${p.file} does not hold the code the patch replaces`);
+    if (!write) return { package: p.package, file: p.file, outcome: 'missing' };
+    writeFileSync(path, text.replace(p.from, p.to));
+    return { package: p.package, file: p.file, outcome: 'applied' };
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const quiet = process.argv.includes('--quiet');
+  for (const r of applyPatches(join(root, 'node_modules'))) {
+    if (!quiet || r.outcome === 'applied') console.log(`patch-dependencies: ${r.package}/${r.file}: ${r.outcome}`);
+  }
+}

@@ -1,0 +1,106 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+type Patch = { package: string; version: string; file: string; from: string; to: string };
+type Outcome = { package: string; file: string; outcome: 'applied' | 'present' | 'missing' | 'absent' };
+type Patcher = {
+  PATCHES: Patch[];
+  applyPatches(modules: string, patches?: Patch[], options?: { write?: boolean }): Outcome[];
+};
+
+// dist/test/<this file> → the repository root.
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const patcher = (await import(pathToFileURL(join(root, 'scripts', 'patch-dependencies.mjs')).href)) as Patcher;
+
+/** A node_modules folder holding one package with one file. */
+function fakeModules(version: string, text: string): { modules: string; file: string; done: () => void } {
+  const modules = mkdtempSync(join(tmpdir(), 'opal-patch-'));
+  mkdirSync(join(modules, 'pkg', 'src'), { recursive: true });
+  writeFileSync(join(modules, 'pkg', 'package.json'), JSON.stringify({ name: 'pkg', version }));
+  writeFileSync(join(modules, 'pkg', 'src', 'a.js'), text);
+  return { modules, file: join(modules, 'pkg', 'src', 'a.js'), done: () => rmSync(modules, { recursive: true, force: true }) };
+}
+
+const PATCH: Patch = { package: 'pkg', version: '1.0.0', file: 'src/a.js', from: 'slow()', to: 'fast()' };
+
+describe('dependency patches (scripts/patch-dependencies.mjs)', () => {
+  it('given the expected text, when applied twice, then it is replaced once and the second pass finds it present', () => {
+    const m = fakeModules('1.0.0', 'before;\nslow();\nafter;\n');
+    try {
+      assert.deepEqual(patcher.applyPatches(m.modules, [PATCH], { write: false }).map((r) => r.outcome), ['missing']);
+      assert.equal(readFileSync(m.file, 'utf8'), 'before;\nslow();\nafter;\n');
+      assert.deepEqual(patcher.applyPatches(m.modules, [PATCH]).map((r) => r.outcome), ['applied']);
+      assert.equal(readFileSync(m.file, 'utf8'), 'before;\nfast();\nafter;\n');
+      assert.deepEqual(patcher.applyPatches(m.modules, [PATCH]).map((r) => r.outcome), ['present']);
+      assert.equal(readFileSync(m.file, 'utf8'), 'before;\nfast();\nafter;\n');
+    } finally {
+      m.done();
+    }
+  });
+
+  it('given another version of the package, then it refuses, naming both versions, and leaves the file alone', () => {
+    const m = fakeModules('1.0.1', 'slow();\n');
+    try {
+      assert.throws(() => patcher.applyPatches(m.modules, [PATCH]), /pkg is 1\.0\.1, the patch of src\/a\.js is for 1\.0\.0/);
+      assert.equal(readFileSync(m.file, 'utf8'), 'slow();\n');
+    } finally {
+      m.done();
+    }
+  });
+
+  it('given a file without the text the patch replaces, then it refuses; a package not installed is reported absent', () => {
+    const m = fakeModules('1.0.0', 'other();\n');
+    try {
+      assert.throws(() => patcher.applyPatches(m.modules, [PATCH]), /pkg\/src\/a\.js does not hold the code the patch replaces/);
+      assert.deepEqual(patcher.applyPatches(m.modules, [{ ...PATCH, package: 'not-installed' }]).map((r) => r.outcome), ['absent']);
+    } finally {
+      m.done();
+    }
+  });
+
+  it('the installed dependencies carry every patch (npm ci and the build apply them)', () => {
+    const outcomes = patcher.applyPatches(join(root, 'node_modules'), patcher.PATCHES, { write: false });
+    assert.deepEqual(
+      outcomes.map((r) => `${r.package}/${r.file}: ${r.outcome}`),
+      patcher.PATCHES.map((p) => `${p.package}/${p.file}: present`),
+    );
+  });
+});
+
+describe("kafkajs's grouping of a produce request by partition, as patched", () => {
+  const require = createRequire(join(root, 'package.json'));
+  const group = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (args: {
+    topic: string;
+    partitionMetadata: unknown[];
+    messages: { key: string; partition: number }[];
+    partitioner: (args: { message: { partition: number } }) => number;
+  }) => Record<string, { key: string }[]>;
+
+  it('given 30,000 messages over 3 partitions, then each partition gets its messages, in request order, each once', () => {
+    const messages = Array.from({ length: 30_000 }, (_, i) => ({ key: `m${i}`, partition: (i * 7) % 3 }));
+    let calls = 0;
+    const grouped = group({
+      topic: 't',
+      partitionMetadata: [{}, {}, {}],
+      messages,
+      partitioner: ({ message }) => (calls++, message.partition),
+    });
+    assert.equal(calls, messages.length);
+    assert.deepEqual(Object.keys(grouped).sort(), ['0', '1', '2']);
+    for (const p of [0, 1, 2]) {
+      assert.deepEqual(
+        grouped[p]!.map((m) => m.key),
+        messages.filter((m) => m.partition === p).map((m) => m.key),
+      );
+    }
+  });
+
+  it('given no partition metadata, then nothing is grouped (as before)', () => {
+    assert.deepEqual(group({ topic: 't', partitionMetadata: [], messages: [{ key: 'a', partition: 0 }], partitioner: () => 0 }), {});
+  });
+});
