@@ -36,6 +36,29 @@ export const PATCHES = [
   return result
 }`,
   },
+  /**
+   * kafkajs 2.2.4's request queue re-arms a timer to check for pending requests after every response,
+   * pending or not, and unthrottled its delay is negative (Node treats it as 1 ms): each idle
+   * connection wakes the process every millisecond, for good, and Node 24 warns about the negative
+   * delay (TimeoutNegativeWarning) in every process's log. With nothing pending and no throttle to
+   * wait out, there is nothing to check: a request queued later arms the timer itself.
+   */
+  {
+    package: 'kafkajs',
+    version: '2.2.4',
+    file: 'src/network/requestQueue/index.js',
+    from: `      if (this.pending.length > 0) {
+        scheduleAt = scheduleAt > 0 ? scheduleAt : CHECK_PENDING_REQUESTS_INTERVAL
+      }
+      this.throttleCheckTimeoutId = setTimeout(() => {`,
+    to: `      if (this.pending.length > 0) {
+        scheduleAt = scheduleAt > 0 ? scheduleAt : CHECK_PENDING_REQUESTS_INTERVAL
+      } else if (scheduleAt <= 0) {
+        // opal: nothing pending and no throttle: nothing to check (was: a 1 ms timer, for good)
+        return
+      }
+      this.throttleCheckTimeoutId = setTimeout(() => {`,
+  },
 ];
 
 /**

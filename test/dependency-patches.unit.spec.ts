@@ -104,3 +104,72 @@ describe("kafkajs's grouping of a produce request by partition, as patched", () 
     assert.deepEqual(group({ topic: 't', partitionMetadata: [], messages: [{ key: 'a', partition: 0 }], partitioner: () => 0 }), {});
   });
 });
+
+describe("kafkajs's request queue, as patched", () => {
+  const require = createRequire(join(root, 'package.json'));
+  type Queue = {
+    throttleCheckTimeoutId: unknown;
+    push(r: { entry: { correlationId: number }; expectResponse: boolean; sendRequest: () => void }): void;
+    fulfillRequest(r: { correlationId: number; payload: Buffer; size: number }): void;
+    maybeThrottle(ms: number): void;
+    destroy(): void;
+  };
+  const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as new (o: object) => Queue;
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const queue = (maxInFlightRequests: number) =>
+    new RequestQueue({ maxInFlightRequests, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 't', broker: 'b', logger: silent });
+  const request = (correlationId: number, sent: number[]) => ({ entry: { correlationId, apiKey: 0, apiName: 'Test', apiVersion: 0, resolve() {}, reject() {} }, expectResponse: true, sendRequest: () => sent.push(correlationId) });
+  const answer = (q: Queue, correlationId: number) => q.fulfillRequest({ correlationId, payload: Buffer.alloc(0), size: 0 });
+  /** Whether the queue's check timer stops once what it waited for is done (the unpatched one re-arms itself for good). */
+  const disarms = async (q: Queue) => {
+    for (let waited = 0; q.throttleCheckTimeoutId !== null && waited < 200; waited += 5) await new Promise((r) => setTimeout(r, 5));
+    return q.throttleCheckTimeoutId === null;
+  };
+
+  it('given an answered request and nothing pending, then no timer is left armed (it re-armed every 1 ms for good)', async () => {
+    const q = queue(1);
+    try {
+      const sent: number[] = [];
+      q.push(request(1, sent));
+      answer(q, 1);
+      assert.deepEqual(sent, [1]);
+      assert.equal(q.throttleCheckTimeoutId, null);
+      assert.ok(await disarms(q));
+    } finally {
+      q.destroy();
+    }
+  });
+
+  it('given more requests than may fly at once, then each answer sends the next, in order, and the timer stops after', async () => {
+    const q = queue(1);
+    try {
+      const sent: number[] = [];
+      for (const id of [1, 2, 3]) q.push(request(id, sent));
+      assert.deepEqual(sent, [1]);
+      answer(q, 1);
+      assert.deepEqual(sent, [1, 2]);
+      answer(q, 2);
+      answer(q, 3);
+      assert.deepEqual(sent, [1, 2, 3]);
+      assert.ok(await disarms(q));
+    } finally {
+      q.destroy();
+    }
+  });
+
+  it('given the broker throttles the client, then a request queued meanwhile goes out once the throttle ends', async () => {
+    const q = queue(5);
+    try {
+      const sent: number[] = [];
+      q.maybeThrottle(30);
+      q.push(request(1, sent));
+      assert.deepEqual(sent, []);
+      for (let waited = 0; sent.length === 0 && waited < 2_000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(sent, [1]);
+      answer(q, 1);
+      assert.ok(await disarms(q));
+    } finally {
+      q.destroy();
+    }
+  });
+});
