@@ -17,51 +17,44 @@ type Patcher = {
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const patcher = (await import(pathToFileURL(join(root, 'scripts', 'patch-dependencies.mjs')).href)) as Patcher;
 
-/** A node_modules folder holding one package with one file. */
-function fakeModules(version: string, text: string): { modules: string; file: string; done: () => void } {
+/** Runs `body` on a node_modules folder holding one package with one file, removed after. */
+function withModules(version: string, text: string, body: (modules: string, file: string) => void): void {
   const modules = mkdtempSync(join(tmpdir(), 'opal-patch-'));
-  mkdirSync(join(modules, 'pkg', 'src'), { recursive: true });
-  writeFileSync(join(modules, 'pkg', 'package.json'), JSON.stringify({ name: 'pkg', version }));
-  writeFileSync(join(modules, 'pkg', 'src', 'a.js'), text);
-  return { modules, file: join(modules, 'pkg', 'src', 'a.js'), done: () => rmSync(modules, { recursive: true, force: true }) };
+  try {
+    mkdirSync(join(modules, 'pkg', 'src'), { recursive: true });
+    writeFileSync(join(modules, 'pkg', 'package.json'), JSON.stringify({ name: 'pkg', version }));
+    writeFileSync(join(modules, 'pkg', 'src', 'a.js'), text);
+    body(modules, join(modules, 'pkg', 'src', 'a.js'));
+  } finally {
+    rmSync(modules, { recursive: true, force: true });
+  }
 }
 
 const PATCH: Patch = { package: 'pkg', version: '1.0.0', file: 'src/a.js', from: 'slow()', to: 'fast()' };
+const outcomes = (modules: string, patches: Patch[], options?: { write?: boolean }) => patcher.applyPatches(modules, patches, options).map((r) => r.outcome);
 
 describe('dependency patches (scripts/patch-dependencies.mjs)', () => {
-  it('given the expected text, when applied twice, then it is replaced once and the second pass finds it present', () => {
-    const m = fakeModules('1.0.0', 'before;\nslow();\nafter;\n');
-    try {
-      assert.deepEqual(patcher.applyPatches(m.modules, [PATCH], { write: false }).map((r) => r.outcome), ['missing']);
-      assert.equal(readFileSync(m.file, 'utf8'), 'before;\nslow();\nafter;\n');
-      assert.deepEqual(patcher.applyPatches(m.modules, [PATCH]).map((r) => r.outcome), ['applied']);
-      assert.equal(readFileSync(m.file, 'utf8'), 'before;\nfast();\nafter;\n');
-      assert.deepEqual(patcher.applyPatches(m.modules, [PATCH]).map((r) => r.outcome), ['present']);
-      assert.equal(readFileSync(m.file, 'utf8'), 'before;\nfast();\nafter;\n');
-    } finally {
-      m.done();
-    }
-  });
+  it('given the expected text, when applied twice, then it is replaced once and the second pass finds it present', () =>
+    withModules('1.0.0', 'before;\nslow();\nafter;\n', (modules, file) => {
+      assert.deepEqual(outcomes(modules, [PATCH], { write: false }), ['missing']);
+      assert.equal(readFileSync(file, 'utf8'), 'before;\nslow();\nafter;\n');
+      assert.deepEqual(outcomes(modules, [PATCH]), ['applied']);
+      assert.equal(readFileSync(file, 'utf8'), 'before;\nfast();\nafter;\n');
+      assert.deepEqual(outcomes(modules, [PATCH]), ['present']);
+      assert.equal(readFileSync(file, 'utf8'), 'before;\nfast();\nafter;\n');
+    }));
 
-  it('given another version of the package, then it refuses, naming both versions, and leaves the file alone', () => {
-    const m = fakeModules('1.0.1', 'slow();\n');
-    try {
-      assert.throws(() => patcher.applyPatches(m.modules, [PATCH]), /pkg is 1\.0\.1, the patch of src\/a\.js is for 1\.0\.0/);
-      assert.equal(readFileSync(m.file, 'utf8'), 'slow();\n');
-    } finally {
-      m.done();
-    }
-  });
+  it('given another version of the package, then it refuses, naming both versions, and leaves the file alone', () =>
+    withModules('1.0.1', 'slow();\n', (modules, file) => {
+      assert.throws(() => patcher.applyPatches(modules, [PATCH]), /pkg is 1\.0\.1, the patch of src\/a\.js is for 1\.0\.0/);
+      assert.equal(readFileSync(file, 'utf8'), 'slow();\n');
+    }));
 
-  it('given a file without the text the patch replaces, then it refuses; a package not installed is reported absent', () => {
-    const m = fakeModules('1.0.0', 'other();\n');
-    try {
-      assert.throws(() => patcher.applyPatches(m.modules, [PATCH]), /pkg\/src\/a\.js does not hold the code the patch replaces/);
-      assert.deepEqual(patcher.applyPatches(m.modules, [{ ...PATCH, package: 'not-installed' }]).map((r) => r.outcome), ['absent']);
-    } finally {
-      m.done();
-    }
-  });
+  it('given a file without the text the patch replaces, then it refuses; a package not installed is reported absent', () =>
+    withModules('1.0.0', 'other();\n', (modules) => {
+      assert.throws(() => patcher.applyPatches(modules, [PATCH]), /pkg\/src\/a\.js does not hold the code the patch replaces/);
+      assert.deepEqual(outcomes(modules, [{ ...PATCH, package: 'not-installed' }]), ['absent']);
+    }));
 
   it('the installed dependencies carry every patch (npm ci and the build apply them)', () => {
     const outcomes = patcher.applyPatches(join(root, 'node_modules'), patcher.PATCHES, { write: false });
@@ -126,24 +119,27 @@ describe("kafkajs's request queue, as patched", () => {
     return q.throttleCheckTimeoutId === null;
   };
 
-  it('given an answered request and nothing pending, then no timer is left armed (it re-armed every 1 ms for good)', async () => {
-    const q = queue(1);
+  /** A queue of `maxInFlight`, the ids it has sent so far, and the queue destroyed after `body`. */
+  const withQueue = async (maxInFlight: number, body: (q: Queue, sent: number[]) => Promise<void>) => {
+    const q = queue(maxInFlight);
     try {
-      const sent: number[] = [];
+      await body(q, []);
+    } finally {
+      q.destroy();
+    }
+  };
+
+  it('given an answered request and nothing pending, then no timer is left armed (it re-armed every 1 ms for good)', () =>
+    withQueue(1, async (q, sent) => {
       q.push(request(1, sent));
       answer(q, 1);
       assert.deepEqual(sent, [1]);
       assert.equal(q.throttleCheckTimeoutId, null);
       assert.ok(await disarms(q));
-    } finally {
-      q.destroy();
-    }
-  });
+    }));
 
-  it('given more requests than may fly at once, then each answer sends the next, in order, and the timer stops after', async () => {
-    const q = queue(1);
-    try {
-      const sent: number[] = [];
+  it('given more requests than may fly at once, then each answer sends the next, in order, and the timer stops after', () =>
+    withQueue(1, async (q, sent) => {
       for (const id of [1, 2, 3]) q.push(request(id, sent));
       assert.deepEqual(sent, [1]);
       answer(q, 1);
@@ -152,15 +148,10 @@ describe("kafkajs's request queue, as patched", () => {
       answer(q, 3);
       assert.deepEqual(sent, [1, 2, 3]);
       assert.ok(await disarms(q));
-    } finally {
-      q.destroy();
-    }
-  });
+    }));
 
-  it('given the broker throttles the client, then a request queued meanwhile goes out once the throttle ends', async () => {
-    const q = queue(5);
-    try {
-      const sent: number[] = [];
+  it('given the broker throttles the client, then a request queued meanwhile goes out once the throttle ends', () =>
+    withQueue(5, async (q, sent) => {
       q.maybeThrottle(30);
       q.push(request(1, sent));
       assert.deepEqual(sent, []);
@@ -168,8 +159,5 @@ describe("kafkajs's request queue, as patched", () => {
       assert.deepEqual(sent, [1]);
       answer(q, 1);
       assert.ok(await disarms(q));
-    } finally {
-      q.destroy();
-    }
-  });
+    }));
 });
