@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestMicroservice } from '@nestjs/common';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
@@ -82,7 +83,8 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     }
   }
   const { eventLog, store, content } = backends;
-  const url = `${config.grpcHost}:${config.grpcPort}`;
+  // Port 0 asks for any free port: take one here, so the address logged and returned is the one served.
+  const url = `${config.grpcHost}:${config.grpcPort === 0 ? await freePortOn(config.grpcHost) : config.grpcPort}`;
   const metrics = new ProcessMetrics();
   const tracing = startTracing(config.otlpEndpoint, config.serviceName ?? (names.length === 1 ? `opal-${names[0]}` : 'opal'));
   let app: INestMicroservice | undefined;
@@ -142,4 +144,16 @@ async function warmIndex(log: KafkaEventLog, domains: readonly string[], logger:
   const started = performance.now();
   await log.warm(domains);
   logger.info({ domains, ms: Math.round(performance.now() - started), ...log.indexFootprint() }, 'kafka index ready');
+}
+
+/** A port the system deems free on `host` now (it binds port 0, reads the port, and lets go). */
+function freePortOn(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host, port: 0 }, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
