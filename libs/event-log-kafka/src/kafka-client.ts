@@ -44,6 +44,30 @@ export function connectError(options: KafkaEventLogOptions, error: unknown): Eve
 
 /** Creates the domain topics and the dead-letter topic when missing; existing topics are left alone. */
 export async function ensureTopics(admin: Admin, topics: ResolvedTopics): Promise<void> {
+  await createMissingTopics(admin, topics);
+  await checkPartitionCounts(admin, topics);
+}
+
+/**
+ * A stream's partition is its key's hash modulo the topic's partitions, so every process must count
+ * the same partitions as the topic has: one that counted otherwise would look for a stream, and
+ * append to it, in another partition, where its version starts again from zero. A topic already
+ * there with another count than configured (another setting, or partitions added to it since) is
+ * refused, naming the topic and both counts.
+ */
+async function checkPartitionCounts(admin: Admin, topics: ResolvedTopics): Promise<void> {
+  const { topics: found } = await admin.fetchTopicMetadata({ topics: topics.all.map((t) => t.topic) });
+  const differing: string[] = [];
+  for (const t of topics.all) {
+    const actual = found.find((f) => f.name === t.topic)?.partitions.length;
+    if (actual !== undefined && actual !== t.partitions) differing.push(`${t.topic} has ${actual} partitions but ${t.partitions} are configured`);
+  }
+  if (differing.length > 0) {
+    throw new EventLogError('INVALID_ARGUMENT', `topics: ${differing.join(', ')}; a stream's partition follows from the count, so a topic in use keeps its count (configure what it has)`);
+  }
+}
+
+async function createMissingTopics(admin: Admin, topics: ResolvedTopics): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const wanted = [...topics.all, { topic: topics.deadLetter, partitions: 1 }].filter((t) => !existing.has(t.topic));
   if (wanted.length === 0) return;

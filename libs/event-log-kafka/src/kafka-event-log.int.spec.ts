@@ -288,6 +288,22 @@ if (!infra.skipped) {
         await admin.disconnect();
       }
     });
+
+    it('refuses topics in use with another partition count than configured, naming the topic and both counts', async () => {
+      // With 6 partitions counted, this stream would hash to another partition than the one that holds it.
+      const id = `moved-${run}`;
+      await log.append(id, [ev('A')], { expectedVersion: 'no_stream', producer: 't' });
+      const says = (topic: string, configured: number) => `${options.topics!.prefix}${topic} has 3 partitions but ${configured} are configured`;
+      const refused = (...parts: string[]) => (e: { code?: string; message: string }) => e.code === 'INVALID_ARGUMENT' && parts.every((p) => e.message.includes(p));
+      await assert.rejects(KafkaEventLog.connect({ ...options, topics: { ...options.topics, defaultPartitions: 6 } }), refused(says('alpha', 6), says('events', 6)));
+      await assert.rejects(KafkaEventLog.connect({ ...options, topics: { ...options.topics, partitions: { alpha: 2 } } }), (e: Error) => refused(says('alpha', 2))(e) && !e.message.includes('events has'));
+      const same = await KafkaEventLog.connect(options);
+      try {
+        assert.equal(await same.streamVersion(id), 1);
+      } finally {
+        await same.close();
+      }
+    });
   });
 } else {
   describe('kafka event log', () => {
