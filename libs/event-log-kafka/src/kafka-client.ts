@@ -44,8 +44,53 @@ export function connectError(options: KafkaEventLogOptions, error: unknown): Eve
 
 /** Creates the domain topics and the dead-letter topic when missing; existing topics are left alone. */
 export async function ensureTopics(admin: Admin, topics: ResolvedTopics): Promise<void> {
-  await createMissingTopics(admin, topics);
+  const existing = new Set(await admin.listTopics());
+  await checkLayout(admin, topics, existing);
+  await createMissingTopics(admin, topics, existing);
   await checkPartitionCounts(admin, topics);
+}
+
+/**
+ * A stream's topic follows from the topic layout and the stream domains, so a process that maps
+ * streams otherwise than the log was written would look for a stream, and append to it, in another
+ * topic, where its version starts again from zero. The topics under the prefix show how the log was
+ * written, and connect refuses the two mix-ups of `OPAL_KAFKA_TOPIC_LAYOUT`:
+ * - every stream in the default topic here, while topics per domain lie beside it (names of the
+ *   prefix plus one word: a deployment under a longer prefix, such as `opal.eu.`, is not counted);
+ * - topics per domain here, while only the default topic exists and it holds events.
+ */
+async function checkLayout(admin: Admin, topics: ResolvedTopics, existing: ReadonlySet<string>): Promise<void> {
+  const others = topics.all.filter((t) => t.topic !== topics.defaultTopic).map((t) => t.topic);
+  if (others.length === 0) {
+    const ours = new Set([topics.defaultTopic, topics.deadLetter]);
+    const perDomain = topics.prefix === '' ? [] : [...existing].filter((t) => t.startsWith(topics.prefix) && !ours.has(t) && /^[A-Za-z0-9_-]+$/.test(t.slice(topics.prefix.length))).sort();
+    if (perDomain.length > 0) {
+      throw new EventLogError(
+        'INVALID_ARGUMENT',
+        `topics: ${perDomain.join(', ')} lie beside ${topics.defaultTopic}: the log was written with topics per domain, and with every stream in one topic (OPAL_KAFKA_TOPIC_LAYOUT=single) this process would not see their streams`,
+      );
+    }
+    return;
+  }
+  if (!existing.has(topics.defaultTopic) || others.some((t) => existing.has(t))) return;
+  if (!(await holdsRecords(admin, topics.defaultTopic))) return; // created, never written: nothing to lose sight of
+  throw new EventLogError(
+    'INVALID_ARGUMENT',
+    `topics: ${topics.defaultTopic} holds events and ${others.join(', ')} do not exist: the log was written with every stream in ${topics.defaultTopic} (OPAL_KAFKA_TOPIC_LAYOUT=single), and read with topics per domain its streams would start again from version zero`,
+  );
+}
+
+/** Whether any partition of `topic` has had a record; asks again while a new topic's leaders settle. */
+async function holdsRecords(admin: Admin, topic: string, timeoutMs = 30_000): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return (await admin.fetchTopicOffsets(topic)).some((o) => Number(o.high) > 0);
+    } catch (error) {
+      if (!(error as { retriable?: boolean }).retriable || Date.now() > until) throw error;
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
 }
 
 /**
@@ -67,8 +112,7 @@ async function checkPartitionCounts(admin: Admin, topics: ResolvedTopics): Promi
   }
 }
 
-async function createMissingTopics(admin: Admin, topics: ResolvedTopics): Promise<void> {
-  const existing = new Set(await admin.listTopics());
+async function createMissingTopics(admin: Admin, topics: ResolvedTopics, existing: ReadonlySet<string>): Promise<void> {
   const wanted = [...topics.all, { topic: topics.deadLetter, partitions: 1 }].filter((t) => !existing.has(t.topic));
   if (wanted.length === 0) return;
   try {

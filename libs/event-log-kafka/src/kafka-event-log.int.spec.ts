@@ -304,6 +304,35 @@ if (!infra.skipped) {
         await same.close();
       }
     });
+
+    it('refuses a log written with another topic layout: every stream in one topic, or topics per domain', async () => {
+      // optionsFor maps 'ia-' streams to their own topic (alpha); without streamDomains every stream is in 'events'.
+      const single = (label: string) => {
+        const o = optionsFor(label);
+        return { ...o, topics: { ...o.topics, streamDomains: {} } };
+      };
+      const refused = (...parts: string[]) => (e: { code?: string; message: string }) => e.code === 'INVALID_ARGUMENT' && parts.every((p) => e.message.includes(p));
+      const oneTopic = single('layout-single');
+      const byDomain = optionsFor('layout-domains');
+      const fresh = optionsFor('layout-fresh');
+      try {
+        // Written with every stream in one topic, then opened with topics per domain.
+        const written = await KafkaEventLog.connect(oneTopic);
+        await written.append(`ia-${run}`, [ev('A')], { expectedVersion: 'no_stream', producer: 't' });
+        await written.close();
+        const prefix = oneTopic.topics.prefix!;
+        await assert.rejects(KafkaEventLog.connect({ ...byDomain, topics: { ...byDomain.topics, prefix } }), refused(`${prefix}events holds events and ${prefix}alpha do not exist`));
+        // Written with topics per domain, then opened with every stream in one topic.
+        await (await KafkaEventLog.connect(byDomain)).close();
+        const domains = byDomain.topics!.prefix!;
+        await assert.rejects(KafkaEventLog.connect({ ...oneTopic, topics: { ...oneTopic.topics, prefix: domains } }), refused(`topics: ${domains}alpha lie beside ${domains}events`));
+        // A one-topic log never written to takes topics per domain.
+        await (await KafkaEventLog.connect(single('layout-fresh'))).close();
+        await (await KafkaEventLog.connect(fresh)).close();
+      } finally {
+        for (const o of [oneTopic, byDomain, fresh]) await deleteTopics(brokers, o.topics!.prefix!);
+      }
+    });
   });
 } else {
   describe('kafka event log', () => {

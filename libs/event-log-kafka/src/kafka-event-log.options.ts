@@ -75,6 +75,10 @@ export type KafkaEventLogOptions = {
 };
 
 export type ResolvedTopics = {
+  /** The prefix of every topic name. */
+  readonly prefix: string;
+  /** The topic of streams whose prefix no domain claims. */
+  readonly defaultTopic: string;
   readonly domains: readonly string[];
   readonly topicOf: (streamId: string) => string;
   readonly all: readonly { topic: string; partitions: number }[];
@@ -98,6 +102,8 @@ export function resolveTopics(options: KafkaTopicsOptions = {}): ResolvedTopics 
   if (!Number.isInteger(replicationFactor) || replicationFactor < 1) throw new Error('topics.replicationFactor: must be a positive integer');
   const topicOfDomain = (d: string) => `${prefix}${d}`;
   return {
+    prefix,
+    defaultTopic: topicOfDomain(defaultDomain),
     domains,
     topicOf(streamId) {
       return topicOfDomain(streamDomains[streamPrefix(streamId)] ?? defaultDomain);
