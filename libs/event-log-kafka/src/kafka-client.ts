@@ -42,7 +42,10 @@ export function connectError(options: KafkaEventLogOptions, error: unknown): Eve
   return new EventLogError('UNAVAILABLE', `${at}: ${String(error)}`);
 }
 
-/** Creates the domain topics and the dead-letter topic when missing; existing topics are left alone. */
+/**
+ * Creates the domain topics and the dead-letter topic when missing; existing topics are left as they
+ * are, but must match this process's layout and partition counts (else INVALID_ARGUMENT).
+ */
 export async function ensureTopics(admin: Admin, topics: ResolvedTopics): Promise<void> {
   const existing = new Set(await admin.listTopics());
   await checkLayout(admin, topics, existing);
