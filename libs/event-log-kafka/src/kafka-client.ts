@@ -76,24 +76,12 @@ async function checkLayout(admin: Admin, topics: ResolvedTopics, existing: Reado
     return;
   }
   if (!existing.has(topics.defaultTopic) || others.some((t) => existing.has(t))) return;
-  if (!(await holdsRecords(admin, topics.defaultTopic))) return; // created, never written: nothing to lose sight of
+  const written = [...(await highWatermarks(admin, topics.defaultTopic)).values()].some((high) => high > 0);
+  if (!written) return; // created, never written: nothing to lose sight of
   throw new EventLogError(
     'INVALID_ARGUMENT',
     `topics: ${topics.defaultTopic} holds events and ${others.join(', ')} do not exist: the log was written with every stream in ${topics.defaultTopic} (OPAL_KAFKA_TOPIC_LAYOUT=single), and read with topics per domain its streams would start again from version zero`,
   );
-}
-
-/** Whether any partition of `topic` has had a record; asks again while a new topic's leaders settle. */
-async function holdsRecords(admin: Admin, topic: string, timeoutMs = 30_000): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
-    try {
-      return (await admin.fetchTopicOffsets(topic)).some((o) => Number(o.high) > 0);
-    } catch (error) {
-      if (!(error as { retriable?: boolean }).retriable || Date.now() > until) throw error;
-    }
-    await new Promise((r) => setTimeout(r, delay));
-  }
 }
 
 /**
