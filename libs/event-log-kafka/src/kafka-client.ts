@@ -99,7 +99,7 @@ async function checkPartitionCounts(admin: Admin, topics: ResolvedTopics): Promi
     if (actual !== undefined && actual !== t.partitions) differing.push(`${t.topic} has ${actual} partitions but ${t.partitions} are configured`);
   }
   if (differing.length > 0) {
-    throw new EventLogError('INVALID_ARGUMENT', `topics: ${differing.join(', ')}; a stream's partition follows from the count, so a topic in use keeps its count (configure what it has)`);
+    throw new EventLogError('INVALID_ARGUMENT', `topics: ${differing.join(', ')}; a stream's partition follows from the count, so a topic in use keeps its count (configure what it has: OPAL_KAFKA_PARTITIONS, or OPAL_KAFKA_DOMAIN_PARTITIONS for one topic)`);
   }
 }
 
