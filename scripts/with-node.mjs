@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
-const update = args[0] === '--update' ? args.shift() !== undefined : false;
+const update = args[0] === '--update';
+if (update) args.shift();
 const [major, ...command] = args;
 if (!/^\d+$/.test(major ?? '') || command.length === 0) {
   console.error('usage: node scripts/with-node.mjs [--update] <major> <command> [args...]');

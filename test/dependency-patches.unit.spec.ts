@@ -57,9 +57,9 @@ describe('dependency patches (scripts/patch-dependencies.mjs)', () => {
     }));
 
   it('the installed dependencies carry every patch (npm ci and the build apply them)', () => {
-    const outcomes = patcher.applyPatches(join(root, 'node_modules'), patcher.PATCHES, { write: false });
+    const installed = patcher.applyPatches(join(root, 'node_modules'), patcher.PATCHES, { write: false });
     assert.deepEqual(
-      outcomes.map((r) => `${r.package}/${r.file}: ${r.outcome}`),
+      installed.map((r) => `${r.package}/${r.file}: ${r.outcome}`),
       patcher.PATCHES.map((p) => `${p.package}/${p.file}: present`),
     );
   });

@@ -289,12 +289,14 @@ if (!infra.skipped) {
       }
     });
 
+    /** An INVALID_ARGUMENT whose message holds every one of `parts`. */
+    const refused = (...parts: string[]) => (e: { code?: string; message: string }) => e.code === 'INVALID_ARGUMENT' && parts.every((p) => e.message.includes(p));
+
     it('refuses topics in use with another partition count than configured, naming the topic and both counts', async () => {
       // With 6 partitions counted, this stream would hash to another partition than the one that holds it.
       const id = `moved-${run}`;
       await log.append(id, [ev('A')], { expectedVersion: 'no_stream', producer: 't' });
       const says = (topic: string, configured: number) => `${options.topics!.prefix}${topic} has 3 partitions but ${configured} are configured`;
-      const refused = (...parts: string[]) => (e: { code?: string; message: string }) => e.code === 'INVALID_ARGUMENT' && parts.every((p) => e.message.includes(p));
       await assert.rejects(KafkaEventLog.connect({ ...options, topics: { ...options.topics, defaultPartitions: 6 } }), refused(says('alpha', 6), says('events', 6)));
       await assert.rejects(KafkaEventLog.connect({ ...options, topics: { ...options.topics, partitions: { alpha: 2 } } }), (e: Error) => refused(says('alpha', 2))(e) && !e.message.includes('events has'));
       const same = await KafkaEventLog.connect(options);
@@ -311,7 +313,6 @@ if (!infra.skipped) {
         const o = optionsFor(label);
         return { ...o, topics: { ...o.topics, streamDomains: {} } };
       };
-      const refused = (...parts: string[]) => (e: { code?: string; message: string }) => e.code === 'INVALID_ARGUMENT' && parts.every((p) => e.message.includes(p));
       const oneTopic = single('layout-single');
       const byDomain = optionsFor('layout-domains');
       const fresh = optionsFor('layout-fresh');

@@ -68,6 +68,9 @@ export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: Embe
 export async function startNode(config: OpalConfig, names: readonly ServiceName[], clock?: Clock): Promise<RunningNode> {
   const logger = createLogger(config.logLevel, names.length === 1 ? names[0]! : 'opal');
   const embedded = config.eventLog === 'embedded' && config.store === 'memory';
+  // Port 0 asks for any free port: take one first (before anything is opened that a failure here
+  // would leave open), so the address logged and returned is the one served.
+  const url = `${config.grpcHost}:${config.grpcPort === 0 ? await freePortOn(config.grpcHost) : config.grpcPort}`;
   let release = () => {};
   let backends: Backends;
   if (embedded) {
@@ -83,8 +86,6 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     }
   }
   const { eventLog, store, content } = backends;
-  // Port 0 asks for any free port: take one here, so the address logged and returned is the one served.
-  const url = `${config.grpcHost}:${config.grpcPort === 0 ? await freePortOn(config.grpcHost) : config.grpcPort}`;
   const metrics = new ProcessMetrics();
   const tracing = startTracing(config.otlpEndpoint, config.serviceName ?? (names.length === 1 ? `opal-${names[0]}` : 'opal'));
   let app: INestMicroservice | undefined;
