@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
 import { OpalProcess, call, clientStream, grpcClient, rng, signContributionFast, text, vocabulary, wallet } from '@opal/testkit';
+import { deleteTopics, ensureInfra } from '@opal/test-infra';
 import type { BenchSuite } from './harness.js';
 
 /**
@@ -10,14 +12,21 @@ import type { BenchSuite } from './harness.js';
  * the batch's response. Requests are signed before the clock starts.
  *   --items N (default 5000)   --streams K concurrent streams (default 1)   --bytes B (default 1024)
  *   --profile DIR writes a CPU profile of the server there
+ *   --scale-out   `opal up` on the local Kafka broker and MongoDB-wire server (topics and database of
+ *                 its own, removed after) instead of the embedded log: each contribution is an append
+ *                 to the Kafka topic that every service's subscriptions then follow
  */
 export const run: BenchSuite = async (ctx) => {
   const items = Number(ctx.options['items'] ?? 5000);
   const streams = Number(ctx.options['streams'] ?? 1);
   const bytes = Number(ctx.options['bytes'] ?? 1024);
+  const scaleOut = ctx.options['scale-out'] !== undefined;
   const dir = mkdtempSync(join(tmpdir(), 'opal-bench-ingest-'));
   const profile = typeof ctx.options['profile'] === 'string' ? ['--cpu-prof', `--cpu-prof-dir=${ctx.options['profile']}`] : [];
-  const node = new OpalProcess(dir, { nodeArgs: profile });
+  const cluster = scaleOut ? await scaledOut() : undefined;
+  if (scaleOut && !cluster) return ctx.progress('scale-out: no local Kafka or MongoDB-wire server here');
+  const node = new OpalProcess(dir, { nodeArgs: profile, env: cluster?.env });
+  const mode: Record<string, string | boolean> = cluster ? { event_log: 'kafka', store: 'mongodb' } : { event_log: 'embedded', fsync: true };
   try {
     await node.start();
     const ingest = grpcClient(node.url, 'ingest');
@@ -45,10 +54,29 @@ export const run: BenchSuite = async (ctx) => {
     const accepted = results.reduce((n, x) => n + x.accepted, 0);
     if (accepted !== items) throw new Error(`expected every contribution accepted, got ${accepted} of ${items}`);
     ingest.close();
-    ctx.report({ metric: 'contributions_per_s', value: Math.round(items / seconds), unit: 'contributions/s', params: { items, bytes, streams, near_duplicate_detection: true, fsync: true } });
-    ctx.report({ metric: 'batch_seconds', value: Number(seconds.toFixed(3)), unit: 's', params: { items, bytes, streams } });
+    ctx.report({ metric: 'contributions_per_s', value: Math.round(items / seconds), unit: 'contributions/s', params: { items, bytes, streams, near_duplicate_detection: true, ...mode } });
+    ctx.report({ metric: 'batch_seconds', value: Number(seconds.toFixed(3)), unit: 's', params: { items, bytes, streams, ...mode } });
   } finally {
     await node.stop();
+    await cluster?.drop();
     rmSync(dir, { recursive: true, force: true });
   }
 };
+
+/** Topics and a database of the run's own on the local servers (started if need be). */
+async function scaledOut(): Promise<{ env: Record<string, string>; drop: () => Promise<void> } | undefined> {
+  const infra = await ensureInfra(['kafka', 'mongo']);
+  if (infra.skipped) return undefined;
+  const brokers = infra.endpoints.kafkaBrokers!;
+  const prefix = `bench-ingest-${process.pid}-${Date.now()}.`;
+  const url = infra.endpoints.mongoUrl!.replace(/\/[^/]*$/, `/bench_ingest_${process.pid}`);
+  return {
+    env: { OPAL_EVENT_LOG: `kafka://${brokers}`, OPAL_STORE: url, OPAL_KAFKA_TOPIC_PREFIX: prefix },
+    async drop() {
+      await deleteTopics(brokers, prefix);
+      const client = await new MongoClient(url).connect();
+      await client.db().dropDatabase();
+      await client.close();
+    },
+  };
+}

@@ -6,6 +6,7 @@ import { EventLogError, TransientError, type StoredEvent } from '@opal/event-log
 import { eventLogContract } from '@opal/event-log/testing';
 import { KafkaEventLog } from './kafka-event-log.adapter.js';
 import { DEAD_LETTER_HEADERS } from './dead-letter.js';
+import { LINGER_MS } from './kafka-subscription.js';
 import { brokers, ev, infra, optionsFor, run } from './kafka-test-kit.js';
 
 if (infra.skipped) console.log(`# kafka event log: ${infra.reason}`);
@@ -127,6 +128,30 @@ if (!infra.skipped) {
         assert.deepEqual(offsets, [...offsets].sort((a, b) => a - b), `partition ${p} in order`);
       }
       for (const s of streams) assert.deepEqual(all.filter((e) => e.streamId === s).map((e) => e.streamSeq), [1, 2, 3]);
+    });
+
+    it('gathers events appended one at a time into fewer handler calls, each at least LINGER_MS after the one before', async () => {
+      const s = `trickle-${run}`;
+      const calls: number[] = [];
+      let seen = 0;
+      const sub = log.subscribe({
+        name: `trickle-${run}`,
+        from: 'beginning',
+        handler: (batch: StoredEvent[]) => {
+          const mine = batch.filter((e) => e.streamId === s).length;
+          seen += mine;
+          if (mine > 0) calls.push(performance.now());
+        },
+      });
+      await sub.caughtUp();
+      // Each append waits for the one before, as a client stream's contributions to one Datanet do.
+      for (let i = 0; i < 40; i++) await log.append(s, [ev('T')], { expectedVersion: i, producer: 't' });
+      await sub.caughtUp();
+      await sub.stop();
+      assert.equal(seen, 40);
+      assert.ok(calls.length < 20, `40 appends came in ${calls.length} handler calls`);
+      // A timer may fire up to a millisecond early by the clock read here.
+      for (let i = 1; i < calls.length; i++) assert.ok(calls[i]! - calls[i - 1]! >= LINGER_MS - 2, `calls ${(calls[i]! - calls[i - 1]!).toFixed(1)} ms apart`);
     });
 
     it('sends an event its handler cannot apply to the dead-letter topic with the reason, and goes on', async () => {

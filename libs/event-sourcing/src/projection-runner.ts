@@ -134,7 +134,9 @@ export class ProjectionRunner<E extends DomainEvent> {
   private async evolveAndCommit(batch: readonly StoredEvent[], decoded: RecordedEvent<E>[], positions: StoredEvent['position'][]): Promise<void> {
     const next = batch.length > 0 ? nextCursor(this.subscription?.cursor(), batch) : undefined;
     if (decoded.length === 0) {
-      if (next) await this.commit([], next);
+      // A guarded store resumes through the log's shared checkpoint (see start), never through the
+      // cursor it stores: a batch with none of the projection's events has nothing to write there.
+      if (next && !this.guarded) await this.commit([], next);
       return;
     }
     if (this.guarded) return this.commitGuarded(decoded, positions, next!);

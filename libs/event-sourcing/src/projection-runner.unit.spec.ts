@@ -9,6 +9,7 @@ import { MemoryDocumentStore } from './memory-document-store.js';
 import { ProjectionRunner } from './projection-runner.js';
 import type { Projection } from './projection.js';
 import type { DomainEvent } from './domain-event.js';
+import type { DocumentStore, GuardedDoc } from './document-store.port.js';
 
 type Accepted = DomainEvent<'ContributionAccepted', { datanetId: string; contributionId: string; contributor: string; contentHash: string; sizeBytes: number }>;
 
@@ -95,5 +96,30 @@ describe('ProjectionRunner', () => {
     await runner.apply(batch);
     assert.deepEqual(await store.get('test_counts', 'z'), { contributor: 'z', accepted: 2, bytes: 15 });
     assert.equal(runner.appliedEvents, 2);
+  });
+
+  it('writes nothing to a guarded store for a batch without its events; an in-process one moves its cursor', async () => {
+    // Another service's event, on a topic the projection follows (settlement and governance follow every one).
+    const foreign = { ...stored('tenant-t', 1, 'x', 1), type: 'opal.inference.v1.InferenceCompleted' };
+    const writes: string[] = [];
+    const guarded = {
+      prepare: async () => {},
+      loadCheckpoint: async () => undefined,
+      getGuarded: async () => new Map<string, GuardedDoc>(),
+      commitGuarded: async (_p: string, w: readonly unknown[]) => void writes.push(`guarded ${w.length}`),
+      commit: async () => void writes.push('commit'),
+    } as unknown as DocumentStore;
+    const runner = new ProjectionRunner(noLog, guarded, counting);
+    await runner.apply([foreign]);
+    assert.deepEqual(writes, []);
+    await runner.apply([foreign, stored('d', 1, 'x', 3)]);
+    assert.deepEqual(writes, ['guarded 1']);
+    assert.equal(runner.appliedEvents, 1);
+
+    const memory = new MemoryDocumentStore();
+    await memory.prepare(counting.name, counting.collections);
+    const local = new ProjectionRunner(noLog, memory, counting);
+    await local.apply([foreign]);
+    assert.deepEqual((await memory.loadCheckpoint(counting.name))?.cursor, { log: foreign.position.offset + 1 });
   });
 });
