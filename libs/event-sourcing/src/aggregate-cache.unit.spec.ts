@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedEventLog, EventLogError } from '@opal/event-log';
+import { EmbeddedEventLog, EventLogError, type EventLog } from '@opal/event-log';
 import { AggregateCache, CONFLICT_ATTEMPTS, type AggregateDefinition } from './aggregate-cache.js';
 import type { DomainEvent } from './domain-event.js';
 import { TypedEventCodec } from './typed-event-codec.js';
@@ -89,8 +89,10 @@ describe('AggregateCache on a log with concurrent writers', () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-aggregates-shared-'));
   let log: EmbeddedEventLog;
   let shared: EmbeddedEventLog;
+  let slow: EventLog;
   let eventsRead = 0;
   let largestRead = 0;
+  let appends = 0;
   before(async () => {
     log = await EmbeddedEventLog.open(dir, { fsync: false });
     // The real log, seen through a proxy that says so and counts what stream reads return.
@@ -100,13 +102,26 @@ describe('AggregateCache on a log with concurrent writers', () => {
       largestRead = Math.max(largestRead, out.length);
       return out;
     };
-    shared = new Proxy(log, {
-      get(target, key) {
-        if (key === 'concurrentWriters') return true;
-        if (key === 'readStream') return readStream;
-        const value = Reflect.get(target, key, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
+    const proxy = (append: EventLog['append']) =>
+      new Proxy(log, {
+        get(target, key) {
+          if (key === 'concurrentWriters') return true;
+          if (key === 'readStream') return readStream;
+          if (key === 'append') return append;
+          const value = Reflect.get(target, key, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    shared = proxy((...args) => {
+      appends++;
+      return log.append(...args);
+    });
+    // Each append reaches the log 5 ms after the call, as a broker's answer does: a command decided
+    // right after another finds it in flight.
+    slow = proxy(async (...args) => {
+      appends++;
+      await new Promise((r) => setTimeout(r, 5));
+      return log.append(...args);
     });
   });
   after(async () => {
@@ -176,5 +191,56 @@ describe('AggregateCache on a log with concurrent writers', () => {
     const { result } = await b.execute('gate', { now: 2 }, enter);
     assert.equal(result, 3);
     await assert.rejects(b.execute('nowhere', { now: 3 }, enter), /the gate is closed/);
+  });
+  it('decides the commands that come while an append is in flight on top of it, and appends them as one', async () => {
+    const a = new AggregateCache(slow, counter, 'a');
+    await a.execute('piped', { now: 0 }, add('first'));
+    // As a client stream of contributions does: each decided once the one before is decided, none
+    // waiting for the log.
+    const after = (tag: string) => (s: { count: number; names: string[] }) => add(`${tag} after ${s.names.at(-1)}`)(s);
+    appends = 0;
+    const durable: Promise<unknown>[] = [];
+    for (let i = 0; i < 300; i++) durable.push((await a.decide('piped', { now: i }, after(`c${i}`))).durable);
+    await Promise.all(durable);
+    assert.ok(appends < 30, `300 commands in ${appends} appends`);
+    const names = (await log.readStream('piped')).map((e) => codec.decode(e)!.data.name);
+    assert.equal(names.length, 301);
+    for (let i = 1; i < names.length; i++) assert.equal(names[i], `c${i - 1} after ${names[i - 1]}`);
+    assert.equal((await a.peek('piped')).version, 301);
+  });
+
+  it('decides again, on the stream read again, every command decided on an append that lost its race; then stops deciding ahead there', async () => {
+    const a = new AggregateCache(slow, counter, 'a');
+    await a.execute('lost', { now: 0 }, add('first'));
+    const after = (tag: string) => (s: { count: number; names: string[] }) => add(`${tag} after ${s.names.at(-1)}`)(s);
+    // Another process appends right as the second command is decided, on top of the first.
+    let interfered = false;
+    const second = (s: { count: number; names: string[] }) => {
+      if (!interfered && s.count === 2) {
+        interfered = true;
+        void log.append('lost', [codec.encode({ type: 'DatanetCreated', data: { datanetId: 'd', name: 'other', tags: [] } }, 1)], { expectedVersion: 'any', producer: 'other' });
+      }
+      return after('c1')(s);
+    };
+    const decided = [await a.decide('lost', { now: 1 }, after('c0')), await a.decide('lost', { now: 2 }, second), await a.decide('lost', { now: 3 }, after('c2'))];
+    const outcomes = await Promise.allSettled(decided.map((d) => d.durable));
+    assert.ok(interfered, 'the second was decided while the first was in flight');
+    const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
+    assert.ok(refused.length >= 2 && refused.every((e) => e instanceof EventLogError && e.code === 'VERSION_CONFLICT'), `refused: ${refused}`);
+    // Decided again (as execute does), each on the stream as the log has it.
+    eventsRead = 0;
+    appends = 0;
+    for (const [i, o] of outcomes.entries()) if (o.status === 'rejected') await a.execute('lost', { now: 10 + i }, after(`again c${i}`));
+    const names = (await log.readStream('lost')).map((e) => codec.decode(e)!.data.name);
+    for (let i = 1; i < names.length; i++) {
+      const saw = / after (.*)$/.exec(names[i]!)?.[1];
+      if (saw !== undefined) assert.equal(saw, names[i - 1], `event ${i + 1} was decided on the events before it: ${names.join(' | ')}`);
+    }
+    assert.ok(names.includes('other'));
+    // The stream is now contended: commands wait for the one before, one append each.
+    const more = [];
+    for (let i = 0; i < 5; i++) more.push((await a.decide('lost', { now: 20 + i }, after(`late ${i}`))).durable);
+    await Promise.all(more);
+    assert.equal(appends, refused.length + 5);
   });
 });

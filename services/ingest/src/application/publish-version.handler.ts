@@ -33,6 +33,9 @@ export class PublishVersionHandler {
     if (!datanetId) throw new IngestError('INVALID_FIELD', 'datanet_id: required');
     const stream = datanetStream(datanetId);
     if (!(await this.datanets.peek(stream)).state.created) throw new IngestError('DATANET_NOT_FOUND', `datanet_id: no Datanet ${datanetId}`);
+    // "So far" is the log's: another replica may have accepted contributions this one has not read
+    // yet, and the version counts them all (the decision below fixes its extent at the first try).
+    await this.datanets.refresh(stream);
     let upTo: number | undefined;
     let last: PublishedVersion | undefined;
     for (;;) {
