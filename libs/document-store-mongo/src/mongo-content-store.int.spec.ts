@@ -27,5 +27,26 @@ else {
         await client.close();
       }
     });
+
+    it('stores puts made together in a few insert commands, a hash put twice once, and reads each back', async () => {
+      const url = infra.endpoints.mongoUrl!.replace(/\/[^/]*$/, `/opal_content_many_${process.pid}_${Date.now()}`);
+      const client = await new MongoClient(url, { monitorCommands: true }).connect();
+      let inserts = 0;
+      client.on('commandStarted', (e) => void (e.commandName === 'insert' && inserts++));
+      const store = await MongoContentStore.connect({ url, client });
+      try {
+        const items = Array.from({ length: 300 }, (_, i) => new TextEncoder().encode(`contribution ${i} `.repeat(1 + (i % 50))));
+        const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+        // Each twice, all at once, as the items of client streams are stored concurrently.
+        await Promise.all([...items, ...items].map((b) => store.put(sha(b), b)));
+        assert.ok(inserts < 30, `600 puts in ${inserts} insert commands`);
+        for (const b of items) assert.deepEqual(await store.get(sha(b)), b);
+        assert.equal(await client.db().collection('_content').countDocuments({}), items.length);
+      } finally {
+        await client.db().dropDatabase();
+        await store.close();
+        await client.close();
+      }
+    });
   });
 }
