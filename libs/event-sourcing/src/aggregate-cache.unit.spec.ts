@@ -17,6 +17,20 @@ const counter: AggregateDefinition<{ count: number; names: string[] }, Counted> 
   evolve: (s, e) => ({ count: s.count + 1, names: [...s.names, e.data.name] }),
 };
 const add = (name: string) => (s: { count: number }) => ({ events: [{ type: 'DatanetCreated' as const, data: { datanetId: 'd', name, tags: [] } }], result: s.count + 1 });
+// Each decision names the event it saw last: in the log that must be the event before it.
+const seeing = (tag: string) => (s: { count: number; names: string[] }) => add(`${tag} after ${s.names.at(-1)}`)(s);
+
+function assertEachDecidedOnTheOneBefore(names: readonly string[]): void {
+  for (let i = 1; i < names.length; i++) {
+    const saw = / after (.*)$/.exec(names[i]!)?.[1];
+    if (saw !== undefined) assert.equal(saw, names[i - 1], `event ${i + 1} was decided on the events before it: ${names.join(' | ')}`);
+  }
+}
+
+/** Another process's append to the stream, taken by the log at once. */
+function interfere(log: EmbeddedEventLog, stream: string): void {
+  void log.append(stream, [codec.encode({ type: 'DatanetCreated', data: { datanetId: 'd', name: 'other', tags: [] } }, 1)], { expectedVersion: 'any', producer: 'other' });
+}
 
 // Two caches over one log stand in for two processes (replicas) running commands on one stream.
 describe('AggregateCache shared by two processes', () => {
@@ -157,24 +171,19 @@ describe('AggregateCache on a log with concurrent writers', () => {
   it('never appends a command decided on events that lost the race', async () => {
     const a = new AggregateCache(shared, counter, 'a');
     await a.execute('raced', { now: 0 }, add('first'));
-    // Each decision names the event it saw last: in the log that must be the event before it.
-    const after = (tag: string) => (s: { count: number; names: string[] }) => add(`${tag} after ${s.names.at(-1)}`)(s);
     // Another process appends right as the first of three concurrent commands is decided.
     let interfered = false;
     const first = (s: { count: number; names: string[] }) => {
       if (!interfered) {
         interfered = true;
-        void log.append('raced', [codec.encode({ type: 'DatanetCreated', data: { datanetId: 'd', name: 'other', tags: [] } }, 1)], { expectedVersion: 'any', producer: 'other' });
+        interfere(log, 'raced');
       }
-      return after('c0')(s);
+      return seeing('c0')(s);
     };
-    await Promise.all([a.execute('raced', { now: 1 }, first), a.execute('raced', { now: 2 }, after('c1')), a.execute('raced', { now: 3 }, after('c2'))]);
+    await Promise.all([a.execute('raced', { now: 1 }, first), a.execute('raced', { now: 2 }, seeing('c1')), a.execute('raced', { now: 3 }, seeing('c2'))]);
     const names = (await log.readStream('raced')).map((e) => codec.decode(e)!.data.name);
     assert.equal(names.length, 5);
-    for (let i = 1; i < names.length; i++) {
-      const saw = / after (.*)$/.exec(names[i]!)?.[1];
-      if (saw !== undefined) assert.equal(saw, names[i - 1], `event ${i + 1} was decided on the events before it: ${names.join(' | ')}`);
-    }
+    assertEachDecidedOnTheOneBefore(names);
   });
 
   it('refuses a command only on the stream read to its end', async () => {
@@ -197,10 +206,9 @@ describe('AggregateCache on a log with concurrent writers', () => {
     await a.execute('piped', { now: 0 }, add('first'));
     // As a client stream of contributions does: each decided once the one before is decided, none
     // waiting for the log.
-    const after = (tag: string) => (s: { count: number; names: string[] }) => add(`${tag} after ${s.names.at(-1)}`)(s);
     appends = 0;
     const durable: Promise<unknown>[] = [];
-    for (let i = 0; i < 300; i++) durable.push((await a.decide('piped', { now: i }, after(`c${i}`))).durable);
+    for (let i = 0; i < 300; i++) durable.push((await a.decide('piped', { now: i }, seeing(`c${i}`))).durable);
     await Promise.all(durable);
     assert.ok(appends < 30, `300 commands in ${appends} appends`);
     const names = (await log.readStream('piped')).map((e) => codec.decode(e)!.data.name);
@@ -212,17 +220,16 @@ describe('AggregateCache on a log with concurrent writers', () => {
   it('decides again, on the stream read again, every command decided on an append that lost its race; then stops deciding ahead there', async () => {
     const a = new AggregateCache(slow, counter, 'a');
     await a.execute('lost', { now: 0 }, add('first'));
-    const after = (tag: string) => (s: { count: number; names: string[] }) => add(`${tag} after ${s.names.at(-1)}`)(s);
     // Another process appends right as the second command is decided, on top of the first.
     let interfered = false;
     const second = (s: { count: number; names: string[] }) => {
       if (!interfered && s.count === 2) {
         interfered = true;
-        void log.append('lost', [codec.encode({ type: 'DatanetCreated', data: { datanetId: 'd', name: 'other', tags: [] } }, 1)], { expectedVersion: 'any', producer: 'other' });
+        interfere(log, 'lost');
       }
-      return after('c1')(s);
+      return seeing('c1')(s);
     };
-    const decided = [await a.decide('lost', { now: 1 }, after('c0')), await a.decide('lost', { now: 2 }, second), await a.decide('lost', { now: 3 }, after('c2'))];
+    const decided = [await a.decide('lost', { now: 1 }, seeing('c0')), await a.decide('lost', { now: 2 }, second), await a.decide('lost', { now: 3 }, seeing('c2'))];
     const outcomes = await Promise.allSettled(decided.map((d) => d.durable));
     assert.ok(interfered, 'the second was decided while the first was in flight');
     const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
@@ -230,16 +237,13 @@ describe('AggregateCache on a log with concurrent writers', () => {
     // Decided again (as execute does), each on the stream as the log has it.
     eventsRead = 0;
     appends = 0;
-    for (const [i, o] of outcomes.entries()) if (o.status === 'rejected') await a.execute('lost', { now: 10 + i }, after(`again c${i}`));
+    for (const [i, o] of outcomes.entries()) if (o.status === 'rejected') await a.execute('lost', { now: 10 + i }, seeing(`again c${i}`));
     const names = (await log.readStream('lost')).map((e) => codec.decode(e)!.data.name);
-    for (let i = 1; i < names.length; i++) {
-      const saw = / after (.*)$/.exec(names[i]!)?.[1];
-      if (saw !== undefined) assert.equal(saw, names[i - 1], `event ${i + 1} was decided on the events before it: ${names.join(' | ')}`);
-    }
+    assertEachDecidedOnTheOneBefore(names);
     assert.ok(names.includes('other'));
     // The stream is now contended: commands wait for the one before, one append each.
     const more = [];
-    for (let i = 0; i < 5; i++) more.push((await a.decide('lost', { now: 20 + i }, after(`late ${i}`))).durable);
+    for (let i = 0; i < 5; i++) more.push((await a.decide('lost', { now: 20 + i }, seeing(`late ${i}`))).durable);
     await Promise.all(more);
     assert.equal(appends, refused.length + 5);
   });
