@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
 import { OpalProcess, call, clientStream, grpcClient, rng, signContributionFast, text, vocabulary, wallet } from '@opal/testkit';
-import { deleteTopics, ensureInfra } from '@opal/test-infra';
+import { deleteTopics, dropDb, ensureInfra } from '@opal/test-infra';
 import type { BenchSuite } from './harness.js';
 
 /**
@@ -74,9 +73,7 @@ async function scaledOut(): Promise<{ env: Record<string, string>; drop: () => P
     env: { OPAL_EVENT_LOG: `kafka://${brokers}`, OPAL_STORE: url, OPAL_KAFKA_TOPIC_PREFIX: prefix },
     async drop() {
       await deleteTopics(brokers, prefix);
-      const client = await new MongoClient(url).connect();
-      await client.db().dropDatabase();
-      await client.close();
+      await dropDb(url);
     },
   };
 }

@@ -14,9 +14,8 @@ import { loadSync } from '@grpc/proto-loader';
 import { parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '@opal/service-runtime';
 import { INFERENCE_CONFIG_VARIABLES, loadInferenceConfig } from '@opal/inference';
-import { deleteTopics, ensureInfra, ensureTool } from '@opal/test-infra';
+import { deleteTopics, ensureInfra, ensureTool, dropDb } from '@opal/test-infra';
 import { OpalProcess, call, freePort, grpcClient, repoRoot, wallet } from '@opal/testkit';
-import { dropDb } from './scale-out/fault-kit.js';
 import { scrape } from './scale-out/metrics-scrape.js';
 
 const run = promisify(execFile);

@@ -12,8 +12,8 @@ import { MongoContentStore } from '@opal/document-store-mongo';
 import type { NewEvent } from '@opal/event-log';
 import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { ServeProcess } from './scale-out/serve-process.js';
-import { deleteTopics } from '@opal/test-infra';
-import { brokers, dropDb, scenario, skip, platformLog } from './scale-out/fault-kit.js';
+import { deleteTopics, dropDb } from '@opal/test-infra';
+import { brokers, scenario, skip, platformLog } from './scale-out/fault-kit.js';
 
 const event = (type: string, message: object): NewEvent => ({ type, payload: eventCatalog.get(type)!.encode(message), occurredAt: 1_700_000_000_000 });
 const words = (seed: number, n: number) => Array.from({ length: n }, (_, i) => `w${(seed * 7919 + i * 104729) % 9973}`).join(' ');

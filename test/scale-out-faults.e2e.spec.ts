@@ -4,11 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
-import { deleteTopics, freePort, infraScript } from '@opal/test-infra';
+import { deleteTopics, freePort, infraScript, dropDb } from '@opal/test-infra';
 import { appendAll, comparable, ingestAppends, mongoDigests } from './scale-out/ingest-fixture.js';
 import { waitDrained } from './scale-out/serve-process.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
-import { faultHarness, BIG, SMALL, brokers, dropDb, groupsOf, infra, scenario, skip, untilContributions, platformLog } from './scale-out/fault-kit.js';
+import { faultHarness, BIG, SMALL, brokers, groupsOf, infra, scenario, skip, untilContributions, platformLog } from './scale-out/fault-kit.js';
 
 const localOnly = !infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined;
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, clientStream, grpcClient, rng, signContribution, text, vocabulary, wallet } from '@opal/testkit';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
-import { deleteTopics } from '@opal/test-infra';
-import { brokers, dropDb, groupsOf, scenario, skip } from './scale-out/fault-kit.js';
+import { deleteTopics, dropDb } from '@opal/test-infra';
+import { brokers, groupsOf, scenario, skip } from './scale-out/fault-kit.js';
 
 const SUBMISSIONS = 24;
 const STREAMED = 6;

@@ -6,8 +6,8 @@ import { status } from '@grpc/grpc-js';
 import { call, grpcClient } from '@opal/testkit';
 import { contributionIdOf, datanetStream, ingestCodec, type IngestEvent, type ManifestEntry } from '@opal/ingest';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
-import { deleteTopics } from '@opal/test-infra';
-import { brokers, dropDb, groupsOf, scenario, skip, platformLog } from './scale-out/fault-kit.js';
+import { deleteTopics, dropDb } from '@opal/test-infra';
+import { brokers, groupsOf, scenario, skip, platformLog } from './scale-out/fault-kit.js';
 
 // About 18 MB of entries as protobuf and 22 MB as one JSON document: past MongoDB's limit.
 const ENTRIES = 100_000;

@@ -8,8 +8,8 @@ import OpenAI from 'openai';
 import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
 import { OpalProcess, call, freePort, grpcClient, runOpal, withOutputOnFailure } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
-import { deleteTopics, withKafkaAdmin } from '@opal/test-infra';
-import { brokers, dropDb, mongoBase, skip } from './scale-out/fault-kit.js';
+import { deleteTopics, withKafkaAdmin, dropDb } from '@opal/test-infra';
+import { brokers, mongoBase, skip } from './scale-out/fault-kit.js';
 import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
 

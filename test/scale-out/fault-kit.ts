@@ -1,5 +1,5 @@
 import { MongoClient } from 'mongodb';
-import { ensureInfra } from '@opal/test-infra';
+import { dropDb, ensureInfra } from '@opal/test-infra';
 import { withOutputOnFailure } from '@opal/testkit';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import { kafkaOptions } from '@opal/cli';
@@ -46,12 +46,6 @@ export async function untilContributions(url: string, atLeast: number, timeoutMs
     if (Date.now() > deadline) throw new Error(`fewer than ${atLeast} contributions in ${url} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-export async function dropDb(url: string): Promise<void> {
-  const client = await new MongoClient(url).connect();
-  await client.db().dropDatabase();
-  await client.close();
 }
 
 /**

@@ -5,6 +5,7 @@ import { highWatermarks } from './kafka-client.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
 import { RetryingDelivery, Revoked, type DeliverySettings } from './retrying-delivery.js';
+import { asRejoin, keepAlive } from './group-membership.js';
 
 export type SubscriptionSettings = DeliverySettings & {
   readonly topics: readonly string[];
@@ -22,8 +23,6 @@ const ROUND_PARTITIONS = 64;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const HEARTBEAT_MS = 1000;
-
 /**
  * After a batch of fewer records than this, the next fetch waits LINGER_MS. Events that come one
  * append at a time (a client stream of contributions) would otherwise cost every subscription a
@@ -33,33 +32,6 @@ const HEARTBEAT_MS = 1000;
  */
 export const LINGER_BELOW = 256;
 export const LINGER_MS = 20;
-
-/**
- * Heartbeats while a handler runs: a batch that takes longer than the session timeout (a slow
- * store) must not cost this member its place in the group.
- */
-async function keepAlive<T>(heartbeat: () => Promise<void>, work: () => Promise<T>): Promise<T> {
-  const timer = setInterval(() => void heartbeat().catch(() => {}), HEARTBEAT_MS);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-const MEMBERSHIP_LOST = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
-
-/**
- * kafkajs wraps a commit refused because this member left the group (it missed its session
- * timeout, or a rebalance began) in a non-retriable error, which stops the consumer for good.
- * Rethrown as the broker's own error, the consumer re-joins the group and resumes from the last
- * commit instead.
- */
-function asRejoin(error: unknown): never {
-  let cause = error as { type?: string; cause?: unknown } | undefined;
-  while (cause && !MEMBERSHIP_LOST.has(cause.type ?? '') && cause.cause) cause = cause.cause as typeof cause;
-  throw cause && MEMBERSHIP_LOST.has(cause.type ?? '') ? cause : error;
-}
 
 /**
  * One subscription = one consumer group. 'checkpoint' uses the group `<prefix><name>` and commits

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { EventLogError, type EventLog, type NewEvent, type StoredEvent } from '@opal/event-log';
+import { EventLogError, type EventLog, type StoredEvent } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
 import type { TypedEventCodec } from './typed-event-codec.js';
+import { foldInto, SharedDecisions, type Entry } from './shared-decisions.js';
 
 export type AggregateDefinition<S, E extends DomainEvent> = {
   readonly codec: TypedEventCodec<E>;
@@ -26,98 +27,6 @@ export type CommandContext = {
 /** Events of a stream read at once when an aggregate loads. */
 const READ_PAGE = 10_000;
 
-/** Events of commands decided ahead of an append in flight, at most, before further decisions wait for it. */
-const MAX_GROUP_EVENTS = 2000;
-/** How long a stream that lost a race to another process is run without deciding ahead (doubling up to MAX_CONTENDED_MS). */
-const CONTENDED_MS = 60_000;
-const MAX_CONTENDED_MS = 3_600_000;
-
-type Entry<S, E> = {
-  state: S;
-  version: number;
-  /** On a log with concurrent writers: settles once the entry's last decision is taken. */
-  turn?: Promise<void>;
-  /** This process's append in flight on the stream. */
-  sending?: Group<E>;
-  /** Commands decided on top of `sending` (its events folded in), appended together after it. */
-  open?: Group<E>;
-  /** The events of a race lost to another process being read in; decisions wait for it. */
-  settling?: Promise<void>;
-};
-
-/** A decided command waiting for the log: its encoded events, the events to fold in, and its outcome. */
-type Queued<E> = {
-  readonly encoded: NewEvent[];
-  readonly events: readonly E[];
-  readonly now: number;
-  readonly durable: Promise<StoredEvent[]>;
-  resolve(stored: StoredEvent[]): void;
-  reject(error: unknown): void;
-};
-
-function queued<E>(encoded: NewEvent[], events: readonly E[], now: number): Queued<E> {
-  let resolve!: (stored: StoredEvent[]) => void;
-  let reject!: (error: unknown) => void;
-  const durable = new Promise<StoredEvent[]>((res, rej) => ((resolve = res), (reject = rej)));
-  return { encoded, events, now, durable, resolve, reject };
-}
-
-/** Commands appended as one, at `expected`; `folded` once their events are in the entry's state. */
-type Group<E> = {
-  readonly expected: number;
-  readonly commands: Queued<E>[];
-  events: number;
-  folded: boolean;
-  /** Resolves once the log took the group, rejects if it did not. */
-  readonly outcome: Promise<void>;
-  /** Resolves once the group's outcome is handled, either way. */
-  readonly settled: Promise<void>;
-  add(command: Queued<E>): void;
-  succeed(stored: readonly StoredEvent[]): void;
-  fail(error: unknown): void;
-};
-
-function group<E>(expected: number, folded: boolean): Group<E> {
-  let done!: () => void;
-  let ok!: () => void;
-  let refused!: (e: unknown) => void;
-  const settled = new Promise<void>((r) => (done = r));
-  const outcome = new Promise<void>((res, rej) => ((ok = res), (refused = rej)));
-  outcome.catch(() => {}); // awaited only by decisions taken on the group; a failure is theirs
-  const g: Group<E> = {
-    expected,
-    commands: [],
-    events: 0,
-    folded,
-    outcome,
-    settled,
-    add(command) {
-      g.commands.push(command);
-      g.events += command.events.length;
-    },
-    succeed(stored) {
-      let at = 0;
-      for (const c of g.commands) {
-        c.resolve(stored.slice(at, at + c.events.length));
-        at += c.events.length;
-      }
-      ok();
-      done();
-    },
-    fail(error) {
-      for (const c of g.commands) c.reject(error);
-      refused(error);
-      done();
-    },
-  };
-  return g;
-}
-
-/** The refusal of commands decided on events of this process that the log did not take. */
-function lostWith(streamId: string): EventLogError {
-  return new EventLogError('VERSION_CONFLICT', `stream ${streamId}: decided on events of this process that lost a race to another writer`);
-}
-
 /**
  * The write model: aggregates loaded from their streams and kept in memory.
  *
@@ -133,20 +42,29 @@ function lostWith(streamId: string): EventLogError {
  * won the race to the stream, the cached state is still the stream as the log had it, and reading
  * just the events it missed brings it up to date (a Datanet's stream grows by two events per
  * contribution, too long to read again at every lost race). Commands that come while an append is
- * in flight are decided on top of it and appended together after it (see decideShared); a command
+ * in flight are decided on top of it and appended together after it (SharedDecisions); a command
  * decided on events that then lose the race is never appended, but decided again.
  */
 export class AggregateCache<S, E extends DomainEvent> {
   private readonly entries = new Map<string, Entry<S, E>>();
   private readonly loading = new Map<string, Promise<Entry<S, E>>>();
-  /** Streams where this process lost a race to another writer: until when it decides no command ahead there. */
-  private readonly races = new Map<string, { until: number; backoff: number }>();
+  private readonly shared: SharedDecisions<S, E>;
 
   constructor(
     private readonly log: EventLog,
     private readonly definition: AggregateDefinition<S, E>,
     private readonly producer: string,
-  ) {}
+  ) {
+    this.shared = new SharedDecisions<S, E>({
+      load: (streamId) => this.load(streamId),
+      holds: (streamId, entry) => this.entries.get(streamId) === entry,
+      catchUp: (streamId, entry) => this.catchUp(streamId, entry),
+      evict: (streamId, entry) => this.evict(streamId, entry),
+      encode: (events, ctx) => this.encode(events, ctx),
+      evolve: (state, event) => definition.evolve(state, event),
+      append: (streamId, events, expectedVersion) => log.append(streamId, events, { expectedVersion, producer }),
+    });
+  }
 
   async load(streamId: string): Promise<Entry<S, E>> {
     const cached = this.entries.get(streamId);
@@ -189,19 +107,7 @@ export class AggregateCache<S, E extends DomainEvent> {
    * must not act on a stale state without a command to append, such as a refusal.
    */
   async refresh(streamId: string): Promise<void> {
-    if (!this.log.concurrentWriters) return;
-    for (;;) {
-      const entry = await this.load(streamId);
-      const release = await this.takeTurn(entry);
-      try {
-        // This process's own appends first (an entry evicted meanwhile is read again whole).
-        if (!(await this.drained(streamId, entry))) continue;
-        await this.catchUp(streamId, entry);
-        return;
-      } finally {
-        release();
-      }
-    }
+    if (this.log.concurrentWriters) await this.shared.refresh(streamId);
   }
 
   /** Current state without running a command (for queries against the write model). */
@@ -236,227 +142,17 @@ export class AggregateCache<S, E extends DomainEvent> {
     ctx: CommandContext,
     decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
   ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
-    if (this.log.concurrentWriters) return this.decideShared(streamId, ctx, decide);
+    if (this.log.concurrentWriters) return this.shared.decide(streamId, ctx, decide);
     const entry = await this.load(streamId);
     const { events, result } = decide(entry.state, entry.version);
     if (events.length === 0) return { result, durable: Promise.resolve([]) };
-    const expected = entry.version;
-    const appending = this.log.append(streamId, this.encode(events, ctx), { expectedVersion: expected, producer: this.producer });
-    events.forEach((e, i) => {
-      const meta = { streamId, streamSeq: expected + i + 1, occurredAt: ctx.now, eventId: '' };
-      entry.state = this.definition.evolve(entry.state, { ...e, meta } as RecordedEvent<E>);
-    });
-    entry.version = expected + events.length;
+    const appending = this.log.append(streamId, this.encode(events, ctx), { expectedVersion: entry.version, producer: this.producer });
+    foldInto((state, event) => this.definition.evolve(state, event), streamId, entry, events, ctx.now);
     const durable = appending.catch((error: unknown) => {
-      if (this.entries.get(streamId) === entry) this.entries.delete(streamId);
+      this.evict(streamId, entry);
       throw error;
     });
     return { result, durable };
-  }
-
-  /**
-   * A command on a log with concurrent writers. Decisions on one stream run one at a time, in call
-   * order. With no append of this process in flight the command is appended alone and its events
-   * are folded in once the log has taken them, so a lost race costs only a read of what the other
-   * process appended. A command decided while an append is in flight is decided on top of it: that
-   * append's events are folded in at once, and the commands decided meanwhile go to the log
-   * together, as one append, when it returns. If an append folded in early loses its race, the
-   * state holds events the log does not: the aggregate is evicted (read again by the next command)
-   * and every command decided on it fails with VERSION_CONFLICT, to be decided again. A stream
-   * where that happened is then run without deciding ahead for a while (CONTENDED_MS, doubling while
-   * races keep coming), since reading a long stream again at every lost race would cost more than
-   * the round trips saved.
-   */
-  private async decideShared<R>(
-    streamId: string,
-    ctx: CommandContext,
-    decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
-  ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
-    for (;;) {
-      const entry = await this.load(streamId);
-      const release = await this.takeTurn(entry);
-      try {
-        const outcome = await this.decideInTurn(streamId, entry, ctx, decide);
-        if (outcome) return outcome;
-      } finally {
-        release();
-      }
-    }
-  }
-
-  /** Waits for the entry's earlier decisions, in call order; the returned function ends this one's turn. */
-  private async takeTurn(entry: Entry<S, E>): Promise<() => void> {
-    const before = entry.turn ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    entry.turn = before.then(() => mine);
-    await before;
-    return release;
-  }
-
-  /** The decision, on the entry as this process has it; undefined when the entry was evicted meanwhile (decide on a fresh one). */
-  private async decideInTurn<R>(
-    streamId: string,
-    entry: Entry<S, E>,
-    ctx: CommandContext,
-    decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
-  ): Promise<{ result: R; durable: Promise<StoredEvent[]> } | undefined> {
-    if (!(await this.readyToDecide(streamId, entry))) return undefined;
-    let decided: { readonly events: readonly E[]; readonly result: R };
-    try {
-      decided = decide(entry.state, entry.version);
-    } catch {
-      // A refusal stands only on the stream as the log has it: this process's appends first, then
-      // what other processes appended.
-      if (!(await this.drained(streamId, entry))) return undefined;
-      await this.catchUp(streamId, entry);
-      decided = decide(entry.state, entry.version);
-    }
-    const { events, result } = decided;
-    const ahead = entry.open ?? (entry.sending?.folded ? entry.sending : undefined);
-    if (events.length === 0) {
-      // Decided on events of this process the log has yet to take: it stands once they are taken.
-      return { result, durable: ahead ? ahead.outcome.then(() => [], () => Promise.reject(lostWith(streamId))) : Promise.resolve([]) };
-    }
-    const command = queued(this.encode(events, ctx), events, ctx.now);
-    if (!entry.sending) {
-      const alone = group<E>(entry.version, false);
-      alone.add(command);
-      this.send(streamId, entry, alone);
-    } else {
-      const next = (entry.open ??= group<E>(entry.version, true));
-      next.add(command);
-      this.fold(streamId, entry, events, ctx.now);
-    }
-    return { result, durable: command.durable };
-  }
-
-  /**
-   * Until the entry may take a decision: a lost race being taken in, an append in flight on a
-   * contended stream, or a full group ahead are waited for. An append in flight otherwise has its
-   * events folded in, so the decision sees them. False if the entry was evicted meanwhile.
-   */
-  private async readyToDecide(streamId: string, entry: Entry<S, E>): Promise<boolean> {
-    for (;;) {
-      if (this.entries.get(streamId) !== entry) return false;
-      if (entry.settling) {
-        await entry.settling;
-        continue;
-      }
-      const sending = entry.sending;
-      if (sending && !sending.folded) {
-        if (this.contended(streamId) || entry.version !== sending.expected) {
-          await sending.settled;
-          continue;
-        }
-        for (const c of sending.commands) this.fold(streamId, entry, c.events, c.now);
-        sending.folded = true;
-      }
-      if (sending && entry.open && entry.open.events >= MAX_GROUP_EVENTS) {
-        await sending.settled;
-        continue;
-      }
-      return true;
-    }
-  }
-
-  /** Until this process has nothing in flight on the entry; false if it was evicted meanwhile. */
-  private async drained(streamId: string, entry: Entry<S, E>): Promise<boolean> {
-    for (;;) {
-      if (this.entries.get(streamId) !== entry) return false;
-      const waiting = entry.settling ?? entry.sending?.settled;
-      if (!waiting) return true;
-      await waiting;
-    }
-  }
-
-  /** Folds a decided command's events into the entry, as the log will number them. */
-  private fold(streamId: string, entry: Entry<S, E>, events: readonly E[], now: number, stored?: readonly StoredEvent[]): void {
-    const base = entry.version;
-    events.forEach((e, i) => {
-      const meta = { streamId, streamSeq: base + i + 1, occurredAt: now, eventId: stored?.[i]?.eventId ?? '' };
-      entry.state = this.definition.evolve(entry.state, { ...e, meta } as RecordedEvent<E>);
-    });
-    entry.version = base + events.length;
-  }
-
-  /** Appends a group of commands as one; when it returns, sends the group decided meanwhile. */
-  private send(streamId: string, entry: Entry<S, E>, g: Group<E>): void {
-    entry.sending = g;
-    const events = g.commands.flatMap((c) => c.encoded);
-    this.log.append(streamId, events, { expectedVersion: g.expected, producer: this.producer }).then(
-      (stored) => {
-        entry.sending = undefined;
-        if (!g.folded) {
-          if (entry.version === g.expected) {
-            let at = 0;
-            for (const c of g.commands) {
-              this.fold(streamId, entry, c.events, c.now, stored.slice(at, at + c.events.length));
-              at += c.events.length;
-            }
-          } else {
-            // A first read of the stream (the entry was empty) ran meanwhile and may hold them already.
-            this.settle(streamId, entry);
-          }
-        }
-        g.succeed(stored);
-        const next = entry.open;
-        entry.open = undefined;
-        if (next) this.send(streamId, entry, next);
-      },
-      (error: unknown) => {
-        entry.sending = undefined;
-        const behind = entry.open;
-        entry.open = undefined;
-        const conflict = error instanceof EventLogError && error.code === 'VERSION_CONFLICT';
-        if (conflict) this.raced(streamId);
-        if (g.folded || !conflict) {
-          // The state holds events the log did not take, or may not: the next command reads the stream.
-          this.evict(streamId, entry);
-        } else {
-          // Another process appended first: take in what it appended, then the command is decided again.
-          this.settle(streamId, entry);
-        }
-        g.fail(error);
-        behind?.fail(lostWith(streamId));
-      },
-    );
-  }
-
-  /** Takes in the stream's events past the entry's version; decisions wait for it. */
-  private settle(streamId: string, entry: Entry<S, E>): void {
-    const settling = this.catchUp(streamId, entry)
-      .catch(() => this.evict(streamId, entry))
-      .finally(() => {
-        if (entry.settling === settling) entry.settling = undefined;
-      });
-    entry.settling = settling;
-  }
-
-  /** A race on the stream was lost: no deciding ahead there for a while, longer each time. */
-  private raced(streamId: string): void {
-    const before = this.races.get(streamId);
-    const backoff = Math.min((before?.backoff ?? CONTENDED_MS / 2) * 2, MAX_CONTENDED_MS);
-    this.races.set(streamId, { until: performance.now() + backoff, backoff });
-  }
-
-  private contended(streamId: string): boolean {
-    return (this.races.get(streamId)?.until ?? 0) > performance.now();
-  }
-
-  /**
-   * Decides on the cached state; a refusal (the decision throws) is taken only on the stream read to
-   * its end, since what this process has cached may be behind another process's appends (a policy
-   * changed, a contribution rejected on review). An acceptance needs no read first: the log refuses
-   * its append if the stream moved on.
-   */
-  private async decideOnLatest<T>(streamId: string, entry: Entry<S, E>, decide: (state: S, version: number) => T): Promise<T> {
-    try {
-      return decide(entry.state, entry.version);
-    } catch {
-      await this.catchUp(streamId, entry);
-      return decide(entry.state, entry.version);
-    }
   }
 
   /**
