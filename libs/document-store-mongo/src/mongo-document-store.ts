@@ -60,6 +60,14 @@ export class MongoDocumentStore implements DocumentStore {
    * read again until a read finds nothing.
    */
   private readonly assumeNew = new Set<string>();
+  /**
+   * Where a projection of a version past 1 keeps its documents and checkpoint: names of their own
+   * (`<collection>_v<n>`, checkpoint `<projection>@v<n>`), so the processes still running the
+   * version before (a rolling upgrade, a rollback) keep theirs while this one builds its own from
+   * offset zero. Version 1 keeps the plain names. Callers always name collections plainly.
+   */
+  private readonly physical = new Map<string, string>();
+  private readonly checkpointIds = new Map<string, string>();
 
   private constructor(
     private readonly client: MongoClient,
@@ -89,10 +97,24 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   private coll(name: string) {
-    return this.db.collection<Stored>(name);
+    return this.db.collection<Stored>(this.physical.get(name) ?? name);
   }
 
-  async prepare(_projection: string, collections: readonly CollectionSpec[]): Promise<void> {
+  private checkpointId(projection: string): string {
+    return this.checkpointIds.get(projection) ?? projection;
+  }
+
+  async prepare(projection: string, collections: readonly CollectionSpec[], version = 1): Promise<void> {
+    if (!Number.isSafeInteger(version) || version < 1) throw new RangeError(`projection ${projection}: version ${version} is not a positive integer`);
+    for (const spec of collections) {
+      if (version === 1) this.physical.delete(spec.name);
+      else this.physical.set(spec.name, `${spec.name}_v${version}`);
+      // What this process remembers was read under the name before.
+      this.guarded.delete(spec.name);
+      this.assumeNew.delete(spec.name);
+    }
+    if (version === 1) this.checkpointIds.delete(projection);
+    else this.checkpointIds.set(projection, `${projection}@v${version}`);
     return this.available(async () => {
       for (const spec of collections) {
         const c = this.coll(spec.name);
@@ -109,8 +131,8 @@ export class MongoDocumentStore implements DocumentStore {
 
   async loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined> {
     return this.available(async () => {
-      const c = await this.db.collection<StoredCheckpoint>(CHECKPOINTS).findOne({ _id: projection });
-      return c ? { cursor: Object.fromEntries(c.cursor.map((x) => [x.p, x.o])), streams: {}, applied: c.applied } : undefined;
+      const c = await this.db.collection<StoredCheckpoint>(CHECKPOINTS).findOne({ _id: this.checkpointId(projection) });
+      return c ? { cursor: Object.fromEntries(c.cursor.map((x) => [x.p, x.o])), streams: {}, applied: c.applied, version: c.version ?? 1 } : undefined;
     });
   }
 
@@ -299,8 +321,8 @@ export class MongoDocumentStore implements DocumentStore {
 
   private async saveCheckpoint(projection: string, checkpoint: ProjectionCheckpoint): Promise<void> {
     const cursor = Object.entries(checkpoint.cursor).map(([p, o]) => ({ p, o }));
-    const replace = () =>
-      this.db.collection<StoredCheckpoint>(CHECKPOINTS).replaceOne({ _id: projection }, { cursor, applied: checkpoint.applied }, { upsert: true });
+    const stored = { cursor, applied: checkpoint.applied, version: checkpoint.version ?? 1 };
+    const replace = () => this.db.collection<StoredCheckpoint>(CHECKPOINTS).replaceOne({ _id: this.checkpointId(projection) }, stored, { upsert: true });
     try {
       await replace();
     } catch (error) {
@@ -317,7 +339,7 @@ export class MongoDocumentStore implements DocumentStore {
         this.assumeNew.delete(name);
         await this.coll(name).deleteMany({});
       }
-      await this.db.collection<StoredCheckpoint>(CHECKPOINTS).deleteOne({ _id: projection });
+      await this.db.collection<StoredCheckpoint>(CHECKPOINTS).deleteOne({ _id: this.checkpointId(projection) });
     });
   }
 

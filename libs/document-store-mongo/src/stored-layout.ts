@@ -11,7 +11,7 @@ import type { Doc, DocGuard, GuardedWrite } from '@opal/event-sourcing';
  * sub-documents (measured).
  */
 export type Stored = { _id: string; _g: string; _deleted?: true; [field: string]: unknown };
-export type StoredCheckpoint = { _id: string; cursor: { p: string; o: number }[]; applied: number };
+export type StoredCheckpoint = { _id: string; cursor: { p: string; o: number }[]; applied: number; version?: number };
 
 /** Field names a read model's documents must not use: the store's own. */
 const RESERVED = ['_id', '_g', '_deleted'] as const;

@@ -11,6 +11,8 @@ export type ProjectionCheckpoint = {
   /** Last applied sequence per stream: the idempotency guard against redelivered events. */
   readonly streams: Readonly<Record<string, number>>;
   readonly applied: number;
+  /** The projection version that built the state (absent: 1). */
+  readonly version?: number;
 };
 
 export type FindQuery = {
@@ -44,8 +46,13 @@ export class DocumentConflictError extends Error {
 
 /** Where read models live: in memory with snapshots (embedded) or MongoDB (scaled out). */
 export interface DocumentStore {
-  /** Creates collections and indexes; idempotent. */
-  prepare(projection: string, collections: readonly CollectionSpec[]): Promise<void>;
+  /**
+   * Creates collections and indexes; idempotent. `version` (1 when absent) is the projection's: a
+   * store shared by processes keeps each version's documents and checkpoint apart, since processes
+   * of the version before may still run (a rolling upgrade, a rollback); an in-process store loads
+   * no state that another version built. A process runs one version of each projection.
+   */
+  prepare(projection: string, collections: readonly CollectionSpec[], version?: number): Promise<void>;
   loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined>;
   getMany(collection: string, ids: readonly string[]): Promise<Map<string, Doc>>;
   /** Synchronous read, offered by in-process stores. A store offers this or the guarded pair below. */

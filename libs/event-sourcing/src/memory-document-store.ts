@@ -34,7 +34,7 @@ export class MemoryDocumentStore implements DocumentStore {
     if (options.dir) mkdirSync(options.dir, { recursive: true });
   }
 
-  async prepare(projection: string, specs: readonly CollectionSpec[]): Promise<void> {
+  async prepare(projection: string, specs: readonly CollectionSpec[], version = 1): Promise<void> {
     this.owners.set(projection, [...specs]);
     for (const spec of specs) {
       if (!this.collections.has(spec.name)) {
@@ -44,9 +44,13 @@ export class MemoryDocumentStore implements DocumentStore {
     const file = this.snapshotPath(projection);
     if (!file || !existsSync(file)) return;
     const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
-    for (const [name, entries] of Object.entries(snap.collections)) {
-      const c = this.collection(name);
-      for (const [id, doc] of entries) this.put(c, id, doc);
+    // Another version's documents are not loaded (its collections may not even be this one's);
+    // its checkpoint is, and tells the runner to build the state again from offset zero.
+    if ((snap.checkpoint.version ?? 1) === version) {
+      for (const [name, entries] of Object.entries(snap.collections)) {
+        const c = this.collection(name);
+        for (const [id, doc] of entries) this.put(c, id, doc);
+      }
     }
     this.checkpoints.set(projection, snap.checkpoint);
   }

@@ -40,7 +40,7 @@ export class ProjectionRebuild {
   async prepare(): Promise<void> {
     for (const g of this.groups) {
       for (const m of g.members) {
-        await this.store.prepare(m.projection.name, m.projection.collections);
+        await this.store.prepare(m.projection.name, m.projection.collections, m.projection.version);
         for (const name of m.names) m.tables.push(this.store.table(name));
       }
     }
@@ -81,7 +81,7 @@ export class ProjectionRebuild {
         const m = g.members[j]!;
         const streams: Record<string, number> = {};
         for (const [stream, last] of g.streams) if (last[j]! >= 0) streams[stream] = last[j]!;
-        await this.store.commit(m.projection.name, [], { cursor, streams, applied: m.applied });
+        await this.store.commit(m.projection.name, [], { cursor, streams, applied: m.applied, version: m.projection.version ?? 1 });
       }
     }
   }

@@ -20,6 +20,8 @@ export type ProjectionRunnerOptions = {
   readonly onCommitted?: (batch: { readonly events: number; readonly seconds: number }) => void;
   /** The log set an event aside that kept failing (see SubscribeOptions.onDeadLettered). */
   readonly onDeadLettered?: (event: StoredEvent, reason: string) => void;
+  /** The store held this projection's state as another version built it: it is built again from offset zero. */
+  readonly onRebuild?: (versions: { readonly stored: number; readonly current: number }) => void;
 };
 
 /**
@@ -41,6 +43,8 @@ export class ProjectionRunner<E extends DomainEvent> {
   ) {
     // In-process stores offer peek (read as needed, stage, write once); remote ones the guarded
     // reads and writes that make a batch idempotent per document without transactions.
+    const v = projection.version;
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`projection ${projection.name}: version ${v} is not a positive integer`);
     if (!store.peek && !(store.getGuarded && store.commitGuarded)) {
       throw new Error(`projection ${projection.name}: the document store offers neither peek nor guarded reads and writes`);
     }
@@ -48,8 +52,16 @@ export class ProjectionRunner<E extends DomainEvent> {
 
   async start(): Promise<void> {
     const p = this.projection;
-    await this.store.prepare(p.name, p.collections);
-    const checkpoint = await this.store.loadCheckpoint(p.name);
+    await this.store.prepare(p.name, p.collections, this.version);
+    let checkpoint = await this.store.loadCheckpoint(p.name);
+    const stored = checkpoint?.version ?? 1;
+    if (checkpoint && stored !== this.version) {
+      // Continuing another version's state would give documents no replay of the log gives.
+      this.options.onRebuild?.({ stored, current: this.version });
+      await this.store.reset(p.name, p.collections.map((c) => c.name));
+      checkpoint = undefined;
+      this.fromBeginning = true;
+    }
     this.streams = { ...(checkpoint?.streams ?? {}) };
     this.applied = checkpoint?.applied ?? 0;
     // A guarded store (no transactions) resumes through the log's shared checkpoint (a consumer
@@ -57,7 +69,8 @@ export class ProjectionRunner<E extends DomainEvent> {
     const guarded = this.guarded && !this.fromBeginning;
     this.fromBeginning = false;
     this.subscription = this.log.subscribe({
-      name: `projection.${p.name}`,
+      // A version of its own: its progress is not that of the version before (which may run beside it).
+      name: this.version === 1 ? `projection.${p.name}` : `projection.${p.name}.v${this.version}`,
       from: guarded ? 'checkpoint' : checkpoint ? checkpoint.cursor : 'beginning',
       batchSize: this.options.batchSize ?? (guarded ? REMOTE_STORE_BATCH : LOCAL_STORE_BATCH),
       // Only the streams that can hold the projection's events (on Kafka, their topics).
@@ -72,7 +85,7 @@ export class ProjectionRunner<E extends DomainEvent> {
   /** Rebuilds from offset zero: drops the state, then starts over. */
   async rebuild(): Promise<void> {
     await this.stop();
-    await this.store.prepare(this.projection.name, this.projection.collections);
+    await this.store.prepare(this.projection.name, this.projection.collections, this.version);
     await this.store.reset(this.projection.name, this.projection.collections.map((c) => c.name));
     this.fromBeginning = true;
     await this.start();
@@ -80,6 +93,10 @@ export class ProjectionRunner<E extends DomainEvent> {
 
   async caughtUp(): Promise<void> {
     await this.subscription?.caughtUp();
+  }
+
+  private get version(): number {
+    return this.projection.version ?? 1;
   }
 
   private get guarded(): boolean {
@@ -173,7 +190,7 @@ export class ProjectionRunner<E extends DomainEvent> {
   private async commitGuarded(decoded: readonly RecordedEvent<E>[], positions: StoredEvent['position'][], next: Record<string, number>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const writes = await evolveGuarded(this.projection, this.store, decoded, positions);
-      const checkpoint: ProjectionCheckpoint = { cursor: next, streams: {}, applied: this.applied + decoded.length };
+      const checkpoint: ProjectionCheckpoint = { cursor: next, streams: {}, applied: this.applied + decoded.length, version: this.version };
       try {
         await this.store.commitGuarded!(this.projection.name, writes, checkpoint);
         this.applied += decoded.length;
@@ -186,7 +203,7 @@ export class ProjectionRunner<E extends DomainEvent> {
   }
 
   private async commit(writes: DocWrite[], cursor: Record<string, number>): Promise<void> {
-    const checkpoint: ProjectionCheckpoint = { cursor, streams: this.streams, applied: this.applied };
+    const checkpoint: ProjectionCheckpoint = { cursor, streams: this.streams, applied: this.applied, version: this.version };
     await this.store.commit(this.projection.name, writes, checkpoint);
   }
 }

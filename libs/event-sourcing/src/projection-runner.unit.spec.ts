@@ -67,6 +67,49 @@ describe('ProjectionRunner', () => {
     }
   });
 
+  it('builds a read model again from offset zero when its snapshot was written by another version', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-runner-version-'));
+    const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+    const accepted = (contributor: string, sizeBytes: number) =>
+      ingestCodecForTests.encode({ type: 'ContributionAccepted', data: { datanetId: 'n', contributionId: `${contributor}${sizeBytes}`, contributor, contentHash: '0x', sizeBytes } }, 1);
+    // Version 2 keeps its counts in a collection of another name, and the largest size as well.
+    const v2: Projection<Accepted> = {
+      ...counting,
+      version: 2,
+      collections: [{ name: 'test_counts_by_contributor', indexes: [] }],
+      route: (e) => [{ collection: 'test_counts_by_contributor', id: e.data.contributor }],
+      evolve: (ref, doc, e) => ({ ...counting.evolve(ref, doc, e), largest: Math.max((doc?.['largest'] as number) ?? 0, e.data.sizeBytes) }),
+    };
+    const run = async (projection: Projection<Accepted>) => {
+      const store = new MemoryDocumentStore({ dir: join(dir, 'snapshots') });
+      const rebuilt: { stored: number; current: number }[] = [];
+      let appliedNow = 0;
+      const runner = new ProjectionRunner(log, store, projection, { onRebuild: (v) => rebuilt.push(v), onCommitted: (b) => (appliedNow += b.events) });
+      await runner.start();
+      await runner.caughtUp();
+      await runner.stop();
+      await store.close(); // writes the snapshot
+      return { store, rebuilt, appliedNow, applied: runner.appliedEvents };
+    };
+    try {
+      await log.append('datanet-n', [accepted('x', 5), accepted('y', 7), accepted('x', 9)], { expectedVersion: 'no_stream', producer: 't' });
+      const first = await run(counting);
+      assert.deepEqual(await first.store.get('test_counts', 'x'), { contributor: 'x', accepted: 2, bytes: 14 });
+      await log.append('datanet-n', [accepted('x', 11)], { expectedVersion: 3, producer: 't' });
+      const upgraded = await run(v2);
+      assert.deepEqual(upgraded.rebuilt, [{ stored: 1, current: 2 }]);
+      assert.deepEqual([upgraded.appliedNow, upgraded.applied], [4, 4], 'every event applied again');
+      assert.deepEqual(await upgraded.store.get('test_counts_by_contributor', 'x'), { contributor: 'x', accepted: 3, bytes: 25, largest: 11 });
+      const restarted = await run(v2);
+      assert.deepEqual(restarted.rebuilt, []);
+      assert.deepEqual([restarted.appliedNow, restarted.applied], [0, 4], 'version 2 resumes from its own snapshot');
+      assert.deepEqual(await restarted.store.get('test_counts_by_contributor', 'y'), { contributor: 'y', accepted: 1, bytes: 7, largest: 7 });
+    } finally {
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('applies a redelivered batch once (per-stream sequence guard)', async () => {
     const store = new MemoryDocumentStore();
     const runner = new ProjectionRunner(noLog, store, counting);

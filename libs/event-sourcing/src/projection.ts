@@ -12,6 +12,12 @@ export type DocRef = { readonly collection: string; readonly id: string };
  */
 export type Projection<E extends DomainEvent> = {
   readonly name: string;
+  /**
+   * The version of what `route` and `evolve` derive (1 when absent). Raise it with any change that
+   * alters a document the same events would give: a read model kept by another version is then
+   * not continued but built again from offset zero, so it still equals a replay of the log.
+   */
+  readonly version?: number;
   readonly codec: TypedEventCodec<E>;
   readonly collections: readonly CollectionSpec[];
   route(event: RecordedEvent<E>): readonly DocRef[];

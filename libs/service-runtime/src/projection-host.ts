@@ -40,6 +40,7 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
         this.markFailed({ projection: name, error });
       },
       onCommitted: (b) => this.metrics.projectionCommitted(name, b.events, b.seconds),
+      onRebuild: (v) => this.logger.warn({ projection: name, storedVersion: v.stored, version: v.current }, 'read model built by another version of its projection; building it again from offset zero'),
       onDeadLettered: (event, reason) => {
         this.metrics.projectionDeadLettered(name);
         this.logger.error({ projection: name, streamId: event.streamId, streamSeq: event.streamSeq, type: event.type, reason }, 'event set aside in the dead-letter topic');

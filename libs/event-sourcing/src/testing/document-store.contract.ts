@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EventLog, StoredEvent } from '@opal/event-log';
-import type { DocumentStore } from '../document-store.port.js';
+import type { Doc, DocumentStore } from '../document-store.port.js';
 import type { DomainEvent } from '../domain-event.js';
 import { MemoryDocumentStore } from '../memory-document-store.js';
 import type { Projection } from '../projection.js';
@@ -40,6 +40,11 @@ function testProjection(tag: string): Projection<Accepted> {
       return { count: d.count + 1, bytes: d.bytes + e.data.sizeBytes };
     },
   };
+}
+
+/** Version 2 of testProjection's documents: each contribution's size in kilobytes as well. */
+function withKb(doc: Doc | null | undefined): Doc | null | undefined {
+  return doc && typeof doc.bytes === 'number' && 'seq' in doc ? { ...doc, kb: Math.ceil(doc.bytes / 1024) } : doc;
 }
 
 /** Stored events as a log would deliver them: `streams` streams over `partitions` partitions, offsets in order. */
@@ -155,6 +160,34 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       await restarted.start();
       await restarted.apply(all.slice(200, 400));
       assert.deepEqual(await digests(store, p), await digests(clean, p));
+    });
+
+    it('a new version of a projection builds its read model again from offset zero, then resumes its own', async () => {
+      const tag = `${process.pid}_${unique++}`;
+      const v1 = testProjection(tag);
+      // Version 2 keeps each contribution's size in kilobytes too: what version 1 stored lacks it.
+      const v2: Projection<Accepted> = { ...v1, version: 2, evolve: (ref, doc, e) => withKb(v1.evolve(ref, doc, e)) };
+      const all = events(300, 5);
+      const clean = new MemoryDocumentStore();
+      await clean.prepare(v2.name, v2.collections, 2);
+      await new ProjectionRunner(null as never, clean, v2).apply(all);
+
+      const old = new ProjectionRunner(idleLog, store, v1);
+      await old.start();
+      await old.apply(all.slice(0, 200));
+      const rebuilt: { stored: number; current: number }[] = [];
+      const upgraded = new ProjectionRunner(idleLog, store, v2, { onRebuild: (v) => rebuilt.push(v) });
+      await upgraded.start();
+      assert.equal(upgraded.appliedEvents, 0, 'version 2 starts from offset zero');
+      await upgraded.apply(all);
+      assert.deepEqual(await digests(store, v2), await digests(clean, v2));
+      assert.equal((await store.loadCheckpoint(v2.name))?.version, 2);
+      // Restarted, version 2 goes on from its own checkpoint.
+      const again = new ProjectionRunner(idleLog, store, v2, { onRebuild: (v) => rebuilt.push(v) });
+      await again.start();
+      assert.equal(again.appliedEvents, 300);
+      // A store of one process had version 1's state and drops it; a shared one never had it under version 2's names.
+      assert.ok(rebuilt.length <= 1 && rebuilt.every((v) => v.stored === 1 && v.current === 2), JSON.stringify(rebuilt));
     });
 
     it('two runners on different partitions writing the same documents at once lose no update', async () => {
