@@ -13,7 +13,8 @@ import { MemoryDocumentStore, ProjectionRunner, type DocumentStore, type DomainE
 import { MongoDocumentStore } from '@opal/document-store-mongo';
 import { projectionDigest } from '@opal/service-runtime';
 import { ingestContributionsProjection } from '@opal/ingest';
-import { deleteTopics, dropDb } from '@opal/test-infra';
+import { deleteTopics, dropDb, withKafkaAdmin } from '@opal/test-infra';
+import { runOpal } from '@opal/testkit';
 import { appendAll, ingestAppends, type Append } from './scale-out/ingest-fixture.js';
 import { brokers, platformLog, scenario, skip } from './scale-out/fault-kit.js';
 
@@ -104,6 +105,31 @@ describe('a projection upgraded while its version before still runs, on Kafka an
     await back.runner.caughtUp();
     assert.deepEqual(back.seen.rebuilt, []);
     assert.ok(back.seen.committed >= count(third) && back.seen.committed < count(both), `resumed, not rebuilt: ${back.seen.committed} events applied`);
-    assert.equal(await digestOf(back.store, v1, back.runner.appliedEvents), await cleanDigest(v1, [...both, ...third]));
+    const v1Digest = await cleanDigest(v1, [...both, ...third]);
+    assert.equal(await digestOf(back.store, v1, back.runner.appliedEvents), v1Digest);
+
+    // The operator's view: both versions, each with its process; prune keeps the one still running.
+    const env = { ...s.env, OPAL_DATA_DIR: mkdtempSync(join(tmpdir(), 'opal-upgrade-cli-')) };
+    closers.push(async () => rmSync(env.OPAL_DATA_DIR, { recursive: true, force: true }));
+    const rows = async (args: string[]) => {
+      const r = await runOpal(['read-models', ...args, '--json'], env);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { projection: string; version: number; current: boolean; processes: number; outcome?: string; applied?: number; collections: { stored: string; documents: number }[] });
+    };
+    const mine = (all: Awaited<ReturnType<typeof rows>>) => all.filter((r) => r.projection === v1.name).map((r) => ({ version: r.version, current: r.current, processes: r.processes, outcome: r.outcome }));
+    const listed = await rows([]);
+    assert.deepEqual(mine(listed), [{ version: 1, current: true, processes: 1, outcome: undefined }, { version: 2, current: false, processes: 1, outcome: undefined }]);
+    assert.deepEqual(listed.find((r) => r.version === 2)!.collections.map((c) => c.stored).sort(), ['ingest_contributions_v2', 'ingest_contributors_v2']);
+    assert.deepEqual(mine(await rows(['prune'])).map((r) => r.outcome), [undefined, 'kept: 1 process(es) still run it']);
+    // Once version 2's processes are gone, prune drops its read model and its consumer group.
+    await upgraded.runner.stop();
+    assert.deepEqual(mine(await rows(['prune'])).map((r) => r.outcome), [undefined, 'dropped']);
+    assert.deepEqual(mine(await rows([])), [{ version: 1, current: true, processes: 1, outcome: undefined }]);
+    const left = (await client.db().listCollections().toArray()).map((c) => c.name);
+    assert.ok(!left.some((n) => n.endsWith('_v2')), left.join(', '));
+    assert.equal(await client.db().collection('_checkpoints').countDocuments({ _id: `${v1.name}@v2` } as never), 0);
+    const groups = (await withKafkaAdmin(brokers, (admin) => admin.listGroups())).groups.map((g) => g.groupId);
+    assert.ok(groups.includes(`${s.prefix}projection.${v1.name}`) && !groups.includes(`${s.prefix}projection.${v1.name}.v2`), groups.join(', '));
+    assert.equal(await digestOf(back.store, v1, back.runner.appliedEvents), v1Digest, 'version 1 untouched');
   });
 });

@@ -1,2 +1,3 @@
 export { MongoDocumentStore, type MongoDocumentStoreOptions } from './mongo-document-store.js';
+export type { StoredVersion } from './stored-versions.js';
 export { MongoContentStore } from './mongo-content-store.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
-import { decodeGuard, encodeGuard, LIVE, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
+import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, decodeGuard, encodeGuard, LIVE, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
+import { dropStoredVersion, storedVersions, type StoredVersion } from './stored-versions.js';
 import { unavailable } from './unavailable.js';
 import {
   canonicalJson,
@@ -18,7 +19,6 @@ import {
 /** A guarded document as this process last read or wrote it, with its stored guard string. */
 type Known = GuardedDoc & { readonly raw: string | undefined };
 
-const CHECKPOINTS = '_checkpoints';
 const DUPLICATE_KEY = 11000;
 const READ_CHUNK = 1000;
 const UPDATE_CHUNK = 16;
@@ -107,14 +107,12 @@ export class MongoDocumentStore implements DocumentStore {
   async prepare(projection: string, collections: readonly CollectionSpec[], version = 1): Promise<void> {
     if (!Number.isSafeInteger(version) || version < 1) throw new RangeError(`projection ${projection}: version ${version} is not a positive integer`);
     for (const spec of collections) {
-      if (version === 1) this.physical.delete(spec.name);
-      else this.physical.set(spec.name, `${spec.name}_v${version}`);
+      this.physical.set(spec.name, collectionOfVersion(spec.name, version));
       // What this process remembers was read under the name before.
       this.guarded.delete(spec.name);
       this.assumeNew.delete(spec.name);
     }
-    if (version === 1) this.checkpointIds.delete(projection);
-    else this.checkpointIds.set(projection, `${projection}@v${version}`);
+    this.checkpointIds.set(projection, checkpointOfVersion(projection, version));
     return this.available(async () => {
       for (const spec of collections) {
         const c = this.coll(spec.name);
@@ -352,6 +350,22 @@ export class MongoDocumentStore implements DocumentStore {
       for (const s of docs) h.update(`${JSON.stringify(s._id)}:${canonicalJson(visible(s))}\n`);
       return { digest: h.digest('hex'), documents: docs.length };
     });
+  }
+
+  /**
+   * The versions of a projection this database holds, lowest first: each with its collections as
+   * stored (documents counted with tombstones) and its checkpoint's count of applied events. For
+   * operators after an upgrade (`opal read-models`); the store's own calls never need it.
+   */
+  async storedVersions(projection: string, collections: readonly string[]): Promise<StoredVersion[]> {
+    return this.available(() => storedVersions(this.db, projection, collections));
+  }
+
+  /** Drops one version's collections and checkpoint; a version this process uses is refused. */
+  async dropVersion(projection: string, collections: readonly string[], version: number): Promise<void> {
+    const used = collections.some((c) => this.physical.get(c) === collectionOfVersion(c, version));
+    if (used) throw new Error(`projection ${projection}: version ${version} is the one this process uses`);
+    return this.available(() => dropStoredVersion(this.db, projection, collections, version));
   }
 
   /** Drops the whole database (tests, and `opal replay` into a scratch database). */

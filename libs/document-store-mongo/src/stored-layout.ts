@@ -13,6 +13,9 @@ import type { Doc, DocGuard, GuardedWrite } from '@opal/event-sourcing';
 export type Stored = { _id: string; _g: string; _deleted?: true; [field: string]: unknown };
 export type StoredCheckpoint = { _id: string; cursor: { p: string; o: number }[]; applied: number; version?: number };
 
+/** The collection of every projection's checkpoint. */
+export const CHECKPOINTS = '_checkpoints';
+
 /** Field names a read model's documents must not use: the store's own. */
 const RESERVED = ['_id', '_g', '_deleted'] as const;
 /** Filter that leaves out tombstones. */
@@ -49,4 +52,25 @@ export function stored(w: GuardedWrite, raw: string): Stored {
     if (field in w.doc) throw new Error(`collection ${w.collection}, document ${w.id}: field ${field} is reserved by the store`);
   }
   return { _id: w.id, ...w.doc, _g: raw };
+}
+
+/**
+ * Where a projection's version keeps its documents and checkpoint: version 1 under the plain names,
+ * version n > 1 under `<collection>_v<n>` and `<projection>@v<n>`, so processes of two versions
+ * (a rolling upgrade) never share a read model.
+ */
+export function collectionOfVersion(name: string, version: number): string {
+  return version === 1 ? name : `${name}_v${version}`;
+}
+
+export function checkpointOfVersion(projection: string, version: number): string {
+  return version === 1 ? projection : `${projection}@v${version}`;
+}
+
+/** The version of `base` a stored name holds (`sep`: '_v' for collections, '@v' for checkpoints), if any. */
+export function versionOfName(stored: string, base: string, sep: '_v' | '@v'): number | undefined {
+  if (stored === base) return 1;
+  if (!stored.startsWith(base + sep)) return undefined;
+  const rest = stored.slice(base.length + sep.length);
+  return /^[1-9][0-9]*$/.test(rest) && Number(rest) > 1 ? Number(rest) : undefined;
 }

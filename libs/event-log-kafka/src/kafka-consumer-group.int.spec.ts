@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { deleteTopics } from '@opal/test-infra';
+import { deleteTopics, withKafkaAdmin } from '@opal/test-infra';
 import type { Cursor, StoredEvent } from '@opal/event-log';
 import { KafkaEventLog } from './kafka-event-log.adapter.js';
 import { brokers, ev, infra, optionsFor, run } from './kafka-test-kit.js';
@@ -16,6 +16,27 @@ describe('kafka event log: subscriptions shared by a consumer group', { skip: in
   after(async () => {
     await log?.close();
     await deleteTopics(brokers, options.topics!.prefix!);
+  });
+
+  it('counts the processes of a subscription, and forgets its progress only once none is left', async () => {
+    const name = `forget-${run}`;
+    const never = `never-${run}`;
+    await log.append(`forget-${run}`, [ev('A')], { expectedVersion: 'no_stream', producer: 't' });
+    const sub = log.subscribe({ name, from: 'checkpoint', handler: () => {} });
+    await sub.caughtUp();
+    assert.deepEqual([...(await log.subscribers([name, never]))], [[name, 1], [never, 0]]);
+    await assert.rejects(log.forgetSubscriptions([name]), (e: Error & { code?: string }) => e.code === 'FAILED_PRECONDITION' && e.message.includes(`${name} (1 process)`));
+    await sub.stop();
+    assert.deepEqual([...(await log.subscribers([name]))], [[name, 0]]);
+    await log.forgetSubscriptions([name, never]); // a subscription never stored is nothing to forget
+    const groups = (await withKafkaAdmin(brokers, (admin) => admin.listGroups())).groups.map((g) => g.groupId);
+    assert.ok(!groups.includes(`${options.groupPrefix}${name}`), groups.join(', '));
+    // Started again, it reads from offset zero: no progress is left.
+    const seen: string[] = [];
+    const again = log.subscribe({ name, from: 'checkpoint', handler: (b) => void seen.push(...b.filter((e) => e.streamId === `forget-${run}`).map((e) => e.type)) });
+    await again.caughtUp();
+    await again.stop();
+    assert.deepEqual(seen, ['A']);
   });
 
   it('shares partitions between two members of one group, shows their joint progress, and hands them over when one stops', async () => {

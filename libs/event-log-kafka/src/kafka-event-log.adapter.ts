@@ -276,6 +276,44 @@ export class KafkaEventLog implements EventLog {
     return readDeadLetters(this.kafka, this.admin, this.topics.deadLetter);
   }
 
+  /**
+   * How many processes are in each 'checkpoint' subscription's consumer group now, by subscription
+   * name (0: none, whether or not the group still holds their committed progress).
+   */
+  async subscribers(names: readonly string[]): Promise<Map<string, number>> {
+    this.assertOpen();
+    const out = new Map<string, number>();
+    if (names.length === 0) return out;
+    const { groups } = await this.admin.describeGroups(names.map((n) => this.groupOf(n)));
+    const members = new Map(groups.map((g) => [g.groupId, g.members.length]));
+    for (const n of names) out.set(n, members.get(this.groupOf(n)) ?? 0);
+    return out;
+  }
+
+  /**
+   * Forgets the progress stored for these 'checkpoint' subscriptions (their consumer groups). One
+   * that processes are still in is refused (FAILED_PRECONDITION, naming it); one never stored is
+   * nothing to forget.
+   */
+  async forgetSubscriptions(names: readonly string[]): Promise<void> {
+    this.assertOpen();
+    const busy = [...(await this.subscribers(names))].filter(([, members]) => members > 0);
+    if (busy.length > 0) {
+      throw new EventLogError('FAILED_PRECONDITION', `subscription ${busy.map(([n, m]) => `${n} (${m} process${m === 1 ? '' : 'es'})`).join(', ')}: still in use`);
+    }
+    const results = await this.admin.deleteGroups(names.map((n) => this.groupOf(n))).catch((error: { groups?: { groupId: string; errorCode: number; error?: { type?: string } }[] }) => {
+      // kafkajs rejects with each group's outcome when any failed: a group that never existed has nothing to forget.
+      if (!error.groups) throw error;
+      return error.groups;
+    });
+    const failed = results.filter((r) => r.errorCode !== 0 && r.error?.type !== 'GROUP_ID_NOT_FOUND');
+    if (failed.length > 0) throw new EventLogError('UNAVAILABLE', `consumer group ${failed.map((r) => `${r.groupId}: ${r.error?.type ?? r.errorCode}`).join(', ')}`);
+  }
+
+  private groupOf(subscription: string): string {
+    return `${this.options.groupPrefix ?? 'opal.'}${subscription}`;
+  }
+
   /** Topic names in use: the domain topics and the dead-letter topic. */
   topicNames(): { domains: string[]; deadLetter: string } {
     return { domains: this.topics.all.map((t) => t.topic), deadLetter: this.topics.deadLetter };

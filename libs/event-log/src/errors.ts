@@ -1,4 +1,4 @@
-export type EventLogErrorCode = 'VERSION_CONFLICT' | 'CLOSED' | 'CORRUPT' | 'INVALID_ARGUMENT' | 'UNAVAILABLE';
+export type EventLogErrorCode = 'VERSION_CONFLICT' | 'CLOSED' | 'CORRUPT' | 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNAVAILABLE';
 
 /** The one error type of the event log; `code` says what went wrong, the message names the stream or field. */
 export class EventLogError extends Error {

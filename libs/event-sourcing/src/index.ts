@@ -5,6 +5,6 @@ export * from './document-store.port.js';
 export { MemoryDocumentStore, type MemoryDocumentStoreOptions, type DocumentTable } from './memory-document-store.js';
 export * from './projection.js';
 export { PagedList, versionIncrements, type ListIncrement, type PageDoc, type VersionDocs } from './paged-list.js';
-export { ProjectionRunner, REMOTE_STORE_BATCH, type ProjectionRunnerOptions } from './projection-runner.js';
+export { ProjectionRunner, projectionSubscription, REMOTE_STORE_BATCH, type ProjectionRunnerOptions } from './projection-runner.js';
 export { AggregateCache, retryOnConflict, CONFLICT_ATTEMPTS, type AggregateDefinition, type CommandContext } from './aggregate-cache.js';
 export { ProjectionRebuild } from './projection-rebuild.js';

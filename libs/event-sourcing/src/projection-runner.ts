@@ -69,8 +69,7 @@ export class ProjectionRunner<E extends DomainEvent> {
     const guarded = this.guarded && !this.fromBeginning;
     this.fromBeginning = false;
     this.subscription = this.log.subscribe({
-      // A version of its own: its progress is not that of the version before (which may run beside it).
-      name: this.version === 1 ? `projection.${p.name}` : `projection.${p.name}.v${this.version}`,
+      name: projectionSubscription(p.name, this.version),
       from: guarded ? 'checkpoint' : checkpoint ? checkpoint.cursor : 'beginning',
       batchSize: this.options.batchSize ?? (guarded ? REMOTE_STORE_BATCH : LOCAL_STORE_BATCH),
       // Only the streams that can hold the projection's events (on Kafka, their topics).
@@ -206,6 +205,14 @@ export class ProjectionRunner<E extends DomainEvent> {
     const checkpoint: ProjectionCheckpoint = { cursor, streams: this.streams, applied: this.applied, version: this.version };
     await this.store.commit(this.projection.name, writes, checkpoint);
   }
+}
+
+/**
+ * The log subscription of a projection's version: one of its own from version 2 on, since its
+ * progress is not that of the version before (which may run beside it, in a rolling upgrade).
+ */
+export function projectionSubscription(name: string, version: number): string {
+  return version === 1 ? `projection.${name}` : `projection.${name}.v${version}`;
 }
 
 /** The cursor just past the batch, per partition. */

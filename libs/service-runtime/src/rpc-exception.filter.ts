@@ -10,6 +10,7 @@ const eventLogCodes: Readonly<Record<EventLogErrorCode, GrpcCode>> = {
   UNAVAILABLE: 'UNAVAILABLE',
   CORRUPT: 'INTERNAL',
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  FAILED_PRECONDITION: 'FAILED_PRECONDITION',
 };
 
 /**

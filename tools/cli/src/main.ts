@@ -4,7 +4,8 @@ import { loadConfig, ConfigError, type OpalConfig } from '@opal/service-runtime'
 import { serviceNames, type ServiceName } from '@opal/contracts';
 import { startNode } from './node.js';
 import { KafkaEventLog } from '@opal/event-log-kafka';
-import { isKafka, kafkaOptions, openEventLog } from './backends.js';
+import { isKafka, isMongo, kafkaOptions, openEventLog } from './backends.js';
+import { readModels } from './read-models.js';
 import { importLog } from './log-import.js';
 import { replayFromLog } from './replay.js';
 import { progressReporter } from './progress.js';
@@ -25,6 +26,10 @@ usage:
                                 the subscription and where each sits in the log
   opal replay [--json] [--workers N]
                                 rebuild every read model from the log and print the state digest
+  opal read-models [prune] [--json] --store mongodb://host:port/db
+                                list every version of every read model in the store (documents,
+                                events applied, processes running it on Kafka); prune drops the
+                                versions other than this build's that no process runs
   opal attribution verify ID [--json]
                                 recompute an inference's attribution receipt from the log and the
                                 index files; exit 0 when it matches the logged one, 1 otherwise
@@ -174,6 +179,11 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`replayed ${r.events} events in ${r.seconds.toFixed(2)} s (${rate} events/s)\nstate digest ${r.digest}\n`);
       }
       return 0;
+    }
+    case 'read-models': {
+      if (sub !== undefined && sub !== 'prune') throw new UsageError('read-models: nothing, or prune');
+      if (!isMongo(config)) throw new UsageError('read-models: the memory store holds one version of each read model (it loads no snapshot of another); give --store mongodb://host:port/db');
+      return readModels(config, sub === 'prune', values.json ?? false, (s) => process.stdout.write(s));
     }
     case 'attribution': {
       if (sub !== 'verify') throw new UsageError('attribution: verify INFERENCE_ID');

@@ -1,0 +1,49 @@
+import { MongoServerError, type Db } from 'mongodb';
+import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, versionOfName, type StoredCheckpoint } from './stored-layout.js';
+
+// What an operator sees and removes after an upgrade (`opal read-models`): the read models each
+// version of a projection left in the database.
+
+export type StoredVersion = {
+  readonly version: number;
+  /** Its collections that exist, by the name they are stored under. */
+  readonly collections: readonly { readonly stored: string; readonly documents: number }[];
+  /** Events its checkpoint counts as applied; undefined without a checkpoint. */
+  readonly applied: number | undefined;
+};
+
+const NAMESPACE_NOT_FOUND = 26;
+
+/**
+ * The versions of a projection the database holds, lowest first; documents are counted with
+ * tombstones, by `countDocuments` (FerretDB 1.24 drops the connection on `estimatedDocumentCount`).
+ */
+export async function storedVersions(db: Db, projection: string, collections: readonly string[]): Promise<StoredVersion[]> {
+  const names = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+  const checkpoints = await db.collection<StoredCheckpoint>(CHECKPOINTS).find({}, { projection: { cursor: 0 } }).toArray();
+  const versions = new Set<number>();
+  const add = (v: number | undefined) => v !== undefined && versions.add(v);
+  for (const c of collections) for (const n of names) add(versionOfName(n, c, '_v'));
+  for (const cp of checkpoints) add(versionOfName(cp._id, projection, '@v'));
+  const out: StoredVersion[] = [];
+  for (const version of [...versions].sort((a, b) => a - b)) {
+    const present = collections.map((c) => collectionOfVersion(c, version)).filter((n) => names.has(n));
+    const counted = await Promise.all(present.map(async (stored) => ({ stored, documents: await db.collection(stored).countDocuments({}) })));
+    const checkpoint = checkpoints.find((cp) => cp._id === checkpointOfVersion(projection, version));
+    out.push({ version, collections: counted, applied: checkpoint?.applied });
+  }
+  return out;
+}
+
+/** Drops one version's collections and checkpoint; what is already gone is skipped. */
+export async function dropStoredVersion(db: Db, projection: string, collections: readonly string[], version: number): Promise<void> {
+  for (const c of collections) {
+    await db
+      .collection(collectionOfVersion(c, version))
+      .drop()
+      .catch((error: unknown) => {
+        if (!(error instanceof MongoServerError && error.code === NAMESPACE_NOT_FOUND)) throw error;
+      });
+  }
+  await db.collection<StoredCheckpoint>(CHECKPOINTS).deleteOne({ _id: checkpointOfVersion(projection, version) });
+}
