@@ -41,10 +41,10 @@ export class ProjectionRunner<E extends DomainEvent> {
     readonly projection: Projection<E>,
     private readonly options: ProjectionRunnerOptions = {},
   ) {
-    // In-process stores offer peek (read as needed, stage, write once); remote ones the guarded
-    // reads and writes that make a batch idempotent per document without transactions.
     const v = projection.version;
     if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`projection ${projection.name}: version ${v} is not a positive integer`);
+    // In-process stores offer peek (read as needed, stage, write once); remote ones the guarded
+    // reads and writes that make a batch idempotent per document without transactions.
     if (!store.peek && !(store.getGuarded && store.commitGuarded)) {
       throw new Error(`projection ${projection.name}: the document store offers neither peek nor guarded reads and writes`);
     }
