@@ -84,7 +84,7 @@ export class KafkaEventLog implements EventLog {
     }
     const groupPrefix = options.groupPrefix ?? 'opal.';
     const index = new LogIndex({ ...options.index, memoryBytes: options.index?.memoryBytes ?? DEFAULT_INDEX_MEMORY_BYTES });
-    const reader = new TailReader(kafka, admin, topics.all.map((t) => t.topic), index, groupPrefix);
+    const reader = new TailReader(kafka, admin, topics.all.map((t) => t.topic), index, groupPrefix, (streamId) => topics.topicOf(streamId));
     const batcher = new AppendBatcher(producer, options.maxInFlightAppends ?? 256);
     // The index starts with the first call that needs it (an append or a read): a process that only
     // subscribes (a projection) does not follow every topic a second time.
@@ -124,6 +124,7 @@ export class KafkaEventLog implements EventLog {
   }
 
   private async appendNow(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
+    this.reader.assertReading();
     const { topic, partition } = this.locate(streamId);
     const key = cursorKey(topic, partition);
     const expected = options.expectedVersion;
@@ -251,7 +252,9 @@ export class KafkaEventLog implements EventLog {
   /**
    * Reads the topics of these domains into the index now, from offset zero, as the first append or
    * read on them would: a replica starting on a long log then takes its first command without that
-   * wait. Returns the events the index holds.
+   * wait. Returns the events the index holds. The default topic is read too (it holds the streams
+   * no domain claims, and is empty when every kind is claimed): a stream there of a kind this
+   * process places elsewhere fails this with FAILED_PRECONDITION, as one in any topic read does.
    */
   async warm(domains: readonly string[]): Promise<number> {
     this.assertOpen();
@@ -260,7 +263,7 @@ export class KafkaEventLog implements EventLog {
       if (i < 0) throw new EventLogError('INVALID_ARGUMENT', `domain '${d}': no such topic (domains: ${this.topics.domains.join(', ')})`);
       return this.topics.all[i]!.topic;
     });
-    if (topics.length > 0) await this.reader.catchUp(topics);
+    if (topics.length > 0) await this.reader.catchUp([...new Set([...topics, this.topics.defaultTopic])]);
     return this.index.stats().events;
   }
 

@@ -265,21 +265,40 @@ if (!infra.skipped) {
       assert.ok(committed[0]!.partitions.every((p) => p.offset === '-1'), 'nothing committed in the topic it does not follow');
     });
 
-    it("warms the index with the topics of the domains it is given, and only those; an unknown domain is refused by name", async () => {
+    it('warms the index with the topics of the domains it is given and the default topic, no other; an unknown domain is refused by name', async () => {
       const a = `ia-warm-${run}`;
       await log.append(a, [ev('A', '1'), ev('A', '2')], { expectedVersion: 'no_stream', producer: 't' });
       await log.append(`other-warm-${run}`, [ev('B', '1')], { expectedVersion: 'no_stream', producer: 't' });
-      const alpha = (await log.read(undefined, 100_000)).events.filter((e) => e.position.partition.startsWith(`${options.topics!.prefix}alpha/`)).length;
-      const fresh = await KafkaEventLog.connect(options);
+      const all = (await log.read(undefined, 100_000)).events;
+      const inTopic = (domain: string) => all.filter((e) => e.position.partition.startsWith(`${options.topics!.prefix}${domain}/`)).length;
+      // A process that also places 'wb' streams in a topic of their own (there are none yet).
+      const fresh = await KafkaEventLog.connect({ ...options, topics: { ...options.topics, streamDomains: { ia: 'alpha', wb: 'beta' } } });
       try {
         assert.equal(fresh.indexFootprint().events, 0, 'a fresh process holds nothing before it is asked');
-        assert.equal(await fresh.warm(['alpha']), alpha);
-        assert.equal(fresh.indexFootprint().events, alpha, "the other domain's topic was not read");
+        assert.equal(await fresh.warm(['beta']), inTopic('events'), 'beta (empty) and the default topic; alpha not read');
+        assert.equal(await fresh.warm(['alpha']), inTopic('events') + inTopic('alpha'));
         assert.equal(await fresh.streamVersion(a), 2);
-        await assert.rejects(fresh.warm(['beta']), (e: { code?: string; message: string }) => e.code === 'INVALID_ARGUMENT' && /domain 'beta'/.test(e.message));
+        await assert.rejects(fresh.warm(['gamma']), (e: { code?: string; message: string }) => e.code === 'INVALID_ARGUMENT' && /domain 'gamma'/.test(e.message));
       } finally {
         await fresh.close();
       }
+    });
+
+    it('stops at a stream found in a topic it places elsewhere (a release that moved its kind), and appends nothing', async () => {
+      const moved = `im-moved-${run}`;
+      await log.append(moved, [ev('A')], { expectedVersion: 'no_stream', producer: 't' }); // in the default topic here
+      const later = await KafkaEventLog.connect({ ...options, topics: { ...options.topics, streamDomains: { ia: 'alpha', im: 'mu' } } });
+      const refused = (e: { code?: string; message: string }) =>
+        e.code === 'FAILED_PRECONDITION' && e.message.includes(`${moved} lies in topic ${options.topics!.prefix}events`) && e.message.includes(`im streams in ${options.topics!.prefix}mu`);
+      try {
+        await assert.rejects(later.warm(['mu']), refused);
+        await assert.rejects(later.append(`im-new-${run}`, [ev('A')], { expectedVersion: 'no_stream', producer: 't' }), refused);
+        await assert.rejects(later.streamVersion(moved), refused);
+      } finally {
+        await later.close();
+      }
+      const mu = await withKafkaAdmin(brokers, (admin) => admin.fetchTopicOffsets(`${options.topics!.prefix}mu`));
+      assert.ok(mu.every((p) => p.high === '0'), 'nothing was written to the new topic');
     });
 
     it('leaves no connection behind when closed right after an append started its index reader', async () => {

@@ -59,14 +59,14 @@ export class LogIndex {
   }
 
   /**
-   * Reads one record of partition `key` (its cursorKey); records below the partition's next offset were
-   * seen already and are ignored.
+   * Reads one record of partition `key` (its cursorKey) and returns the stream it names; records
+   * below the partition's next offset were seen already and are ignored (undefined).
    */
-  ingest(key: string, offset: number, value: Uint8Array): void {
+  ingest(key: string, offset: number, value: Uint8Array): string | undefined {
     const p = this.partition(key);
-    if (offset < p.next) return;
+    if (offset < p.next) return undefined;
     p.next = offset + 1;
-    this.addRecord(p, offset, value);
+    return this.addRecord(p, offset, value);
   }
 
   /**
@@ -92,12 +92,13 @@ export class LogIndex {
     return out;
   }
 
-  /** Reads a record's header in place and judges it (see add). */
-  private addRecord(p: PartitionLog, offset: number, value: Uint8Array): void {
+  /** Reads a record's header in place and judges it (see add); returns its stream id. */
+  private addRecord(p: PartitionLog, offset: number, value: Uint8Array): string {
     const buf = asBuffer(value);
     const v = readEnvelopeView(buf, 0, buf.length, this.record);
     const prev = v.prevHashEnd > v.prevHashStart ? buf.subarray(v.prevHashStart, v.prevHashEnd) : EMPTY;
     this.add(p, offset, buf, v.streamId, v.streamSeq, prev, v.hashEnd - v.hashStart === HASH_BYTES ? v.hashStart : HASH_ELSEWHERE);
+    return v.streamId;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
-import { EventLogError } from '@opal/event-log';
+import { EventLogError, streamPrefix } from '@opal/event-log';
 import { highWatermarks } from './kafka-client.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import type { LogIndex } from './log-index.js';
@@ -25,12 +25,17 @@ export class TailReader {
   private readonly assigned = new Map<string, TopicPartition>();
   private readonly paused = new Set<string>();
 
+  /** The topic this process places the streams of each prefix in (see misplaced). */
+  private readonly topicOfPrefix = new Map<string, string>();
+
   constructor(
     kafka: Kafka,
     private readonly admin: Admin,
     private readonly topics: readonly string[],
     private readonly index: LogIndex,
     groupPrefix: string,
+    /** The topic a stream goes to in this process's layout. */
+    private readonly placement: (streamId: string) => string,
   ) {
     this.consumer = kafka.consumer({
       groupId: `${groupPrefix}index.${randomUUID()}`,
@@ -77,7 +82,8 @@ export class TailReader {
         eachBatch: async ({ batch, heartbeat }) => {
           const key = cursorKey(batch.topic, batch.partition);
           for (const m of batch.messages) {
-            if (m.value) this.index.ingest(key, Number(m.offset), m.value);
+            const streamId = m.value ? this.index.ingest(key, Number(m.offset), m.value) : undefined;
+            if (streamId !== undefined && this.misplaced(streamId, batch.topic)) return;
           }
           const last = batch.messages.at(-1);
           if (last) this.index.advance(key, Number(last.offset) + 1);
@@ -88,6 +94,32 @@ export class TailReader {
       });
     })();
     return this.running;
+  }
+
+  /**
+   * A stream found in a topic other than the one this process places it in was written under
+   * another layout: a release that moved its kind of stream to another topic (a service that now
+   * claims its prefix). Read where this process looks, its events would go unseen and its version
+   * start again from zero, so the reader stops, and every wait on it fails, naming the stream.
+   */
+  private misplaced(streamId: string, topic: string): boolean {
+    const prefix = streamPrefix(streamId);
+    let placed = this.topicOfPrefix.get(prefix);
+    if (placed === undefined) this.topicOfPrefix.set(prefix, (placed = this.placement(streamId)));
+    if (placed === topic) return false;
+    this.pause([...this.assigned.values()]);
+    this.fail(
+      new EventLogError(
+        'FAILED_PRECONDITION',
+        `streams: ${streamId} lies in topic ${topic}, but this process places ${prefix} streams in ${placed}, where its events would go unseen and its version start again from zero; a release that moves a kind of stream to another topic needs the log moved to that layout (opal log export, then opal log import into an empty cluster)`,
+      ),
+    );
+    return true;
+  }
+
+  /** Throws what stopped the reader, if it stopped: an append must not write what it could not judge. */
+  assertReading(): void {
+    if (this.failure) throw this.failure;
   }
 
   /** Resolves once the index holds every record below `offset` in partition `key`. */
@@ -141,7 +173,7 @@ export class TailReader {
   }
 
   private fail(error: unknown): void {
-    this.failure = new EventLogError('UNAVAILABLE', `kafka index reader stopped: ${String(error)}`);
+    this.failure = error instanceof EventLogError ? error : new EventLogError('UNAVAILABLE', `kafka index reader stopped: ${String(error)}`);
     for (const w of this.waiters) w.reject(this.failure);
     this.waiters = [];
   }
