@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '@opal/event-sourcing';
 import type { ContributionPolicy, IngestEvent, ManifestEntry } from './ingest.events.js';
-import { NearDuplicateIndex, signatureFromBytes } from './near-duplicate.js';
+import { NearDuplicateIndex } from './near-duplicate.js';
 
 export type ContributionStatus = 'ACCEPTED' | 'PENDING_REVIEW' | 'REJECTED';
 
@@ -95,8 +95,7 @@ export function evolveDatanet(state: DatanetState, event: RecordedEvent<IngestEv
         status: 'PENDING_REVIEW',
       });
       state.byHash.set(d.contentHash, d.contributionId);
-      const sig = signatureFromBytes(d.minhash);
-      if (sig) state.nearDuplicates.add(d.contributionId, sig);
+      state.nearDuplicates.addBytes(d.contributionId, d.minhash);
       const key = quotaKey(d.contributor, event.meta.occurredAt);
       state.quota.set(key, (state.quota.get(key) ?? 0) + 1);
       return state;

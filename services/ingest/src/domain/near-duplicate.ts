@@ -70,9 +70,7 @@ export function minhash(text: string): Uint32Array {
 
 /** Estimated Jaccard similarity of two signatures, in parts per million. */
 export function similarityPpm(a: Uint32Array, b: Uint32Array): number {
-  let same = 0;
-  for (let i = 0; i < MINHASH_SIZE; i++) if (a[i] === b[i]) same++;
-  return Math.floor((same * 1_000_000) / MINHASH_SIZE);
+  return similarityAt(a, b, 0);
 }
 
 export function signatureToBytes(sig: Uint32Array): Uint8Array {
@@ -90,28 +88,75 @@ export function signatureFromBytes(bytes: Uint8Array): Uint32Array | undefined {
   return out;
 }
 
-function bandKey(sig: Uint32Array, band: number): number {
+function bandKey(words: Uint32Array, at: number, band: number): number {
   let h = Math.imul(band + 1, 0x9e3779b1);
-  for (let r = 0; r < ROWS; r++) h = Math.imul(h ^ sig[band * ROWS + r]!, 0x85ebca6b) ^ (h >>> 13);
+  for (let r = 0; r < ROWS; r++) h = Math.imul(h ^ words[at + band * ROWS + r]!, 0x85ebca6b) ^ (h >>> 13);
   return h >>> 0;
 }
 
-/** The LSH index of one Datanet's live (accepted or pending) contributions. */
+/** Whether this machine lays a Uint32Array's words out little-endian, as a signature's bytes are. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** Signatures per block of the pool (32 MiB): a large Datanet's are never all copied to grow it. */
+const BLOCK_SIGNATURES = 65_536;
+const FIRST_BLOCK_SIGNATURES = 64;
+
+/**
+ * The LSH index of one Datanet's live (accepted or pending) contributions. The signatures lie in
+ * pooled blocks of words, not one typed array each: a Datanet's load adds one per contribution, and
+ * an array per signature cost an allocation outside the heap and ~100 bytes of object each.
+ */
 export class NearDuplicateIndex {
   private readonly ids: string[] = [];
-  private readonly sigs: Uint32Array[] = [];
+  private readonly blocks: Uint32Array[] = [];
   private readonly live: boolean[] = [];
   private readonly slotOf = new Map<string, number>();
   private readonly buckets = new Map<number, number[]>();
 
   add(id: string, sig: Uint32Array): void {
+    const { block, at } = this.reserve();
+    block.set(sig, at);
+    this.index(id, block, at);
+  }
+
+  /** Adds a signature as an event carries it (little-endian words); false, adding nothing, if the bytes are not one. */
+  addBytes(id: string, bytes: Uint8Array): boolean {
+    if (bytes.length !== MINHASH_SIZE * 4) return false;
+    const { block, at } = this.reserve();
+    if (LITTLE_ENDIAN) {
+      new Uint8Array(block.buffer, block.byteOffset + at * 4, MINHASH_SIZE * 4).set(bytes);
+    } else {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let i = 0; i < MINHASH_SIZE; i++) block[at + i] = view.getUint32(i * 4, true);
+    }
+    this.index(id, block, at);
+    return true;
+  }
+
+  /** Room for the next slot's signature: its block and the word it starts at. */
+  private reserve(): { block: Uint32Array; at: number } {
+    const slot = this.ids.length;
+    const b = Math.floor(slot / BLOCK_SIGNATURES);
+    const within = slot - b * BLOCK_SIGNATURES;
+    let block = this.blocks[b];
+    if (!block) {
+      block = new Uint32Array((b === 0 ? FIRST_BLOCK_SIGNATURES : BLOCK_SIGNATURES) * MINHASH_SIZE);
+      this.blocks.push(block);
+    } else if ((within + 1) * MINHASH_SIZE > block.length) {
+      // The first block doubles until full size: a small Datanet holds a small one.
+      const grown = new Uint32Array(Math.min(block.length * 2, BLOCK_SIGNATURES * MINHASH_SIZE));
+      grown.set(block);
+      this.blocks[b] = block = grown;
+    }
+    return { block, at: within * MINHASH_SIZE };
+  }
+
+  private index(id: string, words: Uint32Array, at: number): void {
     const slot = this.ids.length;
     this.ids.push(id);
-    this.sigs.push(sig);
     this.live.push(true);
     this.slotOf.set(id, slot);
-    for (let b = 0; b < BANDS; b++) {
-      const key = bandKey(sig, b);
+    for (let band = 0; band < BANDS; band++) {
+      const key = bandKey(words, at, band);
       const list = this.buckets.get(key);
       if (list) list.push(slot);
       else this.buckets.set(key, [slot]);
@@ -127,16 +172,24 @@ export class NearDuplicateIndex {
   findNear(sig: Uint32Array, thresholdPpm: number): { id: string; similarityPpm: number } | undefined {
     let best: { slot: number; sim: number } | undefined;
     const seen = new Set<number>();
-    for (let b = 0; b < BANDS; b++) {
-      const list = this.buckets.get(bandKey(sig, b));
+    for (let band = 0; band < BANDS; band++) {
+      const list = this.buckets.get(bandKey(sig, 0, band));
       if (!list) continue;
       for (const slot of list) {
         if (seen.has(slot) || !this.live[slot]) continue;
         seen.add(slot);
-        const sim = similarityPpm(sig, this.sigs[slot]!);
+        const b = Math.floor(slot / BLOCK_SIGNATURES);
+        const sim = similarityAt(sig, this.blocks[b]!, (slot - b * BLOCK_SIGNATURES) * MINHASH_SIZE);
         if (sim >= thresholdPpm && (!best || slot < best.slot)) best = { slot, sim };
       }
     }
     return best && { id: this.ids[best.slot]!, similarityPpm: best.sim };
   }
+}
+
+/** similarityPpm of `sig` and the signature at word `at` of `words`. */
+function similarityAt(sig: Uint32Array, words: Uint32Array, at: number): number {
+  let same = 0;
+  for (let i = 0; i < MINHASH_SIZE; i++) if (sig[i] === words[at + i]) same++;
+  return Math.floor((same * 1_000_000) / MINHASH_SIZE);
 }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { NearDuplicateIndex, minhash, signatureFromBytes, signatureToBytes, similarityPpm } from './near-duplicate.js';
+import { MINHASH_SIZE, NearDuplicateIndex, minhash, signatureFromBytes, signatureToBytes, similarityPpm } from './near-duplicate.js';
 
 const words = (seed: number, count = 150) => Array.from({ length: count }, (_, i) => `w${(seed * 7919 + i * 104729) % 100_003}`).join(' ');
 
@@ -22,6 +22,27 @@ describe('MinHash near-duplicate detection', () => {
     index.remove('c7');
     assert.equal(index.findNear(probe, 800_000)?.id, 'copy-of-7');
     assert.equal(index.findNear(minhash(words(999)), 800_000), undefined);
+  });
+
+  it('holds signatures past its first blocks, given as words or as event bytes, and finds each', () => {
+    let x = 0x2545f491;
+    const random = () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), x >>> 0);
+    const index = new NearDuplicateIndex();
+    const sigs: Uint32Array[] = [];
+    for (let i = 0; i < 70_000; i++) {
+      const sig = Uint32Array.from({ length: MINHASH_SIZE }, random);
+      sigs.push(sig);
+      if (i % 2 === 0) index.add(`c${i}`, sig);
+      else {
+        // As an event carries it: a view at an offset that is not 4-aligned.
+        const record = new Uint8Array(1 + MINHASH_SIZE * 4);
+        record.set(signatureToBytes(sig), 1);
+        assert.ok(index.addBytes(`c${i}`, record.subarray(1)));
+      }
+    }
+    for (const i of [0, 1, 63, 64, 65, 4095, 65_535, 65_536, 65_537, 69_999]) assert.deepEqual(index.findNear(sigs[i]!, 1_000_000), { id: `c${i}`, similarityPpm: 1_000_000 }, `c${i}`);
+    assert.equal(index.addBytes('short', new Uint8Array(MINHASH_SIZE * 4 - 1)), false);
+    assert.equal(index.findNear(Uint32Array.from({ length: MINHASH_SIZE }, random), 500_000), undefined);
   });
 
   it('round-trips signatures through their event bytes', () => {
