@@ -125,6 +125,7 @@ export class KafkaEventLog implements EventLog {
 
   private async appendNow(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
     this.reader.assertReading();
+    this.reader.assertPlacement();
     const { topic, partition } = this.locate(streamId);
     const key = cursorKey(topic, partition);
     const expected = options.expectedVersion;
@@ -183,6 +184,7 @@ export class KafkaEventLog implements EventLog {
     this.assertOpen();
     const { topic, partition } = this.locate(streamId);
     await this.reader.catchUp([topic], partition);
+    this.reader.assertPlacement();
   }
 
   /**
@@ -253,8 +255,8 @@ export class KafkaEventLog implements EventLog {
    * Reads the topics of these domains into the index now, from offset zero, as the first append or
    * read on them would: a replica starting on a long log then takes its first command without that
    * wait. Returns the events the index holds. The default topic is read too (it holds the streams
-   * no domain claims, and is empty when every kind is claimed): a stream there of a kind this
-   * process places elsewhere fails this with FAILED_PRECONDITION, as one in any topic read does.
+   * no domain claims, and is empty when every kind is claimed): once a stream has been read of a kind
+   * this process places elsewhere, this, appends and a stream's reads fail with FAILED_PRECONDITION.
    */
   async warm(domains: readonly string[]): Promise<number> {
     this.assertOpen();
@@ -264,6 +266,7 @@ export class KafkaEventLog implements EventLog {
       return this.topics.all[i]!.topic;
     });
     if (topics.length > 0) await this.reader.catchUp([...new Set([...topics, this.topics.defaultTopic])]);
+    this.reader.assertPlacement();
     return this.index.stats().events;
   }
 

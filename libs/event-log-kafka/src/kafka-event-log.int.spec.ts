@@ -284,7 +284,7 @@ if (!infra.skipped) {
       }
     });
 
-    it('stops at a stream found in a topic it places elsewhere (a release that moved its kind), and appends nothing', async () => {
+    it('refuses appends and stream reads once it has found a stream in a topic it places elsewhere (a release that moved its kind); the whole log still reads, for an export', async () => {
       const moved = `im-moved-${run}`;
       await log.append(moved, [ev('A')], { expectedVersion: 'no_stream', producer: 't' }); // in the default topic here
       const later = await KafkaEventLog.connect({ ...options, topics: { ...options.topics, streamDomains: { ia: 'alpha', im: 'mu' } } });
@@ -294,6 +294,8 @@ if (!infra.skipped) {
         await assert.rejects(later.warm(['mu']), refused);
         await assert.rejects(later.append(`im-new-${run}`, [ev('A')], { expectedVersion: 'no_stream', producer: 't' }), refused);
         await assert.rejects(later.streamVersion(moved), refused);
+        const whole = await later.read(undefined, 100_000);
+        assert.ok(whole.events.some((e) => e.streamId === moved), 'an export reads it');
       } finally {
         await later.close();
       }

@@ -25,7 +25,7 @@ export class TailReader {
   private readonly assigned = new Map<string, TopicPartition>();
   private readonly paused = new Set<string>();
 
-  /** The topic this process places the streams of each prefix in (see misplaced). */
+  /** The topic this process places the streams of each prefix in (see misplacement). */
   private readonly topicOfPrefix = new Map<string, string>();
 
   constructor(
@@ -83,7 +83,7 @@ export class TailReader {
           const key = cursorKey(batch.topic, batch.partition);
           for (const m of batch.messages) {
             const streamId = m.value ? this.index.ingest(key, Number(m.offset), m.value) : undefined;
-            if (streamId !== undefined && this.misplaced(streamId, batch.topic)) return;
+            if (streamId !== undefined && this.misplacement === undefined) this.checkPlacement(streamId, batch.topic);
           }
           const last = batch.messages.at(-1);
           if (last) this.index.advance(key, Number(last.offset) + 1);
@@ -97,24 +97,28 @@ export class TailReader {
   }
 
   /**
-   * A stream found in a topic other than the one this process places it in was written under
-   * another layout: a release that moved its kind of stream to another topic (a service that now
-   * claims its prefix). Read where this process looks, its events would go unseen and its version
-   * start again from zero, so the reader stops, and every wait on it fails, naming the stream.
+   * The first stream found in a topic other than the one this process places it in: written under
+   * another layout, by a release that placed its kind of stream elsewhere (before a service claimed
+   * its prefix, say). Looked for where this process looks, its events would go unseen and its
+   * version start again from zero, so what depends on placement (appends, a stream's reads, warm)
+   * refuses from then on (assertPlacement); reading the log whole, as an export does, goes on.
    */
-  private misplaced(streamId: string, topic: string): boolean {
+  private misplacement: EventLogError | undefined;
+
+  private checkPlacement(streamId: string, topic: string): void {
     const prefix = streamPrefix(streamId);
     let placed = this.topicOfPrefix.get(prefix);
     if (placed === undefined) this.topicOfPrefix.set(prefix, (placed = this.placement(streamId)));
-    if (placed === topic) return false;
-    this.pause([...this.assigned.values()]);
-    this.fail(
-      new EventLogError(
-        'FAILED_PRECONDITION',
-        `streams: ${streamId} lies in topic ${topic}, but this process places ${prefix} streams in ${placed}, where its events would go unseen and its version start again from zero; a release that moves a kind of stream to another topic needs the log moved to that layout (opal log export, then opal log import into an empty cluster)`,
-      ),
+    if (placed === topic) return;
+    this.misplacement = new EventLogError(
+      'FAILED_PRECONDITION',
+      `streams: ${streamId} lies in topic ${topic}, but this process places ${prefix} streams in ${placed}, where its events would go unseen and its version start again from zero; a release that moves a kind of stream to another topic needs the log moved to that layout (opal log export, then opal log import into an empty cluster)`,
     );
-    return true;
+  }
+
+  /** Throws if a stream was found where this process does not place it (see misplacement). */
+  assertPlacement(): void {
+    if (this.misplacement) throw this.misplacement;
   }
 
   /** Throws what stopped the reader, if it stopped: an append must not write what it could not judge. */
@@ -173,7 +177,7 @@ export class TailReader {
   }
 
   private fail(error: unknown): void {
-    this.failure = error instanceof EventLogError ? error : new EventLogError('UNAVAILABLE', `kafka index reader stopped: ${String(error)}`);
+    this.failure = new EventLogError('UNAVAILABLE', `kafka index reader stopped: ${String(error)}`);
     for (const w of this.waiters) w.reject(this.failure);
     this.waiters = [];
   }
