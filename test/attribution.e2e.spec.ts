@@ -139,5 +139,9 @@ describe('Proof of attribution end to end', () => {
     const r = JSON.parse(replay.stdout);
     assert.ok(r.projections.some((p: any) => p.projection === 'attribution.versions'));
     assert.equal(r.digest, live.digest);
+    // Each read model with the version of its projection that built it, live and replayed alike.
+    const versions = (ps: any[]) => Object.fromEntries(ps.map((p) => [p.projection, p.version]));
+    assert.deepEqual(versions(r.projections), versions(live.projections));
+    assert.ok(r.projections.every((p: any) => p.version === 1), JSON.stringify(versions(r.projections)));
   });
 });

@@ -17,7 +17,7 @@ export class AdminController {
     const stats = await this.log.stats();
     return {
       digest,
-      projections: projections.map((p) => ({ projection: p.projection, digest: p.digest, documents: String(p.documents), appliedEvents: String(p.appliedEvents) })),
+      projections: projections.map((p) => ({ projection: p.projection, digest: p.digest, documents: String(p.documents), appliedEvents: String(p.appliedEvents), version: p.version })),
       logEvents: String(stats.events),
     };
   }

@@ -5,7 +5,8 @@ import { DOCUMENT_STORE, ProjectionRunner, sha256Hex, type DocumentStore, type D
 import { LOGGER } from './logger.js';
 import { METRICS, ProcessMetrics } from './metrics.js';
 
-export type ProjectionDigest = { projection: string; service: string; digest: string; documents: number; appliedEvents: number };
+/** A read model's digest; `version` is its projection's version, whose reducers built the documents. */
+export type ProjectionDigest = { projection: string; service: string; version: number; digest: string; documents: number; appliedEvents: number };
 
 /** Runs every registered read model against the log, and reports their digests. */
 @Injectable()
@@ -88,7 +89,7 @@ export async function projectionDigest(
     documents += d.documents;
     parts.push(`${c.name}:${d.digest}`);
   }
-  return { projection: projection.name, service, digest: sha256Hex(parts.join('\n')), documents, appliedEvents };
+  return { projection: projection.name, service, version: projection.version ?? 1, digest: sha256Hex(parts.join('\n')), documents, appliedEvents };
 }
 
 /** The state digest: one hash over every projection's digest, in name order. */

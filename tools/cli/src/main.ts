@@ -174,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
       if (values.json) {
         process.stdout.write(JSON.stringify(r) + '\n');
       } else {
-        for (const p of r.projections) process.stdout.write(`${p.projection.padEnd(24)} ${p.digest}  ${p.documents} documents\n`);
+        for (const p of r.projections) process.stdout.write(`${p.projection.padEnd(24)} v${p.version}  ${p.digest}  ${p.documents} documents\n`);
         const rate = r.seconds > 0 ? Math.round(r.events / r.seconds) : r.events;
         process.stdout.write(`replayed ${r.events} events in ${r.seconds.toFixed(2)} s (${rate} events/s)\nstate digest ${r.digest}\n`);
       }

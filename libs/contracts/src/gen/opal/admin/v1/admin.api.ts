@@ -22,6 +22,11 @@ export interface ProjectionDigest {
   digest: string;
   documents: string;
   appliedEvents: string;
+  /**
+   * The projection's version (of its reducers) that built these documents: a replay gives the same
+   * digest only with the same version.
+   */
+  version: number;
 }
 
 export interface GetStateDigestResponse {
