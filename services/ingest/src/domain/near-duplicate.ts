@@ -1,3 +1,5 @@
+import { BandBuckets } from './band-buckets.js';
+
 /**
  * Near-duplicate detection: MinHash signatures over word 3-shingles (character 5-shingles for
  * very short texts) and locality-sensitive hashing in bands, so a lookup touches only likely
@@ -101,7 +103,8 @@ const BLOCK_SIGNATURES = 65_536;
 const FIRST_BLOCK_SIGNATURES = 64;
 
 /**
- * The LSH index of one Datanet's live (accepted or pending) contributions. The signatures lie in
+ * The LSH index of one Datanet's live (accepted or pending) contributions, with its buckets in
+ * BandBuckets. The signatures lie in
  * pooled blocks of words, not one typed array each: a Datanet's load adds one per contribution, and
  * an array per signature cost an allocation outside the heap and ~100 bytes of object each.
  */
@@ -110,7 +113,7 @@ export class NearDuplicateIndex {
   private readonly blocks: Uint32Array[] = [];
   private readonly live: boolean[] = [];
   private readonly slotOf = new Map<string, number>();
-  private readonly buckets = new Map<number, number[]>();
+  private readonly buckets = new BandBuckets(BANDS);
 
   add(id: string, sig: Uint32Array): void {
     const { block, at } = this.reserve();
@@ -155,12 +158,7 @@ export class NearDuplicateIndex {
     this.ids.push(id);
     this.live.push(true);
     this.slotOf.set(id, slot);
-    for (let band = 0; band < BANDS; band++) {
-      const key = bandKey(words, at, band);
-      const list = this.buckets.get(key);
-      if (list) list.push(slot);
-      else this.buckets.set(key, [slot]);
-    }
+    for (let band = 0; band < BANDS; band++) this.buckets.add(slot, band, bandKey(words, at, band));
   }
 
   remove(id: string): void {
@@ -173,9 +171,8 @@ export class NearDuplicateIndex {
     let best: { slot: number; sim: number } | undefined;
     const seen = new Set<number>();
     for (let band = 0; band < BANDS; band++) {
-      const list = this.buckets.get(bandKey(sig, 0, band));
-      if (!list) continue;
-      for (const slot of list) {
+      for (let entry = this.buckets.first(band, bandKey(sig, 0, band)); entry >= 0; entry = this.buckets.next(entry)) {
+        const slot = this.buckets.slotOf(entry);
         if (seen.has(slot) || !this.live[slot]) continue;
         seen.add(slot);
         const b = Math.floor(slot / BLOCK_SIGNATURES);
