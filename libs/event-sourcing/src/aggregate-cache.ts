@@ -3,6 +3,7 @@ import { EventLogError, type EventLog, type StoredEvent } from '@opal/event-log'
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
 import type { TypedEventCodec } from './typed-event-codec.js';
 import { foldInto, SharedDecisions, type Entry } from './shared-decisions.js';
+import type { SnapshotStore } from './aggregate-snapshots.js';
 
 export type AggregateDefinition<S, E extends DomainEvent> = {
   readonly codec: TypedEventCodec<E>;
@@ -13,6 +14,25 @@ export type AggregateDefinition<S, E extends DomainEvent> = {
    * indexes), but must depend on the events alone: no clock, randomness or I/O.
    */
   evolve(state: S, event: RecordedEvent<E>): S;
+  /**
+   * Snapshots, for an aggregate whose stream grows long while its state stays small (a tenant's
+   * stream takes two events per inference; its state keeps the open holds only). A load then folds
+   * only the events after the stream's snapshot, and saves a new one when it folded `every` or more.
+   * `schema` changes with the encoding or with what evolve derives: a snapshot of another is not read.
+   */
+  readonly snapshot?: {
+    readonly schema: number;
+    readonly every: number;
+    encode(state: S): Uint8Array;
+    decode(bytes: Uint8Array, streamId: string): S;
+  };
+};
+
+export type AggregateCacheOptions = {
+  /** Where snapshots are kept (for a definition that has `snapshot`). */
+  readonly snapshots?: SnapshotStore;
+  /** A snapshot could not be read or saved: the aggregate is loaded from its whole stream instead. */
+  readonly onSnapshotError?: (error: unknown, streamId: string) => void;
 };
 
 export type CommandContext = {
@@ -54,6 +74,7 @@ export class AggregateCache<S, E extends DomainEvent> {
     private readonly log: EventLog,
     private readonly definition: AggregateDefinition<S, E>,
     private readonly producer: string,
+    private readonly options: AggregateCacheOptions = {},
   ) {
     this.shared = new SharedDecisions<S, E>({
       load: (streamId) => this.load(streamId),
@@ -80,13 +101,20 @@ export class AggregateCache<S, E extends DomainEvent> {
   }
 
   private async readFromLog(streamId: string): Promise<Entry<S, E>> {
-    let state = this.definition.initial(streamId);
-    let version = 0;
-    for await (const stored of this.eventsFrom(streamId, 1)) {
+    const start = await this.fromSnapshot(streamId);
+    let state = start?.state ?? this.definition.initial(streamId);
+    let version = start?.version ?? 0;
+    let folded = 0;
+    let last: StoredEvent | undefined;
+    for await (const stored of this.eventsFrom(streamId, version + 1)) {
       const e = this.definition.codec.decode(stored);
       if (e) state = this.definition.evolve(state, e);
       version = stored.streamSeq;
+      last = stored;
+      folded++;
     }
+    // Encoded now, before any command folds more into the state (evolve may update it in place).
+    if (last && folded >= (this.definition.snapshot?.every ?? Infinity)) await this.saveSnapshot(streamId, state, last);
     // One entry per stream: a command decided on the cached entry while this read ran holds events
     // the log may not show yet (not durable), so that entry stays; an empty one is filled in place.
     const cached = this.entries.get(streamId);
@@ -99,6 +127,35 @@ export class AggregateCache<S, E extends DomainEvent> {
     const entry = { state, version };
     this.entries.set(streamId, entry);
     return entry;
+  }
+
+  /** The stream's snapshot, if there is one of this schema and the log still holds the event it was taken at. */
+  private async fromSnapshot(streamId: string): Promise<{ state: S; version: number } | undefined> {
+    const spec = this.definition.snapshot;
+    const store = this.options.snapshots;
+    if (!spec || !store) return undefined;
+    try {
+      const snapshot = await store.load(streamId);
+      if (!snapshot || snapshot.schema !== spec.schema) return undefined;
+      const [at] = await this.log.readStream(streamId, snapshot.streamVersion, 1);
+      if (!at || at.streamSeq !== snapshot.streamVersion || hex(at.hash) !== snapshot.hash) return undefined;
+      return { state: spec.decode(snapshot.state, streamId), version: snapshot.streamVersion };
+    } catch (error) {
+      // A snapshot only saves reading: the stream has it all.
+      this.options.onSnapshotError?.(error, streamId);
+      return undefined;
+    }
+  }
+
+  private async saveSnapshot(streamId: string, state: S, last: StoredEvent): Promise<void> {
+    const spec = this.definition.snapshot;
+    const store = this.options.snapshots;
+    if (!spec || !store) return;
+    try {
+      await store.save(streamId, { schema: spec.schema, streamVersion: last.streamSeq, hash: hex(last.hash), state: spec.encode(state) });
+    } catch (error) {
+      this.options.onSnapshotError?.(error, streamId);
+    }
   }
 
   /**
@@ -209,6 +266,10 @@ export async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> 
     }
     await new Promise((r) => setTimeout(r, 5 * n));
   }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
 function eventIdFrom(commandId: string, index: number): string {

@@ -1,7 +1,7 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { EVENT_LOG, type EventLog } from '@opal/event-log';
-import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { DOCUMENT_STORE, MemorySnapshotStore, SNAPSHOT_STORE, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { CONTENT_STORE, type ContentStore } from '@opal/content-store';
 import { OPAL_CONFIG, type OpalConfig } from './config.js';
 import { LOGGER } from './logger.js';
@@ -18,6 +18,8 @@ export type PlatformResources = {
   readonly eventLog: EventLog;
   readonly store: DocumentStore;
   readonly content: ContentStore;
+  /** Aggregate snapshots (kept in memory, for this process alone, when absent). */
+  readonly snapshots?: SnapshotStore;
   readonly clock?: Clock;
   /** The process's metrics (a fresh set when absent); its appends are counted only if eventLog is its meteredLog. */
   readonly metrics?: ProcessMetrics;
@@ -36,11 +38,12 @@ export class PlatformModule {
         { provide: EVENT_LOG, useValue: r.eventLog },
         { provide: DOCUMENT_STORE, useValue: r.store },
         { provide: CONTENT_STORE, useValue: r.content },
+        { provide: SNAPSHOT_STORE, useValue: r.snapshots ?? new MemorySnapshotStore() },
         { provide: CLOCK, useValue: r.clock ?? systemClock },
         { provide: METRICS, useValue: r.metrics ?? new ProcessMetrics() },
         ProjectionHost,
       ],
-      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, CLOCK, METRICS, ProjectionHost],
+      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, SNAPSHOT_STORE, CLOCK, METRICS, ProjectionHost],
     };
   }
 }

@@ -4,3 +4,4 @@ export { tenantsProjection, type TenantDoc } from './projections/tenants.project
 export { inferenceProjections } from './projections/index.js';
 export * from './domain/inference.events.js';
 export { INFERENCE_CONFIG_VARIABLES, loadInferenceConfig, type InferenceConfig } from './inference.config.js';
+export { TenantRepository } from './application/tenants.handler.js';

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { KafkaEventLog, type KafkaEventLogOptions, type KafkaTopicsOptions } from '@opal/event-log-kafka';
-import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
+import { FileSnapshotStore, MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore, type ContentStore } from '@opal/content-store';
-import { MongoContentStore, MongoDocumentStore } from '@opal/document-store-mongo';
+import { MongoContentStore, MongoDocumentStore, MongoSnapshotStore } from '@opal/document-store-mongo';
 import { ConfigError, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
@@ -12,6 +12,8 @@ export type Backends = {
   readonly eventLog: EventLog;
   readonly store: DocumentStore;
   readonly content: ContentStore;
+  /** Aggregate snapshots: MongoDB scaled out (shared by the replicas), else the data folder. */
+  readonly snapshots: SnapshotStore;
   /** Whether anything lives in the data folder (then one process at a time may use it). */
   readonly usesDataDir: boolean;
   close(): Promise<void>;
@@ -78,21 +80,31 @@ export async function openBackends(config: OpalConfig): Promise<Backends> {
     opened.push(eventLog);
     let store: DocumentStore;
     let content: ContentStore;
+    let snapshots: SnapshotStore;
     if (isMongo(config)) {
       store = await MongoDocumentStore.connect({ url: config.store });
       opened.push(store);
       content = await MongoContentStore.connect({ url: config.store });
       opened.push(content);
+      const mongoSnapshots = await MongoSnapshotStore.connect({ url: config.store });
+      opened.push(mongoSnapshots);
+      snapshots = mongoSnapshots;
     } else {
       store = new MemoryDocumentStore({ dir: join(config.dataDir, 'state'), snapshotEvery: config.snapshotEvery });
       opened.push(store);
       content = await PackContentStore.open(join(config.dataDir, 'content'), config.fsync);
       opened.push(content);
+      snapshots = aggregateSnapshots(config);
     }
     const usesDataDir = !isKafka(config) || !isMongo(config);
-    return { eventLog, store, content, usesDataDir, close: closeAll };
+    return { eventLog, store, content, snapshots, usesDataDir, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;
   }
+}
+
+/** Aggregate snapshots in the data folder, beside the read models' (`state/`). */
+export function aggregateSnapshots(config: OpalConfig): SnapshotStore {
+  return new FileSnapshotStore(join(config.dataDir, 'state', 'aggregates'));
 }

@@ -6,12 +6,12 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
-import { MemoryDocumentStore, type DocumentStore } from '@opal/event-sourcing';
+import { MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
 import { AdminModule, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
-import { kafkaDomainsOf, openBackends, type Backends } from './backends.js';
+import { aggregateSnapshots, kafkaDomainsOf, openBackends, type Backends } from './backends.js';
 import { KafkaEventLog } from '@opal/event-log-kafka';
 import type { Logger } from 'pino';
 
@@ -54,11 +54,11 @@ function takeLock(dataDir: string): () => void {
   return () => rmSync(lock, { force: true });
 }
 
-export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: EmbeddedEventLog; store: MemoryDocumentStore; content: PackContentStore }> {
+export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: EmbeddedEventLog; store: MemoryDocumentStore; content: PackContentStore; snapshots: SnapshotStore }> {
   const eventLog = await EmbeddedEventLog.open(join(config.dataDir, 'log'), { fsync: config.fsync });
   const store = new MemoryDocumentStore({ dir: join(config.dataDir, 'state'), snapshotEvery: config.snapshotEvery });
   const content = await PackContentStore.open(join(config.dataDir, 'content'), config.fsync);
-  return { eventLog, store, content };
+  return { eventLog, store, content, snapshots: aggregateSnapshots(config) };
 }
 
 /**
@@ -85,14 +85,14 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       release = takeLock(config.dataDir);
     }
   }
-  const { eventLog, store, content } = backends;
+  const { eventLog, store, content, snapshots } = backends;
   const metrics = new ProcessMetrics();
   const tracing = startTracing(config.otlpEndpoint, config.serviceName ?? (names.length === 1 ? `opal-${names[0]}` : 'opal'));
   let app: INestMicroservice | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
-    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, clock, metrics }), {
+    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics }), {
       ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : [])]),
       logger: new NestPinoLogger(logger),
     });

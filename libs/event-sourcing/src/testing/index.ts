@@ -1,1 +1,2 @@
 export { documentStoreContract, type DocumentStoreSubject } from './document-store.contract.js';
+export { countingReads } from './counting-reads.js';

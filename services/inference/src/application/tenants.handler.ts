@@ -1,11 +1,13 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import type { Logger } from 'pino';
 import { EVENT_LOG, type EventLog } from '@opal/event-log';
-import { AggregateCache } from '@opal/event-sourcing';
-import { CLOCK, type Clock } from '@opal/service-runtime';
+import { AggregateCache, SNAPSHOT_STORE, type SnapshotStore } from '@opal/event-sourcing';
+import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
 import { tenantStream, type InferenceEvent } from '../domain/inference.events.js';
 import { InferenceServiceError } from '../domain/inference.errors.js';
 import { parseAmount } from '../domain/pricing.js';
 import { decideCreateTenant, decideCreditTenant, evolveTenant, initialTenant, type TenantState } from '../domain/tenant.decider.js';
+import { tenantSnapshot } from '../domain/tenant.snapshot.js';
 import { inferenceCodec } from '../projections/models.projection.js';
 import { KEY_HASHER, type KeyHasher } from './inference.ports.js';
 
@@ -13,8 +15,15 @@ const ID = /^[a-z0-9][a-z0-9._-]{1,62}$/;
 
 @Injectable()
 export class TenantRepository extends AggregateCache<TenantState, InferenceEvent> {
-  constructor(@Inject(EVENT_LOG) log: EventLog) {
-    super(log, { codec: inferenceCodec, initial: initialTenant, evolve: evolveTenant }, 'inference');
+  constructor(
+    @Inject(EVENT_LOG) log: EventLog,
+    @Optional() @Inject(SNAPSHOT_STORE) snapshots?: SnapshotStore,
+    @Optional() @Inject(LOGGER) logger?: Logger,
+  ) {
+    super(log, { codec: inferenceCodec, initial: initialTenant, evolve: evolveTenant, snapshot: tenantSnapshot }, 'inference', {
+      snapshots,
+      onSnapshotError: (err, streamId) => logger?.warn({ err, streamId }, 'tenant snapshot unusable; loading the whole stream'),
+    });
   }
 }
 

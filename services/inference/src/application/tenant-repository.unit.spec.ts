@@ -1,0 +1,58 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedEventLog } from '@opal/event-log';
+import { MemorySnapshotStore } from '@opal/event-sourcing';
+import { countingReads } from '@opal/event-sourcing/testing';
+import { tenantStream, type InferenceEvent } from '../domain/inference.events.js';
+import { tenantSnapshot } from '../domain/tenant.snapshot.js';
+import { inferenceCodec } from '../projections/models.projection.js';
+import { TenantRepository } from './tenants.handler.js';
+
+describe('TenantRepository snapshots', () => {
+  it("loads a busy tenant from its snapshot and the inferences after it, to the state of its whole stream", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-tenant-snapshots-'));
+    const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+    const stream = tenantStream('busy');
+    let version = 0;
+    const append = async (events: InferenceEvent[]) => {
+      await log.append(stream, events.map((e) => inferenceCodec.encode(e, 1)), { expectedVersion: version, producer: 'inference' });
+      version += events.length;
+    };
+    const inferences = async (from: number, to: number, open = 0) => {
+      for (let i = from; i < to; i += 500) {
+        const batch: InferenceEvent[] = [];
+        for (let j = i; j < Math.min(to, i + 500); j++) {
+          batch.push({ type: 'BalanceHeld', data: { tenant: 'busy', inferenceId: `inf-${j}`, amount: '1000', expiresAt: BigInt(j) } });
+          if (j < to - open) batch.push({ type: 'HoldSettled', data: { tenant: 'busy', inferenceId: `inf-${j}`, charged: '700', amount: '1000' } });
+        }
+        await append(batch);
+      }
+    };
+    try {
+      await append([
+        { type: 'TenantCreated', data: { tenant: 'busy', apiKeyHash: 'h' } },
+        { type: 'TenantCredited', data: { tenant: 'busy', amount: '100000000', reference: 'r1' } },
+      ]);
+      await inferences(0, 6000, 3); // 11,997 events past the start, 3 holds open
+      const snapshots = new MemorySnapshotStore();
+      const first = countingReads(log);
+      const loaded = await new TenantRepository(first.log, snapshots).peek(stream);
+      assert.equal(first.read(), version, 'no snapshot yet: the whole stream');
+      assert.equal((await snapshots.load(stream))?.streamVersion, version, `saved: more than ${tenantSnapshot.every} events folded`);
+      await inferences(6000, 6100);
+      const second = countingReads(log);
+      const again = await new TenantRepository(second.log, snapshots).peek(stream);
+      assert.deepEqual(again, await new TenantRepository(log).peek(stream));
+      assert.equal(second.read(), 1 + 200, 'the event at the snapshot and the 200 after it');
+      assert.equal(again.state.holds.size, 3);
+      assert.equal(again.state.charged, (5997n + 100n) * 700n);
+      assert.notDeepEqual(loaded.state.charged, again.state.charged);
+    } finally {
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
