@@ -68,6 +68,8 @@ const READ_PAGE = 10_000;
 export class AggregateCache<S, E extends DomainEvent> {
   private readonly entries = new Map<string, Entry<S, E>>();
   private readonly loading = new Map<string, Promise<Entry<S, E>>>();
+  /** The version of each stream's latest snapshot this process loaded or saved. */
+  private readonly snapshotAt = new Map<string, number>();
   private readonly shared: SharedDecisions<S, E>;
 
   constructor(
@@ -139,7 +141,9 @@ export class AggregateCache<S, E extends DomainEvent> {
       if (!snapshot || snapshot.schema !== spec.schema) return undefined;
       const [at] = await this.log.readStream(streamId, snapshot.streamVersion, 1);
       if (!at || at.streamSeq !== snapshot.streamVersion || hex(at.hash) !== snapshot.hash) return undefined;
-      return { state: spec.decode(snapshot.state, streamId), version: snapshot.streamVersion };
+      const state = spec.decode(snapshot.state, streamId);
+      this.snapshotAt.set(streamId, snapshot.streamVersion);
+      return { state, version: snapshot.streamVersion };
     } catch (error) {
       // A snapshot only saves reading: the stream has it all.
       this.options.onSnapshotError?.(error, streamId);
@@ -151,11 +155,25 @@ export class AggregateCache<S, E extends DomainEvent> {
     const spec = this.definition.snapshot;
     const store = this.options.snapshots;
     if (!spec || !store) return;
+    this.snapshotAt.set(streamId, last.streamSeq);
     try {
       await store.save(streamId, { schema: spec.schema, streamVersion: last.streamSeq, hash: hex(last.hash), state: spec.encode(state) });
     } catch (error) {
       this.options.onSnapshotError?.(error, streamId);
     }
+  }
+
+  /**
+   * After a command's events are in the log: a snapshot, once `every` events lie past the stream's
+   * last one, if the cached state is exactly the log up to them (no later command folded in yet,
+   * whose events may still fail), so a process that stays up keeps its streams' snapshots recent.
+   */
+  private snapshotAfter(streamId: string, stored: readonly StoredEvent[]): void {
+    const last = stored.at(-1);
+    const entry = this.entries.get(streamId);
+    if (!last || !entry || entry.version !== last.streamSeq) return;
+    if (last.streamSeq - (this.snapshotAt.get(streamId) ?? 0) < this.definition.snapshot!.every) return;
+    void this.saveSnapshot(streamId, entry.state, last); // encodes now, before anything folds more in
   }
 
   /**
@@ -199,7 +217,16 @@ export class AggregateCache<S, E extends DomainEvent> {
     ctx: CommandContext,
     decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
   ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
-    if (this.log.concurrentWriters) return this.shared.decide(streamId, ctx, decide);
+    const decided = this.log.concurrentWriters ? await this.shared.decide(streamId, ctx, decide) : await this.decideHere(streamId, ctx, decide);
+    if (this.definition.snapshot && this.options.snapshots) decided.durable.then((stored) => this.snapshotAfter(streamId, stored), () => {});
+    return decided;
+  }
+
+  private async decideHere<R>(
+    streamId: string,
+    ctx: CommandContext,
+    decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
+  ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
     const entry = await this.load(streamId);
     const { events, result } = decide(entry.state, entry.version);
     if (events.length === 0) return { result, durable: Promise.resolve([]) };

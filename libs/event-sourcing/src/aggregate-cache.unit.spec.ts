@@ -304,6 +304,30 @@ describe('AggregateCache snapshots', () => {
     assert.equal((await cache.execute('snap-a', { now: 30 }, add('n30'))).result, 30);
   });
 
+  it('saves snapshots as the commands of a process that stays up reach the log', async () => {
+    const snapshots = new MemorySnapshotStore();
+    const cache = new AggregateCache(log, snapshotting, 'p', { snapshots });
+    const saved: number[] = [];
+    for (let i = 1; i <= 35; i++) {
+      await cache.execute('snap-up', { now: i }, add(`n${i}`));
+      await new Promise((r) => setImmediate(r)); // the save follows the append
+      const at = (await snapshots.load('snap-up'))?.streamVersion;
+      if (at !== undefined && at !== saved.at(-1)) saved.push(at);
+    }
+    assert.deepEqual(saved, [10, 20, 30]);
+    // A burst of commands decided while others are still on their way to the log: a snapshot is
+    // taken only of a state the log holds in full, so the load from it equals the whole stream's.
+    await Promise.all(Array.from({ length: 12 }, (_, i) => cache.execute('snap-up', { now: 100 + i }, add(`burst${i}`))));
+    await cache.execute('snap-up', { now: 200 }, add('quiet'));
+    await new Promise((r) => setImmediate(r));
+    const last = await snapshots.load('snap-up');
+    assert.ok(last && last.streamVersion > 30, `a later snapshot: ${last?.streamVersion}`);
+    const c = countingReads(log);
+    const restarted = await new AggregateCache(c.log, snapshotting, 'p', { snapshots }).peek('snap-up');
+    assert.deepEqual(restarted, await new AggregateCache(log, counter, 'p').peek('snap-up'));
+    assert.equal(c.read(), 1 + restarted.version - last!.streamVersion);
+  });
+
   it('reads the whole stream past a snapshot of another schema, of another log, or unreadable', async () => {
     await fill('snap-b', 1, 12);
     const errors: unknown[] = [];
