@@ -1,5 +1,12 @@
 import { equalBytes, GENESIS_HASH, type StoredEvent } from '@opal/event-log';
 
+/**
+ * A stream's last admitted event. Its hash is copied: a decoded record's hash is a view into the
+ * buffer kafkajs fetched it in, and a head kept for good (a stream of one event: an inference's)
+ * kept that whole buffer with it. Over 200,000 such streams a subscription held 186 MB outside the
+ * heap and 48 MB on it; with the copy, 76 MB on the heap and nothing outside (`Buffer#slice` would
+ * not do: it is a view too).
+ */
 type Head = { seq: number; hash: Uint8Array };
 
 /**
@@ -24,13 +31,13 @@ export class StreamHeads {
     } else if (e.streamSeq !== head.seq + 1 || !equalBytes(e.prevHash, head.hash)) {
       return false;
     }
-    this.heads.set(e.streamId, { seq: e.streamSeq, hash: e.hash });
+    this.heads.set(e.streamId, { seq: e.streamSeq, hash: new Uint8Array(e.hash) });
     return true;
   }
 
   /** Takes `e` as its stream's head, unchecked: the caller has established that it counts. */
   adopt(e: StoredEvent): void {
-    this.heads.set(e.streamId, { seq: e.streamSeq, hash: e.hash });
+    this.heads.set(e.streamId, { seq: e.streamSeq, hash: new Uint8Array(e.hash) });
   }
 
   head(streamId: string): Head | undefined {

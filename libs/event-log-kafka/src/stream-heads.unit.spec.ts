@@ -27,6 +27,19 @@ describe('StreamHeads: the partition decides a version race', () => {
     assert.equal(heads.head('s')!.seq, 2);
   });
 
+  it('keeps a copy of the head hash, not a view into the record it was read from', () => {
+    const heads = new StreamHeads(false);
+    const [e] = seal('s', 1, GENESIS_HASH, ['A']);
+    const record = Buffer.alloc(1000);
+    record.set(e!.hash, 500);
+    const read = { ...e!, hash: record.subarray(500, 532) }; // as decoded from a fetched buffer
+    assert.equal(heads.admit(read), true);
+    const head = heads.head('s')!;
+    assert.deepEqual(head.hash, new Uint8Array(e!.hash));
+    assert.notEqual(head.hash.buffer, record.buffer);
+    assert.equal(head.hash.byteLength, 32);
+  });
+
   it('refuses a stream that does not start at seq 1 unless it trusts unknown streams', () => {
     const later = seal('s', 5, new Uint8Array(32).fill(7), ['A'])[0]!;
     assert.equal(new StreamHeads(false).admit(later), false);
