@@ -20,7 +20,8 @@ import { CpuMeter, portOf } from './pipeline/cpu-time.js';
 // Both measurements run against the same local broker in the same run:
 // - raw_kafkajs_events_per_s: kafkajs alone (as installed, with scripts/patch-dependencies.mjs's
 //   edit, which the adapter runs on too), idempotent producer (acks=all) into one topic while a
-//   consumer group reads it, from the first send to the last message consumed;
+//   consumer group reads it, from the first send to the last message consumed; the better of two
+//   passes (and its CPU), since it runs first, on a broker that may have just started;
 // - adapter_events_per_s: KafkaEventLog appends (expected version checked, read back and verified)
 //   while a subscription receives them, from the first append to the last event handled.
 // - end_to_end_events_per_s: ingest events appended through KafkaEventLog (40 streams, 10 events
@@ -161,17 +162,24 @@ async function rawKafkajs(
   // Steady state, as for the other two: a warm-up set first, untimed.
   await send(warmup);
   await delivered.reached(warmup);
-  const meter = new CpuMeter(servers);
-  meter.start();
-  const t0 = performance.now();
-  await send(events);
-  await delivered.reached(warmup + events);
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = meter.stop();
-  ctx.progress(`raw kafkajs: ${events} events in ${seconds.toFixed(2)} s`);
+  // The better of two timed passes: this runs first, and on a broker started a moment before, the
+  // first pass meets a JVM not yet compiled (58,000 events/s where a warm broker gives 90,000 and
+  // more), which would flatter every ratio to it.
+  let best: { rate: number; cpu: CpuMs } | undefined;
+  for (let pass = 1, sent = warmup; pass <= 2; pass++, sent += events) {
+    const meter = new CpuMeter(servers);
+    meter.start();
+    const t0 = performance.now();
+    await send(events);
+    await delivered.reached(sent + events);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = meter.stop();
+    ctx.progress(`raw kafkajs, pass ${pass}: ${events} events in ${seconds.toFixed(2)} s`);
+    if (!best || events / seconds > best.rate) best = { rate: events / seconds, cpu };
+  }
   await Promise.all([consumer.disconnect(), producer.disconnect()]);
   await admin.disconnect();
-  return { rate: events / seconds, cpu };
+  return best!;
 }
 
 async function throughAdapter(
