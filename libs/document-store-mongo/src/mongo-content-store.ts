@@ -1,6 +1,7 @@
 import { Binary, MongoBulkWriteError, MongoClient, type Collection } from 'mongodb';
 import type { ContentStore } from '@opal/content-store';
 import { unavailable } from './unavailable.js';
+import { connectMongo } from './mongo-client.js';
 
 type StoredContent = { _id: string; bytes: Binary; size: number };
 
@@ -25,9 +26,7 @@ export class MongoContentStore implements ContentStore {
   ) {}
 
   static async connect(options: { url: string; client?: MongoClient; collection?: string }): Promise<MongoContentStore> {
-    const selection = /[?&]serverSelectionTimeoutMS=/i.test(options.url) ? {} : { serverSelectionTimeoutMS: 10_000 };
-    const client = options.client ?? new MongoClient(options.url, selection);
-    if (!options.client) await client.connect();
+    const client = options.client ?? (await connectMongo(options.url));
     return new MongoContentStore(client, client.db().collection<StoredContent>(options.collection ?? '_content'), !options.client);
   }
 

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
 import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, decodeGuard, encodeGuard, LIVE, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
-import { dropStoredVersion, storedVersions, type StoredVersion } from './stored-versions.js';
+import { dropStoredVersion, storedVersions, type ProjectionNames, type StoredVersion } from './stored-versions.js';
 import { unavailable } from './unavailable.js';
+import { connectMongo } from './mongo-client.js';
 import {
   canonicalJson,
   DocumentConflictError,
@@ -76,10 +77,7 @@ export class MongoDocumentStore implements DocumentStore {
   ) {}
 
   static async connect(options: MongoDocumentStoreOptions): Promise<MongoDocumentStore> {
-    // 10 s to find the server unless the URL says otherwise (`?serverSelectionTimeoutMS=`).
-    const selection = /[?&]serverSelectionTimeoutMS=/i.test(options.url) ? {} : { serverSelectionTimeoutMS: 10_000 };
-    const client = options.client ?? new MongoClient(options.url, { ignoreUndefined: true, ...selection });
-    if (!options.client) await client.connect();
+    const client = options.client ?? (await connectMongo(options.url));
     return new MongoDocumentStore(client, client.db(), !options.client);
   }
 
@@ -353,12 +351,12 @@ export class MongoDocumentStore implements DocumentStore {
   }
 
   /**
-   * The versions of a projection this database holds, lowest first: each with its collections as
-   * stored (documents counted with tombstones) and its checkpoint's count of applied events. For
-   * operators after an upgrade (`opal read-models`); the store's own calls never need it.
+   * The versions of each of these projections this database holds, lowest first: each with its
+   * collections as stored (documents counted with tombstones) and its checkpoint's count of applied
+   * events. For operators after an upgrade (`opal read-models`); the store's own calls never need it.
    */
-  async storedVersions(projection: string, collections: readonly string[]): Promise<StoredVersion[]> {
-    return this.available(() => storedVersions(this.db, projection, collections));
+  async storedVersions(projections: readonly ProjectionNames[]): Promise<Map<string, StoredVersion[]>> {
+    return this.available(() => storedVersions(this.db, projections));
   }
 
   /** Drops one version's collections and checkpoint; a version this process uses is refused. */

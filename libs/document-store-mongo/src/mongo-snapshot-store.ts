@@ -1,6 +1,7 @@
 import { Binary, MongoClient, type Collection } from 'mongodb';
 import type { AggregateSnapshot, SnapshotStore } from '@opal/event-sourcing';
 import { unavailable } from './unavailable.js';
+import { connectMongo } from './mongo-client.js';
 
 type StoredSnapshot = { _id: string; schema: number; streamVersion: number; hash: string; state: Binary };
 
@@ -19,9 +20,7 @@ export class MongoSnapshotStore implements SnapshotStore {
   ) {}
 
   static async connect(options: { url: string; client?: MongoClient }): Promise<MongoSnapshotStore> {
-    const selection = /[?&]serverSelectionTimeoutMS=/i.test(options.url) ? {} : { serverSelectionTimeoutMS: 10_000 };
-    const client = options.client ?? new MongoClient(options.url, selection);
-    if (!options.client) await client.connect();
+    const client = options.client ?? (await connectMongo(options.url));
     return new MongoSnapshotStore(client, client.db().collection<StoredSnapshot>('_aggregate_snapshots'), !options.client);
   }
 

@@ -14,23 +14,32 @@ export type StoredVersion = {
 
 const NAMESPACE_NOT_FOUND = 26;
 
+/** A projection as `storedVersions` looks for it: its name and its collections' plain names. */
+export type ProjectionNames = { readonly name: string; readonly collections: readonly string[] };
+
 /**
- * The versions of a projection the database holds, lowest first; documents are counted with
- * tombstones, by `countDocuments` (FerretDB 1.24 drops the connection on `estimatedDocumentCount`).
+ * The versions of each projection the database holds, lowest first, by projection name (one
+ * listing of the collections and one read of the checkpoints for them all). Documents are counted
+ * with tombstones, by `countDocuments` (FerretDB 1.24 drops the connection on
+ * `estimatedDocumentCount`).
  */
-export async function storedVersions(db: Db, projection: string, collections: readonly string[]): Promise<StoredVersion[]> {
+export async function storedVersions(db: Db, projections: readonly ProjectionNames[]): Promise<Map<string, StoredVersion[]>> {
   const names = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
   const checkpoints = await db.collection<StoredCheckpoint>(CHECKPOINTS).find({}, { projection: { cursor: 0 } }).toArray();
-  const versions = new Set<number>();
-  const add = (v: number | undefined) => v !== undefined && versions.add(v);
-  for (const c of collections) for (const n of names) add(versionOfName(n, c, '_v'));
-  for (const cp of checkpoints) add(versionOfName(cp._id, projection, '@v'));
-  const out: StoredVersion[] = [];
-  for (const version of [...versions].sort((a, b) => a - b)) {
-    const present = collections.map((c) => collectionOfVersion(c, version)).filter((n) => names.has(n));
-    const counted = await Promise.all(present.map(async (stored) => ({ stored, documents: await db.collection(stored).countDocuments({}) })));
-    const checkpoint = checkpoints.find((cp) => cp._id === checkpointOfVersion(projection, version));
-    out.push({ version, collections: counted, applied: checkpoint?.applied });
+  const out = new Map<string, StoredVersion[]>();
+  for (const { name: projection, collections } of projections) {
+    const versions = new Set<number>();
+    const add = (v: number | undefined) => v !== undefined && versions.add(v);
+    for (const c of collections) for (const n of names) add(versionOfName(n, c, '_v'));
+    for (const cp of checkpoints) add(versionOfName(cp._id, projection, '@v'));
+    const found: StoredVersion[] = [];
+    for (const version of [...versions].sort((a, b) => a - b)) {
+      const present = collections.map((c) => collectionOfVersion(c, version)).filter((n) => names.has(n));
+      const counted = await Promise.all(present.map(async (stored) => ({ stored, documents: await db.collection(stored).countDocuments({}) })));
+      const checkpoint = checkpoints.find((cp) => cp._id === checkpointOfVersion(projection, version));
+      found.push({ version, collections: counted, applied: checkpoint?.applied });
+    }
+    out.set(projection, found);
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { EventLogError, type EventLog, type StoredEvent } from '@opal/event-log';
+import { EventLogError, toHex, type EventLog, type StoredEvent } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
 import type { TypedEventCodec } from './typed-event-codec.js';
 import { foldInto, SharedDecisions, type Entry } from './shared-decisions.js';
@@ -81,7 +81,7 @@ export class AggregateCache<S, E extends DomainEvent> {
     this.shared = new SharedDecisions<S, E>({
       load: (streamId) => this.load(streamId),
       holds: (streamId, entry) => this.entries.get(streamId) === entry,
-      catchUp: (streamId, entry) => this.catchUp(streamId, entry),
+      catchUp: async (streamId, entry) => void (await this.catchUp(streamId, entry)),
       evict: (streamId, entry) => this.evict(streamId, entry),
       encode: (events, ctx) => this.encode(events, ctx),
       evolve: (state, event) => definition.evolve(state, event),
@@ -103,18 +103,9 @@ export class AggregateCache<S, E extends DomainEvent> {
   }
 
   private async readFromLog(streamId: string): Promise<Entry<S, E>> {
-    const start = await this.fromSnapshot(streamId);
-    let state = start?.state ?? this.definition.initial(streamId);
-    let version = start?.version ?? 0;
-    let folded = 0;
-    let last: StoredEvent | undefined;
-    for await (const stored of this.eventsFrom(streamId, version + 1)) {
-      const e = this.definition.codec.decode(stored);
-      if (e) state = this.definition.evolve(state, e);
-      version = stored.streamSeq;
-      last = stored;
-      folded++;
-    }
+    const read: Entry<S, E> = (await this.fromSnapshot(streamId)) ?? { state: this.definition.initial(streamId), version: 0 };
+    const { folded, last } = await this.catchUp(streamId, read);
+    const { state, version } = read;
     // Encoded now, before any command folds more into the state (evolve may update it in place).
     if (last && folded >= (this.definition.snapshot?.every ?? Infinity)) await this.saveSnapshot(streamId, state, last);
     // One entry per stream: a command decided on the cached entry while this read ran holds events
@@ -140,7 +131,7 @@ export class AggregateCache<S, E extends DomainEvent> {
       const snapshot = await store.load(streamId);
       if (!snapshot || snapshot.schema !== spec.schema) return undefined;
       const [at] = await this.log.readStream(streamId, snapshot.streamVersion, 1);
-      if (!at || at.streamSeq !== snapshot.streamVersion || hex(at.hash) !== snapshot.hash) return undefined;
+      if (!at || at.streamSeq !== snapshot.streamVersion || toHex(at.hash) !== snapshot.hash) return undefined;
       const state = spec.decode(snapshot.state, streamId);
       this.snapshotAt.set(streamId, snapshot.streamVersion);
       return { state, version: snapshot.streamVersion };
@@ -157,7 +148,7 @@ export class AggregateCache<S, E extends DomainEvent> {
     if (!spec || !store) return;
     this.snapshotAt.set(streamId, last.streamSeq);
     try {
-      await store.save(streamId, { schema: spec.schema, streamVersion: last.streamSeq, hash: hex(last.hash), state: spec.encode(state) });
+      await store.save(streamId, { schema: spec.schema, streamVersion: last.streamSeq, hash: toHex(last.hash), state: spec.encode(state) });
     } catch (error) {
       this.options.onSnapshotError?.(error, streamId);
     }
@@ -252,14 +243,19 @@ export class AggregateCache<S, E extends DomainEvent> {
     }
   }
 
-  /** Folds in the stream's events past the entry's version. */
-  private async catchUp(streamId: string, entry: Entry<S, E>): Promise<void> {
+  /** Folds in the stream's events past the entry's version; says how many, and the last one. */
+  private async catchUp(streamId: string, entry: Entry<S, E>): Promise<{ folded: number; last: StoredEvent | undefined }> {
+    let folded = 0;
+    let last: StoredEvent | undefined;
     for await (const stored of this.eventsFrom(streamId, entry.version + 1)) {
       if (stored.streamSeq <= entry.version) continue; // taken in by another read meanwhile
       const e = this.definition.codec.decode(stored);
       if (e) entry.state = this.definition.evolve(entry.state, e);
       entry.version = stored.streamSeq;
+      last = stored;
+      folded++;
     }
+    return { folded, last };
   }
 
   private evict(streamId: string, entry: Entry<S, E>): void {
@@ -293,10 +289,6 @@ export async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> 
     }
     await new Promise((r) => setTimeout(r, 5 * n));
   }
-}
-
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
 function eventIdFrom(commandId: string, index: number): string {

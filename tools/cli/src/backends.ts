@@ -3,7 +3,7 @@ import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { KafkaEventLog, type KafkaEventLogOptions, type KafkaTopicsOptions } from '@opal/event-log-kafka';
 import { FileSnapshotStore, MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore, type ContentStore } from '@opal/content-store';
-import { MongoContentStore, MongoDocumentStore, MongoSnapshotStore } from '@opal/document-store-mongo';
+import { connectMongo, MongoContentStore, MongoDocumentStore, MongoSnapshotStore } from '@opal/document-store-mongo';
 import { ConfigError, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
@@ -82,13 +82,13 @@ export async function openBackends(config: OpalConfig): Promise<Backends> {
     let content: ContentStore;
     let snapshots: SnapshotStore;
     if (isMongo(config)) {
-      store = await MongoDocumentStore.connect({ url: config.store });
-      opened.push(store);
-      content = await MongoContentStore.connect({ url: config.store });
-      opened.push(content);
-      const mongoSnapshots = await MongoSnapshotStore.connect({ url: config.store });
-      opened.push(mongoSnapshots);
-      snapshots = mongoSnapshots;
+      // One client (one connection pool) for the read models, the contents and the snapshots;
+      // closed after them.
+      const client = await connectMongo(config.store);
+      opened.push({ close: () => client.close() });
+      store = await MongoDocumentStore.connect({ url: config.store, client });
+      content = await MongoContentStore.connect({ url: config.store, client });
+      snapshots = await MongoSnapshotStore.connect({ url: config.store, client });
     } else {
       store = new MemoryDocumentStore({ dir: join(config.dataDir, 'state'), snapshotEvery: config.snapshotEvery });
       opened.push(store);

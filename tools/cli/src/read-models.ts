@@ -29,31 +29,33 @@ export async function readModels(config: OpalConfig, prune: boolean, json: boole
   const store = await MongoDocumentStore.connect({ url: config.store });
   const log = isKafka(config) ? await KafkaEventLog.connect(kafkaOptions(config)) : undefined;
   try {
-    const rows: Row[] = [];
-    for (const [service, { projections }] of Object.entries(services)) {
-      for (const p of projections) {
-        const versions = await store.storedVersions(p.name, p.collections.map((c) => c.name));
-        const groups = await log?.subscribers(versions.map((v) => projectionSubscription(p.name, v.version)));
-        for (const v of versions) {
-          const current = v.version === (p.version ?? 1);
-          rows.push({ projection: p.name, service, ...v, current, processes: groups?.get(projectionSubscription(p.name, v.version)) });
-        }
-      }
-    }
+    const known = Object.entries(services).flatMap(([service, { projections }]) =>
+      projections.map((p) => ({ service, name: p.name, current: p.version ?? 1, collections: p.collections.map((c) => c.name) })),
+    );
+    const stored = await store.storedVersions(known);
+    const found = known.flatMap((p) => (stored.get(p.name) ?? []).map((v) => ({ p, v, subscription: projectionSubscription(p.name, v.version) })));
+    const groups = await log?.subscribers(found.map((f) => f.subscription));
+    const rows: (Row & { readonly collectionNames: readonly string[] })[] = found.map(({ p, v, subscription }) => ({
+      projection: p.name,
+      service: p.service,
+      ...v,
+      current: v.version === p.current,
+      processes: groups?.get(subscription),
+      collectionNames: p.collections,
+    }));
     if (prune) {
       for (const row of rows.filter((r) => !r.current)) {
         if (row.processes) {
           row.outcome = `kept: ${row.processes} process(es) still run it`;
           continue;
         }
-        const p = services[row.service as keyof typeof services].projections.find((x) => x.name === row.projection)!;
         // The group first: should that fail, the documents are still there for its processes.
         await log?.forgetSubscriptions([projectionSubscription(row.projection, row.version)]);
-        await store.dropVersion(row.projection, p.collections.map((c) => c.name), row.version);
+        await store.dropVersion(row.projection, row.collectionNames, row.version);
         row.outcome = 'dropped';
       }
     }
-    for (const r of rows) write(json ? `${JSON.stringify(r)}\n` : `${line(r)}\n`);
+    for (const { collectionNames: _, ...r } of rows) write(json ? `${JSON.stringify(r)}\n` : `${line(r)}\n`);
     if (!json) {
       const others = rows.filter((r) => !r.current);
       const dropped = others.filter((r) => r.outcome === 'dropped').length;

@@ -82,14 +82,6 @@ export function signatureToBytes(sig: Uint32Array): Uint8Array {
   return out;
 }
 
-export function signatureFromBytes(bytes: Uint8Array): Uint32Array | undefined {
-  if (bytes.length !== MINHASH_SIZE * 4) return undefined;
-  const out = new Uint32Array(MINHASH_SIZE);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < MINHASH_SIZE; i++) out[i] = view.getUint32(i * 4, true);
-  return out;
-}
-
 function bandKey(words: Uint32Array, at: number, band: number): number {
   let h = Math.imul(band + 1, 0x9e3779b1);
   for (let r = 0; r < ROWS; r++) h = Math.imul(h ^ words[at + band * ROWS + r]!, 0x85ebca6b) ^ (h >>> 13);
