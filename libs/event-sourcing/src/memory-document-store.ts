@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import type { CollectionSpec, Doc, DocumentStore, DocWrite, FindQuery, ProjectionCheckpoint } from './document-store.port.js';
+import { readReadModelSnapshot, removeLegacySnapshot, snapshotFiles, writeReadModelSnapshot, type ReadModelSnapshot } from './read-model-snapshot-file.js';
 
 type Index = { readonly field: string; readonly ids: Map<unknown, Set<string>> };
 /** `indexes` stays undefined until a query needs one: then all of the collection's are built. */
@@ -10,25 +10,36 @@ type Collection = { docs: Map<string, Doc>; readonly indexFields: readonly strin
 const NONE: readonly Index[] = [];
 
 export type DocumentTable = { get(id: string): Doc | undefined; write(id: string, doc: Doc | null): void };
-type Snapshot = { checkpoint: ProjectionCheckpoint; collections: Record<string, [string, Doc][]> };
 
 export type MemoryDocumentStoreOptions = {
   /** Folder for snapshots; none keeps state in memory only. */
   readonly dir?: string;
-  /** Write a projection's snapshot after at most this many applied events (default 50,000). */
+  /**
+   * Write a projection's snapshot once this many events are applied since the last (default
+   * 50,000), and no sooner than its documents number: a snapshot writes every document, so this
+   * keeps its cost at most one document written per event applied, however large the read model.
+   */
   readonly snapshotEvery?: number;
+  /** A snapshot could not be written, or one found could not be read (default: a process warning). */
+  readonly onSnapshotError?: (error: Error) => void;
 };
 
 /**
  * The embedded read-model store: documents in memory with equality indexes, and per-projection
  * snapshots (state and checkpoint in one file, replaced atomically) so a restart resumes from
- * the snapshot's cursor instead of offset zero.
+ * the snapshot's cursor instead of offset zero. A snapshot is taken at a commit (the documents as
+ * they are then, which are never changed in place) and written in the background, in chunks.
  */
 export class MemoryDocumentStore implements DocumentStore {
   private readonly collections = new Map<string, Collection>();
   private readonly owners = new Map<string, CollectionSpec[]>();
   private readonly checkpoints = new Map<string, ProjectionCheckpoint>();
   private readonly sinceSnapshot = new Map<string, number>();
+  /** Per projection: its snapshot being written, if any. */
+  private readonly writing = new Map<string, Promise<void>>();
+  /** Per projection: a count of its changes, and the count its snapshot file holds the state of. */
+  private readonly changes = new Map<string, number>();
+  private readonly saved = new Map<string, number>();
 
   constructor(private readonly options: MemoryDocumentStoreOptions = {}) {
     if (options.dir) mkdirSync(options.dir, { recursive: true });
@@ -41,22 +52,28 @@ export class MemoryDocumentStore implements DocumentStore {
         this.collections.set(spec.name, { docs: new Map(), indexFields: [...spec.indexes], indexes: undefined });
       }
     }
-    const file = this.snapshotPath(projection);
-    if (!file || !existsSync(file)) return;
-    const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+    if (!this.options.dir) return;
+    const snap = await readReadModelSnapshot(this.options.dir, projection);
+    // A snapshot that is not whole is passed over: the runner builds the state from the log.
+    if (snap instanceof Error) return this.snapshotFailed(snap);
+    if (!snap) return;
     // Another version's documents are not loaded (its collections may not even be this one's);
     // its checkpoint is, and tells the runner to build the state again from offset zero.
     if ((snap.checkpoint.version ?? 1) === version) {
-      for (const [name, entries] of Object.entries(snap.collections)) {
+      for (const [name, docs] of snap.collections) {
         const c = this.collection(name);
-        for (const [id, doc] of entries) this.put(c, id, doc);
+        // A collection prepared a moment ago is empty and has no indexes yet: it takes the map read.
+        if (c.docs.size === 0 && !c.indexes) c.docs = docs;
+        else for (const [id, doc] of docs) this.put(c, id, doc);
       }
+      this.saved.set(projection, this.changes.get(projection) ?? 0);
     }
     this.checkpoints.set(projection, snap.checkpoint);
   }
 
-  private snapshotPath(projection: string): string | undefined {
-    return this.options.dir ? join(this.options.dir, `${projection}.snapshot.json`) : undefined;
+  private snapshotFailed(error: Error): void {
+    if (this.options.onSnapshotError) this.options.onSnapshotError(error);
+    else process.emitWarning(`read-model snapshot: ${error.message}`, { code: 'OPAL_READ_MODEL_SNAPSHOT' });
   }
 
   private collection(name: string): Collection {
@@ -167,21 +184,64 @@ export class MemoryDocumentStore implements DocumentStore {
     for (const w of writes) this.put(this.collection(w.collection), w.id, w.doc);
     const before = this.checkpoints.get(projection)?.applied ?? 0;
     this.checkpoints.set(projection, checkpoint);
+    this.changed(projection);
     const since = (this.sinceSnapshot.get(projection) ?? 0) + (checkpoint.applied - before);
     this.sinceSnapshot.set(projection, since);
-    if (since >= (this.options.snapshotEvery ?? 50_000)) this.snapshot(projection);
+    if (since >= Math.max(this.options.snapshotEvery ?? 50_000, this.documentsOf(projection)) && !this.writing.has(projection)) {
+      void this.startSnapshot(projection);
+    }
   }
 
-  /** Writes the projection's state and checkpoint to one file, atomically (write, then rename). */
-  snapshot(projection: string): void {
-    const file = this.snapshotPath(projection);
+  private changed(projection: string): void {
+    this.changes.set(projection, (this.changes.get(projection) ?? 0) + 1);
+  }
+
+  private documentsOf(projection: string): number {
+    let n = 0;
+    for (const spec of this.owners.get(projection) ?? []) n += this.collection(spec.name).docs.size;
+    return n;
+  }
+
+  /**
+   * Writes the projection's state and checkpoint as they are now to its snapshot file (see
+   * read-model-snapshot-file.ts), after any snapshot of it still being written.
+   */
+  async snapshot(projection: string): Promise<void> {
+    for (let w = this.writing.get(projection); w; w = this.writing.get(projection)) await w;
+    await this.startSnapshot(projection);
+  }
+
+  /**
+   * Takes the state now and writes it in the background; resolves when it is written (or failed,
+   * which is reported, not thrown: the state is still in memory and in the log).
+   */
+  private startSnapshot(projection: string): Promise<void> {
+    const dir = this.options.dir;
     const checkpoint = this.checkpoints.get(projection);
-    if (!file || !checkpoint) return;
-    const collections: Record<string, [string, Doc][]> = {};
-    for (const spec of this.owners.get(projection) ?? []) collections[spec.name] = [...this.collection(spec.name).docs];
-    writeFileSync(file + '.tmp', JSON.stringify({ checkpoint, collections } satisfies Snapshot));
-    renameSync(file + '.tmp', file);
+    if (!dir || !checkpoint) return Promise.resolve();
+    const { streams, ...rest } = checkpoint;
+    const snapshot: ReadModelSnapshot = {
+      checkpoint: { ...rest, cursor: { ...rest.cursor } },
+      // The runner goes on moving its sequence guard in place: copied now.
+      streams: Object.entries(streams),
+      collections: (this.owners.get(projection) ?? []).map(({ name }) => {
+        const docs = this.collection(name).docs;
+        return { name, ids: [...docs.keys()], docs: [...docs.values()] };
+      }),
+    };
     this.sinceSnapshot.set(projection, 0);
+    const changes = this.changes.get(projection) ?? 0;
+    const write = writeReadModelSnapshot(snapshotFiles(dir, projection).file, snapshot)
+      .then(
+        () => {
+          removeLegacySnapshot(dir, projection);
+          this.saved.set(projection, changes);
+        },
+        (error: unknown) => this.snapshotFailed(error instanceof Error ? error : new Error(String(error))),
+      )
+      .finally(() => this.writing.delete(projection));
+    this.writing.set(projection, write);
+    return write;
   }
 
   async reset(projection: string, collections: readonly string[]): Promise<void> {
@@ -191,6 +251,7 @@ export class MemoryDocumentStore implements DocumentStore {
       c.indexes = undefined;
     }
     this.checkpoints.delete(projection);
+    this.changed(projection);
     this.sinceSnapshot.set(projection, 0);
   }
 
@@ -202,7 +263,16 @@ export class MemoryDocumentStore implements DocumentStore {
     return { digest: h.digest('hex'), documents: ids.length };
   }
 
+  /** Resolves once no snapshot is being written. */
+  async snapshotsWritten(): Promise<void> {
+    while (this.writing.size > 0) await Promise.all(this.writing.values());
+  }
+
+  /** Waits for the snapshots being written, then writes those of projections changed since theirs. */
   async close(): Promise<void> {
-    for (const projection of this.owners.keys()) this.snapshot(projection);
+    await this.snapshotsWritten();
+    for (const projection of this.owners.keys()) {
+      if (this.saved.get(projection) !== (this.changes.get(projection) ?? 0)) await this.startSnapshot(projection);
+    }
   }
 }
