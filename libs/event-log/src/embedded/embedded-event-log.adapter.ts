@@ -1,10 +1,11 @@
 import { mkdirSync, openSync, closeSync, readSync, writeFileSync, renameSync, readFileSync, existsSync, fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atPosition, checkPayloads, decodeEnvelope, defaultEventId, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
+import { atPosition, checkPayloads, defaultEventId, GENESIS_HASH, sealBatch, type NewEvent, type StoredEvent } from '../envelope.js';
 import { EventLogError } from '../errors.js';
 import { streamFilter, type AppendOptions, type Cursor, type EventLog, type EventLogStats, type ReadResult, type SubscribeOptions, type Subscription } from '../event-log.port.js';
 import { EnvelopeView, readEnvelopeView } from '../envelope-decoder.js';
+import { HASH_BYTES, StreamIndex } from './stream-index.js';
 import { GroupCommitFile } from './group-commit-file.js';
 import { frameRecord, RECORD_HEADER, scanLogFile, truncateTo } from './log-file.js';
 import { PollingSubscription } from './polling-subscription.js';
@@ -16,8 +17,6 @@ const TRACED_RECORDS = 65_536;
 const STREAM_READ_BYTES = 64 << 10;
 
 export const EMBEDDED_PARTITION = 'log';
-
-type StreamState = { version: number; lastHash: Uint8Array; offsets: number[] };
 
 export type EmbeddedEventLogOptions = {
   /** fsync after every group of appends (default true). Off only for throwaway benchmarks. */
@@ -32,8 +31,8 @@ export type EmbeddedEventLogOptions = {
  * index of record offsets and stream heads rebuilt at open.
  */
 export class EmbeddedEventLog implements EventLog {
-  private readonly offsets: number[] = []; // byte offset of each record, by global index
-  private readonly streams = new Map<string, StreamState>();
+  /** Each record's byte offset (by global index) and each stream's head and records (none when read-only). */
+  private readonly index = new StreamIndex();
   private durable = 0; // records durable (and readable)
   /**
    * The trace context of recent appends made in a traced span, by record index: this process's
@@ -68,29 +67,39 @@ export class EmbeddedEventLog implements EventLog {
     if (!existsSync(path)) closeSync(openSync(path, 'a'));
     const handle = options.readOnly ? undefined : await open(path, 'a');
     const log = new EmbeddedEventLog(dir, path, handle, options.fsync ?? true);
-    log.load(!options.readOnly);
+    try {
+      log.load(!options.readOnly);
+    } catch (error) {
+      await handle?.close();
+      closeSync(log.readFd);
+      throw error;
+    }
     return log;
   }
 
   private load(repair: boolean): void {
     if (!repair) {
       // Read-only (export, replay): record offsets are enough; streams are not indexed.
-      const result = scanLogFile(this.path, (_body, offset) => void this.offsets.push(offset));
-      this.durable = this.offsets.length;
+      const result = scanLogFile(this.path, (_body, offset) => this.index.pushOffset(offset));
+      this.durable = this.index.records;
       this.endOffset = result.validBytes;
       return;
     }
+    const view = new EnvelopeView();
+    const index = this.index;
     const result = scanLogFile(this.path, (body, offset) => {
-      this.offsets.push(offset);
-      const e = decodeEnvelope(body, { partition: EMBEDDED_PARTITION, offset: this.offsets.length - 1 });
-      let s = this.streams.get(e.streamId);
-      if (!s) this.streams.set(e.streamId, (s = { version: 0, lastHash: GENESIS_HASH, offsets: [] }));
-      s.version = e.streamSeq;
-      s.lastHash = Uint8Array.from(e.hash);
-      s.offsets.push(this.offsets.length - 1);
+      const e = readEnvelopeView(body, 0, body.length, view);
+      const s = index.streamOf(e.streamId) ?? index.addStream(e.streamId);
+      if (e.streamSeq !== index.version(s) + 1 || e.hashEnd - e.hashStart !== HASH_BYTES) {
+        throw new EventLogError(
+          'FAILED_PRECONDITION',
+          `event log ${this.path}: record ${index.records} (byte ${offset}) is event ${e.streamSeq} of stream ${e.streamId}, whose last event is ${index.version(s)} (opal log verify names what is wrong)`,
+        );
+      }
+      index.push(s, offset, e.streamSeq, body, e.hashStart);
     });
     if (result.validBytes < result.fileBytes) truncateTo(this.path, result.validBytes);
-    this.durable = this.offsets.length;
+    this.durable = index.records;
     this.endOffset = result.validBytes;
   }
 
@@ -99,8 +108,9 @@ export class EmbeddedEventLog implements EventLog {
     if (!streamId) throw new EventLogError('INVALID_ARGUMENT', 'stream_id: must not be empty');
     checkPayloads(events);
     if (events.length === 0) return [];
-    const s = this.streams.get(streamId);
-    const version = s?.version ?? 0;
+    const index = this.index;
+    const known = index.streamOf(streamId);
+    const version = known === undefined ? 0 : index.version(known);
     const expected = options.expectedVersion;
     if (expected !== 'any') {
       const want = expected === 'no_stream' ? 0 : expected;
@@ -108,23 +118,20 @@ export class EmbeddedEventLog implements EventLog {
         throw new EventLogError('VERSION_CONFLICT', `stream ${streamId}: expected version ${want}, current version ${version}`);
       }
     }
-    const sealed = sealBatch(streamId, options.producer, version + 1, s?.lastHash ?? GENESIS_HASH, events, (_e, seq) => defaultEventId(streamId, seq));
+    const sealed = sealBatch(streamId, options.producer, version + 1, known === undefined ? GENESIS_HASH : index.lastHash(known), events, (_e, seq) =>
+      defaultEventId(streamId, seq),
+    );
     // Reserve offsets now so the next append on this stream sees the new version at once.
-    const stream = s ?? { version: 0, lastHash: GENESIS_HASH, offsets: [] };
-    if (!s) this.streams.set(streamId, stream);
+    const stream = known ?? index.addStream(streamId);
     const frames: Buffer[] = [];
     const stored: StoredEvent[] = [];
     for (const { event: e, bytes } of sealed) {
       const frame = frameRecord(bytes);
-      const index = this.offsets.length;
-      this.offsets.push(this.endOffset);
+      const record = index.push(stream, this.endOffset, e.streamSeq, e.hash);
       this.endOffset += frame.length;
-      stream.offsets.push(index);
       frames.push(frame);
-      stored.push(atPosition(e, { partition: EMBEDDED_PARTITION, offset: index }));
+      stored.push(atPosition(e, { partition: EMBEDDED_PARTITION, offset: record }));
     }
-    stream.version = sealed[sealed.length - 1]!.event.streamSeq;
-    stream.lastHash = sealed[sealed.length - 1]!.event.hash;
     const traceparent = activeTraceHeaders()?.traceparent;
     if (traceparent) this.traced(stored, traceparent);
     try {
@@ -155,23 +162,26 @@ export class EmbeddedEventLog implements EventLog {
   }
 
   async streamVersion(streamId: string): Promise<number> {
-    return this.streams.get(streamId)?.version ?? 0;
+    const s = this.index.streamOf(streamId);
+    return s === undefined ? 0 : this.index.version(s);
   }
 
   async readStream(streamId: string, fromSeq = 1, limit = Infinity): Promise<StoredEvent[]> {
-    const s = this.streams.get(streamId);
-    if (!s) return [];
+    const index = this.index;
+    const s = index.streamOf(streamId);
+    if (s === undefined) return [];
+    const records = index.recordsOf(s, fromSeq, limit);
     const out: StoredEvent[] = [];
     const take = (view: EnvelopeView, index: number) => void out.push(view.toStoredEvent({ partition: EMBEDDED_PARTITION, offset: index }));
     // A stream's events lie in runs of consecutive records (an append's batch): each run, up to
     // STREAM_READ_BYTES, is read with one call.
-    for (let i = Math.max(0, fromSeq - 1); i < s.offsets.length && out.length < limit; ) {
-      const first = s.offsets[i]!;
+    for (let i = 0; i < records.length; ) {
+      const first = records[i]!;
       if (first >= this.durable) break;
       let j = i;
-      while (j + 1 < s.offsets.length && out.length + (j + 1 - i) < limit) {
-        const next = s.offsets[j + 1]!;
-        if (next !== s.offsets[j]! + 1 || this.offsets[next]! - this.offsets[first]! >= STREAM_READ_BYTES) break;
+      while (j + 1 < records.length) {
+        const next = records[j + 1]!;
+        if (next !== records[j]! + 1 || index.offsetOf(next) - index.offsetOf(first) >= STREAM_READ_BYTES) break;
         j++;
       }
       // scanRange stops at the durable end, as the stream's events must.
@@ -198,13 +208,14 @@ export class EmbeddedEventLog implements EventLog {
   scanRange(from: number, limit: number, visit: (view: EnvelopeView, index: number) => void): number {
     const to = Math.min(this.durable, from + limit);
     if (to <= from) return 0;
-    const start = this.offsets[from]!;
-    const end = to < this.offsets.length ? this.offsets[to]! : this.endOffset;
+    const index = this.index;
+    const start = index.offsetOf(from);
+    const end = to < index.records ? index.offsetOf(to) : this.endOffset;
     const buf = Buffer.allocUnsafe(end - start);
     readSync(this.readFd, buf, 0, buf.length, start);
     const view = new EnvelopeView();
     for (let i = from; i < to; i++) {
-      const at = this.offsets[i]! - start;
+      const at = index.offsetOf(i) - start;
       const len = buf.readUInt32LE(at);
       visit(readEnvelopeView(buf, at + RECORD_HEADER, at + RECORD_HEADER + len, view), i);
     }
@@ -260,7 +271,7 @@ export class EmbeddedEventLog implements EventLog {
   }
 
   async stats(): Promise<EventLogStats> {
-    return { events: this.durable, streams: this.streams.size, bytes: fstatSync(this.readFd).size };
+    return { events: this.durable, streams: this.index.streams, bytes: fstatSync(this.readFd).size };
   }
 
   async close(): Promise<void> {

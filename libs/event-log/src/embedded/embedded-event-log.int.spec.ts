@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, appendFileSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, appendFileSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventLogContract } from '../testing/event-log.contract.js';
@@ -43,6 +43,34 @@ describe('embedded event log file', () => {
       await log.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to open a file where an event does not follow its stream last one, naming both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-log-'));
+    const other = mkdtempSync(join(tmpdir(), 'opal-log-'));
+    try {
+      const p = { type: 'A', payload: new Uint8Array([1]), occurredAt: 1 };
+      const log = await EmbeddedEventLog.open(dir);
+      await log.append('s', [p, p], { expectedVersion: 'no_stream', producer: 't' });
+      await log.close();
+      // Another log's first event of the same stream, whole and with a good CRC, after them.
+      const second = await EmbeddedEventLog.open(other);
+      await second.append('s', [p], { expectedVersion: 'no_stream', producer: 't' });
+      await second.close();
+      appendFileSync(join(dir, 'events.log'), readFileSync(join(other, 'events.log')));
+      await assert.rejects(EmbeddedEventLog.open(dir), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'FAILED_PRECONDITION');
+        assert.match(e.message, /record 2 \(byte \d+\) is event 1 of stream s, whose last event is 2/);
+        return true;
+      });
+      // Read-only (export, verify) still opens it: opal log verify names the event.
+      const readOnly = await EmbeddedEventLog.open(dir, { readOnly: true });
+      assert.equal((await readOnly.read(undefined, 10)).events.length, 3);
+      await readOnly.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(other, { recursive: true, force: true });
     }
   });
 });
