@@ -236,7 +236,7 @@ export class KafkaSubscription implements Subscription {
       const decoded = decodeEnvelopeFast(m.value, 0, m.value.length, { partition: key, offset });
       if (wanted && !m.key && !wanted(decoded.streamId)) continue;
       const e = traced ? withTraceOf(decoded, m) : decoded;
-      if (midway && heads.head(e.streamId) === undefined) {
+      if (midway && !heads.has(e.streamId)) {
         if (await this.counts(topic, partition, offset)) {
           heads.adopt(e);
           out.push(e);

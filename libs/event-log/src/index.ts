@@ -9,3 +9,4 @@ export { frameRecord, truncateTo, RECORD_HEADER } from './embedded/log-file.js';
 export { GroupCommitFile } from './embedded/group-commit-file.js';
 export { EnvelopeView, decodeEnvelopeFast, readEnvelopeView } from './envelope-decoder.js';
 export { activeTraceHeaders, contextFrom, contextOfEvent, enableTraceContext, inSpan, traceContextEnabled, tracer, withBatchSpan, withEventSpan } from './trace-context.js';
+export { StreamHeadTable, HASH_BYTES } from './stream-head-table.js';

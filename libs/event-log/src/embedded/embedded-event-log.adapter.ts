@@ -5,7 +5,8 @@ import { atPosition, checkPayloads, defaultEventId, GENESIS_HASH, sealBatch, typ
 import { EventLogError } from '../errors.js';
 import { streamFilter, type AppendOptions, type Cursor, type EventLog, type EventLogStats, type ReadResult, type SubscribeOptions, type Subscription } from '../event-log.port.js';
 import { EnvelopeView, readEnvelopeView } from '../envelope-decoder.js';
-import { HASH_BYTES, StreamIndex } from './stream-index.js';
+import { StreamIndex } from './stream-index.js';
+import { HASH_BYTES } from '../stream-head-table.js';
 import { GroupCommitFile } from './group-commit-file.js';
 import { frameRecord, RECORD_HEADER, scanLogFile, truncateTo } from './log-file.js';
 import { PollingSubscription } from './polling-subscription.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HASH_BYTES, StreamIndex } from './stream-index.js';
+import { StreamIndex } from './stream-index.js';
+import { HASH_BYTES } from '../stream-head-table.js';
 
 const hashOf = (n: number) => new Uint8Array(HASH_BYTES).fill(n & 0xff);
 
