@@ -44,6 +44,9 @@ describe('Proof of attribution end to end', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'opal-attr-e2e-'));
+    // The inference service reads its HTTP port from the environment: a free one, not 8080, which
+    // another test or a local node may hold.
+    process.env['OPAL_HTTP_PORT'] = String(await freePort());
     node = await startNode(loadConfig({ OPAL_DATA_DIR: dir, OPAL_GRPC_PORT: String(await freePort()), OPAL_LOG_LEVEL: 'warn' }), serviceNames);
     ingest = grpcClient(node.url, 'ingest');
     attribution = grpcClient(node.url, 'attribution');
