@@ -128,7 +128,7 @@ export class MongoDocumentStore implements DocumentStore {
   async loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined> {
     return this.available(async () => {
       const c = await this.db.collection<StoredCheckpoint>(CHECKPOINTS).findOne({ _id: this.checkpointId(projection) });
-      return c ? { cursor: Object.fromEntries(c.cursor.map((x) => [x.p, x.o])), streams: {}, applied: c.applied, version: c.version ?? 1 } : undefined;
+      return c ? { cursor: cursorOf(c), streams: {}, applied: c.applied, version: c.version ?? 1 } : undefined;
     });
   }
 
@@ -315,10 +315,17 @@ export class MongoDocumentStore implements DocumentStore {
     if (conflicts > 0) throw new DocumentConflictError(`${conflicts} document(s) changed by another writer`);
   }
 
+  /**
+   * Stores the checkpoint after the batch's documents. Several processes share a projection, each
+   * with some partitions: each partition's offset only ever moves forward (`$max`), so the stored
+   * cursor is, per partition, the furthest any of them has applied, which a process given that
+   * partition resumes from (ProjectionRunner's `resume`).
+   */
   private async saveCheckpoint(projection: string, checkpoint: ProjectionCheckpoint): Promise<void> {
-    const cursor = Object.entries(checkpoint.cursor).map(([p, o]) => ({ p, o }));
-    const stored = { cursor, applied: checkpoint.applied, version: checkpoint.version ?? 1 };
-    const replace = () => this.db.collection<StoredCheckpoint>(CHECKPOINTS).replaceOne({ _id: this.checkpointId(projection) }, stored, { upsert: true });
+    const at: Record<string, number> = {};
+    for (const [p, o] of Object.entries(checkpoint.cursor)) at[`at.${fieldOfPartition(p)}`] = o;
+    const update = { $max: at, $set: { applied: checkpoint.applied, version: checkpoint.version ?? 1 } };
+    const replace = () => this.db.collection<StoredCheckpoint>(CHECKPOINTS).updateOne({ _id: this.checkpointId(projection) }, update, { upsert: true });
     try {
       await replace();
     } catch (error) {
@@ -376,6 +383,28 @@ export class MongoDocumentStore implements DocumentStore {
   async close(): Promise<void> {
     if (this.owned) await this.client.close();
   }
+}
+
+/** A partition key as a field name: a `.` would be a path, a leading `$` an operator. */
+function fieldOfPartition(key: string): string {
+  return key.replace(/%/g, '%25').replace(/\./g, '%2E').replace(/\$/g, '%24');
+}
+
+const UNESCAPED: Record<string, string> = { '%25': '%', '%2E': '.', '%24': '$' };
+
+function partitionOfField(field: string): string {
+  return field.replace(/%(25|2E|24)/g, (m) => UNESCAPED[m]!);
+}
+
+/** The stored cursor; checkpoints written before `at` kept it as a list (`cursor`), read too. */
+function cursorOf(c: StoredCheckpoint): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { p, o } of c.cursor ?? []) out[p] = o;
+  for (const [field, o] of Object.entries(c.at ?? {})) {
+    const p = partitionOfField(field);
+    if (!(p in out) || out[p]! < o) out[p] = o;
+  }
+  return out;
 }
 
 function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {

@@ -11,7 +11,11 @@ import type { Doc, DocGuard, GuardedWrite } from '@opal/event-sourcing';
  * sub-documents (measured).
  */
 export type Stored = { _id: string; _g: string; _deleted?: true; [field: string]: unknown };
-export type StoredCheckpoint = { _id: string; cursor: { p: string; o: number }[]; applied: number; version?: number };
+/**
+ * A projection's checkpoint: per partition (its key with `.`, `$` and `%` escaped), the offset after
+ * the last event applied (`at`); `cursor` is the list earlier releases stored instead.
+ */
+export type StoredCheckpoint = { _id: string; at?: Record<string, number>; cursor?: { p: string; o: number }[]; applied: number; version?: number };
 
 /** The collection of every projection's checkpoint. */
 export const CHECKPOINTS = '_checkpoints';

@@ -91,7 +91,7 @@ export class KafkaSubscription implements Subscription {
       this.entered.clear();
       if (this.durable) {
         this.positions.clear();
-        this.ready = this.loadCommittedRetrying();
+        this.ready = this.options.resume ? this.resumeFromState(assigned) : this.loadCommittedRetrying();
       } else {
         // A group of our own never commits: each (re)join resumes where this subscription got to.
         for (const { topic, partition } of assigned) {
@@ -166,6 +166,46 @@ export class KafkaSubscription implements Subscription {
     }
   }
 
+  /**
+   * Where each partition handed to this member resumes, from the handler's own stored cursor
+   * (SubscribeOptions.resume), asked until it answers. The partitions are moved there, and the
+   * group's progress for them is set to it at once: the group's offsets may be another database's
+   * (a new one, or this one restored from a backup), and sharedCursor must not count those.
+   */
+  private async resumeFromState(assigned: readonly { topic: string; partition: number }[]): Promise<void> {
+    let stored: Cursor | undefined;
+    for (let pause = 100; stored === undefined; pause = Math.min(pause * 2, 5000)) {
+      if (this.stopped) return;
+      try {
+        stored = await this.options.resume!();
+      } catch (error) {
+        this.options.onError?.(error, []);
+        await sleep(pause);
+      }
+    }
+    const offsets = assigned.map(({ topic, partition }) => {
+      const offset = stored[cursorKey(topic, partition)] ?? 0;
+      this.positions.set(cursorKey(topic, partition), offset);
+      this.consumer.seek({ topic, partition, offset: String(offset) });
+      return { topic, partition, offset: String(offset) };
+    });
+    // Only where the group says otherwise (none committed reads as zero), so a partition nothing
+    // was ever read from keeps no committed progress. Best effort: a rebalance under way fails it,
+    // and the next join sets them again.
+    const committed = await this.committedOffsets().catch(() => new Map<string, number>());
+    const differing = offsets.filter((o) => (committed.get(cursorKey(o.topic, o.partition)) ?? 0) !== Number(o.offset));
+    if (differing.length > 0) await this.consumer.commitOffsets(differing).catch(() => {});
+  }
+
+  /** The group's committed offset per partition of the subscription's topics (none: absent). */
+  private async committedOffsets(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const t of await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.settings.topics] })) {
+      for (const p of t.partitions) if (Number(p.offset) >= 0) out.set(cursorKey(t.topic, p.partition), Number(p.offset));
+    }
+    return out;
+  }
+
   private async loadCommitted(): Promise<void> {
     const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.settings.topics] });
     for (const t of committed) {
@@ -191,6 +231,9 @@ export class KafkaSubscription implements Subscription {
     const { batch, isRunning, isStale, resolveOffset, heartbeat } = payload;
     const key = cursorKey(batch.topic, batch.partition);
     const messages = batch.messages;
+    // A batch fetched before this member knew where to resume waits for that; one fetched from
+    // elsewhere is then stale (the partition was moved) and is fetched again from there.
+    await this.ready;
     try {
       for (let i = 0; i < messages.length; i += this.settings.batchSize) {
         if (!isRunning() || isStale() || this.stopped) return;

@@ -44,6 +44,16 @@ export type SubscribeOptions = {
   readonly name: string;
   /** 'beginning' (offset zero), 'checkpoint' (the log's stored progress of `name`), or a cursor. */
   readonly from: 'beginning' | 'checkpoint' | Cursor;
+  /**
+   * With from 'checkpoint': where each partition resumes, asked whenever partitions are handed to
+   * this process (a start, a rebalance), instead of the progress the log stores for `name` (which
+   * then only shows progress: sharedCursor, lag). For a handler that stores its own cursor with the
+   * state it builds, so that state and cursor cannot part: a database new to the log, or restored
+   * from a backup, is built from its own cursor, never from the progress another database made. A
+   * partition the cursor does not name starts at offset zero; each partition's value must never be
+   * past what the state holds. A failed call is retried with backoff; nothing is delivered meanwhile.
+   */
+  readonly resume?: () => Promise<Cursor>;
   readonly batchSize?: number;
   /**
    * The kinds of stream whose events the subscriber needs, by prefix of their ids (see

@@ -10,6 +10,11 @@ import type { Projection } from './projection.js';
  */
 export const REMOTE_STORE_BATCH = 20_000;
 export const LOCAL_STORE_BATCH = 5000;
+/**
+ * How often a projection on a guarded store stores how far the log has been read when no batch of
+ * its own did: a projection whose events are rare resumes from there, not from its last event.
+ */
+export const PROGRESS_EVERY_MS = 1000;
 
 export type ProjectionRunnerOptions = {
   readonly batchSize?: number;
@@ -34,6 +39,10 @@ export class ProjectionRunner<E extends DomainEvent> {
   private streams: Record<string, number> = {};
   private applied = 0;
   private fromBeginning = false;
+  /** The cursor last stored with the state (guarded stores), as JSON, and the timer that stores it. */
+  private storedCursor = '';
+  private progressTimer: ReturnType<typeof setInterval> | undefined;
+  private storingProgress: Promise<void> | undefined;
 
   constructor(
     private readonly log: EventLog,
@@ -64,13 +73,16 @@ export class ProjectionRunner<E extends DomainEvent> {
     }
     this.streams = { ...(checkpoint?.streams ?? {}) };
     this.applied = checkpoint?.applied ?? 0;
-    // A guarded store (no transactions) resumes through the log's shared checkpoint (a consumer
-    // group), so processes running the same projection share the partitions.
+    // A guarded store (no transactions) shares the log's partitions through its 'checkpoint'
+    // subscription (a consumer group) between the processes running the same projection.
     const guarded = this.guarded && !this.fromBeginning;
     this.fromBeginning = false;
     this.subscription = this.log.subscribe({
       name: projectionSubscription(p.name, this.version),
       from: guarded ? 'checkpoint' : checkpoint ? checkpoint.cursor : 'beginning',
+      // Each partition resumes from the cursor stored with the state (none: offset zero), never from
+      // the group's offsets alone, which may be another database's (a new one, a restored backup).
+      resume: guarded ? async () => (await this.store.loadCheckpoint(p.name))?.cursor ?? {} : undefined,
       batchSize: this.options.batchSize ?? (guarded ? REMOTE_STORE_BATCH : LOCAL_STORE_BATCH),
       // Only the streams that can hold the projection's events (on Kafka, their topics).
       streams: p.codec.streams,
@@ -79,6 +91,32 @@ export class ProjectionRunner<E extends DomainEvent> {
       onFailed: (e) => this.options.onFailed?.(e),
       onDeadLettered: (e, reason) => this.options.onDeadLettered?.(e, reason),
     });
+    if (guarded) {
+      this.progressTimer = setInterval(() => {
+        this.storingProgress ??= this.storeProgress().finally(() => (this.storingProgress = undefined));
+      }, PROGRESS_EVERY_MS);
+      this.progressTimer.unref();
+    }
+  }
+
+  /**
+   * Stores the subscription's cursor with the state when it moved past what the batches stored: the
+   * records it passed hold none of the projection's events (other streams, set-aside poison), and a
+   * restart resumes after them (see SubscribeOptions.resume). Only cursor entries move: `$max` per
+   * partition in the store, so a batch committed meanwhile is never undone.
+   */
+  private async storeProgress(): Promise<void> {
+    const subscription = this.subscription;
+    if (!subscription) return;
+    const cursor = subscription.cursor();
+    const key = JSON.stringify(cursor);
+    if (key === this.storedCursor || Object.keys(cursor).length === 0) return;
+    try {
+      await this.store.commitGuarded!(this.projection.name, [], { cursor, streams: {}, applied: this.applied, version: this.version });
+      this.storedCursor = key;
+    } catch (error) {
+      this.options.onError?.(error);
+    }
   }
 
   /** Rebuilds from offset zero: drops the state, then starts over. */
@@ -112,6 +150,9 @@ export class ProjectionRunner<E extends DomainEvent> {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.progressTimer);
+    this.progressTimer = undefined;
+    await this.storingProgress;
     await this.subscription?.stop();
     this.subscription = undefined;
   }
@@ -193,6 +234,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       try {
         await this.store.commitGuarded!(this.projection.name, writes, checkpoint);
         this.applied += decoded.length;
+        this.storedCursor = JSON.stringify(next);
         return;
       } catch (error) {
         if (!(error instanceof DocumentConflictError) || attempt >= 100) throw error;

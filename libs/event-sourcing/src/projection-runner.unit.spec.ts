@@ -165,4 +165,55 @@ describe('ProjectionRunner', () => {
     await local.apply([foreign]);
     assert.deepEqual((await memory.loadCheckpoint(counting.name))?.cursor, { log: foreign.position.offset + 1 });
   });
+
+  it('on a guarded store, resumes from the cursor stored with the state, which moves past records without its events too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-runner-progress-'));
+    const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+    // A guarded store keeping only what the runner needs here: the checkpoint, each partition's
+    // offset moving only forward (as MongoDocumentStore's $max does).
+    let checkpoint: { cursor: Record<string, number>; applied: number } | undefined;
+    const applied: number[] = [];
+    const guarded = {
+      prepare: async () => {},
+      loadCheckpoint: async () => checkpoint && { ...checkpoint, streams: {} },
+      getGuarded: async () => new Map<string, GuardedDoc>(),
+      commitGuarded: async (_p: string, w: readonly { doc: unknown }[], cp: { cursor: Record<string, number>; applied: number }) => {
+        applied.push(w.length);
+        const cursor = { ...(checkpoint?.cursor ?? {}) };
+        for (const [k, o] of Object.entries(cp.cursor)) cursor[k] = Math.max(cursor[k] ?? 0, o);
+        checkpoint = { cursor, applied: cp.applied };
+      },
+    } as unknown as DocumentStore;
+    try {
+      const accepted = ingestCodecForTests.encode({ type: 'ContributionAccepted', data: { datanetId: 'n', contributionId: 'c', contributor: 'x', contentHash: '0x', sizeBytes: 3 } }, 1);
+      await log.append('datanet-n', [accepted], { expectedVersion: 'no_stream', producer: 't' });
+      // Then 300 records of streams the projection does not follow: its handler never sees them.
+      for (let i = 0; i < 300; i++) await log.append(`tenant-${i}`, [{ type: 'opal.inference.v1.HoldPlaced', payload: new Uint8Array(1), occurredAt: 1 }], { expectedVersion: 'no_stream', producer: 't' });
+      const first = new ProjectionRunner(log, guarded, counting);
+      await first.start();
+      await first.caughtUp();
+      assert.deepEqual(applied, [1], 'its one event applied, its checkpoint stored with it');
+      for (let waited = 0; (checkpoint?.cursor['log'] ?? 0) < 301 && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(checkpoint?.cursor, { log: 301 }, 'the cursor moved past the records without its events');
+      await first.stop();
+      // A restart starts there: the event is not applied again (no write at all).
+      const second = new ProjectionRunner(log, guarded, counting);
+      await second.start();
+      await second.caughtUp();
+      await second.stop();
+      assert.deepEqual(applied.slice(0, 1), [1]);
+      assert.ok(applied.slice(1).every((n) => n === 0), `only cursor writes after the restart: ${applied.join(',')}`);
+      // A state without a checkpoint (a new database) starts from offset zero, whatever the log stored.
+      checkpoint = undefined;
+      applied.length = 0;
+      const fresh = new ProjectionRunner(log, guarded, counting);
+      await fresh.start();
+      await fresh.caughtUp();
+      await fresh.stop();
+      assert.deepEqual(applied.filter((n) => n > 0), [1], 'the event applied again into the new state');
+    } finally {
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

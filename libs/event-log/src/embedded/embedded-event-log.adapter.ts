@@ -236,8 +236,15 @@ export class EmbeddedEventLog implements EventLog {
 
   subscribe(options: SubscribeOptions): Subscription {
     const from = options.from;
+    const resume = options.resume;
     const start =
-      from === 'beginning' ? 0 : from === 'checkpoint' ? this.loadCheckpoint(options.name) : (from[EMBEDDED_PARTITION] ?? 0);
+      from === 'beginning'
+        ? 0
+        : from !== 'checkpoint'
+          ? (from[EMBEDDED_PARTITION] ?? 0)
+          : resume
+            ? async () => (await resume())[EMBEDDED_PARTITION] ?? 0
+            : this.loadCheckpoint(options.name);
     const sub = new PollingSubscription(
       start,
       options.batchSize ?? 2000,

@@ -14,8 +14,11 @@ export class PollingSubscription implements Subscription {
   private loop: Promise<void> | undefined;
   private readonly stopHooks: (() => void)[] = [];
 
+  /** Where it starts: an offset, or a call that gives one (retried with backoff until it does). */
+  private readonly startAt: (() => Promise<number>) | undefined;
+
   constructor(
-    start: number,
+    start: number | (() => Promise<number>),
     private readonly batchSize: number,
     private readonly readRange: (from: number, limit: number) => StoredEvent[],
     private readonly head: () => number,
@@ -25,7 +28,8 @@ export class PollingSubscription implements Subscription {
     /** Which streams' events go to the handler (all when undefined); the others are passed over. */
     private readonly wanted: ((streamId: string) => boolean) | undefined = undefined,
   ) {
-    this.next = start;
+    this.next = typeof start === 'number' ? start : 0;
+    this.startAt = typeof start === 'number' ? undefined : start;
   }
 
   start(): void {
@@ -43,6 +47,17 @@ export class PollingSubscription implements Subscription {
 
   private async run(): Promise<void> {
     let backoff = 10;
+    for (let found = !this.startAt; !found && !this.stopped; ) {
+      try {
+        this.next = await this.startAt!();
+        found = true;
+      } catch (error) {
+        this.onError?.(error, []);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+    backoff = 10;
     while (!this.stopped) {
       const batch = this.readRange(this.next, this.batchSize);
       if (batch.length === 0) {

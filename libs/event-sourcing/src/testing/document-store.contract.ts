@@ -213,5 +213,25 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       }
       assert.deepEqual(await digests(store, p), await digests(clean, p));
     });
+
+    it("keeps each partition's furthest checkpoint offset, whichever process commits (stores shared by processes)", async (t) => {
+      if (!subject.peer || !store.commitGuarded) return t.skip('a store of one process');
+      const p = `contract.cursor.${process.pid}.${unique++}`;
+      await store.prepare(p, []);
+      const other = await subject.peer();
+      try {
+        await other.prepare(p, []);
+        // Partition keys as Kafka's are (topic/partition), with the characters a field name cannot hold.
+        await store.commitGuarded(p, [], { cursor: { 'opal.ingest/0': 10, 'opal.ingest/1': 4 }, streams: {}, applied: 1 });
+        await other.commitGuarded!(p, [], { cursor: { 'opal.ingest/1': 9, '$x.y%2E/0': 3 }, streams: {}, applied: 2 });
+        // A process that had partition 0 before a rebalance commits its older position late.
+        await other.commitGuarded!(p, [], { cursor: { 'opal.ingest/0': 7 }, streams: {}, applied: 3 });
+        assert.deepEqual((await store.loadCheckpoint(p))?.cursor, { 'opal.ingest/0': 10, 'opal.ingest/1': 9, '$x.y%2E/0': 3 });
+        await store.reset(p, []);
+        assert.equal(await other.loadCheckpoint(p), undefined);
+      } finally {
+        await other.close();
+      }
+    });
   });
 }

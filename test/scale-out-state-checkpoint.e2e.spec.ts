@@ -1,0 +1,80 @@
+// Scaled out, a projection's read model resumes from the checkpoint stored with it in MongoDB, not
+// from what its Kafka consumer group committed: the two part ways when the database is not the one
+// the group's members wrote to (a new database on the same topics, or one restored from a backup),
+// and following the group then left out every event before its offsets, silently.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoClient } from 'mongodb';
+import { ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
+import { MongoDocumentStore } from '@opal/document-store-mongo';
+import { projectionDigest } from '@opal/service-runtime';
+import { ingestContributionsProjection } from '@opal/ingest';
+import { deleteTopics, dropDb } from '@opal/test-infra';
+import { appendAll, cleanDigests, ingestAppends } from './scale-out/ingest-fixture.js';
+import { brokers, mongoBase, platformLog, run, skip } from './scale-out/fault-kit.js';
+
+const projection = ingestContributionsProjection as unknown as Projection<DomainEvent>;
+
+describe('a read model resumes from its own checkpoint, whatever its consumer group committed', { skip, timeout: 180_000 }, () => {
+  const prefix = `state-checkpoint-${run}.`;
+  const first = `${mongoBase}/opal_state_a_${process.pid}`;
+  const second = `${mongoBase}/opal_state_b_${process.pid}`;
+  const closers: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+    for (const url of [first, second]) await dropDb(url).catch(() => {});
+    await deleteTopics([brokers], prefix).catch(() => {});
+  });
+
+  const digestOf = async (url: string) => {
+    const store = await MongoDocumentStore.connect({ url });
+    try {
+      return (await projectionDigest(store, 'ingest', projection, 0)).digest;
+    } finally {
+      await store.close();
+    }
+  };
+  const catchUp = async (url: string) => {
+    const store = await MongoDocumentStore.connect({ url });
+    const runner = new ProjectionRunner(log, store, projection);
+    await runner.start();
+    await runner.caughtUp();
+    await runner.stop();
+    await store.close();
+  };
+  let log: Awaited<ReturnType<typeof platformLog>>;
+
+  it('a new database on the same topics gets every event; one restored from a backup gets those after its backup', async () => {
+    log = await platformLog(brokers, prefix);
+    closers.push(() => log.close());
+    const before = ingestAppends(2000, 'a-');
+    const later = ingestAppends(2000, 'b-');
+    await appendAll(log, before);
+    await catchUp(first);
+
+    // The same projection (so the same consumer group) on a database of its own: it must apply the
+    // events the group's members had already committed for the first database.
+    await catchUp(second);
+    const expectedBefore = (await cleanDigests(before)).find((d) => d.projection === projection.name)!.digest;
+    assert.equal(await digestOf(second), expectedBefore, 'a new database holds every event of the log');
+
+    // A backup of the first database, taken now; more events, applied; then the backup restored.
+    const client = await MongoClient.connect(first);
+    closers.push(() => client.close());
+    const db = client.db();
+    const backup = new Map<string, unknown[]>();
+    for (const c of await db.listCollections().toArray()) backup.set(c.name, await db.collection(c.name).find({}).toArray());
+    await appendAll(log, later);
+    await catchUp(first);
+    for (const [name, docs] of backup) {
+      await db.collection(name).deleteMany({});
+      if (docs.length > 0) await db.collection(name).insertMany(docs as never[]);
+    }
+    // Restarted on the restored database: the events after the backup are applied again.
+    await catchUp(first);
+    const expectedAll = (await cleanDigests([...before, ...later])).find((d) => d.projection === projection.name)!.digest;
+    assert.equal(await digestOf(first), expectedAll, 'the restored database catches up from its own checkpoint');
+    await catchUp(second);
+    assert.equal(await digestOf(second), expectedAll);
+  });
+});
