@@ -77,4 +77,28 @@ describe('a read model resumes from its own checkpoint, whatever its consumer gr
     await catchUp(second);
     assert.equal(await digestOf(second), expectedAll);
   });
+
+  it('two processes starting on a new database share the partitions and together apply every event', async () => {
+    const third = `${mongoBase}/opal_state_c_${process.pid}`;
+    closers.push(() => dropDb(third));
+    // The group's offsets are at the end of the log now (the databases above).
+    const members = await Promise.all(
+      [0, 1].map(async () => {
+        const store = await MongoDocumentStore.connect({ url: third });
+        const runner = new ProjectionRunner(log, store, projection);
+        return { store, runner };
+      }),
+    );
+    await Promise.all(members.map((m) => m.runner.start()));
+    const more = ingestAppends(2000, 'c-');
+    await appendAll(log, more);
+    await Promise.all(members.map((m) => m.runner.caughtUp()));
+    for (const m of members) {
+      await m.runner.stop();
+      await m.store.close();
+    }
+    const all = [...ingestAppends(2000, 'a-'), ...ingestAppends(2000, 'b-'), ...more];
+    const expected = (await cleanDigests(all)).find((d) => d.projection === projection.name)!.digest;
+    assert.equal(await digestOf(third), expected);
+  });
 });
