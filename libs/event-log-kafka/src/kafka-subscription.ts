@@ -231,9 +231,10 @@ export class KafkaSubscription implements Subscription {
     const { batch, isRunning, isStale, resolveOffset, heartbeat } = payload;
     const key = cursorKey(batch.topic, batch.partition);
     const messages = batch.messages;
-    // A batch fetched before this member knew where to resume waits for that; one fetched from
-    // elsewhere is then stale (the partition was moved) and is fetched again from there.
-    await this.ready;
+    // A batch fetched before this member knew where to resume waits for that (heartbeating: the
+    // store it asks may be away for a while); one fetched from elsewhere is then stale (the
+    // partition was moved) and is fetched again from there.
+    await keepAlive(heartbeat, () => this.ready);
     try {
       for (let i = 0; i < messages.length; i += this.settings.batchSize) {
         if (!isRunning() || isStale() || this.stopped) return;
