@@ -324,7 +324,9 @@ export class MongoDocumentStore implements DocumentStore {
   private async saveCheckpoint(projection: string, checkpoint: ProjectionCheckpoint): Promise<void> {
     const at: Record<string, number> = {};
     for (const [p, o] of Object.entries(checkpoint.cursor)) at[`at.${fieldOfPartition(p)}`] = o;
-    const update = { $max: at, $set: { applied: checkpoint.applied, version: checkpoint.version ?? 1 } };
+    const set = { applied: checkpoint.applied, version: checkpoint.version ?? 1 };
+    // MongoDB refuses an empty `$max`.
+    const update = Object.keys(at).length > 0 ? { $max: at, $set: set } : { $set: set };
     const replace = () => this.db.collection<StoredCheckpoint>(CHECKPOINTS).updateOne({ _id: this.checkpointId(projection) }, update, { upsert: true });
     try {
       await replace();

@@ -91,11 +91,12 @@ export class EmbeddedEventLog implements EventLog {
     const result = scanLogFile(this.path, (body, offset) => {
       const e = readEnvelopeView(body, 0, body.length, view);
       const s = index.streamOf(e.streamId) ?? index.addStream(e.streamId);
-      if (e.streamSeq !== index.version(s) + 1 || e.hashEnd - e.hashStart !== HASH_BYTES) {
-        throw new EventLogError(
-          'FAILED_PRECONDITION',
-          `event log ${this.path}: record ${index.records} (byte ${offset}) is event ${e.streamSeq} of stream ${e.streamId}, whose last event is ${index.version(s)} (opal log verify names what is wrong)`,
-        );
+      const where = `event log ${this.path}: record ${index.records} (byte ${offset})`;
+      if (e.streamSeq !== index.version(s) + 1) {
+        throw new EventLogError('FAILED_PRECONDITION', `${where} is event ${e.streamSeq} of stream ${e.streamId}, whose last event is ${index.version(s)} (opal log verify names what is wrong)`);
+      }
+      if (e.hashEnd - e.hashStart !== HASH_BYTES) {
+        throw new EventLogError('FAILED_PRECONDITION', `${where}: its hash has ${e.hashEnd - e.hashStart} bytes, not ${HASH_BYTES} (opal log verify names what is wrong)`);
       }
       index.push(s, offset, e.streamSeq, body, e.hashStart);
     });

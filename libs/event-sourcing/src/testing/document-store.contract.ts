@@ -227,6 +227,9 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
         // A process that had partition 0 before a rebalance commits its older position late.
         await other.commitGuarded!(p, [], { cursor: { 'opal.ingest/0': 7 }, streams: {}, applied: 3 });
         assert.deepEqual((await store.loadCheckpoint(p))?.cursor, { 'opal.ingest/0': 10, 'opal.ingest/1': 9, '$x.y%2E/0': 3 });
+        // A checkpoint that names no partition moves none.
+        await store.commitGuarded(p, [], { cursor: {}, streams: {}, applied: 4 });
+        assert.deepEqual(await store.loadCheckpoint(p), { cursor: { 'opal.ingest/0': 10, 'opal.ingest/1': 9, '$x.y%2E/0': 3 }, streams: {}, applied: 4, version: 1 });
         await store.reset(p, []);
         assert.equal(await other.loadCheckpoint(p), undefined);
       } finally {
