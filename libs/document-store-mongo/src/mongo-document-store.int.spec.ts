@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MongoClient } from 'mongodb';
 import { ensureInfra } from '@opal/test-infra';
-import { DocumentConflictError } from '@opal/event-sourcing';
+import { DocumentConflictError, MemoryDocumentStore, type Doc } from '@opal/event-sourcing';
 import { documentStoreContract } from '@opal/event-sourcing/testing';
 import { MongoDocumentStore } from './mongo-document-store.js';
 import { decodeGuard, encodeGuard } from './stored-layout.js';
@@ -58,6 +58,30 @@ else {
         );
       }
       assert.equal((await store.digest('reserved')).documents, 0);
+    });
+
+    it('digests a page of documents at a time, as the memory store would all at once, ids past U+FFFF included', async () => {
+      const paged = await MongoDocumentStore.connect({ url, digestPage: 3 });
+      const memory = new MemoryDocumentStore();
+      try {
+        for (const s of [store, memory] as const) await s.prepare('paged', [{ name: 'paged', indexes: [] }]);
+        // 10 documents (pages of 3, 3, 3, 1), one deleted (a tombstone, left out).
+        const writes = Array.from({ length: 10 }, (_, i) => ({ collection: 'paged', id: `d${String(i).padStart(2, '0')}`, doc: { n: i } as Doc | null }));
+        for (const s of [store, memory] as const) {
+          await s.commit('paged', writes, { cursor: {}, streams: {}, applied: 10 });
+          await s.commit('paged', [{ collection: 'paged', id: 'd04', doc: null }], { cursor: {}, streams: {}, applied: 11 });
+        }
+        const expected = await memory.digest('paged');
+        assert.equal(expected.documents, 9);
+        assert.deepEqual(await paged.digest('paged'), expected);
+        assert.deepEqual(await store.digest('paged'), expected);
+        // The server puts U+FFFD before U+1F600 (code points), JavaScript after (UTF-16 units).
+        const astral = [{ collection: 'paged', id: '\uFFFD', doc: { n: 'a' } }, { collection: 'paged', id: '\u{1F600}', doc: { n: 'b' } }];
+        for (const s of [store, memory] as const) await s.commit('paged', astral, { cursor: {}, streams: {}, applied: 12 });
+        assert.deepEqual(await paged.digest('paged'), await memory.digest('paged'));
+      } finally {
+        await paged.close();
+      }
     });
 
     it('takes unseen documents as new once a read found none of them; a wrong guess conflicts and is read again', async () => {

@@ -33,11 +33,15 @@ const CACHE_LIMIT = 100_000;
 const ASSUME_NEW_AFTER = 100;
 /** Tries of an unguarded commit that keeps meeting concurrent writers. */
 const COMMIT_ATTEMPTS = 20;
+/** Documents per query of a digest: its memory stays bounded whatever the collection's size. */
+const DIGEST_PAGE = 100_000;
 
 export type MongoDocumentStoreOptions = {
   /** mongodb://host:port/db; the database named in the URL holds the read models. */
   readonly url: string;
   readonly client?: MongoClient;
+  /** Documents per query when computing a digest (default 100,000; see digest). */
+  readonly digestPage?: number;
 };
 
 /**
@@ -74,11 +78,14 @@ export class MongoDocumentStore implements DocumentStore {
     private readonly client: MongoClient,
     private readonly db: Db,
     private readonly owned: boolean,
+    private readonly digestPage: number,
   ) {}
 
   static async connect(options: MongoDocumentStoreOptions): Promise<MongoDocumentStore> {
+    const page = options.digestPage ?? DIGEST_PAGE;
+    if (!Number.isSafeInteger(page) || page < 1) throw new RangeError(`digestPage: ${page} is not a positive integer`);
     const client = options.client ?? (await connectMongo(options.url));
-    return new MongoDocumentStore(client, client.db(), !options.client);
+    return new MongoDocumentStore(client, client.db(), !options.client, page);
   }
 
   /**
@@ -348,15 +355,44 @@ export class MongoDocumentStore implements DocumentStore {
     });
   }
 
+  /**
+   * SHA-256 over every live document in id order, as MemoryDocumentStore's: read a page of
+   * `digestPage` documents at a time in the server's id order (each page one complete query), so a
+   * read model of millions of documents is never held whole by the process asked for its digest.
+   * The server orders strings by code point, JavaScript by UTF-16 unit: they differ only past
+   * U+FFFF. If a page shows ids out of JavaScript's order, the collection is read whole and sorted
+   * here instead.
+   */
   async digest(collection: string): Promise<{ digest: string; documents: number }> {
     return this.available(async () => {
-      const docs = await this.coll(collection).find(LIVE, { projection: VISIBLE, batchSize: 1_000_000 }).toArray();
-      // Sorted here, not by the server: JavaScript's string order is what the memory store uses.
-      docs.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
       const h = createHash('sha256');
-      for (const s of docs) h.update(`${JSON.stringify(s._id)}:${canonicalJson(visible(s))}\n`);
-      return { digest: h.digest('hex'), documents: docs.length };
+      let documents = 0;
+      let last: string | undefined;
+      for (;;) {
+        const filter = last === undefined ? LIVE : { ...LIVE, _id: { $gt: last } };
+        const page = await this.coll(collection)
+          .find(filter as Filter<Stored>, { projection: VISIBLE, batchSize: this.digestPage + 1 })
+          .sort({ _id: 1 })
+          .limit(this.digestPage)
+          .toArray();
+        for (const s of page) {
+          if (last !== undefined && !(last < s._id)) return this.digestWhole(collection);
+          last = s._id;
+          h.update(`${JSON.stringify(s._id)}:${canonicalJson(visible(s))}\n`);
+        }
+        documents += page.length;
+        if (page.length < this.digestPage) return { digest: h.digest('hex'), documents };
+      }
     });
+  }
+
+  /** The digest from the whole collection, sorted here (ids past U+FFFF). */
+  private async digestWhole(collection: string): Promise<{ digest: string; documents: number }> {
+    const docs = await this.coll(collection).find(LIVE, { projection: VISIBLE, batchSize: 1_000_000 }).toArray();
+    docs.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+    const h = createHash('sha256');
+    for (const s of docs) h.update(`${JSON.stringify(s._id)}:${canonicalJson(visible(s))}\n`);
+    return { digest: h.digest('hex'), documents: docs.length };
   }
 
   /**
