@@ -55,6 +55,8 @@ export class IngestQueries {
     if (q.contributor) where['contributor'] = normalizeAddress('contributor', q.contributor);
     if (q.datanetId) where['datanetId'] = q.datanetId;
     if (!q.contributor && !q.datanetId) throw new IngestError('INVALID_FIELD', 'contributor: give a contributor or a datanet_id');
+    // An unknown Datanet is NOT_FOUND, as for GetDatanet, not an empty list.
+    if (q.datanetId) await this.datanet(q.datanetId);
     const r = await this.store.find('ingest_contributions', {
       where,
       sort: [{ field: 'datanetId', order: 'asc' }, { field: 'seq', order: 'asc' }],
@@ -100,6 +102,7 @@ export class IngestQueries {
   }
 
   async leaderboard(datanetId: string, limit: number): Promise<ContributorStats[]> {
+    if (datanetId) await this.datanet(datanetId);
     const { items } = await this.store.find('ingest_contributors', {
       where: { datanetId: datanetId || allDatanets },
       sort: [

@@ -9,7 +9,8 @@ import { MemoryDocumentStore, ProjectionRunner, type DocWrite, type DomainEvent,
 import { ingestCodec } from './datanet.repository.js';
 import { datanetStream, type IngestEvent } from '../domain/ingest.events.js';
 import { IngestError } from '../domain/ingest.errors.js';
-import { ingestCatalogProjection, manifestPages, versionId, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
+import { ingestCatalogProjection, manifestPages, versionId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
+import { ingestContributionsProjection } from '../projections/ingest-contributions.projection.js';
 import { IngestQueries, MANIFEST_DEFAULT_LIMIT, MANIFEST_MAX_LIMIT } from './ingest.queries.js';
 
 describe('IngestQueries.manifest: a version manifest read from its pages', () => {
@@ -118,5 +119,21 @@ describe('IngestQueries.manifest: versions that carry the previous version\'s en
       }
     }
     assert.equal((await queries.manifest({ datanetId: 'grown', version: 0, offset: 0, limit: 1 })).version.version, 4);
+  });
+});
+
+describe('IngestQueries on an unknown Datanet', () => {
+  it('answers NOT_FOUND for its contributions and leaderboard, an empty list for a known one without any', async () => {
+    const store = new MemoryDocumentStore();
+    for (const p of [ingestCatalogProjection, ingestContributionsProjection]) await store.prepare(p.name, p.collections);
+    const known: DatanetDoc = { datanetId: 'known', name: 'Known', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: '0xowner', policy: { maxItemBytes: 1, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 0, validators: [] }, createdAt: 0, latestVersion: 0, contributions: 0, accepted: 0, acceptedBytes: '0' } as unknown as DatanetDoc;
+    await store.commit('test', [{ collection: 'ingest_datanets', id: 'known', doc: known }], { cursor: {}, streams: {}, applied: 0 });
+    const queries = new IngestQueries(store, undefined as never);
+    const notFound = (e: unknown) => e instanceof IngestError && e.code === 'DATANET_NOT_FOUND' && /datanet_id: no Datanet nope/.test(e.message);
+    await assert.rejects(queries.leaderboard('nope', 10), notFound);
+    await assert.rejects(queries.contributions({ contributor: '', datanetId: 'nope', limit: 10, offset: 0 }), notFound);
+    assert.deepEqual(await queries.leaderboard('known', 10), []);
+    assert.deepEqual(await queries.contributions({ contributor: '', datanetId: 'known', limit: 10, offset: 0 }), { items: [], total: 0 });
+    assert.deepEqual(await queries.leaderboard('', 10), [], 'every Datanet: none has contributors yet');
   });
 });
