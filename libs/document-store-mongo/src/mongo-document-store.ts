@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
-import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, decodeGuard, encodeGuard, LIVE, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
+import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, fieldOfPartition, LIVE, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
 import { dropStoredVersion, storedVersions, type ProjectionNames, type StoredVersion } from './stored-versions.js';
 import { unavailable } from './unavailable.js';
+import { digestCollection } from './collection-digest.js';
 import { connectMongo } from './mongo-client.js';
 import {
-  canonicalJson,
   DocumentConflictError,
   type CollectionSpec,
   type Doc,
@@ -355,44 +354,9 @@ export class MongoDocumentStore implements DocumentStore {
     });
   }
 
-  /**
-   * SHA-256 over every live document in id order, as MemoryDocumentStore's: read a page of
-   * `digestPage` documents at a time in the server's id order (each page one complete query), so a
-   * read model of millions of documents is never held whole by the process asked for its digest.
-   * The server orders strings by code point, JavaScript by UTF-16 unit: they differ only past
-   * U+FFFF. If a page shows ids out of JavaScript's order, the collection is read whole and sorted
-   * here instead.
-   */
+  /** SHA-256 over every live document in id order, as MemoryDocumentStore's (see digestCollection). */
   async digest(collection: string): Promise<{ digest: string; documents: number }> {
-    return this.available(async () => {
-      const h = createHash('sha256');
-      let documents = 0;
-      let last: string | undefined;
-      for (;;) {
-        const filter = last === undefined ? LIVE : { ...LIVE, _id: { $gt: last } };
-        const page = await this.coll(collection)
-          .find(filter as Filter<Stored>, { projection: VISIBLE, batchSize: this.digestPage + 1 })
-          .sort({ _id: 1 })
-          .limit(this.digestPage)
-          .toArray();
-        for (const s of page) {
-          if (last !== undefined && !(last < s._id)) return this.digestWhole(collection);
-          last = s._id;
-          h.update(`${JSON.stringify(s._id)}:${canonicalJson(visible(s))}\n`);
-        }
-        documents += page.length;
-        if (page.length < this.digestPage) return { digest: h.digest('hex'), documents };
-      }
-    });
-  }
-
-  /** The digest from the whole collection, sorted here (ids past U+FFFF). */
-  private async digestWhole(collection: string): Promise<{ digest: string; documents: number }> {
-    const docs = await this.coll(collection).find(LIVE, { projection: VISIBLE, batchSize: 1_000_000 }).toArray();
-    docs.sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
-    const h = createHash('sha256');
-    for (const s of docs) h.update(`${JSON.stringify(s._id)}:${canonicalJson(visible(s))}\n`);
-    return { digest: h.digest('hex'), documents: docs.length };
+    return this.available(() => digestCollection(this.coll(collection), this.digestPage));
   }
 
   /**
@@ -421,28 +385,6 @@ export class MongoDocumentStore implements DocumentStore {
   async close(): Promise<void> {
     if (this.owned) await this.client.close();
   }
-}
-
-/** A partition key as a field name: a `.` would be a path, a leading `$` an operator. */
-function fieldOfPartition(key: string): string {
-  return key.replace(/%/g, '%25').replace(/\./g, '%2E').replace(/\$/g, '%24');
-}
-
-const UNESCAPED: Record<string, string> = { '%25': '%', '%2E': '.', '%24': '$' };
-
-function partitionOfField(field: string): string {
-  return field.replace(/%(25|2E|24)/g, (m) => UNESCAPED[m]!);
-}
-
-/** The stored cursor; checkpoints written before `at` kept it as a list (`cursor`), read too. */
-function cursorOf(c: StoredCheckpoint): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const { p, o } of c.cursor ?? []) out[p] = o;
-  for (const [field, o] of Object.entries(c.at ?? {})) {
-    const p = partitionOfField(field);
-    if (!(p in out) || out[p]! < o) out[p] = o;
-  }
-  return out;
 }
 
 function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {

@@ -78,3 +78,25 @@ export function versionOfName(stored: string, base: string, sep: '_v' | '@v'): n
   const rest = stored.slice(base.length + sep.length);
   return /^[1-9][0-9]*$/.test(rest) && Number(rest) > 1 ? Number(rest) : undefined;
 }
+
+/** A partition key as a field name: a `.` would be a path, a leading `$` an operator. */
+export function fieldOfPartition(key: string): string {
+  return key.replace(/%/g, '%25').replace(/\./g, '%2E').replace(/\$/g, '%24');
+}
+
+const UNESCAPED: Record<string, string> = { '%25': '%', '%2E': '.', '%24': '$' };
+
+function partitionOfField(field: string): string {
+  return field.replace(/%(25|2E|24)/g, (m) => UNESCAPED[m]!);
+}
+
+/** The stored cursor; checkpoints written before `at` kept it as a list (`cursor`), read too. */
+export function cursorOf(c: StoredCheckpoint): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { p, o } of c.cursor ?? []) out[p] = o;
+  for (const [field, o] of Object.entries(c.at ?? {})) {
+    const p = partitionOfField(field);
+    if (!(p in out) || out[p]! < o) out[p] = o;
+  }
+  return out;
+}
