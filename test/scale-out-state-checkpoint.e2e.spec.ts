@@ -10,6 +10,10 @@ import { MongoDocumentStore } from '@opal/document-store-mongo';
 import { projectionDigest } from '@opal/service-runtime';
 import { ingestContributionsProjection } from '@opal/ingest';
 import { deleteTopics, dropDb } from '@opal/test-infra';
+import { runOpal } from '@opal/testkit';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { appendAll, cleanDigests, ingestAppends } from './scale-out/ingest-fixture.js';
 import { brokers, mongoBase, platformLog, run, skip } from './scale-out/fault-kit.js';
 
@@ -20,6 +24,8 @@ describe('a read model resumes from its own checkpoint, whatever its consumer gr
   const first = `${mongoBase}/opal_state_a_${process.pid}`;
   const second = `${mongoBase}/opal_state_b_${process.pid}`;
   const closers: (() => Promise<void>)[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), 'opal-state-checkpoint-'));
+  closers.push(async () => rmSync(dataDir, { recursive: true, force: true }));
   after(async () => {
     for (const close of closers.reverse()) await close().catch(() => {});
     for (const url of [first, second]) await dropDb(url).catch(() => {});
@@ -70,8 +76,18 @@ describe('a read model resumes from its own checkpoint, whatever its consumer gr
       await db.collection(name).deleteMany({});
       if (docs.length > 0) await db.collection(name).insertMany(docs as never[]);
     }
+    // The operator sees how far the restored database is behind the log: the events after the
+    // backup, whatever the consumer group committed.
+    const behind = async () => {
+      const r = await runOpal(['read-models', '--json'], { OPAL_EVENT_LOG: `kafka://${brokers}`, OPAL_KAFKA_TOPIC_PREFIX: prefix, OPAL_STORE: first, OPAL_DATA_DIR: dataDir });
+      assert.equal(r.code, 0, r.stderr);
+      const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { projection: string; version: number; behind: number });
+      return rows.find((row) => row.projection === projection.name && row.version === 1)!.behind;
+    };
+    assert.equal(await behind(), later.reduce((n, a) => n + a.events.length, 0));
     // Restarted on the restored database: the events after the backup are applied again.
     await catchUp(first);
+    assert.equal(await behind(), 0);
     const expectedAll = (await cleanDigests([...before, ...later])).find((d) => d.projection === projection.name)!.digest;
     assert.equal(await digestOf(first), expectedAll, 'the restored database catches up from its own checkpoint');
     await catchUp(second);

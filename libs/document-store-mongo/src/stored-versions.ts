@@ -1,5 +1,5 @@
 import { MongoServerError, type Db } from 'mongodb';
-import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, versionOfName, type StoredCheckpoint } from './stored-layout.js';
+import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, cursorOf, versionOfName, type StoredCheckpoint } from './stored-layout.js';
 
 // What an operator sees and removes after an upgrade (`opal read-models`): the read models each
 // version of a projection left in the database.
@@ -10,6 +10,8 @@ export type StoredVersion = {
   readonly collections: readonly { readonly stored: string; readonly documents: number }[];
   /** Events its checkpoint counts as applied; undefined without a checkpoint. */
   readonly applied: number | undefined;
+  /** Its checkpoint's cursor: per partition, the offset after the last event applied ({} without one). */
+  readonly cursor: Readonly<Record<string, number>>;
 };
 
 const NAMESPACE_NOT_FOUND = 26;
@@ -25,7 +27,7 @@ export type ProjectionNames = { readonly name: string; readonly collections: rea
  */
 export async function storedVersions(db: Db, projections: readonly ProjectionNames[]): Promise<Map<string, StoredVersion[]>> {
   const names = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
-  const checkpoints = await db.collection<StoredCheckpoint>(CHECKPOINTS).find({}, { projection: { cursor: 0 } }).toArray();
+  const checkpoints = await db.collection<StoredCheckpoint>(CHECKPOINTS).find({}).toArray();
   const out = new Map<string, StoredVersion[]>();
   for (const { name: projection, collections } of projections) {
     const versions = new Set<number>();
@@ -37,7 +39,7 @@ export async function storedVersions(db: Db, projections: readonly ProjectionNam
       const present = collections.map((c) => collectionOfVersion(c, version)).filter((n) => names.has(n));
       const counted = await Promise.all(present.map(async (stored) => ({ stored, documents: await db.collection(stored).countDocuments({}) })));
       const checkpoint = checkpoints.find((cp) => cp._id === checkpointOfVersion(projection, version));
-      found.push({ version, collections: counted, applied: checkpoint?.applied });
+      found.push({ version, collections: counted, applied: checkpoint?.applied, cursor: checkpoint ? cursorOf(checkpoint) : {} });
     }
     out.set(projection, found);
   }

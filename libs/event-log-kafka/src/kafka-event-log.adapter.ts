@@ -20,7 +20,7 @@ import {
 } from '@opal/event-log';
 import { AppendBatcher } from './append-batcher.js';
 import { readDeadLetters, type DeadLetterRecord } from './dead-letter.js';
-import { connectError, createKafka, ensureTopics } from './kafka-client.js';
+import { connectError, createKafka, ensureTopics, highWatermarks } from './kafka-client.js';
 import { cursorKey, DEFAULT_INDEX_MEMORY_BYTES, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 import { KafkaSubscription } from './kafka-subscription.js';
 import { LogIndex } from './log-index.js';
@@ -314,6 +314,18 @@ export class KafkaEventLog implements EventLog {
     });
     const failed = results.filter((r) => r.errorCode !== 0 && r.error?.type !== 'GROUP_ID_NOT_FOUND');
     if (failed.length > 0) throw new EventLogError('UNAVAILABLE', `consumer group ${failed.map((r) => `${r.groupId}: ${r.error?.type ?? r.errorCode}`).join(', ')}`);
+  }
+
+  /**
+   * Per partition of the topics that hold these kinds of stream (every domain topic when absent), the
+   * offset after its last record now: with a read model's stored cursor, how far behind it is.
+   */
+  async endsOf(streams?: readonly string[]): Promise<Cursor> {
+    this.assertOpen();
+    const topics = streams ? [...new Set(streams.map((p) => this.topics.topicOf(p)))] : this.topics.all.map((t) => t.topic);
+    const out: Record<string, number> = {};
+    for (const topic of topics) for (const [partition, high] of await highWatermarks(this.admin, topic)) out[cursorKey(topic, partition)] = high;
+    return out;
   }
 
   private groupOf(subscription: string): string {

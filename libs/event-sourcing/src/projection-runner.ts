@@ -150,9 +150,12 @@ export class ProjectionRunner<E extends DomainEvent> {
   }
 
   async stop(): Promise<void> {
+    const storing = this.progressTimer !== undefined;
     clearInterval(this.progressTimer);
     this.progressTimer = undefined;
     await this.storingProgress;
+    // Where it got to, stored once more: a restart, and `opal read-models`, start from there.
+    if (storing) await this.storeProgress();
     await this.subscription?.stop();
     this.subscription = undefined;
   }

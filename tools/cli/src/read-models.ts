@@ -13,6 +13,11 @@ type Row = {
   readonly current: boolean;
   readonly collections: StoredVersion['collections'];
   readonly applied: number | undefined;
+  /**
+   * Records of its topics past its stored cursor (Kafka only): how far this database's read model is
+   * behind the log, whatever its consumer group committed (a new or restored database catching up).
+   */
+  readonly behind: number | undefined;
   /** Processes in its consumer group now (Kafka only). */
   readonly processes: number | undefined;
   /** What prune did with it: dropped, or kept and why. */
@@ -30,15 +35,19 @@ export async function readModels(config: OpalConfig, prune: boolean, json: boole
   const log = isKafka(config) ? await KafkaEventLog.connect(kafkaOptions(config)) : undefined;
   try {
     const known = Object.entries(services).flatMap(([service, { projections }]) =>
-      projections.map((p) => ({ service, name: p.name, current: p.version ?? 1, collections: p.collections.map((c) => c.name) })),
+      projections.map((p) => ({ service, name: p.name, current: p.version ?? 1, collections: p.collections.map((c) => c.name), streams: p.codec.streams })),
     );
     const stored = await store.storedVersions(known);
     const found = known.flatMap((p) => (stored.get(p.name) ?? []).map((v) => ({ p, v, subscription: projectionSubscription(p.name, v.version) })));
     const groups = await log?.subscribers(found.map((f) => f.subscription));
+    const ends = log && new Map(await Promise.all(known.map(async (p) => [p.name, await log.endsOf(p.streams)] as const)));
     const rows: (Row & { readonly collectionNames: readonly string[] })[] = found.map(({ p, v, subscription }) => ({
       projection: p.name,
       service: p.service,
-      ...v,
+      version: v.version,
+      collections: v.collections,
+      applied: v.applied,
+      behind: ends && behind(ends.get(p.name)!, v.cursor),
       current: v.version === p.current,
       processes: groups?.get(subscription),
       collectionNames: p.collections,
@@ -68,9 +77,16 @@ export async function readModels(config: OpalConfig, prune: boolean, json: boole
   }
 }
 
+/** Records past the cursor in every partition the log has now (a partition the cursor lacks: all of it). */
+function behind(ends: Readonly<Record<string, number>>, cursor: Readonly<Record<string, number>>): number {
+  let n = 0;
+  for (const [key, end] of Object.entries(ends)) n += Math.max(0, end - (cursor[key] ?? 0));
+  return n;
+}
+
 function line(r: Row): string {
   const docs = r.collections.map((c) => `${c.stored} ${c.documents}`).join(', ') || 'no collections';
-  const applied = r.applied === undefined ? 'no checkpoint' : `applied ${r.applied}`;
+  const applied = (r.applied === undefined ? 'no checkpoint' : `applied ${r.applied}`) + (r.behind === undefined ? '' : `, ${r.behind} record(s) behind`);
   const processes = r.processes === undefined ? '' : `, ${r.processes} process(es)`;
   const state = r.current ? 'this build' : 'other';
   return `${r.projection.padEnd(28)} v${r.version} ${state.padEnd(10)} ${applied}${processes}; ${docs}${r.outcome ? `  [${r.outcome}]` : ''}`;
