@@ -91,7 +91,7 @@ export class KafkaSubscription implements Subscription {
       this.entered.clear();
       if (this.durable) {
         this.positions.clear();
-        this.ready = this.options.resume ? this.resumeFromState(assigned) : this.loadCommittedRetrying();
+        this.ready = this.options.resume ? this.resumeFromState(assigned, ++this.joins) : this.loadCommittedRetrying();
       } else {
         // A group of our own never commits: each (re)join resumes where this subscription got to.
         for (const { topic, partition } of assigned) {
@@ -172,10 +172,12 @@ export class KafkaSubscription implements Subscription {
    * group's progress for them is set to it at once: the group's offsets may be another database's
    * (a new one, or this one restored from a backup), and sharedCursor must not count those.
    */
-  private async resumeFromState(assigned: readonly { topic: string; partition: number }[]): Promise<void> {
+  private async resumeFromState(assigned: readonly { topic: string; partition: number }[], join: number): Promise<void> {
+    // A later join (another rebalance while the store was away) decides for the partitions then.
+    const superseded = () => this.stopped || join !== this.joins;
     let stored: Cursor | undefined;
     for (let pause = 100; stored === undefined; pause = Math.min(pause * 2, 5000)) {
-      if (this.stopped) return;
+      if (superseded()) return;
       try {
         stored = await this.options.resume!();
       } catch (error) {
@@ -183,6 +185,7 @@ export class KafkaSubscription implements Subscription {
         await sleep(pause);
       }
     }
+    if (superseded()) return;
     const offsets = assigned.map(({ topic, partition }) => {
       const offset = stored[cursorKey(topic, partition)] ?? 0;
       this.positions.set(cursorKey(topic, partition), offset);
@@ -223,6 +226,9 @@ export class KafkaSubscription implements Subscription {
     if (!h) this.heads.set(key, (h = new StreamHeads(false)));
     return h;
   }
+
+  /** Joins of the group so far (see resumeFromState). */
+  private joins = 0;
 
   /** Per partition, the first offset this member delivers since it joined (its heads start there). */
   private readonly entered = new Map<string, number>();
