@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type Admin, type LogEntry, type SASLOptions } from 'kafkajs';
 import { EventLogError } from '@opal/event-log';
-import type { KafkaEventLogOptions, ResolvedTopics } from './kafka-event-log.options.js';
+import { cursorKey, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 
 const LEVELS = { nothing: logLevel.NOTHING, error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG };
 
@@ -165,3 +165,23 @@ export async function highWatermarks(admin: Admin, topic: string): Promise<Map<n
     }
   }
 }
+
+/**
+ * The group's committed offset of every partition of these topics, by cursor key; -1 where it has
+ * committed none.
+ */
+export async function committedOffsets(admin: Admin, groupId: string, topics: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const t of await admin.fetchOffsets({ groupId, topics: [...topics] })) {
+    for (const p of t.partitions) out.set(cursorKey(t.topic, p.partition), Number(p.offset));
+  }
+  return out;
+}
+
+/** Per partition of these topics, by cursor key, the offset after its last durable record. */
+export async function logEnds(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const topic of topics) for (const [partition, high] of await highWatermarks(admin, topic)) out.set(cursorKey(topic, partition), high);
+  return out;
+}
+

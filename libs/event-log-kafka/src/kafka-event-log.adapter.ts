@@ -20,7 +20,7 @@ import {
 } from '@opal/event-log';
 import { AppendBatcher } from './append-batcher.js';
 import { readDeadLetters, type DeadLetterRecord } from './dead-letter.js';
-import { connectError, createKafka, ensureTopics, highWatermarks } from './kafka-client.js';
+import { connectError, createKafka, ensureTopics, logEnds } from './kafka-client.js';
 import { cursorKey, DEFAULT_INDEX_MEMORY_BYTES, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 import { KafkaSubscription } from './kafka-subscription.js';
 import { LogIndex } from './log-index.js';
@@ -221,7 +221,7 @@ export class KafkaEventLog implements EventLog {
     const retry = this.options.retry ?? {};
     const wanted = streamFilter(options.streams);
     // Only the topics that hold the streams asked for; within them, other streams are passed over.
-    const topics = options.streams ? [...new Set(options.streams.map((p) => this.topics.topicOf(p)))] : this.topics.all.map((t) => t.topic);
+    const topics = this.topicsOf(options.streams);
     const sub = new KafkaSubscription(
       this.kafka,
       this.admin,
@@ -322,10 +322,12 @@ export class KafkaEventLog implements EventLog {
    */
   async endsOf(streams?: readonly string[]): Promise<Cursor> {
     this.assertOpen();
-    const topics = streams ? [...new Set(streams.map((p) => this.topics.topicOf(p)))] : this.topics.all.map((t) => t.topic);
-    const out: Record<string, number> = {};
-    for (const topic of topics) for (const [partition, high] of await highWatermarks(this.admin, topic)) out[cursorKey(topic, partition)] = high;
-    return out;
+    return Object.fromEntries(await logEnds(this.admin, this.topicsOf(streams)));
+  }
+
+  /** The topics that hold these kinds of stream (every domain topic when absent). */
+  private topicsOf(streams: readonly string[] | undefined): string[] {
+    return streams ? [...new Set(streams.map((p) => this.topics.topicOf(p)))] : this.topics.all.map((t) => t.topic);
   }
 
   private groupOf(subscription: string): string {

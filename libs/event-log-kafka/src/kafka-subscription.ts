@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { decodeEnvelopeFast, traceContextEnabled, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
-import { highWatermarks } from './kafka-client.js';
+import { committedOffsets, logEnds } from './kafka-client.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
 import { RetryingDelivery, Revoked, type DeliverySettings } from './retrying-delivery.js';
 import { asRejoin, keepAlive } from './group-membership.js';
+import { DeliveryRounds } from './delivery-rounds.js';
 
 export type SubscriptionSettings = DeliverySettings & {
   readonly topics: readonly string[];
@@ -14,9 +15,6 @@ export type SubscriptionSettings = DeliverySettings & {
   readonly groupPrefix: string;
   readonly batchSize: number;
 };
-
-/** One partition's batch waiting in a round. */
-type RoundEntry = { events: StoredEvent[]; payload: EachBatchPayload; resolve: () => void; reject: (e: unknown) => void };
 
 /** Partitions whose batches kafkajs may hand over at once (and so join one round). */
 const ROUND_PARTITIONS = 64;
@@ -43,7 +41,8 @@ export const LINGER_MS = 20;
 export class KafkaSubscription implements Subscription {
   private readonly consumer: Consumer;
   private readonly groupId: string;
-  private readonly delivery: RetryingDelivery;
+  /** Each fetch's partition batches, delivered together through the retrying delivery. */
+  private readonly rounds: DeliveryRounds;
   private readonly positions = new Map<string, number>();
   private assigned: string[] = [];
   private joined: Promise<void>;
@@ -65,7 +64,8 @@ export class KafkaSubscription implements Subscription {
     /** Whether a record counts as an event of its stream (the adapter's index decides, from offset zero). */
     private readonly counts: (topic: string, partition: number, offset: number) => Promise<boolean>,
   ) {
-    this.delivery = new RetryingDelivery(producer, settings, options, () => this.stopped);
+    const delivery = new RetryingDelivery(producer, settings, options, () => this.stopped);
+    this.rounds = new DeliveryRounds((events, payloads) => delivery.deliver(events, payloads));
     this.groupId = options.from === 'checkpoint' ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
     this.consumer = kafka.consumer({
       groupId: this.groupId,
@@ -195,29 +195,20 @@ export class KafkaSubscription implements Subscription {
     // Only where the group says otherwise (none committed reads as zero), so a partition nothing
     // was ever read from keeps no committed progress. Best effort: a rebalance under way fails it,
     // and the next join sets them again.
-    const committed = await this.committedOffsets().catch(() => new Map<string, number>());
-    const differing = offsets.filter((o) => (committed.get(cursorKey(o.topic, o.partition)) ?? 0) !== Number(o.offset));
+    const committed = await this.committed().catch(() => new Map<string, number>());
+    const differing = offsets.filter((o) => Math.max(0, committed.get(cursorKey(o.topic, o.partition)) ?? 0) !== Number(o.offset));
     if (differing.length > 0) await this.consumer.commitOffsets(differing).catch(() => {});
   }
 
-  /** The group's committed offset per partition of the subscription's topics (none: absent). */
-  private async committedOffsets(): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const t of await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.settings.topics] })) {
-      for (const p of t.partitions) if (Number(p.offset) >= 0) out.set(cursorKey(t.topic, p.partition), Number(p.offset));
-    }
-    return out;
+  /** The group's committed offset per partition of the subscription's topics (-1: none). */
+  private committed(): Promise<Map<string, number>> {
+    return committedOffsets(this.admin, this.groupId, this.settings.topics);
   }
 
   private async loadCommitted(): Promise<void> {
-    const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.settings.topics] });
-    for (const t of committed) {
-      for (const p of t.partitions) {
-        const key = cursorKey(t.topic, p.partition);
-        const offset = Number(p.offset);
-        // A batch handled since the join already knows better than the committed offset.
-        if (!this.positions.has(key)) this.positions.set(key, offset >= 0 ? offset : 0);
-      }
+    for (const [key, offset] of await this.committed()) {
+      // A batch handled since the join already knows better than the committed offset.
+      if (!this.positions.has(key)) this.positions.set(key, Math.max(0, offset));
     }
   }
 
@@ -248,7 +239,7 @@ export class KafkaSubscription implements Subscription {
         const heads = this.headsOf(key);
         if (!this.entered.has(key)) this.entered.set(key, Number(chunk[0]!.offset));
         const events = await this.decodeChunk(batch.topic, batch.partition, key, chunk, heads);
-        if (events.length > 0) await keepAlive(heartbeat, () => this.inRound(events, payload));
+        if (events.length > 0) await keepAlive(heartbeat, () => this.rounds.join(events, payload));
         const next = Number(chunk.at(-1)!.offset) + 1;
         if (isStale()) return;
         if (this.durable) {
@@ -298,36 +289,6 @@ export class KafkaSubscription implements Subscription {
     return out;
   }
 
-  /**
-   * The partitions' batches of one fetch are handed over together, as one round: kafkajs hands them
-   * to eachBatch in the same tick (partitionsConsumedConcurrently), and a handler pays per batch
-   * (a projection writes each touched document and its checkpoint once per batch). Rounds run one
-   * at a time; each partition's batch still commits its own offset when its round is done.
-   */
-  private inRound(events: StoredEvent[], payload: EachBatchPayload): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.joining.push({ events, payload, resolve, reject });
-      if (this.joining.length === 1) setImmediate(() => void this.flushRound());
-    });
-  }
-
-  private joining: RoundEntry[] = [];
-  private rounds: Promise<void> = Promise.resolve();
-
-  private flushRound(): void {
-    const round = this.joining;
-    this.joining = [];
-    this.rounds = this.rounds.then(async () => {
-      const events = round.length === 1 ? round[0]!.events : round.flatMap((r) => r.events);
-      try {
-        await this.delivery.deliver(events, round.map((r) => r.payload));
-        for (const r of round) r.resolve();
-      } catch (error) {
-        for (const r of round) r.reject(error);
-      }
-    });
-  }
-
   private settle(): void {
     this.waiters = this.waiters.filter((w) => {
       for (const [key, target] of w.targets) {
@@ -338,17 +299,8 @@ export class KafkaSubscription implements Subscription {
     });
   }
 
-  /** Per partition of the subscription's topics, the offset after its last durable record. */
-  private async logEnds(): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const topic of this.settings.topics) {
-      for (const [p, high] of await highWatermarks(this.admin, topic)) out.set(cursorKey(topic, p), high);
-    }
-    return out;
-  }
-
   async caughtUp(): Promise<void> {
-    const targets = await this.logEnds();
+    const targets = await logEnds(this.admin, this.settings.topics);
     await this.joined;
     await this.ready;
     if (this.failure) throw this.failure;
@@ -386,18 +338,12 @@ export class KafkaSubscription implements Subscription {
   async sharedCursor(): Promise<Cursor> {
     const out: Record<string, number> = Object.fromEntries(this.positions);
     if (!this.durable) return out;
-    for (const t of await this.admin.fetchOffsets({ groupId: this.groupId, topics: [...this.settings.topics] })) {
-      for (const p of t.partitions) {
-        const key = cursorKey(t.topic, p.partition);
-        const committed = Number(p.offset);
-        if (committed > (out[key] ?? 0)) out[key] = committed;
-      }
-    }
+    for (const [key, committed] of await this.committed()) if (committed > (out[key] ?? 0)) out[key] = committed;
     return out;
   }
 
   async lag(): Promise<number> {
-    const [shared, ends] = await Promise.all([this.sharedCursor(), this.logEnds()]);
+    const [shared, ends] = await Promise.all([this.sharedCursor(), logEnds(this.admin, this.settings.topics)]);
     let behind = 0;
     for (const [key, high] of ends) behind += Math.max(0, high - (shared[key] ?? this.startOf(key)));
     return behind;
