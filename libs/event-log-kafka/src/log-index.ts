@@ -1,5 +1,5 @@
-import { atPosition, decodeEnvelopeFast, EnvelopeView, equalBytes, GENESIS_HASH, readEnvelopeView, type SealedEvent, type StoredEvent } from '@opal/event-log';
-import { Column, RecordArena, type RecordArenaOptions } from './record-arena.js';
+import { atPosition, Column, decodeEnvelopeFast, EnvelopeView, equalBytes, GENESIS_HASH, readEnvelopeView, type SealedEvent, type StoredEvent } from '@opal/event-log';
+import { RecordArena, type RecordArenaOptions } from './record-arena.js';
 import { StreamTable } from './stream-table.js';
 
 type PartitionLog = {

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { defaultEventId, encodeEnvelope, GENESIS_HASH, sealBatch, type StoredEvent } from '@opal/event-log';
 import { StreamHeads } from './stream-heads.js';
 import { LogIndex } from './log-index.js';
-import { Column, RecordArena } from './record-arena.js';
+import { Column } from '@opal/event-log';
+import { RecordArena } from './record-arena.js';
 import { resolveTopics } from './kafka-event-log.options.js';
 
 const ev = (type: string) => ({ type, payload: new Uint8Array([1]), occurredAt: 1 });

@@ -10,3 +10,4 @@ export { GroupCommitFile } from './embedded/group-commit-file.js';
 export { EnvelopeView, decodeEnvelopeFast, readEnvelopeView } from './envelope-decoder.js';
 export { activeTraceHeaders, contextFrom, contextOfEvent, enableTraceContext, inSpan, traceContextEnabled, tracer, withBatchSpan, withEventSpan } from './trace-context.js';
 export { StreamHeadTable, HASH_BYTES } from './stream-head-table.js';
+export { Column } from './column.js';

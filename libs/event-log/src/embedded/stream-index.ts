@@ -1,3 +1,4 @@
+import { Column } from '../column.js';
 import { StreamHeadTable } from '../stream-head-table.js';
 
 const NONE = -1;
@@ -13,9 +14,9 @@ const NONE = -1;
  * per event read, and per event past the last one read.
  */
 export class StreamIndex {
-  private offsets = new Float64Array(1024);
-  private previous = new Int32Array(1024);
-  private recordCount = 0;
+  private readonly offsets = new Column((n) => new Float64Array(n));
+  /** The record before each in its stream, plus one (0: none). */
+  private readonly previous = new Column((n) => new Uint32Array(n));
   private readonly heads: StreamHeadTable;
   private lasts = new Int32Array(256);
 
@@ -25,7 +26,7 @@ export class StreamIndex {
   }
 
   get records(): number {
-    return this.recordCount;
+    return this.offsets.length;
   }
 
   get streams(): number {
@@ -34,7 +35,7 @@ export class StreamIndex {
 
   /** The byte offset of a record in the file. */
   offsetOf(record: number): number {
-    return this.offsets[record]!;
+    return this.offsets.get(record);
   }
 
   /** The stream's number, or undefined for a stream with no event. */
@@ -45,7 +46,7 @@ export class StreamIndex {
   /** Adds a stream (the caller has looked it up): version 0, no record yet. */
   addStream(streamId: string): number {
     const s = this.heads.add(streamId);
-    if (this.lasts.length < this.heads.capacity) this.lasts = grown(this.lasts, Int32Array, this.heads.capacity);
+    if (this.lasts.length < this.heads.capacity) this.lasts = grown(this.lasts, this.heads.capacity);
     this.lasts[s] = NONE;
     return s;
   }
@@ -75,15 +76,8 @@ export class StreamIndex {
   }
 
   private pushRecord(offset: number, previous: number): number {
-    const r = this.recordCount;
-    if (r === this.offsets.length) {
-      this.offsets = grown(this.offsets, Float64Array, r * 2);
-      this.previous = grown(this.previous, Int32Array, r * 2);
-    }
-    this.offsets[r] = offset;
-    this.previous[r] = previous;
-    this.recordCount++;
-    return r;
+    this.previous.push(previous + 1);
+    return this.offsets.push(offset);
   }
 
   /** The records of the stream's events `fromSeq` on, at most `limit` of them, in order. */
@@ -93,18 +87,18 @@ export class StreamIndex {
     if (first > version || limit <= 0) return [];
     const count = Math.min(version - first + 1, limit);
     let r = this.lasts[stream]!;
-    for (let seq = version; seq > first + count - 1; seq--) r = this.previous[r]!;
+    for (let seq = version; seq > first + count - 1; seq--) r = this.previous.get(r) - 1;
     const out = new Array<number>(count);
     for (let k = count - 1; k >= 0; k--) {
       out[k] = r;
-      r = this.previous[r]!;
+      r = this.previous.get(r) - 1;
     }
     return out;
   }
 }
 
-function grown<T extends Float64Array | Int32Array>(a: T, Kind: new (n: number) => T, length: number): T {
-  const b = new Kind(length);
+function grown(a: Int32Array, length: number): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(length);
   b.set(a);
   return b;
 }
