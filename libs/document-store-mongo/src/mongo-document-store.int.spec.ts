@@ -132,6 +132,40 @@ else {
       }
     });
 
+    it('lets exactly one of two processes replace each document when both write the same many documents at once', async () => {
+      const c = 'contended_many';
+      const ids = Array.from({ length: 300 }, (_, i) => `d${String(i).padStart(3, '0')}`);
+      await store.prepare('layout', [{ name: c, indexes: [] }]);
+      const peer = await MongoDocumentStore.connect({ url });
+      try {
+        const start = ids.map((id) => ({ collection: c, id, doc: { n: 0 }, guard: { applied: { p0: 0 }, rev: 1 }, expectedRev: 0 }));
+        await store.commitGuarded('layout', start, { cursor: {}, streams: {}, applied: 0 });
+        const landed = (o: PromiseSettledResult<void>) => {
+          if (o.status === 'fulfilled') return ids.length;
+          assert.ok(o.reason instanceof DocumentConflictError, String(o.reason));
+          return ids.length - Number(/^(\d+) document/.exec(o.reason.message)![1]);
+        };
+        for (let round = 1; round <= 12; round++) {
+          const [mine, theirs] = await Promise.all([store.getGuarded(c, ids), peer.getGuarded(c, ids)]);
+          const next = (seen: typeof mine, by: string) =>
+            ids.map((id) => {
+              const g = seen.get(id)!;
+              return { collection: c, id, doc: { n: (g.doc as { n: number }).n + 1, by }, guard: { applied: { p0: round, [by]: round }, rev: g.guard.rev + 1 }, expectedRev: g.guard.rev };
+            });
+          const outcomes = await Promise.allSettled([
+            store.commitGuarded('layout', next(mine, 'me'), { cursor: {}, streams: {}, applied: round }),
+            peer.commitGuarded('layout', next(theirs, 'peer'), { cursor: {}, streams: {}, applied: round }),
+          ]);
+          // A document both took as written would count twice; one neither took, not at all.
+          assert.equal(landed(outcomes[0]) + landed(outcomes[1]), ids.length, `round ${round}: each document's next revision is taken once`);
+        }
+        const final = await store.getGuarded(c, ids);
+        for (const id of ids) assert.equal((final.get(id)!.doc as { n: number }).n, 12, `${id} moved on once per round`);
+      } finally {
+        await peer.close();
+      }
+    });
+
     it('refuses a collection written in the earlier layout instead of reading it as empty documents', async () => {
       await client.db().collection('legacy').insertOne({ _id: 'a' as never, doc: { kind: 'x' }, _applied: [{ p: 'p0', o: 1 }], _rev: 1 });
       await assert.rejects(store.prepare('legacy', [{ name: 'legacy', indexes: [] }]), /collection legacy: holds read models in an earlier layout/);

@@ -21,7 +21,8 @@ type Known = GuardedDoc & { readonly raw: string | undefined };
 
 const DUPLICATE_KEY = 11000;
 const READ_CHUNK = 1000;
-const UPDATE_CHUNK = 16;
+/** Replacements per update command. */
+const UPDATE_CHUNK = 2000;
 /** Documents per insert command, so a large batch's inserts run in several lanes. */
 const INSERT_CHUNK = 2000;
 /** Write commands in flight at once, on disjoint documents (FerretDB's pool holds 100 statements). */
@@ -281,8 +282,9 @@ export class MongoDocumentStore implements DocumentStore {
         replaces.push({ replaceOne: { filter: { _id, _g: before.raw }, replacement: replacement as Stored } });
       });
       for (let i = 0; i < inserts.length; i += INSERT_CHUNK) queue.push({ g, bulk: inserts.slice(i, i + INSERT_CHUNK) });
-      // FerretDB 1.24 (SQLite) holds every statement's rows open until an update command ends and
-      // deadlocks its connection pool past ~100: small update commands, a few lanes at once.
+      // The local FerretDB build writes a command of such replacements in one transaction
+      // (scripts/infra/ferretdb.mjs); stock FerretDB 1.24 held every statement's rows open until the
+      // command ended and deadlocked its connection pool past ~100 statements.
       for (let i = 0; i < replaces.length; i += UPDATE_CHUNK) queue.push({ g, bulk: replaces.slice(i, i + UPDATE_CHUNK) });
     }
     const lane = async () => {
