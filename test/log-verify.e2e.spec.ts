@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { EmbeddedEventLog, exportLog, verifyExport } from '@opal/event-log';
 import { ingestCodec } from '@opal/ingest';
 import { runOpal } from '@opal/testkit';
@@ -94,5 +95,37 @@ describe('opal log verify', () => {
     const r2 = await verifyExport(tampered('swapped2.jsonl', relabelled));
     assert.equal(r2.ok, false);
     if (!r2.ok) assert.match(r2.error, /sequence|prev_hash/);
+  });
+
+  it('gives the same streams digest for the same events in another interleaving, and checks the one in the trailer', async () => {
+    const original = await verifyExport(file);
+    assert.ok(original.ok);
+    const trailer = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+    assert.deepEqual([trailer['streams'], trailer['streams_digest']], [3, original.streamsDigest]);
+    // The third stream's events first, as another adapter may give them: positions and the
+    // file-order digest are rewritten, the streams and their chains are the same.
+    const events = lines.slice(1, -1).map((l) => JSON.parse(l) as { position: number; stream_id: string; hash: string });
+    const reordered = [...events.filter((e) => e.stream_id === 'datanet-net-2'), ...events.filter((e) => e.stream_id !== 'datanet-net-2')];
+    reordered.forEach((e, i) => (e.position = i));
+    const digest = createHash('sha256');
+    for (const e of reordered) digest.update(Buffer.from(e.hash, 'hex'));
+    const rewritten = [lines[0]!, ...reordered.map((e) => JSON.stringify(e)), JSON.stringify({ ...trailer, digest: digest.digest('hex') })];
+    const other = await verifyExport(tampered('interleaved.jsonl', rewritten));
+    assert.ok(other.ok, other.ok ? '' : other.error);
+    assert.notEqual(other.digest, original.digest, 'the file-order digest follows the order');
+    assert.equal(other.streamsDigest, original.streamsDigest, 'the streams digest does not');
+
+    const wrong = [...rewritten.slice(0, -1), JSON.stringify({ ...JSON.parse(rewritten.at(-1)!), streams_digest: '00'.repeat(32) })];
+    const r = await verifyExport(tampered('wrong-streams-digest.jsonl', wrong));
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.match(r.error, /streams digest/);
+
+    // An export written before the streams digest existed still verifies, and gets one.
+    const { streams: _s, streams_digest: _d, ...older } = trailer;
+    const r2 = await verifyExport(tampered('older-trailer.jsonl', [...lines.slice(0, -1), JSON.stringify(older)]));
+    assert.ok(r2.ok && r2.streamsDigest === original.streamsDigest);
+    const cli = await runOpal(['log', 'verify', join(dir, 'interleaved.jsonl')], {});
+    assert.equal(cli.code, 0, cli.stdout);
+    assert.match(cli.stdout, new RegExp(`streams digest ${original.streamsDigest}`));
   });
 });

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { toHex, verifyExport, type EventLog, type ExportedEvent, type NewEvent } from '@opal/event-log';
 
-export type ImportResult = { events: number; streams: number; digest: string };
+export type ImportResult = { events: number; streams: number; digest: string; streamsDigest: string };
 
 /**
  * Loads an exported log (`opal log export`) into an empty log, typically a fresh Kafka cluster:
@@ -61,5 +61,5 @@ export async function importLog(log: EventLog, file: string, onProgress?: (event
   }
   if (pending.length) void send(pending);
   await Promise.all([...tails.values()]);
-  return { events: done, streams: verified.streams, digest: verified.digest };
+  return { events: done, streams: verified.streams, digest: verified.digest, streamsDigest: verified.streamsDigest };
 }

@@ -116,7 +116,7 @@ export async function main(argv: string[]): Promise<number> {
         try {
           const r = await exportLog(log, values.out, (n) => progress.update(n, total));
           progress.finish();
-          process.stdout.write(`exported ${r.events} events to ${values.out} (digest ${r.digest})\n`);
+          process.stdout.write(`exported ${r.events} events in ${r.streams} streams to ${values.out} (digest ${r.digest}, streams digest ${r.streamsDigest})\n`);
         } finally {
           await log.close();
         }
@@ -128,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
         const r = await verifyExport(arg, (n) => progress.update(n));
         progress.finish();
         if (r.ok) {
-          process.stdout.write(`ok: ${r.events} events in ${r.streams} streams; every hash chain and sequence verifies (digest ${r.digest})\n`);
+          process.stdout.write(`ok: ${r.events} events in ${r.streams} streams; every hash chain and sequence verifies (digest ${r.digest}, streams digest ${r.streamsDigest})\n`);
           return 0;
         }
         process.stdout.write(`FAILED after ${r.events} good events: ${r.error}\n`);
@@ -142,7 +142,7 @@ export async function main(argv: string[]): Promise<number> {
         try {
           const r = await importLog(log, arg, (n) => progress.update(n));
           progress.finish();
-          process.stdout.write(`imported ${r.events} events in ${r.streams} streams into ${config.eventLog}; hashes unchanged (digest ${r.digest})\n`);
+          process.stdout.write(`imported ${r.events} events in ${r.streams} streams into ${config.eventLog}; hashes unchanged (digest ${r.digest}, streams digest ${r.streamsDigest})\n`);
         } finally {
           await log.close();
         }

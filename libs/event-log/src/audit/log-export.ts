@@ -5,6 +5,7 @@ import { eventCatalog } from '@opal/contracts';
 import type { EventLog } from '../event-log.port.js';
 import type { StoredEvent } from '../envelope.js';
 import { toHex } from '../envelope.js';
+import { streamsDigest, type StreamHead } from './streams-digest.js';
 
 export const EXPORT_FORMAT = 'opal-event-log';
 export const EXPORT_VERSION = 1;
@@ -62,32 +63,40 @@ export function toExported(e: StoredEvent, position: number): ExportedEvent {
   };
 }
 
+/** What an export's trailer states: the events, their digest in file order, and the streams digest. */
+export type ExportSummary = { events: number; digest: string; streams: number; streamsDigest: string };
+
 /**
  * Writes the whole log as JSON lines: a header, one line per event in log order, and a trailer
- * with the count and a SHA-256 over every event hash (so a cut-off file is detected too).
+ * with the count, a SHA-256 over every event hash in file order (so a cut-off file is detected
+ * too), the number of streams and their streams digest (see streamsDigest: the same for one log
+ * exported from either adapter).
  */
-export async function exportLog(log: EventLog, file: string, onProgress?: (events: number) => void): Promise<{ events: number; digest: string }> {
+export async function exportLog(log: EventLog, file: string, onProgress?: (events: number) => void): Promise<ExportSummary> {
   const out = createWriteStream(file);
   const write = async (line: string) => {
     if (!out.write(line + '\n')) await once(out, 'drain');
   };
   await write(JSON.stringify({ format: EXPORT_FORMAT, version: EXPORT_VERSION }));
   const digest = createHash('sha256');
+  const heads = new Map<string, StreamHead>();
   let position = 0;
   let cursor = undefined;
   for (;;) {
     const { events, next } = await log.read(cursor, 5000);
     if (events.length === 0) break;
     for (const e of events) {
-      await write(JSON.stringify(toExported(e, position++)));
+      const line = toExported(e, position++);
+      await write(JSON.stringify(line));
       digest.update(e.hash);
+      heads.set(e.streamId, { seq: e.streamSeq, hash: line.hash });
     }
     cursor = next;
     onProgress?.(position);
   }
-  const d = digest.digest('hex');
-  await write(JSON.stringify({ end: true, events: position, digest: d }));
+  const summary: ExportSummary = { events: position, digest: digest.digest('hex'), streams: heads.size, streamsDigest: streamsDigest(heads) };
+  await write(JSON.stringify({ end: true, events: summary.events, digest: summary.digest, streams: summary.streams, streams_digest: summary.streamsDigest }));
   out.end();
   await once(out, 'finish');
-  return { events: position, digest: d };
+  return summary;
 }

@@ -3,9 +3,10 @@ import { createInterface } from 'node:readline';
 import { createHash } from 'node:crypto';
 import { computeEventHash, toHex } from '../envelope.js';
 import { EXPORT_FORMAT, payloadAsJson, type ExportedEvent } from './log-export.js';
+import { streamsDigest, type StreamHead } from './streams-digest.js';
 
 export type VerifyResult =
-  | { ok: true; events: number; streams: number; digest: string }
+  | { ok: true; events: number; streams: number; digest: string; streamsDigest: string }
   | { ok: false; events: number; line: number; position: number | undefined; error: string };
 
 const HEX32 = /^[0-9a-f]{64}$/;
@@ -19,17 +20,17 @@ function canonical(v: unknown): string {
 /**
  * Checks an exported log: every line parses, positions run 0, 1, 2, ..., each event's hash matches
  * its content, each stream's sequence is gapless and each prev_hash links to the previous event of
- * its stream, the readable `data` matches the payload, and the trailer's count and digest match.
+ * its stream, the readable `data` matches the payload, and the trailer's counts and digests match.
  * Stops at the first bad event and names it.
  */
 export async function verifyExport(file: string, onProgress?: (events: number) => void): Promise<VerifyResult> {
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  const heads = new Map<string, { seq: number; hash: string }>();
+  const heads = new Map<string, StreamHead>();
   const digest = createHash('sha256');
   let lineNo = 0;
   let events = 0;
   let header = false;
-  let trailer: { events: number; digest: string } | undefined;
+  let trailer: { events: number; digest: string; streams?: number; streamsDigest?: string } | undefined;
   const fail = (error: string, position?: number): VerifyResult => ({ ok: false, events, line: lineNo, position, error });
   for await (const line of lines) {
     lineNo++;
@@ -47,6 +48,9 @@ export async function verifyExport(file: string, onProgress?: (events: number) =
     }
     if (obj['end'] === true) {
       trailer = { events: Number(obj['events']), digest: String(obj['digest']) };
+      // Exports written before the streams digest have neither field.
+      if (obj['streams'] !== undefined) trailer.streams = Number(obj['streams']);
+      if (obj['streams_digest'] !== undefined) trailer.streamsDigest = String(obj['streams_digest']);
       continue;
     }
     const e = obj as unknown as ExportedEvent;
@@ -104,5 +108,8 @@ export async function verifyExport(file: string, onProgress?: (events: number) =
   if (trailer.events !== events) return fail(`the trailer counts ${trailer.events} events, the file has ${events}`);
   const d = digest.digest('hex');
   if (trailer.digest !== d) return fail('the trailer digest does not match the events');
-  return { ok: true, events, streams: heads.size, digest: d };
+  if (trailer.streams !== undefined && trailer.streams !== heads.size) return fail(`the trailer counts ${trailer.streams} streams, the file has ${heads.size}`);
+  const s = streamsDigest(heads);
+  if (trailer.streamsDigest !== undefined && trailer.streamsDigest !== s) return fail('the trailer streams digest does not match the streams');
+  return { ok: true, events, streams: heads.size, digest: d, streamsDigest: s };
 }
