@@ -36,14 +36,21 @@ export async function importLog(log: EventLog, file: string, onProgress?: (event
     done += stored.length;
     onProgress?.(done);
   };
-  // A stream's appends wait for its previous one; different streams go out together.
+  // A stream's appends wait for its previous one; different streams go out together. A stream
+  // leaves the map once its last append is done (a log of one-event streams would keep them all).
   const tails = new Map<string, Promise<void>>();
+  const failures: unknown[] = [];
   const send = (group: ExportedEvent[]) => {
     const stream = group[0]!.stream_id;
     const p = (tails.get(stream) ?? Promise.resolve()).then(() => flush(group));
     tails.set(stream, p);
     inFlight.add(p);
-    void p.finally(() => inFlight.delete(p)).catch(() => {});
+    void p
+      .catch((error: unknown) => void failures.push(error))
+      .finally(() => {
+        inFlight.delete(p);
+        if (tails.get(stream) === p) tails.delete(stream);
+      });
     return p;
   };
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
@@ -61,5 +68,6 @@ export async function importLog(log: EventLog, file: string, onProgress?: (event
   }
   if (pending.length) void send(pending);
   await Promise.all([...tails.values()]);
+  if (failures.length > 0) throw failures[0];
   return { events: done, streams: verified.streams, digest: verified.digest, streamsDigest: verified.streamsDigest };
 }
