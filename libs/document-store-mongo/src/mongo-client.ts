@@ -1,4 +1,6 @@
 import { MongoClient } from 'mongodb';
+import { TransientError } from '@opal/event-log';
+import { unavailable } from './unavailable.js';
 
 /**
  * A connected client for a mongodb:// URL, as every store here opens one: 10 s to find the server
@@ -8,6 +10,18 @@ import { MongoClient } from 'mongodb';
 export async function connectMongo(url: string): Promise<MongoClient> {
   const selection = /[?&]serverSelectionTimeoutMS=/i.test(url) ? {} : { serverSelectionTimeoutMS: 10_000 };
   const client = new MongoClient(url, { ignoreUndefined: true, ...selection });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    // Named, as the log's connect errors are: a process given both says which one is away. A
+    // server out of reach stays a TransientError.
+    const message = `mongodb at ${withoutCredentials(url)}: ${error instanceof Error ? error.message : String(error)}`;
+    throw unavailable(error) instanceof TransientError ? new TransientError(message, { cause: error }) : new Error(message, { cause: error });
+  }
   return client;
+}
+
+/** The URL with any user and password left out, fit for a log line. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^(mongodb(?:\+srv)?:\/\/)[^@/]*@/i, '$1');
 }

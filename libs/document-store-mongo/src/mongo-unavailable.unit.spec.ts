@@ -6,6 +6,7 @@ import { isTransient, TransientError } from '@opal/event-log';
 import { MongoContentStore } from './mongo-content-store.js';
 import { MongoDocumentStore } from './mongo-document-store.js';
 import { unavailable } from './unavailable.js';
+import { withoutCredentials } from './mongo-client.js';
 
 /** A loopback port nothing listens on. */
 function closedPort(): Promise<number> {
@@ -30,6 +31,19 @@ describe('MongoDocumentStore with the server away', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('names the server it could not reach at connect, without the credentials in its URL', async () => {
+    const port = await closedPort();
+    const url = `mongodb://opal:s3cret@127.0.0.1:${port}/away?serverSelectionTimeoutMS=200`;
+    await assert.rejects(MongoDocumentStore.connect({ url }), (e: unknown) => {
+      assert.ok(e instanceof TransientError, String(e));
+      assert.match(e.message, new RegExp(`^mongodb at mongodb://127\\.0\\.0\\.1:${port}/away\\?serverSelectionTimeoutMS=200: `));
+      assert.doesNotMatch(e.message, /s3cret/);
+      return true;
+    });
+    assert.equal(withoutCredentials('mongodb+srv://u:p@cluster.example/db'), 'mongodb+srv://cluster.example/db');
+    assert.equal(withoutCredentials('mongodb://h:1/db'), 'mongodb://h:1/db');
   });
 
   it('leaves every other error as it is (a duplicate key is a conflict, not an outage)', () => {
