@@ -48,5 +48,38 @@ else {
         await client.close();
       }
     });
+
+    it('stores a content of 16 MiB, the largest a Datanet takes, in chunks; two processes at once, a put cut short, a chunk lost', async () => {
+      const url = infra.endpoints.mongoUrl!.replace(/\/[^/]*$/, `/opal_content_large_${process.pid}_${Date.now()}`);
+      const client = await new MongoClient(url).connect();
+      const [store, peer] = [await MongoContentStore.connect({ url, client }), await MongoContentStore.connect({ url })];
+      try {
+        const large = new Uint8Array(16 << 20);
+        for (let i = 0; i < large.length; i += 4096) large[i] = (i / 4096) % 251;
+        const hash = createHash('sha256').update(large).digest('hex');
+        // One document cannot hold it: MongoDB's limit is 16 MiB with the other fields.
+        await Promise.all([store.put(hash, large), peer.put(hash, large)]);
+        assert.ok(Buffer.from((await store.get(hash))!).equals(large), 'read back whole');
+        assert.ok(Buffer.from((await peer.get(hash))!).equals(large), 'read back whole by the other process');
+        assert.equal(await client.db().collection('_content').countDocuments({}), 1);
+        assert.equal(await client.db().collection('_content_chunks').countDocuments({}), 4);
+
+        // Cut short after its chunks, before its document: not there yet, and the retry completes it.
+        const other = large.map((b, i) => (i === 0 ? 1 : b));
+        const otherHash = createHash('sha256').update(other).digest('hex');
+        await client.db().collection('_content_chunks').insertOne({ _id: `${otherHash}/0` as never, bytes: Buffer.from(other.subarray(0, 4 << 20)) });
+        assert.equal(await store.get(otherHash), undefined);
+        await store.put(otherHash, other);
+        assert.ok(Buffer.from((await store.get(otherHash))!).equals(other));
+
+        await client.db().collection('_content_chunks').deleteOne({ _id: `${hash}/2` as never });
+        await assert.rejects(store.get(hash), new RegExp(`content ${hash}: chunk 2 of 4 is missing`));
+      } finally {
+        await client.db().dropDatabase();
+        await peer.close();
+        await store.close();
+        await client.close();
+      }
+    });
   });
 }

@@ -3,39 +3,72 @@ import type { ContentStore } from '@opal/content-store';
 import { unavailable } from './unavailable.js';
 import { connectMongo } from './mongo-client.js';
 
-type StoredContent = { _id: string; bytes: Binary; size: number };
+/** A content: its bytes inline, or (past INLINE_BYTES) the number of its chunks. */
+type StoredContent = { _id: string; size: number; bytes?: Binary; chunks?: number };
+/** One piece of a large content: `<hash>/<i>`. */
+type StoredChunk = { _id: string; bytes: Binary };
 
 const DUPLICATE_KEY = 11000;
 /** Bytes of content per insert command at most (the server takes up to 48 MB per message). */
 const INSERT_BYTES = 8 << 20;
+/**
+ * Contents up to this size are one document. Larger ones (a Datanet may take items of up to
+ * 16 MiB, and a document holds at most 16 MiB with its other fields) go in chunks of CHUNK_BYTES.
+ */
+const INLINE_BYTES = 8 << 20;
+const CHUNK_BYTES = 4 << 20;
+const DURABLE = { w: 'majority', j: true } as const;
 
 type Put = { readonly doc: StoredContent; resolve(): void; reject(error: unknown): void };
 
 /**
- * Contribution bytes in MongoDB, one document per SHA-256 (`{_id: hash, bytes}`). Contributions are
- * small (well under the 16 MB document limit); a content-addressed document never changes, so a
- * second put of a known hash is a no-op. Puts go to the server in one insert command at a time:
- * those made while one is under way go together in the next (a client stream's contributions are
- * stored concurrently, and a command per contribution cost more than the insert itself).
+ * Contribution bytes in MongoDB, one document per SHA-256 (`{_id: hash, bytes, size}`), in the
+ * collection `_content`. A content past INLINE_BYTES is cut into chunks of CHUNK_BYTES in
+ * `_content_chunks` (`{_id: hash/i, bytes}`), written first, and its document (`{_id: hash, size,
+ * chunks}`) last: a reader never finds a content whose chunks are not all there. A content-addressed
+ * document never changes, so a second put of a known hash, or of a chunk, is a no-op, and two
+ * processes putting the same content at once both succeed. Puts go to the server in one insert
+ * command at a time: those made while one is under way go together in the next (a client stream's
+ * contributions are stored concurrently, and a command per contribution cost more than the insert
+ * itself).
  */
 export class MongoContentStore implements ContentStore {
   private constructor(
     private readonly client: MongoClient,
     private readonly contents: Collection<StoredContent>,
+    private readonly chunks: Collection<StoredChunk>,
     private readonly owned: boolean,
   ) {}
 
   static async connect(options: { url: string; client?: MongoClient; collection?: string }): Promise<MongoContentStore> {
     const client = options.client ?? (await connectMongo(options.url));
-    return new MongoContentStore(client, client.db().collection<StoredContent>(options.collection ?? '_content'), !options.client);
+    const name = options.collection ?? '_content';
+    return new MongoContentStore(client, client.db().collection<StoredContent>(name), client.db().collection<StoredChunk>(`${name}_chunks`), !options.client);
   }
 
   private queued: Put[] = [];
   private inserting = false;
 
-  put(contentHash: string, content: Uint8Array): Promise<void> {
+  async put(contentHash: string, content: Uint8Array): Promise<void> {
+    const id = key(contentHash);
+    if (content.byteLength <= INLINE_BYTES) return this.enqueue({ _id: id, bytes: new Binary(content), size: content.byteLength });
+    const count = Math.ceil(content.byteLength / CHUNK_BYTES);
+    const pieces = Array.from({ length: count }, (_, i) => ({ _id: `${id}/${i}`, bytes: new Binary(content.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES)) }));
+    for (let i = 0; i < pieces.length; i += INSERT_BYTES / CHUNK_BYTES) {
+      try {
+        await this.chunks.insertMany(pieces.slice(i, i + INSERT_BYTES / CHUNK_BYTES), { ordered: false, writeConcern: DURABLE });
+      } catch (error) {
+        // A chunk already stored (the same content put before, or at once elsewhere) is the same bytes.
+        const errors = error instanceof MongoBulkWriteError && !error.writeConcernError ? (Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]) : undefined;
+        if (!errors || errors.some((e) => e.code !== DUPLICATE_KEY)) throw unavailable(error);
+      }
+    }
+    return this.enqueue({ _id: id, size: content.byteLength, chunks: count });
+  }
+
+  private enqueue(doc: StoredContent): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queued.push({ doc: { _id: key(contentHash), bytes: new Binary(content), size: content.byteLength }, resolve, reject });
+      this.queued.push({ doc, resolve, reject });
       if (!this.inserting) void this.insertQueued();
     });
   }
@@ -46,12 +79,12 @@ export class MongoContentStore implements ContentStore {
     while (this.queued.length > 0) {
       let bytes = 0;
       let n = 0;
-      while (n < this.queued.length && (n === 0 || bytes + this.queued[n]!.doc.size <= INSERT_BYTES)) bytes += this.queued[n++]!.doc.size;
+      while (n < this.queued.length && (n === 0 || bytes + inlineBytes(this.queued[n]!.doc) <= INSERT_BYTES)) bytes += inlineBytes(this.queued[n++]!.doc);
       const batch = this.queued.splice(0, n);
       try {
         await this.contents.insertMany(
           batch.map((p) => p.doc),
-          { ordered: false, writeConcern: { w: 'majority', j: true } },
+          { ordered: false, writeConcern: DURABLE },
         );
         for (const p of batch) p.resolve();
       } catch (error) {
@@ -74,15 +107,41 @@ export class MongoContentStore implements ContentStore {
   async get(contentHash: string): Promise<Uint8Array | undefined> {
     try {
       const found = await this.contents.findOne({ _id: key(contentHash) });
-      return found ? new Uint8Array(found.bytes.buffer) : undefined;
+      if (!found) return undefined;
+      if (found.bytes) return new Uint8Array(found.bytes.buffer);
+      return await this.assemble(found);
     } catch (error) {
       throw unavailable(error);
     }
   }
 
+  /** A chunked content's bytes, its chunks read a command's worth at a time. */
+  private async assemble(head: StoredContent): Promise<Uint8Array> {
+    const out = new Uint8Array(head.size);
+    const count = head.chunks ?? 0;
+    const perRead = INSERT_BYTES / CHUNK_BYTES;
+    for (let first = 0; first < count; first += perRead) {
+      const ids = Array.from({ length: Math.min(perRead, count - first) }, (_, k) => `${head._id}/${first + k}`);
+      const found = new Map((await this.chunks.find({ _id: { $in: ids } }).toArray()).map((c) => [c._id, c.bytes.buffer]));
+      ids.forEach((id, k) => {
+        const bytes = found.get(id);
+        const at = (first + k) * CHUNK_BYTES;
+        const expected = Math.min(CHUNK_BYTES, head.size - at);
+        if (!bytes || bytes.byteLength !== expected) throw new Error(`content ${head._id}: chunk ${first + k} of ${count} is ${bytes ? `${bytes.byteLength} bytes, not ${expected}` : 'missing'}`);
+        out.set(bytes, at);
+      });
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     if (this.owned) await this.client.close();
   }
+}
+
+/** What a content document weighs in an insert command. */
+function inlineBytes(doc: StoredContent): number {
+  return doc.bytes ? doc.size : 64;
 }
 
 function key(contentHash: string): string {
