@@ -74,7 +74,9 @@ export class KafkaSubscription implements Subscription {
       retry: { retries: 5, restartOnFailure: async () => !this.stopped },
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
-      maxWaitTimeInMs: 200,
+      // An idle fetch waits up to 1 s at the broker, which answers as soon as a record arrives: at
+      // 200 ms, the fetches of an idle `opal up` took the broker 5% of a core (now under 3%).
+      maxWaitTimeInMs: 1000,
       // Up to 8 MiB per partition and fetch (kafkajs: 1 MiB), so a consumer that fell behind gets
       // batches large enough to amortise its handler's per-batch cost.
       maxBytesPerPartition: 8 << 20,
