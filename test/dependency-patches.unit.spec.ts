@@ -161,3 +161,41 @@ describe("kafkajs's request queue, as patched", () => {
       assert.ok(await disarms(q));
     }));
 });
+
+describe("kafkajs's produce request, as patched", () => {
+  const require = createRequire(join(root, 'package.json'));
+  type Request = { encode(): Promise<{ buffer: Buffer }> };
+  type Produce = (args: { acks: number; timeout: number; topicData: unknown[] }) => Request;
+  const patch = patcher.PATCHES.find((p) => p.file === 'src/protocol/requests/produce/v3/request.js')!;
+
+  it('given messages with keys, values, headers and timestamps, then it encodes the very bytes the unpatched code does', async () => {
+    const installed = require.resolve(`kafkajs/${patch.file}`);
+    // The unpatched code, beside the installed file so its relative requires resolve the same.
+    const original = join(dirname(installed), `request.unpatched-${process.pid}.js`);
+    writeFileSync(original, readFileSync(installed, 'utf8').replace(patch.to, patch.from));
+    try {
+      const topicData = [
+        {
+          topic: 'opal.ingest',
+          partitions: [0, 1].map((partition) => ({
+            partition,
+            firstSequence: 7,
+            messages: Array.from({ length: 50 }, (_, i) => ({
+              key: `datanet-${i}`,
+              value: Buffer.from(`event ${partition}/${i}`),
+              headers: i % 3 === 0 ? { traceparent: `00-${i}` } : undefined,
+              timestamp: 1_700_000_000_000 + i,
+              partition,
+            })),
+          })),
+        },
+      ];
+      const encode = async (produce: Produce) => (await produce({ acks: -1, timeout: 30_000, topicData }).encode()).buffer;
+      const [patched, unpatched] = [await encode(require(installed) as Produce), await encode(require(original) as Produce)];
+      assert.ok(patched.length > 0);
+      assert.ok(patched.equals(unpatched), 'same request bytes');
+    } finally {
+      rmSync(original, { force: true });
+    }
+  });
+});
