@@ -209,8 +209,12 @@ export class MongoDocumentStore implements DocumentStore {
 
   async find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }> {
     return this.available(async () => {
-      const filter: Record<string, unknown> = { ...LIVE };
-      for (const [f, v] of Object.entries(query.where ?? {})) filter[f] = v;
+      // A tombstone holds no field of its document, so an equality on one never matches it: the
+      // filter then needs no `_deleted` condition, and MongoDB can count from the field's index
+      // alone instead of reading every matching document to check it.
+      const where = Object.entries(query.where ?? {});
+      const filter: Record<string, unknown> = where.some(([f]) => !f.startsWith('_')) ? {} : { ...LIVE };
+      for (const [f, v] of where) filter[f] = v;
       const sort: Record<string, 1 | -1> = {};
       for (const s of query.sort ?? []) sort[s.field] = s.order === 'asc' ? 1 : -1;
       sort._id = 1;

@@ -107,6 +107,9 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       await store.commit(p, [{ collection: c, id: 'a', doc: null }], { cursor: { 'p0': 5 }, streams: {}, applied: 5 });
       assert.equal(await store.get(c, 'a'), undefined);
       assert.equal((await store.find(c, {})).total, 3);
+      // A deleted document is in no query's answer, nor its total, with or without conditions.
+      const even = await store.find(c, { where: { kind: 'even' }, sort: [{ field: 'n', order: 'asc' }] });
+      assert.deepEqual([even.total, even.items.map((d) => d.n)], [1, [2]]);
       assert.equal((await store.digest(c)).documents, 3);
       await store.reset(p, [c]);
       assert.equal(await store.loadCheckpoint(p), undefined);
