@@ -79,6 +79,81 @@ export const PATCHES = [
       headers: message.headers,
       offsetDelta: i,`,
   },
+  /**
+   * kafkajs 2.2.4 decodes every fetched record's timestamp and offset through Long objects: the
+   * delta read byte by byte into Longs, the batch's first timestamp and offset parsed from their
+   * strings, added and printed again, per record. Both fit a double exactly for any real log, and a
+   * record's deltas are small: a delta of up to 4 bytes is read as a number and added to a first
+   * value below 10^15 in numbers; anything else goes through Long as before. The strings produced
+   * are the same. The second entry puts the two helpers at the top of the module.
+   */
+  {
+    package: 'kafkajs',
+    version: '2.2.4',
+    file: 'src/protocol/recordBatch/record/v0/decoder.js',
+    from: `  const attributes = decoder.readInt8()
+
+  const timestampDelta = decoder.readVarLong()
+  const timestamp =
+    timestampType === TimestampTypes.LOG_APPEND_TIME && maxTimestamp
+      ? maxTimestamp
+      : Long.fromValue(firstTimestamp)
+          .add(timestampDelta)
+          .toString()
+
+  const offsetDelta = decoder.readVarInt()
+  const offset = Long.fromValue(firstOffset)
+    .add(offsetDelta)
+    .toString()
+`,
+    to: `  const attributes = decoder.readInt8()
+
+  // opal: small deltas and first values below 10^15 added as numbers (was: Longs for every record)
+  const smallDelta = opalSmallVarLong(decoder)
+  const timestampDelta = smallDelta === undefined ? decoder.readVarLong() : smallDelta
+  const timestamp =
+    timestampType === TimestampTypes.LOG_APPEND_TIME && maxTimestamp
+      ? maxTimestamp
+      : opalAdd(firstTimestamp, timestampDelta)
+
+  const offsetDelta = decoder.readVarInt()
+  const offset = opalAdd(firstOffset, offsetDelta)
+`,
+  },
+  {
+    package: 'kafkajs',
+    version: '2.2.4',
+    file: 'src/protocol/recordBatch/record/v0/decoder.js',
+    from: `const TimestampTypes = require('../../../timestampTypes')
+`,
+    to: `const TimestampTypes = require('../../../timestampTypes')
+// opal: a zigzag varlong of at most 4 bytes as a number, or undefined (nothing read) for a longer one.
+function opalSmallVarLong(decoder) {
+  const buffer = decoder.buffer
+  let at = decoder.offset
+  let result = 0
+  for (let shift = 0; shift < 28; shift += 7) {
+    if (at >= buffer.length) return undefined
+    const byte = buffer[at++]
+    result |= (byte & 0x7f) << shift
+    if (byte < 0x80) {
+      decoder.offset = at
+      return (result >>> 1) ^ -(result & 1)
+    }
+  }
+  return undefined
+}
+
+// opal: first + delta as kafkajs prints it, in numbers while both are exact in a double.
+function opalAdd(first, delta) {
+  const base = typeof first === 'string' && first.length < 16 ? Number(first) : NaN
+  if (typeof delta === 'number' && Number.isSafeInteger(base) && Number.isSafeInteger(base + delta)) return String(base + delta)
+  return Long.fromValue(first)
+    .add(delta)
+    .toString()
+}
+`,
+  },
 ];
 
 /**

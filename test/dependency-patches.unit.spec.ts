@@ -199,3 +199,40 @@ describe("kafkajs's produce request, as patched", () => {
     }
   });
 });
+
+describe("kafkajs's record decoder, as patched", () => {
+  const require = createRequire(join(root, 'package.json'));
+  const file = 'src/protocol/recordBatch/record/v0/decoder.js';
+  type Decoder = { readVarIntBytes(): Buffer };
+  type RecordDecoder = (decoder: Decoder, context: object) => Record<string, unknown>;
+  const DecoderClass = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => Decoder;
+  const Long = require('kafkajs/src/utils/long.js') as { fromNumber(n: number): unknown; fromString(s: string): unknown };
+  const encodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: object) => { buffer: Buffer };
+
+  it('given records of small, negative, large and huge deltas and first values, then it decodes what the unpatched code does', () => {
+    const installed = require.resolve(`kafkajs/${file}`);
+    let text = readFileSync(installed, 'utf8');
+    for (const p of patcher.PATCHES.filter((x) => x.file === file)) text = text.replace(p.to, p.from);
+    assert.doesNotMatch(text, /opal/, 'the unpatched text');
+    const original = join(dirname(installed), `decoder.unpatched-${process.pid}.js`);
+    writeFileSync(original, text);
+    try {
+      const [patched, unpatched] = [require(installed) as RecordDecoder, require(original) as RecordDecoder];
+      const deltas = [0, 1, -1, 63, -64, 8191, (1 << 27) - 1, -(1 << 27), 1 << 27, 2 ** 40, -(2 ** 40)];
+      const firsts = [['0', '1700000000000'], ['123456789', '-1'], ['9007199254740990', '1700000000000'], ['9223372036854775000', '9223372036854775000']];
+      let compared = 0;
+      for (const delta of deltas) {
+        for (const [firstOffset, firstTimestamp] of firsts) {
+          const body = () => new DecoderClass(encodeRecord({ offsetDelta: Math.abs(delta) % 1000, timestampDelta: Long.fromNumber(delta), key: Buffer.from('k'), value: Buffer.from('v') }).buffer).readVarIntBytes();
+          const context = { firstOffset, firstTimestamp, magicByte: 2, timestampType: 0, maxTimestamp: firstTimestamp };
+          const [a, b] = [patched(new DecoderClass(body()), context), unpatched(new DecoderClass(body()), context)];
+          assert.deepEqual([a['timestamp'], a['offset'], a['key'], a['value']], [b['timestamp'], b['offset'], b['key'], b['value']], `delta ${delta}, first ${firstOffset}/${firstTimestamp}`);
+          compared++;
+        }
+      }
+      assert.equal(compared, deltas.length * firsts.length);
+    } finally {
+      rmSync(original, { force: true });
+    }
+  });
+});
