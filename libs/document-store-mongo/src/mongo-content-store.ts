@@ -1,4 +1,5 @@
-import { Binary, MongoBulkWriteError, MongoClient, type Collection } from 'mongodb';
+import { Binary, MongoClient, type Collection } from 'mongodb';
+import { DUPLICATE_KEY, writeErrorsOf } from './bulk-write-errors.js';
 import type { ContentStore } from '@opal/content-store';
 import { unavailable } from './unavailable.js';
 import { connectMongo } from './mongo-client.js';
@@ -8,7 +9,6 @@ type StoredContent = { _id: string; size: number; bytes?: Binary; chunks?: numbe
 /** One piece of a large content: `<hash>/<i>`. */
 type StoredChunk = { _id: string; bytes: Binary };
 
-const DUPLICATE_KEY = 11000;
 /** Bytes of content per insert command at most (the server takes up to 48 MB per message). */
 const INSERT_BYTES = 8 << 20;
 /**
@@ -59,7 +59,7 @@ export class MongoContentStore implements ContentStore {
         await this.chunks.insertMany(pieces.slice(i, i + INSERT_BYTES / CHUNK_BYTES), { ordered: false, writeConcern: DURABLE });
       } catch (error) {
         // A chunk already stored (the same content put before, or at once elsewhere) is the same bytes.
-        const errors = error instanceof MongoBulkWriteError && !error.writeConcernError ? (Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]) : undefined;
+        const errors = writeErrorsOf(error);
         if (!errors || errors.some((e) => e.code !== DUPLICATE_KEY)) throw unavailable(error);
       }
     }
@@ -91,8 +91,8 @@ export class MongoContentStore implements ContentStore {
         // A hash already stored is not a failure; anything else fails that put alone, or all of
         // them when the command itself failed.
         const failed = new Map<number, unknown>();
-        if (error instanceof MongoBulkWriteError && !error.writeConcernError) {
-          const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+        const errors = writeErrorsOf(error);
+        if (errors) {
           for (const e of errors) if (e.code !== DUPLICATE_KEY) failed.set(e.index, new Error(`content ${batch[e.index]?.doc._id}: ${e.errmsg ?? `code ${e.code}`}`));
           batch.forEach((p, i) => (failed.has(i) ? p.reject(failed.get(i)) : p.resolve()));
         } else {

@@ -1,4 +1,6 @@
-import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
+import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
+import { DUPLICATE_KEY } from './bulk-write-errors.js';
+import { writeInLanes, type CollectionWrites } from './write-lanes.js';
 import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, fieldOfPartition, LIVE, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
 import { dropStoredVersion, storedVersions, type ProjectionNames, type StoredVersion } from './stored-versions.js';
 import { unavailable } from './unavailable.js';
@@ -19,14 +21,7 @@ import {
 /** A guarded document as this process last read or wrote it, with its stored guard string. */
 type Known = GuardedDoc & { readonly raw: string | undefined };
 
-const DUPLICATE_KEY = 11000;
 const READ_CHUNK = 1000;
-/** Replacements per update command. */
-const UPDATE_CHUNK = 2000;
-/** Documents per insert command, so a large batch's inserts run in several lanes. */
-const INSERT_CHUNK = 2000;
-/** Write commands in flight at once, on disjoint documents (FerretDB's pool holds 100 statements). */
-const WRITE_LANES = 4;
 /** Guarded documents remembered per collection between batches; past this the collection's are dropped. */
 const CACHE_LIMIT = 100_000;
 /** Unseen documents a read must find none of before a collection's unseen documents are taken as new. */
@@ -262,11 +257,8 @@ export class MongoDocumentStore implements DocumentStore {
 
   /** Each write lands only if the document is still as it was read; throws DocumentConflictError if any was not. */
   private async writeGuarded(writes: readonly GuardedWrite[]): Promise<void> {
-    // Every collection's commands go through one queue of lanes: the server parses one command
-    // while it writes another, instead of waiting for a collection to finish before the next starts.
-    const groups = [...group(writes)].map(([collection, ops]) => ({ collection, ops, raws: ops.map((w) => encodeGuard(w.guard)), conflicts: 0, failed: false }));
-    const queue: { g: (typeof groups)[number]; bulk: AnyBulkWriteOperation<Stored>[] }[] = [];
-    for (const g of groups) {
+    const groups = [...group(writes)].map(([collection, ops]) => ({ collection, ops, raws: ops.map((w) => encodeGuard(w.guard)), unread: 0 }));
+    const commands: CollectionWrites[] = groups.map((g) => {
       const known = this.cacheOf(g.collection);
       const inserts: AnyBulkWriteOperation<Stored>[] = [];
       const replaces: AnyBulkWriteOperation<Stored>[] = [];
@@ -279,50 +271,29 @@ export class MongoDocumentStore implements DocumentStore {
         const before = known.get(w.id);
         // Only a document read through getGuarded can be replaced; anything else is a conflict.
         if (before?.raw === undefined || before.guard.rev !== w.expectedRev) {
-          g.conflicts++;
+          g.unread++;
           return;
         }
         const { _id, ...replacement } = document;
         replaces.push({ replaceOne: { filter: { _id, _g: before.raw }, replacement: replacement as Stored } });
       });
-      for (let i = 0; i < inserts.length; i += INSERT_CHUNK) queue.push({ g, bulk: inserts.slice(i, i + INSERT_CHUNK) });
-      // The local FerretDB build writes a command of such replacements in one transaction
-      // (scripts/infra/ferretdb.mjs); stock FerretDB 1.24 held every statement's rows open until the
-      // command ended and deadlocked its connection pool past ~100 statements.
-      for (let i = 0; i < replaces.length; i += UPDATE_CHUNK) queue.push({ g, bulk: replaces.slice(i, i + UPDATE_CHUNK) });
-    }
-    const lane = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        const { g, bulk } = next;
-        const expectMatched = 'replaceOne' in bulk[0]! ? bulk.length : 0;
-        try {
-          const r = await this.coll(g.collection).bulkWrite(bulk, { ordered: false });
-          g.conflicts += expectMatched - r.matchedCount;
-        } catch (error) {
-          const errors = error instanceof MongoBulkWriteError ? (Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]) : [];
-          if (!(error instanceof MongoBulkWriteError) || errors.some((e) => e.code !== DUPLICATE_KEY)) {
-            g.failed = true;
-            throw error;
-          }
-          g.conflicts += errors.length + (expectMatched - error.result.matchedCount);
-        }
-      }
-    };
-    const done = await Promise.allSettled(Array.from({ length: Math.min(WRITE_LANES, queue.length) }, lane));
+      return { collection: this.coll(g.collection), inserts, replaces };
+    });
+    const { outcomes, failure } = await writeInLanes(commands);
     let conflicts = 0;
-    for (const g of groups) {
-      conflicts += g.conflicts;
+    groups.forEach((g, i) => {
+      const outcome = outcomes[i]!;
+      conflicts += g.unread + outcome.conflicts;
       // What this process remembers of a collection is only trusted after a clean write.
-      if (g.conflicts > 0 || g.failed) {
+      if (g.unread + outcome.conflicts > 0 || outcome.failed) {
         this.guarded.delete(g.collection);
         this.assumeNew.delete(g.collection);
       } else {
         const known = this.cacheOf(g.collection);
-        g.ops.forEach((w, i) => known.set(w.id, { doc: w.doc, guard: w.guard, raw: g.raws[i] }));
+        g.ops.forEach((w, k) => known.set(w.id, { doc: w.doc, guard: w.guard, raw: g.raws[k] }));
       }
-    }
-    const failure = done.find((r) => r.status === 'rejected');
-    if (failure) throw failure.reason;
+    });
+    if (failure !== undefined) throw failure;
     // The documents that did land carry their guard; the retry skips what they have applied.
     if (conflicts > 0) throw new DocumentConflictError(`${conflicts} document(s) changed by another writer`);
   }

@@ -1,6 +1,7 @@
 import { Binary, MongoClient, type Collection } from 'mongodb';
 import type { AggregateSnapshot, SnapshotStore } from '@opal/event-sourcing';
 import { unavailable } from './unavailable.js';
+import { DUPLICATE_KEY } from './bulk-write-errors.js';
 import { connectMongo } from './mongo-client.js';
 
 type StoredSnapshot = { _id: string; schema: number; streamVersion: number; hash: string; state: Binary };
@@ -57,4 +58,3 @@ export class MongoSnapshotStore implements SnapshotStore {
   }
 }
 
-const DUPLICATE_KEY = 11000;
