@@ -1,4 +1,4 @@
-import type { AnyBulkWriteOperation, Collection } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, MongoBulkWriteError } from 'mongodb';
 import { DUPLICATE_KEY, writeErrorsOf } from './bulk-write-errors.js';
 import type { Stored } from './stored-layout.js';
 
@@ -50,7 +50,7 @@ export async function writeInLanes(writes: readonly CollectionWrites[]): Promise
           outcome.failed = true;
           throw error;
         }
-        outcome.conflicts += errors.length + (expectMatched - (error as { result: { matchedCount: number } }).result.matchedCount);
+        outcome.conflicts += errors.length + (expectMatched - (error as MongoBulkWriteError).result.matchedCount);
       }
     }
   };

@@ -167,7 +167,7 @@ export class ProjectionRunner<E extends DomainEvent> {
     const positions: StoredEvent['position'][] = [];
     // A guarded store skips, per document, the positions it has applied, and the log's subscriptions
     // never deliver a record that does not extend its stream (a copy, a loser): the per-stream
-    // guard below would only repeat that, at ~115 bytes per stream the process has seen.
+    // guard below would only repeat that, at ~107 bytes of heap per stream the process has seen.
     const streams = this.guarded ? undefined : this.streams;
     const undo: [string, number | undefined][] = [];
     for (const stored of batch) {
