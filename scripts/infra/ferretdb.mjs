@@ -115,6 +115,17 @@ func opalIDInClause(d *types.Document) (string, []any) {
 	// Missed lists the positions in Docs whose write found no row (opal: with Filters only).
 	Missed []int
 }`,
+    append: `
+// OpalPlainField is a field name a write's condition can name as a JSON path as it is (opal).
+func OpalPlainField(k string) bool {
+	for i, c := range k {
+		if !(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return k != ""
+}
+`,
   },
   {
     file: 'internal/handler/common/update.go',
@@ -185,7 +196,7 @@ func opalGuardClause(filter *types.Document) (string, []any) {
 	var clause string
 	var args []any
 	for _, k := range filter.Keys() {
-		if k == "_id" || !opalPlainName(k) {
+		if k == "_id" || !backends.OpalPlainField(k) {
 			continue
 		}
 		v, _ := filter.Get(k)
@@ -195,15 +206,6 @@ func opalGuardClause(filter *types.Document) (string, []any) {
 		}
 	}
 	return clause, args
-}
-
-func opalPlainName(k string) bool {
-	for i, c := range k {
-		if !(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')) {
-			return false
-		}
-	}
-	return k != ""
 }
 `,
   },
@@ -419,7 +421,7 @@ func opalDirectReplacement(id string, u Update) *types.Document {
 		}
 
 		v, _ := u.Filter.Get(k)
-		if _, isString := v.(string); !isString || !opalPlainField(k) {
+		if _, isString := v.(string); !isString || !backends.OpalPlainField(k) {
 			return nil
 		}
 	}
@@ -443,17 +445,6 @@ func opalDirectReplacement(id string, u Update) *types.Document {
 	}
 
 	return doc
-}
-
-// opalPlainField is a name the write's condition can name as a JSON path as it is.
-func opalPlainField(k string) bool {
-	for i, c := range k {
-		if !(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')) {
-			return false
-		}
-	}
-
-	return k != ""
 }
 `,
   },
