@@ -166,6 +166,57 @@ else {
       }
     });
 
+    it('matches a string equality as MongoDB does on the server: values, arrays that hold them, escaped strings', async () => {
+      // The local server narrows such equalities through the field's index and checks them again
+      // in its writes (scripts/infra/ferretdb.mjs); neither may change what they match.
+      const raw = client.db().collection<{ _id: string; tag?: unknown; v?: number }>('equality');
+      await raw.createIndex({ tag: 1 });
+      await raw.insertMany([
+        { _id: 'a', tag: 'x' },
+        { _id: 'b', tag: ['y', 'x'] },
+        { _id: 'c', tag: 'y' },
+        { _id: 'd', tag: 'a<b"c' },
+        { _id: 'e', tag: 'é' },
+        { _id: 'f', tag: '[x' },
+        { _id: 'g', tag: { k: 'x' } },
+        { _id: 'h' },
+      ]);
+      const ids = async (filter: Record<string, unknown>) => {
+        const found = (await raw.find(filter).toArray()).map((d) => d._id).sort();
+        assert.equal(await raw.countDocuments(filter), found.length, `count of ${JSON.stringify(filter)}`);
+        return found;
+      };
+      assert.deepEqual(await ids({ tag: 'x' }), ['a', 'b']);
+      assert.deepEqual(await ids({ tag: 'y' }), ['b', 'c']);
+      assert.deepEqual(await ids({ tag: 'a<b"c' }), ['d']);
+      assert.deepEqual(await ids({ tag: 'é' }), ['e']);
+      assert.deepEqual(await ids({ tag: '[x' }), ['f']);
+      assert.deepEqual(await ids({ tag: 'x', _id: 'b' }), ['b']);
+      assert.deepEqual(await ids({ tag: 'z' }), []);
+      // Conditional writes: an array that holds the value matches; a value that is gone does not.
+      const r = await raw.bulkWrite(
+        [
+          { replaceOne: { filter: { _id: 'b', tag: 'x' }, replacement: { tag: ['y'], v: 1 } } },
+          { replaceOne: { filter: { _id: 'a', tag: 'y' }, replacement: { tag: 'z', v: 1 } } },
+        ],
+        { ordered: false },
+      );
+      assert.equal(r.matchedCount, 1);
+      const again = await raw.bulkWrite([{ replaceOne: { filter: { _id: 'b', tag: 'x' }, replacement: { tag: 'x', v: 2 } } }, { replaceOne: { filter: { _id: 'c', tag: 'y' }, replacement: { tag: 'y', v: 2 } } }], { ordered: false });
+      assert.equal(again.matchedCount, 1);
+      assert.equal((await raw.updateMany({ tag: 'y' }, { $set: { v: 3 } })).matchedCount, 2);
+      assert.deepEqual(await raw.find({}, { projection: { v: 1 } }).sort({ _id: 1 }).toArray(), [
+        { _id: 'a', v: undefined },
+        { _id: 'b', v: 3 },
+        { _id: 'c', v: 3 },
+        { _id: 'd', v: undefined },
+        { _id: 'e', v: undefined },
+        { _id: 'f', v: undefined },
+        { _id: 'g', v: undefined },
+        { _id: 'h', v: undefined },
+      ].map((d) => (d.v === undefined ? { _id: d._id } : d)));
+    });
+
     it('refuses a collection written in the earlier layout instead of reading it as empty documents', async () => {
       await client.db().collection('legacy').insertOne({ _id: 'a' as never, doc: { kind: 'x' }, _applied: [{ p: 'p0', o: 1 }], _rev: 1 });
       await assert.rejects(store.prepare('legacy', [{ name: 'legacy', indexes: [] }]), /collection legacy: holds read models in an earlier layout/);
