@@ -154,6 +154,27 @@ function opalAdd(first, delta) {
 }
 `,
   },
+  /**
+   * kafkajs 2.2.4's encoder zero-fills every buffer it allocates, and it allocates one for each
+   * record of a produce request, then again each time one grows, although it writes every byte it
+   * hands out (`buffer` is the written part only). Appending the ingest events through the adapter,
+   * alternating the two four times: 11.4-14.2 (mean 12.7) -> 10.8-12.5 (mean 11.9) µs of the
+   * appending process's CPU per event.
+   */
+  {
+    package: 'kafkajs',
+    version: '2.2.4',
+    file: 'src/protocol/encoder.js',
+    from: `    this.buf = Buffer.alloc(Encoder.nextPowerOfTwo(initialSize))`,
+    to: `    this.buf = Buffer.allocUnsafe(Encoder.nextPowerOfTwo(initialSize)) // opal: every byte handed out is written`,
+  },
+  {
+    package: 'kafkajs',
+    version: '2.2.4',
+    file: 'src/protocol/encoder.js',
+    from: `      const newBuffer = Buffer.alloc(newLength)`,
+    to: `      const newBuffer = Buffer.allocUnsafe(newLength) // opal: every byte handed out is written`,
+  },
 ];
 
 /**
