@@ -26,6 +26,10 @@ const stampOf = (f) => join(f.home, 'bin', 'patches.txt');
  *   whose field holds an array come back too, for the handler to match). Before, the backend pushed
  *   nothing but `_id` down: a page of one Datanet's contributions out of 75,000 took 5 s, every
  *   document of the collection decoded and matched, and the read models' indexes only cost writes.
+ * - a non-unique index on several fields (a read model's sorted list: `{datanetId, seq, _id}`) is
+ *   built in SQLite on its first field only: this backend reads an index only for an equality and
+ *   sorts in its own process, so the other fields only cost writes (+22% of FerretDB's CPU per
+ *   inserted contribution with all of them, measured). MongoDB reads pages in order from them.
  * - an update is a compare-and-set: the backend reads the matching document, the handler applies
  *   the update, and the write ran by `_id` alone, in a transaction of its own. Two writers with the
  *   same condition (`{_id, _g: <guard>}`) could both read the document, both match and both write:
@@ -498,6 +502,21 @@ func opalDirectReplacement(id string, u Update) *types.Document {
 }
 `,
   },
+  {
+    file: 'internal/backends/sqlite/metadata/registry.go',
+    from: `		columns := make([]string, len(index.Key))
+		for i, key := range index.Key {`,
+    to: `		// opal: a non-unique index on several fields is built on its first field only. This backend
+		// reads an index for an equality on one field and sorts in its own process, so the other
+		// fields would only cost writes; a unique index keeps them all (they make the key).
+		keys := index.Key
+		if !index.Unique && len(keys) > 1 {
+			keys = keys[:1]
+		}
+
+		columns := make([]string, len(keys))
+		for i, key := range keys {`,
+  },
 ];
 /**
  * Dependencies built at a newer version than FerretDB 1.24.2's go.sum pins (`go get` before the
@@ -507,7 +526,7 @@ func opalDirectReplacement(id string, u Update) *types.Document {
  * alternated runs of the same load (FerretDB's SQL and the database files are unchanged).
  */
 const UPGRADES = [['modernc.org/sqlite', 'v1.62.0']];
-const PATCH_STAMP = `opal-4 (${UPGRADES.map((u) => u.join('@')).join(', ')}): sqlite _id index expression; _id pushdown next to other conditions and for $in; string equalities pushed down; updates as compare-and-set (arrays holding the value match); a command of replacements by _id in one read and one transaction; update statements release their rows\n`;
+const PATCH_STAMP = `opal-4 (${UPGRADES.map((u) => u.join('@')).join(', ')}): sqlite _id index expression; _id pushdown next to other conditions and for $in; string equalities pushed down; non-unique compound indexes on their first field; updates as compare-and-set (arrays holding the value match); a command of replacements by _id in one read and one transaction; update statements release their rows\n`;
 
 export function ferretdbInstalled(config) {
   const f = config.ferretdb;

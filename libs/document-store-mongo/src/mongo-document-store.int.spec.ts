@@ -166,6 +166,26 @@ else {
       }
     });
 
+    it("indexes a sorted list's field with the order's keys and _id, and drops the field's index from before", async () => {
+      const order = [
+        { field: 'kind', order: 'asc' },
+        { field: 'score', order: 'desc' },
+      ] as const;
+      await store.prepare('sorted', [{ name: 'ranked', indexes: ['kind', 'owner'] }]);
+      await store.prepare('sorted', [{ name: 'ranked', indexes: ['kind', 'owner'], sorted: { kind: order, owner: order } }]);
+      await store.prepare('sorted', [{ name: 'ranked', indexes: ['kind', 'owner'], sorted: { kind: order, owner: order } }]); // idempotent
+      const indexes = (await client.db().collection('ranked').listIndexes().toArray()).map((i) => [i.name, i.key]);
+      assert.deepEqual(indexes.sort(), [
+        ['_id_', { _id: 1 }],
+        ['kind,-score', { kind: 1, score: -1, _id: 1 }],
+        ['owner,kind,-score', { owner: 1, kind: 1, score: -1, _id: 1 }],
+      ]);
+      const writes = [5, 7, 7, 1].map((score, i) => ({ collection: 'ranked', id: `r${i}`, doc: { kind: i < 3 ? 'a' : 'b', owner: 'o', score } }));
+      await store.commit('sorted', writes, { cursor: {}, streams: {}, applied: 4 });
+      const page = await store.find('ranked', { where: { kind: 'a' }, sort: order, limit: 2 });
+      assert.deepEqual(page, { items: [writes[1]!.doc, writes[2]!.doc], total: 3 });
+    });
+
     it('matches a string equality as MongoDB does on the server: values, arrays that hold them, escaped strings', async () => {
       // The local server narrows such equalities through the field's index and checks them again
       // in its writes (scripts/infra/ferretdb.mjs); neither may change what they match.

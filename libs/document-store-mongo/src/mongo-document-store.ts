@@ -1,7 +1,7 @@
 import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
 import { DUPLICATE_KEY } from './bulk-write-errors.js';
 import { writeInLanes, type CollectionWrites } from './write-lanes.js';
-import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, fieldOfPartition, LIVE, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
+import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, fieldOfPartition, LIVE, sortedIndex, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
 import { dropStoredVersion, storedVersions, type ProjectionNames, type StoredVersion } from './stored-versions.js';
 import { unavailable } from './unavailable.js';
 import { digestCollection } from './collection-digest.js';
@@ -122,7 +122,19 @@ export class MongoDocumentStore implements DocumentStore {
         if (any && any._g === undefined && '_rev' in any) {
           throw new Error(`collection ${spec.name}: holds read models in an earlier layout; drop them (opal replay rebuilds from the log)`);
         }
-        for (const field of spec.indexes) await c.createIndex({ [field]: 1 }, { name: field });
+        for (const field of spec.indexes) {
+          const order = spec.sorted?.[field];
+          if (!order) {
+            await c.createIndex({ [field]: 1 }, { name: field });
+            continue;
+          }
+          const { key, name } = sortedIndex(field, order);
+          await c.createIndex(key, { name });
+          // The field's own index, from before it was sorted: the new one's prefix serves its queries.
+          await c.dropIndex(field).catch((error: unknown) => {
+            if ((error as { codeName?: string }).codeName !== 'IndexNotFound') throw error;
+          });
+        }
       }
     });
   }

@@ -1,4 +1,4 @@
-import type { Doc, DocGuard, GuardedWrite } from '@opal/event-sourcing';
+import type { Doc, DocGuard, GuardedWrite, SortKey } from '@opal/event-sourcing';
 
 // The layout of read-model documents in MongoDB: what MongoDocumentStore writes and reads back.
 
@@ -26,6 +26,23 @@ const RESERVED = ['_id', '_g', '_deleted'] as const;
 export const LIVE = { _deleted: { $exists: false } } as const;
 /** Projection that leaves out the hidden fields. */
 export const VISIBLE = { _g: 0, _deleted: 0 } as const;
+
+/**
+ * The index of a field whose lists are read in `order`: the field, the order's keys and `_id` (the
+ * tie-breaker `find` adds), so an equality on the field reads a page in order from the index. Named
+ * by its keys, `-` before a descending one: `datanetId,-accepted,contributor`.
+ */
+export function sortedIndex(field: string, order: readonly SortKey[]): { key: Record<string, 1 | -1>; name: string } {
+  const key: Record<string, 1 | -1> = { [field]: 1 };
+  const names = [field];
+  for (const k of order) {
+    if (k.field in key) continue;
+    key[k.field] = k.order === 'asc' ? 1 : -1;
+    names.push(k.order === 'asc' ? k.field : `-${k.field}`);
+  }
+  if (!('_id' in key)) key._id = 1;
+  return { key, name: names.join(',') };
+}
 
 /**
  * The guard as stored: JSON `[rev, partition, offset, partition, offset, ...]`, partitions in

@@ -15,14 +15,26 @@ export type ProjectionCheckpoint = {
   readonly version?: number;
 };
 
+export type SortKey = { readonly field: string; readonly order: 'asc' | 'desc' };
+
 export type FindQuery = {
   readonly where?: Readonly<Record<string, string | number | boolean>>;
-  readonly sort?: ReadonlyArray<{ readonly field: string; readonly order: 'asc' | 'desc' }>;
+  readonly sort?: readonly SortKey[];
   readonly limit?: number;
   readonly offset?: number;
 };
 
-export type CollectionSpec = { readonly name: string; readonly indexes: readonly string[] };
+export type CollectionSpec = {
+  readonly name: string;
+  /** Fields the collection is queried by, by equality. */
+  readonly indexes: readonly string[];
+  /**
+   * For an indexed field, the order its lists are read in (a FindQuery's `sort`). A store with
+   * ordered indexes (MongoDB) indexes the field followed by these keys and `_id`, so a page of a
+   * large list is read in order from the index instead of all its documents being sorted.
+   */
+  readonly sorted?: { readonly [field: string]: readonly SortKey[] };
+};
 
 /**
  * Per-document progress, kept by stores without multi-document transactions: the last log offset

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { IngestError } from '../domain/ingest.errors.js';
 import { readManifest, versionId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
-import { allDatanets, type ContributionDoc, type ContributorDoc } from '../projections/ingest-contributions.projection.js';
+import { allDatanets, CONTRIBUTION_ORDER, LEADERBOARD_ORDER, type ContributionDoc, type ContributorDoc } from '../projections/ingest-contributions.projection.js';
 import { CONTENT_STORE, type ContentStore } from './ingest.ports.js';
 import { normalizeAddress } from './create-datanet.handler.js';
 
@@ -59,7 +59,7 @@ export class IngestQueries {
     if (q.datanetId) await this.datanet(q.datanetId);
     const r = await this.store.find('ingest_contributions', {
       where,
-      sort: [{ field: 'datanetId', order: 'asc' }, { field: 'seq', order: 'asc' }],
+      sort: CONTRIBUTION_ORDER,
       limit: Math.min(q.limit || 100, 1000),
       offset: q.offset,
     });
@@ -105,11 +105,7 @@ export class IngestQueries {
     if (datanetId) await this.datanet(datanetId);
     const { items } = await this.store.find('ingest_contributors', {
       where: { datanetId: datanetId || allDatanets },
-      sort: [
-        { field: 'accepted', order: 'desc' },
-        { field: 'acceptedBytes', order: 'desc' },
-        { field: 'contributor', order: 'asc' },
-      ],
+      sort: LEADERBOARD_ORDER,
       limit: Math.min(limit || 10, 1000),
     });
     return (items as ContributorDoc[]).map((c) => ({ ...c, acceptanceRatePpm: acceptanceRatePpm(c) }));

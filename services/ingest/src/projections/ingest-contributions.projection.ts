@@ -1,4 +1,4 @@
-import type { Doc, Projection, RecordedEvent } from '@opal/event-sourcing';
+import type { Doc, Projection, RecordedEvent, SortKey } from '@opal/event-sourcing';
 import { ingestCodec } from '../application/datanet.repository.js';
 import type { IngestEvent } from '../domain/ingest.events.js';
 
@@ -28,6 +28,19 @@ export type ContributorDoc = {
 };
 
 const ALL = '*';
+
+/** The order contributions are listed in (ListContributions), by Datanet or by contributor. */
+export const CONTRIBUTION_ORDER: readonly SortKey[] = [
+  { field: 'datanetId', order: 'asc' },
+  { field: 'seq', order: 'asc' },
+];
+
+/** The order of a leaderboard (GetLeaderboard): most accepted first, then most bytes. */
+export const LEADERBOARD_ORDER: readonly SortKey[] = [
+  { field: 'accepted', order: 'desc' },
+  { field: 'acceptedBytes', order: 'desc' },
+  { field: 'contributor', order: 'asc' },
+];
 
 // Contributor document ids, made once per (Datanet, contributor): a freshly concatenated string
 // costs far more as a map key than one already hashed, and each id is looked up on every event.
@@ -69,8 +82,8 @@ export const ingestContributionsProjection: Projection<IngestEvent> = {
   name: 'ingest.contributions',
   codec: ingestCodec,
   collections: [
-    { name: 'ingest_contributions', indexes: ['contributor', 'datanetId'] },
-    { name: 'ingest_contributors', indexes: ['datanetId'] },
+    { name: 'ingest_contributions', indexes: ['contributor', 'datanetId'], sorted: { contributor: CONTRIBUTION_ORDER, datanetId: CONTRIBUTION_ORDER } },
+    { name: 'ingest_contributors', indexes: ['datanetId'], sorted: { datanetId: LEADERBOARD_ORDER } },
   ],
   route(e) {
     if (e.type === 'DatanetCreated' || e.type === 'DatanetVersionPublished' || e.type === 'ContributionReviewed') return [];
