@@ -116,6 +116,24 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       assert.equal((await store.digest(c)).documents, 0);
     });
 
+    it('pages a sorted list alike from anywhere in it, equal keys in id order', async () => {
+      const c = `contract_pages_${process.pid}_${unique++}`;
+      const p = `contract.pages.${unique}`;
+      const sort = [{ field: 'rank', order: 'desc' }] as const;
+      await store.prepare(p, [{ name: c, indexes: ['group'], sorted: { group: sort } }]);
+      const writes = Array.from({ length: 3000 }, (_, i) => ({ collection: c, id: `d${String(i).padStart(5, '0')}`, doc: { group: i % 3 === 0 ? 'a' : 'b', rank: (i * 7919) % 97, n: i } }));
+      await store.commit(p, writes, { cursor: {}, streams: {}, applied: 3000 });
+      // A stable sort of the documents in id order: equal ranks stay in id order.
+      const all = writes.map((w) => w.doc).filter((d) => d.group === 'b').sort((x, y) => y.rank - x.rank);
+      for (const [offset, limit] of [[0, 1], [0, 20], [5, 10], [990, 30], [0, 1024], [1000, 100], [1990, 50]] as const) {
+        const page = await store.find(c, { where: { group: 'b' }, sort, offset, limit });
+        assert.equal(page.total, all.length);
+        assert.deepEqual(page.items, all.slice(offset, offset + limit), `offset ${offset}, limit ${limit}`);
+      }
+      const unsorted = await store.find(c, { where: { group: 'a' } });
+      assert.equal(unsorted.total, 1000);
+    });
+
     it('reads what another process wrote after this one looked for it or remembered it', async () => {
       const c = `contract_late_${process.pid}_${unique++}`;
       const p = `contract.late.${unique}`;
