@@ -162,18 +162,37 @@ describe("kafkajs's request queue, as patched", () => {
     }));
 });
 
+/**
+ * Runs `body` with an installed kafkajs file (as patched) and a copy of it with the project's edits
+ * undone, beside it so its relative requires resolve the same; the copy is removed after.
+ */
+function withUnpatchedCopy<T>(file: string, body: (installed: string, unpatched: string) => T): T {
+  const require = createRequire(join(root, 'package.json'));
+  const installed = require.resolve(`kafkajs/${file}`);
+  let text = readFileSync(installed, 'utf8');
+  for (const p of patcher.PATCHES.filter((x) => x.package === 'kafkajs' && x.file === file)) text = text.replace(p.to, p.from);
+  assert.doesNotMatch(text, /opal/, 'the unpatched text');
+  const unpatched = join(dirname(installed), `unpatched-${process.pid}-${file.split('/').join('-')}`);
+  writeFileSync(unpatched, text);
+  const cleanup = () => rmSync(unpatched, { force: true });
+  try {
+    const out = body(installed, unpatched);
+    if (out instanceof Promise) return out.finally(cleanup) as T;
+    cleanup();
+    return out;
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
+}
+
 describe("kafkajs's produce request, as patched", () => {
   const require = createRequire(join(root, 'package.json'));
   type Request = { encode(): Promise<{ buffer: Buffer }> };
   type Produce = (args: { acks: number; timeout: number; topicData: unknown[] }) => Request;
-  const patch = patcher.PATCHES.find((p) => p.file === 'src/protocol/requests/produce/v3/request.js')!;
 
-  it('given messages with keys, values, headers and timestamps, then it encodes the very bytes the unpatched code does', async () => {
-    const installed = require.resolve(`kafkajs/${patch.file}`);
-    // The unpatched code, beside the installed file so its relative requires resolve the same.
-    const original = join(dirname(installed), `request.unpatched-${process.pid}.js`);
-    writeFileSync(original, readFileSync(installed, 'utf8').replace(patch.to, patch.from));
-    try {
+  it('given messages with keys, values, headers and timestamps, then it encodes the very bytes the unpatched code does', () =>
+    withUnpatchedCopy('src/protocol/requests/produce/v3/request.js', async (installed, original) => {
       const topicData = [
         {
           topic: 'opal.ingest',
@@ -194,29 +213,19 @@ describe("kafkajs's produce request, as patched", () => {
       const [patched, unpatched] = [await encode(require(installed) as Produce), await encode(require(original) as Produce)];
       assert.ok(patched.length > 0);
       assert.ok(patched.equals(unpatched), 'same request bytes');
-    } finally {
-      rmSync(original, { force: true });
-    }
-  });
+    }));
 });
 
 describe("kafkajs's record decoder, as patched", () => {
   const require = createRequire(join(root, 'package.json'));
-  const file = 'src/protocol/recordBatch/record/v0/decoder.js';
   type Decoder = { readVarIntBytes(): Buffer };
   type RecordDecoder = (decoder: Decoder, context: object) => Record<string, unknown>;
   const DecoderClass = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => Decoder;
   const Long = require('kafkajs/src/utils/long.js') as { fromNumber(n: number): unknown; fromString(s: string): unknown };
   const encodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: object) => { buffer: Buffer };
 
-  it('given records of small, negative, large and huge deltas and first values, then it decodes what the unpatched code does', () => {
-    const installed = require.resolve(`kafkajs/${file}`);
-    let text = readFileSync(installed, 'utf8');
-    for (const p of patcher.PATCHES.filter((x) => x.file === file)) text = text.replace(p.to, p.from);
-    assert.doesNotMatch(text, /opal/, 'the unpatched text');
-    const original = join(dirname(installed), `decoder.unpatched-${process.pid}.js`);
-    writeFileSync(original, text);
-    try {
+  it('given records of small, negative, large and huge deltas and first values, then it decodes what the unpatched code does', () =>
+    withUnpatchedCopy('src/protocol/recordBatch/record/v0/decoder.js', (installed, original) => {
       const [patched, unpatched] = [require(installed) as RecordDecoder, require(original) as RecordDecoder];
       const deltas = [0, 1, -1, 63, -64, 8191, (1 << 27) - 1, -(1 << 27), 1 << 27, 2 ** 40, -(2 ** 40)];
       const firsts = [['0', '1700000000000'], ['123456789', '-1'], ['9007199254740990', '1700000000000'], ['9223372036854775000', '9223372036854775000']];
@@ -231,8 +240,53 @@ describe("kafkajs's record decoder, as patched", () => {
         }
       }
       assert.equal(compared, deltas.length * firsts.length);
-    } finally {
-      rmSync(original, { force: true });
-    }
-  });
+    }));
+});
+
+describe("kafkajs's encoder, as patched", () => {
+  const require = createRequire(join(root, 'package.json'));
+  type Encoder = {
+    buffer: Buffer;
+    writeInt8(v: number): Encoder;
+    writeInt16(v: number): Encoder;
+    writeInt32(v: number): Encoder;
+    writeInt64(v: number): Encoder;
+    writeBoolean(v: boolean): Encoder;
+    writeString(v: string | null): Encoder;
+    writeVarIntString(v: string | null): Encoder;
+    writeBytes(v: Buffer | string | null): Encoder;
+    writeVarIntBytes(v: Buffer | string | null): Encoder;
+    writeVarInt(v: number): Encoder;
+    writeVarLong(v: number): Encoder;
+    writeEncoder(v: Encoder): Encoder;
+  };
+  type EncoderClass = new (initialSize?: number) => Encoder;
+
+  it('given every kind of write, growing past its first buffer, on dirty memory, then it hands out the bytes the unpatched encoder does', () =>
+    withUnpatchedCopy('src/protocol/encoder.js', (installed, original) => {
+      const encode = (Kind: EncoderClass) => {
+        const e = new Kind(8);
+        for (let i = 0; i < 40; i++) {
+          e.writeInt8(i).writeInt16(-i).writeInt32(i * 7919).writeInt64(i * 1e9).writeBoolean(i % 2 === 0);
+          e.writeString(i % 5 ? `key-${i}` : null).writeVarIntString(`é${i}`).writeBytes(Buffer.alloc(i, i)).writeBytes(`text ${i}`);
+          e.writeVarIntBytes(i % 4 ? Buffer.from(`value ${i}`) : null).writeVarInt(-i * 1000).writeVarLong(i * 2 ** 40);
+          const inner = new Kind(2);
+          inner.writeString('nested').writeInt32(i);
+          e.writeEncoder(inner);
+        }
+        return e.buffer;
+      };
+      // Memory taken without zero-filling holds whatever was there: here, always 0xa5.
+      const allocUnsafe = Buffer.allocUnsafe;
+      Buffer.allocUnsafe = (size: number) => allocUnsafe(size).fill(0xa5);
+      let patched: Buffer;
+      try {
+        patched = encode(require(installed) as EncoderClass);
+      } finally {
+        Buffer.allocUnsafe = allocUnsafe;
+      }
+      const unpatched = encode(require(original) as EncoderClass);
+      assert.ok(patched.length > 2000, `grew several times (${patched.length} bytes)`);
+      assert.ok(patched.equals(unpatched), 'same bytes');
+    }));
 });

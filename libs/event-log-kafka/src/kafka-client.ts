@@ -184,4 +184,3 @@ export async function logEnds(admin: Admin, topics: readonly string[]): Promise<
   for (const topic of topics) for (const [partition, high] of await highWatermarks(admin, topic)) out.set(cursorKey(topic, partition), high);
   return out;
 }
-

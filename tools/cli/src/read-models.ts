@@ -40,7 +40,15 @@ export async function readModels(config: OpalConfig, prune: boolean, json: boole
     const stored = await store.storedVersions(known);
     const found = known.flatMap((p) => (stored.get(p.name) ?? []).map((v) => ({ p, v, subscription: projectionSubscription(p.name, v.version) })));
     const groups = await log?.subscribers(found.map((f) => f.subscription));
-    const ends = log && new Map(await Promise.all(known.map(async (p) => [p.name, await log.endsOf(p.streams)] as const)));
+    // Projections of one service read the same topics: their ends are asked for once.
+    const endsByStreams = new Map<string, Promise<Readonly<Record<string, number>>>>();
+    const endsOf = (streams: readonly string[] | undefined) => {
+      const key = streams?.join('\n') ?? '*';
+      let ends = endsByStreams.get(key);
+      if (!ends) endsByStreams.set(key, (ends = log!.endsOf(streams)));
+      return ends;
+    };
+    const ends = log && new Map(await Promise.all(known.map(async (p) => [p.name, await endsOf(p.streams)] as const)));
     const rows: (Row & { readonly collectionNames: readonly string[] })[] = found.map(({ p, v, subscription }) => ({
       projection: p.name,
       service: p.service,

@@ -12,13 +12,12 @@ export type StreamHead = { seq: number; hash: string };
  * orders, and so different export digests, but the same streams digest.
  */
 export function streamsDigest(heads: ReadonlyMap<string, StreamHead>): string {
-  const ids = [...heads.keys()].map((id) => Buffer.from(id, 'utf8'));
-  ids.sort(Buffer.compare);
+  const streams = [...heads].map(([id, head]) => ({ id: Buffer.from(id, 'utf8'), head }));
+  streams.sort((a, b) => Buffer.compare(a.id, b.id));
   const digest = createHash('sha256');
   const fixed = Buffer.alloc(4);
   const seq = Buffer.alloc(8);
-  for (const id of ids) {
-    const head = heads.get(id.toString('utf8'))!;
+  for (const { id, head } of streams) {
     fixed.writeUInt32BE(id.length);
     seq.writeBigUInt64BE(BigInt(head.seq));
     digest.update(fixed).update(id).update(seq).update(Buffer.from(head.hash, 'hex'));
