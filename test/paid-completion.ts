@@ -15,6 +15,9 @@ export async function paidCompletionIsAttributed(clients: LoopClients, httpPort:
   const { ingest, inference, attribution } = clients;
   const owner = wallet(0).address;
   await call(ingest, 'createDatanet', { datanetId: 'loop', name: 'Loop', dataKind: 'text', license: 'CC-BY-4.0', owner });
+  // What a user wrote a moment ago is found at once in every mode, as they go: a query that finds
+  // nothing looks again once the read models have caught up with the log.
+  assert.equal((await call(ingest, 'getDatanet', { datanetId: 'loop' })).name, 'Loop');
   const r = rng(seed);
   const vocab = vocabulary(3000);
   const requests = Array.from({ length: 40 }, (_, i) => {
@@ -22,8 +25,14 @@ export async function paidCompletionIsAttributed(clients: LoopClients, httpPort:
     const content = Buffer.from(text(r, vocab, 500));
     return { datanetId: 'loop', content, contributor: w.address, nonce: String(i + 1), signature: signContributionFast(w, 'loop', content, BigInt(i + 1)) };
   });
-  assert.equal((await clientStream(ingest, 'submitContributions', requests)).accepted, 40);
-  await call(ingest, 'publishVersion', { datanetId: 'loop' });
+  const submitted = await clientStream(ingest, 'submitContributions', requests);
+  assert.equal(submitted.accepted, 40);
+  assert.equal((await call(ingest, 'getContribution', { contributionId: submitted.results[39].contributionId })).status, 'ACCEPTED');
+  const published = await call(ingest, 'publishVersion', { datanetId: 'loop' });
+  const manifest = await call(ingest, 'getVersionManifest', { datanetId: 'loop', version: 0 });
+  assert.equal(manifest.version, 1);
+  assert.equal(manifest.merkleRoot, published.merkleRoot);
+  assert.equal(manifest.entries.length, 40);
   await call(inference, 'registerAdapter', { adapterId: 'loop-lm', baseModelId: 'infini-gram', owner, datanetVersions: ['loop@1'], pricePerThousandOutput: '2000' });
   const { apiKey } = await call(inference, 'createTenant', { tenantId: 'acme' });
   await call(inference, 'creditTenant', { tenantId: 'acme', amount: '1000000', reference: 'deposit-1' });

@@ -8,6 +8,9 @@ import { METRICS, ProcessMetrics } from './metrics.js';
 /** A read model's digest; `version` is its projection's version, whose reducers built the documents. */
 export type ProjectionDigest = { projection: string; service: string; version: number; digest: string; documents: number; appliedEvents: number };
 
+/** The longest a query that found nothing waits for its read models before saying so (`catchUp`). */
+export const CATCH_UP_WAIT_MS = 10_000;
+
 /** Runs every registered read model against the log, and reports their digests. */
 @Injectable()
 export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -57,12 +60,38 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
     await Promise.all(this.runners.map((r) => r.runner.start()));
   }
 
-  async caughtUp(): Promise<void> {
-    await Promise.all(this.runners.map((r) => r.runner.caughtUp()));
+  /** Waits until the read models (of `service`, or all) have applied everything in the log when called. */
+  async caughtUp(service?: string): Promise<void> {
+    await Promise.all(this.runners.filter((r) => !service || r.service === service).map((r) => r.runner.caughtUp()));
+  }
+
+  /**
+   * What a query waits on before it answers that something does not exist: `service`'s read models
+   * caught up with the log as it is now, so what a client wrote a moment ago is found whichever mode
+   * runs (embedded or scaled out) and whichever process applies it. At most `withinMs`: a read model
+   * that stalls (its store away, a batch retried) makes the query answer from what it has. True
+   * when they caught up.
+   */
+  async catchUp(service: string, withinMs = CATCH_UP_WAIT_MS): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, withinMs, false)));
+    try {
+      return await Promise.race([this.caughtUp(service).then(() => true, () => false), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** `read()`, and once more after `catchUp(service)` when it found nothing. */
+  async readCaughtUp<T>(service: string, read: () => Promise<T | undefined>): Promise<T | undefined> {
+    const found = await read();
+    if (found !== undefined) return found;
+    await this.catchUp(service);
+    return read();
   }
 
   async digests(service?: string): Promise<{ digest: string; projections: ProjectionDigest[] }> {
-    await this.caughtUp();
+    await this.caughtUp(service);
     const out: ProjectionDigest[] = [];
     const selected = this.runners.filter((r) => !service || r.service === service);
     for (const { service: s, runner } of selected.sort((a, b) => a.runner.projection.name.localeCompare(b.runner.projection.name))) {

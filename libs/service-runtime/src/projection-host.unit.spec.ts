@@ -35,4 +35,43 @@ describe('ProjectionHost', () => {
     assert.match(text, /^opal_projection_batch_failures_total\{projection="test.failing"\} 1$/m);
     assert.match(text, /^opal_projection_up\{projection="test.failing"\} 0$/m);
   });
+
+  it("answers a query's miss once the service's own read models have caught up, and no later than its bound", async () => {
+    // Each projection's subscription reports being caught up only when the test says so.
+    const release = new Map<string, () => void>();
+    const asked: string[] = [];
+    const log = {
+      subscribe: (o: SubscribeOptions) => ({
+        caughtUp: () => (asked.push(o.name ?? ''), new Promise<void>((resolve) => release.set(o.name ?? '', resolve))),
+        cursor: () => ({}),
+        stop: async () => {},
+      }),
+    } as unknown as EventLog;
+    const host = new ProjectionHost(log, new MemoryDocumentStore(), pino({ level: 'silent' }), new ProcessMetrics());
+    host.register('ingest', { ...projection, name: 'test.ingest' });
+    host.register('attribution', { ...projection, name: 'test.attribution' });
+    await host.onApplicationBootstrap();
+
+    let stored: string | undefined;
+    const reads: (string | undefined)[] = [];
+    const read = async () => (reads.push(stored), stored);
+    stored = 'there';
+    assert.equal(await host.readCaughtUp('ingest', read), 'there');
+    assert.deepEqual(asked, [], 'a hit waits for nothing');
+
+    stored = undefined;
+    const answer = host.readCaughtUp('ingest', read);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(asked.length, 1, "a miss waits for ingest's read models only");
+    assert.match(asked[0]!, /test\.ingest/);
+    stored = 'applied meanwhile';
+    release.get(asked[0]!)!();
+    assert.equal(await answer, 'applied meanwhile');
+    assert.deepEqual(reads, ['there', undefined, 'applied meanwhile']);
+
+    const started = Date.now();
+    assert.equal(await host.catchUp('attribution', 50), false, 'a read model that never catches up: the wait ends');
+    assert.ok(Date.now() - started < 5_000);
+  });
 });
+

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { attribute, CombinedIndex, trace, type AttributionReceipt, type TracedSpan } from '@opal/attribution-index';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { ProjectionHost } from '@opal/service-runtime';
 import { AttributionError } from '../domain/attribution.errors.js';
 import type { OpenedIndex } from '../domain/compute-receipt.js';
 import { parseRequestedVersions, versionKey } from '../domain/datanet-version.js';
@@ -13,12 +14,17 @@ const MAX_TEXT_CHARS = 1 << 20;
 export type AttributeResult = { readonly versions: readonly OpenedIndex[]; readonly receipt: AttributionReceipt };
 export type TraceResult = { readonly versions: readonly OpenedIndex[]; readonly spans: readonly TracedSpan[] };
 
-/** Read side of attribution: answers from the read models and the index files; records nothing. */
+/**
+ * Read side of attribution: answers from the read models and the index files; records nothing.
+ * A receipt or version it does not find, it looks for again once attribution's read models have
+ * caught up with the log (ProjectionHost.readCaughtUp).
+ */
 @Injectable()
 export class AttributionQueries {
   constructor(
     @Inject(DOCUMENT_STORE) private readonly store: DocumentStore,
     private readonly local: LocalIndexes,
+    @Inject(ProjectionHost) private readonly readModels: Pick<ProjectionHost, 'readCaughtUp'>,
   ) {}
 
   async attribute(text: string, versions: readonly string[], retrieved: readonly string[]): Promise<AttributeResult> {
@@ -46,7 +52,7 @@ export class AttributionQueries {
 
   async receipt(inferenceId: string): Promise<ReceiptDoc> {
     if (!inferenceId) throw new AttributionError('INVALID_FIELD', 'inference_id: required');
-    const doc = await this.store.get('attribution_receipts', inferenceId);
+    const doc = await this.readModels.readCaughtUp('attribution', () => this.store.get('attribution_receipts', inferenceId));
     if (!doc) throw new AttributionError('RECEIPT_NOT_FOUND', `inference_id: no attribution receipt for ${inferenceId}`);
     return doc as ReceiptDoc;
   }
@@ -67,7 +73,7 @@ export class AttributionQueries {
       const key = versionKey(ref);
       const built = (await this.store.get('attribution_indexes', key)) as IndexDoc | undefined;
       if (!built) {
-        const published = await this.store.get('attribution_versions', key);
+        const published = await this.readModels.readCaughtUp('attribution', () => this.store.get('attribution_versions', key));
         if (published) throw new AttributionError('INDEX_BUILDING', `datanet_versions: the index of ${key} is still being built; retry shortly`);
         throw new AttributionError('VERSION_NOT_FOUND', `datanet_versions: no published Datanet version ${key}`);
       }

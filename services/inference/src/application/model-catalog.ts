@@ -26,12 +26,7 @@ export class ModelCatalog {
 
   async find(id: string): Promise<ModelDoc | undefined> {
     if (id === INFINI_GRAM_BASE) return infiniGramBase;
-    let doc = await this.store.get('inference_models', id);
-    if (!doc) {
-      await this.projections.caughtUp();
-      doc = await this.store.get('inference_models', id);
-    }
-    return doc as ModelDoc | undefined;
+    return (await this.projections.readCaughtUp('inference', () => this.store.get('inference_models', id))) as ModelDoc | undefined;
   }
 
   async base(id: string): Promise<ModelDoc> {

@@ -17,17 +17,13 @@ export class TenantLedger {
   async authenticate(apiKey: string | undefined): Promise<string> {
     if (!apiKey) throw new InferenceServiceError('UNAUTHENTICATED', 'missing API key (authorization: Bearer <key>)');
     const h = this.keys.hash(apiKey);
-    let doc = await this.store.get('inference_api_keys', h);
-    if (!doc) {
-      await this.projections.caughtUp();
-      doc = await this.store.get('inference_api_keys', h);
-    }
+    const doc = await this.projections.readCaughtUp('inference', () => this.store.get('inference_api_keys', h));
     if (!doc) throw new InferenceServiceError('UNAUTHENTICATED', 'unknown API key');
     return (doc as ApiKeyDoc).tenantId;
   }
 
   async tenant(tenantId: string, fresh = false): Promise<TenantDoc> {
-    if (fresh) await this.projections.caughtUp();
+    if (fresh) await this.projections.catchUp('inference');
     let doc = await this.store.get('inference_tenants', tenantId);
     if (!doc && !fresh) return this.tenant(tenantId, true);
     if (!doc) throw new InferenceServiceError('TENANT_NOT_FOUND', `tenant_id: no tenant ${tenantId}`);

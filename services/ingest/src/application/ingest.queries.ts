@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { ProjectionHost } from '@opal/service-runtime';
 import { IngestError } from '../domain/ingest.errors.js';
 import { readManifest, versionId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
 import { allDatanets, CONTRIBUTION_ORDER, LEADERBOARD_ORDER, type ContributionDoc, type ContributorDoc } from '../projections/ingest-contributions.projection.js';
@@ -17,16 +18,25 @@ export function acceptanceRatePpm(c: { accepted: number; rejected: number }): nu
   return decided === 0 ? 0 : Math.floor((c.accepted * 1_000_000) / decided);
 }
 
-/** Read side of ingest: answers from the projections, never from the write model. */
+/**
+ * Read side of ingest: answers from the projections, never from the write model. What it does not
+ * find, it looks for again once ingest's read models have caught up with the log (at most
+ * CATCH_UP_WAIT_MS), so a Datanet, contribution or version written a moment ago is found.
+ */
 @Injectable()
 export class IngestQueries {
   constructor(
     @Inject(DOCUMENT_STORE) private readonly store: DocumentStore,
     @Inject(CONTENT_STORE) private readonly content: ContentStore,
+    @Inject(ProjectionHost) private readonly readModels: Pick<ProjectionHost, 'readCaughtUp'>,
   ) {}
 
+  private fresh<T>(read: () => Promise<T | undefined>): Promise<T | undefined> {
+    return this.readModels.readCaughtUp('ingest', read);
+  }
+
   async datanet(datanetId: string): Promise<DatanetDoc> {
-    const d = await this.store.get('ingest_datanets', datanetId);
+    const d = await this.fresh(() => this.store.get('ingest_datanets', datanetId));
     if (!d) throw new IngestError('DATANET_NOT_FOUND', `datanet_id: no Datanet ${datanetId}`);
     return d as DatanetDoc;
   }
@@ -38,7 +48,7 @@ export class IngestQueries {
   }
 
   async contribution(contributionId: string): Promise<ContributionDoc> {
-    const c = await this.store.get('ingest_contributions', contributionId);
+    const c = await this.fresh(() => this.store.get('ingest_contributions', contributionId));
     if (!c) throw new IngestError('CONTRIBUTION_NOT_FOUND', `contribution_id: no contribution ${contributionId}`);
     return c as ContributionDoc;
   }
@@ -81,24 +91,32 @@ export class IngestQueries {
   }
 
   async version(datanetId: string, version: number): Promise<VersionDoc> {
-    if (version === 0) {
-      version = (await this.datanet(datanetId)).latestVersion;
-    }
-    const v = await this.store.get('ingest_versions', versionId(datanetId, version));
-    if (!v) throw new IngestError('VERSION_NOT_FOUND', `version: Datanet ${datanetId} has no version ${version}`);
+    // Version 0 is the latest, as the Datanet's document says; a version published a moment ago
+    // may be in neither yet.
+    let asked = version;
+    const v = await this.fresh(async () => {
+      asked = version || (await this.datanet(datanetId)).latestVersion;
+      return asked === 0 ? undefined : this.store.get('ingest_versions', versionId(datanetId, asked));
+    });
+    if (!v) throw new IngestError('VERSION_NOT_FOUND', asked === 0 ? `version: Datanet ${datanetId} has no version yet` : `version: Datanet ${datanetId} has no version ${asked}`);
     return v as VersionDoc;
   }
 
   /** A version and its manifest entries [offset, offset + limit), read from the pages that hold them. */
   async manifest(q: { datanetId: string; version: number; limit: number; offset: number }): Promise<{ version: VersionDoc; entries: ManifestEntryDoc[] }> {
-    const v = await this.version(q.datanetId, q.version);
     const limit = Math.min(q.limit || MANIFEST_DEFAULT_LIMIT, MANIFEST_MAX_LIMIT);
-    const from = Math.min(q.offset, v.contributions);
-    const entries = await readManifest(this.store, v, from, Math.min(from + limit, v.contributions));
     // A scaled-out store writes a version and its pages as separate documents: a reader can get
-    // between them.
-    if (!entries) throw new IngestError('VERSION_INCOMPLETE', `version: the manifest of Datanet ${v.datanetId} version ${v.version} is still being written; try again`);
-    return { version: v, entries };
+    // between them, and then reads them again once the read models have caught up.
+    const read = async () => {
+      const version = await this.version(q.datanetId, q.version);
+      const from = Math.min(q.offset, version.contributions);
+      const entries = await readManifest(this.store, version, from, Math.min(from + limit, version.contributions));
+      return entries && { version, entries };
+    };
+    const got = await this.fresh(read);
+    if (got) return got;
+    const v = await this.version(q.datanetId, q.version);
+    throw new IngestError('VERSION_INCOMPLETE', `version: the manifest of Datanet ${v.datanetId} version ${v.version} is still being written; try again`);
   }
 
   async leaderboard(datanetId: string, limit: number): Promise<ContributorStats[]> {

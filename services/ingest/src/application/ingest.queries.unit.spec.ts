@@ -13,6 +13,9 @@ import { ingestCatalogProjection, manifestPages, versionId, type DatanetDoc, typ
 import { ingestContributionsProjection } from '../projections/ingest-contributions.projection.js';
 import { IngestQueries, MANIFEST_DEFAULT_LIMIT, MANIFEST_MAX_LIMIT } from './ingest.queries.js';
 
+/** Read models that are always caught up: a query reads once. */
+const readOnce = { readCaughtUp: <T>(_service: string, read: () => Promise<T | undefined>) => read() };
+
 describe('IngestQueries.manifest: a version manifest read from its pages', () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-manifest-'));
   const total = 6 * manifestPages.size + 7;
@@ -35,7 +38,7 @@ describe('IngestQueries.manifest: a version manifest read from its pages', () =>
 
   before(async () => {
     content = await PackContentStore.open(join(dir, 'content'), false);
-    queries = new IngestQueries(store, content);
+    queries = new IngestQueries(store, content, readOnce);
     await store.prepare(ingestCatalogProjection.name, ingestCatalogProjection.collections);
     await store.commit('test', [...version('whole'), ...version('torn', 2)], { cursor: {}, streams: {}, applied: 0 });
   });
@@ -83,7 +86,7 @@ describe('IngestQueries.manifest: versions that carry the previous version\'s en
   before(async () => {
     log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
     content = await PackContentStore.open(join(dir, 'content'), false);
-    queries = new IngestQueries(store, content);
+    queries = new IngestQueries(store, content, readOnce);
     const datanetId = 'grown';
     const events: IngestEvent[] = [
       { type: 'DatanetCreated', data: { datanetId, name: 'Grown', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: '0xowner', policy: { maxItemBytes: 4096, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 0, validators: [] } } },
@@ -128,7 +131,7 @@ describe('IngestQueries on an unknown Datanet', () => {
     for (const p of [ingestCatalogProjection, ingestContributionsProjection]) await store.prepare(p.name, p.collections);
     const known: DatanetDoc = { datanetId: 'known', name: 'Known', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: '0xowner', policy: { maxItemBytes: 1, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 0, validators: [] }, createdAt: 0, latestVersion: 0, contributions: 0, accepted: 0, acceptedBytes: '0' } as unknown as DatanetDoc;
     await store.commit('test', [{ collection: 'ingest_datanets', id: 'known', doc: known }], { cursor: {}, streams: {}, applied: 0 });
-    const queries = new IngestQueries(store, undefined as never);
+    const queries = new IngestQueries(store, undefined as never, readOnce);
     const notFound = (e: unknown) => e instanceof IngestError && e.code === 'DATANET_NOT_FOUND' && /datanet_id: no Datanet nope/.test(e.message);
     await assert.rejects(queries.leaderboard('nope', 10), notFound);
     await assert.rejects(queries.contributions({ contributor: '', datanetId: 'nope', limit: 10, offset: 0 }), notFound);
