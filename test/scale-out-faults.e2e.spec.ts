@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { deleteTopics, freePort, infraScript, dropDb } from '@opal/test-infra';
+import { EventLogError } from '@opal/event-log';
+import { infrastructureStatus } from '@opal/service-runtime';
 import { appendAll, comparable, ingestAppends, mongoDigests } from './scale-out/ingest-fixture.js';
 import { waitDrained } from './scale-out/serve-process.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
@@ -219,6 +221,25 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       await log.close();
       await sameAsCleanPass(privateBrokers, s, reference);
       await service.kill('SIGTERM');
+    });
+
+    it('with the broker away, appends and reads fail UNAVAILABLE naming it, which a gRPC caller can retry on', async () => {
+      const log = await platformLog(privateBrokers, `away-${process.pid}.`);
+      cleanups.push(() => log.close());
+      const probe = [{ type: 'Probe', payload: Buffer.from('{}'), occurredAt: 1_700_000_000_000 }];
+      await log.append('datanet-before', probe, { expectedVersion: 'no_stream', producer: 'test' });
+      await server.kill();
+      const failures = await Promise.all([
+        log.append('datanet-after', probe, { expectedVersion: 'no_stream', producer: 'test' }),
+        log.readStream('datanet-never-read'),
+        log.endsOf(),
+      ].map((p) => p.then(() => assert.fail('succeeded with the broker away'), (e: unknown) => e)));
+      for (const e of failures) {
+        assert.ok(e instanceof EventLogError, String(e));
+        assert.equal(e.code, 'UNAVAILABLE');
+        assert.ok(e.message.includes(privateBrokers), e.message);
+        assert.equal(infrastructureStatus(e)?.code, 'UNAVAILABLE');
+      }
     });
   });
 });

@@ -109,7 +109,18 @@ export class KafkaEventLog implements EventLog {
     if (!streamId) throw new EventLogError('INVALID_ARGUMENT', 'stream_id: must not be empty');
     checkPayloads(events);
     if (events.length === 0) return [];
-    return this.serialised(streamId, () => this.appendNow(streamId, events, options));
+    return this.serialised(streamId, () => this.appendNow(streamId, events, options)).catch((error) => this.rethrow(error));
+  }
+
+  /**
+   * A Kafka client error that reaches a caller (the brokers out of reach past the client's retries)
+   * as UNAVAILABLE, naming the brokers, so a gRPC caller gets a status it can retry on; every other
+   * error as it is.
+   */
+  private rethrow(error: unknown): never {
+    const name = (error as { name?: unknown } | null)?.name;
+    if (typeof name === 'string' && name.startsWith('KafkaJS')) throw connectError(this.options, error);
+    throw error;
   }
 
   private serialised<T>(streamId: string, work: () => Promise<T>): Promise<T> {
@@ -171,12 +182,12 @@ export class KafkaEventLog implements EventLog {
   }
 
   async streamVersion(streamId: string): Promise<number> {
-    await this.catchUpStream(streamId);
+    await this.catchUpStream(streamId).catch((error) => this.rethrow(error));
     return this.index.head(streamId)?.seq ?? 0;
   }
 
   async readStream(streamId: string, fromSeq = 1, limit = Infinity): Promise<StoredEvent[]> {
-    await this.catchUpStream(streamId);
+    await this.catchUpStream(streamId).catch((error) => this.rethrow(error));
     return this.index.stream(streamId, fromSeq, limit);
   }
 
@@ -199,7 +210,7 @@ export class KafkaEventLog implements EventLog {
 
   async read(from: Cursor | undefined, limit: number): Promise<ReadResult> {
     this.assertOpen();
-    await this.reader.catchUp();
+    await this.reader.catchUp().catch((error) => this.rethrow(error));
     const next: Record<string, number> = { ...from };
     const events: StoredEvent[] = [];
     for (const { topic, partitions } of this.topics.all) {
@@ -247,7 +258,7 @@ export class KafkaEventLog implements EventLog {
 
   async stats(): Promise<EventLogStats> {
     this.assertOpen();
-    await this.reader.catchUp();
+    await this.reader.catchUp().catch((error) => this.rethrow(error));
     return this.index.stats();
   }
 
@@ -322,7 +333,7 @@ export class KafkaEventLog implements EventLog {
    */
   async endsOf(streams?: readonly string[]): Promise<Cursor> {
     this.assertOpen();
-    return Object.fromEntries(await logEnds(this.admin, this.topicsOf(streams)));
+    return Object.fromEntries(await logEnds(this.admin, this.topicsOf(streams)).catch((error) => this.rethrow(error)));
   }
 
   /** The topics that hold these kinds of stream (every domain topic when absent). */

@@ -1,25 +1,18 @@
-import { Controller, Inject, UseFilters } from '@nestjs/common';
+import { Controller, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
-import type { Logger } from 'pino';
 import type * as api from '@opal/contracts/opal/attribution/v1/attribution.api';
-import { createRpcExceptionFilter, LOGGER } from '@opal/service-runtime';
+import { createRpcExceptionFilter } from '@opal/service-runtime';
 import { AttributionQueries } from '../../application/attribution.queries.js';
 import { attributionErrorMapper } from './attribution-error.mapper.js';
 import * as map from './attribution.mapping.js';
 
-let logger: Logger | undefined;
-const Filter = createRpcExceptionFilter(attributionErrorMapper, (err) => logger?.error({ err }, 'attribution request failed'));
+const Filter = createRpcExceptionFilter('attribution', attributionErrorMapper);
 
 /** gRPC edge of attribution: proto message in, query, proto message out. */
 @Controller()
 @UseFilters(Filter)
 export class AttributionController {
-  constructor(
-    private readonly queries: AttributionQueries,
-    @Inject(LOGGER) log: Logger,
-  ) {
-    logger = log;
-  }
+  constructor(private readonly queries: AttributionQueries) {}
 
   @GrpcMethod('AttributionService', 'Attribute')
   async attribute(r: api.AttributeRequest): Promise<api.AttributeResponse> {

@@ -1,11 +1,15 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type * as api from '@opal/contracts/opal/governance/v1/governance.api';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { parameterSpecs } from '@opal/protocol-parameters';
+import { createRpcExceptionFilter, noServiceErrors } from '@opal/service-runtime';
 import type { ParameterDoc } from '../../projections/parameters.projection.js';
 
+const Filter = createRpcExceptionFilter('governance', noServiceErrors);
+
 @Controller()
+@UseFilters(Filter)
 export class GovernanceController {
   constructor(@Inject(DOCUMENT_STORE) private readonly store: DocumentStore) {}
 

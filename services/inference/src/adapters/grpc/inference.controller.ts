@@ -12,7 +12,7 @@ import { TenantsHandler } from '../../application/tenants.handler.js';
 import { TenantLedger } from '../../application/tenant-ledger.js';
 import { inferenceErrorMapper, streamError } from './inference-error.mapper.js';
 
-const Filter = createRpcExceptionFilter(inferenceErrorMapper, () => {});
+const Filter = createRpcExceptionFilter('inference', inferenceErrorMapper);
 
 function bearer(metadata: Metadata): string | undefined {
   const v = metadata.get('authorization')[0] ?? metadata.get('x-api-key')[0];

@@ -13,7 +13,7 @@ import { handleSubmissionStream } from './submission-batch.js';
 import { ingestErrorMapper } from './ingest-error.mapper.js';
 import * as map from './ingest.mapping.js';
 
-const Filter = createRpcExceptionFilter(ingestErrorMapper, () => {});
+const Filter = createRpcExceptionFilter('ingest', ingestErrorMapper);
 
 /** gRPC edge of ingest: proto message in, command or query, proto message out. */
 @Controller()

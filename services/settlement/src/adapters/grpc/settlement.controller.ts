@@ -3,11 +3,11 @@ import { GrpcMethod } from '@nestjs/microservices';
 import { getAddress, isAddress } from 'ethers';
 import type * as api from '@opal/contracts/opal/settlement/v1/settlement.api';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
-import { createRpcExceptionFilter, rpcError } from '@opal/service-runtime';
+import { createRpcExceptionFilter, noServiceErrors, rpcError } from '@opal/service-runtime';
 import type { BalanceDoc } from '../../projections/balances.projection.js';
 import type { EpochDoc } from '../../projections/epochs.projection.js';
 
-const Filter = createRpcExceptionFilter({ matches: () => false, toRpc: () => rpcError('INTERNAL', '') }, () => {});
+const Filter = createRpcExceptionFilter('settlement', noServiceErrors);
 
 @Controller()
 @UseFilters(Filter)
