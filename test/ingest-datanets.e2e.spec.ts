@@ -186,6 +186,28 @@ describe('Datanets end to end over gRPC', () => {
     assert.deepEqual(tail.entries, m2.entries.slice(-2));
   });
 
+  it('lists Datanets a page at a time in id order, all of them or those with a tag, with the total', async () => {
+    for (let i = 0; i < 12; i++) {
+      const tags = i % 2 === 0 ? ['listed', 'even'] : ['listed'];
+      await call(ingest, 'createDatanet', { datanetId: `list-${String(i).padStart(2, '0')}`, name: `List ${i}`, tags, dataKind: 'text', license: 'MIT', owner });
+    }
+    const ids = (r: any) => r.datanets.map((d: any) => d.datanetId);
+    const listed = Array.from({ length: 12 }, (_, i) => `list-${String(i).padStart(2, '0')}`);
+    const pages = [];
+    for (let offset = 0; offset < 15; offset += 5) pages.push(await call(ingest, 'listDatanets', { tag: 'listed', limit: 5, offset }));
+    assert.deepEqual(pages.map((p) => p.total), [12, 12, 12]);
+    assert.deepEqual(pages.flatMap(ids), listed);
+    const even = await call(ingest, 'listDatanets', { tag: ' Even ' });
+    assert.deepEqual([even.total, ids(even)], [6, listed.filter((_, i) => i % 2 === 0)]);
+    assert.deepEqual(ids(await call(ingest, 'listDatanets', { tag: 'medical' })), [datanetId]);
+    assert.deepEqual(await call(ingest, 'listDatanets', { tag: 'none-has-it' }), { datanets: [], total: 0 });
+    const all = await call(ingest, 'listDatanets', {});
+    assert.equal(all.total, all.datanets.length, 'the default page holds every Datanet of this node');
+    assert.deepEqual(ids(all), [...ids(all)].sort());
+    assert.ok(ids(all).includes(datanetId) && listed.every((id) => ids(all).includes(id)));
+    assert.deepEqual(ids(await call(ingest, 'listDatanets', { limit: 2, offset: all.total - 1 })), [ids(all).at(-1)]);
+  });
+
   it('opal replay rebuilds the same state digest as the live projections, and a restart keeps it', async () => {
     // Publishing makes the attribution service build an index and append AttributionIndexBuilt:
     // wait for that reaction, so the log is quiet while the live and replayed digests are compared.

@@ -18,6 +18,10 @@ export type ProjectionCheckpoint = {
 export type SortKey = { readonly field: string; readonly order: 'asc' | 'desc' };
 
 export type FindQuery = {
+  /**
+   * Equalities, all of which a document meets. A field that holds a list meets one when any of its
+   * elements equals the value, as MongoDB matches (a Datanet's `tags` and one tag).
+   */
   readonly where?: Readonly<Record<string, string | number | boolean>>;
   readonly sort?: readonly SortKey[];
   readonly limit?: number;

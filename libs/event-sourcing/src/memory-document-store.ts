@@ -24,6 +24,28 @@ export type MemoryDocumentStoreOptions = {
   readonly onSnapshotError?: (error: Error) => void;
 };
 
+/** Whether a field's value meets an equality: the value itself, or a list that holds it (as MongoDB). */
+function meets(field: unknown, value: unknown): boolean {
+  return field === value || (Array.isArray(field) && field.includes(value));
+}
+
+/** Files a document under its field's value, or under each element of a list (as MongoDB's multikey indexes). */
+function indexUnder(index: Map<unknown, Set<string>>, value: unknown, id: string): void {
+  if (!Array.isArray(value)) return fileUnder(index, value, id);
+  for (const key of value) fileUnder(index, key, id);
+}
+
+function fileUnder(index: Map<unknown, Set<string>>, key: unknown, id: string): void {
+  let ids = index.get(key);
+  if (!ids) index.set(key, (ids = new Set()));
+  ids.add(id);
+}
+
+function unindex(index: Map<unknown, Set<string>>, value: unknown, id: string): void {
+  if (!Array.isArray(value)) index.get(value)?.delete(id);
+  else for (const key of value) index.get(key)?.delete(id);
+}
+
 /**
  * The embedded read-model store: documents in memory with equality indexes, and per-projection
  * snapshots (state and checkpoint in one file, replaced atomically) so a restart resumes from
@@ -90,13 +112,8 @@ export class MemoryDocumentStore implements DocumentStore {
     for (let i = 0; i < indexes.length; i++) {
       const { field, ids: index } = indexes[i]!;
       if (old !== undefined && doc !== null && old[field] === doc[field]) continue;
-      if (old !== undefined) index.get(old[field])?.delete(id);
-      if (doc !== null) {
-        const v = doc[field];
-        let ids = index.get(v);
-        if (!ids) index.set(v, (ids = new Set()));
-        ids.add(id);
-      }
+      if (old !== undefined) unindex(index, old[field], id);
+      if (doc !== null) indexUnder(index, doc[field], id);
     }
     if (doc === null) c.docs.delete(id);
     else c.docs.set(id, doc);
@@ -111,12 +128,7 @@ export class MemoryDocumentStore implements DocumentStore {
     if (c.indexes) return c.indexes;
     const indexes: Index[] = c.indexFields.map((field) => ({ field, ids: new Map() }));
     for (const [id, doc] of c.docs) {
-      for (const { field, ids } of indexes) {
-        const v = doc[field];
-        let set = ids.get(v);
-        if (!set) ids.set(v, (set = new Set()));
-        set.add(id);
-      }
+      for (const { field, ids } of indexes) indexUnder(ids, doc[field], id);
     }
     return (c.indexes = indexes);
   }
@@ -162,7 +174,7 @@ export class MemoryDocumentStore implements DocumentStore {
       const ids = index.ids.get(indexed[1]) ?? new Set<string>();
       candidates = [...ids].map((id) => c.docs.get(id)!);
     } else candidates = c.docs.values();
-    let items = [...candidates].filter((d) => where.every(([f, v]) => d[f] === v));
+    let items = [...candidates].filter((d) => where.every(([f, v]) => meets(d[f], v)));
     const sort = query.sort ?? [];
     if (sort.length > 0) {
       items.sort((a, b) => {

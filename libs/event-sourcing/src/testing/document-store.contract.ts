@@ -134,6 +134,43 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       assert.equal(unsorted.total, 1000);
     });
 
+    it('matches a field holding a list when one of its elements equals the value, indexed or not, as it changes', async () => {
+      const c = `contract_lists_${process.pid}_${unique++}`;
+      const p = `contract.lists.${unique}`;
+      const sort = [{ field: 'n', order: 'asc' }] as const;
+      await store.prepare(p, [{ name: c, indexes: ['tags'], sorted: { tags: sort } }]);
+      const doc = (n: number, tags: unknown, labels: unknown) => ({ n, tags, labels, kind: n % 2 ? 'odd' : 'even' });
+      const put = (id: string, d: Doc | null, at: number) => store.commit(p, [{ collection: c, id, doc: d }], { cursor: { p0: at }, streams: {}, applied: at });
+      await store.commit(p, [
+        { collection: c, id: 'a', doc: doc(1, ['x', 'y'], ['x', 'y']) },
+        { collection: c, id: 'b', doc: doc(2, ['y'], ['y']) },
+        { collection: c, id: 'c', doc: doc(3, 'x', 'x') },
+        { collection: c, id: 'd', doc: doc(4, [], []) },
+        { collection: c, id: 'e', doc: doc(5, ['yx', 'X'], ['yx', 'X']) },
+      ], { cursor: { p0: 5 }, streams: {}, applied: 5 });
+      const ids = async (where: Record<string, string>) => {
+        const r = await store.find(c, { where, sort });
+        assert.equal(r.total, r.items.length);
+        return r.items.map((d) => d.n);
+      };
+      for (const field of ['tags', 'labels']) {
+        assert.deepEqual(await ids({ [field]: 'x' }), [1, 3], field);
+        assert.deepEqual(await ids({ [field]: 'y' }), [1, 2], field);
+        assert.deepEqual(await ids({ [field]: 'z' }), [], field);
+        assert.deepEqual(await ids({ [field]: 'y', kind: 'even' }), [2], field);
+      }
+      const page = await store.find(c, { where: { tags: 'y' }, sort, offset: 1, limit: 1 });
+      assert.deepEqual([page.total, page.items.map((d) => d.n)], [2, [2]]);
+      // Changed and deleted documents leave the lists they are no longer in.
+      await put('a', doc(1, ['y'], ['y']), 6);
+      await put('b', null, 7);
+      await put('d', doc(4, ['x'], ['x']), 8);
+      for (const field of ['tags', 'labels']) {
+        assert.deepEqual(await ids({ [field]: 'x' }), [3, 4], field);
+        assert.deepEqual(await ids({ [field]: 'y' }), [1], field);
+      }
+    });
+
     it('reads what another process wrote after this one looked for it or remembered it', async () => {
       const c = `contract_late_${process.pid}_${unique++}`;
       const p = `contract.late.${unique}`;

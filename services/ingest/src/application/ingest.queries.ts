@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { ProjectionHost } from '@opal/service-runtime';
 import { IngestError } from '../domain/ingest.errors.js';
-import { readManifest, versionId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
+import { DATANET_ORDER, readManifest, versionId, type DatanetDoc, type ManifestEntryDoc, type VersionDoc } from '../projections/ingest-catalog.projection.js';
 import { allDatanets, CONTRIBUTION_ORDER, LEADERBOARD_ORDER, type ContributionDoc, type ContributorDoc } from '../projections/ingest-contributions.projection.js';
 import { CONTENT_STORE, type ContentStore } from './ingest.ports.js';
 import { normalizeAddress } from './create-datanet.handler.js';
@@ -12,6 +12,10 @@ export type ContributorStats = ContributorDoc & { acceptanceRatePpm: number };
 /** Manifest entries per GetVersionManifest response by default, and at most (about 3 MiB, under gRPC's 4 MiB). */
 export const MANIFEST_DEFAULT_LIMIT = 10_000;
 export const MANIFEST_MAX_LIMIT = 20_000;
+
+/** Datanets per ListDatanets response by default, and at most. */
+export const DATANETS_DEFAULT_LIMIT = 100;
+export const DATANETS_MAX_LIMIT = 1000;
 
 export function acceptanceRatePpm(c: { accepted: number; rejected: number }): number {
   const decided = c.accepted + c.rejected;
@@ -41,10 +45,15 @@ export class IngestQueries {
     return d as DatanetDoc;
   }
 
-  async datanets(tag: string): Promise<DatanetDoc[]> {
-    const { items } = await this.store.find('ingest_datanets', { sort: [{ field: 'datanetId', order: 'asc' }] });
-    const all = items as DatanetDoc[];
-    return tag ? all.filter((d) => d.tags.includes(tag.toLowerCase())) : all;
+  /** A page of the Datanets in id order, those with `tag` when given, and how many there are. */
+  async datanets(q: { tag: string; limit: number; offset: number }): Promise<{ items: DatanetDoc[]; total: number }> {
+    const r = await this.store.find('ingest_datanets', {
+      where: q.tag.trim() ? { tags: q.tag.trim().toLowerCase() } : {},
+      sort: DATANET_ORDER,
+      limit: Math.min(q.limit || DATANETS_DEFAULT_LIMIT, DATANETS_MAX_LIMIT),
+      offset: q.offset,
+    });
+    return { items: r.items as DatanetDoc[], total: r.total };
   }
 
   async contribution(contributionId: string): Promise<ContributionDoc> {

@@ -1,4 +1,4 @@
-import { PagedList, type Doc, type DocumentStore, type Projection } from '@opal/event-sourcing';
+import { PagedList, type Doc, type DocumentStore, type Projection, type SortKey } from '@opal/event-sourcing';
 import { ingestCodec } from '../application/datanet.repository.js';
 import type { ContributionPolicy, IngestEvent } from '../domain/ingest.events.js';
 
@@ -56,12 +56,15 @@ export async function readManifest(store: DocumentStore, v: VersionDoc, from: nu
   return manifestPages.readVersion(store, versions, v.version, from, to);
 }
 
+/** ListDatanets' order, with or without a tag. */
+export const DATANET_ORDER: readonly SortKey[] = [{ field: 'datanetId', order: 'asc' }];
+
 /** Datanets with their counters, and every published version with its manifest in pages. */
 export const ingestCatalogProjection: Projection<IngestEvent> = {
   name: 'ingest.catalog',
   codec: ingestCodec,
   collections: [
-    { name: 'ingest_datanets', indexes: [] },
+    { name: 'ingest_datanets', indexes: ['tags'], sorted: { tags: DATANET_ORDER } },
     { name: 'ingest_versions', indexes: ['datanetId'] },
     { name: manifestPages.collection, indexes: [] },
   ],

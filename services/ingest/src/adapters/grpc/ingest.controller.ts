@@ -63,7 +63,8 @@ export class IngestController {
 
   @GrpcMethod('IngestService', 'ListDatanets')
   async listDatanets(r: api.ListDatanetsRequest): Promise<api.ListDatanetsResponse> {
-    return { datanets: (await this.queries.datanets(r.tag)).map(map.datanet) };
+    const page = await this.queries.datanets({ tag: r.tag, limit: r.limit, offset: r.offset });
+    return { datanets: page.items.map(map.datanet), total: page.total };
   }
 
   @GrpcMethod('IngestService', 'GetContribution')

@@ -116,13 +116,19 @@ export interface Datanet {
   createdAt: string;
 }
 
+/** Datanets in id order, a page at a time: [offset, offset + limit). */
 export interface ListDatanetsRequest {
   /** Only Datanets carrying this tag, when set. */
   tag: string;
+  /** Datanets per response; 0 means 100, more than 1,000 is taken as 1,000. */
+  limit: number;
+  offset: number;
 }
 
 export interface ListDatanetsResponse {
   datanets: Datanet[];
+  /** Datanets in the whole list (with the tag, when given): page on until offset + datanets reaches it. */
+  total: number;
 }
 
 export interface GetContributionRequest {
