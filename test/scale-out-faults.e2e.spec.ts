@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { deleteTopics, freePort, infraScript, dropDb } from '@opal/test-infra';
+import { call, clientStream, grpcClient, signContributionFast, wallet } from '@opal/testkit';
+import { status } from '@grpc/grpc-js';
 import { EventLogError } from '@opal/event-log';
 import { infrastructureStatus } from '@opal/service-runtime';
 import { appendAll, comparable, ingestAppends, mongoDigests } from './scale-out/ingest-fixture.js';
@@ -187,6 +189,48 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       assert.equal(dead, 0, 'no event went to the dead-letter topic');
       await service.kill('SIGTERM');
       await dropDb(url);
+    });
+
+    it('contributions sent while the MongoDB server is away are refused UNAVAILABLE, none accepted without its content; sent again after, they are', async () => {
+      const s = scenario('content');
+      const url = `${server.endpoints.mongoUrl!.replace(/\/[^/]*$/, '')}/opal_fault_content_${process.pid}?serverSelectionTimeoutMS=500`;
+      cleanups.push(() => deleteTopics(brokers, s.prefix));
+      const service = serve({ ...s.env, OPAL_STORE: url });
+      await service.start();
+      const ingest = grpcClient(service.url, 'ingest');
+      try {
+        await call(ingest, 'createDatanet', { datanetId: 'away', name: 'Away', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
+        const w = wallet(5);
+        const item = (n: number) => {
+          const content = Buffer.from(`sent with the store away, item ${n}`);
+          return { datanetId: 'away', content, contributor: w.address, nonce: String(n), signature: signContributionFast(w, 'away', content, BigInt(n)) };
+        };
+        const items = [1, 2, 3, 4].map(item);
+        await call(ingest, 'submitContribution', item(0));
+        await server.kill();
+        for (const x of items.slice(0, 2)) await assert.rejects(call(ingest, 'submitContribution', x), (e: any) => e.code === status.UNAVAILABLE && /mongodb unavailable/.test(e.details));
+        const streamed = await clientStream(ingest, 'submitContributions', items.slice(2));
+        assert.deepEqual(streamed.results.map((r: any) => [r.status, r.reason]), [['REJECTED', 'UNAVAILABLE'], ['REJECTED', 'UNAVAILABLE']]);
+        await server.up();
+        // Nothing was accepted meanwhile: the same nonces go through now, and each content is there.
+        for (const x of items) {
+          const r = await call(ingest, 'submitContribution', x);
+          assert.equal(r.status, 'ACCEPTED');
+          assert.deepEqual(Buffer.from((await call(ingest, 'getContent', { contentHash: r.contentHash })).content), x.content);
+        }
+        // The list is a read model: it has all five once the service has applied the last one.
+        let listed = await call(ingest, 'listContributions', { datanetId: 'away' });
+        for (const deadline = Date.now() + 30_000; listed.total < 5 && Date.now() < deadline; ) {
+          await new Promise((r) => setTimeout(r, 100));
+          listed = await call(ingest, 'listContributions', { datanetId: 'away' });
+        }
+        assert.equal(listed.total, 5);
+        for (const c of listed.contributions) await call(ingest, 'getContent', { contentHash: c.contentHash });
+      } finally {
+        ingest.close();
+        await service.kill('SIGTERM');
+        await dropDb(url);
+      }
     });
   });
 
