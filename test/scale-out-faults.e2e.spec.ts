@@ -267,7 +267,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       await service.kill('SIGTERM');
     });
 
-    it('with the broker away, appends and reads fail UNAVAILABLE naming it, which a gRPC caller can retry on', async () => {
+    it('with the broker away, appends and reads fail UNAVAILABLE naming it; once it is back, the same log and a subscription started meanwhile work', async () => {
       const log = await platformLog(privateBrokers, `away-${process.pid}.`);
       cleanups.push(() => log.close());
       const probe = [{ type: 'Probe', payload: Buffer.from('{}'), occurredAt: 1_700_000_000_000 }];
@@ -284,6 +284,30 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
         assert.ok(e.message.includes(privateBrokers), e.message);
         assert.equal(infrastructureStatus(e)?.code, 'UNAVAILABLE');
       }
+
+      // A subscription started while the broker is away, and the same log once it is back: the
+      // consumers start again by themselves (a read during the outage used to stop this log's index
+      // for good, and a consumer that found no group coordinator, its subscription).
+      const delivered: string[] = [];
+      const failed: unknown[] = [];
+      const sub = log.subscribe({ name: `away-${process.pid}`, from: 'beginning', streams: ['datanet'], handler: async (batch) => void delivered.push(...batch.map((e) => e.streamId)), onFailed: (e) => failed.push(e) });
+      cleanups.push(() => sub.stop());
+      await new Promise((r) => setTimeout(r, 3000));
+      await server.up();
+      for (const deadline = Date.now() + 60_000; ; ) {
+        const done = await log.append('datanet-after', probe, { expectedVersion: 'no_stream', producer: 'test' }).then(() => true, (e: unknown) => {
+          if (Date.now() > deadline) throw e;
+          return false;
+        });
+        if (done) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.equal((await log.readStream('datanet-before')).length, 1);
+      assert.equal((await log.readStream('datanet-never-read')).length, 0);
+      assert.equal(await log.streamVersion('datanet-after'), 1);
+      await sub.caughtUp();
+      assert.deepEqual(delivered.sort(), ['datanet-after', 'datanet-before']);
+      assert.deepEqual(failed, []);
     });
   });
 });

@@ -7,6 +7,7 @@ import { StreamHeads } from './stream-heads.js';
 import { RetryingDelivery, Revoked, type DeliverySettings } from './retrying-delivery.js';
 import { asRejoin, keepAlive } from './group-membership.js';
 import { DeliveryRounds } from './delivery-rounds.js';
+import { Rejoiner } from './rejoin.js';
 
 export type SubscriptionSettings = DeliverySettings & {
   readonly topics: readonly string[];
@@ -88,6 +89,7 @@ export class KafkaSubscription implements Subscription {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const assignment = e.payload.memberAssignment as Record<string, number[]>;
       const assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+      this.rejoin.joined();
       this.assigned = assigned.map((a) => cursorKey(a.topic, a.partition));
       this.heads.clear();
       this.entered.clear();
@@ -121,11 +123,24 @@ export class KafkaSubscription implements Subscription {
   }
 
   start(): void {
-    // kafkajs restarts a crashed consumer on retriable errors by itself; anything else ends here.
+    // kafkajs restarts a crashed consumer on retriable errors by itself; the brokers out of reach
+    // for a while (a restart) are waited out here; anything else ends here.
     this.consumer.on(this.consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) this.fail(e.payload.error);
+      if (!e.payload.restart) this.crashed(e.payload.error);
     });
-    this.started = this.run().catch((error) => this.fail(error));
+    this.started = this.run().catch((error) => this.crashed(error));
+  }
+
+  private readonly rejoin = new Rejoiner();
+
+  private crashed(error: unknown): void {
+    if (this.stopped || this.failure !== undefined) return;
+    const again = () => {
+      if (this.stopped) return;
+      this.options.onError?.(error, []);
+      this.started = this.consumer.disconnect().then(() => this.run()).catch((e: unknown) => this.crashed(e));
+    };
+    if (!this.rejoin.crashed(error, again)) this.fail(error);
   }
 
   private fail(error: unknown): void {
@@ -354,6 +369,7 @@ export class KafkaSubscription implements Subscription {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.rejoin.cancel();
     await this.consumer.disconnect();
     await this.started;
     // A start under way may have connected again after that disconnect (see TailReader.stop).

@@ -4,6 +4,7 @@ import { EventLogError, streamPrefix } from '@opal/event-log';
 import { highWatermarks } from './kafka-client.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import type { LogIndex } from './log-index.js';
+import { Rejoiner } from './rejoin.js';
 
 type Waiter = { key: string; offset: number; resolve: () => void; reject: (e: unknown) => void };
 type TopicPartition = { topic: string; partition: number };
@@ -51,6 +52,7 @@ export class TailReader {
     // After a (re)join go on where the index got to instead of from offset zero, which is what a
     // group without commits would do; read only the partitions someone waits for.
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      this.rejoin.joined();
       this.assigned.clear();
       this.paused.clear();
       const idle: TopicPartition[] = [];
@@ -66,8 +68,24 @@ export class TailReader {
       this.pause(idle);
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) this.fail(e.payload.error);
+      if (!e.payload.restart) this.crashed(e.payload.error);
     });
+  }
+
+  private readonly rejoin = new Rejoiner();
+
+  /**
+   * The brokers out of reach for a while (a restart): the consumer starts again, from where the
+   * index got to, and what waits on the index waits meanwhile. Anything else stops the reader.
+   */
+  private crashed(error: unknown): void {
+    if (this.stopped || this.failure !== undefined) return;
+    const again = () => {
+      if (this.stopped) return;
+      this.running = undefined;
+      void this.consumer.disconnect().then(() => this.start()).catch((e: unknown) => this.crashed(e));
+    };
+    if (!this.rejoin.crashed(error, again)) this.fail(error);
   }
 
   start(): Promise<void> {
@@ -129,7 +147,7 @@ export class TailReader {
   /** Resolves once the index holds every record below `offset` in partition `key`. */
   waitFor(key: string, offset: number): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    this.start().catch((error) => this.fail(error));
+    this.start().catch((error) => this.crashed(error));
     if (this.index.next(key) >= offset) return Promise.resolve();
     const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ key, offset, resolve, reject }));
     this.wake(key);
@@ -138,7 +156,10 @@ export class TailReader {
 
   /** Resolves once the index holds every record that was durable in `topics` when this was called. */
   async catchUp(topics: readonly string[] = this.topics, partition?: number): Promise<void> {
-    await this.start();
+    await this.start().catch((error: unknown) => {
+      this.crashed(error);
+      throw error;
+    });
     const waits: Promise<void>[] = [];
     for (const topic of topics) {
       for (const [p, high] of await highWatermarks(this.admin, topic)) {
@@ -184,6 +205,7 @@ export class TailReader {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.rejoin.cancel();
     await this.consumer.disconnect();
     // A start that was under way (connect, subscribe, run) may have connected again after that
     // disconnect: once it has settled, disconnect again, or its connections keep the process alive.
