@@ -16,6 +16,7 @@ import {
   type GuardedDoc,
   type GuardedWrite,
   type ProjectionCheckpoint,
+  type SortKey,
 } from '@opal/event-sourcing';
 
 /** A guarded document as this process last read or wrote it, with its stored guard string. */
@@ -226,7 +227,9 @@ export class MongoDocumentStore implements DocumentStore {
       for (const s of query.sort ?? []) sort[s.field] = s.order === 'asc' ? 1 : -1;
       sort._id = 1;
       const c = this.coll(collection);
-      let cursor = c.find(filter as Filter<Stored>, { projection: VISIBLE, batchSize: (query.offset ?? 0) + (query.limit ?? 100_000) + 1 }).sort(sort).skip(query.offset ?? 0);
+      const skip = query.after ? 0 : (query.offset ?? 0);
+      const page = query.after ? { $and: [filter, afterFilter(query.sort ?? [], query.after)] } : filter;
+      let cursor = c.find(page as Filter<Stored>, { projection: VISIBLE, batchSize: skip + (query.limit ?? 100_000) + 1 }).sort(sort).skip(skip);
       if (query.limit) cursor = cursor.limit(query.limit);
       const [items, total] = await Promise.all([cursor.toArray(), c.countDocuments(filter as Filter<Stored>)]);
       return { items: items.map(visible), total };
@@ -387,3 +390,20 @@ function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {
 }
 
 const ABSENT: Known = { doc: null, guard: { applied: {}, rev: 0 }, raw: undefined };
+
+/**
+ * The documents after a place in a sorted list: greater in the first sort field (smaller where it
+ * sorts descending), or equal in it and after in the rest, the id last, as one `$or` that the
+ * list's index (`CollectionSpec.sorted`: the field, the sort's keys, `_id`) answers in order.
+ */
+function afterFilter(sort: readonly SortKey[], after: NonNullable<FindQuery['after']>): Filter<Stored> {
+  const keys = [...sort.map((s, i) => ({ field: s.field, op: s.order === 'asc' ? '$gt' : '$lt', value: after.keys[i] })), { field: '_id', op: '$gt', value: after.id }];
+  return {
+    $or: keys.map((k, i) => {
+      const clause: Record<string, unknown> = {};
+      for (const equal of keys.slice(0, i)) clause[equal.field] = equal.value;
+      clause[k.field] = { [k.op]: k.value };
+      return clause;
+    }),
+  } as Filter<Stored>;
+}

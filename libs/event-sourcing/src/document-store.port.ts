@@ -23,9 +23,16 @@ export type FindQuery = {
    * elements equals the value, as MongoDB matches (a Datanet's `tags` and one tag).
    */
   readonly where?: Readonly<Record<string, string | number | boolean>>;
+  /** The order of the list; documents equal in it are listed in id order, always last. */
   readonly sort?: readonly SortKey[];
   readonly limit?: number;
   readonly offset?: number;
+  /**
+   * Instead of `offset`: the documents after this place in the list (the values of the sort's
+   * fields, then the id, of the last document of the page before). A page read this way costs the
+   * same wherever it starts in the list. `total` still counts the whole list.
+   */
+  readonly after?: { readonly keys: readonly (string | number)[]; readonly id: string };
 };
 
 export type CollectionSpec = {

@@ -46,6 +46,21 @@ function unindex(index: Map<unknown, Set<string>>, value: unknown, id: string): 
   else for (const key of value) index.get(key)?.delete(id);
 }
 
+/** A document a query matched, with its id and the values of the query's sort fields. */
+type Entry = { readonly id: string; readonly doc: Doc; readonly keys: readonly unknown[] };
+
+/** The first position in sorted `list` whose entry passes `past` (every later one does too): a binary search. */
+function firstAfter(list: readonly Entry[], past: (e: Entry) => boolean): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (past(list[mid]!)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 /**
  * The embedded read-model store: documents in memory with equality indexes, and per-projection
  * snapshots (state and checkpoint in one file, replaced atomically) so a restart resumes from
@@ -168,27 +183,32 @@ export class MemoryDocumentStore implements DocumentStore {
     const c = this.collection(collection);
     const where = Object.entries(query.where ?? {});
     const indexed = where.find(([f]) => c.indexFields.includes(f));
-    let candidates: Iterable<Doc>;
+    let candidates: Iterable<string>;
     if (indexed) {
       const index = this.indexesOf(c).find((x) => x.field === indexed[0])!;
-      const ids = index.ids.get(indexed[1]) ?? new Set<string>();
-      candidates = [...ids].map((id) => c.docs.get(id)!);
-    } else candidates = c.docs.values();
-    let items = [...candidates].filter((d) => where.every(([f, v]) => meets(d[f], v)));
+      candidates = index.ids.get(indexed[1]) ?? new Set<string>();
+    } else candidates = c.docs.keys();
     const sort = query.sort ?? [];
-    if (sort.length > 0) {
-      items.sort((a, b) => {
-        for (const { field, order } of sort) {
-          const x = a[field] as string | number;
-          const y = b[field] as string | number;
-          if (x !== y) return (x < y ? -1 : 1) * (order === 'asc' ? 1 : -1);
-        }
-        return 0;
-      });
+    const keys = (d: Doc) => sort.map((s) => d[s.field]);
+    const matching: Entry[] = [];
+    for (const id of candidates) {
+      const d = c.docs.get(id)!;
+      if (where.every(([f, v]) => meets(d[f], v))) matching.push({ id, doc: d, keys: keys(d) });
     }
-    const total = items.length;
-    const offset = query.offset ?? 0;
-    items = items.slice(offset, query.limit ? offset + query.limit : undefined);
+    // The query's order, then the id's, as MongoDB's store lists them.
+    const compare = (a: readonly unknown[], aId: string, b: readonly unknown[], bId: string): number => {
+      for (let i = 0; i < sort.length; i++) {
+        const x = a[i] as string | number;
+        const y = b[i] as string | number;
+        if (x !== y) return (x < y ? -1 : 1) * (sort[i]!.order === 'asc' ? 1 : -1);
+      }
+      return aId === bId ? 0 : aId < bId ? -1 : 1;
+    };
+    matching.sort((a, b) => compare(a.keys, a.id, b.keys, b.id));
+    const total = matching.length;
+    const after = query.after;
+    const from = after ? firstAfter(matching, (e) => compare(e.keys, e.id, after.keys, after.id) > 0) : (query.offset ?? 0);
+    const items = matching.slice(from, query.limit ? from + query.limit : undefined).map((e) => e.doc);
     return { items, total };
   }
 

@@ -134,6 +134,37 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       assert.equal(unsorted.total, 1000);
     });
 
+    it('pages a sorted list from after a place in it as from an offset, equal keys in id order whatever the order written', async () => {
+      const c = `contract_after_${process.pid}_${unique++}`;
+      const p = `contract.after.${unique}`;
+      const sort = [{ field: 'rank', order: 'desc' }, { field: 'tag', order: 'asc' }] as const;
+      await store.prepare(p, [{ name: c, indexes: ['group'], sorted: { group: sort } }]);
+      // Written in reverse id order, so that id order is not the order written.
+      const writes = Array.from({ length: 400 }, (_, i) => 399 - i).map((i) => ({ collection: c, id: `d${String((i * 7) % 400).padStart(5, '0')}`, doc: { group: i % 4 === 0 ? 'a' : 'b', rank: (i * 31) % 11, tag: i % 3 === 0 ? 'x' : 'y', n: i } }));
+      await store.commit(p, writes, { cursor: {}, streams: {}, applied: 400 });
+      const idOf = new Map(writes.map((w) => [w.doc, w.id]));
+      const all = writes.map((w) => w.doc).filter((d) => d.group === 'b').sort((x, y) => y.rank - x.rank || (x.tag < y.tag ? -1 : x.tag > y.tag ? 1 : 0) || (idOf.get(x)! < idOf.get(y)! ? -1 : 1));
+      assert.deepEqual((await store.find(c, { where: { group: 'b' }, sort, offset: 100, limit: 50 })).items, all.slice(100, 150));
+      for (const limit of [7, 137, 2000]) {
+        const seen: unknown[] = [];
+        let after: { keys: (string | number)[]; id: string } | undefined;
+        for (let pages = 0; pages < 100; pages++) {
+          const page = await store.find(c, { where: { group: 'b' }, sort, limit, ...(after ? { after } : {}) });
+          assert.equal(page.total, all.length, 'total counts the whole list');
+          if (page.items.length === 0) break;
+          seen.push(...page.items);
+          const last = page.items.at(-1)!;
+          const id = writes.find((w) => w.doc.n === last.n)!.id;
+          after = { keys: [last.rank as number, last.tag as string], id };
+        }
+        assert.deepEqual(seen, all, `pages of ${limit}`);
+      }
+      // From a place that no document holds: the next one after it.
+      const at = all[40]!;
+      const next = await store.find(c, { where: { group: 'b' }, sort, limit: 2, after: { keys: [at.rank, at.tag], id: `${idOf.get(at)!}~` } });
+      assert.deepEqual(next.items, all.slice(41, 43));
+    });
+
     it('matches a field holding a list when one of its elements equals the value, indexed or not, as it changes', async () => {
       const c = `contract_lists_${process.pid}_${unique++}`;
       const p = `contract.lists.${unique}`;
