@@ -124,6 +124,34 @@ describe('Datanets end to end over gRPC', () => {
     assert.ok(board.entries[0].accepted >= board.entries[1].accepted);
   });
 
+  it('pages contributions with next_page_token as with offsets, and refuses a token of another list by name', async () => {
+    const whole = await call(ingest, 'listContributions', { datanetId, limit: 1000 });
+    assert.ok(whole.total > 500 && whole.contributions.length === whole.total);
+    assert.equal(whole.nextPageToken, '', 'one page holds them all: no next page');
+    const ids = (cs: any[]) => cs.map((c) => c.contributionId);
+    const paged: string[] = [];
+    let token = '';
+    for (let pages = 0; pages < 20; pages++) {
+      const page = await call(ingest, 'listContributions', { datanetId, limit: 97, pageToken: token });
+      assert.equal(page.total, whole.total);
+      paged.push(...ids(page.contributions));
+      token = page.nextPageToken;
+      if (!token) break;
+    }
+    assert.deepEqual(paged, ids(whole.contributions));
+    // A token from an offset page goes on from there; one contributor's list in one Datanet too.
+    const fromOffset = await call(ingest, 'listContributions', { datanetId, limit: 10, offset: 300 });
+    assert.deepEqual(ids((await call(ingest, 'listContributions', { datanetId, limit: 5, pageToken: fromOffset.nextPageToken })).contributions), ids(whole.contributions).slice(310, 315));
+    const contributor = whole.contributions[0].contributor;
+    const first = await call(ingest, 'listContributions', { datanetId, contributor, limit: 3 });
+    const second = await call(ingest, 'listContributions', { datanetId, contributor, limit: 3, pageToken: first.nextPageToken });
+    assert.deepEqual([...ids(first.contributions), ...ids(second.contributions)], ids(whole.contributions.filter((c: any) => c.contributor === contributor)).slice(0, 6));
+    const refused = (field: string) => (e: any) => e.code === status.INVALID_ARGUMENT && e.details.startsWith(`${field}: `);
+    await assert.rejects(call(ingest, 'listContributions', { datanetId, pageToken: 'not-a-token' }), refused('page_token'));
+    await assert.rejects(call(ingest, 'listContributions', { datanetId, contributor, pageToken: fromOffset.nextPageToken }), refused('page_token'));
+    await assert.rejects(call(ingest, 'listContributions', { datanetId, offset: 3, pageToken: fromOffset.nextPageToken }), refused('offset'));
+  });
+
   it('routes contributions through validator review where the policy requires it', async () => {
     await call(ingest, 'createDatanet', {
       datanetId: 'reviewed-net',

@@ -9,6 +9,29 @@ import { normalizeAddress } from './create-datanet.handler.js';
 
 export type ContributorStats = ContributorDoc & { acceptanceRatePpm: number };
 
+/**
+ * ListContributions' page tokens: where a page ended in its list (the sort's values and the id of
+ * its last contribution) and which list that was, opaque to the client (base64url of JSON).
+ */
+export const pageTokens = {
+  write(list: string, after: { keys: (string | number)[]; id: string }): string {
+    return Buffer.from(JSON.stringify({ v: 1, list, keys: after.keys, id: after.id })).toString('base64url');
+  },
+  read(token: string, list: string): { keys: (string | number)[]; id: string } {
+    let t: { v?: unknown; list?: unknown; keys?: unknown; id?: unknown };
+    try {
+      t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as typeof t;
+    } catch {
+      t = {};
+    }
+    const keys = t?.keys;
+    const valid = t?.v === 1 && typeof t.list === 'string' && typeof t.id === 'string' && Array.isArray(keys) && keys.length === CONTRIBUTION_ORDER.length && keys.every((k) => typeof k === 'string' || typeof k === 'number');
+    if (!valid) throw new IngestError('INVALID_FIELD', 'page_token: not a next_page_token of ListContributions');
+    if (t.list !== list) throw new IngestError('INVALID_FIELD', 'page_token: made for another contributor or datanet_id');
+    return { keys: keys as (string | number)[], id: t.id as string };
+  },
+};
+
 /** Manifest entries per GetVersionManifest response by default, and at most (about 3 MiB, under gRPC's 4 MiB). */
 export const MANIFEST_DEFAULT_LIMIT = 10_000;
 export const MANIFEST_MAX_LIMIT = 20_000;
@@ -69,20 +92,27 @@ export class IngestQueries {
     return bytes;
   }
 
-  async contributions(q: { contributor: string; datanetId: string; limit: number; offset: number }): Promise<{ items: ContributionDoc[]; total: number }> {
+  /**
+   * A page of contributions in CONTRIBUTION_ORDER, from `offset` or from after where the page of
+   * `pageToken` ended, with the total and the token of the next page ('' on the last).
+   */
+  async contributions(q: { contributor: string; datanetId: string; limit: number; offset: number; pageToken: string }): Promise<{ items: ContributionDoc[]; total: number; nextPageToken: string }> {
     const where: Record<string, string> = {};
     if (q.contributor) where['contributor'] = normalizeAddress('contributor', q.contributor);
     if (q.datanetId) where['datanetId'] = q.datanetId;
     if (!q.contributor && !q.datanetId) throw new IngestError('INVALID_FIELD', 'contributor: give a contributor or a datanet_id');
+    const list = `${where['contributor'] ?? ''}/${q.datanetId}`;
+    const after = q.pageToken ? pageTokens.read(q.pageToken, list) : undefined;
+    if (after && q.offset) throw new IngestError('INVALID_FIELD', 'offset: must be 0 with a page_token');
     // An unknown Datanet is NOT_FOUND, as for GetDatanet, not an empty list.
     if (q.datanetId) await this.datanet(q.datanetId);
-    const r = await this.store.find('ingest_contributions', {
-      where,
-      sort: CONTRIBUTION_ORDER,
-      limit: Math.min(q.limit || 100, 1000),
-      offset: q.offset,
-    });
-    return { items: r.items as ContributionDoc[], total: r.total };
+    const limit = Math.min(q.limit || 100, 1000);
+    // One more than the page: whether there is a next one.
+    const r = await this.store.find('ingest_contributions', { where, sort: CONTRIBUTION_ORDER, limit: limit + 1, ...(after ? { after } : { offset: q.offset }) });
+    const items = (r.items as ContributionDoc[]).slice(0, limit);
+    const last = items.at(-1);
+    const nextPageToken = r.items.length > limit && last ? pageTokens.write(list, { keys: [last.datanetId, last.seq], id: last.contributionId }) : '';
+    return { items, total: r.total, nextPageToken };
   }
 
   async contributorStats(contributor: string): Promise<ContributorStats> {

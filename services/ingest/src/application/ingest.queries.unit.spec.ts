@@ -134,9 +134,9 @@ describe('IngestQueries on an unknown Datanet', () => {
     const queries = new IngestQueries(store, undefined as never, readOnce);
     const notFound = (e: unknown) => e instanceof IngestError && e.code === 'DATANET_NOT_FOUND' && /datanet_id: no Datanet nope/.test(e.message);
     await assert.rejects(queries.leaderboard('nope', 10), notFound);
-    await assert.rejects(queries.contributions({ contributor: '', datanetId: 'nope', limit: 10, offset: 0 }), notFound);
+    await assert.rejects(queries.contributions({ contributor: '', datanetId: 'nope', limit: 10, offset: 0, pageToken: '' }), notFound);
     assert.deepEqual(await queries.leaderboard('known', 10), []);
-    assert.deepEqual(await queries.contributions({ contributor: '', datanetId: 'known', limit: 10, offset: 0 }), { items: [], total: 0 });
+    assert.deepEqual(await queries.contributions({ contributor: '', datanetId: 'known', limit: 10, offset: 0, pageToken: '' }), { items: [], total: 0, nextPageToken: '' });
     assert.deepEqual(await queries.leaderboard('', 10), [], 'every Datanet: none has contributors yet');
   });
 });

@@ -79,8 +79,8 @@ export class IngestController {
 
   @GrpcMethod('IngestService', 'ListContributions')
   async listContributions(r: api.ListContributionsRequest): Promise<api.ListContributionsResponse> {
-    const { items, total } = await this.queries.contributions(r);
-    return { contributions: items.map(map.contribution), total };
+    const { items, total, nextPageToken } = await this.queries.contributions(r);
+    return { contributions: items.map(map.contribution), total, nextPageToken };
   }
 
   @GrpcMethod('IngestService', 'GetContributorStats')

@@ -155,16 +155,26 @@ export interface GetContentResponse {
   content: Buffer;
 }
 
+/** Contributions by Datanet, then in the order the Datanet took them, a page at a time. */
 export interface ListContributionsRequest {
   contributor: string;
   datanetId: string;
+  /** Contributions per response; 0 means 100, more than 1,000 is taken as 1,000. */
   limit: number;
+  /** The first contribution to return, counted from 0. Must be 0 with page_token. */
   offset: number;
+  /**
+   * The next_page_token of the page before (same contributor and datanet_id): the page after it,
+   * read from where that one ended, at the same cost wherever it is in the list.
+   */
+  pageToken: string;
 }
 
 export interface ListContributionsResponse {
   contributions: Contribution[];
   total: number;
+  /** Where the next page starts; empty on the last page. */
+  nextPageToken: string;
 }
 
 export interface GetContributorStatsRequest {
