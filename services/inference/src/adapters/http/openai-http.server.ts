@@ -97,8 +97,10 @@ export class OpenAiHttpServer {
       }
       throw new HttpError(404, 'invalid_request_error', 'unknown_url', `no route ${req.method} ${path}`);
     } catch (e) {
-      if (!(e instanceof HttpError)) this.deps.logger.debug({ err: e }, 'http request refused');
       const { status, body } = errorBody(e);
+      // An internal error answers "see the service log": it is there, whole, with the request.
+      if (status >= 500 && status !== 503) this.deps.logger.error({ err: e, method: req.method, path: (req.url ?? '/').split('?')[0] }, 'http request failed with an internal error');
+      else if (!(e instanceof HttpError)) this.deps.logger.debug({ err: e }, 'http request refused');
       if (res.headersSent) {
         // Already streaming: the error goes in the stream, as OpenAI's servers do.
         res.end(`data: ${JSON.stringify(body)}\n\n`);
