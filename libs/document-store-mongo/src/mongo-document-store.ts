@@ -1,7 +1,7 @@
 import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
 import { DUPLICATE_KEY } from './bulk-write-errors.js';
 import { writeInLanes, type CollectionWrites } from './write-lanes.js';
-import { checkpointOfVersion, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, fieldOfPartition, LIVE, sortedIndex, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
+import { afterFilter, checkpointOfVersion, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, fieldOfPartition, LIVE, sortedIndex, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
 import { dropStoredVersion, storedVersions, type ProjectionNames, type StoredVersion } from './stored-versions.js';
 import { unavailable } from './unavailable.js';
 import { digestCollection } from './collection-digest.js';
@@ -16,7 +16,6 @@ import {
   type GuardedDoc,
   type GuardedWrite,
   type ProjectionCheckpoint,
-  type SortKey,
 } from '@opal/event-sourcing';
 
 /** A guarded document as this process last read or wrote it, with its stored guard string. */
@@ -390,20 +389,3 @@ function group<W extends DocWrite>(writes: readonly W[]): Map<string, W[]> {
 }
 
 const ABSENT: Known = { doc: null, guard: { applied: {}, rev: 0 }, raw: undefined };
-
-/**
- * The documents after a place in a sorted list: greater in the first sort field (smaller where it
- * sorts descending), or equal in it and after in the rest, the id last, as one `$or` that the
- * list's index (`CollectionSpec.sorted`: the field, the sort's keys, `_id`) answers in order.
- */
-function afterFilter(sort: readonly SortKey[], after: NonNullable<FindQuery['after']>): Filter<Stored> {
-  const keys = [...sort.map((s, i) => ({ field: s.field, op: s.order === 'asc' ? '$gt' : '$lt', value: after.keys[i] })), { field: '_id', op: '$gt', value: after.id }];
-  return {
-    $or: keys.map((k, i) => {
-      const clause: Record<string, unknown> = {};
-      for (const equal of keys.slice(0, i)) clause[equal.field] = equal.value;
-      clause[k.field] = { [k.op]: k.value };
-      return clause;
-    }),
-  } as Filter<Stored>;
-}

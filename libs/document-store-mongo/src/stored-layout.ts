@@ -1,4 +1,5 @@
-import type { Doc, DocGuard, GuardedWrite, SortKey } from '@opal/event-sourcing';
+import type { Filter } from 'mongodb';
+import type { Doc, DocGuard, FindQuery, GuardedWrite, SortKey } from '@opal/event-sourcing';
 
 // The layout of read-model documents in MongoDB: what MongoDocumentStore writes and reads back.
 
@@ -116,4 +117,21 @@ export function cursorOf(c: StoredCheckpoint): Record<string, number> {
     if (!(p in out) || out[p]! < o) out[p] = o;
   }
   return out;
+}
+
+/**
+ * The documents after a place in a sorted list: greater in the first sort field (smaller where it
+ * sorts descending), or equal in it and after in the rest, the id last, as one `$or` that the
+ * list's index (`CollectionSpec.sorted`: the field, the sort's keys, `_id`) answers in order.
+ */
+export function afterFilter(sort: readonly SortKey[], after: NonNullable<FindQuery['after']>): Filter<Stored> {
+  const keys = [...sort.map((s, i) => ({ field: s.field, op: s.order === 'asc' ? '$gt' : '$lt', value: after.keys[i] })), { field: '_id', op: '$gt', value: after.id }];
+  return {
+    $or: keys.map((k, i) => {
+      const clause: Record<string, unknown> = {};
+      for (const equal of keys.slice(0, i)) clause[equal.field] = equal.value;
+      clause[k.field] = { [k.op]: k.value };
+      return clause;
+    }),
+  } as Filter<Stored>;
 }

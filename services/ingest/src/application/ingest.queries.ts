@@ -6,31 +6,9 @@ import { DATANET_ORDER, readManifest, versionId, type DatanetDoc, type ManifestE
 import { allDatanets, CONTRIBUTION_ORDER, LEADERBOARD_ORDER, type ContributionDoc, type ContributorDoc } from '../projections/ingest-contributions.projection.js';
 import { CONTENT_STORE, type ContentStore } from './ingest.ports.js';
 import { normalizeAddress } from './create-datanet.handler.js';
+import { pageTokens } from './page-token.js';
 
 export type ContributorStats = ContributorDoc & { acceptanceRatePpm: number };
-
-/**
- * ListContributions' page tokens: where a page ended in its list (the sort's values and the id of
- * its last contribution) and which list that was, opaque to the client (base64url of JSON).
- */
-export const pageTokens = {
-  write(list: string, after: { keys: (string | number)[]; id: string }): string {
-    return Buffer.from(JSON.stringify({ v: 1, list, keys: after.keys, id: after.id })).toString('base64url');
-  },
-  read(token: string, list: string): { keys: (string | number)[]; id: string } {
-    let t: { v?: unknown; list?: unknown; keys?: unknown; id?: unknown };
-    try {
-      t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as typeof t;
-    } catch {
-      t = {};
-    }
-    const keys = t?.keys;
-    const valid = t?.v === 1 && typeof t.list === 'string' && typeof t.id === 'string' && Array.isArray(keys) && keys.length === CONTRIBUTION_ORDER.length && keys.every((k) => typeof k === 'string' || typeof k === 'number');
-    if (!valid) throw new IngestError('INVALID_FIELD', 'page_token: not a next_page_token of ListContributions');
-    if (t.list !== list) throw new IngestError('INVALID_FIELD', 'page_token: made for another contributor or datanet_id');
-    return { keys: keys as (string | number)[], id: t.id as string };
-  },
-};
 
 /** Manifest entries per GetVersionManifest response by default, and at most (about 3 MiB, under gRPC's 4 MiB). */
 export const MANIFEST_DEFAULT_LIMIT = 10_000;
