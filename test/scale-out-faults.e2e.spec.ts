@@ -268,7 +268,8 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     });
 
     it('with the broker away, appends and reads fail UNAVAILABLE naming it; once it is back, the same log and a subscription started meanwhile work', async () => {
-      const log = await platformLog(privateBrokers, `away-${process.pid}.`);
+      const restarts: string[] = [];
+      const log = await platformLog(privateBrokers, `away-${process.pid}.`, { onConsumerRestart: (consumer) => void restarts.push(consumer) });
       cleanups.push(() => log.close());
       const probe = [{ type: 'Probe', payload: Buffer.from('{}'), occurredAt: 1_700_000_000_000 }];
       await log.append('datanet-before', probe, { expectedVersion: 'no_stream', producer: 'test' });
@@ -308,6 +309,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       await sub.caughtUp();
       assert.deepEqual(delivered.sort(), ['datanet-after', 'datanet-before']);
       assert.deepEqual(failed, []);
+      assert.ok(restarts.includes(`away-${process.pid}`), `the subscription was started again, and said so: ${restarts.join(', ')}`);
     });
   });
 });

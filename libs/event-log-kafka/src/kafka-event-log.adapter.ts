@@ -84,7 +84,7 @@ export class KafkaEventLog implements EventLog {
     }
     const groupPrefix = options.groupPrefix ?? 'opal.';
     const index = new LogIndex({ ...options.index, memoryBytes: options.index?.memoryBytes ?? DEFAULT_INDEX_MEMORY_BYTES });
-    const reader = new TailReader(kafka, admin, topics.all.map((t) => t.topic), index, groupPrefix, (streamId) => topics.topicOf(streamId));
+    const reader = new TailReader(kafka, admin, topics.all.map((t) => t.topic), index, groupPrefix, (streamId) => topics.topicOf(streamId), options.onConsumerRestart);
     const batcher = new AppendBatcher(producer, options.maxInFlightAppends ?? 256);
     // The index starts with the first call that needs it (an append or a read): a process that only
     // subscribes (a projection) does not follow every topic a second time.
@@ -243,6 +243,7 @@ export class KafkaEventLog implements EventLog {
         groupPrefix: this.options.groupPrefix ?? 'opal.',
         deadLetterTopic: this.topics.deadLetter,
         batchSize: options.batchSize ?? this.options.batchSize ?? 2000,
+        onConsumerRestart: this.options.onConsumerRestart,
         maxAttempts: retry.maxAttempts ?? 5,
         initialBackoffMs: retry.initialBackoffMs ?? 20,
         maxBackoffMs: retry.maxBackoffMs ?? 2000,

@@ -72,6 +72,11 @@ export type KafkaEventLogOptions = {
   readonly batchSize?: number;
   readonly connectionTimeoutMs?: number;
   readonly logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * Told each time a consumer that crashed with the brokers out of reach is started again (see
+   * rejoin.ts): `consumer` is 'index' (the log's index of its topics) or a subscription's name.
+   */
+  readonly onConsumerRestart?: (consumer: string, error: unknown) => void;
 };
 
 export type ResolvedTopics = {

@@ -15,6 +15,7 @@ export type SubscriptionSettings = DeliverySettings & {
   readonly wanted?: (streamId: string) => boolean;
   readonly groupPrefix: string;
   readonly batchSize: number;
+  readonly onConsumerRestart?: (consumer: string, error: unknown) => void;
 };
 
 /** Partitions whose batches kafkajs may hand over at once (and so join one round). */
@@ -137,7 +138,7 @@ export class KafkaSubscription implements Subscription {
     if (this.stopped || this.failure !== undefined) return;
     const again = () => {
       if (this.stopped) return;
-      this.options.onError?.(error, []);
+      this.settings.onConsumerRestart?.(this.options.name, error);
       this.started = this.consumer.disconnect().then(() => this.run()).catch((e: unknown) => this.crashed(e));
     };
     if (!this.rejoin.crashed(error, again)) this.fail(error);

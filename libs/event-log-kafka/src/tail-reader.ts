@@ -37,6 +37,7 @@ export class TailReader {
     groupPrefix: string,
     /** The topic a stream goes to in this process's layout. */
     private readonly placement: (streamId: string) => string,
+    private readonly onRestart?: (consumer: string, error: unknown) => void,
   ) {
     this.consumer = kafka.consumer({
       groupId: `${groupPrefix}index.${randomUUID()}`,
@@ -82,6 +83,7 @@ export class TailReader {
     if (this.stopped || this.failure !== undefined) return;
     const again = () => {
       if (this.stopped) return;
+      this.onRestart?.('index', error);
       this.running = undefined;
       void this.consumer.disconnect().then(() => this.start()).catch((e: unknown) => this.crashed(e));
     };

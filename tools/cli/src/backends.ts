@@ -7,6 +7,7 @@ import { connectMongo, MongoContentStore, MongoDocumentStore, MongoSnapshotStore
 import { ConfigError, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
+import type { Logger } from 'pino';
 
 export type Backends = {
   readonly eventLog: EventLog;
@@ -23,7 +24,7 @@ export const isKafka = (config: OpalConfig) => config.eventLog.startsWith('kafka
 /** Read models and content in MongoDB: a mongodb:// URL, or mongodb+srv:// (hosts from DNS, as managed clusters give them). */
 export const isMongo = (config: OpalConfig) => /^mongodb(\+srv)?:\/\//.test(config.store);
 
-export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}`): KafkaEventLogOptions {
+export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}`, logger?: Logger): KafkaEventLogOptions {
   const brokers = config.eventLog.slice('kafka://'.length).replace(/\/.*$/, '').split(',').filter(Boolean);
   return {
     brokers,
@@ -34,6 +35,7 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
     groupPrefix: config.kafkaTopicPrefix,
     index: { memoryBytes: config.kafkaIndexMemoryBytes, dir: join(config.dataDir, 'kafka-index') },
     logLevel: config.logLevel === 'debug' || config.logLevel === 'trace' ? 'info' : 'nothing',
+    ...(logger ? { onConsumerRestart: (consumer: string, err: unknown) => logger.warn({ err, consumer }, 'kafka out of reach: starting the consumer again') } : {}),
   };
 }
 
@@ -64,19 +66,19 @@ function platformTopics(config: OpalConfig): Pick<KafkaTopicsOptions, 'defaultDo
   return { defaultDomain: OTHER_DOMAIN, streamDomains, partitions: config.kafkaDomainPartitions, defaultPartitions: config.kafkaPartitions };
 }
 
-export async function openEventLog(config: OpalConfig, readOnly = false): Promise<EventLog> {
-  if (isKafka(config)) return KafkaEventLog.connect(kafkaOptions(config));
+export async function openEventLog(config: OpalConfig, readOnly = false, logger?: Logger): Promise<EventLog> {
+  if (isKafka(config)) return KafkaEventLog.connect(kafkaOptions(config, undefined, logger));
   return EmbeddedEventLog.open(join(config.dataDir, 'log'), readOnly ? { readOnly: true } : { fsync: config.fsync });
 }
 
 /** The log, read models and content for this process: embedded ones, or Kafka and MongoDB. */
-export async function openBackends(config: OpalConfig): Promise<Backends> {
+export async function openBackends(config: OpalConfig, logger?: Logger): Promise<Backends> {
   const opened: { close(): Promise<void> }[] = [];
   const closeAll = async () => {
     for (const r of opened.reverse()) await r.close();
   };
   try {
-    const eventLog = await openEventLog(config);
+    const eventLog = await openEventLog(config, false, logger);
     opened.push(eventLog);
     let store: DocumentStore;
     let content: ContentStore;

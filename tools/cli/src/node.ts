@@ -79,7 +79,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     const e = await openEmbedded(config);
     backends = { ...e, usesDataDir: true, close: async () => {} };
   } else {
-    backends = await openBackends(config);
+    backends = await openBackends(config, logger);
     if (backends.usesDataDir) {
       mkdirSync(config.dataDir, { recursive: true });
       release = takeLock(config.dataDir);
