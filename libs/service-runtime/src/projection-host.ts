@@ -8,7 +8,7 @@ import { METRICS, ProcessMetrics } from './metrics.js';
 /** A read model's digest; `version` is its projection's version, whose reducers built the documents. */
 export type ProjectionDigest = { projection: string; service: string; version: number; digest: string; documents: number; appliedEvents: number };
 
-/** The longest a query that found nothing waits for its read models before saying so (`catchUp`). */
+/** The longest a query that found nothing waits for its read models before saying so (`caughtUpWithin`). */
 export const CATCH_UP_WAIT_MS = 10_000;
 
 /** Runs every registered read model against the log, and reports their digests. */
@@ -72,7 +72,7 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
    * that stalls (its store away, a batch retried) makes the query answer from what it has. True
    * when they caught up.
    */
-  async catchUp(service: string, withinMs = CATCH_UP_WAIT_MS): Promise<boolean> {
+  async caughtUpWithin(service: string, withinMs = CATCH_UP_WAIT_MS): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, withinMs, false)));
     try {
@@ -82,11 +82,11 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  /** `read()`, and once more after `catchUp(service)` when it found nothing. */
+  /** `read()`, and once more after `caughtUpWithin(service)` when it found nothing. */
   async readCaughtUp<T>(service: string, read: () => Promise<T | undefined>): Promise<T | undefined> {
     const found = await read();
     if (found !== undefined) return found;
-    await this.catchUp(service);
+    await this.caughtUpWithin(service);
     return read();
   }
 

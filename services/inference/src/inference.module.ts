@@ -39,7 +39,7 @@ import { inferenceProjections } from './projections/index.js';
       provide: SERVING_ENGINES,
       inject: [INFERENCE_CONFIG, OPAL_CONFIG, DOCUMENT_STORE, CONTENT_STORE, ProjectionHost],
       useFactory: (c: InferenceConfig, opal: OpalConfig, store: DocumentStore, content: ContentStore, projections: ProjectionHost) => {
-        const indexes = new DatanetIndexProvider(opal.dataDir, store, content, async () => void (await projections.catchUp('inference')));
+        const indexes = new DatanetIndexProvider(opal.dataDir, store, content, async () => void (await projections.caughtUpWithin('inference')));
         return new EngineRouter(c, opal.dataDir, (dv) => indexes.get(dv));
       },
     },

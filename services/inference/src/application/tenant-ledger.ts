@@ -23,7 +23,7 @@ export class TenantLedger {
   }
 
   async tenant(tenantId: string, fresh = false): Promise<TenantDoc> {
-    if (fresh) await this.projections.catchUp('inference');
+    if (fresh) await this.projections.caughtUpWithin('inference');
     let doc = await this.store.get('inference_tenants', tenantId);
     if (!doc && !fresh) return this.tenant(tenantId, true);
     if (!doc) throw new InferenceServiceError('TENANT_NOT_FOUND', `tenant_id: no tenant ${tenantId}`);

@@ -89,7 +89,7 @@ export class IngestQueries {
     const r = await this.store.find('ingest_contributions', { where, sort: CONTRIBUTION_ORDER, limit: limit + 1, ...(after ? { after } : { offset: q.offset }) });
     const items = (r.items as ContributionDoc[]).slice(0, limit);
     const last = items.at(-1);
-    const nextPageToken = r.items.length > limit && last ? pageTokens.write(list, { keys: [last.datanetId, last.seq], id: last.contributionId }) : '';
+    const nextPageToken = r.items.length > limit && last ? pageTokens.write(list, { keys: CONTRIBUTION_ORDER.map((k) => last[k.field as keyof ContributionDoc] as string | number), id: last.contributionId }) : '';
     return { items, total: r.total, nextPageToken };
   }
 
@@ -124,16 +124,17 @@ export class IngestQueries {
     const limit = Math.min(q.limit || MANIFEST_DEFAULT_LIMIT, MANIFEST_MAX_LIMIT);
     // A scaled-out store writes a version and its pages as separate documents: a reader can get
     // between them, and then reads them again once the read models have caught up.
+    let torn: VersionDoc | undefined;
     const read = async () => {
       const version = await this.version(q.datanetId, q.version);
       const from = Math.min(q.offset, version.contributions);
       const entries = await readManifest(this.store, version, from, Math.min(from + limit, version.contributions));
+      torn = entries ? undefined : version;
       return entries && { version, entries };
     };
     const got = await this.fresh(read);
     if (got) return got;
-    const v = await this.version(q.datanetId, q.version);
-    throw new IngestError('VERSION_INCOMPLETE', `version: the manifest of Datanet ${v.datanetId} version ${v.version} is still being written; try again`);
+    throw new IngestError('VERSION_INCOMPLETE', `version: the manifest of Datanet ${torn!.datanetId} version ${torn!.version} is still being written; try again`);
   }
 
   async leaderboard(datanetId: string, limit: number): Promise<ContributorStats[]> {

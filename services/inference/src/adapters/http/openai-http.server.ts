@@ -78,8 +78,8 @@ export class OpenAiHttpServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
     try {
-      const path = (req.url ?? '/').split('?')[0];
       if (req.method === 'GET' && path === '/metrics') {
         const m = await this.deps.metrics();
         res.writeHead(200, { 'content-type': m.contentType });
@@ -99,7 +99,7 @@ export class OpenAiHttpServer {
     } catch (e) {
       const { status, body } = errorBody(e);
       // An internal error answers "see the service log": it is there, whole, with the request.
-      if (status >= 500 && status !== 503) this.deps.logger.error({ err: e, method: req.method, path: (req.url ?? '/').split('?')[0] }, 'http request failed with an internal error');
+      if (status >= 500 && status !== 503) this.deps.logger.error({ err: e, method: req.method, path }, 'http request failed with an internal error');
       else if (!(e instanceof HttpError)) this.deps.logger.debug({ err: e }, 'http request refused');
       if (res.headersSent) {
         // Already streaming: the error goes in the stream, as OpenAI's servers do.
