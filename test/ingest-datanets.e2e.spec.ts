@@ -183,6 +183,16 @@ describe('Datanets end to end over gRPC', () => {
     assert.equal(got.reason, 'REVIEW_DECLINED');
     const content = await call(ingest, 'getContent', { contentHash: a.contentHash });
     assert.match(Buffer.from(content.content).toString(), /what is opal/);
+    // Each list's total counts its contributions once, whatever became of them: accepted after
+    // review, declined, rejected at submission. The read models follow the log: ask until they have.
+    const lists = [{ datanetId: 'reviewed-net' }, { contributor: w.address }, { datanetId: 'reviewed-net', contributor: w.address }];
+    for (let tries = 1; ; tries++) {
+      const got = await Promise.all(lists.map((l) => call(ingest, 'listContributions', l)));
+      const shown = got.map((r) => [r.total, r.contributions.map((c: any) => c.status).sort()]);
+      if (shown.every((x) => JSON.stringify(x) === JSON.stringify([3, ['ACCEPTED', 'REJECTED', 'REJECTED']]))) break;
+      assert.ok(tries < 200, `the lists of reviewed-net and of its contributor: ${JSON.stringify(shown)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
   });
 
   it('publishes an immutable version whose manifest root anyone can recompute', async () => {

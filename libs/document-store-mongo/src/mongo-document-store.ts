@@ -1,7 +1,7 @@
 import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
 import { DUPLICATE_KEY } from './bulk-write-errors.js';
 import { writeInLanes, type CollectionWrites } from './write-lanes.js';
-import { afterFilter, checkpointOfVersion, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, fieldOfPartition, LIVE, sortedIndex, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
+import { afterFilter, checkpointOfVersion, listFilter, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, fieldOfPartition, LIVE, sortedIndex, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
 import { dropStoredVersion, storedVersions, type ProjectionNames, type StoredVersion } from './stored-versions.js';
 import { unavailable } from './unavailable.js';
 import { digestCollection } from './collection-digest.js';
@@ -216,23 +216,26 @@ export class MongoDocumentStore implements DocumentStore {
 
   async find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }> {
     return this.available(async () => {
-      // A tombstone holds no field of its document, so an equality on one never matches it: the
-      // filter then needs no `_deleted` condition, and MongoDB can count from the field's index
-      // alone instead of reading every matching document to check it.
-      const where = Object.entries(query.where ?? {});
-      const filter: Record<string, unknown> = where.some(([f]) => !f.startsWith('_')) ? {} : { ...LIVE };
-      for (const [f, v] of where) filter[f] = v;
-      const sort: Record<string, 1 | -1> = {};
-      for (const s of query.sort ?? []) sort[s.field] = s.order === 'asc' ? 1 : -1;
-      sort._id = 1;
-      const c = this.coll(collection);
-      const skip = query.after ? 0 : (query.offset ?? 0);
-      const page = query.after ? { $and: [filter, afterFilter(query.sort ?? [], query.after)] } : filter;
-      let cursor = c.find(page as Filter<Stored>, { projection: VISIBLE, batchSize: skip + (query.limit ?? 100_000) + 1 }).sort(sort).skip(skip);
-      if (query.limit) cursor = cursor.limit(query.limit);
-      const [items, total] = await Promise.all([cursor.toArray(), c.countDocuments(filter as Filter<Stored>)]);
-      return { items: items.map(visible), total };
+      const filter = listFilter(query);
+      const [items, total] = await Promise.all([this.page(collection, filter, query), this.coll(collection).countDocuments(filter as Filter<Stored>)]);
+      return { items, total };
     });
+  }
+
+  async list(collection: string, query: FindQuery): Promise<Doc[]> {
+    return this.available(() => this.page(collection, listFilter(query), query));
+  }
+
+  /** The page of the list of `filter` that the query asks for. */
+  private async page(collection: string, filter: Record<string, unknown>, query: FindQuery): Promise<Doc[]> {
+    const sort: Record<string, 1 | -1> = {};
+    for (const s of query.sort ?? []) sort[s.field] = s.order === 'asc' ? 1 : -1;
+    sort._id = 1;
+    const skip = query.after ? 0 : (query.offset ?? 0);
+    const page = query.after ? { $and: [filter, afterFilter(query.sort ?? [], query.after)] } : filter;
+    let cursor = this.coll(collection).find(page as Filter<Stored>, { projection: VISIBLE, batchSize: skip + (query.limit ?? 100_000) + 1 }).sort(sort).skip(skip);
+    if (query.limit) cursor = cursor.limit(query.limit);
+    return (await cursor.toArray()).map(visible);
   }
 
   /**

@@ -135,3 +135,15 @@ export function afterFilter(sort: readonly SortKey[], after: NonNullable<FindQue
     }),
   } as Filter<Stored>;
 }
+
+/**
+ * The documents a query's equalities select. A tombstone holds no field of its document, so an
+ * equality on one never matches it: the filter then needs no `_deleted` condition, and MongoDB can
+ * count from the field's index alone instead of reading every matching document to check it.
+ */
+export function listFilter(query: FindQuery): Record<string, unknown> {
+  const where = Object.entries(query.where ?? {});
+  const filter: Record<string, unknown> = where.some(([f]) => !f.startsWith('_')) ? {} : { ...LIVE };
+  for (const [f, v] of where) filter[f] = v;
+  return filter;
+}

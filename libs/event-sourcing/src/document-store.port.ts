@@ -81,7 +81,13 @@ export interface DocumentStore {
   /** Synchronous read, offered by in-process stores. A store offers this or the guarded pair below. */
   peek?(collection: string, id: string): Doc | undefined;
   get(collection: string, id: string): Promise<Doc | undefined>;
+  /** A page of a list, with how many documents the whole list holds. */
   find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }>;
+  /**
+   * The same page without counting the list: counting reads every matching document on some
+   * servers (FerretDB), or all of an index's matching keys, whatever the page's size.
+   */
+  list(collection: string, query: FindQuery): Promise<Doc[]>;
   /** Applies the writes and stores the checkpoint as one unit. */
   commit(projection: string, writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint): Promise<void>;
   /**

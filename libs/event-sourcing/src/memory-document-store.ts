@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
-import type { CollectionSpec, Doc, DocumentStore, DocWrite, FindQuery, ProjectionCheckpoint } from './document-store.port.js';
+import type { CollectionSpec, Doc, DocumentStore, DocWrite, FindQuery, ProjectionCheckpoint, SortKey } from './document-store.port.js';
 import { readReadModelSnapshot, removeLegacySnapshot, snapshotFiles, writeReadModelSnapshot, type ReadModelSnapshot } from './read-model-snapshot-file.js';
 
 type Index = { readonly field: string; readonly ids: Map<unknown, Set<string>> };
@@ -48,6 +48,16 @@ function unindex(index: Map<unknown, Set<string>>, value: unknown, id: string): 
 
 /** A document a query matched, with its id and the values of the query's sort fields. */
 type Entry = { readonly id: string; readonly doc: Doc; readonly keys: readonly unknown[] };
+
+/** The query's order, then the id's, as MongoDB's store lists them. */
+function compareEntry(a: Pick<Entry, 'keys' | 'id'>, b: Pick<Entry, 'keys' | 'id'>, sort: readonly SortKey[]): number {
+  for (let i = 0; i < sort.length; i++) {
+    const x = a.keys[i] as string | number;
+    const y = b.keys[i] as string | number;
+    if (x !== y) return (x < y ? -1 : 1) * (sort[i]!.order === 'asc' ? 1 : -1);
+  }
+  return a.id === b.id ? 0 : a.id < b.id ? -1 : 1;
+}
 
 /** The first position in sorted `list` whose entry passes `past` (every later one does too): a binary search. */
 function firstAfter(list: readonly Entry[], past: (e: Entry) => boolean): number {
@@ -180,6 +190,16 @@ export class MemoryDocumentStore implements DocumentStore {
   }
 
   async find(collection: string, query: FindQuery): Promise<{ items: Doc[]; total: number }> {
+    const matching = this.sorted(collection, query);
+    return { items: this.pageOf(matching, query), total: matching.length };
+  }
+
+  async list(collection: string, query: FindQuery): Promise<Doc[]> {
+    return this.pageOf(this.sorted(collection, query), query);
+  }
+
+  /** Every document of the query's list, in its order. */
+  private sorted(collection: string, query: FindQuery): Entry[] {
     const c = this.collection(collection);
     const where = Object.entries(query.where ?? {});
     const indexed = where.find(([f]) => c.indexFields.includes(f));
@@ -195,21 +215,15 @@ export class MemoryDocumentStore implements DocumentStore {
       const d = c.docs.get(id)!;
       if (where.every(([f, v]) => meets(d[f], v))) matching.push({ id, doc: d, keys: keys(d) });
     }
-    // The query's order, then the id's, as MongoDB's store lists them.
-    const compare = (a: readonly unknown[], aId: string, b: readonly unknown[], bId: string): number => {
-      for (let i = 0; i < sort.length; i++) {
-        const x = a[i] as string | number;
-        const y = b[i] as string | number;
-        if (x !== y) return (x < y ? -1 : 1) * (sort[i]!.order === 'asc' ? 1 : -1);
-      }
-      return aId === bId ? 0 : aId < bId ? -1 : 1;
-    };
-    matching.sort((a, b) => compare(a.keys, a.id, b.keys, b.id));
-    const total = matching.length;
+    matching.sort((a, b) => compareEntry(a, b, sort));
+    return matching;
+  }
+
+  /** The page of a sorted list that the query asks for. */
+  private pageOf(matching: readonly Entry[], query: FindQuery): Doc[] {
     const after = query.after;
-    const from = after ? firstAfter(matching, (e) => compare(e.keys, e.id, after.keys, after.id) > 0) : (query.offset ?? 0);
-    const items = matching.slice(from, query.limit ? from + query.limit : undefined).map((e) => e.doc);
-    return { items, total };
+    const from = after ? firstAfter(matching, (e) => compareEntry(e, after, query.sort ?? []) > 0) : (query.offset ?? 0);
+    return matching.slice(from, query.limit ? from + query.limit : undefined).map((e) => e.doc);
   }
 
   async commit(projection: string, writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint): Promise<void> {

@@ -110,6 +110,8 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       // A deleted document is in no query's answer, nor its total, with or without conditions.
       const even = await store.find(c, { where: { kind: 'even' }, sort: [{ field: 'n', order: 'asc' }] });
       assert.deepEqual([even.total, even.items.map((d) => d.n)], [1, [2]]);
+      assert.deepEqual((await store.list(c, { where: { kind: 'even' } })).map((d) => d.n), [2]);
+      assert.deepEqual((await store.list(c, { sort: [{ field: 'n', order: 'asc' }] })).map((d) => d.n), [1, 2, 3]);
       assert.equal((await store.digest(c)).documents, 3);
       await store.reset(p, [c]);
       assert.equal(await store.loadCheckpoint(p), undefined);
@@ -129,6 +131,8 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
         const page = await store.find(c, { where: { group: 'b' }, sort, offset, limit });
         assert.equal(page.total, all.length);
         assert.deepEqual(page.items, all.slice(offset, offset + limit), `offset ${offset}, limit ${limit}`);
+        // The same page without its count.
+        assert.deepEqual(await store.list(c, { where: { group: 'b' }, sort, offset, limit }), page.items, `list: offset ${offset}, limit ${limit}`);
       }
       const unsorted = await store.find(c, { where: { group: 'a' } });
       assert.equal(unsorted.total, 1000);
@@ -151,6 +155,7 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
         for (let pages = 0; pages < 100; pages++) {
           const page = await store.find(c, { where: { group: 'b' }, sort, limit, ...(after ? { after } : {}) });
           assert.equal(page.total, all.length, 'total counts the whole list');
+          assert.deepEqual(await store.list(c, { where: { group: 'b' }, sort, limit, ...(after ? { after } : {}) }), page.items);
           if (page.items.length === 0) break;
           seen.push(...page.items);
           const last = page.items.at(-1)!;

@@ -58,7 +58,7 @@ export class AttributionQueries {
   }
 
   async indexes(datanetId: string): Promise<IndexDoc[]> {
-    const { items } = await this.store.find('attribution_indexes', {
+    const items = await this.store.list('attribution_indexes', {
       where: datanetId ? { datanetId } : {},
       sort: [{ field: 'datanetId', order: 'asc' }, { field: 'version', order: 'asc' }],
     });

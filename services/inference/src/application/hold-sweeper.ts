@@ -26,7 +26,7 @@ export class HoldSweeper {
 
   /** One pass; resolves with how many holds it settled. */
   async sweep(): Promise<number> {
-    const { items } = await this.store.find('inference_tenants', { where: { holding: true }, limit: TENANTS_PER_PASS });
+    const items = await this.store.list('inference_tenants', { where: { holding: true }, limit: TENANTS_PER_PASS });
     let settled = 0;
     for (const t of items as TenantDoc[]) {
       try {

@@ -45,7 +45,7 @@ export class ModelCatalog {
   }
 
   async list(baseModelId: string): Promise<ModelDoc[]> {
-    const { items } = await this.store.find('inference_models', {
+    const items = await this.store.list('inference_models', {
       where: baseModelId ? { parent: baseModelId } : {},
       sort: [{ field: 'kind', order: 'desc' }, { field: 'id', order: 'asc' }],
     });

@@ -83,14 +83,30 @@ export class IngestQueries {
     const after = q.pageToken ? pageTokens.read(q.pageToken, list) : undefined;
     if (after && q.offset) throw new IngestError('INVALID_FIELD', 'offset: must be 0 with a page_token');
     // An unknown Datanet is NOT_FOUND, as for GetDatanet, not an empty list.
-    if (q.datanetId) await this.datanet(q.datanetId);
+    const datanet = q.datanetId ? await this.datanet(q.datanetId) : undefined;
     const limit = Math.min(q.limit || 100, 1000);
     // One more than the page: whether there is a next one.
-    const r = await this.store.find('ingest_contributions', { where, sort: CONTRIBUTION_ORDER, limit: limit + 1, ...(after ? { after } : { offset: q.offset }) });
-    const items = (r.items as ContributionDoc[]).slice(0, limit);
+    const [page, total] = await Promise.all([
+      this.store.list('ingest_contributions', { where, sort: CONTRIBUTION_ORDER, limit: limit + 1, ...(after ? { after } : { offset: q.offset }) }),
+      this.contributionCount(where['contributor'], datanet),
+    ]);
+    const items = (page as ContributionDoc[]).slice(0, limit);
     const last = items.at(-1);
-    const nextPageToken = r.items.length > limit && last ? pageTokens.write(list, { keys: CONTRIBUTION_ORDER.map((k) => last[k.field as keyof ContributionDoc] as string | number), id: last.contributionId }) : '';
-    return { items, total: r.total, nextPageToken };
+    const nextPageToken = page.length > limit && last ? pageTokens.write(list, { keys: CONTRIBUTION_ORDER.map((k) => last[k.field as keyof ContributionDoc] as string | number), id: last.contributionId }) : '';
+    return { items, total, nextPageToken };
+  }
+
+  /**
+   * How many contributions a contributor made (to one Datanet, or to all), or a Datanet holds, from
+   * the read models' counters, which count each contribution once: by its contributor's
+   * `submitted`, and in one of its Datanet's statuses. Counting the list itself would read each of
+   * its documents on FerretDB (2.8 s for a Datanet of 40,000), or each of its index keys on MongoDB,
+   * for every page.
+   */
+  private async contributionCount(contributor: string | undefined, datanet: DatanetDoc | undefined): Promise<number> {
+    if (contributor === undefined) return datanet ? datanet.accepted + datanet.rejected + datanet.pendingReview : 0;
+    const counters = (await this.store.get('ingest_contributors', `${datanet?.datanetId ?? allDatanets}/${contributor}`)) as ContributorDoc | undefined;
+    return counters?.submitted ?? 0;
   }
 
   async contributorStats(contributor: string): Promise<ContributorStats> {
@@ -139,7 +155,7 @@ export class IngestQueries {
 
   async leaderboard(datanetId: string, limit: number): Promise<ContributorStats[]> {
     if (datanetId) await this.datanet(datanetId);
-    const { items } = await this.store.find('ingest_contributors', {
+    const items = await this.store.list('ingest_contributors', {
       where: { datanetId: datanetId || allDatanets },
       sort: LEADERBOARD_ORDER,
       limit: Math.min(limit || 10, 1000),

@@ -129,7 +129,7 @@ describe('IngestQueries on an unknown Datanet', () => {
   it('answers NOT_FOUND for its contributions and leaderboard, an empty list for a known one without any', async () => {
     const store = new MemoryDocumentStore();
     for (const p of [ingestCatalogProjection, ingestContributionsProjection]) await store.prepare(p.name, p.collections);
-    const known: DatanetDoc = { datanetId: 'known', name: 'Known', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: '0xowner', policy: { maxItemBytes: 1, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 0, validators: [] }, createdAt: 0, latestVersion: 0, contributions: 0, accepted: 0, acceptedBytes: '0' } as unknown as DatanetDoc;
+    const known: DatanetDoc = { datanetId: 'known', name: 'Known', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: '0xowner', policy: { maxItemBytes: 1, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 0, validators: [] }, createdAt: 0, latestVersion: 0, accepted: 0, rejected: 0, pendingReview: 0 };
     await store.commit('test', [{ collection: 'ingest_datanets', id: 'known', doc: known }], { cursor: {}, streams: {}, applied: 0 });
     const queries = new IngestQueries(store, undefined as never, readOnce);
     const notFound = (e: unknown) => e instanceof IngestError && e.code === 'DATANET_NOT_FOUND' && /datanet_id: no Datanet nope/.test(e.message);

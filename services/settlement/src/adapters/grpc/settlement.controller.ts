@@ -24,7 +24,7 @@ export class SettlementController {
 
   @GrpcMethod('SettlementService', 'ListEpochs')
   async listEpochs(_r: api.ListEpochsRequest): Promise<api.ListEpochsResponse> {
-    const { items } = await this.store.find('settlement_epochs', { sort: [{ field: 'epoch', order: 'asc' }] });
+    const items = await this.store.list('settlement_epochs', { sort: [{ field: 'epoch', order: 'asc' }] });
     return { epochs: (items as EpochDoc[]).map((e) => ({ ...e, epoch: String(e.epoch) })) };
   }
 }

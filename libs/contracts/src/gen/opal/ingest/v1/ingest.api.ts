@@ -172,6 +172,10 @@ export interface ListContributionsRequest {
 
 export interface ListContributionsResponse {
   contributions: Contribution[];
+  /**
+   * How many contributions the whole list holds, from the read models' counters: while events are
+   * being applied it may be a moment ahead of or behind the pages.
+   */
   total: number;
   /** Where the next page starts; empty on the last page. */
   nextPageToken: string;
