@@ -232,7 +232,9 @@ export class MongoDocumentStore implements DocumentStore {
     for (const s of query.sort ?? []) sort[s.field] = s.order === 'asc' ? 1 : -1;
     sort._id = 1;
     const skip = query.after ? 0 : (query.offset ?? 0);
-    const page = query.after ? { $and: [filter, afterFilter(query.sort ?? [], query.after)] } : filter;
+    // The place's `$or` next to the equalities, not both under an `$and`: FerretDB narrows a query
+    // through an index only by the equalities at its top level (MongoDB plans either alike).
+    const page = query.after ? { ...filter, ...afterFilter(query.sort ?? [], query.after) } : filter;
     let cursor = this.coll(collection).find(page as Filter<Stored>, { projection: VISIBLE, batchSize: skip + (query.limit ?? 100_000) + 1 }).sort(sort).skip(skip);
     if (query.limit) cursor = cursor.limit(query.limit);
     return (await cursor.toArray()).map(visible);
