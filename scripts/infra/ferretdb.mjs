@@ -5,6 +5,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rm
 import { join } from 'node:path';
 import { runLogged, running, startDetached, waitUntil } from './process.mjs';
 import { mongoReady } from './probes.mjs';
+import { SORTED_PAGE_PATCHES } from './ferretdb-sorted-pages.mjs';
 
 const MODULE_ROOT = 'github.com/FerretDB/FerretDB';
 const binOf = (f) => join(f.home, 'bin', 'ferretdb');
@@ -28,7 +29,8 @@ const stampOf = (f) => join(f.home, 'bin', 'patches.txt');
  *   document of the collection decoded and matched, and the read models' indexes only cost writes.
  * - a non-unique index on several fields (a read model's sorted list: `{datanetId, seq, _id}`) is
  *   built in SQLite on its first field only: this backend reads an index only for an equality and
- *   sorts in its own process, so the other fields only cost writes (+22% of FerretDB's CPU per
+ *   sorts without one (in its own process, or in SQLite's sorter below), so the other fields only
+ *   cost writes (+22% of FerretDB's CPU per
  *   inserted contribution with all of them, measured). MongoDB reads pages in order from them.
  * - an update is a compare-and-set: the backend reads the matching document, the handler applies
  *   the update, and the write ran by `_id` alone, in a transaction of its own. Two writers with the
@@ -42,6 +44,8 @@ const stampOf = (f) => join(f.home, 'bin', 'patches.txt');
  *   transaction per statement (OpalReplaceBatch below); and each statement of any other update
  *   command releases its rows before the next (a deferred close held them all until the command
  *   ended, a connection each, and the pool of 100 deadlocked).
+ * - a find sorted by plain top-level fields has SQLite order the rows, so the handler decodes only
+ *   the documents it returns (ferretdb-sorted-pages.mjs).
  */
 const PATCHES = [
   {
@@ -507,8 +511,8 @@ func opalDirectReplacement(id string, u Update) *types.Document {
     from: `		columns := make([]string, len(index.Key))
 		for i, key := range index.Key {`,
     to: `		// opal: a non-unique index on several fields is built on its first field only. This backend
-		// reads an index for an equality on one field and sorts in its own process, so the other
-		// fields would only cost writes; a unique index keeps them all (they make the key).
+		// reads an index for an equality on one field and sorts without one, so the other fields
+		// would only cost writes; a unique index keeps them all (they make the key).
 		keys := index.Key
 		if !index.Unique && len(keys) > 1 {
 			keys = keys[:1]
@@ -526,7 +530,7 @@ func opalDirectReplacement(id string, u Update) *types.Document {
  * alternated runs of the same load (FerretDB's SQL and the database files are unchanged).
  */
 const UPGRADES = [['modernc.org/sqlite', 'v1.62.0']];
-const PATCH_STAMP = `opal-4 (${UPGRADES.map((u) => u.join('@')).join(', ')}): sqlite _id index expression; _id pushdown next to other conditions and for $in; string equalities pushed down; non-unique compound indexes on their first field; updates as compare-and-set (arrays holding the value match); a command of replacements by _id in one read and one transaction; update statements release their rows\n`;
+const PATCH_STAMP = `opal-5 (${UPGRADES.map((u) => u.join('@')).join(', ')}): sqlite _id index expression; _id pushdown next to other conditions and for $in; string equalities pushed down; non-unique compound indexes on their first field; updates as compare-and-set (arrays holding the value match); a command of replacements by _id in one read and one transaction; update statements release their rows; finds sorted by plain fields ordered in SQL\n`;
 
 export function ferretdbInstalled(config) {
   const f = config.ferretdb;
@@ -534,7 +538,7 @@ export function ferretdbInstalled(config) {
 }
 
 function applyPatches(src) {
-  for (const p of PATCHES) {
+  for (const p of [...PATCHES, ...SORTED_PAGE_PATCHES]) {
     const file = join(src, p.file);
     const text = readFileSync(file, 'utf8');
     if (!text.includes(p.from)) throw new Error(`ferretdb patch: ${p.file} does not contain the expected code (another FerretDB version?)`);
