@@ -16,6 +16,13 @@
 // any of those in a sort field is sorted by the handler as before: a first query asks SQLite
 // whether there is such a document. Capped collections, `$natural`, paths with dots and a limit the
 // backend applies itself keep the stock path.
+//
+// A page after a place (`{datanetId, $or: [{seq: {$gt: 41}}, {seq: 41, _id: {$gt: 'c-9'}}]}`, as
+// the document store asks for the page after a token) has its `$or` narrowed in SQL too, so the rows
+// before the place are passed over by SQLite instead of decoded and matched by the handler: each
+// equality to a string or a number and each comparison with one ($gt, $gte, $lt, $lte) on a plain
+// field, as a value of that type comparing so, or a value of a type opalTypeRank leaves to the
+// handler (an array may hold a matching element). The handler still applies the whole filter.
 
 export const SORTED_PAGE_PATCHES = [
   {
@@ -162,6 +169,106 @@ func opalOrderBy(sort *types.Document) string {
 		keys = append(keys, opalTypeRank(k)+dir, fmt.Sprintf(\`%s->>'$.%s'%s\`, metadata.DefaultColumn, k, dir))
 	}
 	return " ORDER BY " + strings.Join(append(keys, "rowid"), ", ")
+}
+`,
+  },
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    from: `	for _, k := range filter.Keys() {
+		if k == "_id" || strings.HasPrefix(k, "_ferretdb") || !backends.OpalPlainField(k) {`,
+    to: `	for _, k := range filter.Keys() {
+		if k == "$or" {
+			v, _ := filter.Get(k)
+			if cond, orArgs, ok := opalOrClause(v); ok {
+				if where == "" {
+					where = " WHERE " + cond
+				} else {
+					where += " AND " + cond
+				}
+				args = append(args, orArgs...)
+			}
+			continue
+		}
+		if k == "_id" || strings.HasPrefix(k, "_ferretdb") || !backends.OpalPlainField(k) {`,
+    append: `
+// opalOrClause narrows a top-level $or in SQL when each of its branches holds only equalities to
+// strings or numbers, and comparisons with them, on plain fields: a superset of what it matches
+// (opalCompare), or false for any other $or.
+func opalOrClause(v any) (string, []any, bool) {
+	branches, ok := v.(*types.Array)
+	if !ok || branches.Len() == 0 || branches.Len() > 64 {
+		return "", nil, false
+	}
+	ors := make([]string, 0, branches.Len())
+	var args []any
+	for i := 0; i < branches.Len(); i++ {
+		b, _ := branches.Get(i)
+		branch, ok := b.(*types.Document)
+		if !ok || branch.Len() == 0 {
+			return "", nil, false
+		}
+		ands := make([]string, 0, branch.Len())
+		for _, k := range branch.Keys() {
+			if !backends.OpalPlainField(k) {
+				return "", nil, false
+			}
+			cv, _ := branch.Get(k)
+			ops, isOps := cv.(*types.Document)
+			if !isOps {
+				rank, value, ok := opalScalar(cv)
+				if !ok {
+					return "", nil, false
+				}
+				ands = append(ands, opalCompare(k, rank, "="))
+				args = append(args, value)
+				continue
+			}
+			if ops.Len() == 0 {
+				return "", nil, false
+			}
+			for _, op := range ops.Keys() {
+				sqlOp, known := opalComparisons[op]
+				x, _ := ops.Get(op)
+				rank, value, ok := opalScalar(x)
+				if !known || !ok {
+					return "", nil, false
+				}
+				ands = append(ands, opalCompare(k, rank, sqlOp))
+				args = append(args, value)
+			}
+		}
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	return "(" + strings.Join(ors, " OR ") + ")", args, true
+}
+
+var opalComparisons = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+// opalScalar is a string or a finite number, with the rank of its type (opalTypeRank) and the value
+// SQLite compares the field's values with: those of that type compare with it as FerretDB's do.
+func opalScalar(v any) (int, any, bool) {
+	switch v := v.(type) {
+	case string:
+		return 4, v, true
+	case int32:
+		return 3, int64(v), true
+	case int64:
+		return 3, v, true
+	case float64:
+		if v-v != 0 { // NaN or an infinity
+			return 0, nil, false
+		}
+		return 3, v, true
+	}
+	return 0, nil, false
+}
+
+// opalCompare is a superset of the documents whose field k meets "op ?" for a value of that rank:
+// the field holds a value of the same type that compares so (FerretDB, like MongoDB, compares only
+// values of one type), or one of a type SQLite does not order (an array may hold a match).
+func opalCompare(k string, rank int, op string) string {
+	r := opalTypeRank(k)
+	return fmt.Sprintf("((%s = %d AND %s->>'$.%s' %s ?) OR %s = 0)", r, rank, metadata.DefaultColumn, k, op, r)
 }
 `,
   },

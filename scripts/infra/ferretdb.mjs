@@ -530,7 +530,7 @@ func opalDirectReplacement(id string, u Update) *types.Document {
  * alternated runs of the same load (FerretDB's SQL and the database files are unchanged).
  */
 const UPGRADES = [['modernc.org/sqlite', 'v1.62.0']];
-const PATCH_STAMP = `opal-5 (${UPGRADES.map((u) => u.join('@')).join(', ')}): sqlite _id index expression; _id pushdown next to other conditions and for $in; string equalities pushed down; non-unique compound indexes on their first field; updates as compare-and-set (arrays holding the value match); a command of replacements by _id in one read and one transaction; update statements release their rows; finds sorted by plain fields ordered in SQL\n`;
+const PATCH_STAMP = `opal-5 (${UPGRADES.map((u) => u.join('@')).join(', ')}): sqlite _id index expression; _id pushdown next to other conditions and for $in; string equalities pushed down; non-unique compound indexes on their first field; updates as compare-and-set (arrays holding the value match); a command of replacements by _id in one read and one transaction; update statements release their rows; finds sorted by plain fields ordered in SQL, and their $or narrowed\n`;
 
 export function ferretdbInstalled(config) {
   const f = config.ferretdb;

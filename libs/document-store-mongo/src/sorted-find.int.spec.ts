@@ -73,6 +73,28 @@ else {
       assert.deepEqual(ids(await coll.find({ group: 'g' }).sort({ group: 1, n: -1 }).limit(3).toArray()), ids(await coll.find({ group: 'g' }).toArray()).sort((a, b) => nOf(b) - nOf(a)).slice(0, 3));
     });
 
+    it('matches an $or of equalities and comparisons by type, as the page after a place asks', async () => {
+      const find = async (filter: Document) => ids(await coll.find({ group: 'g', ...filter }).sort({ v: 1, _id: 1 }).toArray());
+      // A comparison matches values of its own type only: no null, string, date or boolean above 2.5.
+      assert.deepEqual(await find({ $or: [{ v: { $gt: 2.5 } }, { v: 'a' }] }), ['i2', 'l1', 's3']);
+      assert.deepEqual(await find({ $or: [{ v: { $lt: 'b' } }] }), ['s1', 's2', 's3', 's4']);
+      assert.deepEqual(await find({ $or: [{ v: { $gte: -3, $lt: 0 } }, { v: 5 }] }), ['i1', 'd1', 'i2']);
+      assert.deepEqual(await find({ $or: [{ v: 2 ** 40 }, { v: { $lte: -3 } }] }), ['i1', 'l1']);
+      // The page after ('a', 's3') in {v, _id} order, among strings.
+      assert.deepEqual(await find({ $or: [{ v: { $gt: 'a' } }, { v: 'a', _id: { $gt: 's3' } }] }), ['s4', 's5', 's6']);
+      assert.deepEqual(await find({ $or: [{ v: { $gt: 'a' } }, { v: 'a', _id: { $gte: 's3' } }] }), ['s3', 's4', 's5', 's6']);
+      // Conditions it does not narrow (a date, $ne) are matched all the same.
+      assert.deepEqual(await find({ $or: [{ v: { $gt: new Date(5_000) } }, { v: { $ne: null, $lt: -1 } }] }), ['i1', 't2']);
+      // An array matches by one of its elements.
+      await coll.insertOne({ _id: 'a1' as unknown as ObjectId, group: 'g', n: 98, v: [10, 'zz'] });
+      try {
+        assert.deepEqual(await find({ $or: [{ v: { $gt: 3 } }] }), ['i2', 'a1', 'l1']);
+        assert.deepEqual(await find({ $or: [{ v: 'zz' }, { v: -3 }] }), ['i1', 'a1']);
+      } finally {
+        await coll.deleteOne({ _id: 'a1' as unknown as ObjectId });
+      }
+    });
+
     it('orders them alike when a document of the list holds a value of another kind (an embedded document sorts between strings and ObjectIds)', async () => {
       await coll.insertOne({ _id: 'e1' as unknown as ObjectId, group: 'g', n: 99, v: { a: 1 } });
       try {
