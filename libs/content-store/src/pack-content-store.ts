@@ -81,6 +81,15 @@ export class PackContentStore implements ContentStore {
     return out;
   }
 
+  async getMany(contentHashes: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    for (const h of contentHashes) {
+      const bytes = await this.get(h);
+      if (bytes) out.set(h, bytes);
+    }
+    return out;
+  }
+
   has(contentHash: string): boolean {
     return this.index.has(keyOf(contentHash));
   }

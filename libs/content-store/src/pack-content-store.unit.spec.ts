@@ -19,6 +19,9 @@ describe('PackContentStore', () => {
       const size = statSync(store.file).size;
       assert.deepEqual(Buffer.from((await store.get(sha(items[42]!)))!), items[42]);
       assert.equal(await store.get(sha(Buffer.from('never stored'))), undefined);
+      const many = await store.getMany([sha(items[3]!), sha(Buffer.from('never stored')), sha(items[4]!)]);
+      assert.deepEqual([...many.keys()], [sha(items[3]!), sha(items[4]!)]);
+      assert.deepEqual(Buffer.from(many.get(sha(items[4]!))!), items[4]);
       await store.close();
       appendFileSync(join(dir, 'content.pack'), Buffer.from([50, 0, 0, 0, 9, 9]));
       store = await PackContentStore.open(dir);

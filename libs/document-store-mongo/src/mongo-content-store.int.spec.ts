@@ -32,7 +32,8 @@ else {
       const url = infra.endpoints.mongoUrl!.replace(/\/[^/]*$/, `/opal_content_many_${process.pid}_${Date.now()}`);
       const client = await new MongoClient(url, { monitorCommands: true }).connect();
       let inserts = 0;
-      client.on('commandStarted', (e) => void (e.commandName === 'insert' && inserts++));
+      let finds = 0;
+      client.on('commandStarted', (e) => void (e.commandName === 'insert' ? inserts++ : e.commandName === 'find' && finds++));
       const store = await MongoContentStore.connect({ url, client });
       try {
         const items = Array.from({ length: 300 }, (_, i) => new TextEncoder().encode(`contribution ${i} `.repeat(1 + (i % 50))));
@@ -42,6 +43,15 @@ else {
         assert.ok(inserts < 30, `600 puts in ${inserts} insert commands`);
         for (const b of items) assert.deepEqual(await store.get(sha(b)), b);
         assert.equal(await client.db().collection('_content').countDocuments({}), items.length);
+        // Read together, by the hashes as asked (one absent, one twice, one written otherwise).
+        const missing = sha(new TextEncoder().encode('never stored'));
+        const asked = [...items.map(sha), missing, sha(items[7]!), `0x${sha(items[9]!).toUpperCase()}`];
+        finds = 0;
+        const many = await store.getMany(asked);
+        assert.ok(finds <= 5, `${asked.length} contents in ${finds} find commands`);
+        assert.deepEqual([...many.keys()], asked.filter((h) => h !== missing).filter((h, i, all) => all.indexOf(h) === i));
+        for (const b of items) assert.deepEqual(many.get(sha(b)), b);
+        assert.deepEqual(many.get(`0x${sha(items[9]!).toUpperCase()}`), items[9]);
       } finally {
         await client.db().dropDatabase();
         await store.close();
@@ -61,6 +71,7 @@ else {
         await Promise.all([store.put(hash, large), peer.put(hash, large)]);
         assert.ok(Buffer.from((await store.get(hash))!).equals(large), 'read back whole');
         assert.ok(Buffer.from((await peer.get(hash))!).equals(large), 'read back whole by the other process');
+        assert.ok(Buffer.from((await peer.getMany([hash])).get(hash)!).equals(large), 'read back whole among others');
         assert.equal(await client.db().collection('_content').countDocuments({}), 1);
         assert.equal(await client.db().collection('_content_chunks').countDocuments({}), 4);
 

@@ -3,7 +3,8 @@ import type { DatanetVersionRef } from '../domain/datanet-version.js';
 
 /** Contribution bytes by content hash (what ingest stored); throws when missing or corrupt. */
 export interface ContributionContent {
-  read(contentHash: string): Promise<Uint8Array>;
+  /** The contents of the hashes, in their order; throws for one missing or damaged. */
+  readMany(contentHashes: readonly string[]): Promise<Uint8Array[]>;
 }
 export const CONTRIBUTION_CONTENT = Symbol('ContributionContent');
 

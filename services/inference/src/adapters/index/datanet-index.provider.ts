@@ -6,6 +6,9 @@ import type { DocumentStore } from '@opal/event-sourcing';
 import type { ContentStore } from '@opal/content-store';
 import { readVersionManifest, type ManifestEntry } from '../../projections/datanet-versions.projection.js';
 
+/** Contents read together from the content store to build a retrieval index. */
+const CONTENT_READ_BATCH = 64;
+
 /**
  * The attribution index of a Datanet version for the infini-gram engine. Reuses the attribution
  * service's folder `<data>/indexes/<datanet>@<version>` when it exists; otherwise builds one from the
@@ -53,10 +56,15 @@ export class DatanetIndexProvider {
     }
     if (!entries) throw new Error(`Datanet version ${dv} is not published`);
     const documents: IndexDocument[] = [];
-    for (const [i, e] of entries.entries()) {
-      const bytes = await this.content.get(e.contentHash);
-      if (!bytes) throw new Error(`content ${e.contentHash} of ${e.contributionId} is missing from the content store`);
-      documents.push({ contributionId: e.contributionId, contributor: e.contributor, orderKey: i, text: Buffer.from(bytes).toString('utf8') });
+    // Read CONTENT_READ_BATCH contents a time: one read each cost a round trip each to MongoDB.
+    for (let at = 0; at < entries.length; at += CONTENT_READ_BATCH) {
+      const batch = entries.slice(at, at + CONTENT_READ_BATCH);
+      const found = await this.content.getMany(batch.map((e) => e.contentHash));
+      batch.forEach((e, k) => {
+        const bytes = found.get(e.contentHash);
+        if (!bytes) throw new Error(`content ${e.contentHash} of ${e.contributionId} is missing from the content store`);
+        documents.push({ contributionId: e.contributionId, contributor: e.contributor, orderKey: at + k, text: Buffer.from(bytes).toString('utf8') });
+      });
     }
     const tmp = `${dir}.${process.pid}.tmp`;
     await rm(tmp, { recursive: true, force: true });
