@@ -274,11 +274,17 @@ export class AggregateCache<S, E extends DomainEvent> {
 }
 
 /** Attempts of a command whose appends lost to another process's (see AggregateCache.execute). */
-export const CONFLICT_ATTEMPTS = 5;
+export const CONFLICT_ATTEMPTS = 10;
+
+/** The longest wait before an attempt after a lost race. */
+const CONFLICT_BACKOFF_MAX_MS = 200;
 
 /**
- * Runs `attempt` again while it fails with VERSION_CONFLICT, at most CONFLICT_ATTEMPTS times in all,
- * a few milliseconds apart (the winner's events must be readable before the next decision).
+ * Runs `attempt` again while it fails with VERSION_CONFLICT, at most CONFLICT_ATTEMPTS times in all.
+ * Before each, it waits a random time up to 5 ms, doubling with each lost race up to
+ * CONFLICT_BACKOFF_MAX_MS (the winner's events must be readable before the next decision). Two
+ * replicas streaming into one Datanet of 47,000 contributions, waiting 5, 10, 15 and 20 ms alike and
+ * giving up after 5 attempts, raced again in step: 5 of 8,000 items failed ABORTED.
  */
 export async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
   for (let n = 1; ; n++) {
@@ -287,7 +293,7 @@ export async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> 
     } catch (error) {
       if (!(error instanceof EventLogError && error.code === 'VERSION_CONFLICT') || n >= CONFLICT_ATTEMPTS) throw error;
     }
-    await new Promise((r) => setTimeout(r, 5 * n));
+    await new Promise((r) => setTimeout(r, Math.random() * Math.min(CONFLICT_BACKOFF_MAX_MS, 5 * 2 ** (n - 1))));
   }
 }
 
