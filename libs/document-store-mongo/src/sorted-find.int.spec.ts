@@ -41,6 +41,7 @@ else {
     let client: MongoClient;
     let coll: Collection<Document>;
     const ids = (docs: Document[]) => docs.map((d) => d._id as string);
+    const nOf = (id: string) => (ascending.findIndex(([x]) => x === id) * 7) % ascending.length;
     // Null and missing are equal: among them, the second key (_id) decides.
     const inOrder = (order: 1 | -1) => {
       const classes = [['m1', 'm2', 'n1'], ...ascending.slice(3).map(([id]) => [id])];
@@ -106,7 +107,5 @@ else {
         await coll.deleteOne({ _id: 'e1' as unknown as ObjectId });
       }
     });
-
-    const nOf = (id: string) => ascending.findIndex(([x]) => x === id) * 7 % ascending.length;
   });
 }

@@ -10,11 +10,10 @@ export const buildWorkers = (totalBytes: bigint): number | undefined => (totalBy
 /** Contents read together, one batch read ahead of the one being indexed. */
 const READ_AHEAD = 64;
 
+type Entry = { readonly contributionId: string; readonly contentHash: string; readonly contributor: string };
+
 /** A manifest's contributions as index documents, in manifest order = acceptance order (the earliest copy keeps credit). */
-export async function* manifestDocuments(
-  entries: Iterable<{ readonly contributionId: string; readonly contentHash: string; readonly contributor: string }>,
-  content: ContributionContent,
-): AsyncIterable<IndexDocument> {
+export async function* manifestDocuments(entries: Iterable<Entry>, content: ContributionContent): AsyncIterable<IndexDocument> {
   const utf8 = new TextDecoder('utf-8', { fatal: false });
   const batches = batchesOf(entries, READ_AHEAD);
   const read = (batch: IteratorResult<Entry[]>) => (batch.done ? undefined : content.readMany(batch.value.map((e) => e.contentHash)).then((bytes) => ({ batch: batch.value, bytes })));
@@ -31,8 +30,6 @@ export async function* manifestDocuments(
     }
   }
 }
-
-type Entry = { readonly contributionId: string; readonly contentHash: string; readonly contributor: string };
 
 function* batchesOf(entries: Iterable<Entry>, size: number): Generator<Entry[]> {
   let batch: Entry[] = [];
