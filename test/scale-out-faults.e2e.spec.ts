@@ -268,8 +268,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     });
 
     it('with the broker away, appends and reads fail UNAVAILABLE naming it; once it is back, the same log and a subscription started meanwhile work', async () => {
-      const restarts: string[] = [];
-      const log = await platformLog(privateBrokers, `away-${process.pid}.`, { onConsumerRestart: (consumer) => void restarts.push(consumer) });
+      const log = await platformLog(privateBrokers, `away-${process.pid}.`);
       cleanups.push(() => log.close());
       const probe = [{ type: 'Probe', payload: Buffer.from('{}'), occurredAt: 1_700_000_000_000 }];
       await log.append('datanet-before', probe, { expectedVersion: 'no_stream', producer: 'test' });
@@ -288,7 +287,9 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
 
       // A subscription started while the broker is away, and the same log once it is back: the
       // consumers start again by themselves (a read during the outage used to stop this log's index
-      // for good, and a consumer that found no group coordinator, its subscription).
+      // for good, and a consumer that found no group coordinator, its subscription). Whether a
+      // consumer gives up and is started again (rejoin.unit.spec.ts), or kafkajs reconnects it
+      // first, depends on when the broker answers again: this checks what follows either way.
       const delivered: string[] = [];
       const failed: unknown[] = [];
       const sub = log.subscribe({ name: `away-${process.pid}`, from: 'beginning', streams: ['datanet'], handler: async (batch) => void delivered.push(...batch.map((e) => e.streamId)), onFailed: (e) => failed.push(e) });
@@ -309,7 +310,6 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       await sub.caughtUp();
       assert.deepEqual(delivered.sort(), ['datanet-after', 'datanet-before']);
       assert.deepEqual(failed, []);
-      assert.ok(restarts.includes(`away-${process.pid}`), `the subscription was started again, and said so: ${restarts.join(', ')}`);
     });
   });
 });

@@ -1,7 +1,7 @@
 import { MongoClient } from 'mongodb';
 import { dropDb, ensureInfra } from '@opal/test-infra';
 import { withOutputOnFailure } from '@opal/testkit';
-import { KafkaEventLog, type KafkaEventLogOptions } from '@opal/event-log-kafka';
+import { KafkaEventLog } from '@opal/event-log-kafka';
 import { kafkaOptions } from '@opal/cli';
 import { loadConfig } from '@opal/service-runtime';
 import { cleanDigests, comparable, type Append } from './ingest-fixture.js';
@@ -27,8 +27,8 @@ export function scenario(label: string) {
 }
 
 /** The log as the platform's processes open it (its topics per service) with this topic prefix. */
-export function platformLog(kafkaBrokers: string, prefix: string, extra: Partial<KafkaEventLogOptions> = {}): Promise<KafkaEventLog> {
-  return KafkaEventLog.connect({ ...kafkaOptions(loadConfig({ OPAL_EVENT_LOG: `kafka://${kafkaBrokers}`, OPAL_KAFKA_TOPIC_PREFIX: prefix }), `opal-test-${process.pid}`), ...extra });
+export function platformLog(kafkaBrokers: string, prefix: string): Promise<KafkaEventLog> {
+  return KafkaEventLog.connect(kafkaOptions(loadConfig({ OPAL_EVENT_LOG: `kafka://${kafkaBrokers}`, OPAL_KAFKA_TOPIC_PREFIX: prefix }), `opal-test-${process.pid}`));
 }
 
 export async function contributions(url: string): Promise<number> {
