@@ -107,14 +107,7 @@ export class MongoContentStore implements ContentStore {
 
   /** Content by hash; the server away for now is a TransientError (an index build waits it out). */
   async get(contentHash: string): Promise<Uint8Array | undefined> {
-    try {
-      const found = await this.contents.findOne({ _id: key(contentHash) });
-      if (!found) return undefined;
-      if (found.bytes) return new Uint8Array(found.bytes.buffer);
-      return await this.assemble(found);
-    } catch (error) {
-      throw unavailable(error);
-    }
+    return (await this.getMany([contentHash])).get(contentHash);
   }
 
   /** Contents by hash, READ_BATCH documents a command; a chunked one's chunks after. */
