@@ -45,7 +45,12 @@ export async function ensureInfra(services: readonly InfraService[]): Promise<In
     return { skipped: false, mode: 'given', endpoints };
   }
   if (process.env.OPAL_INFRA === 'containers') {
-    return { skipped: false, mode: 'containers', endpoints: await startContainers(services) };
+    try {
+      return { skipped: false, mode: 'containers', endpoints: await startContainers(services) };
+    } catch (error) {
+      if (!/container runtime strategy/.test((error as Error).message)) throw error;
+      throw new Error(`OPAL_INFRA=containers: no container engine answers (testcontainers looks for Docker through DOCKER_HOST and its usual sockets); leave OPAL_INFRA unset to run on the project's local servers`, { cause: error });
+    }
   }
   const all = await runInfraUp(services.map((s) => SCRIPT_NAMES[s]));
   const endpoints: Record<string, string> = {};
