@@ -26,13 +26,29 @@ export type AggregateDefinition<S, E extends DomainEvent> = {
     encode(state: S): Uint8Array;
     decode(bytes: Uint8Array, streamId: string): S;
   };
+  /**
+   * About how many bytes of memory a state holds, for a cache with a memory budget
+   * (AggregateCacheOptions.memoryBudgetBytes); DEFAULT_WEIGHT when not given.
+   */
+  weight?(state: S): number;
 };
+
+/** What a state weighs in a cache's budget when its definition gives no weight. */
+export const DEFAULT_WEIGHT = 4096;
 
 export type AggregateCacheOptions = {
   /** Where snapshots are kept (for a definition that has `snapshot`). */
   readonly snapshots?: SnapshotStore;
   /** A snapshot could not be read or saved: the aggregate is loaded from its whole stream instead. */
   readonly onSnapshotError?: (error: unknown, streamId: string) => void;
+  /**
+   * The most memory the cached aggregates may hold together, by their definition's weight. Past it,
+   * the least recently used ones with no command under way are dropped, and loaded again (from their
+   * snapshot and stream) when next used; the one used last always stays. Unset: none are dropped.
+   */
+  readonly memoryBudgetBytes?: number;
+  /** An aggregate was dropped to keep within the budget. */
+  readonly onDropped?: (streamId: string, weight: number) => void;
 };
 
 export type CommandContext = {
@@ -70,6 +86,11 @@ export class AggregateCache<S, E extends DomainEvent> {
   private readonly loading = new Map<string, Promise<Entry<S, E>>>();
   /** The version of each stream's latest snapshot this process loaded or saved. */
   private readonly snapshotAt = new Map<string, number>();
+  /** With a memory budget: each cached aggregate's weight as last measured, and their sum. */
+  private readonly weights = new Map<string, number>();
+  private weighed = 0;
+  /** Commands under way per stream (decided or deciding, not yet in the log or failed). */
+  private readonly underWay = new Map<string, number>();
   private readonly shared: SharedDecisions<S, E>;
 
   constructor(
@@ -93,13 +114,54 @@ export class AggregateCache<S, E extends DomainEvent> {
     const cached = this.entries.get(streamId);
     // A stream with no events is read again: another process may have started it since (a
     // Datanet created through another replica must not stay unknown here).
-    if (cached && cached.version > 0) return cached;
+    if (cached && cached.version > 0) {
+      this.used(streamId, cached);
+      return cached;
+    }
     let pending = this.loading.get(streamId);
     if (!pending) {
       pending = this.readFromLog(streamId).finally(() => this.loading.delete(streamId));
       this.loading.set(streamId, pending);
+      if (this.options.memoryBudgetBytes !== undefined) {
+        void pending.then(
+          (entry) => this.reweigh(streamId, entry),
+          () => {},
+        );
+      }
     }
     return pending;
+  }
+
+  /** Marks the stream's aggregate the latest used (the last the budget drops). */
+  private used(streamId: string, entry: Entry<S, E>): void {
+    if (this.options.memoryBudgetBytes === undefined) return;
+    this.entries.delete(streamId);
+    this.entries.set(streamId, entry);
+  }
+
+  /** Weighs the stream's aggregate again (it loaded, or a command changed it), then keeps within the budget. */
+  private reweigh(streamId: string, entry: Entry<S, E>): void {
+    const budget = this.options.memoryBudgetBytes;
+    if (budget === undefined || this.entries.get(streamId) !== entry) return;
+    const weight = this.definition.weight?.(entry.state) ?? DEFAULT_WEIGHT;
+    this.weighed += weight - (this.weights.get(streamId) ?? 0);
+    this.weights.set(streamId, weight);
+    if (this.weighed <= budget) return;
+    // Least recently used first (the map's order); never the one used last, nor one with a command under way.
+    for (const [id, e] of this.entries) {
+      if (this.weighed <= budget) return;
+      if (id === streamId || this.underWay.has(id) || e.sending || e.open || e.settling) continue;
+      const w = this.weights.get(id) ?? 0;
+      this.entries.delete(id);
+      this.weights.delete(id);
+      this.weighed -= w;
+      this.options.onDropped?.(id, w);
+    }
+  }
+
+  /** The weight of the aggregates cached now, as last measured (with a memory budget). */
+  get cachedWeight(): number {
+    return this.weighed;
   }
 
   private async readFromLog(streamId: string): Promise<Entry<S, E>> {
@@ -208,6 +270,30 @@ export class AggregateCache<S, E extends DomainEvent> {
     ctx: CommandContext,
     decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
   ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
+    if (this.options.memoryBudgetBytes === undefined) return this.decideTracked(streamId, ctx, decide);
+    this.underWay.set(streamId, (this.underWay.get(streamId) ?? 0) + 1);
+    const done = () => {
+      const left = this.underWay.get(streamId)! - 1;
+      if (left > 0) this.underWay.set(streamId, left);
+      else this.underWay.delete(streamId);
+      const entry = this.entries.get(streamId);
+      if (entry) this.reweigh(streamId, entry);
+    };
+    try {
+      const decided = await this.decideTracked(streamId, ctx, decide);
+      decided.durable.then(done, done);
+      return decided;
+    } catch (error) {
+      done();
+      throw error;
+    }
+  }
+
+  private async decideTracked<R>(
+    streamId: string,
+    ctx: CommandContext,
+    decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
+  ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
     const decided = this.log.concurrentWriters ? await this.shared.decide(streamId, ctx, decide) : await this.decideHere(streamId, ctx, decide);
     if (this.definition.snapshot && this.options.snapshots) decided.durable.then((stored) => this.snapshotAfter(streamId, stored), () => {});
     return decided;
@@ -259,7 +345,10 @@ export class AggregateCache<S, E extends DomainEvent> {
   }
 
   private evict(streamId: string, entry: Entry<S, E>): void {
-    if (this.entries.get(streamId) === entry) this.entries.delete(streamId);
+    if (this.entries.get(streamId) !== entry) return;
+    this.entries.delete(streamId);
+    this.weighed -= this.weights.get(streamId) ?? 0;
+    this.weights.delete(streamId);
   }
 
   private encode(events: readonly E[], ctx: CommandContext) {

@@ -74,6 +74,8 @@ const schema = z.object({
   OPAL_CHAIN_ID: z.coerce.number().int().positive().default(31337),
   OPAL_SNAPSHOT_EVERY: z.coerce.number().int().positive().default(50_000),
   OPAL_INGEST_WORKERS: z.coerce.number().int().min(0).max(64).default(Math.max(1, availableParallelism() - 1)),
+  /** Memory the Datanets' write models may hold in an ingest process; the least recently used past it are loaded again when next used. */
+  OPAL_DATANET_CACHE_MB: z.coerce.number().int().min(1).max(1 << 24).default(2048),
 });
 
 /** Every environment variable the services' shared configuration reads. */
@@ -110,6 +112,8 @@ export type OpalConfig = {
   readonly snapshotEvery: number;
   /** Worker threads that check signatures and content for ingest (0: in the event loop). */
   readonly ingestWorkers: number;
+  /** Bytes of memory the Datanets' write models may hold together in an ingest process. */
+  readonly datanetCacheBytes: number;
 };
 
 /** A URL as it may be logged: the password of `scheme://user:password@host` masked. */
@@ -165,6 +169,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     chainId: v.OPAL_CHAIN_ID,
     snapshotEvery: v.OPAL_SNAPSHOT_EVERY,
     ingestWorkers: v.OPAL_INGEST_WORKERS,
+    datanetCacheBytes: v.OPAL_DATANET_CACHE_MB * (1 << 20),
     ...overrides,
   };
 }

@@ -35,6 +35,11 @@ export class BandBuckets {
     if (++this.used * 4 > this.heads.length * 3) this.rehash();
   }
 
+  /** Bytes of its arrays. */
+  bytes(): number {
+    return this.keys.byteLength + this.heads.byteLength + this.previous.byteLength;
+  }
+
   /** The latest entry in the bucket of `key` in `band`, or -1; the slot of an entry is `slotOf(entry)`. */
   first(band: number, key: number): number {
     return this.heads[this.find(band, key)]! - 1;

@@ -68,6 +68,19 @@ export function initialDatanetState(): DatanetState {
   };
 }
 
+// Heap per contribution (its record, map entries, id and hash), per accepted one (its manifest entry
+// with its own copies of the id and hash, its size) and per quota key: measured on Node 20 loading
+// Datanets of 20,000 and 100,000 contributions from the log (~640 bytes of heap and ~1,500 outside
+// it per contribution, most of the latter the near-duplicate index).
+const CONTRIBUTION_HEAP_BYTES = 400;
+const ACCEPTED_HEAP_BYTES = 220;
+const QUOTA_HEAP_BYTES = 100;
+
+/** About how many bytes of memory a Datanet's write model holds (the ingest process's cache budget). */
+export function datanetWeight(s: DatanetState): number {
+  return 4096 + s.nearDuplicates.bytes() + s.contributions.size * CONTRIBUTION_HEAP_BYTES + s.accepted.length * ACCEPTED_HEAP_BYTES + s.quota.size * QUOTA_HEAP_BYTES;
+}
+
 export const utcDay = (ms: number) => Math.floor(ms / 86_400_000);
 export const quotaKey = (contributor: string, ms: number) => `${contributor}|${utcDay(ms)}`;
 
