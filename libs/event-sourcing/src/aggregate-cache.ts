@@ -270,7 +270,7 @@ export class AggregateCache<S, E extends DomainEvent> {
     ctx: CommandContext,
     decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
   ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
-    if (this.options.memoryBudgetBytes === undefined) return this.decideTracked(streamId, ctx, decide);
+    if (this.options.memoryBudgetBytes === undefined) return this.runDecision(streamId, ctx, decide);
     this.underWay.set(streamId, (this.underWay.get(streamId) ?? 0) + 1);
     const done = () => {
       const left = this.underWay.get(streamId)! - 1;
@@ -280,7 +280,7 @@ export class AggregateCache<S, E extends DomainEvent> {
       if (entry) this.reweigh(streamId, entry);
     };
     try {
-      const decided = await this.decideTracked(streamId, ctx, decide);
+      const decided = await this.runDecision(streamId, ctx, decide);
       decided.durable.then(done, done);
       return decided;
     } catch (error) {
@@ -289,7 +289,8 @@ export class AggregateCache<S, E extends DomainEvent> {
     }
   }
 
-  private async decideTracked<R>(
+  /** The decision on this log's terms (shared with other processes' or not), and the snapshot after it. */
+  private async runDecision<R>(
     streamId: string,
     ctx: CommandContext,
     decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
