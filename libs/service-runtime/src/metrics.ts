@@ -37,6 +37,8 @@ export class ProcessMetrics {
   private readonly appends: Counter<'outcome'>;
   private readonly appendedEvents: Counter;
   private readonly appendTime: Histogram;
+  private readonly dropped: Counter<'cache'>;
+  private readonly caches: { readonly name: string; readonly weight: () => number }[] = [];
 
   constructor() {
     const r = this.registry;
@@ -76,6 +78,17 @@ export class ProcessMetrics {
     this.appends = new Counter({ name: 'opal_event_log_appends_total', help: 'Appends to the event log: ok, conflict (expected version), error', labelNames: ['outcome'], registers: [r] });
     this.appendedEvents = new Counter({ name: 'opal_event_log_appended_events_total', help: 'Events appended to the event log', registers: [r] });
     this.appendTime = new Histogram({ name: 'opal_event_log_append_seconds', help: 'Time until an append is durable (or refused)', buckets: seconds, registers: [r] });
+    this.dropped = new Counter({ name: 'opal_aggregate_cache_dropped_total', help: 'Write models dropped from memory to keep their cache within its budget (loaded again when next used)', labelNames: ['cache'], registers: [r] });
+    const caches = this.caches;
+    new Gauge({
+      name: 'opal_aggregate_cache_bytes',
+      help: 'Memory the write models a cache holds, as their weights estimate it',
+      labelNames: ['cache'],
+      registers: [r],
+      collect() {
+        for (const c of caches) this.set({ cache: c.name }, c.weight());
+      },
+    });
   }
 
   private nodeMetrics = false;
@@ -95,6 +108,16 @@ export class ProcessMetrics {
   /** A read model this process runs: its lag and state are read at each scrape. */
   watchProjection(p: MeteredProjection): void {
     this.projections.push(p);
+  }
+
+  /** A cache of write models with a memory budget (ingest's Datanets): its weight is read at each scrape. */
+  watchAggregateCache(name: string, weight: () => number): void {
+    this.caches.push({ name, weight });
+    this.dropped.inc({ cache: name }, 0);
+  }
+
+  aggregateDropped(cache: string): void {
+    this.dropped.inc({ cache });
   }
 
   projectionCommitted(projection: string, events: number, batchSeconds: number): void {

@@ -2,7 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { EVENT_LOG, type EventLog } from '@opal/event-log';
 import { AggregateCache, TypedEventCodec } from '@opal/event-sourcing';
-import { LOGGER, OPAL_CONFIG, type OpalConfig } from '@opal/service-runtime';
+import { LOGGER, METRICS, OPAL_CONFIG, type OpalConfig, type ProcessMetrics } from '@opal/service-runtime';
 import { datanetWeight, initialDatanetState, evolveDatanet, type DatanetState } from '../domain/datanet.state.js';
 import { ingestEventTypes, type IngestEvent } from '../domain/ingest.events.js';
 
@@ -19,10 +19,15 @@ export class DatanetRepository extends AggregateCache<DatanetState, IngestEvent>
     @Inject(EVENT_LOG) log: EventLog,
     @Optional() @Inject(OPAL_CONFIG) config?: Pick<OpalConfig, 'datanetCacheBytes'>,
     @Optional() @Inject(LOGGER) logger?: Logger,
+    @Optional() @Inject(METRICS) metrics?: ProcessMetrics,
   ) {
     super(log, { codec: ingestCodec, initial: initialDatanetState, evolve: evolveDatanet, weight: datanetWeight }, 'ingest', {
       memoryBudgetBytes: config?.datanetCacheBytes,
-      onDropped: (streamId, weight) => logger?.info({ streamId, megabytes: Math.round(weight / 2 ** 20) }, 'Datanet write model dropped from memory (OPAL_DATANET_CACHE_MB); it loads again when next used'),
+      onDropped: (streamId, weight) => {
+        metrics?.aggregateDropped('datanets');
+        logger?.info({ streamId, megabytes: Math.round(weight / 2 ** 20) }, 'Datanet write model dropped from memory (OPAL_DATANET_CACHE_MB); it loads again when next used');
+      },
     });
+    metrics?.watchAggregateCache('datanets', () => this.cachedWeight);
   }
 }
