@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,6 +25,7 @@ const SERVICES = ['attribution', 'governance', 'inference', 'ingest', 'settlemen
 const TLS_MOUNT = '/etc/opal/kafka-tls';
 
 const tool = await ensureTool('helm');
+const promtool = await ensureTool('promtool');
 const infra = await ensureInfra(['kafka', 'mongo']);
 const secure = infra.skipped ? undefined : infra.endpoints.kafkaSecure;
 const skipRun = infra.skipped ? infra.reason : secure ? false : `no TLS listener among the ${infra.mode} servers`;
@@ -78,6 +79,52 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
   it('lints clean (strict) with its defaults and with every option on', async () => {
     await helm('lint', '--strict', CHART);
     await helm('lint', '--strict', CHART, '--set', 'existingSecret=opal-secrets,kafkaTls.secret=kafka-ca,kafkaTls.clientCertificate=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true');
+  });
+
+  it('has alerting rules promtool accepts, which fire as their thresholds and durations say', { skip: promtool.skipped ? promtool.reason : false }, async () => {
+    const rule = of(await render('monitoring.prometheusRule.enabled=true'), 'PrometheusRule')[0]!;
+    const rules = join(dir, 'rules.json');
+    writeFileSync(rules, JSON.stringify(rule.spec));
+    const path = promtool.skipped ? 'promtool' : promtool.path;
+    await run(path, ['check', 'rules', rules]);
+    const alerts = new Map<string, { labels: Record<string, string>; annotations: Record<string, string> }>(
+      rule.spec.groups.flatMap((g: { rules: { alert: string; labels: Record<string, string>; annotations: Record<string, string> }[] }) => g.rules.map((r) => [r.alert, r])),
+    );
+    // An alert as Alertmanager would get it: its labels, those of the series, and its annotations with their values filled in.
+    const firing = (alert: string, labels: Record<string, string>, value: string) => {
+      const r = alerts.get(alert)!;
+      const fill = (t: string) => t.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, l: string) => labels[l] ?? '').replace(/\{\{ \$value( \| humanize)? \}\}/g, value);
+      return { exp_labels: { ...r.labels, ...labels }, exp_annotations: Object.fromEntries(Object.entries(r.annotations).map(([k, v]) => [k, fill(v)])) };
+    };
+    const tests = join(dir, 'rules.test.json');
+    writeFileSync(
+      tests,
+      JSON.stringify({
+        rule_files: [rules],
+        evaluation_interval: '1m',
+        tests: [
+          {
+            interval: '1m',
+            input_series: [
+              // Pod a drops 3 Datanets a minute (its budget is too small); pod b one every two minutes.
+              { series: 'opal_aggregate_cache_dropped_total{cache="datanets",pod="ingest-a"}', values: '0+3x60' },
+              { series: 'opal_aggregate_cache_dropped_total{cache="datanets",pod="ingest-b"}', values: '0+0.5x60' },
+              // Two replicas report a read model's lag: the larger one counts.
+              { series: 'opal_projection_lag_records{projection="ingest.contributions",pod="ingest-a"}', values: '20000x60' },
+              { series: 'opal_projection_lag_records{projection="ingest.contributions",pod="ingest-b"}', values: '0x60' },
+              { series: 'opal_projection_lag_records{projection="ingest.catalog",pod="ingest-a"}', values: '500x60' },
+            ],
+            alert_rule_test: [
+              { eval_time: '10m', alertname: 'OpalWriteModelsDropped', exp_alerts: [] },
+              { eval_time: '40m', alertname: 'OpalWriteModelsDropped', exp_alerts: [firing('OpalWriteModelsDropped', { pod: 'ingest-a', cache: 'datanets' }, '3')] },
+              { eval_time: '5m', alertname: 'OpalReadModelLagging', exp_alerts: [] },
+              { eval_time: '30m', alertname: 'OpalReadModelLagging', exp_alerts: [firing('OpalReadModelLagging', { projection: 'ingest.contributions' }, '20000')] },
+            ],
+          },
+        ],
+      }),
+    );
+    await run(path, ['test', 'rules', tests]);
   });
 
   it('gives each service a Deployment whose environment the services read, by name and by value', async () => {

@@ -24,6 +24,8 @@ export function loadConfig() {
   const kafkaVersion = process.env.OPAL_KAFKA_VERSION ?? '4.4.0';
   const ferretVersion = process.env.OPAL_FERRETDB_VERSION ?? 'v1.24.2';
   const helmVersion = process.env.OPAL_HELM_VERSION ?? 'v3.16.4';
+  // The Prometheus module's version (it numbers the 3.x releases v0.3xx).
+  const promtoolVersion = process.env.OPAL_PROMTOOL_VERSION ?? 'v0.316.0';
   return {
     cache,
     stateDir: state,
@@ -61,6 +63,11 @@ export function loadConfig() {
     helm: {
       version: helmVersion,
       home: join(cache, 'helm', helmVersion),
+    },
+    // A tool too: checks and unit-tests the chart's alerting rules.
+    promtool: {
+      version: promtoolVersion,
+      home: join(cache, 'promtool', promtoolVersion),
     },
     anvil: {
       port: port('OPAL_CHAIN_PORT', 8545),

@@ -3,7 +3,7 @@
 //   node scripts/infra/infra.mjs up [kafka] [ferretdb] [anvil] [--json]   install once, start, wait until they answer
 //   node scripts/infra/infra.mjs down [names...] [--kill]               stop exactly what `up` started (--kill: SIGKILL, a crash)
 //   node scripts/infra/infra.mjs status [--json]
-//   node scripts/infra/infra.mjs tool helm [--json]                      install a tool once; print where it is
+//   node scripts/infra/infra.mjs tool helm|promtool [--json]             install a tool once; print where it is
 // Ports: OPAL_KAFKA_PORT (9092), OPAL_KAFKA_CONTROLLER_PORT (9093), OPAL_KAFKA_SECURE_PORT (9094), OPAL_MONGO_PORT (27017),
 // OPAL_FERRETDB_DEBUG_PORT (27088), OPAL_CHAIN_PORT (8545). Cache: OPAL_INFRA_CACHE (.cache/infra).
 // A server already answering on its port but not started by us is reused and never stopped.
@@ -12,6 +12,7 @@ import { installKafka, secureListenerUp, startKafka } from './kafka.mjs';
 import { installFerretdb, startFerretdb } from './ferretdb.mjs';
 import { anvilInstalled, startAnvil } from './anvil.mjs';
 import { helmBin, installHelm } from './helm.mjs';
+import { installPromtool, promtoolBin } from './promtool.mjs';
 import { running, stop, withLock } from './process.mjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -90,7 +91,7 @@ async function status() {
   else for (const [n, s] of Object.entries(rows)) say(`${n}: ${s ? `running, pid ${s.pid}, log ${s.log}` : 'not running'}`);
 }
 
-const TOOLS = { helm: { install: installHelm, bin: helmBin } };
+const TOOLS = { helm: { install: installHelm, bin: helmBin }, promtool: { install: installPromtool, bin: promtoolBin } };
 
 async function tool() {
   const name = rest.find((a) => !a.startsWith('--'));
@@ -104,7 +105,7 @@ async function tool() {
 // up and down take the same lock: parallel test files calling `up` start each server once.
 const verbs = { up: () => withLock(config, 'infra', up), down: () => withLock(config, 'infra', down), status, tool: () => withLock(config, 'tools', tool) };
 if (!verbs[verb]) {
-  console.error('usage: infra.mjs up|down|status [kafka|ferretdb|anvil ...] [--json] | tool helm [--json]');
+  console.error('usage: infra.mjs up|down|status [kafka|ferretdb|anvil ...] [--json] | tool helm|promtool [--json]');
   process.exit(2);
 }
 await verbs[verb]().catch((e) => {

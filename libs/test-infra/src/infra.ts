@@ -105,10 +105,11 @@ export function infraScript(args: readonly string[], env: Record<string, string>
 export type Tool = { readonly skipped: false; readonly path: string } | { readonly skipped: true; readonly reason: string };
 
 /**
- * A tool the tests run, such as helm: the binary OPAL_HELM names, or the project's own build of it
- * (`infra.mjs tool helm`, cached under .cache/). OPAL_SKIP_INFRA=1 skips it with the servers.
+ * A tool the tests run (helm, promtool): the binary OPAL_HELM or OPAL_PROMTOOL names, or the
+ * project's own build of it (`infra.mjs tool <name>`, cached under .cache/). OPAL_SKIP_INFRA=1 skips
+ * it with the servers.
  */
-export async function ensureTool(name: 'helm'): Promise<Tool> {
+export async function ensureTool(name: 'helm' | 'promtool'): Promise<Tool> {
   if (process.env.OPAL_SKIP_INFRA === '1') return { skipped: true, reason: 'OPAL_SKIP_INFRA=1: tests that need provisioned tools are skipped' };
   const given = process.env[`OPAL_${name.toUpperCase()}`];
   if (given) return { skipped: false, path: given };
