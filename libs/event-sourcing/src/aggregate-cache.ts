@@ -86,8 +86,7 @@ export class AggregateCache<S, E extends DomainEvent> {
   private readonly loading = new Map<string, Promise<Entry<S, E>>>();
   /** The version of each stream's latest snapshot this process loaded or saved. */
   private readonly snapshotAt = new Map<string, number>();
-  /** With a memory budget: each cached aggregate's weight as last measured, and their sum. */
-  private readonly weights = new Map<string, number>();
+  /** With a memory budget: the sum of the cached aggregates' weights (Entry.weight). */
   private weighed = 0;
   /** Commands under way per stream (decided or deciding, not yet in the log or failed). */
   private readonly underWay = new Map<string, number>();
@@ -144,18 +143,16 @@ export class AggregateCache<S, E extends DomainEvent> {
     const budget = this.options.memoryBudgetBytes;
     if (budget === undefined || this.entries.get(streamId) !== entry) return;
     const weight = this.definition.weight?.(entry.state) ?? DEFAULT_WEIGHT;
-    this.weighed += weight - (this.weights.get(streamId) ?? 0);
-    this.weights.set(streamId, weight);
+    this.weighed += weight - (entry.weight ?? 0);
+    entry.weight = weight;
     if (this.weighed <= budget) return;
     // Least recently used first (the map's order); never the one used last, nor one with a command under way.
     for (const [id, e] of this.entries) {
       if (this.weighed <= budget) return;
       if (id === streamId || this.underWay.has(id) || e.sending || e.open || e.settling) continue;
-      const w = this.weights.get(id) ?? 0;
       this.entries.delete(id);
-      this.weights.delete(id);
-      this.weighed -= w;
-      this.options.onDropped?.(id, w);
+      this.weighed -= e.weight ?? 0;
+      this.options.onDropped?.(id, e.weight ?? 0);
     }
   }
 
@@ -348,8 +345,7 @@ export class AggregateCache<S, E extends DomainEvent> {
   private evict(streamId: string, entry: Entry<S, E>): void {
     if (this.entries.get(streamId) !== entry) return;
     this.entries.delete(streamId);
-    this.weighed -= this.weights.get(streamId) ?? 0;
-    this.weights.delete(streamId);
+    this.weighed -= entry.weight ?? 0;
   }
 
   private encode(events: readonly E[], ctx: CommandContext) {

@@ -18,6 +18,8 @@ export type Entry<S, E> = {
   open?: Group<E>;
   /** The events of a race lost to another process being read in; decisions wait for it. */
   settling?: Promise<void>;
+  /** In a cache with a memory budget: the state's weight as last measured. */
+  weight?: number;
 };
 
 /** Folds a decided command's events into the entry, numbered as the log numbers them after its version. */
