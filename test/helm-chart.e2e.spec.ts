@@ -31,7 +31,7 @@ const secure = infra.skipped ? undefined : infra.endpoints.kafkaSecure;
 const skipRun = infra.skipped ? infra.reason : secure ? false : `no TLS listener among the ${infra.mode} servers`;
 
 type Manifest = { kind: string; metadata: { name: string }; spec: any };
-type Container = { name: string; args: string[]; env: { name: string; value: string }[]; envFrom?: unknown[]; ports: { name: string; containerPort: number }[]; [k: string]: any };
+type Container = { name: string; args: string[]; env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[]; envFrom?: unknown[]; ports: { name: string; containerPort: number }[]; [k: string]: any };
 
 async function helm(...args: string[]): Promise<string> {
   const { stdout } = await run(tool.skipped ? 'helm' : tool.path, args, { maxBuffer: 16 << 20 });
@@ -47,7 +47,8 @@ async function render(...sets: string[]): Promise<Manifest[]> {
 
 const of = (ms: Manifest[], kind: string) => ms.filter((m) => m.kind === kind);
 const containerOf = (d: Manifest): Container => d.spec.template.spec.containers[0];
-const envOf = (c: Container) => Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+/** The container's env entries with a value (those from the pod's fields are checked apart). */
+const envOf = (c: Container): Record<string, string> => Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 const portOf = (c: Container, name: string) => c.ports.find((p) => p.name === name)?.containerPort;
 
 /** grpc.health.v1 Check for the server as a whole (service ""), as the pods' gRPC probes ask. */
@@ -175,6 +176,9 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
         for (const [k, v] of Object.entries(envOf(c))) env[k] = v.startsWith(`${TLS_MOUNT}/`) ? join(mount, v.slice(TLS_MOUNT.length + 1)) : v;
         assert.equal(env['OPAL_KAFKA_TLS_CA_FILE'], join(mount, 'ca.crt'));
         assert.equal(env['OPAL_STORE'], mongoUrl, 'an empty value is left out of the env, so the Secret\'s counts');
+        // Ingest's replicas route commands to each other at their pods' IPs; the others take every command they get.
+        const advertised = c.env.find((e) => e.name === 'OPAL_ADVERTISE_HOST');
+        assert.equal(advertised?.valueFrom?.fieldRef?.fieldPath, c.name === 'ingest' ? 'status.podIP' : undefined, c.name);
         // Only where this machine differs from a cluster: its servers, loopback and free ports, one broker.
         const ports = { grpc: await freePort(), metrics: await freePort(), http: await freePort() };
         Object.assign(env, {
@@ -187,6 +191,7 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
           OPAL_DATA_DIR: join(dir, c.name),
           OPAL_LOG_LEVEL: 'warn',
           OPAL_INGEST_WORKERS: '0',
+          ...(advertised ? { OPAL_ADVERTISE_HOST: '127.0.0.1' } : {}),
           ...(env['OPAL_HTTP_PORT'] ? { OPAL_HTTP_HOST: '127.0.0.1', OPAL_HTTP_PORT: String(ports.http) } : {}),
         });
         const p = new OpalProcess(join(dir, c.name), { command: c.args, env });

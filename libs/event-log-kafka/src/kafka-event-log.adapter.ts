@@ -24,6 +24,7 @@ import { connectError, createKafka, ensureTopics, logEnds } from './kafka-client
 import { cursorKey, DEFAULT_INDEX_MEMORY_BYTES, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 import { KafkaSubscription } from './kafka-subscription.js';
 import { LogIndex } from './log-index.js';
+import { StreamOwners } from './stream-owners.js';
 import { TailReader } from './tail-reader.js';
 
 /** How often an 'any' append that lost a race to another process is tried again. */
@@ -272,11 +273,7 @@ export class KafkaEventLog implements EventLog {
    */
   async warm(domains: readonly string[]): Promise<number> {
     this.assertOpen();
-    const topics = domains.map((d) => {
-      const i = this.topics.domains.indexOf(d);
-      if (i < 0) throw new EventLogError('INVALID_ARGUMENT', `domain '${d}': no such topic (domains: ${this.topics.domains.join(', ')})`);
-      return this.topics.all[i]!.topic;
-    });
+    const topics = domains.map((d) => this.topicOfDomain(d));
     if (topics.length > 0) await this.reader.catchUp([...new Set([...topics, this.topics.defaultTopic])]);
     this.reader.assertPlacement();
     return this.index.stats().events;
@@ -309,6 +306,24 @@ export class KafkaEventLog implements EventLog {
   }
 
   /**
+   * Joins the processes that take commands on these domains' streams (one consumer group per set of
+   * domains), advertising `address`: each partition of their topics is then owned by one of them.
+   * `owner(streamId)` gives the address of the process that owns a stream now (see StreamOwners).
+   */
+  async joinOwners(domains: readonly string[], address: string, onChange?: (owners: ReadonlyMap<string, string>) => void): Promise<{ owners: StreamOwners; owner: (streamId: string) => string | undefined }> {
+    this.assertOpen();
+    const topics = [...new Set(domains.map((d) => this.topicOfDomain(d)))];
+    const owners = await StreamOwners.join(this.kafka, { groupId: this.groupOf(`owners.${[...domains].sort().join('+')}`), topics, address, onChange });
+    return {
+      owners,
+      owner: (streamId) => {
+        const { topic, partition } = this.locate(streamId);
+        return owners.ownerOf(topic, partition);
+      },
+    };
+  }
+
+  /**
    * Forgets the progress stored for these 'checkpoint' subscriptions (their consumer groups). One
    * that processes are still in is refused (FAILED_PRECONDITION, naming it); one never stored is
    * nothing to forget.
@@ -335,6 +350,12 @@ export class KafkaEventLog implements EventLog {
   async endsOf(streams?: readonly string[]): Promise<Cursor> {
     this.assertOpen();
     return Object.fromEntries(await logEnds(this.admin, this.topicsOf(streams)).catch((error) => this.rethrow(error)));
+  }
+
+  private topicOfDomain(domain: string): string {
+    const i = this.topics.domains.indexOf(domain);
+    if (i < 0) throw new EventLogError('INVALID_ARGUMENT', `domain '${domain}': no such topic (domains: ${this.topics.domains.join(', ')})`);
+    return this.topics.all[i]!.topic;
   }
 
   /** The topics that hold these kinds of stream (every domain topic when absent). */

@@ -76,6 +76,11 @@ const schema = z.object({
   OPAL_INGEST_WORKERS: z.coerce.number().int().min(0).max(64).default(Math.max(1, availableParallelism() - 1)),
   /** Memory the Datanets' write models may hold in an ingest process; the least recently used past it are loaded again when next used. */
   OPAL_DATANET_CACHE_MB: z.coerce.number().int().min(1).max(1 << 24).default(2048),
+  /**
+   * Kafka only: the host other processes reach this one's gRPC port at (in Kubernetes, the pod's IP).
+   * Set, the processes of a service send each command to the one that owns its stream's partition.
+   */
+  OPAL_ADVERTISE_HOST: z.string().regex(/^[A-Za-z0-9.:[\]-]+$/, 'a host name or IP address').optional(),
 });
 
 /** Every environment variable the services' shared configuration reads. */
@@ -114,6 +119,8 @@ export type OpalConfig = {
   readonly ingestWorkers: number;
   /** Bytes of memory the Datanets' write models may hold together in an ingest process. */
   readonly datanetCacheBytes: number;
+  /** The host other processes reach this one's gRPC port at; commands are routed by stream when set (Kafka only). */
+  readonly advertiseHost: string | undefined;
 };
 
 /** A URL as it may be logged: the password of `scheme://user:password@host` masked. */
@@ -170,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     snapshotEvery: v.OPAL_SNAPSHOT_EVERY,
     ingestWorkers: v.OPAL_INGEST_WORKERS,
     datanetCacheBytes: v.OPAL_DATANET_CACHE_MB * (1 << 20),
+    advertiseHost: v.OPAL_ADVERTISE_HOST,
     ...overrides,
   };
 }

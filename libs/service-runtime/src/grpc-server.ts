@@ -5,11 +5,25 @@ import { fileURLToPath } from 'node:url';
 import { protoRoot, serviceProtos } from '@opal/contracts';
 import { join } from 'node:path';
 import { loadSync } from '@grpc/proto-loader';
-import type { ServerInterceptor } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, type Client, type ServerInterceptor } from '@grpc/grpc-js';
 
 const healthProtoPath = fileURLToPath(new URL('../proto/grpc/health/v1/health.proto', import.meta.url));
 
 export type GrpcServiceKey = keyof typeof serviceProtos;
+
+/** How the servers read messages into objects (camelCase fields, 64-bit integers as strings); peers' clients read them the same way. */
+const MESSAGE_LOADING = { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot] };
+
+/**
+ * A client of a service on another process of the platform, reading and writing messages as that
+ * process's server does: a request object a handler received can be sent on as it is.
+ */
+export function peerClient(address: string, service: GrpcServiceKey): Client & Record<string, any> {
+  const p = serviceProtos[service];
+  let ctor = loadPackageDefinition(loadSync(join(protoRoot, p.file), MESSAGE_LOADING)) as any;
+  for (const part of `${p.pkg}.${p.service}`.split('.')) ctor = ctor[part];
+  return new ctor(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
+}
 
 /**
  * gRPC transport for a set of services on one port, with the standard health service (every
@@ -26,7 +40,7 @@ export function grpcServerOptions(url: string, services: readonly GrpcServiceKey
       url,
       package: protos.map((p) => p.pkg),
       protoPath: protos.map((p) => join(protoRoot, p.file)),
-      loader: { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot] },
+      loader: MESSAGE_LOADING,
       maxReceiveMessageLength: 64 << 20,
       // Passed to the grpc-js Server, which runs them around every call (metrics).
       channelOptions: { interceptors: [...interceptors] },

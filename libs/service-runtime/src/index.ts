@@ -3,6 +3,7 @@ export * from './logger.js';
 export * from './platform.module.js';
 export * from './projection-host.js';
 export * from './metrics.js';
+export * from './command-routing.js';
 export * from './tracing.js';
 export * from './grpc-server.js';
 export * from './rpc-error.js';

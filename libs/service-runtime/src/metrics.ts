@@ -38,6 +38,7 @@ export class ProcessMetrics {
   private readonly appendedEvents: Counter;
   private readonly appendTime: Histogram;
   private readonly dropped: Counter<'cache'>;
+  private readonly forwarded: Counter<'grpc_method' | 'outcome'>;
   private readonly caches: { readonly name: string; readonly weight: () => number }[] = [];
 
   constructor() {
@@ -79,6 +80,12 @@ export class ProcessMetrics {
     this.appendedEvents = new Counter({ name: 'opal_event_log_appended_events_total', help: 'Events appended to the event log', registers: [r] });
     this.appendTime = new Histogram({ name: 'opal_event_log_append_seconds', help: 'Time until an append is durable (or refused)', buckets: seconds, registers: [r] });
     this.dropped = new Counter({ name: 'opal_aggregate_cache_dropped_total', help: 'Write models dropped from memory to keep their cache within its budget (loaded again when next used)', labelNames: ['cache'], registers: [r] });
+    this.forwarded = new Counter({
+      name: 'opal_commands_forwarded_total',
+      help: "Commands for a stream another process owns: forwarded to it, or owner_not_connected (no connection to it up, so decided here)",
+      labelNames: ['grpc_method', 'outcome'],
+      registers: [r],
+    });
     const caches = this.caches;
     new Gauge({
       name: 'opal_aggregate_cache_bytes',
@@ -118,6 +125,11 @@ export class ProcessMetrics {
 
   aggregateDropped(cache: string): void {
     this.dropped.inc({ cache });
+  }
+
+  /** Commands of a call sent on to their stream's owner (`owner_not_connected`: no connection to it was up, so they were decided here). */
+  commandsForwarded(method: string, outcome: 'forwarded' | 'owner_not_connected', commands = 1): void {
+    this.forwarded.inc({ grpc_method: method, outcome }, commands);
   }
 
   projectionCommitted(projection: string, events: number, batchSeconds: number): void {

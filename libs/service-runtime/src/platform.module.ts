@@ -7,6 +7,7 @@ import { OPAL_CONFIG, type OpalConfig } from './config.js';
 import { LOGGER } from './logger.js';
 import { ProjectionHost } from './projection-host.js';
 import { METRICS, ProcessMetrics } from './metrics.js';
+import { COMMAND_ROUTING, CommandRouting } from './command-routing.js';
 
 export type Clock = { now(): number };
 export const CLOCK = Symbol('Clock');
@@ -23,6 +24,8 @@ export type PlatformResources = {
   readonly clock?: Clock;
   /** The process's metrics (a fresh set when absent); its appends are counted only if eventLog is its meteredLog. */
   readonly metrics?: ProcessMetrics;
+  /** Where commands on a stream are decided (each where it arrives when absent). */
+  readonly routing?: CommandRouting;
 };
 
 /** The technology every service shares, chosen once by whoever starts the process. */
@@ -41,9 +44,10 @@ export class PlatformModule {
         { provide: SNAPSHOT_STORE, useValue: r.snapshots ?? new MemorySnapshotStore() },
         { provide: CLOCK, useValue: r.clock ?? systemClock },
         { provide: METRICS, useValue: r.metrics ?? new ProcessMetrics() },
+        { provide: COMMAND_ROUTING, useValue: r.routing ?? new CommandRouting() },
         ProjectionHost,
       ],
-      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, SNAPSHOT_STORE, CLOCK, METRICS, ProjectionHost],
+      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, SNAPSHOT_STORE, CLOCK, METRICS, COMMAND_ROUTING, ProjectionHost],
     };
   }
 }

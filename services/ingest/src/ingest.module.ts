@@ -1,6 +1,7 @@
 import { Inject, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { OPAL_CONFIG, ProjectionHost, type OpalConfig } from '@opal/service-runtime';
 import { IngestController } from './adapters/grpc/ingest.controller.js';
+import { IngestForwarding } from './adapters/grpc/ingest-forwarding.js';
 import { Eip712SignatureVerifier } from './adapters/crypto/eip712-signature.verifier.js';
 import { AjvSchemaValidator } from './adapters/schema/ajv-schema.validator.js';
 import { DatanetRepository } from './application/datanet.repository.js';
@@ -22,6 +23,7 @@ import { ingestProjections } from './projections/index.js';
     ReviewContributionHandler,
     PublishVersionHandler,
     IngestQueries,
+    IngestForwarding,
     { provide: SIGNATURE_VERIFIER, inject: [OPAL_CONFIG], useFactory: (c: OpalConfig) => new Eip712SignatureVerifier(c.chainId) },
     { provide: SCHEMA_VALIDATOR, useValue: new AjvSchemaValidator() },
     { provide: CONTENT_INSPECTOR, inject: [OPAL_CONFIG], useFactory: (c: OpalConfig) => new InspectionPool(c.chainId, c.ingestWorkers) },

@@ -46,6 +46,13 @@ export function kafkaDomainsOf(config: OpalConfig, names: readonly ServiceName[]
   return writers;
 }
 
+/** The domains whose commands these services route to their streams' owners (see CommandRouting). */
+export function routedDomainsOf(config: OpalConfig, names: readonly ServiceName[]): string[] {
+  const routed = names.filter((n) => services[n].routesCommands);
+  if (routed.length === 0) return [];
+  return config.kafkaTopicLayout === 'single' ? [OTHER_DOMAIN] : routed;
+}
+
 /** Domain of the streams no service claims (and of every stream in the single layout). */
 const OTHER_DOMAIN = 'events';
 

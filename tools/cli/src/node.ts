@@ -8,11 +8,11 @@ import { createServer } from 'node:net';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
-import { aggregateSnapshots, kafkaDomainsOf, openBackends, type Backends } from './backends.js';
-import { KafkaEventLog } from '@opal/event-log-kafka';
+import { aggregateSnapshots, kafkaDomainsOf, openBackends, routedDomainsOf, type Backends } from './backends.js';
+import { KafkaEventLog, type StreamOwners } from '@opal/event-log-kafka';
 import type { Logger } from 'pino';
 
 @Module({})
@@ -70,7 +70,8 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   const embedded = config.eventLog === 'embedded' && config.store === 'memory';
   // Port 0 asks for any free port: take one first (before anything is opened that a failure here
   // would leave open), so the address logged and returned is the one served.
-  const url = `${config.grpcHost}:${config.grpcPort === 0 ? await freePortOn(config.grpcHost) : config.grpcPort}`;
+  const port = config.grpcPort === 0 ? await freePortOn(config.grpcHost) : config.grpcPort;
+  const url = `${config.grpcHost}:${port}`;
   let release = () => {};
   let backends: Backends;
   if (embedded) {
@@ -88,17 +89,21 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   const { eventLog, store, content, snapshots } = backends;
   const metrics = new ProcessMetrics();
   const tracing = startTracing(config.otlpEndpoint, config.serviceName ?? (names.length === 1 ? `opal-${names[0]}` : 'opal'));
+  const routing = new CommandRouting();
+  let owners: StreamOwners | undefined;
   let app: INestMicroservice | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
-    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics }), {
+    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics, routing }), {
       ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : [])]),
       logger: new NestPinoLogger(logger),
     });
     await app.listen();
+    owners = await routeCommands(config, names, eventLog, port, routing, logger);
     if (config.metricsPort >= 0) metricsServer = await serveMetrics(metrics, config.grpcHost, config.metricsPort);
   } catch (error) {
+    await owners?.leave().catch(() => {});
     await app?.close().catch(() => {});
     if (embedded) {
       await eventLog.close();
@@ -121,6 +126,9 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       if (closed) return;
       closed = true;
       await metricsServer?.close();
+      // The others take this process's streams first; the calls already here still finish.
+      routing.stop();
+      await owners?.leave().catch((error: unknown) => logger.warn({ err: error }, 'leaving the command owners group failed'));
       await running.close();
       await tracing.flush().catch(() => {}); // a collector away loses these spans, not the shutdown
       if (embedded) {
@@ -145,6 +153,27 @@ async function warmIndex(log: KafkaEventLog, domains: readonly string[], logger:
   const started = performance.now();
   await log.warm(domains);
   logger.info({ domains, ms: Math.round(performance.now() - started), ...log.indexFootprint() }, 'kafka index ready');
+}
+
+/**
+ * Scaled out with an advertised host (OPAL_ADVERTISE_HOST): joins the processes that take commands on
+ * the same streams, so that each command goes to the one owning its stream's partition. Joined only
+ * once this process listens, as the others forward to it from then on.
+ */
+async function routeCommands(config: OpalConfig, names: readonly ServiceName[], log: EventLog, port: number, routing: CommandRouting, logger: Logger): Promise<StreamOwners | undefined> {
+  const domains = routedDomainsOf(config, names);
+  if (!config.advertiseHost || domains.length === 0) return undefined;
+  if (!(log instanceof KafkaEventLog)) {
+    logger.warn({ advertiseHost: config.advertiseHost }, 'OPAL_ADVERTISE_HOST is for processes on Kafka; with the embedded log every command is decided here');
+    return undefined;
+  }
+  const self = `${config.advertiseHost.includes(':') && !config.advertiseHost.startsWith('[') ? `[${config.advertiseHost}]` : config.advertiseHost}:${port}`;
+  const joined = await log.joinOwners(domains, self, (table) => {
+    const mine = [...table.values()].filter((a) => a === self).length;
+    logger.info({ address: self, partitions: table.size, owned: mine, owners: [...new Set(table.values())].sort() }, 'command owners changed');
+  });
+  routing.start(self, joined.owner);
+  return joined.owners;
 }
 
 /** A port the system deems free on `host` now (it binds port 0, reads the port, and lets go). */

@@ -9,14 +9,15 @@ import { GovernanceModule, parametersProjection } from '@opal/governance';
 import { serviceStreams, type ServiceName } from '@opal/contracts';
 
 /**
- * Every service: its Nest module, its gRPC API, the read models it owns, and the prefixes of the
- * stream ids it writes (serviceStreams; on Kafka, its streams live in a topic of its own).
+ * Every service: its Nest module, its gRPC API, the read models it owns, the prefixes of the stream
+ * ids it writes (serviceStreams; on Kafka, its streams live in a topic of its own), and whether its
+ * processes send each command to the one that owns its stream (OPAL_ADVERTISE_HOST).
  */
 export const services: Record<
   ServiceName,
-  { module: Type<unknown>; grpc: GrpcServiceKey; projections: readonly Projection<DomainEvent>[]; streamPrefixes: readonly string[] }
+  { module: Type<unknown>; grpc: GrpcServiceKey; projections: readonly Projection<DomainEvent>[]; streamPrefixes: readonly string[]; routesCommands?: boolean }
 > = {
-  ingest: { module: IngestModule, grpc: 'ingest', projections: ingestProjections as unknown as Projection<DomainEvent>[], streamPrefixes: serviceStreams.ingest },
+  ingest: { module: IngestModule, grpc: 'ingest', projections: ingestProjections as unknown as Projection<DomainEvent>[], streamPrefixes: serviceStreams.ingest, routesCommands: true },
   inference: { module: InferenceModule, grpc: 'inference', projections: inferenceProjections, streamPrefixes: serviceStreams.inference },
   attribution: {
     module: AttributionModule,

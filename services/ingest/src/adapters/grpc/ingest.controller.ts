@@ -1,6 +1,6 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod, GrpcStreamCall } from '@nestjs/microservices';
-import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { Metadata, ServerReadableStream, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import { createRpcExceptionFilter, LOGGER } from '@opal/service-runtime';
@@ -12,10 +12,16 @@ import { IngestQueries } from '../../application/ingest.queries.js';
 import { handleSubmissionStream } from './submission-batch.js';
 import { ingestErrorMapper } from './ingest-error.mapper.js';
 import * as map from './ingest.mapping.js';
+import { IngestForwarding, UNREACHED } from './ingest-forwarding.js';
 
 const Filter = createRpcExceptionFilter('ingest', ingestErrorMapper);
 
-/** gRPC edge of ingest: proto message in, command or query, proto message out. */
+type Call = ServerUnaryCall<unknown, unknown>;
+
+/**
+ * gRPC edge of ingest: proto message in, command or query, proto message out. Scaled out, a command
+ * on a Datanet another process owns goes on to that process (see IngestForwarding).
+ */
 @Controller()
 @UseFilters(Filter)
 export class IngestController {
@@ -25,17 +31,28 @@ export class IngestController {
     private readonly review: ReviewContributionHandler,
     private readonly publish: PublishVersionHandler,
     private readonly queries: IngestQueries,
+    private readonly forwarding: IngestForwarding,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
+  /** `here()` where this process decides commands on the Datanet; else the owner's answer to the request as it came. */
+  private async routed<T>(datanetId: string, method: string, request: object, metadata: Metadata | undefined, call: Call | undefined, here: () => Promise<T>): Promise<T> {
+    const to = this.forwarding.ownerOf(datanetId, metadata);
+    if (to !== undefined) {
+      const answer = await this.forwarding.unary<T>(to, method, request, call?.getDeadline());
+      if (answer !== UNREACHED) return answer;
+    }
+    return here();
+  }
+
   @GrpcMethod('IngestService', 'CreateDatanet')
-  createDatanet(r: api.CreateDatanetRequest): Promise<api.CreateDatanetResponse> {
-    return this.create.execute(map.createDatanetInput(r));
+  createDatanet(r: api.CreateDatanetRequest, metadata?: Metadata, call?: Call): Promise<api.CreateDatanetResponse> {
+    return this.routed(r.datanetId, 'CreateDatanet', r, metadata, call, () => this.create.execute(map.createDatanetInput(r)));
   }
 
   @GrpcMethod('IngestService', 'SubmitContribution')
-  async submitContribution(r: api.SubmitContributionRequest): Promise<api.SubmitContributionResponse> {
-    return map.submissionResponse(await this.submit.execute(map.submitInput(r)));
+  submitContribution(r: api.SubmitContributionRequest, metadata?: Metadata, call?: Call): Promise<api.SubmitContributionResponse> {
+    return this.routed(r.datanetId, 'SubmitContribution', r, metadata, call, async () => map.submissionResponse(await this.submit.execute(map.submitInput(r))));
   }
 
   @GrpcStreamCall('IngestService', 'SubmitContributions')
@@ -43,17 +60,21 @@ export class IngestController {
     call: ServerReadableStream<api.SubmitContributionRequest, api.SubmitContributionsResponse>,
     callback: sendUnaryData<api.SubmitContributionsResponse>,
   ): Promise<void> {
-    return handleSubmissionStream(call, callback, this.submit, this.logger);
+    const metadata = call.metadata;
+    return handleSubmissionStream(call, callback, this.submit, this.logger, {
+      ownerOf: (datanetId) => this.forwarding.ownerOf(datanetId, metadata),
+      open: (to) => this.forwarding.submissions(to),
+    });
   }
 
   @GrpcMethod('IngestService', 'ReviewContribution')
-  reviewContribution(r: api.ReviewContributionRequest): Promise<api.ReviewContributionResponse> {
-    return this.review.execute({ ...r, signature: r.signature ?? new Uint8Array(0) });
+  reviewContribution(r: api.ReviewContributionRequest, metadata?: Metadata, call?: Call): Promise<api.ReviewContributionResponse> {
+    return this.routed(r.datanetId, 'ReviewContribution', r, metadata, call, () => this.review.execute({ ...r, signature: r.signature ?? new Uint8Array(0) }));
   }
 
   @GrpcMethod('IngestService', 'PublishVersion')
-  publishVersion(r: api.PublishVersionRequest): Promise<api.PublishVersionResponse> {
-    return this.publish.execute(r.datanetId);
+  publishVersion(r: api.PublishVersionRequest, metadata?: Metadata, call?: Call): Promise<api.PublishVersionResponse> {
+    return this.routed(r.datanetId, 'PublishVersion', r, metadata, call, () => this.publish.execute(r.datanetId));
   }
 
   @GrpcMethod('IngestService', 'GetDatanet')

@@ -1,4 +1,4 @@
-import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
+import { status, type ServerReadableStream, type sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { EventLogError } from '@opal/event-log';
 import { infrastructureStatus } from '@opal/service-runtime';
@@ -6,6 +6,7 @@ import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import { IngestError } from '../../domain/ingest.errors.js';
 import type { SubmitContributionHandler } from '../../application/submit-contribution.handler.js';
 import { ingestErrorMapper } from './ingest-error.mapper.js';
+import type { ForwardedSubmissions } from './ingest-forwarding.js';
 import { submissionResponse, submitInput } from './ingest.mapping.js';
 
 const MAX_IN_FLIGHT = 256;
@@ -13,24 +14,67 @@ const MAX_IN_FLIGHT = 256;
 /**
  * A client-streamed batch: items are processed as they arrive, up to MAX_IN_FLIGHT at once (the
  * call is paused beyond that, so a fast client cannot exhaust memory), and answered in order,
- * one result per item. A per-item problem is that item's result; the batch goes on.
+ * one result per item. A per-item problem is that item's result; the batch goes on. Items on a
+ * Datanet another process owns go on to it, in one stream per owner, and its results take their
+ * places (see IngestForwarding).
  */
 export function handleSubmissionStream(
   call: ServerReadableStream<api.SubmitContributionRequest, api.SubmitContributionsResponse>,
   callback: sendUnaryData<api.SubmitContributionsResponse>,
   handler: SubmitContributionHandler,
   logger: Logger,
+  forwarding?: SubmissionForwarding,
 ): Promise<void> {
   const results: api.SubmitContributionResponse[] = [];
   const inFlight = new Set<Promise<void>>();
+  // Per Datanet, for the whole call: the stream on to its owner, or null to decide its items here.
+  // Every item of a Datanet goes the same way, so its owner decides them in the order sent.
+  const routes = new Map<string, ForwardedSubmissions | null>();
+  const forwarded: ForwardedSubmissions[] = [];
+  const routeOf = (datanetId: string): ForwardedSubmissions | null => {
+    let route = routes.get(datanetId);
+    if (route === undefined) {
+      const to = forwarding?.ownerOf(datanetId);
+      // One stream per owner, whichever of its Datanets the items are for.
+      route = to === undefined ? null : (forwarded.find((f) => f.to === to) ?? forwarding!.open(to) ?? null);
+      if (route && !forwarded.includes(route)) forwarded.push(route);
+      routes.set(datanetId, route);
+    }
+    return route;
+  };
   // Items are prepared concurrently but decided strictly in arrival order, so a near duplicate
   // is always judged against the items sent before it.
   let decided: Promise<unknown> = Promise.resolve();
   let paused = false;
+  let draining = 0; // streams on to owners waiting for room
+  const pause = () => {
+    if (paused) return;
+    paused = true;
+    call.pause();
+  };
+  const resumeIfRoom = () => {
+    if (!paused || draining > 0 || inFlight.size >= MAX_IN_FLIGHT / 2) return;
+    paused = false;
+    call.resume();
+  };
   return new Promise<void>((resolve) => {
     call.on('data', (request: api.SubmitContributionRequest) => {
       const index = results.length;
       results.push(undefined as never);
+      const route = routeOf(request.datanetId);
+      if (route) {
+        route.positions.push(index);
+        if (!route.write(request)) {
+          // The owner's side is full: read on once it has taken what is buffered.
+          draining++;
+          pause();
+          void route.drained().then(() => {
+            draining--;
+            resumeIfRoom();
+          });
+        }
+        return;
+      }
       const prepared = handler.prepare(submitInput(request));
       prepared.catch(() => undefined); // handled below, in order; not an unhandled rejection meanwhile
       const decision = decided.then(() => prepared).then((x) => handler.decide(x));
@@ -46,26 +90,57 @@ export function handleSubmissionStream(
         )
         .finally(() => {
           inFlight.delete(p);
-          if (paused && inFlight.size < MAX_IN_FLIGHT / 2) {
-            paused = false;
-            call.resume();
-          }
+          resumeIfRoom();
         });
       inFlight.add(p);
-      if (!paused && inFlight.size >= MAX_IN_FLIGHT) {
-        paused = true;
-        call.pause();
-      }
+      if (inFlight.size >= MAX_IN_FLIGHT) pause();
     });
     call.on('end', () => {
-      void Promise.all(inFlight).then(() => {
+      for (const f of forwarded) f.end();
+      const answers = forwarded.map((f) =>
+        f.response.then(
+          (r) => f.positions.forEach((at, i) => (results[at] = r.results[i] ?? lostResponse(f.to))),
+          (error: unknown) => {
+            const failed = forwardFailure(error, f.to, logger);
+            for (const at of f.positions) results[at] = failed;
+          },
+        ),
+      );
+      void Promise.all([...inFlight, ...answers]).then(() => {
         const count = (s: string) => results.filter((r) => r.status === s).length;
         callback(null, { results, accepted: count('ACCEPTED'), rejected: count('REJECTED'), pendingReview: count('PENDING_REVIEW') });
         resolve();
       });
     });
-    call.on('error', () => resolve());
+    call.on('error', () => {
+      for (const f of forwarded) f.cancel();
+      resolve();
+    });
   });
+}
+
+/** Where a call's items on a Datanet are decided: by its owner, through a stream opened on first need (see IngestForwarding). */
+export type SubmissionForwarding = {
+  /** The owner to send this Datanet's items to; undefined to decide them here. */
+  ownerOf(datanetId: string): string | undefined;
+  /** A stream to that owner; undefined when it cannot be reached now (the items are decided here). */
+  open(to: string): ForwardedSubmissions | undefined;
+};
+
+/** An item whose owner's answer held no result for it. */
+function lostResponse(to: string): api.SubmitContributionResponse {
+  return { contributionId: '', status: 'REJECTED', reason: 'UNAVAILABLE', detail: `the owner of the Datanet (${to}) answered no result for it; try again`, duplicateOf: '', contentHash: '' };
+}
+
+/**
+ * Items sent on to an owner whose call failed: each may or may not have been decided there, so each
+ * is the caller's to try again (a retried submission that did land is refused as a used nonce).
+ */
+function forwardFailure(error: unknown, to: string, logger: Logger): api.SubmitContributionResponse {
+  const e = (error as { getError?: () => unknown }).getError?.() as { code?: number; message?: string } | undefined;
+  logger.warn({ err: error, owner: to }, 'submissions forwarded to the owner of their Datanet failed');
+  const reason = e?.code === status.UNAVAILABLE || e?.code === status.DEADLINE_EXCEEDED || e?.code === status.CANCELLED ? 'UNAVAILABLE' : 'INTERNAL';
+  return { contributionId: '', status: 'REJECTED', reason, detail: `forwarded to the owner of the Datanet (${to}): ${e?.message ?? 'failed'}`, duplicateOf: '', contentHash: '' };
 }
 
 const isConflict = (e: unknown) => e instanceof EventLogError && e.code === 'VERSION_CONFLICT';

@@ -1,0 +1,136 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { RpcException } from '@nestjs/microservices';
+import { connectivityState, Metadata, status, type Client, type ClientWritableStream, type Deadline, type ServiceError } from '@grpc/grpc-js';
+import { COMMAND_ROUTING, CommandRouting, METRICS, peerClient, ProcessMetrics, ROUTED_METADATA } from '@opal/service-runtime';
+import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
+import { datanetStream } from '../../domain/ingest.events.js';
+
+/** No connection to the owner is up, so the command never left: decide it here. */
+export const UNREACHED = Symbol('owner unreached');
+
+/** One client stream of submissions on to a Datanet's owner, for the items of one incoming stream. */
+export type ForwardedSubmissions = {
+  /** The owner's address. */
+  readonly to: string;
+  /** Where each item sent on sits in the incoming stream, in the order sent. */
+  readonly positions: number[];
+  /** Sends one more item; false: wait for `drained` before the next. */
+  write(request: api.SubmitContributionRequest): boolean;
+  readonly drained: () => Promise<void>;
+  end(): void;
+  cancel(): void;
+  /** The owner's answer, one result per item sent, in order; rejects as the call failed. */
+  readonly response: Promise<api.SubmitContributionsResponse>;
+};
+
+/**
+ * Sends ingest commands on to the process that owns their Datanet's stream (see CommandRouting),
+ * which decides them in order on the state it holds. A command forwarded here is decided here, so
+ * a command travels at most once. An owner this process has no connection to (one just joined, or
+ * one that left before the group gave its partitions to another) gets nothing: the command is
+ * decided where it arrived, and the log's version check keeps that correct.
+ */
+@Injectable()
+export class IngestForwarding implements OnApplicationShutdown {
+  private readonly clients = new Map<string, Client & Record<string, any>>();
+
+  constructor(
+    @Inject(COMMAND_ROUTING) private readonly routing: CommandRouting,
+    @Inject(METRICS) private readonly metrics: ProcessMetrics,
+  ) {}
+
+  /** The owner to send a command on this Datanet to; undefined to decide it here. */
+  ownerOf(datanetId: string, metadata: Metadata | undefined): string | undefined {
+    if (!datanetId || (metadata && metadata.get(ROUTED_METADATA).length > 0)) return undefined;
+    return this.routing.forwardTo(datanetStream(datanetId));
+  }
+
+  /** A unary command on to `to`, with the caller's deadline; UNREACHED when it could not be delivered. */
+  async unary<T>(to: string, method: string, request: object, deadline: Deadline | undefined): Promise<T | typeof UNREACHED> {
+    const client = this.connected(to);
+    if (!client) return this.unreached(method);
+    try {
+      const response = await new Promise<T>((resolve, reject) => {
+        client[method]!(request, this.metadata(), deadline === undefined || deadline === Infinity ? {} : { deadline }, (error: ServiceError | null, r: T) => (error ? reject(error) : resolve(r)));
+      });
+      this.metrics.commandsForwarded(method, 'forwarded');
+      return response;
+    } catch (error) {
+      if (neverConnected(error)) return this.unreached(method);
+      this.metrics.commandsForwarded(method, 'forwarded');
+      throw asRpcException(error);
+    }
+  }
+
+  /**
+   * Opens a client stream of submissions to `to`, or undefined when it cannot be reached now (its
+   * connection is failing): those items are decided here.
+   */
+  submissions(to: string): ForwardedSubmissions | undefined {
+    const client = this.connected(to);
+    if (!client) {
+      this.unreached('SubmitContributions');
+      return undefined;
+    }
+    let call!: ClientWritableStream<api.SubmitContributionRequest>;
+    const response = new Promise<api.SubmitContributionsResponse>((resolve, reject) => {
+      call = client.SubmitContributions!(this.metadata(), (error: ServiceError | null, r: api.SubmitContributionsResponse) => (error ? reject(asRpcException(error)) : resolve(r)));
+    });
+    const positions: number[] = [];
+    const counted = response.then((r) => {
+      this.metrics.commandsForwarded('SubmitContributions', 'forwarded', positions.length);
+      return r;
+    });
+    // Awaited once the incoming stream ends; a caller gone before that never asks.
+    counted.catch(() => {});
+    return {
+      to,
+      positions,
+      write: (request) => call.write(request),
+      drained: () => new Promise<void>((resolve) => call.once('drain', resolve)),
+      end: () => call.end(),
+      cancel: () => call.cancel(),
+      response: counted,
+    };
+  }
+
+  onApplicationShutdown(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  private unreached(method: string): typeof UNREACHED {
+    this.metrics.commandsForwarded(method, 'owner_not_connected');
+    return UNREACHED;
+  }
+
+  private metadata(): Metadata {
+    const m = new Metadata();
+    m.set(ROUTED_METADATA, this.routing.address ?? 'unknown');
+    return m;
+  }
+
+  /**
+   * The client of `address` if its connection is up; else undefined, and it connects for the calls
+   * after this one. Only a connected owner is sent commands: one sent on a connection that then never
+   * came up could not be told apart from one that was decided there.
+   */
+  private connected(address: string): (Client & Record<string, any>) | undefined {
+    let c = this.clients.get(address);
+    if (!c) this.clients.set(address, (c = peerClient(address, 'ingest')));
+    return c.getChannel().getConnectivityState(true) === connectivityState.READY ? c : undefined;
+  }
+}
+
+/** A call that failed before any connection to the owner was made: nothing reached it. */
+function neverConnected(error: unknown): boolean {
+  const e = error as Partial<ServiceError>;
+  return e.code === status.UNAVAILABLE && typeof e.details === 'string' && e.details.startsWith('No connection established');
+}
+
+/** The owner's status and message, for the caller as the owner gave them. */
+function asRpcException(error: unknown): RpcException {
+  const e = error as Partial<ServiceError>;
+  if (typeof e.code === 'number') return new RpcException({ code: e.code, message: e.details ?? e.message ?? '' });
+  return new RpcException({ code: status.INTERNAL, message: 'forwarding failed' });
+}
