@@ -16,6 +16,7 @@ export type ForwardedSubmissions = {
   readonly positions: number[];
   /** Sends one more item; false: wait for `drained` before the next. */
   write(request: api.SubmitContributionRequest): boolean;
+  /** Resolves once there is room for more, or the call is over. */
   readonly drained: () => Promise<void>;
   end(): void;
   cancel(): void;
@@ -87,7 +88,15 @@ export class IngestForwarding implements OnApplicationShutdown {
       to,
       positions,
       write: (request) => call.write(request),
-      drained: () => new Promise<void>((resolve) => call.once('drain', resolve)),
+      // A call that failed drains no more: whoever waits for room goes on (its items fail with it).
+      drained: () =>
+        new Promise<void>((resolve) => {
+          call.once('drain', resolve);
+          counted.then(
+            () => resolve(),
+            () => resolve(),
+          );
+        }),
       end: () => call.end(),
       cancel: () => call.cancel(),
       response: counted,

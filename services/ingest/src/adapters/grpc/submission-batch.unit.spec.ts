@@ -5,7 +5,8 @@ import pino from 'pino';
 import { EventLogError, TransientError } from '@opal/event-log';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import type { SubmitContributionHandler } from '../../application/submit-contribution.handler.js';
-import { handleSubmissionStream } from './submission-batch.js';
+import { handleSubmissionStream, type SubmissionForwarding } from './submission-batch.js';
+import type { ForwardedSubmissions } from './ingest-forwarding.js';
 
 /** A client stream of `items` requests, ended; what the server answered comes back. */
 async function answer(handler: Partial<SubmitContributionHandler>, items: number): Promise<api.SubmitContributionsResponse> {
@@ -69,5 +70,110 @@ describe('SubmitContributions: items the event log refuses', () => {
     );
     assert.equal(reply.results[0]!.reason, 'UNAVAILABLE');
     assert.match(reply.results[0]!.detail, /mongodb unavailable/);
+  });
+});
+
+/** A stream on to an owner that takes `room` items before asking to wait, and answers as `answer` says. */
+function ownerStream(to: string, room: number, answer: (sent: api.SubmitContributionRequest[]) => Promise<api.SubmitContributionsResponse>) {
+  const sent: api.SubmitContributionRequest[] = [];
+  let ended!: () => void;
+  const end = new Promise<void>((r) => (ended = r));
+  const waiting: (() => void)[] = [];
+  const stream: ForwardedSubmissions & { sent: typeof sent; drain: () => void } = {
+    to,
+    positions: [],
+    sent,
+    write: (r) => (sent.push(r), sent.length < room),
+    drained: () => new Promise<void>((r) => waiting.push(r)),
+    drain: () => waiting.splice(0).forEach((r) => r()),
+    end: ended,
+    cancel: () => {},
+    response: end.then(() => answer(sent)),
+  };
+  return stream;
+}
+
+const accepted = (id: string): api.SubmitContributionResponse => ({ contributionId: id, status: 'ACCEPTED', reason: '', detail: '', duplicateOf: '', contentHash: 'h' });
+
+describe('SubmitContributions: items on a Datanet another process owns', () => {
+  const local: Partial<SubmitContributionHandler> = {
+    prepare: async (x) => x as never,
+    decide: async (x) => ({ durable: Promise.resolve(accepted(`here-${(x as unknown as { nonce: string }).nonce}`)) }) as never,
+  };
+
+  async function run(forwarding: SubmissionForwarding, datanets: string[], call = Object.assign(new EventEmitter(), { pause() {}, resume() {} })) {
+    let reply: api.SubmitContributionsResponse | undefined;
+    const done = handleSubmissionStream(call as never, (error, r) => (assert.equal(error, null), (reply = r!)), local as SubmitContributionHandler, pino({ level: 'silent' }), forwarding);
+    datanets.forEach((datanetId, i) => call.emit('data', { datanetId, content: new Uint8Array([i]), contributor: '0xc', nonce: String(i), signature: new Uint8Array(65) }));
+    call.emit('end');
+    await done;
+    return reply!;
+  }
+
+  it("sends them on in order, in one stream per owner, and puts the owner's results in their places", async () => {
+    const owners = new Map([['a', 'owner-1:1'], ['c', 'owner-1:1'], ['b', 'owner-2:1']]);
+    const opened: ReturnType<typeof ownerStream>[] = [];
+    const reply = await run(
+      {
+        ownerOf: (d) => owners.get(d),
+        open: (to) => {
+          const s = ownerStream(to, 1000, async (sent) => ({ results: sent.map((r) => accepted(`${to}-${r.nonce}`)), accepted: sent.length, rejected: 0, pendingReview: 0 }));
+          opened.push(s);
+          return s;
+        },
+      },
+      ['a', 'here', 'b', 'c', 'a', 'here', 'b'],
+    );
+    assert.deepEqual(opened.map((s) => [s.to, s.sent.map((r) => `${r.datanetId}${r.nonce}`)]), [
+      ['owner-1:1', ['a0', 'c3', 'a4']],
+      ['owner-2:1', ['b2', 'b6']],
+    ]);
+    assert.deepEqual(
+      reply.results.map((r) => r.contributionId),
+      ['owner-1:1-0', 'here-1', 'owner-2:1-2', 'owner-1:1-3', 'owner-1:1-4', 'here-5', 'owner-2:1-6'],
+    );
+    assert.equal(reply.accepted, 7);
+  });
+
+  it('answers the items of an owner whose call failed UNAVAILABLE, and the others as they went', async () => {
+    const reply = await run(
+      {
+        ownerOf: (d) => (d === 'gone' ? 'owner:1' : undefined),
+        open: (to) => ownerStream(to, 1000, async () => Promise.reject(Object.assign(new Error('Connection dropped'), { getError: () => ({ code: 14, message: 'Connection dropped' }) }))),
+      },
+      ['gone', 'here', 'gone'],
+    );
+    assert.deepEqual(
+      reply.results.map((r) => `${r.status} ${r.reason}`),
+      ['REJECTED UNAVAILABLE', 'ACCEPTED ', 'REJECTED UNAVAILABLE'],
+    );
+    assert.match(reply.results[0]!.detail, /owner of the Datanet \(owner:1\): Connection dropped/);
+  });
+
+  it('decides here the items of an owner it cannot reach now', async () => {
+    const reply = await run({ ownerOf: () => 'owner:1', open: () => undefined }, ['a', 'a']);
+    assert.deepEqual(
+      reply.results.map((r) => r.contributionId),
+      ['here-0', 'here-1'],
+    );
+  });
+
+  it('stops reading the client while the owner has no room, and reads on once it has', async () => {
+    const events: string[] = [];
+    const call = Object.assign(new EventEmitter(), { pause: () => events.push('pause'), resume: () => events.push('resume') });
+    const owner = ownerStream('owner:1', 2, async (sent) => ({ results: sent.map((r) => accepted(r.nonce)), accepted: sent.length, rejected: 0, pendingReview: 0 }));
+    let reply: api.SubmitContributionsResponse | undefined;
+    const done = handleSubmissionStream(call as never, (_e, r) => (reply = r!), local as SubmitContributionHandler, pino({ level: 'silent' }), { ownerOf: () => 'owner:1', open: () => owner });
+    for (let i = 0; i < 3; i++) call.emit('data', { datanetId: 'a', content: new Uint8Array([i]), contributor: '0xc', nonce: String(i), signature: new Uint8Array(65) });
+    assert.deepEqual(events, ['pause'], 'paused once the owner asked to wait');
+    owner.drain();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(events, ['pause', 'resume']);
+    call.emit('end');
+    await done;
+    assert.deepEqual(
+      reply!.results.map((r) => r.contributionId),
+      ['0', '1', '2'],
+    );
   });
 });
