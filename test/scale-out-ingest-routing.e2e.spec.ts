@@ -14,6 +14,7 @@ import { deleteTopics, dropDb, freePort } from '@opal/test-infra';
 import { call, clientStream, grpcClient, rng, signContribution, text, vocabulary, wallet } from '@opal/testkit';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
+import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
 import { brokers, groupsOf, platformLog, scenario, skip } from './scale-out/fault-kit.js';
 
 const STREAMED = 200;
@@ -26,7 +27,9 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
   const clients: any[] = [];
   const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
   let log: KafkaEventLog | undefined;
+  let collector: Awaited<ReturnType<typeof startOtlpReceiver>> | undefined;
   after(async () => {
+    await collector?.close();
     for (const c of clients) c.close();
     for (const r of replicas) await r.kill();
     await log?.close();
@@ -71,10 +74,11 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
 
   it(`takes two client streams of ${STREAMED} contributions on one Datanet, one per replica, and only its owner appends to it`, async () => {
     await admin.connect();
+    collector = await startOtlpReceiver();
     for (const dir of dirs) {
       const metrics = await freePort();
       metricsPorts.push(metrics);
-      replicas.push(new ServeProcess('ingest', { ...s.env, OPAL_DATA_DIR: dir, OPAL_ADVERTISE_HOST: '127.0.0.1', OPAL_METRICS_PORT: String(metrics) }));
+      replicas.push(new ServeProcess('ingest', { ...s.env, OPAL_DATA_DIR: dir, OPAL_ADVERTISE_HOST: '127.0.0.1', OPAL_METRICS_PORT: String(metrics), OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint }));
     }
     for (const r of replicas) await r.start();
     clients.push(...replicas.map((r) => grpcClient(r.url, 'ingest')));
@@ -108,6 +112,11 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
     const unary = await forwarded(0, 'SubmitContribution');
     assert.equal((await call(clients[0], 'submitContribution', one!)).status, 'ACCEPTED');
     assert.equal(await forwarded(0, 'SubmitContribution'), unary + 1);
+    // The owner's handling is part of the caller's trace: its server span is a child of the first replica's.
+    const submits = () => collector!.spans.filter((x) => x.name === 'opal.ingest.v1.IngestService/SubmitContribution');
+    const hop = () => submits().find((owner) => submits().some((first) => first.spanId === owner.parentSpanId && first.traceId === owner.traceId));
+    for (let i = 0; i < 100 && !hop(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(hop(), `a forwarded call's span has the first replica's as parent: ${JSON.stringify(submits().map((x) => [x.traceId, x.spanId, x.parentSpanId]))}`);
     await assert.rejects(call(clients[0], 'submitContribution', one!), (e: ServiceError) => e.code === status.ALREADY_EXISTS && /nonce/.test(e.details));
     await assert.rejects(call(clients[0], 'submitContribution', { ...one!, nonce: '2', signature: Buffer.alloc(64) }), (e: ServiceError) => e.code === status.INVALID_ARGUMENT && /^signature: must be 65 bytes/.test(e.details));
     assert.equal(await forwarded(0, 'SubmitContribution'), unary + 3, 'the refused ones went on too');

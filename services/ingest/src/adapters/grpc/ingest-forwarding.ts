@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { connectivityState, Metadata, status, type Client, type ClientWritableStream, type Deadline, type ServiceError } from '@grpc/grpc-js';
 import { COMMAND_ROUTING, CommandRouting, METRICS, peerClient, ProcessMetrics, ROUTED_METADATA } from '@opal/service-runtime';
+import { activeTraceHeaders } from '@opal/event-log';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import { datanetStream } from '../../domain/ingest.events.js';
 
@@ -113,9 +114,11 @@ export class IngestForwarding implements OnApplicationShutdown {
     return UNREACHED;
   }
 
+  /** Marks the call as forwarded, and carries the caller's trace on (the owner's spans join it). */
   private metadata(): Metadata {
     const m = new Metadata();
     m.set(ROUTED_METADATA, this.routing.address ?? 'unknown');
+    for (const [k, v] of Object.entries(activeTraceHeaders() ?? {})) m.set(k, v);
     return m;
   }
 
