@@ -89,8 +89,8 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
     const datanetId = Array.from({ length: 50 }, (_, i) => `routed-${i}`).find((id) => ownerOf(table, id) === replicas[1]!.url)!;
     assert.ok(datanetId, 'some Datanet id falls in a partition the second replica owns');
     await call(clients[0], 'createDatanet', { datanetId, name: 'Routed', dataKind: 'text', license: 'MIT', owner: wallet(0).address, policy: { maxItemBytes: 4096 } });
-    // The first command to an owner finds no connection up yet, and is decided where it arrived;
-    // this one opens the connection for the rest.
+    // The replicas connect to each other as the group names them; a command that found no
+    // connection up would be decided where it arrived.
     const warm = await items(datanetId, 1, 1, 1);
     assert.equal((await call(clients[0], 'submitContribution', warm[0]!)).status, 'ACCEPTED');
     await new Promise((r) => setTimeout(r, 500));

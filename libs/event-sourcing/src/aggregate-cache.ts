@@ -49,6 +49,12 @@ export type AggregateCacheOptions = {
   readonly memoryBudgetBytes?: number;
   /** An aggregate was dropped to keep within the budget. */
   readonly onDropped?: (streamId: string, weight: number) => void;
+  /**
+   * On a log with concurrent writers: how long a stream that lost a race goes without deciding
+   * commands ahead of its append in flight, at first (doubling while races keep coming); read at
+   * each lost race. Default CONTENDED_MS, for processes that keep racing for the same streams.
+   */
+  readonly contendedMs?: () => number;
 };
 
 export type CommandContext = {
@@ -106,7 +112,7 @@ export class AggregateCache<S, E extends DomainEvent> {
       encode: (events, ctx) => this.encode(events, ctx),
       evolve: (state, event) => definition.evolve(state, event),
       append: (streamId, events, expectedVersion) => log.append(streamId, events, { expectedVersion, producer }),
-    });
+    }, options.contendedMs);
   }
 
   async load(streamId: string): Promise<Entry<S, E>> {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EmbeddedEventLog, EventLogError, type EventLog } from '@opal/event-log';
 import { AggregateCache, CONFLICT_ATTEMPTS, type AggregateDefinition } from './aggregate-cache.js';
+import { contentionAfterRace } from './shared-decisions.js';
 import { add, assertEachDecidedOnTheOneBefore, codec, counter, embeddedLog, interfere, seeing, type Counted } from './testing/counter-aggregate.js';
 
 // Two caches over one log stand in for two processes (replicas) running commands on one stream.
@@ -213,5 +214,44 @@ describe('AggregateCache on a log with concurrent writers', () => {
     for (let i = 0; i < 5; i++) more.push((await a.decide('lost', { now: 20 + i }, seeing(`late ${i}`))).durable);
     await Promise.all(more);
     assert.equal(appends, refused.length + 5);
+  });
+
+  it('decides ahead again once the stream has gone its wait (contendedMs) without a race', async () => {
+    const a = new AggregateCache(slow, counter, 'a', { contendedMs: () => 0 });
+    await a.execute('brief', { now: 0 }, add('first'));
+    let interfered = false;
+    const second = (s: { count: number; names: string[] }) => {
+      if (!interfered && s.count === 2) {
+        interfered = true;
+        interfere(log, 'brief');
+      }
+      return seeing('c1')(s);
+    };
+    const decided = [await a.decide('brief', { now: 1 }, seeing('c0')), await a.decide('brief', { now: 2 }, second)];
+    const outcomes = await Promise.allSettled(decided.map((d) => d.durable));
+    assert.ok(outcomes.some((o) => o.status === 'rejected'), 'a race was lost');
+    for (const [i, o] of outcomes.entries()) if (o.status === 'rejected') await a.execute('brief', { now: 10 + i }, seeing(`again c${i}`));
+    appends = 0;
+    const more = [];
+    for (let i = 0; i < 5; i++) more.push((await a.decide('brief', { now: 20 + i }, seeing(`late ${i}`))).durable);
+    await Promise.all(more);
+    assert.ok(appends < 5, `5 commands in ${appends} appends`);
+    assertEachDecidedOnTheOneBefore((await log.readStream('brief')).map((e) => codec.decode(e)!.data.name));
+  });
+});
+
+describe('contentionAfterRace', () => {
+  it('waits `first` after a race, twice as long while races keep coming, and `first` again after a quiet spell', () => {
+    const first = contentionAfterRace(undefined, 1000, 60_000);
+    assert.deepEqual(first, { until: 61_000, backoff: 60_000 });
+    // Within a wait's length of the last one's end: doubled.
+    const again = contentionAfterRace(first, 100_000, 60_000);
+    assert.deepEqual(again, { until: 220_000, backoff: 120_000 });
+    // Never beyond an hour.
+    let c = again;
+    for (let t = 200_000; c.backoff < 3_600_000; t = c.until) c = contentionAfterRace(c, t, 60_000);
+    assert.equal(contentionAfterRace(c, c.until, 60_000).backoff, 3_600_000);
+    // A race long after the last wait ended (more than its length): from `first` again.
+    assert.deepEqual(contentionAfterRace(again, 220_000 + 120_000, 5000), { until: 345_000, backoff: 5000 });
   });
 });

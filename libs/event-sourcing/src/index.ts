@@ -7,5 +7,6 @@ export * from './projection.js';
 export { PagedList, versionIncrements, type ListIncrement, type PageDoc, type VersionDocs } from './paged-list.js';
 export { ProjectionRunner, projectionSubscription, REMOTE_STORE_BATCH, type ProjectionRunnerOptions } from './projection-runner.js';
 export { AggregateCache, retryOnConflict, CONFLICT_ATTEMPTS, type AggregateCacheOptions, type AggregateDefinition, type CommandContext } from './aggregate-cache.js';
+export { CONTENDED_MS, contentionAfterRace, type Contention } from './shared-decisions.js';
 export { FileSnapshotStore, MemorySnapshotStore, SNAPSHOT_STORE, type AggregateSnapshot, type SnapshotStore } from './aggregate-snapshots.js';
 export { ProjectionRebuild } from './projection-rebuild.js';

@@ -54,9 +54,27 @@ export type SharedCache<S, E extends DomainEvent> = {
 
 /** Events of commands decided ahead of an append in flight, at most, before further decisions wait for it. */
 const MAX_GROUP_EVENTS = 2000;
-/** How long a stream that lost a race to another process is run without deciding ahead (doubling up to MAX_CONTENDED_MS). */
-const CONTENDED_MS = 60_000;
+/**
+ * How long a stream that lost a race to another process is run without deciding ahead, by default:
+ * doubled while races keep coming (up to MAX_CONTENDED_MS), from this again after a quiet spell.
+ */
+export const CONTENDED_MS = 60_000;
 const MAX_CONTENDED_MS = 3_600_000;
+
+/** A stream's contention: until when it decides nothing ahead, and the wait that set it. */
+export type Contention = { readonly until: number; readonly backoff: number };
+
+/**
+ * The contention after a lost race at `now`: twice the last wait while races keep coming (this one
+ * within a wait's length of the last one's end), `first` after a quiet spell. Without the reset a
+ * stream raced once in a while (as a deploy moves the owner of routed commands) would wait longer
+ * at each, up to an hour.
+ */
+export function contentionAfterRace(before: Contention | undefined, now: number, first: number): Contention {
+  const keptComing = before !== undefined && now < before.until + before.backoff;
+  const backoff = keptComing ? Math.min(Math.max(before.backoff * 2, first), MAX_CONTENDED_MS) : first;
+  return { until: now + backoff, backoff };
+}
 
 /** A decided command waiting for the log: its encoded events, the events to fold in, and its outcome. */
 type Queued<E> = {
@@ -130,9 +148,13 @@ function lostWith(streamId: string): EventLogError {
 
 export class SharedDecisions<S, E extends DomainEvent> {
   /** Streams where this process lost a race to another writer: until when it decides no command ahead there. */
-  private readonly races = new Map<string, { until: number; backoff: number }>();
+  private readonly races = new Map<string, Contention>();
 
-  constructor(private readonly cache: SharedCache<S, E>) {}
+  /** `contendedMs`: the first wait after a lost race (CONTENDED_MS by default), read at each. */
+  constructor(
+    private readonly cache: SharedCache<S, E>,
+    private readonly contendedMs: () => number = () => CONTENDED_MS,
+  ) {}
 
   /**
    * Takes in what other processes appended to the stream since this process last read it, once
@@ -162,7 +184,7 @@ export class SharedDecisions<S, E extends DomainEvent> {
    * together, as one append, when it returns. If an append folded in early loses its race, the
    * state holds events the log does not: the aggregate is evicted (read again by the next command)
    * and every command decided on it fails with VERSION_CONFLICT, to be decided again. A stream
-   * where that happened is then run without deciding ahead for a while (CONTENDED_MS, doubling while
+   * where that happened is then run without deciding ahead for a while (contendedMs, doubling while
    * races keep coming), since reading a long stream again at every lost race would cost more than
    * the round trips saved.
    */
@@ -329,9 +351,7 @@ export class SharedDecisions<S, E extends DomainEvent> {
 
   /** A race on the stream was lost: no deciding ahead there for a while, longer each time. */
   private raced(streamId: string): void {
-    const before = this.races.get(streamId);
-    const backoff = Math.min((before?.backoff ?? CONTENDED_MS / 2) * 2, MAX_CONTENDED_MS);
-    this.races.set(streamId, { until: performance.now() + backoff, backoff });
+    this.races.set(streamId, contentionAfterRace(this.races.get(streamId), performance.now(), this.contendedMs()));
   }
 
   private contended(streamId: string): boolean {

@@ -12,6 +12,17 @@ export const ROUTED_METADATA = 'opal-routed-from';
 export class CommandRouting {
   private owner: ((streamId: string) => string | undefined) | undefined;
   private self = '';
+  private readonly peerListeners: ((peers: readonly string[]) => void)[] = [];
+
+  /** Hears the addresses of the other processes that own streams, each time they change (to connect ahead of the first command). */
+  onPeers(listener: (peers: readonly string[]) => void): void {
+    this.peerListeners.push(listener);
+  }
+
+  /** The other processes owning streams now, by address. */
+  peersChanged(peers: readonly string[]): void {
+    for (const l of this.peerListeners) l(peers);
+  }
 
   /** `self`: the address this process advertised; `owner`: the address of a stream's owner now, if known. */
   start(self: string, owner: (streamId: string) => string | undefined): void {

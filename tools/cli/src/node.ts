@@ -169,6 +169,7 @@ async function routeCommands(config: OpalConfig, names: readonly ServiceName[], 
   }
   const self = `${config.advertiseHost.includes(':') && !config.advertiseHost.startsWith('[') ? `[${config.advertiseHost}]` : config.advertiseHost}:${port}`;
   const joined = await log.joinOwners(domains, self, (table) => {
+    routing.peersChanged([...new Set(table.values())].filter((a) => a !== self));
     const mine = [...table.values()].filter((a) => a === self).length;
     logger.info({ address: self, partitions: table.size, owned: mine, owners: [...new Set(table.values())].sort() }, 'command owners changed');
   });

@@ -39,7 +39,13 @@ export class IngestForwarding implements OnApplicationShutdown {
   constructor(
     @Inject(COMMAND_ROUTING) private readonly routing: CommandRouting,
     @Inject(METRICS) private readonly metrics: ProcessMetrics,
-  ) {}
+  ) {
+    // Connect to each new owner as soon as the group names it, so that its first commands find the
+    // connection up instead of being decided here (and racing it).
+    routing.onPeers((peers) => {
+      for (const p of peers) this.connected(p);
+    });
+  }
 
   /** The owner to send a command on this Datanet to; undefined to decide it here. */
   ownerOf(datanetId: string, metadata: Metadata | undefined): string | undefined {
