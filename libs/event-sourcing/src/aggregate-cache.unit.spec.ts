@@ -185,21 +185,29 @@ describe('AggregateCache on a log with concurrent writers', () => {
     assert.equal((await a.peek('piped')).version, 301);
   });
 
-  it('decides again, on the stream read again, every command decided on an append that lost its race; then stops deciding ahead there', async () => {
-    const a = new AggregateCache(slow, counter, 'a');
-    await a.execute('lost', { now: 0 }, add('first'));
-    // Another process appends right as the second command is decided, on top of the first.
+  /**
+   * Three commands decided one after another on `stream`, another process appending right as the
+   * second is decided, on top of the first (in flight): their outcomes.
+   */
+  async function loseARace(a: AggregateCache<{ count: number; names: string[] }, Counted>, stream: string) {
+    await a.execute(stream, { now: 0 }, add('first'));
     let interfered = false;
     const second = (s: { count: number; names: string[] }) => {
       if (!interfered && s.count === 2) {
         interfered = true;
-        interfere(log, 'lost');
+        interfere(log, stream);
       }
       return seeing('c1')(s);
     };
-    const decided = [await a.decide('lost', { now: 1 }, seeing('c0')), await a.decide('lost', { now: 2 }, second), await a.decide('lost', { now: 3 }, seeing('c2'))];
+    const decided = [await a.decide(stream, { now: 1 }, seeing('c0')), await a.decide(stream, { now: 2 }, second), await a.decide(stream, { now: 3 }, seeing('c2'))];
     const outcomes = await Promise.allSettled(decided.map((d) => d.durable));
     assert.ok(interfered, 'the second was decided while the first was in flight');
+    return outcomes;
+  }
+
+  it('decides again, on the stream read again, every command decided on an append that lost its race; then stops deciding ahead there', async () => {
+    const a = new AggregateCache(slow, counter, 'a');
+    const outcomes = await loseARace(a, 'lost');
     const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
     assert.ok(refused.length >= 2 && refused.every((e) => e instanceof EventLogError && e.code === 'VERSION_CONFLICT'), `refused: ${refused}`);
     // Decided again (as execute does), each on the stream as the log has it.
@@ -218,17 +226,7 @@ describe('AggregateCache on a log with concurrent writers', () => {
 
   it('decides ahead again once the stream has gone its wait (contendedMs) without a race', async () => {
     const a = new AggregateCache(slow, counter, 'a', { contendedMs: () => 0 });
-    await a.execute('brief', { now: 0 }, add('first'));
-    let interfered = false;
-    const second = (s: { count: number; names: string[] }) => {
-      if (!interfered && s.count === 2) {
-        interfered = true;
-        interfere(log, 'brief');
-      }
-      return seeing('c1')(s);
-    };
-    const decided = [await a.decide('brief', { now: 1 }, seeing('c0')), await a.decide('brief', { now: 2 }, second)];
-    const outcomes = await Promise.allSettled(decided.map((d) => d.durable));
+    const outcomes = await loseARace(a, 'brief');
     assert.ok(outcomes.some((o) => o.status === 'rejected'), 'a race was lost');
     for (const [i, o] of outcomes.entries()) if (o.status === 'rejected') await a.execute('brief', { now: 10 + i }, seeing(`again c${i}`));
     appends = 0;
