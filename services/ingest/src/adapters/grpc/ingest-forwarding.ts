@@ -9,6 +9,9 @@ import { datanetStream } from '../../domain/ingest.events.js';
 /** No connection to the owner is up, so the command never left: decide it here. */
 export const UNREACHED = Symbol('owner unreached');
 
+/** How long the client of an owner that left the group stays open for the calls already on it. */
+const RETIRED_CLIENT_MS = 60_000;
+
 /** One client stream of submissions on to a Datanet's owner, for the items of one incoming stream. */
 export type ForwardedSubmissions = {
   /** The owner's address. */
@@ -28,8 +31,8 @@ export type ForwardedSubmissions = {
 /**
  * Sends ingest commands on to the process that owns their Datanet's stream (see CommandRouting),
  * which decides them in order on the state it holds. A command forwarded here is decided here, so
- * a command travels at most once. An owner this process has no connection to (one just joined, or
- * one that left before the group gave its partitions to another) gets nothing: the command is
+ * a command travels at most once. An owner this process has no connection up to (one gone before
+ * the group gave its partitions to another, or one named a moment ago) gets nothing: the command is
  * decided where it arrived, and the log's version check keeps that correct.
  */
 @Injectable()
@@ -41,9 +44,15 @@ export class IngestForwarding implements OnApplicationShutdown {
     @Inject(METRICS) private readonly metrics: ProcessMetrics,
   ) {
     // Connect to each new owner as soon as the group names it, so that its first commands find the
-    // connection up instead of being decided here (and racing it).
+    // connection up instead of being decided here (and racing it). Owners gone (pods replaced, with
+    // new addresses) are let go, once the calls still on their way there have had time to finish.
     routing.onPeers((peers) => {
       for (const p of peers) this.connected(p);
+      for (const [address, client] of this.clients) {
+        if (peers.includes(address)) continue;
+        this.clients.delete(address);
+        setTimeout(() => client.close(), RETIRED_CLIENT_MS).unref();
+      }
     });
   }
 
@@ -71,8 +80,8 @@ export class IngestForwarding implements OnApplicationShutdown {
   }
 
   /**
-   * Opens a client stream of submissions to `to`, or undefined when it cannot be reached now (its
-   * connection is failing): those items are decided here.
+   * Opens a client stream of submissions to `to`, or undefined when no connection to it is up:
+   * those items are decided here.
    */
   submissions(to: string): ForwardedSubmissions | undefined {
     const client = this.connected(to);
