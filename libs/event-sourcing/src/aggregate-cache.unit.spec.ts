@@ -211,17 +211,18 @@ describe('AggregateCache on a log with concurrent writers', () => {
     const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
     assert.ok(refused.length >= 2 && refused.every((e) => e instanceof EventLogError && e.code === 'VERSION_CONFLICT'), `refused: ${refused}`);
     // Decided again (as execute does), each on the stream as the log has it.
-    eventsRead = 0;
-    appends = 0;
     for (const [i, o] of outcomes.entries()) if (o.status === 'rejected') await a.execute('lost', { now: 10 + i }, seeing(`again c${i}`));
     const names = (await log.readStream('lost')).map((e) => codec.decode(e)!.data.name);
     assertEachDecidedOnTheOneBefore(names);
     assert.ok(names.includes('other'));
-    // The stream is now contended: commands wait for the one before, one append each.
+    // The stream is now contended: commands wait for the one before, one append each. (Counted
+    // from here: a command decided again may itself have read the stream a moment before the other
+    // process's event was readable, and lose once more.)
+    appends = 0;
     const more = [];
     for (let i = 0; i < 5; i++) more.push((await a.decide('lost', { now: 20 + i }, seeing(`late ${i}`))).durable);
     await Promise.all(more);
-    assert.equal(appends, refused.length + 5);
+    assert.equal(appends, 5);
   });
 
   it('decides ahead again once the stream has gone its wait (contendedMs) without a race', async () => {
