@@ -114,12 +114,17 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
               { series: 'opal_projection_lag_records{projection="ingest.contributions",pod="ingest-a"}', values: '20000x60' },
               { series: 'opal_projection_lag_records{projection="ingest.contributions",pod="ingest-b"}', values: '0x60' },
               { series: 'opal_projection_lag_records{projection="ingest.catalog",pod="ingest-a"}', values: '500x60' },
+              // Pod a cannot reach the owners of 5 commands a minute for good; pod b for 3 minutes (an owner replaced).
+              { series: 'opal_commands_forwarded_total{grpc_method="SubmitContributions",outcome="owner_not_connected",pod="ingest-a"}', values: '0+5x60' },
+              { series: 'opal_commands_forwarded_total{grpc_method="SubmitContributions",outcome="owner_not_connected",pod="ingest-b"}', values: '0+40x3 120x57' },
             ],
             alert_rule_test: [
               { eval_time: '10m', alertname: 'OpalWriteModelsDropped', exp_alerts: [] },
               { eval_time: '40m', alertname: 'OpalWriteModelsDropped', exp_alerts: [firing('OpalWriteModelsDropped', { pod: 'ingest-a', cache: 'datanets' }, '3')] },
               { eval_time: '5m', alertname: 'OpalReadModelLagging', exp_alerts: [] },
               { eval_time: '30m', alertname: 'OpalReadModelLagging', exp_alerts: [firing('OpalReadModelLagging', { projection: 'ingest.contributions' }, '20000')] },
+              { eval_time: '8m', alertname: 'OpalCommandOwnerNotConnected', exp_alerts: [] },
+              { eval_time: '30m', alertname: 'OpalCommandOwnerNotConnected', exp_alerts: [firing('OpalCommandOwnerNotConnected', { pod: 'ingest-a' }, '5')] },
             ],
           },
         ],
