@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
-import { ownersOf } from '@opal/event-log-kafka';
 import { OpalProcess, call, clientStream, grpcClient, rng, signContributionFast, text, vocabulary, wallet } from '@opal/testkit';
-import { deleteTopics, dropDb, ensureInfra, freePort } from '@opal/test-infra';
+import { ensureInfra, freePort } from '@opal/test-infra';
 import { sample, scrape } from '../test/scale-out/metrics-scrape.js';
+import { settledOwners } from '../test/scale-out/command-owners.js';
 import type { BenchContext, BenchSuite } from './harness.js';
+import { scaledOutCluster } from './kafka-bench.js';
 
 // npm run bench -- ingest-replicas [--json] [--items=4000] [--bytes=512]
 // Two client streams of signed contributions into one Datanet at once, on the local Kafka broker and
@@ -26,7 +26,7 @@ export const run: BenchSuite = async (ctx) => {
   const items = Number(ctx.options['items'] ?? 4000);
   const bytes = Number(ctx.options['bytes'] ?? 512);
   const infra = await ensureInfra(['kafka', 'mongo']);
-  if (infra.skipped) return ctx.progress('no local Kafka or MongoDB-wire server here');
+  if (infra.skipped) return ctx.progress(infra.reason);
   const datanetId = 'bench-net';
   ctx.progress(`signing 2 x ${items} contributions of ${bytes} bytes`);
   const words = vocabulary(4000);
@@ -42,7 +42,7 @@ export const run: BenchSuite = async (ctx) => {
   });
   const rates: Partial<Record<Layout, number>> = {};
   for (const layout of ['racing', 'routed', 'single'] as const) {
-    const { seconds, lostRaces } = await streamInto(ctx, infra.endpoints, layout, streams);
+    const { seconds, lostRaces } = await streamInto(ctx, layout, streams);
     rates[layout] = (2 * items) / seconds;
     const params = { items: 2 * items, bytes, streams: 2, replicas: layout === 'single' ? 1 : 2, event_log: 'kafka', store: 'mongodb' };
     ctx.report({ metric: `${layout}_contributions_per_s`, value: Math.round(rates[layout]!), unit: 'contributions/s', params });
@@ -52,16 +52,9 @@ export const run: BenchSuite = async (ctx) => {
 };
 
 /** One layout, from processes started on fresh topics and database to both streams answered. */
-async function streamInto(
-  ctx: BenchContext,
-  endpoints: { kafkaBrokers?: string; mongoUrl?: string },
-  layout: Layout,
-  streams: readonly object[][],
-): Promise<{ seconds: number; lostRaces: number }> {
-  const brokers = endpoints.kafkaBrokers!;
-  const prefix = `bench-replicas-${layout}-${process.pid}-${Date.now()}.`;
-  const url = endpoints.mongoUrl!.replace(/\/[^/]*$/, `/bench_replicas_${layout}_${process.pid}`);
-  const env = { OPAL_EVENT_LOG: `kafka://${brokers}`, OPAL_STORE: url, OPAL_KAFKA_TOPIC_PREFIX: prefix, ...(layout === 'routed' ? { OPAL_ADVERTISE_HOST: '127.0.0.1' } : {}) };
+async function streamInto(ctx: BenchContext, layout: Layout, streams: readonly object[][]): Promise<{ seconds: number; lostRaces: number }> {
+  const cluster = (await scaledOutCluster(`replicas-${layout}`))!;
+  const env = { ...cluster.env, ...(layout === 'routed' ? { OPAL_ADVERTISE_HOST: '127.0.0.1' } : {}) };
   const dirs = Array.from({ length: layout === 'single' ? 1 : 2 }, () => mkdtempSync(join(tmpdir(), 'opal-bench-replica-')));
   const metrics: number[] = [];
   const replicas: OpalProcess[] = [];
@@ -73,7 +66,7 @@ async function streamInto(
   try {
     for (const r of replicas) await r.start();
     clients.push(...replicas.map((r) => grpcClient(r.url, 'ingest')));
-    if (layout === 'routed') await ownersSettled(brokers, `${prefix}owners.ingest`, replicas.length);
+    if (layout === 'routed') await settledOwners(cluster.brokers, `${cluster.env.OPAL_KAFKA_TOPIC_PREFIX}owners.ingest`, replicas.length);
     await call(clients[0], 'createDatanet', { datanetId: 'bench-net', name: 'Bench', dataKind: 'text', license: 'CC0-1.0', owner: wallet(0).address, policy: { maxItemBytes: 8192 } });
     // Warm up each replica's code paths, the Datanet in memory and (routed) the connections between them.
     const warm = wallet(2999);
@@ -96,24 +89,7 @@ async function streamInto(
   } finally {
     for (const c of clients) c.close();
     for (const r of replicas) await r.stop();
-    await deleteTopics(brokers, prefix);
-    await dropDb(url);
+    await cluster.drop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  }
-}
-
-/** Resolves once the replicas' owners group is stable with all of them in it. */
-async function ownersSettled(brokers: string, groupId: string, members: number): Promise<void> {
-  const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    for (const deadline = Date.now() + 60_000; ; ) {
-      const [group] = (await admin.describeGroups([groupId])).groups;
-      if (group && group.members.length === members && ownersOf(group)) return;
-      if (Date.now() > deadline) throw new Error(`${groupId}: not settled on ${members} members`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  } finally {
-    await admin.disconnect();
   }
 }

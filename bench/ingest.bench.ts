@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpalProcess, call, clientStream, grpcClient, rng, signContributionFast, text, vocabulary, wallet } from '@opal/testkit';
-import { deleteTopics, dropDb, ensureInfra } from '@opal/test-infra';
 import type { BenchSuite } from './harness.js';
+import { scaledOutCluster } from './kafka-bench.js';
 
 /**
  * Signed 1 KB contributions through gRPC client streaming into `opal up` (a separate process,
@@ -27,7 +27,7 @@ export const run: BenchSuite = async (ctx) => {
   const templated = ctx.options['templated'] !== undefined;
   const dir = mkdtempSync(join(tmpdir(), 'opal-bench-ingest-'));
   const profile = typeof ctx.options['profile'] === 'string' ? ['--cpu-prof', `--cpu-prof-dir=${ctx.options['profile']}`] : [];
-  const cluster = scaleOut ? await scaledOut() : undefined;
+  const cluster = scaleOut ? await scaledOutCluster('ingest') : undefined;
   if (scaleOut && !cluster) return ctx.progress('scale-out: no local Kafka or MongoDB-wire server here');
   const node = new OpalProcess(dir, { nodeArgs: profile, env: cluster?.env });
   const mode: Record<string, string | boolean> = cluster ? { event_log: 'kafka', store: 'mongodb' } : { event_log: 'embedded', fsync: true };
@@ -67,19 +67,3 @@ export const run: BenchSuite = async (ctx) => {
     rmSync(dir, { recursive: true, force: true });
   }
 };
-
-/** Topics and a database of the run's own on the local servers (started if need be). */
-async function scaledOut(): Promise<{ env: Record<string, string>; drop: () => Promise<void> } | undefined> {
-  const infra = await ensureInfra(['kafka', 'mongo']);
-  if (infra.skipped) return undefined;
-  const brokers = infra.endpoints.kafkaBrokers!;
-  const prefix = `bench-ingest-${process.pid}-${Date.now()}.`;
-  const url = infra.endpoints.mongoUrl!.replace(/\/[^/]*$/, `/bench_ingest_${process.pid}`);
-  return {
-    env: { OPAL_EVENT_LOG: `kafka://${brokers}`, OPAL_STORE: url, OPAL_KAFKA_TOPIC_PREFIX: prefix },
-    async drop() {
-      await deleteTopics(brokers, prefix);
-      await dropDb(url);
-    },
-  };
-}

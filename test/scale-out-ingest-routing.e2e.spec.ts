@@ -6,15 +6,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { cursorKey, ownersOf, type KafkaEventLog } from '@opal/event-log-kafka';
+import { cursorKey, type KafkaEventLog } from '@opal/event-log-kafka';
 import { datanetStream } from '@opal/ingest';
 import { deleteTopics, dropDb, freePort } from '@opal/test-infra';
 import { call, clientStream, grpcClient, rng, signContribution, text, vocabulary, wallet } from '@opal/testkit';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
 import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
+import { settledOwners } from './scale-out/command-owners.js';
 import { brokers, groupsOf, platformLog, scenario, skip } from './scale-out/fault-kit.js';
 
 const STREAMED = 200;
@@ -25,7 +25,6 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
   const metricsPorts: number[] = [];
   const replicas: ServeProcess[] = [];
   const clients: any[] = [];
-  const admin = new Kafka({ brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
   let log: KafkaEventLog | undefined;
   let collector: Awaited<ReturnType<typeof startOtlpReceiver>> | undefined;
   after(async () => {
@@ -33,23 +32,12 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
     for (const c of clients) c.close();
     for (const r of replicas) await r.kill();
     await log?.close();
-    await admin.disconnect();
     await dropDb(s.url).catch(() => {});
     await deleteTopics(brokers, s.prefix).catch(() => {});
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  /** Each ingest partition's owner as the group has them now, once it is stable with `members` members. */
-  async function owners(members: number): Promise<Map<string, string>> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const { groups } = await admin.describeGroups([`${s.prefix}owners.ingest`]);
-      const table = groups[0] && groups[0].members.length === members ? ownersOf(groups[0]) : undefined;
-      if (table && table.size > 0) return table;
-      if (Date.now() > deadline) throw new Error(`the owners group has not settled on ${members} member(s): ${JSON.stringify(groups[0]?.state)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const owners = (members: number) => settledOwners(brokers, `${s.prefix}owners.ingest`, members);
 
   const ownerOf = (table: Map<string, string>, datanetId: string) => {
     const { topic, partition } = log!.locate(datanetStream(datanetId));
@@ -73,7 +61,6 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
   }
 
   it(`takes two client streams of ${STREAMED} contributions on one Datanet, one per replica, and only its owner appends to it`, async () => {
-    await admin.connect();
     collector = await startOtlpReceiver();
     for (const dir of dirs) {
       const metrics = await freePort();

@@ -14,11 +14,7 @@ export class StreamOwners {
   private owners = new Map<string, string>();
   private closed = false;
 
-  private constructor(
-    private readonly consumer: Consumer,
-    /** The address this process advertised. */
-    readonly address: string,
-  ) {}
+  private constructor(private readonly consumer: Consumer) {}
 
   /**
    * Joins the group and resolves once this process has seen its first assignment. `onChange` hears
@@ -38,7 +34,7 @@ export class StreamOwners {
       allowAutoTopicCreation: false,
       retry: { retries: 5, restartOnFailure: async () => !owners.closed },
     });
-    const owners = new StreamOwners(consumer, options.address);
+    const owners = new StreamOwners(consumer);
     let first: () => void = () => {};
     const joined = new Promise<void>((resolve) => (first = resolve));
     consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -56,11 +52,6 @@ export class StreamOwners {
   /** The address of the process that owns this partition now, if the group has assigned it. */
   ownerOf(topic: string, partition: number): string | undefined {
     return this.owners.get(cursorKey(topic, partition));
-  }
-
-  /** The owners as this process last learnt them. */
-  table(): ReadonlyMap<string, string> {
-    return this.owners;
   }
 
   /** Leaves the group: the others take this process's partitions at once. */

@@ -1,18 +1,11 @@
-import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { join } from 'node:path';
-import { protoRoot, serviceProtos } from '@opal/contracts';
+import { Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { peerClient, type GrpcServiceKey } from '@opal/service-runtime';
 
 type Unary = (req: object, metadata: Metadata, cb: (err: ServiceError | null, res: any) => void) => void;
 
-/** A real gRPC client for one Opal service, with promise-returning unary calls. */
-export function grpcClient(url: string, key: keyof typeof serviceProtos): Client & Record<string, any> {
-  const p = serviceProtos[key];
-  const def = loadSync(join(protoRoot, p.file), { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot] });
-  const pkg = loadPackageDefinition(def) as any;
-  let ctor = pkg;
-  for (const part of p.pkg.split('.')) ctor = ctor[part];
-  return new ctor[p.service](url, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 });
+/** A real gRPC client for one Opal service, reading messages as the servers do (the processes' own peer client). */
+export function grpcClient(url: string, key: GrpcServiceKey): Client & Record<string, any> {
+  return peerClient(url, key);
 }
 
 /** One unary call; `metadata` (such as a `traceparent`) goes with it. */

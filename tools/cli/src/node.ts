@@ -112,7 +112,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     release();
     throw error;
   }
-  const metricsUrl = metricsServer && `http://${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${metricsServer.port}/metrics`;
+  const metricsUrl = metricsServer && `http://${hostPort(config.grpcHost, metricsServer.port)}/metrics`;
   logger.info({ url, metrics: metricsUrl, services: names, eventLog: config.eventLog, store: withoutPassword(config.store) }, 'opal node listening');
   let closed = false;
   const running = app;
@@ -167,7 +167,7 @@ async function routeCommands(config: OpalConfig, names: readonly ServiceName[], 
     logger.warn({ advertiseHost: config.advertiseHost }, 'OPAL_ADVERTISE_HOST is for processes on Kafka; with the embedded log every command is decided here');
     return undefined;
   }
-  const self = `${config.advertiseHost.includes(':') && !config.advertiseHost.startsWith('[') ? `[${config.advertiseHost}]` : config.advertiseHost}:${port}`;
+  const self = hostPort(config.advertiseHost, port);
   const joined = await log.joinOwners(domains, self, (table) => {
     routing.peersChanged([...new Set(table.values())].filter((a) => a !== self));
     const mine = [...table.values()].filter((a) => a === self).length;
@@ -175,6 +175,11 @@ async function routeCommands(config: OpalConfig, names: readonly ServiceName[], 
   });
   routing.start(self, joined.owner);
   return joined.owners;
+}
+
+/** `host:port`, an IPv6 address in brackets. */
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
 /** A port the system deems free on `host` now (it binds port 0, reads the port, and lets go). */

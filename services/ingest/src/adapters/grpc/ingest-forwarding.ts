@@ -58,7 +58,8 @@ export class IngestForwarding implements OnApplicationShutdown {
 
   /** The owner to send a command on this Datanet to; undefined to decide it here. */
   ownerOf(datanetId: string, metadata: Metadata | undefined): string | undefined {
-    if (!datanetId || (metadata && metadata.get(ROUTED_METADATA).length > 0)) return undefined;
+    // Routing off (the embedded log, no advertised address): nothing to look up for each command.
+    if (this.routing.address === undefined || !datanetId || (metadata && metadata.get(ROUTED_METADATA).length > 0)) return undefined;
     return this.routing.forwardTo(datanetStream(datanetId));
   }
 
@@ -94,10 +95,8 @@ export class IngestForwarding implements OnApplicationShutdown {
       call = client.SubmitContributions!(this.metadata(), (error: ServiceError | null, r: api.SubmitContributionsResponse) => (error ? reject(asRpcException(error)) : resolve(r)));
     });
     const positions: number[] = [];
-    const counted = response.then((r) => {
-      this.metrics.commandsForwarded('SubmitContributions', 'forwarded', positions.length);
-      return r;
-    });
+    // Sent on, whatever the owner answered (as a unary command is counted).
+    const counted = response.finally(() => this.metrics.commandsForwarded('SubmitContributions', 'forwarded', positions.length));
     // Awaited once the incoming stream ends; a caller gone before that never asks.
     counted.catch(() => {});
     return {
