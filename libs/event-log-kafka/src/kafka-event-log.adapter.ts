@@ -50,6 +50,7 @@ export class KafkaEventLog implements EventLog {
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly located = new Map<string, { topic: string; partition: number }>();
   private closed = false;
+  private readonly snapshots: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly options: KafkaEventLogOptions,
@@ -62,6 +63,21 @@ export class KafkaEventLog implements EventLog {
     private readonly batcher: AppendBatcher,
   ) {
     this.partitionCounts = new Map(topics.all.map((t) => [t.topic, t.partitions]));
+    if (options.index?.persist) {
+      this.snapshots = setInterval(() => {
+        if (this.index.snapshotDue()) void this.snapshotIndex().catch((error: unknown) => process.emitWarning(`kafka index: snapshot not written: ${String(error)}`, { code: 'OPAL_KAFKA_INDEX_SNAPSHOT' }));
+      }, options.index.snapshotCheckMs ?? 30_000);
+      this.snapshots.unref();
+    }
+  }
+
+  /**
+   * Writes the index's snapshot now (see KafkaIndexOptions.persist); false where it keeps none, or
+   * while what it loaded at start is not confirmed against Kafka yet.
+   */
+  snapshotIndex(): Promise<boolean> {
+    this.assertOpen();
+    return this.index.snapshot();
   }
 
   static async connect(options: KafkaEventLogOptions): Promise<KafkaEventLog> {
@@ -84,7 +100,11 @@ export class KafkaEventLog implements EventLog {
       throw connectError(options, error);
     }
     const groupPrefix = options.groupPrefix ?? 'opal.';
-    const index = new LogIndex({ ...options.index, memoryBytes: options.index?.memoryBytes ?? DEFAULT_INDEX_MEMORY_BYTES });
+    const index = new LogIndex({
+      ...options.index,
+      memoryBytes: options.index?.memoryBytes ?? DEFAULT_INDEX_MEMORY_BYTES,
+      persist: options.index?.persist ? { topics: topics.all.map((t) => t.topic) } : undefined,
+    });
     const reader = new TailReader(kafka, admin, topics.all.map((t) => t.topic), index, groupPrefix, (streamId) => topics.topicOf(streamId), options.onConsumerRestart);
     const batcher = new AppendBatcher(producer, options.maxInFlightAppends ?? 256);
     // The index starts with the first call that needs it (an append or a read): a process that only
@@ -143,6 +163,11 @@ export class KafkaEventLog implements EventLog {
     const expected = options.expectedVersion;
     const want = expected === 'any' ? undefined : expected === 'no_stream' ? 0 : expected;
     let fresh = false; // whether this call has caught the index up with the partition
+    if (this.index.checking(key)) {
+      // What the index loaded from its snapshot counts only once confirmed against the partition.
+      await this.reader.catchUp([topic], partition);
+      fresh = true;
+    }
     for (let attempt = 0; ; attempt++) {
       const version = this.index.head(streamId)?.seq ?? 0;
       if (want !== undefined && want !== version) {
@@ -280,9 +305,9 @@ export class KafkaEventLog implements EventLog {
   }
 
   /** What this process's index holds now, without reading further: events, and their bytes in memory and on disk. */
-  indexFootprint(): { events: number; bytesInMemory: number; bytesInFile: number } {
+  indexFootprint(): { events: number; bytesInMemory: number; bytesInFile: number; restoredEvents: number } {
     const { memory, file } = this.index.placement();
-    return { events: this.index.stats().events, bytesInMemory: memory, bytesInFile: file };
+    return { events: this.index.stats().events, bytesInMemory: memory, bytesInFile: file, restoredEvents: this.index.restored };
   }
 
   /** The events subscriptions set aside as poison, each with its reason, oldest first per partition. */
@@ -377,8 +402,9 @@ export class KafkaEventLog implements EventLog {
     this.closed = true;
     await Promise.allSettled([...this.locks.values()]);
     await Promise.allSettled([...this.subscriptions].map((s) => s.stop()));
+    clearInterval(this.snapshots);
     await this.reader.stop();
-    this.index.close();
+    await this.index.close();
     await this.producer.disconnect();
     await this.admin.disconnect();
   }

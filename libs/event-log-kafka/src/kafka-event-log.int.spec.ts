@@ -1,4 +1,7 @@
 import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { deleteTopics, withKafkaAdmin } from '@opal/test-infra';
@@ -14,11 +17,13 @@ if (infra.skipped) console.log(`# kafka event log: ${infra.reason}`);
 if (!infra.skipped) {
   // Once as deployed, and once with the index keeping in memory only the 4 KiB block of records it
   // is filling: nearly every stream read and chain check then goes through its file.
-  for (const [label, extra] of [
-    ['kafka', {}],
-    ['kafka, index records on disk', { index: { memoryBytes: 0, chunkBytes: 4096 } }],
+  // And with the index kept across restarts: each reopen loads the snapshot the close wrote.
+  for (const [label, name, extra] of [
+    ['kafka', 'contract', () => ({})],
+    ['kafka, index records on disk', 'contract-disk', () => ({ index: { memoryBytes: 0, chunkBytes: 4096 } })],
+    ['kafka, index kept across restarts', 'contract-kept', () => ({ index: { memoryBytes: 0, chunkBytes: 4096, persist: true, dir: mkdtempSync(join(tmpdir(), 'opal-kafka-index-')) } })],
   ] as const) eventLogContract(label, async () => {
-    const options = optionsFor(label === 'kafka' ? 'contract' : 'contract-disk', extra);
+    const options = optionsFor(name, extra());
     let log = await KafkaEventLog.connect(options);
     return {
       log,
@@ -30,6 +35,7 @@ if (!infra.skipped) {
       async cleanup() {
         await log.close();
         await deleteTopics(brokers, options.topics!.prefix!);
+        if (options.index?.dir) rmSync(options.index.dir, { recursive: true, force: true });
       },
     };
   });

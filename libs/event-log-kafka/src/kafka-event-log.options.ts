@@ -41,6 +41,13 @@ export type KafkaIndexOptions = {
   readonly dir?: string;
   /** Bytes per block of records moved to the file at once (default 4 MiB; tests use small ones). */
   readonly chunkBytes?: number;
+  /**
+   * Keep the index across restarts in `dir` (every record in a file there, and a snapshot of the rest
+   * at most every `snapshotCheckMs`, default 30 s, when worth it, and at close): a process started
+   * again on the same folder reads from Kafka only what came after its snapshot.
+   */
+  readonly persist?: boolean;
+  readonly snapshotCheckMs?: number;
 };
 
 export const DEFAULT_INDEX_MEMORY_BYTES = 256 << 20;

@@ -1,6 +1,16 @@
+import { tmpdir } from 'node:os';
 import { atPosition, Column, decodeEnvelopeFast, EnvelopeView, equalBytes, GENESIS_HASH, readEnvelopeView, type SealedEvent, type StoredEvent } from '@opal/event-log';
-import { RecordArena, type RecordArenaOptions } from './record-arena.js';
+import { decodeImage, encodeImage, IndexFiles, type LoadedImage } from './index-snapshot.js';
+import { CHUNK_BYTES, RecordArena, type RecordArenaOptions } from './record-arena.js';
 import { StreamTable } from './stream-table.js';
+
+export type LogIndexOptions = RecordArenaOptions & {
+  /**
+   * Keep the index across restarts, in a folder of `dir` named after `topics` (see IndexFiles): a
+   * process started again loads its last snapshot and reads from Kafka only what came after it.
+   */
+  readonly persist?: { readonly topics: readonly string[] };
+};
 
 type PartitionLog = {
   /** Number of this partition in `keys`. */
@@ -11,6 +21,11 @@ type PartitionLog = {
   readonly entries: Column<Uint32Array>;
   /** Offsets of losers of a version race (rare), kept so an appender can learn it lost. */
   readonly rejected: Set<number>;
+  /**
+   * Loaded from a snapshot and not yet confirmed: the offset of the partition's last accepted event,
+   * whose record in Kafka must be the one the snapshot holds before anything of the partition counts.
+   */
+  check?: { offset: number; entry: number };
 };
 
 /** A stream's accepted events: its only entry, or its entries in sequence order. */
@@ -26,27 +41,246 @@ type StreamEntries = number | number[];
  * `memoryBytes`, and the rest in a file of the process.
  */
 export class LogIndex {
-  private readonly partitions = new Map<string, PartitionLog>();
-  private readonly keys: string[] = [];
+  private partitions = new Map<string, PartitionLog>();
+  private keys: string[] = [];
   /** Each stream's first entry, by id (no string kept per stream); */
-  private readonly streams = new StreamTable((first) => this.streamIdOf(lastOf(this.longer.get(first) ?? first)));
+  private streams = new StreamTable((first) => this.streamIdOf(lastOf(this.longer.get(first) ?? first)));
   /** and the entries of streams of more than one event, in sequence order, by first entry. */
-  private readonly longer = new Map<number, number[]>();
+  private longer = new Map<number, number[]>();
   private readonly arena: RecordArena;
   // One row per accepted event ("entry"): where its bytes are, and its place in the log.
-  private readonly chunkOf = new Column((n) => new Uint32Array(n));
-  private readonly startOf = new Column((n) => new Uint32Array(n));
-  private readonly lengthOf = new Column((n) => new Uint32Array(n));
-  private readonly partitionOf = new Column((n) => new Uint32Array(n));
-  private readonly offsetOf = new Column((n) => new Float64Array(n));
+  private chunkOf = new Column((n) => new Uint32Array(n));
+  private startOf = new Column((n) => new Uint32Array(n));
+  private lengthOf = new Column((n) => new Uint32Array(n));
+  private partitionOf = new Column((n) => new Uint32Array(n));
+  private offsetOf = new Column((n) => new Float64Array(n));
   /** Where the event's hash lies in its record (HASH_ELSEWHERE: not 32 bytes, read the envelope). */
-  private readonly hashAt = new Column((n) => new Uint32Array(n));
+  private hashAt = new Column((n) => new Uint32Array(n));
   private readonly record = new EnvelopeView();
   private readonly headView = new EnvelopeView();
   private readonly idView = new EnvelopeView();
+  /** Where a persisted index keeps its files (undefined: not persisted, or another process holds them). */
+  private readonly files: IndexFiles | undefined;
+  private readonly chunkBytes: number;
+  private readonly topics: readonly string[];
+  /** Partitions whose snapshot is not confirmed yet (see PartitionLog.check). */
+  private checks = 0;
+  /** Events loaded from a snapshot at start, and events held at the last snapshot (and when). */
+  private restoredEvents = 0;
+  private savedEvents = 0;
+  private savedAt = Date.now();
+  private writing: Promise<void> | undefined;
+  /** Moves on at each reset: a snapshot taken before one must not be kept. */
+  private generation = 0;
+  /** A stream of each kind met in each topic (see notePlacement), by topic and prefix. */
+  private placements = new Map<string, string>();
 
-  constructor(records: RecordArenaOptions = {}) {
-    this.arena = new RecordArena(records);
+  constructor(options: LogIndexOptions = {}) {
+    this.chunkBytes = options.chunkBytes ?? CHUNK_BYTES;
+    this.topics = options.persist?.topics ?? [];
+    this.files = options.persist ? IndexFiles.take(options.dir ?? tmpdir(), options.persist.topics) : undefined;
+    if (options.persist && !this.files) {
+      process.emitWarning(`kafka index: another process (or another log of this one) keeps its index of these topics in ${options.dir}; this one rebuilds its own from offset zero and keeps none`, { code: 'OPAL_KAFKA_INDEX_HELD' });
+    }
+    this.arena = this.files ? this.openPersisted(this.files, options) : new RecordArena(options);
+  }
+
+  /** The persisted arena, on the last snapshot's records when it can be read (loaded into this index). */
+  private openPersisted(files: IndexFiles, options: RecordArenaOptions): RecordArena {
+    const bytes = files.read();
+    if (bytes === undefined) return RecordArena.persisted(files.recordsPath, options);
+    try {
+      const image = decodeImage(bytes);
+      if (image.topics.join('\n') !== this.topics.join('\n')) throw new Error('it is of other topics');
+      if (image.chunkBytes !== this.chunkBytes) throw new Error(`its chunks are of ${image.chunkBytes} bytes, not ${this.chunkBytes}`);
+      this.load(image);
+      return RecordArena.persisted(files.recordsPath, options, image.layout);
+    } catch (error) {
+      process.emitWarning(`kafka index: snapshot in ${files.dir} not used, reading the log from offset zero: ${error instanceof Error ? error.message : String(error)}`, { code: 'OPAL_KAFKA_INDEX_SNAPSHOT' });
+      files.forget();
+      this.clear();
+      return RecordArena.persisted(files.recordsPath, options);
+    }
+  }
+
+  /** Takes a snapshot's rows, partitions and streams; each partition's last event is confirmed later (check). */
+  private load(image: LoadedImage): void {
+    this.chunkOf = Column.from((n) => new Uint32Array(n), image.chunkOf);
+    this.startOf = Column.from((n) => new Uint32Array(n), image.startOf);
+    this.lengthOf = Column.from((n) => new Uint32Array(n), image.lengthOf);
+    this.partitionOf = Column.from((n) => new Uint32Array(n), image.partitionOf);
+    this.hashAt = Column.from((n) => new Uint32Array(n), image.hashAt);
+    this.offsetOf = Column.from((n) => new Float64Array(n), image.offsetOf);
+    for (const saved of image.partitions) {
+      const p = this.partition(saved.key);
+      const entries = saved.entries;
+      if (entries.length === 0) continue; // nothing of it to confirm: read again from offset zero
+      p.next = saved.next;
+      for (const o of saved.rejected) p.rejected.add(o);
+      (p as { entries: Column<Uint32Array> }).entries = Column.from((n) => new Uint32Array(n), entries);
+      p.check = { offset: this.offsetOf.get(entries[entries.length - 1]!), entry: entries[entries.length - 1]! };
+      this.checks++;
+    }
+    this.streams = StreamTable.restore((first) => this.streamIdOf(lastOf(this.longer.get(first) ?? first)), image.table);
+    for (let i = 0; i < image.longer.length; ) {
+      const first = image.longer[i]!;
+      const count = image.longer[i + 1]!;
+      this.longer.set(first, Array.from(image.longer.subarray(i + 2, i + 2 + count)));
+      i += 2 + count;
+    }
+    for (const [topic, streamId] of image.placements) this.placements.set(`${topic}\n${streamId}`, streamId);
+    this.restoredEvents = this.savedEvents = image.events;
+  }
+
+  /**
+   * Remembers that a stream of `streamId`'s kind lies in `topic` (the reader notes the first of each
+   * kind per topic), so that a process started on the snapshot checks where the kinds it holds lie
+   * as one reading the log whole would (TailReader's placement check).
+   */
+  notePlacement(topic: string, prefix: string, streamId: string): void {
+    this.placements.set(`${topic}\n${prefix}`, streamId);
+  }
+
+  /** The streams noted by notePlacement, with their topics. */
+  notedPlacements(): [topic: string, streamId: string][] {
+    return [...this.placements].map(([k, streamId]) => [k.slice(0, k.indexOf('\n')), streamId]);
+  }
+
+  /** Empties the index (the arena aside). */
+  private clear(): void {
+    this.partitions = new Map();
+    this.keys = [];
+    this.streams = new StreamTable((first) => this.streamIdOf(lastOf(this.longer.get(first) ?? first)));
+    this.longer = new Map();
+    this.chunkOf = new Column((n) => new Uint32Array(n));
+    this.startOf = new Column((n) => new Uint32Array(n));
+    this.lengthOf = new Column((n) => new Uint32Array(n));
+    this.partitionOf = new Column((n) => new Uint32Array(n));
+    this.offsetOf = new Column((n) => new Float64Array(n));
+    this.hashAt = new Column((n) => new Uint32Array(n));
+    this.placements = new Map();
+    this.checks = 0;
+    this.restoredEvents = 0;
+    this.savedEvents = 0;
+  }
+
+  /**
+   * Forgets everything, its snapshot too: the log in Kafka is not the one it was taken of (a topic
+   * deleted and made again, another cluster at the same address). The reader reads from offset zero.
+   */
+  reset(): void {
+    this.generation++;
+    this.files?.forget();
+    this.clear();
+    this.arena.reset();
+  }
+
+  /** Whether some partition still waits for its snapshot to be confirmed. */
+  get confirming(): boolean {
+    return this.checks > 0;
+  }
+
+  /** Whether partition `key` still waits for its snapshot to be confirmed. */
+  checking(key: string): boolean {
+    return this.partitions.get(key)?.check !== undefined;
+  }
+
+  /**
+   * Judges a record the reader met in a partition that waits for confirmation: 'before' the record
+   * to confirm (nothing to do), 'confirmed' (the record is the one the snapshot holds: the partition's
+   * index counts from now on), or 'diverged' (another record there, or none: reset() is due).
+   */
+  confirm(key: string, offset: number, value: Uint8Array | null): 'before' | 'confirmed' | 'diverged' {
+    const p = this.partitions.get(key)!;
+    const check = p.check!;
+    if (offset < check.offset) return 'before';
+    if (offset > check.offset || !value) return 'diverged';
+    const length = this.lengthOf.get(check.entry);
+    if (value.byteLength !== length || !asBuffer(value).equals(this.arena.read(this.chunkOf.get(check.entry), this.startOf.get(check.entry), length))) return 'diverged';
+    p.check = undefined;
+    this.checks--;
+    return 'confirmed';
+  }
+
+  /** Whether a partition that ends at `end` in Kafka can be the one this index read (false: reset() is due). */
+  endFits(key: string, end: number): boolean {
+    const p = this.partitions.get(key);
+    return !p || p.next <= end;
+  }
+
+  /** Events this index loaded from its snapshot at start (0: none, or it was not this log's). */
+  get restored(): number {
+    return this.restoredEvents;
+  }
+
+  /**
+   * Whether a snapshot is worth writing now: events came since the last, a tenth as many again as
+   * it held or ten minutes' worth. Never while a partition waits for confirmation.
+   */
+  snapshotDue(now = Date.now()): boolean {
+    if (!this.files || !this.arena.persisted || this.checks > 0 || this.writing) return false;
+    const fresh = this.offsetOf.length - this.savedEvents;
+    return fresh > 0 && (fresh * 10 >= this.savedEvents || now - this.savedAt >= SNAPSHOT_AT_LEAST_MS);
+  }
+
+  /**
+   * Writes what the index holds to its snapshot (records made durable first); false when it keeps
+   * none (not persisted, another process holds its folder, the disk refused its records) or a
+   * partition waits for confirmation. The state is taken at once; the writing goes on meanwhile.
+   */
+  async snapshot(): Promise<boolean> {
+    while (this.writing) await this.writing.catch(() => {});
+    if (!this.files || this.checks > 0) return false;
+    const layout = this.arena.layout();
+    if (!layout) return false;
+    const events = this.offsetOf.length;
+    const generation = this.generation;
+    const parts = encodeImage({
+      topics: this.topics,
+      chunkBytes: this.chunkBytes,
+      layout,
+      partitions: this.keys.map((key) => {
+        const p = this.partitions.get(key)!;
+        return { key, next: p.next, rejected: [...p.rejected], entries: p.entries.views() };
+      }),
+      events,
+      chunkOf: this.chunkOf.views(),
+      startOf: this.startOf.views(),
+      lengthOf: this.lengthOf.views(),
+      partitionOf: this.partitionOf.views(),
+      hashAt: this.hashAt.views(),
+      offsetOf: this.offsetOf.views(),
+      table: this.streams.state(),
+      longer: this.flatLonger(),
+      placements: this.notedPlacements(),
+    });
+    const files = this.files;
+    this.writing = (async () => {
+      await this.arena.sync();
+      await files.write(parts);
+      if (generation !== this.generation) files.forget(); // reset meanwhile: the snapshot is of the log before
+      this.savedEvents = events;
+      this.savedAt = Date.now();
+    })();
+    try {
+      await this.writing;
+      return generation === this.generation;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private flatLonger(): Uint32Array {
+    let size = 0;
+    for (const list of this.longer.values()) size += 2 + list.length;
+    const out = new Uint32Array(size);
+    let i = 0;
+    for (const [first, list] of this.longer) {
+      out[i++] = first;
+      out[i++] = list.length;
+      for (const e of list) out[i++] = e;
+    }
+    return out;
   }
 
   private partition(key: string): PartitionLog {
@@ -76,7 +310,7 @@ export class LogIndex {
    */
   ingestWritten(key: string, first: number, events: readonly SealedEvent[]): StoredEvent[] | undefined {
     const p = this.partition(key);
-    if (p.next !== first) return undefined;
+    if (p.next !== first || p.check !== undefined) return undefined;
     const out: StoredEvent[] = [];
     for (let i = 0; i < events.length; i++) {
       const offset = first + i;
@@ -158,8 +392,10 @@ export class LogIndex {
     return decodeEnvelopeFast(bytes, 0, length, position);
   }
 
+  /** The next offset of partition `key` the index needs; while its snapshot waits for confirmation, the record to confirm. */
   next(key: string): number {
-    return this.partitions.get(key)?.next ?? 0;
+    const p = this.partitions.get(key);
+    return p === undefined ? 0 : (p.check?.offset ?? p.next);
   }
 
   /** Moves a partition's next offset over records that hold no event (never below what was read). */
@@ -213,12 +449,22 @@ export class LogIndex {
     return this.arena.placement;
   }
 
-  close(): void {
-    this.arena.close();
+  /** Writes a last snapshot if it is behind, and lets the files go. */
+  async close(): Promise<void> {
+    try {
+      if (this.files && this.offsetOf.length !== this.savedEvents) await this.snapshot();
+    } catch (error) {
+      process.emitWarning(`kafka index: last snapshot not written: ${String(error)}`, { code: 'OPAL_KAFKA_INDEX_SNAPSHOT' });
+    } finally {
+      this.arena.close();
+      this.files?.release();
+    }
   }
 }
 
 const EMPTY = new Uint8Array(0);
+/** A persisted index with new events writes a snapshot at least this often (see snapshotDue). */
+const SNAPSHOT_AT_LEAST_MS = 10 * 60_000;
 const HASH_BYTES = 32;
 const HASH_ELSEWHERE = 0xffffffff;
 const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));

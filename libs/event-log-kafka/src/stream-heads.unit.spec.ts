@@ -180,7 +180,7 @@ describe('RecordArena', () => {
     const first = arena.add(Buffer.from('0123456789'));
     arena.add(Buffer.from('abcdefghij'));
     arena.add(Buffer.from('ABCDEFGHIJ'));
-    assert.match((await warned).message, /cannot move records to disk/);
+    assert.match((await warned).message, /cannot write records to disk/);
     assert.deepEqual(arena.placement, { memory: 30, file: 0 });
     assert.equal(arena.read(first.chunk, first.start, 10).toString(), '0123456789');
     rmSync(dirname(notADir), { recursive: true, force: true });

@@ -41,6 +41,25 @@ export class StreamTable {
     }
   }
 
+  /** The table's slots, copied: for a snapshot of the index (restore with StreamTable.restore). */
+  state(): StreamTableState {
+    return { hi: this.hi.slice(), lo: this.lo.slice(), values: this.values.slice(), count: this.count };
+  }
+
+  /** A table with the slots of `state()` (its arrays are taken, not copied). */
+  static restore(idOf: (value: number) => string, state: StreamTableState): StreamTable {
+    const n = state.values.length;
+    if (n === 0 || (n & (n - 1)) !== 0 || state.hi.length !== n || state.lo.length !== n || !(state.count * 2 <= n)) {
+      throw new Error(`stream table: ${n} slots for ${state.count} streams is not a table`);
+    }
+    const t = new StreamTable(idOf, 1);
+    t.hi = state.hi;
+    t.lo = state.lo;
+    t.values = state.values;
+    t.count = state.count;
+    return t;
+  }
+
   /** Adds a stream the table does not hold (the caller has looked). */
   add(streamId: string, value: number): void {
     if ((this.count + 1) * 2 > this.values.length) this.grow();
@@ -79,6 +98,8 @@ export class StreamTable {
 }
 
 const RECENT = 4096;
+
+export type StreamTableState = { hi: Uint32Array; lo: Uint32Array; values: Uint32Array; count: number };
 
 // The last id's hash, in two halves (no allocation per lookup).
 let hashHi = 0;

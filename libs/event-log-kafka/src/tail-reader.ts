@@ -11,7 +11,8 @@ type TopicPartition = { topic: string; partition: number };
 
 /**
  * Reads the domain topics into the LogIndex, on demand, in a consumer group of its own (one member,
- * so it owns all partitions, and it never commits: each process rebuilds its index from offset zero).
+ * so it owns all partitions, and it never commits: each process reads from offset zero, or from
+ * where the index's snapshot got to, once the snapshot's last event of the partition is confirmed).
  * A partition is read only while someone waits for records the index does not hold yet, then paused:
  * the records this process appends reach the index as written (LogIndex.ingestWritten), so reading
  * them back would only decode them a second time.
@@ -71,9 +72,45 @@ export class TailReader {
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.crashed(e.payload.error);
     });
+    this.checkNotedPlacements();
+  }
+
+  /** The kinds of stream an index loaded from its snapshot met, checked as if read again. */
+  private checkNotedPlacements(): void {
+    for (const [topic, streamId] of this.index.notedPlacements()) if (this.misplacement === undefined) this.checkPlacement(streamId, topic);
   }
 
   private readonly rejoin = new Rejoiner();
+
+  /** Before reading anything: a partition that ends before where the snapshot got to is not the log it was taken of. */
+  private async checkEnds(): Promise<void> {
+    for (const topic of this.topics) {
+      for (const [p, high] of await highWatermarks(this.admin, topic)) {
+        if (!this.index.endFits(cursorKey(topic, p), high)) return this.diverged(`partition ${cursorKey(topic, p)} ends at offset ${high}, before where its snapshot got to`, false);
+      }
+    }
+  }
+
+  /**
+   * The log in Kafka is not the one the index's snapshot was taken of (topics deleted and made again,
+   * another cluster at the address): the index starts again empty and every partition is read again
+   * from offset zero when someone waits for it.
+   */
+  private diverged(reason: string, reading = true): void {
+    process.emitWarning(`kafka index: ${reason}; reading the log again from offset zero`, { code: 'OPAL_KAFKA_INDEX_DIVERGED' });
+    this.index.reset();
+    this.misplacement = undefined;
+    this.topicOfPrefix.clear();
+    // Not reading yet (or again): the coming join seeks each partition where the index needs it.
+    if (!reading) return;
+    for (const [key, at] of this.assigned) {
+      if (this.paused.has(key)) {
+        if (this.awaited(key)) this.wake(key);
+      } else {
+        this.consumer.seek({ topic: at.topic, partition: at.partition, offset: '0' });
+      }
+    }
+  }
 
   /**
    * The brokers out of reach for a while (a restart): the consumer starts again, from where the
@@ -93,6 +130,7 @@ export class TailReader {
   start(): Promise<void> {
     if (this.stopped) return Promise.reject(new EventLogError('CLOSED', 'event log is closed'));
     this.running ??= (async () => {
+      if (this.index.confirming) await this.checkEnds();
       await this.consumer.connect();
       if (this.stopped) return;
       await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: true });
@@ -102,6 +140,13 @@ export class TailReader {
         eachBatch: async ({ batch, heartbeat }) => {
           const key = cursorKey(batch.topic, batch.partition);
           for (const m of batch.messages) {
+            if (this.index.checking(key)) {
+              // A partition loaded from the index's snapshot counts once its last event is found
+              // where the snapshot says, as it was.
+              const judged = this.index.confirm(key, Number(m.offset), m.value);
+              if (judged === 'diverged') return this.diverged(`partition ${key} holds another record at offset ${m.offset} than the one its snapshot holds`);
+              continue;
+            }
             const streamId = m.value ? this.index.ingest(key, Number(m.offset), m.value) : undefined;
             if (streamId !== undefined && this.misplacement === undefined) this.checkPlacement(streamId, batch.topic);
           }
@@ -128,8 +173,12 @@ export class TailReader {
   private checkPlacement(streamId: string, topic: string): void {
     const prefix = streamPrefix(streamId);
     let placed = this.topicOfPrefix.get(prefix);
-    if (placed === undefined) this.topicOfPrefix.set(prefix, (placed = this.placement(streamId)));
+    if (placed === undefined) {
+      this.topicOfPrefix.set(prefix, (placed = this.placement(streamId)));
+      this.index.notePlacement(topic, prefix, streamId);
+    }
     if (placed === topic) return;
+    this.index.notePlacement(topic, prefix, streamId);
     this.misplacement = new EventLogError(
       'FAILED_PRECONDITION',
       `streams: ${streamId} lies in topic ${topic}, but this process places ${prefix} streams in ${placed}, where its events would go unseen and its version start again from zero; a release that moves a kind of stream to another topic needs the log moved to that layout (opal log export, then opal log import into an empty cluster)`,

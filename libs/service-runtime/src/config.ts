@@ -60,6 +60,8 @@ const schema = z.object({
   OPAL_KAFKA_DOMAIN_PARTITIONS: domainPartitions.optional(),
   /** Kafka only: MiB of records the log's index keeps in memory; older ones go to <data dir>/kafka-index. */
   OPAL_KAFKA_INDEX_MEMORY_MB: z.coerce.number().int().min(0).max(1 << 20).default(256),
+  /** Kafka only: keep the log's index in <data dir>/kafka-index across restarts (a snapshot, then only the log after it is read). */
+  OPAL_KAFKA_INDEX_PERSIST: bool.default(true),
   /** Kafka only: TLS to the brokers, trusting the system's CAs, or OPAL_KAFKA_TLS_CA_FILE's (which implies TLS). */
   OPAL_KAFKA_TLS: bool.default(false),
   OPAL_KAFKA_TLS_CA_FILE: pemFile.optional(),
@@ -108,6 +110,8 @@ export type OpalConfig = {
   readonly kafkaDomainPartitions: Readonly<Record<string, number>>;
   /** Kafka only: bytes of records the log's index keeps in memory (the rest in a file under dataDir/kafka-index). */
   readonly kafkaIndexMemoryBytes: number;
+  /** Kafka only: whether the log's index is kept under dataDir/kafka-index across restarts. */
+  readonly kafkaIndexPersist: boolean;
   /** Kafka only: TLS (undefined: plaintext), with the CA to trust and this client's certificate and key, as PEM text. */
   readonly kafkaTls: { readonly ca?: string; readonly cert?: string; readonly key?: string } | undefined;
   /** Kafka only: SASL authentication. */
@@ -168,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaTopicLayout: v.OPAL_KAFKA_TOPIC_LAYOUT,
     kafkaDomainPartitions: v.OPAL_KAFKA_DOMAIN_PARTITIONS ?? {},
     kafkaIndexMemoryBytes: v.OPAL_KAFKA_INDEX_MEMORY_MB * (1 << 20),
+    kafkaIndexPersist: v.OPAL_KAFKA_INDEX_PERSIST,
     kafkaTls: tls ? { ca: v.OPAL_KAFKA_TLS_CA_FILE, cert: v.OPAL_KAFKA_TLS_CERT_FILE, key: v.OPAL_KAFKA_TLS_KEY_FILE } : undefined,
     kafkaSasl: v.OPAL_KAFKA_SASL_MECHANISM
       ? { mechanism: v.OPAL_KAFKA_SASL_MECHANISM, username: v.OPAL_KAFKA_SASL_USERNAME!, password: v.OPAL_KAFKA_SASL_PASSWORD! }

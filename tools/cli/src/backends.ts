@@ -33,7 +33,7 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
     sasl: config.kafkaSasl,
     topics: { prefix: config.kafkaTopicPrefix, replicationFactor: config.kafkaReplicationFactor, ...platformTopics(config) },
     groupPrefix: config.kafkaTopicPrefix,
-    index: { memoryBytes: config.kafkaIndexMemoryBytes, dir: join(config.dataDir, 'kafka-index') },
+    index: { memoryBytes: config.kafkaIndexMemoryBytes, dir: join(config.dataDir, 'kafka-index'), persist: config.kafkaIndexPersist },
     logLevel: config.logLevel === 'debug' || config.logLevel === 'trace' ? 'info' : 'nothing',
     ...(logger ? { onConsumerRestart: (consumer: string, err: unknown) => logger.warn({ err, consumer }, 'kafka out of reach: starting the consumer again') } : {}),
   };

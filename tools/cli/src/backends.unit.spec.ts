@@ -31,8 +31,9 @@ describe('the platform on Kafka: its topics', () => {
     assert.equal(t.topicOf(datanetStream('d1')), 'p.events');
   });
 
-  it("keeps the index's records past OPAL_KAFKA_INDEX_MEMORY_MB in the data folder", () => {
-    assert.deepEqual(kafka({ OPAL_KAFKA_INDEX_MEMORY_MB: '0', OPAL_DATA_DIR: '/srv/opal' }).index, { memoryBytes: 0, dir: '/srv/opal/kafka-index' });
+  it("keeps the index's records past OPAL_KAFKA_INDEX_MEMORY_MB in the data folder, across restarts unless OPAL_KAFKA_INDEX_PERSIST=false", () => {
+    assert.deepEqual(kafka({ OPAL_KAFKA_INDEX_MEMORY_MB: '0', OPAL_DATA_DIR: '/srv/opal' }).index, { memoryBytes: 0, dir: '/srv/opal/kafka-index', persist: true });
+    assert.equal(kafka({ OPAL_KAFKA_INDEX_PERSIST: 'false' }).index?.persist, false);
     assert.equal(kafka().index?.memoryBytes, 256 << 20);
   });
 
