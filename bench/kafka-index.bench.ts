@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KafkaEventLog } from '@opal/event-log-kafka';
@@ -18,7 +21,10 @@ import type { ProbeInput, ProbeResult } from './kafka-index/probe.js';
 //   for the whole process;
 // - index_bytes_in_memory / index_bytes_on_disk: where the records' bytes are;
 // - read_stream_events_per_s: events decoded by reading every stream whole.
-// Settings: every record in memory, and records past --memory-mb in the index's file.
+// Settings: every record in memory; records past --memory-mb in the index's file; and that index kept
+// across restarts (OPAL_KAFKA_INDEX_PERSIST, as services run): its first start reads from offset zero
+// and writes a snapshot at close (index_close_ms, index_snapshot_bytes_per_event), its restart loads
+// the snapshot (restored_events) and confirms it against Kafka instead.
 
 export const run: BenchSuite = async (ctx) => {
   const brokers = await benchBrokers(ctx);
@@ -32,19 +38,36 @@ export const run: BenchSuite = async (ctx) => {
     const t0 = performance.now();
     await write(brokers, prefix, partitions, events, streams);
     ctx.progress(`${events} events over ${streams} streams written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    for (const memoryBytes of [null, memoryMb << 20]) {
-      const r = await probe({ brokers, prefix, streams, memoryBytes });
-      if (r.events !== events || r.eventsRead !== events) throw new Error(`the index holds ${r.events} events and streams read ${r.eventsRead}, not ${events}`);
-      const params = { events, streams, partitions, record_bytes: r.recordBytes, index_memory: memoryBytes === null ? 'all' : `${memoryMb} MiB` };
-      const per = (bytes: number) => Math.round((bytes / events) * 10) / 10;
-      ctx.report({ metric: 'index_first_stream_ms', value: Math.round(r.firstStreamMs), unit: 'ms', params });
-      ctx.report({ metric: 'index_catch_up_ms', value: Math.round(r.catchUpMs), unit: 'ms', params });
-      ctx.report({ metric: 'index_catch_up_events_per_s', value: Math.round(events / (r.catchUpMs / 1000)), unit: 'events/s', params });
-      ctx.report({ metric: 'index_memory_bytes_per_event', value: per(r.heapBytes + r.externalBytes), unit: 'B/event', params: { ...params, heap: per(r.heapBytes), outside_heap: per(r.externalBytes) } });
-      ctx.report({ metric: 'index_rss_bytes_per_event', value: per(r.rssBytes), unit: 'B/event', params });
-      ctx.report({ metric: 'index_bytes_in_memory', value: r.bytesInMemory, unit: 'B', params });
-      ctx.report({ metric: 'index_bytes_on_disk', value: r.bytesInFile, unit: 'B', params });
-      ctx.report({ metric: 'read_stream_events_per_s', value: Math.round(events / (r.readStreamMs / 1000)), unit: 'events/s', params });
+    const kept = mkdtempSync(join(tmpdir(), 'opal-bench-index-kept-'));
+    const settings: { memoryBytes: number | null; keptIn?: string; label: string }[] = [
+      { memoryBytes: null, label: 'all' },
+      { memoryBytes: memoryMb << 20, label: `${memoryMb} MiB` },
+      // A replica's first start with its index kept (from offset zero, then a snapshot at close),
+      // and its next start on that folder (from the snapshot).
+      { memoryBytes: memoryMb << 20, keptIn: kept, label: `${memoryMb} MiB, kept, first start` },
+      { memoryBytes: memoryMb << 20, keptIn: kept, label: `${memoryMb} MiB, kept, restart` },
+    ];
+    try {
+      for (const { memoryBytes, keptIn, label } of settings) {
+        const r = await probe({ brokers, prefix, streams, memoryBytes, keptIn });
+        if (r.events !== events || r.eventsRead !== events) throw new Error(`the index holds ${r.events} events and streams read ${r.eventsRead}, not ${events}`);
+        const params = { events, streams, partitions, record_bytes: r.recordBytes, index_memory: label, restored_events: r.restoredEvents };
+        if (keptIn) {
+          ctx.report({ metric: 'index_close_ms', value: Math.round(r.closeMs), unit: 'ms', params });
+          ctx.report({ metric: 'index_snapshot_bytes_per_event', value: Math.round((r.snapshotBytes / events) * 10) / 10, unit: 'B/event', params });
+        }
+        const per = (bytes: number) => Math.round((bytes / events) * 10) / 10;
+        ctx.report({ metric: 'index_first_stream_ms', value: Math.round(r.firstStreamMs), unit: 'ms', params });
+        ctx.report({ metric: 'index_catch_up_ms', value: Math.round(r.catchUpMs), unit: 'ms', params });
+        ctx.report({ metric: 'index_catch_up_events_per_s', value: Math.round(events / (r.catchUpMs / 1000)), unit: 'events/s', params });
+        ctx.report({ metric: 'index_memory_bytes_per_event', value: per(r.heapBytes + r.externalBytes), unit: 'B/event', params: { ...params, heap: per(r.heapBytes), outside_heap: per(r.externalBytes) } });
+        ctx.report({ metric: 'index_rss_bytes_per_event', value: per(r.rssBytes), unit: 'B/event', params });
+        ctx.report({ metric: 'index_bytes_in_memory', value: r.bytesInMemory, unit: 'B', params });
+        ctx.report({ metric: 'index_bytes_on_disk', value: r.bytesInFile, unit: 'B', params });
+        ctx.report({ metric: 'read_stream_events_per_s', value: Math.round(events / (r.readStreamMs / 1000)), unit: 'events/s', params });
+      }
+    } finally {
+      rmSync(kept, { recursive: true, force: true });
     }
   } finally {
     await deleteTopics(brokers, prefix);

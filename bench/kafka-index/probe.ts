@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
@@ -7,7 +7,8 @@ import { KafkaEventLog } from '@opal/event-log-kafka';
 
 // One fresh process opening a KafkaEventLog on a log that is already there, as a service replica
 // starts: node probe.js <json of ProbeInput>; prints one ProbeResult as JSON on stdout.
-export type ProbeInput = { brokers: string[]; prefix: string; streams: number; memoryBytes: number | null };
+/** `keptIn`: the index is kept across restarts in that folder (left there for the next probe). */
+export type ProbeInput = { brokers: string[]; prefix: string; streams: number; memoryBytes: number | null; keptIn?: string };
 export type ProbeResult = {
   /** Until the first stream's version is known (its partition read from offset zero). */
   firstStreamMs: number;
@@ -24,6 +25,11 @@ export type ProbeResult = {
   /** Every stream read back whole, as an aggregate loads. */
   readStreamMs: number;
   eventsRead: number;
+  /** Events loaded from the index's snapshot at start (kept indexes). */
+  restoredEvents: number;
+  /** How long close took (a kept index writes its snapshot then), and the snapshot's size. */
+  closeMs: number;
+  snapshotBytes: number;
 };
 
 setFlagsFromString('--expose-gc');
@@ -36,7 +42,7 @@ const measure = () => {
 };
 
 const input = JSON.parse(process.argv[2]!) as ProbeInput;
-const dir = mkdtempSync(join(tmpdir(), 'opal-bench-index-'));
+const dir = input.keptIn ?? mkdtempSync(join(tmpdir(), 'opal-bench-index-'));
 try {
   const before = measure();
   const t0 = performance.now();
@@ -46,7 +52,7 @@ try {
     logLevel: 'nothing',
     topics: { prefix: input.prefix },
     groupPrefix: input.prefix,
-    index: { memoryBytes: input.memoryBytes ?? Infinity, dir },
+    index: { memoryBytes: input.memoryBytes ?? Infinity, dir, persist: input.keptIn !== undefined },
   });
   await log.streamVersion('bench-0');
   const firstStreamMs = performance.now() - t0;
@@ -58,7 +64,9 @@ try {
   let eventsRead = 0;
   for (let s = 0; s < input.streams; s++) eventsRead += (await log.readStream(`bench-${s}`)).length;
   const readStreamMs = performance.now() - t1;
+  const t2 = performance.now();
   await log.close();
+  const closeMs = performance.now() - t2;
   const result: ProbeResult = {
     firstStreamMs,
     catchUpMs,
@@ -71,8 +79,16 @@ try {
     bytesInFile: footprint.bytesInFile,
     readStreamMs,
     eventsRead,
+    restoredEvents: footprint.restoredEvents,
+    closeMs,
+    snapshotBytes: input.keptIn ? snapshotSize(input.keptIn) : 0,
   };
   process.stdout.write(JSON.stringify(result) + '\n');
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (!input.keptIn) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Bytes of the snapshot a kept index wrote in `root` (its rows; the records file aside). */
+function snapshotSize(root: string): number {
+  return readdirSync(root).reduce((n, sub) => n + statSync(join(root, sub, 'index')).size, 0);
 }

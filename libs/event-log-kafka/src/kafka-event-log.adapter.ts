@@ -230,7 +230,8 @@ export class KafkaEventLog implements EventLog {
    */
   private async counts(topic: string, partition: number, offset: number): Promise<boolean> {
     const key = cursorKey(topic, partition);
-    if (this.index.next(key) <= offset) await this.reader.catchUp([topic], partition);
+    // A partition loaded from the index's snapshot is confirmed against Kafka before it answers.
+    if (this.index.next(key) <= offset || this.index.checking(key)) await this.reader.catchUp([topic], partition);
     return !this.index.wasRejected(key, offset);
   }
 

@@ -187,7 +187,7 @@ export class ProcessMetrics {
   private watchIndex(log: IndexedLog): void {
     new Gauge({
       name: 'opal_event_log_index_events',
-      help: "Events in this process's index of the log (every partition it appended to or read, from offset zero)",
+      help: "Events in this process's index of the log (every partition it appended to or read, from offset zero or from its snapshot when kept)",
       registers: [this.registry],
       collect() {
         this.set(log.indexFootprint().events);
