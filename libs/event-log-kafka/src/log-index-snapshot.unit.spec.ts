@@ -117,6 +117,28 @@ describe('LogIndex kept across restarts', () => {
     await fresh.close();
   });
 
+  it('writes the chunk being filled once: each snapshot adds to the file only what came since the last', async () => {
+    const dir = folder();
+    const index = new LogIndex({ dir, chunkBytes: 1 << 20, memoryBytes: 1 << 30, persist: { topics } });
+    const next = new Map<string, number>();
+    const recs = records(30, 4);
+    const sizes: number[] = [];
+    for (let i = 0; i < recs.length; i += 20) {
+      feed(index, recs.slice(i, i + 20), next);
+      assert.equal(await index.snapshot(), true);
+      sizes.push(statSync(join(dir, readdirSync(dir)[0]!, 'records')).size);
+    }
+    await index.close();
+    assert.equal(sizes.at(-1), index.stats().bytes, `the records once each, not again at each of ${sizes.length} snapshots`);
+    const again = new LogIndex({ dir, chunkBytes: 1 << 20, memoryBytes: 1 << 30, persist: { topics } });
+    try {
+      assert.equal(again.restored, 120);
+      assert.deepEqual(again.stream('st-29').map((e) => Buffer.from(e.payload).toString()), ['29.0', '29.1', '29.2', '29.3']);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('writes no snapshot while a partition waits for confirmation, and says when one is due', async () => {
     const dir = folder();
     const first = new LogIndex(options(dir));

@@ -215,7 +215,7 @@ export class LogIndex {
 
   /**
    * Whether a snapshot is worth writing now: events came since the last, a tenth as many again as
-   * it held or ten minutes' worth. Never while a partition waits for confirmation.
+   * it held or an hour's worth. Never while a partition waits for confirmation.
    */
   snapshotDue(now = Date.now()): boolean {
     if (!this.files || !this.arena.persisted || this.checks > 0 || this.writing) return false;
@@ -464,7 +464,7 @@ export class LogIndex {
 
 const EMPTY = new Uint8Array(0);
 /** A persisted index with new events writes a snapshot at least this often (see snapshotDue). */
-const SNAPSHOT_AT_LEAST_MS = 10 * 60_000;
+const SNAPSHOT_AT_LEAST_MS = 60 * 60_000;
 const HASH_BYTES = 32;
 const HASH_ELSEWHERE = 0xffffffff;
 const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));

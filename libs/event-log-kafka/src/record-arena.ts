@@ -208,10 +208,15 @@ export class RecordArena {
 
   /** Writes a chunk's bytes at the end of the file; false (and everything kept in memory from then on) if the disk refuses. */
   private writeChunk(chunk: number, bytes: Buffer): boolean {
+    // The open chunk written before (at a snapshot) and still last in the file: only what it gained
+    // since goes after it, so a slow log's snapshots do not write its open chunk again each time.
+    const before = this.fileBytes[chunk];
+    const grows = before !== undefined && this.file !== undefined && this.fileAt[chunk]! + before === this.file.end && bytes.length >= before;
+    const from = grows ? before : 0;
     try {
       this.file ??= openFile(this.options.dir ?? tmpdir());
-      let done = 0;
-      while (done < bytes.length) done += writeSync(this.file.fd, bytes, done, bytes.length - done, this.file.end + done);
+      let done = from;
+      while (done < bytes.length) done += writeSync(this.file.fd, bytes, done, bytes.length - done, this.file.end + done - from);
     } catch (error) {
       // A full or read-only disk: keep everything in memory from now on, and say so once. A persisted
       // arena stops writing: its file keeps what the last snapshot names, and no snapshot follows.
@@ -220,9 +225,9 @@ export class RecordArena {
       process.emitWarning(`kafka index: cannot write records to disk, keeping them in memory: ${String(error)}`, { code: 'OPAL_KAFKA_INDEX_SPILL' });
       return false;
     }
-    this.fileAt[chunk] = this.file.end;
+    if (!grows) this.fileAt[chunk] = this.file.end;
     this.fileBytes[chunk] = bytes.length;
-    this.file.end += bytes.length;
+    this.file.end += bytes.length - from;
     return true;
   }
 
