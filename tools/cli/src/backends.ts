@@ -24,7 +24,13 @@ export const isKafka = (config: OpalConfig) => config.eventLog.startsWith('kafka
 /** Read models and content in MongoDB: a mongodb:// URL, or mongodb+srv:// (hosts from DNS, as managed clusters give them). */
 export const isMongo = (config: OpalConfig) => /^mongodb(\+srv)?:\/\//.test(config.store);
 
-export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}`, logger?: Logger): KafkaEventLogOptions {
+/**
+ * The Kafka log's options for this configuration. `serving`: for a process that serves (opal up /
+ * serve), which keeps its index across restarts (OPAL_KAFKA_INDEX_PERSIST); a one-off command (an
+ * export, a replay, a verify) reads the log whole once and keeps none, so it never holds the folder
+ * a service of the same data folder would keep its index in.
+ */
+export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}`, logger?: Logger, serving = false): KafkaEventLogOptions {
   const brokers = config.eventLog.slice('kafka://'.length).replace(/\/.*$/, '').split(',').filter(Boolean);
   return {
     brokers,
@@ -33,7 +39,7 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
     sasl: config.kafkaSasl,
     topics: { prefix: config.kafkaTopicPrefix, replicationFactor: config.kafkaReplicationFactor, ...platformTopics(config) },
     groupPrefix: config.kafkaTopicPrefix,
-    index: { memoryBytes: config.kafkaIndexMemoryBytes, dir: join(config.dataDir, 'kafka-index'), persist: config.kafkaIndexPersist },
+    index: { memoryBytes: config.kafkaIndexMemoryBytes, dir: join(config.dataDir, 'kafka-index'), persist: serving && config.kafkaIndexPersist },
     logLevel: config.logLevel === 'debug' || config.logLevel === 'trace' ? 'info' : 'nothing',
     ...(logger ? { onConsumerRestart: (consumer: string, err: unknown) => logger.warn({ err, consumer }, 'kafka out of reach: starting the consumer again') } : {}),
   };
@@ -73,8 +79,8 @@ function platformTopics(config: OpalConfig): Pick<KafkaTopicsOptions, 'defaultDo
   return { defaultDomain: OTHER_DOMAIN, streamDomains, partitions: config.kafkaDomainPartitions, defaultPartitions: config.kafkaPartitions };
 }
 
-export async function openEventLog(config: OpalConfig, readOnly = false, logger?: Logger): Promise<EventLog> {
-  if (isKafka(config)) return KafkaEventLog.connect(kafkaOptions(config, undefined, logger));
+export async function openEventLog(config: OpalConfig, readOnly = false, logger?: Logger, serving = false): Promise<EventLog> {
+  if (isKafka(config)) return KafkaEventLog.connect(kafkaOptions(config, undefined, logger, serving));
   return EmbeddedEventLog.open(join(config.dataDir, 'log'), readOnly ? { readOnly: true } : { fsync: config.fsync });
 }
 
@@ -85,7 +91,7 @@ export async function openBackends(config: OpalConfig, logger?: Logger): Promise
     for (const r of opened.reverse()) await r.close();
   };
   try {
-    const eventLog = await openEventLog(config, false, logger);
+    const eventLog = await openEventLog(config, false, logger, true);
     opened.push(eventLog);
     let store: DocumentStore;
     let content: ContentStore;

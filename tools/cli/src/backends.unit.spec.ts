@@ -7,7 +7,7 @@ import { adapterStream, baseModelStream, inferenceStream, tenantStream } from '@
 import { indexStream, receiptStream } from '@opal/attribution';
 import { isMongo, kafkaOptions } from './backends.js';
 
-const kafka = (env: Record<string, string> = {}) => kafkaOptions(loadConfig({ OPAL_EVENT_LOG: 'kafka://127.0.0.1:9092', ...env }));
+const kafka = (env: Record<string, string> = {}, serving = true) => kafkaOptions(loadConfig({ OPAL_EVENT_LOG: 'kafka://127.0.0.1:9092', ...env }), undefined, undefined, serving);
 
 describe('the platform on Kafka: its topics', () => {
   it("puts each service's streams in a topic of its own, any other stream in <prefix>events", () => {
@@ -31,9 +31,10 @@ describe('the platform on Kafka: its topics', () => {
     assert.equal(t.topicOf(datanetStream('d1')), 'p.events');
   });
 
-  it("keeps the index's records past OPAL_KAFKA_INDEX_MEMORY_MB in the data folder, across restarts unless OPAL_KAFKA_INDEX_PERSIST=false", () => {
+  it("keeps the index's records past OPAL_KAFKA_INDEX_MEMORY_MB in the data folder, across restarts when serving, unless OPAL_KAFKA_INDEX_PERSIST=false", () => {
     assert.deepEqual(kafka({ OPAL_KAFKA_INDEX_MEMORY_MB: '0', OPAL_DATA_DIR: '/srv/opal' }).index, { memoryBytes: 0, dir: '/srv/opal/kafka-index', persist: true });
     assert.equal(kafka({ OPAL_KAFKA_INDEX_PERSIST: 'false' }).index?.persist, false);
+    assert.equal(kafka({}, false).index?.persist, false, 'a one-off command keeps none');
     assert.equal(kafka().index?.memoryBytes, 256 << 20);
   });
 
