@@ -54,7 +54,8 @@ async function loopVerifiedByAuditor(c: Cluster, clients: LoopClients, httpPort:
 describe('the platform scaled out: opal up on Kafka and MongoDB', { skip, timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-platform-up-'));
   const c = cluster('up');
-  const node = new OpalProcess(dir, { env: c.env, ...logged });
+  // At info, so that its log says how it opened the Kafka index (a restart below loads it).
+  const node = new OpalProcess(dir, { env: { ...c.env, OPAL_LOG_LEVEL: 'info', OPAL_KAFKA_INDEX_PERSIST: 'true' }, ...logged });
   const clients: Record<string, any> = {};
   const connect = () => {
     for (const s of ['ingest', 'inference', 'attribution', 'admin'] as const) clients[s] = grpcClient(node.url, s);
@@ -122,6 +123,9 @@ describe('the platform scaled out: opal up on Kafka and MongoDB', { skip, timeou
     await node.stop();
     await node.start();
     connect();
+    // The stop wrote the Kafka index's snapshot into the data folder; the start loaded it.
+    const ready = [...node.output().matchAll(/"restoredEvents":(\d+)[^\n]*"msg":"kafka index ready"/g)].at(-1);
+    assert.ok(ready && Number(ready[1]) > 0, `the restart loaded its index from its snapshot: ${ready?.[0] ?? 'no kafka index ready line'}`);
     assert.equal((await digest()).digest, live.digest);
     const receipt = await call(clients.attribution, 'getReceipt', { inferenceId });
     assert.equal(receipt.inferenceId, inferenceId);
