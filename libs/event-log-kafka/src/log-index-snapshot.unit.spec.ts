@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultEventId, GENESIS_HASH, sealBatch, type SealedEvent } from '@opal/event-log';
@@ -137,6 +137,26 @@ describe('LogIndex kept across restarts', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it('keeps no index where its folder cannot be made, saying so, and works as one not kept', async () => {
+    const file = join(folder(), 'a-file');
+    writeFileSync(file, 'not a folder');
+    let index: LogIndex | undefined;
+    const warned: string[] = [];
+    const listen = (w: Error & { code?: string }) => w.code === 'OPAL_KAFKA_INDEX_SNAPSHOT' && warned.push(w.message);
+    process.on('warning', listen);
+    try {
+      index = new LogIndex({ dir: file, chunkBytes: 512, memoryBytes: 2048, persist: { topics } });
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', listen);
+    }
+    assert.match(warned.join('\n'), /cannot keep the index/);
+    feed(index, records(5, 3), new Map());
+    assert.equal(index.head('st-4')?.seq, 3);
+    assert.equal(await index.snapshot(), false);
+    await index.close();
   });
 
   it('writes no snapshot while a partition waits for confirmation, and says when one is due', async () => {

@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import { atPosition, Column, decodeEnvelopeFast, EnvelopeView, equalBytes, GENESIS_HASH, readEnvelopeView, type SealedEvent, type StoredEvent } from '@opal/event-log';
+import { atPosition, Column, streamPrefix, decodeEnvelopeFast, EnvelopeView, equalBytes, GENESIS_HASH, readEnvelopeView, type SealedEvent, type StoredEvent } from '@opal/event-log';
 import { decodeImage, encodeImage, IndexFiles, type LoadedImage } from './index-snapshot.js';
 import { CHUNK_BYTES, RecordArena, type RecordArenaOptions } from './record-arena.js';
 import { StreamTable } from './stream-table.js';
@@ -78,11 +78,24 @@ export class LogIndex {
   constructor(options: LogIndexOptions = {}) {
     this.chunkBytes = options.chunkBytes ?? CHUNK_BYTES;
     this.topics = options.persist?.topics ?? [];
-    this.files = options.persist ? IndexFiles.take(options.dir ?? tmpdir(), options.persist.topics) : undefined;
-    if (options.persist && !this.files) {
-      process.emitWarning(`kafka index: another process (or another log of this one) keeps its index of these topics in ${options.dir}; this one rebuilds its own from offset zero and keeps none`, { code: 'OPAL_KAFKA_INDEX_HELD' });
+    const dir = options.dir ?? tmpdir();
+    let files: IndexFiles | undefined;
+    let arena: RecordArena | undefined;
+    try {
+      files = options.persist ? IndexFiles.take(dir, options.persist.topics) : undefined;
+      if (options.persist && !files) {
+        process.emitWarning(`kafka index: another process (or another log of this one) keeps its index of these topics in ${dir}; this one rebuilds its own from offset zero and keeps none`, { code: 'OPAL_KAFKA_INDEX_HELD' });
+      }
+      if (files) arena = this.openPersisted(files, options);
+    } catch (error) {
+      // A folder it cannot use (read-only, no room): the index works as one not kept.
+      process.emitWarning(`kafka index: cannot keep the index in ${dir}, keeping none: ${error instanceof Error ? error.message : String(error)}`, { code: 'OPAL_KAFKA_INDEX_SNAPSHOT' });
+      files?.release();
+      files = undefined;
+      this.clear();
     }
-    this.arena = this.files ? this.openPersisted(this.files, options) : new RecordArena(options);
+    this.files = files;
+    this.arena = arena ?? new RecordArena(options);
   }
 
   /** The persisted arena, on the last snapshot's records when it can be read (loaded into this index). */
@@ -128,7 +141,7 @@ export class LogIndex {
       this.longer.set(first, Array.from(image.longer.subarray(i + 2, i + 2 + count)));
       i += 2 + count;
     }
-    for (const [topic, streamId] of image.placements) this.placements.set(`${topic}\n${streamId}`, streamId);
+    for (const [topic, streamId] of image.placements) this.notePlacement(topic, streamPrefix(streamId), streamId);
     this.restoredEvents = this.savedEvents = image.events;
   }
 

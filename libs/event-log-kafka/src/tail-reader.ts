@@ -64,7 +64,9 @@ export class TailReader {
           this.assigned.set(key, { topic, partition });
           const next = this.index.next(key);
           if (next > 0) this.consumer.seek({ topic, partition, offset: String(next) });
-          if (!this.awaited(key)) idle.push({ topic, partition });
+          // A partition loaded from the index's snapshot is read up to its confirmation at once, so
+          // that the index can write snapshots again (it writes none while one waits).
+          if (!this.awaited(key) && !this.index.checking(key)) idle.push({ topic, partition });
         }
       }
       this.pause(idle);
@@ -137,7 +139,10 @@ export class TailReader {
       if (this.stopped) return;
       await this.consumer.run({
         autoCommit: false,
-        eachBatch: async ({ batch, heartbeat }) => {
+        eachBatch: async ({ batch, heartbeat, isStale }) => {
+          // Fetched before a seek of its partition (the index started again from offset zero):
+          // records from where the index no longer is; the seek fetches the right ones.
+          if (isStale()) return;
           const key = cursorKey(batch.topic, batch.partition);
           for (const m of batch.messages) {
             if (this.index.checking(key)) {
