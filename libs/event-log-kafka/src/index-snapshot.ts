@@ -60,7 +60,10 @@ type Header = {
   placements: [string, string][];
 };
 
-/** The image as bytes: magic, header length and JSON header, the arrays, and a SHA-256 of all that. */
+/**
+ * The image as bytes: magic, header length and JSON header, then the arrays (views, not copies). The
+ * SHA-256 of all that, which ends the file, is added by IndexFiles.write as it writes them.
+ */
 export function encodeImage(image: IndexImage): Uint8Array[] {
   const header: Header = {
     format: FORMAT,
@@ -89,9 +92,6 @@ export function encodeImage(image: IndexImage): Uint8Array[] {
   add(image.offsetOf);
   for (const p of image.partitions) add(p.entries);
   add([image.table.hi, image.table.lo, image.table.values, image.longer]);
-  const hash = createHash('sha256');
-  for (const p of parts) hash.update(p);
-  parts.push(hash.digest());
   return parts;
 }
 
@@ -197,12 +197,22 @@ export class IndexFiles {
     }
   }
 
-  /** Replaces the snapshot with these bytes, whole or not at all (written aside, synced, renamed). */
+  /**
+   * Replaces the snapshot with these bytes (encodeImage's) and their SHA-256, whole or not at all
+   * (written aside, synced, renamed). The hash is taken a few parts at a time between writes, so a
+   * long index's snapshot does not hold the process's event loop for all of it at once.
+   */
   async write(parts: readonly Uint8Array[]): Promise<void> {
     const aside = `${this.imagePath}.new`;
     const file = await open(aside, 'w', 0o600);
     try {
-      for (let i = 0; i < parts.length; i += 512) await file.writev(parts.slice(i, i + 512));
+      const hash = createHash('sha256');
+      for (let i = 0; i < parts.length; i += 16) {
+        const some = parts.slice(i, i + 16);
+        for (const p of some) hash.update(p);
+        await file.writev(some);
+      }
+      await file.write(hash.digest());
       await file.datasync();
     } finally {
       await file.close();
