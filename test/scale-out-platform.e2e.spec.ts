@@ -214,6 +214,7 @@ describe('the platform scaled out: each service in its own opal serve process', 
     const memory = sample(text, 'opal_event_log_index_bytes', { place: 'memory' });
     const file = sample(text, 'opal_event_log_index_bytes', { place: 'file' });
     assert.ok(memory !== undefined && file !== undefined && memory + file > 0, `its records' bytes: ${memory} in memory, ${file} in its file`);
+    assert.equal(sample(text, 'opal_event_log_index_restored_events', {}), 0, 'a first start reads from offset zero');
   });
 
   it("two inference replicas never spend more than a tenant's balance together", async () => {

@@ -204,6 +204,14 @@ export class ProcessMetrics {
         this.set({ place: 'file' }, f.bytesInFile);
       },
     });
+    new Gauge({
+      name: 'opal_event_log_index_restored_events',
+      help: "Events this process's index of the log loaded from its snapshot at start (OPAL_KAFKA_INDEX_PERSIST); 0: read from offset zero",
+      registers: [this.registry],
+      collect() {
+        this.set(log.indexFootprint().restoredEvents ?? 0);
+      },
+    });
   }
 
   async exposition(): Promise<string> {
@@ -218,7 +226,7 @@ export class ProcessMetrics {
 
 type AppendOutcome = 'ok' | 'conflict' | 'error';
 
-type IndexedLog = { indexFootprint(): { events: number; bytesInMemory: number; bytesInFile: number } };
+type IndexedLog = { indexFootprint(): { events: number; bytesInMemory: number; bytesInFile: number; restoredEvents?: number } };
 const hasIndex = (log: EventLog): log is EventLog & IndexedLog => typeof (log as Partial<IndexedLog>).indexFootprint === 'function';
 
 /** Delegates to the log; refuses misplaced events; reports each append's outcome and time. */
