@@ -79,7 +79,27 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
 
   it('lints clean (strict) with its defaults and with every option on', async () => {
     await helm('lint', '--strict', CHART);
-    await helm('lint', '--strict', CHART, '--set', 'existingSecret=opal-secrets,kafkaTls.secret=kafka-ca,kafkaTls.clientCertificate=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true');
+    await helm('lint', '--strict', CHART, '--set', 'existingSecret=opal-secrets,kafkaTls.secret=kafka-ca,kafkaTls.clientCertificate=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,services.ingest.dataVolume.size=20Gi,services.ingest.dataVolume.storageClassName=fast');
+  });
+
+  it('runs a service given a data volume as a StatefulSet, each replica keeping its own (and its Kafka index) across pod replacements', async () => {
+    const ms = await render('services.ingest.dataVolume.size=20Gi', 'services.ingest.dataVolume.storageClassName=fast', 'kafkaTls.secret=kafka-ca');
+    const [ingest, ...others] = of(ms, 'StatefulSet');
+    assert.equal(others.length, 0);
+    assert.equal(ingest!.metadata.name, 'opal-ingest');
+    assert.deepEqual(of(ms, 'Deployment').map((d) => containerOf(d).name).sort(), SERVICES.filter((s) => s !== 'ingest'));
+    assert.equal(ingest!.spec.serviceName, 'opal-ingest');
+    assert.equal(ingest!.spec.podManagementPolicy, 'Parallel');
+    assert.deepEqual(ingest!.spec.volumeClaimTemplates, [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '20Gi' } }, storageClassName: 'fast' } }]);
+    const c = containerOf(ingest!);
+    const env = envOf(c);
+    assert.equal(env['OPAL_KAFKA_INDEX_PERSIST'], 'true');
+    assert.ok(c.volumeMounts.some((v: { name: string; mountPath: string }) => v.name === 'data' && v.mountPath === env['OPAL_DATA_DIR']), 'the claim is the data folder');
+    assert.deepEqual(ingest!.spec.template.spec.volumes.map((v: { name: string }) => v.name), ['kafka-tls'], 'no emptyDir beside the claim');
+    const hpa = of(ms, 'HorizontalPodAutoscaler').find((h) => h.metadata.name === 'opal-ingest')!;
+    assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'opal-ingest' });
+    // Without one, every service is a Deployment with an emptyDir.
+    for (const d of of(await render(), 'Deployment')) assert.ok(d.spec.template.spec.volumes.some((v: { name: string; emptyDir?: unknown }) => v.name === 'data' && v.emptyDir));
   });
 
   it('has alerting rules promtool accepts, which fire as their thresholds and durations say', { skip: promtool.skipped ? promtool.reason : false }, async () => {
