@@ -92,8 +92,9 @@ if (!infra.skipped) {
       }
       log = await KafkaEventLog.connect(options);
       try {
-        assert.equal(log.indexFootprint().restoredEvents, truth.events.length + 1, 'the second close wrote a snapshot of all');
-        assert.equal(await log.streamVersion(`s-${run}-0`), 16);
+        // One event since the snapshot written once all was confirmed: the close left it to this start.
+        assert.equal(log.indexFootprint().restoredEvents, truth.events.length, 'the snapshot written while it ran');
+        assert.equal(await log.streamVersion(`s-${run}-0`), 16, 'the event after it, read from Kafka');
       } finally {
         await log.close();
       }

@@ -462,10 +462,16 @@ export class LogIndex {
     return this.arena.placement;
   }
 
-  /** Writes a last snapshot if it is behind, and lets the files go. */
+  /**
+   * Writes a last snapshot when a twentieth as many events as the last one held came since, and lets
+   * the files go. A snapshot is written whole: at 1,000,000 events it took about as long as reading
+   * 80,000 from Kafka at the next start, so a close with fewer new events than that leaves them to
+   * the next start rather than holding up a shutdown (a pod has seconds for it).
+   */
   async close(): Promise<void> {
     try {
-      if (this.files && this.offsetOf.length !== this.savedEvents) await this.snapshot();
+      const fresh = this.offsetOf.length - this.savedEvents;
+      if (this.files && fresh > 0 && fresh * CLOSE_SHARE >= this.savedEvents) await this.snapshot();
     } catch (error) {
       process.emitWarning(`kafka index: last snapshot not written: ${String(error)}`, { code: 'OPAL_KAFKA_INDEX_SNAPSHOT' });
     } finally {
@@ -478,6 +484,8 @@ export class LogIndex {
 const EMPTY = new Uint8Array(0);
 /** A persisted index with new events writes a snapshot at least this often (see snapshotDue). */
 const SNAPSHOT_AT_LEAST_MS = 60 * 60_000;
+/** A close writes a snapshot when at least 1/CLOSE_SHARE as many events as the last held came since. */
+const CLOSE_SHARE = 20;
 const HASH_BYTES = 32;
 const HASH_ELSEWHERE = 0xffffffff;
 const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
