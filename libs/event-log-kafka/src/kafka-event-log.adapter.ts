@@ -23,7 +23,10 @@ import { readDeadLetters, type DeadLetterRecord } from './dead-letter.js';
 import { connectError, createKafka, ensureTopics, logEnds } from './kafka-client.js';
 import { cursorKey, DEFAULT_INDEX_MEMORY_BYTES, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 import { KafkaSubscription } from './kafka-subscription.js';
-import { LogIndex } from './log-index.js';
+import { StreamPlacement } from './stream-placement.js';
+import { deleteGroups, groupMembers } from './group-membership.js';
+import { IndexKeeper, openLogIndex } from './kept-index.js';
+import type { LogIndex } from './log-index.js';
 import { StreamOwners } from './stream-owners.js';
 import { TailReader } from './tail-reader.js';
 
@@ -46,11 +49,8 @@ export class KafkaEventLog implements EventLog {
   readonly concurrentWriters = true;
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly subscriptions = new Set<KafkaSubscription>();
-  private readonly partitionCounts: Map<string, number>;
-  private readonly partitioner = Partitioners.DefaultPartitioner();
-  private readonly located = new Map<string, { topic: string; partition: number }>();
+  private readonly placement: StreamPlacement;
   private closed = false;
-  private readonly snapshots: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly options: KafkaEventLogOptions,
@@ -59,25 +59,21 @@ export class KafkaEventLog implements EventLog {
     private readonly producer: Producer,
     private readonly topics: ResolvedTopics,
     private readonly index: LogIndex,
+    private readonly keeper: IndexKeeper | undefined,
     private readonly reader: TailReader,
     private readonly batcher: AppendBatcher,
   ) {
-    this.partitionCounts = new Map(topics.all.map((t) => [t.topic, t.partitions]));
-    if (options.index?.persist) {
-      this.snapshots = setInterval(() => {
-        if (this.index.snapshotDue()) void this.snapshotIndex().catch((error: unknown) => process.emitWarning(`kafka index: snapshot not written: ${String(error)}`, { code: 'OPAL_KAFKA_INDEX_SNAPSHOT' }));
-      }, options.index.snapshotCheckMs ?? 30_000);
-      this.snapshots.unref();
-    }
+    this.placement = new StreamPlacement(topics);
+    keeper?.schedule(options.index?.snapshotCheckMs ?? 30_000);
   }
 
   /**
    * Writes the index's snapshot now (see KafkaIndexOptions.persist); false where it keeps none, or
    * while what it loaded at start is not confirmed against Kafka yet.
    */
-  snapshotIndex(): Promise<boolean> {
+  async snapshotIndex(): Promise<boolean> {
     this.assertOpen();
-    return this.index.snapshot();
+    return (await this.keeper?.snapshot()) ?? false;
   }
 
   static async connect(options: KafkaEventLogOptions): Promise<KafkaEventLog> {
@@ -100,7 +96,7 @@ export class KafkaEventLog implements EventLog {
       throw connectError(options, error);
     }
     const groupPrefix = options.groupPrefix ?? 'opal.';
-    const index = new LogIndex({
+    const { index, keeper } = openLogIndex({
       ...options.index,
       memoryBytes: options.index?.memoryBytes ?? DEFAULT_INDEX_MEMORY_BYTES,
       persist: options.index?.persist ? { topics: topics.all.map((t) => t.topic) } : undefined,
@@ -109,20 +105,12 @@ export class KafkaEventLog implements EventLog {
     const batcher = new AppendBatcher(producer, options.maxInFlightAppends ?? 256);
     // The index starts with the first call that needs it (an append or a read): a process that only
     // subscribes (a projection) does not follow every topic a second time.
-    return new KafkaEventLog(options, kafka, admin, producer, topics, index, reader, batcher);
+    return new KafkaEventLog(options, kafka, admin, producer, topics, index, keeper, reader, batcher);
   }
 
   /** Topic and partition of a stream: the domain topic, and the Java client's murmur2 of the key. */
   locate(streamId: string): { topic: string; partition: number } {
-    let at = this.located.get(streamId);
-    if (at) return at;
-    const topic = this.topics.topicOf(streamId);
-    const n = this.partitionCounts.get(topic)!;
-    const partitionMetadata = Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
-    at = { topic, partition: this.partitioner({ topic, partitionMetadata, message: { key: streamId, value: null } }) };
-    // One entry per stream, as the index keeps one per stream it has seen.
-    this.located.set(streamId, at);
-    return at;
+    return this.placement.locate(streamId);
   }
 
   async append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
@@ -259,7 +247,7 @@ export class KafkaEventLog implements EventLog {
     const retry = this.options.retry ?? {};
     const wanted = streamFilter(options.streams);
     // Only the topics that hold the streams asked for; within them, other streams are passed over.
-    const topics = this.topicsOf(options.streams);
+    const topics = this.placement.topicsOf(options.streams);
     const sub = new KafkaSubscription(
       this.kafka,
       this.admin,
@@ -299,7 +287,7 @@ export class KafkaEventLog implements EventLog {
    */
   async warm(domains: readonly string[]): Promise<number> {
     this.assertOpen();
-    const topics = domains.map((d) => this.topicOfDomain(d));
+    const topics = domains.map((d) => this.placement.topicOfDomain(d));
     if (topics.length > 0) await this.reader.catchUp([...new Set([...topics, this.topics.defaultTopic])]);
     this.reader.assertPlacement();
     return this.index.stats().events;
@@ -323,12 +311,8 @@ export class KafkaEventLog implements EventLog {
    */
   async subscribers(names: readonly string[]): Promise<Map<string, number>> {
     this.assertOpen();
-    const out = new Map<string, number>();
-    if (names.length === 0) return out;
-    const { groups } = await this.admin.describeGroups(names.map((n) => this.groupOf(n)));
-    const members = new Map(groups.map((g) => [g.groupId, g.members.length]));
-    for (const n of names) out.set(n, members.get(this.groupOf(n)) ?? 0);
-    return out;
+    const members = await groupMembers(this.admin, names.map((n) => this.groupOf(n)));
+    return new Map(names.map((n) => [n, members.get(this.groupOf(n)) ?? 0]));
   }
 
   /**
@@ -338,7 +322,7 @@ export class KafkaEventLog implements EventLog {
    */
   async joinOwners(domains: readonly string[], address: string, onChange?: (owners: ReadonlyMap<string, string>) => void): Promise<{ owners: StreamOwners; owner: (streamId: string) => string | undefined }> {
     this.assertOpen();
-    const topics = [...new Set(domains.map((d) => this.topicOfDomain(d)))];
+    const topics = [...new Set(domains.map((d) => this.placement.topicOfDomain(d)))];
     const owners = await StreamOwners.join(this.kafka, { groupId: this.groupOf(`owners.${[...domains].sort().join('+')}`), topics, address, onChange });
     return {
       owners,
@@ -360,13 +344,7 @@ export class KafkaEventLog implements EventLog {
     if (busy.length > 0) {
       throw new EventLogError('FAILED_PRECONDITION', `subscription ${busy.map(([n, m]) => `${n} (${m} process${m === 1 ? '' : 'es'})`).join(', ')}: still in use`);
     }
-    const results = await this.admin.deleteGroups(names.map((n) => this.groupOf(n))).catch((error: { groups?: { groupId: string; errorCode: number; error?: { type?: string } }[] }) => {
-      // kafkajs rejects with each group's outcome when any failed: a group that never existed has nothing to forget.
-      if (!error.groups) throw error;
-      return error.groups;
-    });
-    const failed = results.filter((r) => r.errorCode !== 0 && r.error?.type !== 'GROUP_ID_NOT_FOUND');
-    if (failed.length > 0) throw new EventLogError('UNAVAILABLE', `consumer group ${failed.map((r) => `${r.groupId}: ${r.error?.type ?? r.errorCode}`).join(', ')}`);
+    await deleteGroups(this.admin, names.map((n) => this.groupOf(n)));
   }
 
   /**
@@ -375,18 +353,7 @@ export class KafkaEventLog implements EventLog {
    */
   async endsOf(streams?: readonly string[]): Promise<Cursor> {
     this.assertOpen();
-    return Object.fromEntries(await logEnds(this.admin, this.topicsOf(streams)).catch((error) => this.rethrow(error)));
-  }
-
-  private topicOfDomain(domain: string): string {
-    const i = this.topics.domains.indexOf(domain);
-    if (i < 0) throw new EventLogError('INVALID_ARGUMENT', `domain '${domain}': no such topic (domains: ${this.topics.domains.join(', ')})`);
-    return this.topics.all[i]!.topic;
-  }
-
-  /** The topics that hold these kinds of stream (every domain topic when absent). */
-  private topicsOf(streams: readonly string[] | undefined): string[] {
-    return streams ? [...new Set(streams.map((p) => this.topics.topicOf(p)))] : this.topics.all.map((t) => t.topic);
+    return Object.fromEntries(await logEnds(this.admin, this.placement.topicsOf(streams)).catch((error) => this.rethrow(error)));
   }
 
   private groupOf(subscription: string): string {
@@ -403,9 +370,9 @@ export class KafkaEventLog implements EventLog {
     this.closed = true;
     await Promise.allSettled([...this.locks.values()]);
     await Promise.allSettled([...this.subscriptions].map((s) => s.stop()));
-    clearInterval(this.snapshots);
     await this.reader.stop();
-    await this.index.close();
+    await this.keeper?.close();
+    this.index.close();
     await this.producer.disconnect();
     await this.admin.disconnect();
   }

@@ -43,7 +43,7 @@ export type KafkaIndexOptions = {
   readonly chunkBytes?: number;
   /**
    * Keep the index across restarts in `dir` (every record in a file there, and a snapshot of the rest
-   * at most every `snapshotCheckMs`, default 30 s, and at close, each when worth it; see LogIndex): a process started
+   * at most every `snapshotCheckMs`, default 30 s, and at close, each when worth it; see IndexKeeper): a process started
    * again on the same folder reads from Kafka only what came after its snapshot.
    */
   readonly persist?: boolean;

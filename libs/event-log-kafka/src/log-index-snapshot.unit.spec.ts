@@ -4,7 +4,8 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultEventId, GENESIS_HASH, sealBatch, type SealedEvent } from '@opal/event-log';
-import { LogIndex } from './log-index.js';
+import { openLogIndex, type LogIndexOptions } from './kept-index.js';
+import type { LogIndex } from './log-index.js';
 
 // A LogIndex kept across restarts, without a broker: records fed as the reader feeds them.
 
@@ -32,6 +33,19 @@ function feed(index: LogIndex, recs: readonly { key: string; sealed: SealedEvent
   });
 }
 
+/** A kept index as the log holds it: the index, with its keeper's snapshot and due, and both closed at once. */
+function kept(options: LogIndexOptions) {
+  const { index, keeper } = openLogIndex(options);
+  return Object.assign(index, {
+    snapshot: async () => (await keeper?.snapshot()) ?? false,
+    snapshotDue: () => keeper?.due() ?? false,
+    closeAll: async () => {
+      await keeper?.close();
+      index.close();
+    },
+  });
+}
+
 const view = (index: LogIndex, streams: number) =>
   Array.from({ length: streams }, (_, s) => {
     const head = index.head(`st-${s}`);
@@ -52,7 +66,7 @@ describe('LogIndex kept across restarts', () => {
 
   it('loads what it held from its snapshot, each partition waiting for confirmation, and goes on from there', async () => {
     const dir = folder();
-    const first = new LogIndex(options(dir));
+    const first = kept(options(dir));
     const next = new Map<string, number>();
     const fed = feed(first, records(40, 7), next);
     // A race loser: a second first event of st-0, kept out of the stream.
@@ -60,9 +74,9 @@ describe('LogIndex kept across restarts', () => {
     next.set(keys[0]!, next.get(keys[0]!)! + 1);
     const before = view(first, 40);
     assert.equal(await first.snapshot(), true);
-    await first.close();
+    await first.closeAll();
 
-    const again = new LogIndex(options(dir));
+    const again = kept(options(dir));
     try {
       assert.equal(again.restored, 280);
       assert.deepEqual(again.stats(), { events: 280, streams: 40, bytes: first.stats().bytes });
@@ -84,22 +98,22 @@ describe('LogIndex kept across restarts', () => {
       assert.equal(again.head('st-5')?.seq, 9);
       assert.equal(again.stream('st-5', 8).length, 2);
     } finally {
-      await again.close();
+      await again.closeAll();
     }
-    const third = new LogIndex(options(dir));
+    const third = kept(options(dir));
     try {
       assert.equal(third.restored, 360, 'close wrote the rest');
     } finally {
-      await third.close();
+      await third.closeAll();
     }
   });
 
   it('takes nothing on trust that Kafka contradicts: a different last record means diverged, and reset empties it, snapshot and records file too', async () => {
     const dir = folder();
-    const first = new LogIndex(options(dir));
+    const first = kept(options(dir));
     const fed = feed(first, records(10, 3), new Map());
-    await first.close();
-    const again = new LogIndex(options(dir));
+    await first.closeAll();
+    const again = kept(options(dir));
     const last = fed.filter((f) => f.key === keys[1]).at(-1)!;
     assert.equal(again.confirm(keys[1]!, last.offset, records(10, 3, 'other ').find((r) => r.key === keys[1])!.sealed.bytes), 'diverged');
     assert.equal(again.confirm(keys[1]!, last.offset + 1, last.bytes), 'diverged', 'past the record without meeting it');
@@ -111,15 +125,15 @@ describe('LogIndex kept across restarts', () => {
     const sub = join(dir, readdirSync(dir)[0]!);
     assert.deepEqual(readdirSync(sub).sort(), ['lock', 'records']);
     assert.equal(statSync(join(sub, 'records')).size, 0);
-    await again.close();
-    const fresh = new LogIndex(options(dir));
+    await again.closeAll();
+    const fresh = kept(options(dir));
     assert.equal(fresh.restored, 0, 'nothing to load after a reset');
-    await fresh.close();
+    await fresh.closeAll();
   });
 
   it('writes the chunk being filled once: each snapshot adds to the file only what came since the last', async () => {
     const dir = folder();
-    const index = new LogIndex({ dir, chunkBytes: 1 << 20, memoryBytes: 1 << 30, persist: { topics } });
+    const index = kept({ dir, chunkBytes: 1 << 20, memoryBytes: 1 << 30, persist: { topics } });
     const next = new Map<string, number>();
     const recs = records(30, 4);
     const sizes: number[] = [];
@@ -128,26 +142,26 @@ describe('LogIndex kept across restarts', () => {
       assert.equal(await index.snapshot(), true);
       sizes.push(statSync(join(dir, readdirSync(dir)[0]!, 'records')).size);
     }
-    await index.close();
+    await index.closeAll();
     assert.equal(sizes.at(-1), index.stats().bytes, `the records once each, not again at each of ${sizes.length} snapshots`);
-    const again = new LogIndex({ dir, chunkBytes: 1 << 20, memoryBytes: 1 << 30, persist: { topics } });
+    const again = kept({ dir, chunkBytes: 1 << 20, memoryBytes: 1 << 30, persist: { topics } });
     try {
       assert.equal(again.restored, 120);
       assert.deepEqual(again.stream('st-29').map((e) => Buffer.from(e.payload).toString()), ['29.0', '29.1', '29.2', '29.3']);
     } finally {
-      await again.close();
+      await again.closeAll();
     }
   });
 
   it('keeps no index where its folder cannot be made, saying so, and works as one not kept', async () => {
     const file = join(folder(), 'a-file');
     writeFileSync(file, 'not a folder');
-    let index: LogIndex | undefined;
+    let index: ReturnType<typeof kept> | undefined;
     const warned: string[] = [];
     const listen = (w: Error & { code?: string }) => w.code === 'OPAL_KAFKA_INDEX_SNAPSHOT' && warned.push(w.message);
     process.on('warning', listen);
     try {
-      index = new LogIndex({ dir: file, chunkBytes: 512, memoryBytes: 2048, persist: { topics } });
+      index = kept({ dir: file, chunkBytes: 512, memoryBytes: 2048, persist: { topics } });
       await new Promise((r) => setImmediate(r));
     } finally {
       process.off('warning', listen);
@@ -156,20 +170,20 @@ describe('LogIndex kept across restarts', () => {
     feed(index, records(5, 3), new Map());
     assert.equal(index.head('st-4')?.seq, 3);
     assert.equal(await index.snapshot(), false);
-    await index.close();
+    await index.closeAll();
   });
 
   it('writes no snapshot while a partition waits for confirmation, and says when one is due', async () => {
     const dir = folder();
-    const first = new LogIndex(options(dir));
+    const first = kept(options(dir));
     feed(first, records(5, 2), new Map());
     assert.equal(first.snapshotDue(), true, 'events since the last (none)');
     assert.equal(await first.snapshot(), true);
     assert.equal(first.snapshotDue(), false);
-    await first.close();
-    const again = new LogIndex(options(dir));
+    await first.closeAll();
+    const again = kept(options(dir));
     assert.equal(await again.snapshot(), false);
     assert.equal(again.snapshotDue(), false);
-    await again.close();
+    await again.closeAll();
   });
 });

@@ -1,16 +1,10 @@
-import { tmpdir } from 'node:os';
 import { atPosition, Column, streamPrefix, decodeEnvelopeFast, EnvelopeView, equalBytes, GENESIS_HASH, readEnvelopeView, type SealedEvent, type StoredEvent } from '@opal/event-log';
-import { decodeImage, encodeImage, IndexFiles, type LoadedImage } from './index-snapshot.js';
-import { CHUNK_BYTES, RecordArena, type RecordArenaOptions } from './record-arena.js';
+import type { IndexImage, LoadedImage } from './index-snapshot.js';
+import type { RecordArena } from './record-arena.js';
 import { StreamTable } from './stream-table.js';
 
-export type LogIndexOptions = RecordArenaOptions & {
-  /**
-   * Keep the index across restarts, in a folder of `dir` named after `topics` (see IndexFiles): a
-   * process started again loads its last snapshot and reads from Kafka only what came after it.
-   */
-  readonly persist?: { readonly topics: readonly string[] };
-};
+/** What of an index a snapshot holds besides where its records lie (IndexKeeper adds that). */
+export type IndexState = Omit<IndexImage, 'topics' | 'chunkBytes' | 'layout'>;
 
 type PartitionLog = {
   /** Number of this partition in `keys`. */
@@ -47,7 +41,6 @@ export class LogIndex {
   private streams = new StreamTable((first) => this.streamIdOf(lastOf(this.longer.get(first) ?? first)));
   /** and the entries of streams of more than one event, in sequence order, by first entry. */
   private longer = new Map<number, number[]>();
-  private readonly arena: RecordArena;
   // One row per accepted event ("entry"): where its bytes are, and its place in the log.
   private chunkOf = new Column((n) => new Uint32Array(n));
   private startOf = new Column((n) => new Uint32Array(n));
@@ -59,61 +52,21 @@ export class LogIndex {
   private readonly record = new EnvelopeView();
   private readonly headView = new EnvelopeView();
   private readonly idView = new EnvelopeView();
-  /** Where a persisted index keeps its files (undefined: not persisted, or another process holds them). */
-  private readonly files: IndexFiles | undefined;
-  private readonly chunkBytes: number;
-  private readonly topics: readonly string[];
   /** Partitions whose snapshot is not confirmed yet (see PartitionLog.check). */
   private checks = 0;
-  /** Events loaded from a snapshot at start, and events held at the last snapshot (and when). */
+  /** Events loaded from a snapshot at start. */
   private restoredEvents = 0;
-  private savedEvents = 0;
-  private savedAt = Date.now();
-  private writing: Promise<void> | undefined;
-  /** Moves on at each reset: a snapshot taken before one must not be kept. */
-  private generation = 0;
   /** A stream of each kind met in each topic (see notePlacement), by topic and prefix. */
   private placements = new Map<string, string>();
+  /** Told when reset() empties the index (its keeper drops the snapshot). */
+  onReset: (() => void) | undefined;
 
-  constructor(options: LogIndexOptions = {}) {
-    this.chunkBytes = options.chunkBytes ?? CHUNK_BYTES;
-    this.topics = options.persist?.topics ?? [];
-    const dir = options.dir ?? tmpdir();
-    let files: IndexFiles | undefined;
-    let arena: RecordArena | undefined;
-    try {
-      files = options.persist ? IndexFiles.take(dir, options.persist.topics) : undefined;
-      if (options.persist && !files) {
-        process.emitWarning(`kafka index: another process (or another log of this one) keeps its index of these topics in ${dir}; this one rebuilds its own from offset zero and keeps none`, { code: 'OPAL_KAFKA_INDEX_HELD' });
-      }
-      if (files) arena = this.openPersisted(files, options);
-    } catch (error) {
-      // A folder it cannot use (read-only, no room): the index works as one not kept.
-      process.emitWarning(`kafka index: cannot keep the index in ${dir}, keeping none: ${error instanceof Error ? error.message : String(error)}`, { code: 'OPAL_KAFKA_INDEX_SNAPSHOT' });
-      files?.release();
-      files = undefined;
-      this.clear();
-    }
-    this.files = files;
-    this.arena = arena ?? new RecordArena(options);
-  }
-
-  /** The persisted arena, on the last snapshot's records when it can be read (loaded into this index). */
-  private openPersisted(files: IndexFiles, options: RecordArenaOptions): RecordArena {
-    const bytes = files.read();
-    if (bytes === undefined) return RecordArena.persisted(files.recordsPath, options);
-    try {
-      const image = decodeImage(bytes);
-      if (image.topics.join('\n') !== this.topics.join('\n')) throw new Error('it is of other topics');
-      if (image.chunkBytes !== this.chunkBytes) throw new Error(`its chunks are of ${image.chunkBytes} bytes, not ${this.chunkBytes}`);
-      this.load(image);
-      return RecordArena.persisted(files.recordsPath, options, image.layout);
-    } catch (error) {
-      process.emitWarning(`kafka index: snapshot in ${files.dir} not used, reading the log from offset zero: ${error instanceof Error ? error.message : String(error)}`, { code: 'OPAL_KAFKA_INDEX_SNAPSHOT' });
-      files.forget();
-      this.clear();
-      return RecordArena.persisted(files.recordsPath, options);
-    }
+  /** An index on `arena`'s records: empty, or what `image` (a snapshot, on those records) holds. */
+  constructor(
+    private readonly arena: RecordArena,
+    image?: LoadedImage,
+  ) {
+    if (image) this.load(image);
   }
 
   /** Takes a snapshot's rows, partitions and streams; each partition's last event is confirmed later (check). */
@@ -142,7 +95,7 @@ export class LogIndex {
       i += 2 + count;
     }
     for (const [topic, streamId] of image.placements) this.notePlacement(topic, streamPrefix(streamId), streamId);
-    this.restoredEvents = this.savedEvents = image.events;
+    this.restoredEvents = image.events;
   }
 
   /**
@@ -174,18 +127,17 @@ export class LogIndex {
     this.placements = new Map();
     this.checks = 0;
     this.restoredEvents = 0;
-    this.savedEvents = 0;
   }
 
   /**
-   * Forgets everything, its snapshot too: the log in Kafka is not the one it was taken of (a topic
-   * deleted and made again, another cluster at the same address). The reader reads from offset zero.
+   * Forgets everything (its keeper, told through onReset, drops the snapshot too): the log in Kafka
+   * is not the one it was taken of (a topic deleted and made again, another cluster at the same
+   * address). The reader reads from offset zero.
    */
   reset(): void {
-    this.generation++;
-    this.files?.forget();
     this.clear();
     this.arena.reset();
+    this.onReset?.();
   }
 
   /** Whether some partition still waits for its snapshot to be confirmed. */
@@ -227,36 +179,16 @@ export class LogIndex {
   }
 
   /**
-   * Whether a snapshot is worth writing now: events came since the last, a tenth as many again as
-   * it held or an hour's worth. Never while a partition waits for confirmation.
+   * What the index holds now, for a snapshot: views of its rows (never changed once written, so
+   * they may be written out after this returns) and copies of what does change.
    */
-  snapshotDue(now = Date.now()): boolean {
-    if (!this.files || !this.arena.persisted || this.checks > 0 || this.writing) return false;
-    const fresh = this.offsetOf.length - this.savedEvents;
-    return fresh > 0 && (fresh * 10 >= this.savedEvents || now - this.savedAt >= SNAPSHOT_AT_LEAST_MS);
-  }
-
-  /**
-   * Writes what the index holds to its snapshot (records made durable first); false when it keeps
-   * none (not persisted, another process holds its folder, the disk refused its records) or a
-   * partition waits for confirmation. The state is taken at once; the writing goes on meanwhile.
-   */
-  async snapshot(): Promise<boolean> {
-    while (this.writing) await this.writing.catch(() => {});
-    if (!this.files || this.checks > 0) return false;
-    const layout = this.arena.layout();
-    if (!layout) return false;
-    const events = this.offsetOf.length;
-    const generation = this.generation;
-    const parts = encodeImage({
-      topics: this.topics,
-      chunkBytes: this.chunkBytes,
-      layout,
+  state(): IndexState {
+    return {
       partitions: this.keys.map((key) => {
         const p = this.partitions.get(key)!;
         return { key, next: p.next, rejected: [...p.rejected], entries: p.entries.views() };
       }),
-      events,
+      events: this.offsetOf.length,
       chunkOf: this.chunkOf.views(),
       startOf: this.startOf.views(),
       lengthOf: this.lengthOf.views(),
@@ -266,21 +198,7 @@ export class LogIndex {
       table: this.streams.state(),
       longer: this.flatLonger(),
       placements: this.notedPlacements(),
-    });
-    const files = this.files;
-    this.writing = (async () => {
-      await this.arena.sync();
-      await files.write(parts);
-      if (generation !== this.generation) files.forget(); // reset meanwhile: the snapshot is of the log before
-      this.savedEvents = events;
-      this.savedAt = Date.now();
-    })();
-    try {
-      await this.writing;
-      return generation === this.generation;
-    } finally {
-      this.writing = undefined;
-    }
+    };
   }
 
   private flatLonger(): Uint32Array {
@@ -462,30 +380,12 @@ export class LogIndex {
     return this.arena.placement;
   }
 
-  /**
-   * Writes a last snapshot when a twentieth as many events as the last one held came since, and lets
-   * the files go. A snapshot is written whole: at 1,000,000 events it took about as long as reading
-   * 80,000 from Kafka at the next start, so a close with fewer new events than that leaves them to
-   * the next start rather than holding up a shutdown (a pod has seconds for it).
-   */
-  async close(): Promise<void> {
-    try {
-      const fresh = this.offsetOf.length - this.savedEvents;
-      if (this.files && fresh > 0 && fresh * CLOSE_SHARE >= this.savedEvents) await this.snapshot();
-    } catch (error) {
-      process.emitWarning(`kafka index: last snapshot not written: ${String(error)}`, { code: 'OPAL_KAFKA_INDEX_SNAPSHOT' });
-    } finally {
-      this.arena.close();
-      this.files?.release();
-    }
+  close(): void {
+    this.arena.close();
   }
 }
 
 const EMPTY = new Uint8Array(0);
-/** A persisted index with new events writes a snapshot at least this often (see snapshotDue). */
-const SNAPSHOT_AT_LEAST_MS = 60 * 60_000;
-/** A close writes a snapshot when at least 1/CLOSE_SHARE as many events as the last held came since. */
-const CLOSE_SHARE = 20;
 const HASH_BYTES = 32;
 const HASH_ELSEWHERE = 0xffffffff;
 const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));

@@ -50,7 +50,7 @@ describe('StreamHeads: the partition decides a version race', () => {
 
 describe('LogIndex', () => {
   it('indexes accepted events by stream and partition, remembers losers, ignores records it has seen', () => {
-    const index = new LogIndex();
+    const index = new LogIndex(new RecordArena());
     const a = seal('s', 1, GENESIS_HASH, ['A', 'B']);
     const loser = seal('s', 2, a[0]!.hash, ['Z']);
     const bytes = (e: StoredEvent) => encodeEnvelope(e);
@@ -66,7 +66,7 @@ describe('LogIndex', () => {
   });
 
   it('takes records as written only when nothing unread lies before them, and judges them as a reader would', () => {
-    const index = new LogIndex();
+    const index = new LogIndex(new RecordArena());
     const sealed = (fromSeq: number, prev: Uint8Array, types: string[]) =>
       sealBatch('s', 'p', fromSeq, prev, types.map(ev), (_e, seq) => defaultEventId('s', seq));
     const first = sealed(1, GENESIS_HASH, ['A', 'B']);
@@ -101,7 +101,7 @@ describe('LogIndex storage', () => {
     ['past 1 MiB in a file', { memoryBytes: 1 << 20, chunkBytes: 64 << 10, dir: spillDir }],
   ] as const) {
     it(`keeps records as bytes across many chunks, a record larger than a chunk included, and reads them back exactly (${label})`, () => {
-      const index = new LogIndex(records);
+      const index = new LogIndex(new RecordArena(records));
       const streams = 7;
       const perStream = 3000;
       const big = new Uint8Array(5 << 20).fill(9); // larger than one 4 MiB chunk

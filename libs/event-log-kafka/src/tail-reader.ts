@@ -102,6 +102,7 @@ export class TailReader {
     process.emitWarning(`kafka index: ${reason}; reading the log again from offset zero`, { code: 'OPAL_KAFKA_INDEX_DIVERGED' });
     this.index.reset();
     this.misplacement = undefined;
+    // Kinds are noted in the index when first met: forgotten here, the emptied index notes them again.
     this.topicOfPrefix.clear();
     // Not reading yet (or again): the coming join seeks each partition where the index needs it.
     if (!reading) return;
