@@ -9,13 +9,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '@opal/service-runtime';
 import { INFERENCE_CONFIG_VARIABLES, loadInferenceConfig } from '@opal/inference';
 import { deleteTopics, ensureInfra, ensureTool, dropDb } from '@opal/test-infra';
-import { OpalProcess, call, freePort, grpcClient, repoRoot, wallet } from '@opal/testkit';
+import { OpalProcess, call, freePort, grpcClient, healthStatus, repoRoot, wallet } from '@opal/testkit';
 import { scrape } from './scale-out/metrics-scrape.js';
 
 const run = promisify(execFile);
@@ -50,18 +48,6 @@ const containerOf = (d: Manifest): Container => d.spec.template.spec.containers[
 /** The container's env entries with a value (those from the pod's fields are checked apart). */
 const envOf = (c: Container): Record<string, string> => Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 const portOf = (c: Container, name: string) => c.ports.find((p) => p.name === name)?.containerPort;
-
-/** grpc.health.v1 Check for the server as a whole (service ""), as the pods' gRPC probes ask. */
-async function health(url: string): Promise<string> {
-  const def = loadSync(join(repoRoot, 'libs', 'service-runtime', 'proto', 'grpc', 'health', 'v1', 'health.proto'), { keepCase: true, enums: String });
-  const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
-  const client = new Health(url, grpc.credentials.createInsecure());
-  try {
-    return await new Promise((resolve, reject) => client.Check({ service: '' }, { deadline: Date.now() + 10_000 }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
-  } finally {
-    client.close();
-  }
-}
 
 describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-helm-'));
@@ -172,6 +158,10 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
       assert.equal(portOf(c, 'metrics'), config.metricsPort);
       assert.equal(portOf(c, 'http'), c.name === 'inference' ? loadInferenceConfig(env).httpPort : undefined);
       for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) assert.equal(c[probe].grpc.port, config.grpcPort, `${c.name} ${probe}`);
+      // After SIGTERM the pod drains (endpoints drop it, readiness fails, it still serves) and lets
+      // running calls finish; Kubernetes must not kill it before both and the close are done.
+      assert.ok(config.shutdownDrainMs >= c.readinessProbe.periodSeconds * 1000, `${c.name}: the drain outlasts a readiness period`);
+      assert.ok(d.spec.template.spec.terminationGracePeriodSeconds * 1000 >= config.shutdownDrainMs + config.shutdownGraceMs + 10_000, `${c.name}: the termination grace covers drain, grace and close`);
       const service = of(ms, 'Service').find((s) => s.metadata.name === d.metadata.name)!;
       for (const p of service.spec.ports) assert.ok(portOf(c, p.targetPort), `${c.name}: Service port ${p.name} targets a port of the pod`);
       assert.equal(c.envFrom, undefined);
@@ -227,7 +217,7 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
         return { name: c.name, p, ports, http: !!env['OPAL_HTTP_PORT'] };
       }),
     );
-    for (const s of started) assert.equal(await health(s.p.url), 'SERVING', `${s.name}: the probes' health check`);
+    for (const s of started) assert.equal(await healthStatus(s.p.url), 'SERVING', `${s.name}: the probes' health check`);
     const inference = started.find((s) => s.name === 'inference')!;
     assert.ok(inference.http);
     // The OpenAI-compatible API on the port named http: it asks for a tenant's key, and serves /metrics.

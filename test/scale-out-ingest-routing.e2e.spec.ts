@@ -130,4 +130,52 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
     await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
     assert.equal((await call(clients[0], 'getDatanet', { datanetId })).accepted, 2 * STREAMED + 2 + 50);
   });
+
+  it('the owner is stopped as a rolling upgrade does (SIGTERM) while clients send to the other replica: every call is answered, every item ACCEPTED', async () => {
+    // Back to two replicas; the second one drains for 3 s when stopped (the chart's is 5 s).
+    const second = replicas[1]!;
+    second.withEnv({ OPAL_SHUTDOWN_DRAIN_MS: '3000', OPAL_LOG_LEVEL: 'info' });
+    await second.start();
+    const table = await owners(2);
+    const datanetId = Array.from({ length: 50 }, (_, i) => `rolling-${i}`).find((id) => ownerOf(table, id) === second.url)!;
+    assert.ok(datanetId, 'some Datanet id falls in a partition the restarted replica owns');
+    await call(clients[0], 'createDatanet', { datanetId, name: 'Rolling', dataKind: 'text', license: 'MIT', owner: wallet(0).address, policy: { maxItemBytes: 4096 } });
+    const streamed = await items(datanetId, 40, 1, 240);
+    const unary = await items(datanetId, 41, 1, 240);
+    const sentBefore = await forwarded(0, 'SubmitContribution');
+    const pace = () => new Promise((r) => setTimeout(r, 25));
+    // Both paced over about 6 s: they go on to the owner before, during and after its stop.
+    let stopped: Promise<number | null> | undefined;
+    const answer = new Promise<{ results: { status: string; reason: string }[] }>((resolve, reject) => {
+      const stream = clients[0].submitContributions((err: ServiceError | null, res: { results: { status: string; reason: string }[] }) => (err ? reject(err) : resolve(res)));
+      void (async () => {
+        for (const [i, item] of streamed.entries()) {
+          if (i === 40) {
+            stopped = new Promise((r) => second.child!.once('exit', r));
+            second.child!.kill('SIGTERM');
+          }
+          stream.write(item);
+          await pace();
+        }
+        stream.end();
+      })();
+    });
+    const answered: string[] = [];
+    for (const item of unary) {
+      answered.push(await call(clients[0], 'submitContribution', item).then((r) => r.status, (e: ServiceError) => `${status[e.code]}: ${e.details}`));
+      await pace();
+    }
+    assert.deepEqual(answered, unary.map(() => 'ACCEPTED'));
+    const batch = await answer;
+    assert.deepEqual(
+      batch.results.map((x) => x.status + (x.reason ? ` ${x.reason}` : '')),
+      streamed.map(() => 'ACCEPTED'),
+    );
+    assert.equal(await stopped, 0, 'the stopped replica exited cleanly');
+    assert.match(second.output(), /draining/);
+    assert.ok((await forwarded(0, 'SubmitContribution')) > sentBefore, 'some calls went on to the owner before it left');
+    assert.deepEqual(new Set((await owners(1)).values()), new Set([replicas[0]!.url]), 'the other replica owns every partition now');
+    await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
+    assert.equal((await call(clients[0], 'getDatanet', { datanetId })).accepted, streamed.length + unary.length);
+  });
 });

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { request } from 'node:http';
 import { call, signContribution, wallet } from '@opal/testkit';
 import { generate, inferenceEvents, startInferenceNode } from './harness.js';
 
@@ -96,5 +97,30 @@ describe('infini-gram engine and the OpenAI-compatible HTTP API', () => {
       assert.ok(text.includes(name), name);
     }
     assert.ok(!text.includes('nature-v1'), 'no per-adapter labels');
+  });
+
+  // Last: it stops the node.
+  it('a completion running when the node stops is answered; a connection after is refused', async () => {
+    const body = JSON.stringify({ model: 'nature-v1', prompt: 'copper conducts', max_tokens: 6, seed: 2 });
+    const half = Math.floor(body.length / 2);
+    // The request is under way (half its body sent) when the stop begins.
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: t.httpPort, path: '/v1/completions', method: 'POST', agent: false, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, half));
+      setTimeout(() => req.end(body.slice(half)), 500);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const closed = t.node.close();
+    const res = await answered;
+    assert.equal(res.status, 200, res.text);
+    assert.equal(JSON.parse(res.text).usage.completion_tokens, 6);
+    await closed;
+    await assert.rejects(fetch(`http://127.0.0.1:${t.httpPort}/metrics`));
   });
 });

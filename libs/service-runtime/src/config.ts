@@ -73,6 +73,13 @@ const schema = z.object({
   OPAL_KAFKA_SASL_USERNAME: z.string().min(1).optional(),
   OPAL_KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   OPAL_FSYNC: bool.default(true),
+  /**
+   * After a stop signal, how long the process keeps serving while its health says NOT_SERVING, so
+   * load balancers and Kubernetes endpoints stop sending it calls first (the chart sets 5000).
+   */
+  OPAL_SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).max(300_000).default(0),
+  /** Then, how long the calls already running get to finish once no new one is taken; those left are cut. */
+  OPAL_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(20_000),
   OPAL_CHAIN_ID: z.coerce.number().int().positive().default(31337),
   OPAL_SNAPSHOT_EVERY: z.coerce.number().int().positive().default(50_000),
   OPAL_INGEST_WORKERS: z.coerce.number().int().min(0).max(64).default(Math.max(1, availableParallelism() - 1)),
@@ -117,6 +124,9 @@ export type OpalConfig = {
   /** Kafka only: SASL authentication. */
   readonly kafkaSasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined;
   readonly fsync: boolean;
+  /** After a stop signal: serving while health says NOT_SERVING, then the most the running calls get to finish. */
+  readonly shutdownDrainMs: number;
+  readonly shutdownGraceMs: number;
   readonly chainId: number;
   readonly snapshotEvery: number;
   /** Worker threads that check signatures and content for ingest (0: in the event loop). */
@@ -178,6 +188,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? { mechanism: v.OPAL_KAFKA_SASL_MECHANISM, username: v.OPAL_KAFKA_SASL_USERNAME!, password: v.OPAL_KAFKA_SASL_PASSWORD! }
       : undefined,
     fsync: v.OPAL_FSYNC,
+    shutdownDrainMs: v.OPAL_SHUTDOWN_DRAIN_MS,
+    shutdownGraceMs: v.OPAL_SHUTDOWN_GRACE_MS,
     chainId: v.OPAL_CHAIN_ID,
     snapshotEvery: v.OPAL_SNAPSHOT_EVERY,
     ingestWorkers: v.OPAL_INGEST_WORKERS,

@@ -29,6 +29,19 @@ describe('loadConfig: the Kafka index', () => {
   });
 });
 
+describe('loadConfig: stopping', () => {
+  it('drains for nothing and gives running calls 20 s unless told otherwise, and refuses what is not whole milliseconds up to 5 minutes', () => {
+    const c = loadConfig({});
+    assert.deepEqual([c.shutdownDrainMs, c.shutdownGraceMs], [0, 20_000]);
+    const set = loadConfig({ OPAL_SHUTDOWN_DRAIN_MS: '5000', OPAL_SHUTDOWN_GRACE_MS: '0' });
+    assert.deepEqual([set.shutdownDrainMs, set.shutdownGraceMs], [5000, 0]);
+    assert.throws(
+      () => loadConfig({ OPAL_SHUTDOWN_DRAIN_MS: '-1', OPAL_SHUTDOWN_GRACE_MS: '300001' }),
+      (e: unknown) => e instanceof ConfigError && /OPAL_SHUTDOWN_DRAIN_MS/.test(e.message) && /OPAL_SHUTDOWN_GRACE_MS/.test(e.message),
+    );
+  });
+});
+
 describe('loadConfig: Kafka security', () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-config-tls-'));
   const pem = join(dir, 'ca.pem');

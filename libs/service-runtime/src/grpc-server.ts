@@ -1,10 +1,10 @@
 import { Transport, type GrpcOptions } from '@nestjs/microservices';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
 import { fileURLToPath } from 'node:url';
 import { protoRoot, serviceProtos } from '@opal/contracts';
 import { join } from 'node:path';
 import { loadSync } from '@grpc/proto-loader';
+import { GrpcServing } from './grpc-serving.js';
 import { credentials, loadPackageDefinition, type Client, type ServerInterceptor } from '@grpc/grpc-js';
 
 const healthProtoPath = fileURLToPath(new URL('../proto/grpc/health/v1/health.proto', import.meta.url));
@@ -26,15 +26,14 @@ export function peerClient(address: string, service: GrpcServiceKey): Client & R
 }
 
 /**
- * gRPC transport for a set of services on one port, with the standard health service (every
- * listed service SERVING) and server reflection, so grpcurl and Kubernetes probes work; `interceptors`
- * run around every call.
+ * gRPC transport for a set of services on one port, with the standard health service and server
+ * reflection, so grpcurl and Kubernetes probes work; `interceptors` run around every call. What
+ * health says, and the server's stop, are `serving`'s (see GrpcServing).
  */
-export function grpcServerOptions(url: string, services: readonly GrpcServiceKey[], interceptors: readonly ServerInterceptor[] = []): GrpcOptions {
+export function grpcServerOptions(url: string, services: readonly GrpcServiceKey[], interceptors: readonly ServerInterceptor[] = []): { options: GrpcOptions; serving: GrpcServing } {
   const protos = services.map((s) => serviceProtos[s]);
-  const statusMap: Record<string, 'SERVING'> = { '': 'SERVING' };
-  for (const p of protos) statusMap[`${p.pkg}.${p.service}`] = 'SERVING';
-  return {
+  const serving = new GrpcServing(protos.map((p) => `${p.pkg}.${p.service}`));
+  const options: GrpcOptions = {
     transport: Transport.GRPC,
     options: {
       url,
@@ -43,15 +42,16 @@ export function grpcServerOptions(url: string, services: readonly GrpcServiceKey
       loader: MESSAGE_LOADING,
       maxReceiveMessageLength: 64 << 20,
       // Passed to the grpc-js Server, which runs them around every call (metrics).
-      channelOptions: { interceptors: [...interceptors] },
+      channelOptions: { interceptors: [serving.interceptor(), ...interceptors] },
       onLoadPackageDefinition: (_definition, server) => {
         // Reflection describes the .proto files as written (snake_case fields), whatever casing
         // the handlers receive, so grpcurl and generated clients see the real contract.
         const described = loadSync([...protos.map((p) => join(protoRoot, p.file)), healthProtoPath], { keepCase: true, includeDirs: [protoRoot] });
         new ReflectionService(described).addToServer(server as never);
-        new HealthImplementation(statusMap).addToServer(server as never);
+        serving.attach(server as never);
       },
     },
   };
+  return { options, serving };
 }
 

@@ -1,5 +1,8 @@
-import { Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { join } from 'node:path';
 import { peerClient, type GrpcServiceKey } from '@opal/service-runtime';
+import { repoRoot } from './opal-process.js';
 
 type Unary = (req: object, metadata: Metadata, cb: (err: ServiceError | null, res: any) => void) => void;
 
@@ -29,4 +32,17 @@ export function clientStream<T = any>(client: any, method: string, requests: Ite
     };
     pump();
   });
+}
+
+const healthProto = join(repoRoot, 'libs', 'service-runtime', 'proto', 'grpc', 'health', 'v1', 'health.proto');
+
+/** What the standard gRPC health service at `url` says of `service` ('' : the server), as a probe asks it. */
+export async function healthStatus(url: string, service = ''): Promise<string> {
+  const Health = (loadPackageDefinition(loadSync(healthProto, { keepCase: true, enums: String })) as any).grpc.health.v1.Health;
+  const client = new Health(url, credentials.createInsecure());
+  try {
+    return await new Promise((resolve, reject) => client.Check({ service }, { deadline: Date.now() + 10_000 }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
+  } finally {
+    client.close();
+  }
 }

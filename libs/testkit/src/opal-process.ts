@@ -51,10 +51,16 @@ export class OpalProcess {
   /** The inference service's HTTP port (OpenAI-compatible API and /metrics). */
   httpPort = 0;
   private kept = '';
+  private moreEnv: Readonly<Record<string, string>> = {};
   constructor(
     readonly dataDir: string,
     private readonly options: OpalProcessOptions = {},
   ) {}
+
+  /** More environment for the starts from now on (a restart with other settings), over the options'. */
+  withEnv(env: Readonly<Record<string, string>>): void {
+    this.moreEnv = { ...this.moreEnv, ...env };
+  }
 
   get url(): string {
     return `127.0.0.1:${this.port}`;
@@ -73,6 +79,7 @@ export class OpalProcess {
         OPAL_HTTP_PORT: String(this.httpPort),
         OPAL_LOG_LEVEL: 'warn',
         ...this.options.env,
+        ...this.moreEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

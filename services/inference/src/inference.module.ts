@@ -1,5 +1,5 @@
 import { CONTENT_STORE, type ContentStore } from '@opal/content-store';
-import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { LOGGER, METRICS, OPAL_CONFIG, ProcessMetrics, ProjectionHost, type OpalConfig } from '@opal/service-runtime';
@@ -46,12 +46,13 @@ import { inferenceProjections } from './projections/index.js';
     { provide: INFERENCE_METRICS, inject: [SERVING_ENGINES], useFactory: (e: ServingEngines) => new PrometheusInferenceMetrics(() => e.stats()) },
   ],
 })
-export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
+export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private http: OpenAiHttpServer | undefined;
 
   constructor(
     @Inject(ProjectionHost) private readonly projections: ProjectionHost,
     @Inject(INFERENCE_CONFIG) private readonly config: InferenceConfig,
+    @Inject(OPAL_CONFIG) private readonly opal: OpalConfig,
     @Inject(SERVING_ENGINES) private readonly engines: ServingEngines,
     @Inject(INFERENCE_METRICS) private readonly metrics: PrometheusInferenceMetrics,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -84,9 +85,15 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, On
     this.logger.info({ url: `http://${this.config.httpHost}:${port}` }, 'inference HTTP (OpenAI-compatible, /metrics) listening');
   }
 
+  /** Before any module stops (read models, engines): the requests running may need them. */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.http && !(await this.http.close(this.opal.shutdownGraceMs))) {
+      this.logger.warn({ graceMs: this.opal.shutdownGraceMs }, 'inference HTTP stopped: requests still running after OPAL_SHUTDOWN_GRACE_MS were cut');
+    }
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.sweeper.stop();
-    await this.http?.close();
     await this.engines.close();
   }
 }

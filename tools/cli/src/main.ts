@@ -51,9 +51,13 @@ async function serve(config: OpalConfig, names: readonly ServiceName[]): Promise
   if (node.metricsUrl) process.stderr.write(`opal: metrics at ${node.metricsUrl}\n`);
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: no more waiting for the drain or the calls running.
+      process.stderr.write(`opal: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
     stopping = true;
-    process.stderr.write(`opal: ${signal}, shutting down\n`);
+    process.stderr.write(`opal: ${signal}, shutting down${config.shutdownDrainMs > 0 ? ` (draining for ${config.shutdownDrainMs} ms)` : ''}\n`);
     await node.close();
     process.exit(0);
   };
@@ -64,7 +68,8 @@ async function serve(config: OpalConfig, names: readonly ServiceName[]): Promise
     if (stopping) return;
     stopping = true;
     process.stderr.write(`opal: read model ${projection} stopped (${error instanceof Error ? error.message : String(error)}), shutting down\n`);
-    await node.close().catch(() => {});
+    // Its answers would be stale: no drain, only the running calls' grace.
+    await node.close({ drain: false }).catch(() => {});
     process.exit(1);
   });
 }

@@ -33,7 +33,12 @@ export type RunningNode = {
   readonly store: DocumentStore;
   /** Settles when a read model stopped for good (see ProjectionHost.failed). */
   readonly failed: Promise<{ projection: string; error: unknown }>;
-  close(): Promise<void>;
+  /**
+   * Stops: health says NOT_SERVING, calls are still served for config.shutdownDrainMs (unless
+   * `drain` is false), then no new call is taken and those running get config.shutdownGraceMs to
+   * finish before the rest closes.
+   */
+  close(options?: { readonly drain?: boolean }): Promise<void>;
 };
 
 /** Refuses a second process on the same data folder: two writers would corrupt the log. */
@@ -93,10 +98,11 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   let owners: StreamOwners | undefined;
   let app: INestMicroservice | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  const grpc = grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : [])]);
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
     app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics, routing }), {
-      ...grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : [])]),
+      ...grpc.options,
       logger: new NestPinoLogger(logger),
     });
     await app.listen();
@@ -122,13 +128,24 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     eventLog,
     store,
     failed: running.get(ProjectionHost).failed,
-    async close() {
+    async close(options = {}) {
       if (closed) return;
       closed = true;
-      await metricsServer?.close();
-      // The others take this process's streams first; the calls already here still finish.
+      const { serving } = grpc;
+      serving.drain();
+      // The others take this process's streams first. It still decides what reaches it meanwhile
+      // (they forward here until they hear it left, clients until the drain is over), and the
+      // calls already here finish.
       routing.stop();
       await owners?.leave().catch((error: unknown) => logger.warn({ err: error }, 'leaving the command owners group failed'));
+      if (options.drain !== false && config.shutdownDrainMs > 0) {
+        logger.info({ ms: config.shutdownDrainMs, inFlight: serving.inFlight }, 'draining: health says NOT_SERVING, calls still served');
+        await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
+      }
+      const stopped = await serving.stop(config.shutdownGraceMs);
+      if (stopped.finished) logger.info({ ms: stopped.ms }, 'gRPC server stopped: every running call finished');
+      else logger.warn({ cut: stopped.cut, graceMs: config.shutdownGraceMs }, 'gRPC server stopped: calls still running after OPAL_SHUTDOWN_GRACE_MS were cut');
+      await metricsServer?.close();
       await running.close();
       await tracing.flush().catch(() => {}); // a collector away loses these spans, not the shutdown
       if (embedded) {

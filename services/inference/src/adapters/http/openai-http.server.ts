@@ -69,12 +69,25 @@ export class OpenAiHttpServer {
     return (server.address() as AddressInfo).port;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Takes no new connection, closes the idle ones, and lets the requests running finish (a streamed
+   * completion, say) for at most `graceMs`; then cuts the connections left. Resolves with whether
+   * every request finished by itself.
+   */
+  async close(graceMs = 0): Promise<boolean> {
     const s = this.server;
     this.server = undefined;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    if (!s) return true;
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+    s.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+    clearTimeout(timer);
+    if (!finished) {
+      s.closeAllConnections();
+      await closed;
+    }
+    return finished;
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
