@@ -16,6 +16,10 @@ const schema = z.object({
    * replica never settled (a crash) keeps the tenant's funds this long.
    */
   OPAL_INFERENCE_HOLD_SECONDS: z.coerce.number().int().min(10).max(86_400).default(900),
+  /** Memory the tenants' write models may hold in an inference process; the least recently used past it load again when next used. */
+  OPAL_INFERENCE_TENANT_CACHE_MB: z.coerce.number().int().min(1).max(1 << 24).default(512),
+  /** The same for base-model and adapter registrations. */
+  OPAL_INFERENCE_REGISTRY_CACHE_MB: z.coerce.number().int().min(1).max(1 << 24).default(64),
 });
 
 /** Every environment variable the inference service reads besides the shared ones. */
@@ -31,6 +35,9 @@ export type InferenceConfig = {
   readonly gpu: 'auto' | false | 'cuda' | 'vulkan' | 'metal';
   readonly defaultMaxTokens: number;
   readonly holdMs: number;
+  /** Bytes of memory the tenants' and the registrations' write models may hold in a process. */
+  readonly tenantCacheBytes: number;
+  readonly registryCacheBytes: number;
 };
 
 export function loadInferenceConfig(env: Record<string, string | undefined> = process.env): InferenceConfig {
@@ -51,6 +58,8 @@ export function loadInferenceConfig(env: Record<string, string | undefined> = pr
     gpu: v.OPAL_INFERENCE_GPU === 'false' ? false : v.OPAL_INFERENCE_GPU,
     defaultMaxTokens: v.OPAL_INFERENCE_DEFAULT_MAX_TOKENS,
     holdMs: v.OPAL_INFERENCE_HOLD_SECONDS * 1000,
+    tenantCacheBytes: v.OPAL_INFERENCE_TENANT_CACHE_MB * (1 << 20),
+    registryCacheBytes: v.OPAL_INFERENCE_REGISTRY_CACHE_MB * (1 << 20),
   };
 }
 

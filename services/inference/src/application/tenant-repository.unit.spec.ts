@@ -8,6 +8,8 @@ import { MemorySnapshotStore } from '@opal/event-sourcing';
 import { countingReads } from '@opal/event-sourcing/testing';
 import { tenantStream, type InferenceEvent } from '../domain/inference.events.js';
 import { tenantSnapshot } from '../domain/tenant.snapshot.js';
+import { decideCreateTenant, decideCreditTenant, tenantWeight } from '../domain/tenant.decider.js';
+import { ProcessMetrics } from '@opal/service-runtime';
 import { inferenceCodec } from '../projections/models.projection.js';
 import { TenantRepository } from './tenants.handler.js';
 
@@ -50,6 +52,40 @@ describe('TenantRepository snapshots', () => {
       assert.equal(again.state.holds.size, 3);
       assert.equal(again.state.charged, (5997n + 100n) * 700n);
       assert.notDeepEqual(loaded.state.charged, again.state.charged);
+    } finally {
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('TenantRepository within its memory budget', () => {
+  it('drops the tenants used least recently and decides on their whole history once they load again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-tenant-budget-'));
+    const log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+    const metrics = new ProcessMetrics();
+    const probe = new TenantRepository(log);
+    // Room for about three tenants of three credits each.
+    const budget = 3 * (tenantWeight({ created: true, apiKeyHash: 'h', references: new Set(['a', 'b', 'c']), credited: 0n, charged: 0n, holds: new Map() }) + 1);
+    const repo = new TenantRepository(log, undefined, undefined, { tenantCacheBytes: budget }, metrics);
+    const ids = Array.from({ length: 10 }, (_, i) => `budget-${i}`);
+    const credit = (tenant: string, reference: string, amount: bigint) =>
+      repo.execute(tenantStream(tenant), { now: 1 }, (s) => ({ events: decideCreditTenant(s, { tenant, amount, reference }), result: undefined }));
+    try {
+      for (const tenant of ids) await repo.execute(tenantStream(tenant), { now: 1 }, (s) => ({ events: decideCreateTenant(s, { tenant, apiKeyHash: `h-${tenant}` }), result: undefined }));
+      for (const reference of ['r1', 'r2', 'r3']) for (const [i, tenant] of ids.entries()) await credit(tenant, reference, BigInt(100 + i));
+      assert.ok(repo.cachedWeight <= budget, `within the budget: ${repo.cachedWeight} <= ${budget}`);
+      const dropped = Number(/opal_aggregate_cache_dropped_total\{cache="tenants"\} (\d+)/.exec(await metrics.exposition())?.[1]);
+      assert.ok(dropped >= 7 * 3, `each credit of the rounds dropped a tenant used before it: ${dropped}`);
+      // Loaded again from the log, each knows its references: the same one credits nothing, a new one credits.
+      for (const [i, tenant] of ids.entries()) {
+        assert.deepEqual((await credit(tenant, 'r2', 999n)).stored, []);
+        assert.equal((await credit(tenant, 'r4', 1n)).stored.length, 1);
+        const reloaded = await repo.peek(tenantStream(tenant));
+        const whole = await probe.peek(tenantStream(tenant));
+        assert.deepEqual([reloaded.version, reloaded.state], [whole.version, whole.state]);
+        assert.equal(reloaded.state.credited, 3n * BigInt(100 + i) + 1n);
+      }
     } finally {
       await log.close();
       rmSync(dir, { recursive: true, force: true });

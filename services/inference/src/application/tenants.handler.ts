@@ -2,28 +2,39 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { EVENT_LOG, type EventLog } from '@opal/event-log';
 import { AggregateCache, SNAPSHOT_STORE, type SnapshotStore } from '@opal/event-sourcing';
-import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
+import { CLOCK, LOGGER, METRICS, type Clock, type ProcessMetrics } from '@opal/service-runtime';
 import { tenantStream, type InferenceEvent } from '../domain/inference.events.js';
 import { InferenceServiceError } from '../domain/inference.errors.js';
 import { parseAmount } from '../domain/pricing.js';
-import { decideCreateTenant, decideCreditTenant, evolveTenant, initialTenant, type TenantState } from '../domain/tenant.decider.js';
+import { decideCreateTenant, decideCreditTenant, evolveTenant, initialTenant, tenantWeight, type TenantState } from '../domain/tenant.decider.js';
+import { INFERENCE_CONFIG, type InferenceConfig } from '../inference.config.js';
 import { tenantSnapshot } from '../domain/tenant.snapshot.js';
 import { inferenceCodec } from '../projections/models.projection.js';
 import { KEY_HASHER, type KeyHasher } from './inference.ports.js';
 
 const ID = /^[a-z0-9][a-z0-9._-]{1,62}$/;
 
+/**
+ * Tenants' write models, cached in memory and loaded from their snapshots and streams. Past the
+ * process's budget (OPAL_INFERENCE_TENANT_CACHE_MB) the least recently used are dropped and loaded
+ * again when next used.
+ */
 @Injectable()
 export class TenantRepository extends AggregateCache<TenantState, InferenceEvent> {
   constructor(
     @Inject(EVENT_LOG) log: EventLog,
     @Optional() @Inject(SNAPSHOT_STORE) snapshots?: SnapshotStore,
     @Optional() @Inject(LOGGER) logger?: Logger,
+    @Optional() @Inject(INFERENCE_CONFIG) config?: Pick<InferenceConfig, 'tenantCacheBytes'>,
+    @Optional() @Inject(METRICS) metrics?: ProcessMetrics,
   ) {
-    super(log, { codec: inferenceCodec, initial: initialTenant, evolve: evolveTenant, snapshot: tenantSnapshot }, 'inference', {
+    super(log, { codec: inferenceCodec, initial: initialTenant, evolve: evolveTenant, snapshot: tenantSnapshot, weight: tenantWeight }, 'inference', {
       snapshots,
       onSnapshotError: (err, streamId) => logger?.warn({ err, streamId }, 'tenant snapshot unusable; loading the whole stream'),
+      memoryBudgetBytes: config?.tenantCacheBytes,
+      onDropped: () => metrics?.aggregateDropped('tenants'),
     });
+    metrics?.watchAggregateCache('tenants', () => this.cachedWeight);
   }
 }
 

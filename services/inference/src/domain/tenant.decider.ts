@@ -22,6 +22,17 @@ export type TenantState = {
 
 export const initialTenant = (): TenantState => ({ created: false, apiKeyHash: '', references: new Set(), credited: 0n, charged: 0n, holds: new Map() });
 
+// Heap a tenant's write model takes, as measured on Node 20: ~720 B cached with one credit reference,
+// each further reference ~113 B, each open hold ~326 B.
+const TENANT_HEAP_BYTES = 640;
+const REFERENCE_HEAP_BYTES = 128;
+const HOLD_HEAP_BYTES = 352;
+
+/** What a tenant weighs in its process's memory budget (OPAL_INFERENCE_TENANT_CACHE_MB). */
+export function tenantWeight(s: TenantState): number {
+  return TENANT_HEAP_BYTES + s.references.size * REFERENCE_HEAP_BYTES + s.holds.size * HOLD_HEAP_BYTES;
+}
+
 export function evolveTenant(state: TenantState, event: RecordedEvent<InferenceEvent>): TenantState {
   switch (event.type) {
     case 'TenantCreated':
