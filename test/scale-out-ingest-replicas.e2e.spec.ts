@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { call, clientStream, grpcClient, rng, signContribution, text, vocabulary, wallet } from '@opal/testkit';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
 import { deleteTopics, dropDb } from '@opal/test-infra';
@@ -94,6 +95,34 @@ describe('ingest scaled out: two replicas take commands on the same Datanet', { 
     // The log holds each contribution once: its manifest lists every accepted one exactly once.
     const version = await call(clients[1], 'publishVersion', { datanetId });
     assert.equal(version.contributions, 2 * RACED);
+  });
+  it('reads on one replica with opal-consistency: latest show what the other one was just answered for', async () => {
+    const datanetId = 'consistent-net';
+    const latest = new Metadata();
+    latest.set('opal-consistency', 'latest');
+    await call(clients[0], 'createDatanet', { datanetId, name: 'Consistent', dataKind: 'text', license: 'MIT', owner: wallet(0).address, policy: { maxItemBytes: 4096 } });
+    const w = wallet(240);
+    let nonce = 0;
+    for (let round = 1; round <= 6; round++) {
+      for (let k = 0; k < 3; k++) {
+        const content = Buffer.from(`round ${round} item ${k}: ${Array.from({ length: 30 }, (_, j) => `tok${(round * 7919 + k * 613 + j * 31) % 10007}`).join(' ')}`);
+        nonce++;
+        const res = await call(clients[0], 'submitContribution', { datanetId, content, contributor: w.address, nonce: String(nonce), signature: await signContribution(w, datanetId, content, BigInt(nonce)) });
+        assert.equal(res.status, 'ACCEPTED');
+      }
+      const published = await call(clients[0], 'publishVersion', { datanetId });
+      assert.equal(published.version, round);
+      // At once, on the other replica: the Datanet as updated, the list with every contribution, the contributor's counters.
+      const dn = await call(clients[1], 'getDatanet', { datanetId }, latest);
+      assert.deepEqual([dn.latestVersion, dn.accepted], [round, 3 * round], `round ${round}: the Datanet read on the other replica`);
+      const list = await call(clients[1], 'listContributions', { datanetId, limit: 100 }, latest);
+      assert.deepEqual([list.total, list.contributions.length], [3 * round, 3 * round], `round ${round}: the list read on the other replica`);
+      const stats = await call(clients[1], 'getContributorStats', { contributor: w.address }, latest);
+      assert.equal(stats.accepted, 3 * round, `round ${round}: the contributor's counters`);
+    }
+    const bad = new Metadata();
+    bad.set('opal-consistency', 'eventual-ish');
+    await assert.rejects(call(clients[1], 'getDatanet', { datanetId }, bad), (e: ServiceError) => e.code === status.INVALID_ARGUMENT && /^opal-consistency: must be 'latest'/.test(e.details));
   });
 });
 

@@ -7,6 +7,7 @@ export * from './command-routing.js';
 export * from './tracing.js';
 export * from './grpc-server.js';
 export * from './grpc-serving.js';
+export * from './read-consistency.js';
 export * from './rpc-error.js';
 export * from './rpc-exception.filter.js';
 export { AdminModule } from './admin.module.js';

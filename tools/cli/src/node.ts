@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, serveMetrics, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, serveMetrics, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import { aggregateSnapshots, kafkaDomainsOf, openBackends, routedDomainsOf, type Backends } from './backends.js';
@@ -98,13 +98,16 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   let owners: StreamOwners | undefined;
   let app: INestMicroservice | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
-  const grpc = grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : [])]);
+  // Innermost last: a call that waits for its read models (opal-consistency) is timed and traced waiting.
+  const reads = new ReadConsistencyGate();
+  const grpc = grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : []), reads.interceptor()]);
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
     app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics, routing }), {
       ...grpc.options,
       logger: new NestPinoLogger(logger),
     });
+    reads.bind(app.get(ProjectionHost));
     await app.listen();
     owners = await routeCommands(config, names, eventLog, port, routing, logger);
     if (config.metricsPort >= 0) metricsServer = await serveMetrics(metrics, config.grpcHost, config.metricsPort);
