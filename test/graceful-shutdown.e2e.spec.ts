@@ -117,9 +117,16 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     await again.start();
     await withOutputOnFailure({ again }, async () => {
       const ingest = grpcClient(again.url, 'ingest');
+      let landed = 0;
       for (const r of requests) {
-        await call(ingest, 'submitContribution', r).catch((e: ServiceError) => assert.equal(e.code, status.ALREADY_EXISTS, e.message));
+        await call(ingest, 'submitContribution', r).catch((e: ServiceError) => {
+          assert.equal(e.code, status.ALREADY_EXISTS, e.message);
+          assert.match(e.details, /for this same content: contribution 0x[0-9a-f]{64} is ACCEPTED$/, 'the retry is told its first try landed');
+          landed++;
+        });
       }
+      // The stream's items are decided as they come: those before the cut had landed.
+      assert.ok(landed > 0, 'some items of the cut stream had landed');
       const dn = await call(ingest, 'getDatanet', { datanetId: 'grace-net' });
       assert.equal(Number(dn.accepted), requests.length);
       ingest.close();

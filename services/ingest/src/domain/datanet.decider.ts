@@ -50,9 +50,12 @@ export function decideCreate(state: DatanetState, cmd: CreateDatanet): IngestEve
 export function decideSubmit(state: DatanetState, cmd: SubmitContribution, now: number): { events: IngestEvent[]; outcome: SubmissionOutcome } {
   if (!state.created) throw new IngestError('DATANET_NOT_FOUND', "datanet_id: no such Datanet");
   const id = cmd.contributionId;
-  if (state.contributions.has(id)) {
-    // The same signed (datanet, content, nonce) again: a replay. Nothing is recorded.
-    return { events: [], outcome: { contributionId: id, status: 'REJECTED', reason: 'NONCE_REPLAYED', detail: `nonce ${cmd.nonce} was already used by ${cmd.contributor}`, duplicateOf: '' } };
+  const prior = state.contributions.get(id);
+  if (prior) {
+    // The nonce again: a replay, and nothing is recorded. A client that sent the same content again
+    // (a retry after its first answer was lost) learns what became of the first.
+    const what = prior.contentHash === cmd.contentHash ? `for this same content: contribution ${id} is ${prior.status}` : `for other content (contribution ${id})`;
+    return { events: [], outcome: { contributionId: id, status: 'REJECTED', reason: 'NONCE_REPLAYED', detail: `nonce ${cmd.nonce} was already used by ${cmd.contributor} ${what}`, duplicateOf: '' } };
   }
   const reject = (reason: RejectionReason, detail: string, duplicateOf = '') => ({
     events: [

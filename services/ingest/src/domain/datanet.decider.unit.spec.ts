@@ -100,6 +100,11 @@ describe('Datanet decider', () => {
     assert.deepEqual(again.events, []);
     assert.equal(again.outcome.reason, 'NONCE_REPLAYED');
     assert.equal(s.accepted.length, 1);
+    // A retry of the same content is told what became of the first; other content under the nonce is not.
+    assert.match(again.outcome.detail, new RegExp(`already used by ${cmd.contributor} for this same content: contribution ${cmd.contributionId} is ACCEPTED$`));
+    const other = submit(s, { ...item(words(4)), contributionId: cmd.contributionId, nonce: cmd.nonce });
+    assert.equal(other.outcome.reason, 'NONCE_REPLAYED');
+    assert.match(other.outcome.detail, new RegExp(`for other content \\(contribution ${cmd.contributionId}\\)$`));
   });
 
   it('enforces the daily quota per contributor and UTC day', () => {
