@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Metadata, status } from '@grpc/grpc-js';
 import { parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '@opal/service-runtime';
 import { INFERENCE_CONFIG_VARIABLES, loadInferenceConfig } from '@opal/inference';
@@ -21,6 +22,7 @@ const CHART = join(repoRoot, 'deploy', 'helm', 'opal');
 const SERVICES = ['attribution', 'governance', 'inference', 'ingest', 'settlement'];
 // The chart mounts its kafkaTls Secret here and points OPAL_KAFKA_TLS_* into it.
 const TLS_MOUNT = '/etc/opal/kafka-tls';
+const ADMIN_TOKEN = 'helm-admin-token-0123456789abcdef';
 
 const tool = await ensureTool('helm');
 const promtool = await ensureTool('promtool');
@@ -180,7 +182,7 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
     const mount = join(dir, 'kafka-tls');
     mkdirSync(mount);
     copyFileSync(secure!.caFile, join(mount, 'ca.crt'));
-    const fromSecret = { OPAL_STORE: mongoUrl, OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512', OPAL_KAFKA_SASL_USERNAME: secure!.username, OPAL_KAFKA_SASL_PASSWORD: secure!.password };
+    const fromSecret = { OPAL_STORE: mongoUrl, OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512', OPAL_KAFKA_SASL_USERNAME: secure!.username, OPAL_KAFKA_SASL_PASSWORD: secure!.password, OPAL_ADMIN_TOKEN: ADMIN_TOKEN };
     const started = await Promise.all(
       of(ms, 'Deployment').map(async (d) => {
         const c = containerOf(d);
@@ -232,6 +234,16 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
       await call(ingest, 'createDatanet', { datanetId: 'helm-net', name: 'Helm', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
     } finally {
       ingest.close();
+    }
+    // Admin calls carry the existingSecret's token.
+    const inferenceClient = grpcClient(inference.p.url, 'inference');
+    try {
+      const admin = new Metadata();
+      admin.set('authorization', `Bearer ${ADMIN_TOKEN}`);
+      await assert.rejects(call(inferenceClient, 'createTenant', { tenantId: 'helm-tenant', apiKey: '' }), (e: { code?: number }) => e.code === status.UNAUTHENTICATED);
+      assert.ok((await call(inferenceClient, 'createTenant', { tenantId: 'helm-tenant', apiKey: '' }, admin)).apiKey);
+    } finally {
+      inferenceClient.close();
     }
     const texts = await Promise.all(started.map((s) => scrape(s.ports.metrics)));
     const types = new Set(texts.flatMap((t) => [...t.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!)));

@@ -89,6 +89,11 @@ const schema = z.object({
    * Kafka only: the host other processes reach this one's gRPC port at (in Kubernetes, the pod's IP).
    * Set, the processes of a service send each command to the one that owns its stream's partition.
    */
+  /**
+   * The token admin calls carry (`authorization: Bearer <token>`): creating and crediting tenants,
+   * registering models. Unset, they are taken only on a server that listens on loopback alone.
+   */
+  OPAL_ADMIN_TOKEN: z.string().min(24, 'at least 24 characters').optional(),
   OPAL_ADVERTISE_HOST: z.string().regex(/^[A-Za-z0-9.:[\]-]+$/, 'a host name or IP address').optional(),
 });
 
@@ -135,6 +140,8 @@ export type OpalConfig = {
   readonly datanetCacheBytes: number;
   /** The host other processes reach this one's gRPC port at; commands are routed by stream when set (Kafka only). */
   readonly advertiseHost: string | undefined;
+  /** The token admin calls carry (see AdminAuth); undefined: admin calls only on a loopback-only server. */
+  readonly adminToken: string | undefined;
 };
 
 /** A URL as it may be logged: the password of `scheme://user:password@host` masked. */
@@ -195,6 +202,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestWorkers: v.OPAL_INGEST_WORKERS,
     datanetCacheBytes: v.OPAL_DATANET_CACHE_MB * (1 << 20),
     advertiseHost: v.OPAL_ADVERTISE_HOST,
+    adminToken: v.OPAL_ADMIN_TOKEN,
     ...overrides,
   };
 }

@@ -8,6 +8,7 @@ export * from './tracing.js';
 export * from './grpc-server.js';
 export * from './grpc-serving.js';
 export * from './read-consistency.js';
+export * from './admin-auth.js';
 export * from './rpc-error.js';
 export * from './rpc-exception.filter.js';
 export { AdminModule } from './admin.module.js';

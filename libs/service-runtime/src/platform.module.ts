@@ -8,6 +8,7 @@ import { LOGGER } from './logger.js';
 import { ProjectionHost } from './projection-host.js';
 import { METRICS, ProcessMetrics } from './metrics.js';
 import { COMMAND_ROUTING, CommandRouting } from './command-routing.js';
+import { ADMIN_AUTH, AdminAuth } from './admin-auth.js';
 
 export type Clock = { now(): number };
 export const CLOCK = Symbol('Clock');
@@ -26,6 +27,8 @@ export type PlatformResources = {
   readonly metrics?: ProcessMetrics;
   /** Where commands on a stream are decided (each where it arrives when absent). */
   readonly routing?: CommandRouting;
+  /** Who may make admin calls (from the config's admin token and gRPC host when absent). */
+  readonly adminAuth?: AdminAuth;
 };
 
 /** The technology every service shares, chosen once by whoever starts the process. */
@@ -45,9 +48,10 @@ export class PlatformModule {
         { provide: CLOCK, useValue: r.clock ?? systemClock },
         { provide: METRICS, useValue: r.metrics ?? new ProcessMetrics() },
         { provide: COMMAND_ROUTING, useValue: r.routing ?? new CommandRouting() },
+        { provide: ADMIN_AUTH, useValue: r.adminAuth ?? new AdminAuth(r.config.adminToken, r.config.grpcHost) },
         ProjectionHost,
       ],
-      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, SNAPSHOT_STORE, CLOCK, METRICS, COMMAND_ROUTING, ProjectionHost],
+      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, SNAPSHOT_STORE, CLOCK, METRICS, COMMAND_ROUTING, ADMIN_AUTH, ProjectionHost],
     };
   }
 }

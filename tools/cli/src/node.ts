@@ -8,8 +8,8 @@ import { createServer } from 'node:net';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, serveMetrics, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
-import type { ServiceName } from '@opal/contracts';
+import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, AdminAuth, serveMetrics, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { serviceProtos, type ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import { aggregateSnapshots, kafkaDomainsOf, openBackends, routedDomainsOf, type Backends } from './backends.js';
 import { KafkaEventLog, type StreamOwners } from '@opal/event-log-kafka';
@@ -98,12 +98,21 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   let owners: StreamOwners | undefined;
   let app: INestMicroservice | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
-  // Innermost last: a call that waits for its read models (opal-consistency) is timed and traced waiting.
+  // Innermost last: a call that waits for its read models (opal-consistency) is timed and traced
+  // waiting; an admin call without its token is refused before it waits.
   const reads = new ReadConsistencyGate();
-  const grpc = grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [metrics.grpcInterceptor(), ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : []), reads.interceptor()]);
+  const adminAuth = new AdminAuth(config.adminToken, config.grpcHost);
+  const adminPaths = new Set(names.flatMap((n) => (services[n].adminMethods ?? []).map((m) => `/${serviceProtos[services[n].grpc].pkg}.${serviceProtos[services[n].grpc].service}/${m}`)));
+  const grpc = grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [
+    metrics.grpcInterceptor(),
+    ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : []),
+    adminAuth.interceptor(adminPaths),
+    reads.interceptor(),
+  ]);
+  if (adminPaths.size > 0 && !adminAuth.open && !config.adminToken) logger.warn({ grpcHost: config.grpcHost }, 'admin calls are off: this server listens beyond loopback and OPAL_ADMIN_TOKEN is not set');
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
-    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics, routing }), {
+    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics, routing, adminAuth }), {
       ...grpc.options,
       logger: new NestPinoLogger(logger),
     });

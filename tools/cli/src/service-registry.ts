@@ -15,10 +15,24 @@ import { serviceStreams, type ServiceName } from '@opal/contracts';
  */
 export const services: Record<
   ServiceName,
-  { module: Type<unknown>; grpc: GrpcServiceKey; projections: readonly Projection<DomainEvent>[]; streamPrefixes: readonly string[]; routesCommands?: boolean }
+  {
+    module: Type<unknown>;
+    grpc: GrpcServiceKey;
+    projections: readonly Projection<DomainEvent>[];
+    streamPrefixes: readonly string[];
+    routesCommands?: boolean;
+    /** Methods only admin calls may make (AdminAuth): they move money or read the server's files. */
+    adminMethods?: readonly string[];
+  }
 > = {
   ingest: { module: IngestModule, grpc: 'ingest', projections: ingestProjections as unknown as Projection<DomainEvent>[], streamPrefixes: serviceStreams.ingest, routesCommands: true },
-  inference: { module: InferenceModule, grpc: 'inference', projections: inferenceProjections, streamPrefixes: serviceStreams.inference },
+  inference: {
+    module: InferenceModule,
+    grpc: 'inference',
+    projections: inferenceProjections,
+    streamPrefixes: serviceStreams.inference,
+    adminMethods: ['RegisterBaseModel', 'RegisterAdapter', 'CreateTenant', 'CreditTenant'],
+  },
   attribution: {
     module: AttributionModule,
     grpc: 'attribution',

@@ -4,7 +4,8 @@ import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
 import { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type * as api from '@opal/contracts/opal/inference/v1/inference.api';
-import { createRpcExceptionFilter, LOGGER } from '@opal/service-runtime';
+import { ADMIN_AUTH, createRpcExceptionFilter, LOGGER, type AdminAuth } from '@opal/service-runtime';
+import { InferenceServiceError } from '../../domain/inference.errors.js';
 import { GenerateHandler, type GenerateOutput } from '../../application/generate.handler.js';
 import { ModelCatalog } from '../../application/model-catalog.js';
 import { RegisterModelHandler } from '../../application/register-model.handler.js';
@@ -47,6 +48,7 @@ export class InferenceController {
     private readonly ledger: TenantLedger,
     private readonly generation: GenerateHandler,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(ADMIN_AUTH) private readonly admin: AdminAuth,
   ) {}
 
   @GrpcMethod('InferenceService', 'ListModels')
@@ -75,8 +77,13 @@ export class InferenceController {
     return this.tenants.credit(r);
   }
 
+  /** An admin call, or the tenant's own: its API key reads its own balance only. */
   @GrpcMethod('InferenceService', 'GetTenant')
-  async getTenant(r: api.GetTenantRequest): Promise<api.Tenant> {
+  async getTenant(r: api.GetTenantRequest, metadata: Metadata): Promise<api.Tenant> {
+    if (this.admin.refusal(metadata)) {
+      const caller = await this.ledger.authenticate(bearer(metadata));
+      if (caller !== r.tenantId) throw new InferenceServiceError('PERMISSION_DENIED', `tenant_id: this API key is tenant ${caller}'s; it reads its own tenant only`);
+    }
     const t = await this.ledger.tenant(r.tenantId, true);
     const held = t.held ?? '0';
     return { tenantId: t.tenantId, balance: t.balance, inferences: String(t.inferences), held, available: (BigInt(t.balance) - BigInt(held)).toString() };

@@ -14,6 +14,7 @@ const envelopeOf: Record<InferenceServiceErrorCode, Envelope> = {
   TENANT_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'tenant_not_found' },
   TENANT_EXISTS: { status: 409, type: 'invalid_request_error', code: 'tenant_exists' },
   UNAUTHENTICATED: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key' },
+  PERMISSION_DENIED: { status: 403, type: 'invalid_request_error', code: 'permission_denied' },
   INSUFFICIENT_BALANCE: { status: 429, type: 'insufficient_quota', code: 'insufficient_quota' },
   CAPACITY_EXHAUSTED: { status: 429, type: 'rate_limit_error', code: 'capacity_exhausted' },
   ENGINE_UNAVAILABLE: { status: 503, type: 'server_error', code: 'engine_unavailable' },

@@ -1,0 +1,76 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Metadata, ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
+
+export const ADMIN_AUTH = Symbol('AdminAuth');
+
+/** Why a call may not do admin work: its gRPC status and message. */
+export type AdminRefusal = { readonly code: grpcStatus; readonly details: string };
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i;
+
+/** The credential a call carries in `authorization: Bearer <token>`, if any. */
+export function bearerOf(metadata: Metadata): string | undefined {
+  const v = metadata.get('authorization')[0];
+  return v === undefined ? undefined : String(v).replace(/^Bearer\s+/i, '');
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * Who may make admin calls (creating and crediting tenants, registering models: work that moves
+ * money or reads the server's files). With OPAL_ADMIN_TOKEN set, a call carrying it as
+ * `authorization: Bearer <token>`. Without it, any call to a server that listens on loopback only
+ * (one machine, `npm start`), and none to one that listens beyond it: a server reachable from
+ * others never takes admin calls unauthenticated.
+ */
+export class AdminAuth {
+  private readonly token: Buffer | undefined;
+
+  constructor(
+    token: string | undefined,
+    private readonly grpcHost: string,
+  ) {
+    this.token = token === undefined ? undefined : digest(token);
+  }
+
+  /** Whether admin calls need no token here (no token set, loopback only). */
+  get open(): boolean {
+    return this.token === undefined && LOOPBACK.test(this.grpcHost);
+  }
+
+  /** Undefined when a call with this metadata may do admin work; else why not. */
+  refusal(metadata: Metadata): AdminRefusal | undefined {
+    if (this.open) return undefined;
+    if (this.token === undefined) {
+      return { code: grpcStatus.PERMISSION_DENIED, details: `authorization: admin calls are off: this server listens on ${this.grpcHost} and OPAL_ADMIN_TOKEN is not set` };
+    }
+    const given = bearerOf(metadata);
+    if (given === undefined) return { code: grpcStatus.UNAUTHENTICATED, details: 'authorization: an admin call needs Bearer <OPAL_ADMIN_TOKEN>' };
+    if (!timingSafeEqual(digest(given), this.token)) return { code: grpcStatus.UNAUTHENTICATED, details: 'authorization: not the admin token' };
+    return undefined;
+  }
+
+  /** Refuses the calls of `paths` (`/package.Service/Method`) that may not do admin work, before their handlers. */
+  interceptor(paths: ReadonlySet<string>): ServerInterceptor {
+    return (method, call) => {
+      if (!paths.has(method.path)) return new ServerInterceptingCall(call);
+      const intercepting: ServerInterceptingCall = new ServerInterceptingCall(
+        call,
+        new ResponderBuilder()
+          .withStart((next) =>
+            next(
+              new ServerListenerBuilder()
+                .withOnReceiveMetadata((metadata: Metadata, pass) => {
+                  const refused = this.refusal(metadata);
+                  if (!refused) return pass(metadata);
+                  intercepting.sendStatus({ ...refused, metadata: new Metadata() });
+                })
+                .build(),
+            ),
+          )
+          .build(),
+      );
+      return intercepting;
+    };
+  }
+}
