@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +14,7 @@ import { parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '@opal/service-runtime';
 import { INFERENCE_CONFIG_VARIABLES, loadInferenceConfig } from '@opal/inference';
 import { deleteTopics, ensureInfra, ensureTool, dropDb } from '@opal/test-infra';
-import { OpalProcess, call, freePort, grpcClient, healthStatus, repoRoot, wallet } from '@opal/testkit';
+import { OpalProcess, call, freePort, grpcClient, healthStatus, makeTestCertificates, repoRoot, wallet } from '@opal/testkit';
 import { scrape } from './scale-out/metrics-scrape.js';
 
 const run = promisify(execFile);
@@ -22,6 +22,8 @@ const CHART = join(repoRoot, 'deploy', 'helm', 'opal');
 const SERVICES = ['attribution', 'governance', 'inference', 'ingest', 'settlement'];
 // The chart mounts its kafkaTls Secret here and points OPAL_KAFKA_TLS_* into it.
 const TLS_MOUNT = '/etc/opal/kafka-tls';
+// And its grpcTls Secret here, pointing OPAL_GRPC_TLS_* into it.
+const GRPC_TLS_MOUNT = '/etc/opal/grpc-tls';
 const ADMIN_TOKEN = 'helm-admin-token-0123456789abcdef';
 
 const tool = await ensureTool('helm');
@@ -67,7 +69,27 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
 
   it('lints clean (strict) with its defaults and with every option on', async () => {
     await helm('lint', '--strict', CHART);
-    await helm('lint', '--strict', CHART, '--set', 'existingSecret=opal-secrets,kafkaTls.secret=kafka-ca,kafkaTls.clientCertificate=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,services.ingest.dataVolume.size=20Gi,services.ingest.dataVolume.storageClassName=fast');
+    await helm('lint', '--strict', CHART, '--set', 'existingSecret=opal-secrets,kafkaTls.secret=kafka-ca,kafkaTls.clientCertificate=true,grpcTls.secret=opal-grpc-tls,grpcTls.serverName=opal.internal,grpcTls.clientCertificates=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,services.ingest.dataVolume.size=20Gi,services.ingest.dataVolume.storageClassName=fast');
+  });
+
+  it('with grpcTls, mounts its Secret, points the gRPC TLS variables into it, and probes plain HTTP beside the TLS port', async () => {
+    const ms = await render('grpcTls.secret=opal-grpc-tls', 'grpcTls.serverName=opal.internal', 'grpcTls.clientCertificates=true');
+    for (const d of of(ms, 'Deployment')) {
+      const c = containerOf(d);
+      const env = envOf(c);
+      assert.deepEqual(
+        [env['OPAL_GRPC_TLS_CERT_FILE'], env['OPAL_GRPC_TLS_KEY_FILE'], env['OPAL_GRPC_TLS_CA_FILE'], env['OPAL_GRPC_TLS_CLIENT_CA_FILE'], env['OPAL_GRPC_TLS_SERVER_NAME']],
+        [`${GRPC_TLS_MOUNT}/tls.crt`, `${GRPC_TLS_MOUNT}/tls.key`, `${GRPC_TLS_MOUNT}/ca.crt`, `${GRPC_TLS_MOUNT}/ca.crt`, 'opal.internal'],
+      );
+      assert.ok(c.volumeMounts.some((v: { name: string; mountPath: string }) => v.name === 'grpc-tls' && v.mountPath === GRPC_TLS_MOUNT));
+      assert.equal(d.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'grpc-tls').secret.secretName, 'opal-grpc-tls');
+      assert.deepEqual(
+        ['startupProbe', 'readinessProbe', 'livenessProbe'].map((p) => [c[p].grpc, c[p].httpGet?.port, c[p].httpGet?.path]),
+        [[undefined, 'metrics', '/readyz'], [undefined, 'metrics', '/readyz'], [undefined, 'metrics', '/livez']],
+        c.name,
+      );
+    }
+    await assert.rejects(render('grpcTls.secret=x', 'env.OPAL_METRICS_PORT=-1'), /grpcTls.secret: the probes go to \/livez and \/readyz on the metrics port/);
   });
 
   it('runs a service given a data volume as a StatefulSet, each replica keeping its own (and its Kafka index) across pod replacements', async () => {
@@ -174,14 +196,28 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
     assert.deepEqual(of(ms, 'HorizontalPodAutoscaler').map((p) => p.metadata.name.replace('opal-', '')).sort(), ['attribution', 'ingest']);
   });
 
-  it('runs every Deployment as rendered, over Kafka with TLS and SASL and MongoDB: each pod answers its probes, and the alerts\' metrics are there', { skip: skipRun }, async () => {
+  it('runs every Deployment as rendered, over Kafka with TLS and SASL and MongoDB, its gRPC port on mutual TLS: each pod answers its probes, and the alerts\' metrics are there', { skip: skipRun }, async () => {
     // OPAL_STORE left empty, so existingSecret gives it (with the database's credentials, say).
-    const ms = await render('existingSecret=opal-secrets', 'env.OPAL_STORE=', 'kafkaTls.secret=kafka-ca', 'monitoring.prometheusRule.enabled=true');
-    // What the kafkaTls Secret would hold, where the chart mounts it; what existingSecret would give
-    // (a pod's env entries win over its envFrom, as here).
+    // TLS on the gRPC ports too, with client certificates, where openssl can make them.
+    const certDir = join(dir, 'certs');
+    mkdirSync(certDir);
+    const certs = await makeTestCertificates(certDir, 'opal.test');
+    const grpcTls = certs ? ['grpcTls.secret=opal-grpc-tls', 'grpcTls.serverName=opal.test', 'grpcTls.clientCertificates=true'] : [];
+    const clientTls = certs && { ca: readFileSync(certs.ca, 'utf8'), cert: readFileSync(certs.client.cert, 'utf8'), key: readFileSync(certs.client.key, 'utf8'), serverName: 'opal.test' };
+    const ms = await render('existingSecret=opal-secrets', 'env.OPAL_STORE=', 'kafkaTls.secret=kafka-ca', 'monitoring.prometheusRule.enabled=true', ...grpcTls);
+    // What the kafkaTls and grpcTls Secrets would hold, where the chart mounts them; what
+    // existingSecret would give (a pod's env entries win over its envFrom, as here).
     const mount = join(dir, 'kafka-tls');
     mkdirSync(mount);
     copyFileSync(secure!.caFile, join(mount, 'ca.crt'));
+    const grpcMount = join(dir, 'grpc-tls');
+    mkdirSync(grpcMount);
+    if (certs) {
+      copyFileSync(certs.server.cert, join(grpcMount, 'tls.crt'));
+      copyFileSync(certs.server.key, join(grpcMount, 'tls.key'));
+      copyFileSync(certs.ca, join(grpcMount, 'ca.crt'));
+    }
+    const mapped = (v: string) => (v.startsWith(`${TLS_MOUNT}/`) ? join(mount, v.slice(TLS_MOUNT.length + 1)) : v.startsWith(`${GRPC_TLS_MOUNT}/`) ? join(grpcMount, v.slice(GRPC_TLS_MOUNT.length + 1)) : v);
     const fromSecret = { OPAL_STORE: mongoUrl, OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512', OPAL_KAFKA_SASL_USERNAME: secure!.username, OPAL_KAFKA_SASL_PASSWORD: secure!.password, OPAL_ADMIN_TOKEN: ADMIN_TOKEN };
     const started = await Promise.all(
       of(ms, 'Deployment').map(async (d) => {
@@ -190,7 +226,7 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
         assert.ok(c.volumeMounts.some((v: { name: string; mountPath: string }) => v.name === 'kafka-tls' && v.mountPath === TLS_MOUNT));
         assert.equal(d.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'kafka-tls').secret.secretName, 'kafka-ca');
         const env: Record<string, string> = { ...fromSecret };
-        for (const [k, v] of Object.entries(envOf(c))) env[k] = v.startsWith(`${TLS_MOUNT}/`) ? join(mount, v.slice(TLS_MOUNT.length + 1)) : v;
+        for (const [k, v] of Object.entries(envOf(c))) env[k] = mapped(v);
         assert.equal(env['OPAL_KAFKA_TLS_CA_FILE'], join(mount, 'ca.crt'));
         assert.equal(env['OPAL_STORE'], mongoUrl, 'an empty value is left out of the env, so the Secret\'s counts');
         // Ingest's replicas route commands to each other at their pods' IPs; the others take every command they get.
@@ -219,7 +255,17 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
         return { name: c.name, p, ports, http: !!env['OPAL_HTTP_PORT'] };
       }),
     );
-    for (const s of started) assert.equal(await healthStatus(s.p.url), 'SERVING', `${s.name}: the probes' health check`);
+    for (const s of started) {
+      if (!clientTls) {
+        assert.equal(await healthStatus(s.p.url), 'SERVING', `${s.name}: the probes' health check`);
+        continue;
+      }
+      // The probes' HTTP paths; gRPC health over TLS with a client certificate, and nothing without.
+      assert.equal((await fetch(`http://127.0.0.1:${s.ports.metrics}/readyz`)).status, 200, `${s.name}: readiness`);
+      assert.equal((await fetch(`http://127.0.0.1:${s.ports.metrics}/livez`)).status, 200, `${s.name}: liveness`);
+      assert.equal(await healthStatus(s.p.url, '', clientTls), 'SERVING', `${s.name}: health over TLS`);
+      await assert.rejects(healthStatus(s.p.url), `${s.name}: no plaintext`);
+    }
     const inference = started.find((s) => s.name === 'inference')!;
     assert.ok(inference.http);
     // The OpenAI-compatible API on the port named http: it asks for a tenant's key, and serves /metrics.
@@ -229,14 +275,14 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
     assert.equal((await fetch(`http://127.0.0.1:${inference.ports.http}/metrics`)).status, 200);
 
     // A call and an append, so the API and log series have samples.
-    const ingest = grpcClient(started.find((s) => s.name === 'ingest')!.p.url, 'ingest');
+    const ingest = grpcClient(started.find((s) => s.name === 'ingest')!.p.url, 'ingest', clientTls);
     try {
       await call(ingest, 'createDatanet', { datanetId: 'helm-net', name: 'Helm', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
     } finally {
       ingest.close();
     }
     // Admin calls carry the existingSecret's token.
-    const inferenceClient = grpcClient(inference.p.url, 'inference');
+    const inferenceClient = grpcClient(inference.p.url, 'inference', clientTls);
     try {
       const admin = new Metadata();
       admin.set('authorization', `Bearer ${ADMIN_TOKEN}`);

@@ -1,15 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Metadata, ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
+import { status as grpcStatus, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import { metadataGate, type CallRefusal } from './metadata-gate.js';
 
 export const ADMIN_AUTH = Symbol('AdminAuth');
-
-/** Why a call may not do admin work: its gRPC status and message. */
-export type AdminRefusal = { readonly code: grpcStatus; readonly details: string };
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i;
 
 /** The credential a call carries in `authorization: Bearer <token>`, if any. */
-export function bearerOf(metadata: Metadata): string | undefined {
+function bearerOf(metadata: Metadata): string | undefined {
   const v = metadata.get('authorization')[0];
   return v === undefined ? undefined : String(v).replace(/^Bearer\s+/i, '');
 }
@@ -39,7 +37,7 @@ export class AdminAuth {
   }
 
   /** Undefined when a call with this metadata may do admin work; else why not. */
-  refusal(metadata: Metadata): AdminRefusal | undefined {
+  refusal(metadata: Metadata): CallRefusal | undefined {
     if (this.open) return undefined;
     if (this.token === undefined) {
       return { code: grpcStatus.PERMISSION_DENIED, details: `authorization: admin calls are off: this server listens on ${this.grpcHost} and OPAL_ADMIN_TOKEN is not set` };
@@ -52,25 +50,6 @@ export class AdminAuth {
 
   /** Refuses the calls of `paths` (`/package.Service/Method`) that may not do admin work, before their handlers. */
   interceptor(paths: ReadonlySet<string>): ServerInterceptor {
-    return (method, call) => {
-      if (!paths.has(method.path)) return new ServerInterceptingCall(call);
-      const intercepting: ServerInterceptingCall = new ServerInterceptingCall(
-        call,
-        new ResponderBuilder()
-          .withStart((next) =>
-            next(
-              new ServerListenerBuilder()
-                .withOnReceiveMetadata((metadata: Metadata, pass) => {
-                  const refused = this.refusal(metadata);
-                  if (!refused) return pass(metadata);
-                  intercepting.sendStatus({ ...refused, metadata: new Metadata() });
-                })
-                .build(),
-            ),
-          )
-          .build(),
-      );
-      return intercepting;
-    };
+    return metadataGate((path) => paths.has(path), (metadata) => this.refusal(metadata));
   }
 }

@@ -62,6 +62,15 @@ const schema = z.object({
   OPAL_KAFKA_INDEX_MEMORY_MB: z.coerce.number().int().min(0).max(1 << 20).default(256),
   /** Kafka only: keep the log's index in <data dir>/kafka-index across restarts (a snapshot, then only the log after it is read). */
   OPAL_KAFKA_INDEX_PERSIST: bool.default(true),
+  /** TLS on the gRPC port: this server's certificate (chain) and key, PEM. Unset: plaintext. */
+  OPAL_GRPC_TLS_CERT_FILE: pemFile.optional(),
+  OPAL_GRPC_TLS_KEY_FILE: pemFile.optional(),
+  /** With TLS: clients must show a certificate this CA signed (mutual TLS); replicas show theirs to each other. */
+  OPAL_GRPC_TLS_CLIENT_CA_FILE: pemFile.optional(),
+  /** With TLS: the CA other replicas' certificates are checked against when one sends another commands (default: the system's). */
+  OPAL_GRPC_TLS_CA_FILE: pemFile.optional(),
+  /** With TLS: the name other replicas' certificates are checked for (they are reached by IP; default: that address). */
+  OPAL_GRPC_TLS_SERVER_NAME: z.string().regex(/^[A-Za-z0-9.-]+$/, 'a DNS name').optional(),
   /** Kafka only: TLS to the brokers, trusting the system's CAs, or OPAL_KAFKA_TLS_CA_FILE's (which implies TLS). */
   OPAL_KAFKA_TLS: bool.default(false),
   OPAL_KAFKA_TLS_CA_FILE: pemFile.optional(),
@@ -124,6 +133,8 @@ export type OpalConfig = {
   readonly kafkaIndexMemoryBytes: number;
   /** Kafka only: whether the log's index is kept under dataDir/kafka-index across restarts. */
   readonly kafkaIndexPersist: boolean;
+  /** TLS on the gRPC port (undefined: plaintext); see GrpcTls. */
+  readonly grpcTls: GrpcTls | undefined;
   /** Kafka only: TLS (undefined: plaintext), with the CA to trust and this client's certificate and key, as PEM text. */
   readonly kafkaTls: { readonly ca?: string; readonly cert?: string; readonly key?: string } | undefined;
   /** Kafka only: SASL authentication. */
@@ -143,6 +154,13 @@ export type OpalConfig = {
   /** The token admin calls carry (see AdminAuth); undefined: admin calls only on a loopback-only server. */
   readonly adminToken: string | undefined;
 };
+
+/**
+ * TLS on the gRPC port, as PEM text: the server's certificate chain and key; `clientCa`, when
+ * clients must show a certificate it signed; `ca` and `serverName`, how a replica checks another's
+ * certificate when it sends it commands (it shows its own certificate as the client's).
+ */
+export type GrpcTls = { readonly cert: string; readonly key: string; readonly clientCa?: string; readonly ca?: string; readonly serverName?: string };
 
 /** A URL as it may be logged: the password of `scheme://user:password@host` masked. */
 export function withoutPassword(url: string): string {
@@ -171,6 +189,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!v.OPAL_KAFKA_TLS_CERT_FILE !== !v.OPAL_KAFKA_TLS_KEY_FILE) {
     problems.push(`  ${v.OPAL_KAFKA_TLS_CERT_FILE ? 'OPAL_KAFKA_TLS_KEY_FILE' : 'OPAL_KAFKA_TLS_CERT_FILE'}: a client certificate and its key go together`);
   }
+  if (!v.OPAL_GRPC_TLS_CERT_FILE !== !v.OPAL_GRPC_TLS_KEY_FILE) {
+    problems.push(`  ${v.OPAL_GRPC_TLS_CERT_FILE ? 'OPAL_GRPC_TLS_KEY_FILE' : 'OPAL_GRPC_TLS_CERT_FILE'}: the gRPC port's certificate and its key go together`);
+  }
+  for (const k of ['OPAL_GRPC_TLS_CLIENT_CA_FILE', 'OPAL_GRPC_TLS_CA_FILE', 'OPAL_GRPC_TLS_SERVER_NAME'] as const) {
+    if (v[k] && !v.OPAL_GRPC_TLS_CERT_FILE) problems.push(`  ${k}: only with TLS on the gRPC port (OPAL_GRPC_TLS_CERT_FILE and OPAL_GRPC_TLS_KEY_FILE)`);
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   const tls = v.OPAL_KAFKA_TLS || v.OPAL_KAFKA_TLS_CA_FILE !== undefined || v.OPAL_KAFKA_TLS_CERT_FILE !== undefined;
   return {
@@ -190,6 +214,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaDomainPartitions: v.OPAL_KAFKA_DOMAIN_PARTITIONS ?? {},
     kafkaIndexMemoryBytes: v.OPAL_KAFKA_INDEX_MEMORY_MB * (1 << 20),
     kafkaIndexPersist: v.OPAL_KAFKA_INDEX_PERSIST,
+    grpcTls: v.OPAL_GRPC_TLS_CERT_FILE
+      ? { cert: v.OPAL_GRPC_TLS_CERT_FILE, key: v.OPAL_GRPC_TLS_KEY_FILE!, clientCa: v.OPAL_GRPC_TLS_CLIENT_CA_FILE, ca: v.OPAL_GRPC_TLS_CA_FILE, serverName: v.OPAL_GRPC_TLS_SERVER_NAME }
+      : undefined,
     kafkaTls: tls ? { ca: v.OPAL_KAFKA_TLS_CA_FILE, cert: v.OPAL_KAFKA_TLS_CERT_FILE, key: v.OPAL_KAFKA_TLS_KEY_FILE } : undefined,
     kafkaSasl: v.OPAL_KAFKA_SASL_MECHANISM
       ? { mechanism: v.OPAL_KAFKA_SASL_MECHANISM, username: v.OPAL_KAFKA_SASL_USERNAME!, password: v.OPAL_KAFKA_SASL_PASSWORD! }

@@ -82,3 +82,26 @@ describe('withoutPassword', () => {
     assert.equal(withoutPassword('memory'), 'memory');
   });
 });
+
+describe('loadConfig: gRPC TLS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-config-grpc-tls-'));
+  const pem = join(dir, 'cert.pem');
+  writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is plaintext unless given a certificate and its key, and reads the files it names', () => {
+    assert.equal(loadConfig({}).grpcTls, undefined);
+    const on = loadConfig({ OPAL_GRPC_TLS_CERT_FILE: pem, OPAL_GRPC_TLS_KEY_FILE: pem, OPAL_GRPC_TLS_CLIENT_CA_FILE: pem, OPAL_GRPC_TLS_SERVER_NAME: 'opal.internal' });
+    assert.match(on.grpcTls!.cert, /BEGIN CERTIFICATE/);
+    assert.deepEqual([typeof on.grpcTls!.clientCa, on.grpcTls!.ca, on.grpcTls!.serverName], ['string', undefined, 'opal.internal']);
+  });
+
+  it('names a certificate without its key, and the settings that need TLS without it', () => {
+    assert.throws(() => loadConfig({ OPAL_GRPC_TLS_CERT_FILE: pem }), (e: unknown) => e instanceof ConfigError && /OPAL_GRPC_TLS_KEY_FILE: the gRPC port's certificate and its key go together/.test(e.message));
+    assert.throws(
+      () => loadConfig({ OPAL_GRPC_TLS_CA_FILE: pem, OPAL_GRPC_TLS_SERVER_NAME: 'opal.internal' }),
+      (e: unknown) => e instanceof ConfigError && /OPAL_GRPC_TLS_CA_FILE: only with TLS/.test(e.message) && /OPAL_GRPC_TLS_SERVER_NAME: only with TLS/.test(e.message),
+    );
+    assert.throws(() => loadConfig({ OPAL_GRPC_TLS_CERT_FILE: join(dir, 'missing.pem'), OPAL_GRPC_TLS_KEY_FILE: pem }), (e: unknown) => e instanceof ConfigError && /OPAL_GRPC_TLS_CERT_FILE: cannot read a PEM file there/.test(e.message));
+  });
+});

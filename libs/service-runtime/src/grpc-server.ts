@@ -5,7 +5,8 @@ import { protoRoot, serviceProtos } from '@opal/contracts';
 import { join } from 'node:path';
 import { loadSync } from '@grpc/proto-loader';
 import { GrpcServing } from './grpc-serving.js';
-import { credentials, loadPackageDefinition, type Client, type ServerInterceptor } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, ServerCredentials, type ChannelCredentials, type Client, type ServerInterceptor } from '@grpc/grpc-js';
+import type { GrpcTls } from './config.js';
 
 const healthProtoPath = fileURLToPath(new URL('../proto/grpc/health/v1/health.proto', import.meta.url));
 
@@ -14,15 +15,31 @@ export type GrpcServiceKey = keyof typeof serviceProtos;
 /** How the servers read messages into objects (camelCase fields, 64-bit integers as strings); peers' clients read them the same way. */
 const MESSAGE_LOADING = { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot] };
 
+/** How a peer is reached: plaintext, or TLS trusting `ca` (the system's CAs when absent), checking its certificate for `serverName`, showing `cert` where asked. */
+export type PeerTls = { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly serverName?: string };
+
+/** A replica's way to its peers: its own certificate shown as the client's (GrpcTls). */
+export function peerTlsOf(tls: GrpcTls | undefined): PeerTls | undefined {
+  return tls && { ca: tls.ca, cert: tls.cert, key: tls.key, serverName: tls.serverName };
+}
+
 /**
  * A client of a service on another process of the platform, reading and writing messages as that
- * process's server does: a request object a handler received can be sent on as it is.
+ * process's server does: a request object a handler received can be sent on as it is. Over TLS
+ * when `tls` is given (the process's own gRPC port is).
  */
-export function peerClient(address: string, service: GrpcServiceKey): Client & Record<string, any> {
+export function peerClient(address: string, service: GrpcServiceKey, tls?: PeerTls): Client & Record<string, any> {
   const p = serviceProtos[service];
   let ctor = loadPackageDefinition(loadSync(join(protoRoot, p.file), MESSAGE_LOADING)) as any;
   for (const part of `${p.pkg}.${p.service}`.split('.')) ctor = ctor[part];
-  return new ctor(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
+  const options: Record<string, string | number> = { 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 };
+  let creds: ChannelCredentials = credentials.createInsecure();
+  if (tls) {
+    const pem = (s: string | undefined) => (s === undefined ? undefined : Buffer.from(s));
+    creds = credentials.createSsl(pem(tls.ca) ?? null, pem(tls.key) ?? null, pem(tls.cert) ?? null);
+    if (tls.serverName) options['grpc.ssl_target_name_override'] = tls.serverName;
+  }
+  return new ctor(address, creds, options);
 }
 
 /**
@@ -30,7 +47,7 @@ export function peerClient(address: string, service: GrpcServiceKey): Client & R
  * reflection, so grpcurl and Kubernetes probes work; `interceptors` run around every call. What
  * health says, and the server's stop, are `serving`'s (see GrpcServing).
  */
-export function grpcServerOptions(url: string, services: readonly GrpcServiceKey[], interceptors: readonly ServerInterceptor[] = []): { options: GrpcOptions; serving: GrpcServing } {
+export function grpcServerOptions(url: string, services: readonly GrpcServiceKey[], interceptors: readonly ServerInterceptor[] = [], tls?: GrpcTls): { options: GrpcOptions; serving: GrpcServing } {
   const protos = services.map((s) => serviceProtos[s]);
   const serving = new GrpcServing(protos.map((p) => `${p.pkg}.${p.service}`));
   const options: GrpcOptions = {
@@ -41,6 +58,8 @@ export function grpcServerOptions(url: string, services: readonly GrpcServiceKey
       protoPath: protos.map((p) => join(protoRoot, p.file)),
       loader: MESSAGE_LOADING,
       maxReceiveMessageLength: 64 << 20,
+      // TLS with the server's certificate; clients show one the client CA signed where it is set.
+      ...(tls && { credentials: ServerCredentials.createSsl(tls.clientCa ? Buffer.from(tls.clientCa) : null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }], tls.clientCa !== undefined) }),
       // Passed to the grpc-js Server, which runs them around every call (metrics).
       channelOptions: { interceptors: [serving.interceptor(), ...interceptors] },
       onLoadPackageDefinition: (_definition, server) => {

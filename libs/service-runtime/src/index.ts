@@ -9,6 +9,7 @@ export * from './grpc-server.js';
 export * from './grpc-serving.js';
 export * from './read-consistency.js';
 export * from './admin-auth.js';
+export * from './metadata-gate.js';
 export * from './rpc-error.js';
 export * from './rpc-exception.filter.js';
 export { AdminModule } from './admin.module.js';

@@ -292,15 +292,27 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * Serves `GET /metrics` (Prometheus text format) on host:port; 0 picks a free port. Anything else
- * answers 404. Resolves once listening, with the port and a close function.
+ * Serves `GET /metrics` (Prometheus text format) on host:port; 0 picks a free port. With `serving`,
+ * also `GET /livez` (200 while the process runs) and `GET /readyz` (200 while its gRPC health says
+ * SERVING, 503 once it drains): plain HTTP probes for a gRPC port that speaks TLS, which Kubernetes'
+ * gRPC probes cannot. Anything else answers 404. Resolves once listening, with the port and a close
+ * function.
  */
-export async function serveMetrics(metrics: ProcessMetrics, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+export async function serveMetrics(metrics: ProcessMetrics, host: string, port: number, serving?: { readonly draining: boolean }): Promise<{ port: number; close(): Promise<void> }> {
   metrics.withNodeMetrics();
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && serving && path === '/livez') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('live\n');
+      return;
+    }
+    if (req.method === 'GET' && serving && path === '/readyz') {
+      if (serving.draining) res.writeHead(503, { 'content-type': 'text/plain' }).end('not serving: stopping\n');
+      else res.writeHead(200, { 'content-type': 'text/plain' }).end('serving\n');
+      return;
+    }
     if (req.method !== 'GET' || path !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: GET /metrics${serving ? ', /livez or /readyz' : ''}\n`);
       return;
     }
     metrics.exposition().then(

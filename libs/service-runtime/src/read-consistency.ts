@@ -1,4 +1,5 @@
-import { Metadata, ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
+import { status as grpcStatus, type ServerInterceptor } from '@grpc/grpc-js';
+import { metadataGate } from './metadata-gate.js';
 import { CATCH_UP_WAIT_MS } from './projection-host.js';
 
 /** Request metadata a client sets to read what was written before its call, on any process. */
@@ -29,38 +30,21 @@ export class ReadConsistencyGate {
   }
 
   interceptor(): ServerInterceptor {
-    return (method, call) => {
-      // `/opal.ingest.v1.IngestService/GetDatanet`: the read models of `ingest`; the admin service's of every service.
-      const pkg = /^\/opal\.([a-z]+)\.v1\./.exec(method.path)?.[1];
-      const service = pkg === 'admin' ? undefined : pkg;
-      const intercepting: ServerInterceptingCall = new ServerInterceptingCall(
-        call,
-        new ResponderBuilder()
-          .withStart((next) =>
-            next(
-              new ServerListenerBuilder()
-                .withOnReceiveMetadata((metadata: Metadata, pass) => {
-                  const asked = metadata.get(CONSISTENCY_METADATA).map(String);
-                  if (asked.length === 0) return pass(metadata);
-                  if (asked.length > 1 || asked[0] !== LATEST) {
-                    return intercepting.sendStatus({ code: grpcStatus.INVALID_ARGUMENT, details: `${CONSISTENCY_METADATA}: must be '${LATEST}' (got ${JSON.stringify(asked.join(', '))})`, metadata: new Metadata() });
-                  }
-                  void this.caughtUp(service).then((ok) => {
-                    if (ok) return pass(metadata);
-                    intercepting.sendStatus({
-                      code: grpcStatus.UNAVAILABLE,
-                      details: `${CONSISTENCY_METADATA}: ${service ?? 'the'} read models did not catch up with the log within ${this.withinMs} ms; try again`,
-                      metadata: new Metadata(),
-                    });
-                  });
-                })
-                .build(),
-            ),
-          )
-          .build(),
-      );
-      return intercepting;
-    };
+    return metadataGate(
+      () => true,
+      async (metadata, path) => {
+        const asked = metadata.get(CONSISTENCY_METADATA).map(String);
+        if (asked.length === 0) return undefined;
+        if (asked.length > 1 || asked[0] !== LATEST) {
+          return { code: grpcStatus.INVALID_ARGUMENT, details: `${CONSISTENCY_METADATA}: must be '${LATEST}' (got ${JSON.stringify(asked.join(', '))})` };
+        }
+        // `/opal.ingest.v1.IngestService/GetDatanet`: the read models of `ingest`; the admin service's of every service.
+        const pkg = /^\/opal\.([a-z]+)\.v1\./.exec(path)?.[1];
+        const service = pkg === 'admin' ? undefined : pkg;
+        if (await this.caughtUp(service)) return undefined;
+        return { code: grpcStatus.UNAVAILABLE, details: `${CONSISTENCY_METADATA}: ${service ?? 'the'} read models did not catch up with the log within ${this.withinMs} ms; try again` };
+      },
+    );
   }
 
   /** `service`'s read models (every service's: '') caught up; true where there are none yet. */

@@ -1,14 +1,14 @@
 import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { join } from 'node:path';
-import { peerClient, type GrpcServiceKey } from '@opal/service-runtime';
+import { peerClient, type GrpcServiceKey, type PeerTls } from '@opal/service-runtime';
 import { repoRoot } from './opal-process.js';
 
 type Unary = (req: object, metadata: Metadata, cb: (err: ServiceError | null, res: any) => void) => void;
 
-/** A real gRPC client for one Opal service, reading messages as the servers do (the processes' own peer client). */
-export function grpcClient(url: string, key: GrpcServiceKey): Client & Record<string, any> {
-  return peerClient(url, key);
+/** A real gRPC client for one Opal service, reading messages as the servers do (the processes' own peer client); over TLS with `tls`. */
+export function grpcClient(url: string, key: GrpcServiceKey, tls?: PeerTls): Client & Record<string, any> {
+  return peerClient(url, key, tls);
 }
 
 /** One unary call; `metadata` (such as a `traceparent`) goes with it. */
@@ -37,9 +37,11 @@ export function clientStream<T = any>(client: any, method: string, requests: Ite
 const healthProto = join(repoRoot, 'libs', 'service-runtime', 'proto', 'grpc', 'health', 'v1', 'health.proto');
 
 /** What the standard gRPC health service at `url` says of `service` ('' : the server), as a probe asks it. */
-export async function healthStatus(url: string, service = ''): Promise<string> {
+export async function healthStatus(url: string, service = '', tls?: PeerTls): Promise<string> {
   const Health = (loadPackageDefinition(loadSync(healthProto, { keepCase: true, enums: String })) as any).grpc.health.v1.Health;
-  const client = new Health(url, credentials.createInsecure());
+  const pem = (s: string | undefined) => (s === undefined ? null : Buffer.from(s));
+  const creds = tls ? credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert)) : credentials.createInsecure();
+  const client = new Health(url, creds, tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {});
   try {
     return await new Promise((resolve, reject) => client.Check({ service }, { deadline: Date.now() + 10_000 }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
   } finally {

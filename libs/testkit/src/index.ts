@@ -4,3 +4,4 @@ export * from './corpus.js';
 export * from './signing.js';
 export * from './opal-process.js';
 export * from './grpc-clients.js';
+export * from './certificates.js';

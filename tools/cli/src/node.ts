@@ -108,7 +108,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : []),
     adminAuth.interceptor(adminPaths),
     reads.interceptor(),
-  ]);
+  ], config.grpcTls);
   if (adminPaths.size > 0 && !adminAuth.open && !config.adminToken) logger.warn({ grpcHost: config.grpcHost }, 'admin calls are off: this server listens beyond loopback and OPAL_ADMIN_TOKEN is not set');
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
@@ -119,7 +119,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     reads.bind(app.get(ProjectionHost));
     await app.listen();
     owners = await routeCommands(config, names, eventLog, port, routing, logger);
-    if (config.metricsPort >= 0) metricsServer = await serveMetrics(metrics, config.grpcHost, config.metricsPort);
+    if (config.metricsPort >= 0) metricsServer = await serveMetrics(metrics, config.grpcHost, config.metricsPort, grpc.serving);
   } catch (error) {
     await owners?.leave().catch(() => {});
     await app?.close().catch(() => {});

@@ -1,7 +1,7 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { connectivityState, Metadata, status, type Client, type ClientWritableStream, type Deadline, type ServiceError } from '@grpc/grpc-js';
-import { COMMAND_ROUTING, CommandRouting, METRICS, peerClient, ProcessMetrics, ROUTED_METADATA } from '@opal/service-runtime';
+import { COMMAND_ROUTING, CommandRouting, METRICS, OPAL_CONFIG, peerClient, peerTlsOf, ProcessMetrics, ROUTED_METADATA, type OpalConfig, type PeerTls } from '@opal/service-runtime';
 import { activeTraceHeaders } from '@opal/event-log';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import { datanetStream } from '../../domain/ingest.events.js';
@@ -39,10 +39,15 @@ export type ForwardedSubmissions = {
 export class IngestForwarding implements OnApplicationShutdown {
   private readonly clients = new Map<string, Client & Record<string, any>>();
 
+  private readonly tls: PeerTls | undefined;
+
   constructor(
     @Inject(COMMAND_ROUTING) private readonly routing: CommandRouting,
     @Inject(METRICS) private readonly metrics: ProcessMetrics,
+    @Optional() @Inject(OPAL_CONFIG) config?: Pick<OpalConfig, 'grpcTls'>,
   ) {
+    // The replicas' gRPC ports speak TLS when this one's does.
+    this.tls = peerTlsOf(config?.grpcTls);
     // Connect to each new owner as soon as the group names it, so that its first commands find the
     // connection up instead of being decided here (and racing it). Owners gone (pods replaced, with
     // new addresses) are let go, once the calls still on their way there have had time to finish.
@@ -143,7 +148,7 @@ export class IngestForwarding implements OnApplicationShutdown {
    */
   private connected(address: string): (Client & Record<string, any>) | undefined {
     let c = this.clients.get(address);
-    if (!c) this.clients.set(address, (c = peerClient(address, 'ingest')));
+    if (!c) this.clients.set(address, (c = peerClient(address, 'ingest', this.tls)));
     return c.getChannel().getConnectivityState(true) === connectivityState.READY ? c : undefined;
   }
 }
