@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
@@ -45,7 +46,9 @@ describe('gRPC over mutual TLS', { skip, timeout: 120_000 }, () => {
   let metricsPort = 0;
   before(async () => {
     metricsPort = await freePort();
-    node = new OpalProcess(join(dir, 'up'), { env: { ...serverEnv(certs!), OPAL_METRICS_PORT: String(metricsPort), OPAL_SHUTDOWN_DRAIN_MS: '1500' } });
+    node = new OpalProcess(join(dir, 'up'), {
+      env: { ...serverEnv(certs!), OPAL_HTTP_TLS_CERT_FILE: certs!.server.cert, OPAL_HTTP_TLS_KEY_FILE: certs!.server.key, OPAL_METRICS_PORT: String(metricsPort), OPAL_SHUTDOWN_DRAIN_MS: '1500' },
+    });
     await node.start();
   });
   after(() => node?.stop());
@@ -67,6 +70,21 @@ describe('gRPC over mutual TLS', { skip, timeout: 120_000 }, () => {
         client.close();
       }
     });
+  });
+
+  it('serves the OpenAI-compatible API over HTTPS with the same certificate, and no plain HTTP there', async () => {
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      httpsRequest({ host: '127.0.0.1', port: node.httpPort, path: '/v1/models', ca: read(certs!.ca), servername: NAME }, (r) => {
+        let body = '';
+        r.on('data', (d) => (body += d));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+      })
+        .on('error', reject)
+        .end();
+    });
+    assert.equal(res.status, 401, 'it asks for a tenant key');
+    assert.match(res.body, /invalid_api_key/);
+    await assert.rejects(fetch(`http://127.0.0.1:${node.httpPort}/v1/models`));
   });
 
   it('serves plain HTTP probes beside it: /livez, and /readyz until it drains', async () => {

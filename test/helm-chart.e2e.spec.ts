@@ -9,6 +9,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { Metadata, status } from '@grpc/grpc-js';
 import { parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '@opal/service-runtime';
@@ -53,6 +55,19 @@ const containerOf = (d: Manifest): Container => d.spec.template.spec.containers[
 const envOf = (c: Container): Record<string, string> => Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 const portOf = (c: Container, name: string) => c.ports.find((p) => p.name === name)?.containerPort;
 
+/** GET on loopback, over HTTPS trusting `ca` (checking the name opal.test) when given. */
+function httpGet(port: number, path: string, ca?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const done = (res: IncomingMessage) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    };
+    const req = ca ? httpsRequest({ host: '127.0.0.1', port, path, ca, servername: 'opal.test' }, done) : httpRequest({ host: '127.0.0.1', port, path }, done);
+    req.on('error', reject).end();
+  });
+}
+
 describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-helm-'));
   const prefix = `helm-${process.pid}-${Date.now()}.`;
@@ -81,6 +96,7 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
         [env['OPAL_GRPC_TLS_CERT_FILE'], env['OPAL_GRPC_TLS_KEY_FILE'], env['OPAL_GRPC_TLS_CA_FILE'], env['OPAL_GRPC_TLS_CLIENT_CA_FILE'], env['OPAL_GRPC_TLS_SERVER_NAME']],
         [`${GRPC_TLS_MOUNT}/tls.crt`, `${GRPC_TLS_MOUNT}/tls.key`, `${GRPC_TLS_MOUNT}/ca.crt`, `${GRPC_TLS_MOUNT}/ca.crt`, 'opal.internal'],
       );
+      assert.deepEqual([env['OPAL_HTTP_TLS_CERT_FILE'], env['OPAL_HTTP_TLS_KEY_FILE']], c.name === 'inference' ? [`${GRPC_TLS_MOUNT}/tls.crt`, `${GRPC_TLS_MOUNT}/tls.key`] : [undefined, undefined], `${c.name}: HTTPS where it serves HTTP`);
       assert.ok(c.volumeMounts.some((v: { name: string; mountPath: string }) => v.name === 'grpc-tls' && v.mountPath === GRPC_TLS_MOUNT));
       assert.equal(d.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'grpc-tls').secret.secretName, 'opal-grpc-tls');
       assert.deepEqual(
@@ -268,11 +284,12 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
     }
     const inference = started.find((s) => s.name === 'inference')!;
     assert.ok(inference.http);
-    // The OpenAI-compatible API on the port named http: it asks for a tenant's key, and serves /metrics.
-    const models = await fetch(`http://127.0.0.1:${inference.ports.http}/v1/models`);
+    // The OpenAI-compatible API on the port named http (HTTPS with grpcTls): it asks for a tenant's key, and serves /metrics.
+    const models = await httpGet(inference.ports.http, '/v1/models', clientTls?.ca);
     assert.equal(models.status, 401);
-    assert.ok(((await models.json()) as { error?: { message?: string } }).error?.message);
-    assert.equal((await fetch(`http://127.0.0.1:${inference.ports.http}/metrics`)).status, 200);
+    assert.ok((JSON.parse(models.body) as { error?: { message?: string } }).error?.message);
+    assert.equal((await httpGet(inference.ports.http, '/metrics', clientTls?.ca)).status, 200);
+    if (clientTls) await assert.rejects(fetch(`http://127.0.0.1:${inference.ports.http}/metrics`), 'no plain HTTP on the TLS port');
 
     // A call and an append, so the API and log series have samples.
     const ingest = grpcClient(started.find((s) => s.name === 'ingest')!.p.url, 'ingest', clientTls);

@@ -26,7 +26,7 @@ const domainPartitions = z.string().transform((v, ctx) => {
 });
 
 /** A PEM file's path, read at load: its text. */
-const pemFile = z.string().transform((path, ctx) => {
+export const pemFile = z.string().transform((path, ctx) => {
   try {
     const text = readFileSync(path, 'utf8');
     if (!text.includes('-----BEGIN ')) throw new Error('no PEM block in it');

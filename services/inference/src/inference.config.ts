@@ -1,10 +1,14 @@
 import { z } from 'zod';
+import { pemFile } from '@opal/service-runtime';
 
 /** The inference service's own settings (environment names map one to one to Helm values). */
 const schema = z.object({
   OPAL_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   /** The OpenAI-compatible HTTP API and /metrics; 0 picks a free port, -1 turns HTTP off. */
   OPAL_HTTP_PORT: z.coerce.number().int().min(-1).max(65535).default(8080),
+  /** HTTPS on that port: its certificate (chain) and key, PEM (the chart gives the gRPC port's). Unset: plain HTTP. */
+  OPAL_HTTP_TLS_CERT_FILE: pemFile.optional(),
+  OPAL_HTTP_TLS_KEY_FILE: pemFile.optional(),
   OPAL_INFERENCE_MAX_RESIDENT: z.coerce.number().int().min(1).default(8),
   OPAL_INFERENCE_MAX_HOST_ADAPTERS: z.coerce.number().int().min(0).default(32),
   OPAL_INFERENCE_SLOTS: z.coerce.number().int().min(1).max(64).default(4),
@@ -28,6 +32,8 @@ export const INFERENCE_CONFIG_VARIABLES: readonly string[] = Object.keys(schema.
 export type InferenceConfig = {
   readonly httpHost: string;
   readonly httpPort: number;
+  /** HTTPS on httpPort (undefined: plain HTTP): certificate chain and key, PEM text. */
+  readonly httpTls: { readonly cert: string; readonly key: string } | undefined;
   readonly maxResidentPerBase: number;
   readonly maxHostAdapters: number;
   readonly slotsPerAdapter: number;
@@ -48,9 +54,13 @@ export function loadInferenceConfig(env: Record<string, string | undefined> = pr
     throw new Error(`invalid inference configuration:\n${lines.join('\n')}`);
   }
   const v = parsed.data;
+  if (!v.OPAL_HTTP_TLS_CERT_FILE !== !v.OPAL_HTTP_TLS_KEY_FILE) {
+    throw new Error(`invalid inference configuration:\n  ${v.OPAL_HTTP_TLS_CERT_FILE ? 'OPAL_HTTP_TLS_KEY_FILE' : 'OPAL_HTTP_TLS_CERT_FILE'}: the HTTP port's certificate and its key go together`);
+  }
   return {
     httpHost: v.OPAL_HTTP_HOST,
     httpPort: v.OPAL_HTTP_PORT,
+    httpTls: v.OPAL_HTTP_TLS_CERT_FILE ? { cert: v.OPAL_HTTP_TLS_CERT_FILE, key: v.OPAL_HTTP_TLS_KEY_FILE! } : undefined,
     maxResidentPerBase: v.OPAL_INFERENCE_MAX_RESIDENT,
     maxHostAdapters: v.OPAL_INFERENCE_MAX_HOST_ADAPTERS,
     slotsPerAdapter: v.OPAL_INFERENCE_SLOTS,

@@ -81,8 +81,8 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, Be
       logger: this.logger,
       metrics: async () => ({ contentType: all.contentType, body: await all.exposition() }),
     });
-    const port = await this.http.listen(this.config.httpHost, this.config.httpPort);
-    this.logger.info({ url: `http://${this.config.httpHost}:${port}` }, 'inference HTTP (OpenAI-compatible, /metrics) listening');
+    const port = await this.http.listen(this.config.httpHost, this.config.httpPort, this.config.httpTls);
+    this.logger.info({ url: `${this.config.httpTls ? 'https' : 'http'}://${this.config.httpHost}:${port}` }, 'inference HTTP (OpenAI-compatible, /metrics) listening');
   }
 
   /** Before any module stops (read models, engines): the requests running may need them. */

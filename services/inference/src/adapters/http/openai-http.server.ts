@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -59,8 +60,10 @@ export class OpenAiHttpServer {
 
   constructor(private readonly deps: OpenAiHttpDeps) {}
 
-  async listen(host: string, port: number): Promise<number> {
-    const server = createServer((req, res) => void withHttpServerSpan(req, res, spanName(req), () => this.route(req, res)));
+  /** Listens on host:port, over HTTPS with `tls`. */
+  async listen(host: string, port: number, tls?: { cert: string; key: string }): Promise<number> {
+    const handle = (req: IncomingMessage, res: ServerResponse) => void withHttpServerSpan(req, res, spanName(req), () => this.route(req, res));
+    const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handle) : createServer(handle);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
