@@ -117,6 +117,18 @@ export class ProcessMetrics {
     this.projections.push(p);
   }
 
+  /** The gRPC calls running now (GrpcServing.inFlight), read at each scrape: what a stop waits for. */
+  watchCallsInFlight(running: () => number): void {
+    new Gauge({
+      name: 'opal_grpc_server_calls_in_flight',
+      help: 'gRPC calls started and not yet answered or cancelled',
+      registers: [this.registry],
+      collect() {
+        this.set(running());
+      },
+    });
+  }
+
   /** A cache of write models with a memory budget (ingest's Datanets): its weight is read at each scrape. */
   watchAggregateCache(name: string, weight: () => number): void {
     this.caches.push({ name, weight });

@@ -109,6 +109,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     adminAuth.interceptor(adminPaths),
     reads.interceptor(),
   ], config.grpcTls);
+  metrics.watchCallsInFlight(() => grpc.serving.inFlight);
   if (adminPaths.size > 0 && !adminAuth.open && !config.adminToken) logger.warn({ grpcHost: config.grpcHost }, 'admin calls are off: this server listens beyond loopback and OPAL_ADMIN_TOKEN is not set');
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
