@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { EVENT_LOG, type EventLog } from '@opal/event-log';
+import { EVENT_LOG, TransientError, type EventLog } from '@opal/event-log';
 import { DOCUMENT_STORE, ProjectionRunner, sha256Hex, type DocumentStore, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { LOGGER } from './logger.js';
 import { METRICS, ProcessMetrics } from './metrics.js';
@@ -82,12 +82,18 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  /** `read()`, and once more after `caughtUpWithin(service)` when it found nothing. */
-  async readCaughtUp<T>(service: string, read: () => Promise<T | undefined>): Promise<T | undefined> {
+  /**
+   * `read()`, and once more after `caughtUpWithin(service)` when it found nothing. Read models that
+   * could not be seen caught up (the broker away, a read model stalled) cannot say that something
+   * does not exist: that is a TransientError (UNAVAILABLE, try again), not a miss.
+   */
+  async readCaughtUp<T>(service: string, read: () => Promise<T | undefined>, withinMs = CATCH_UP_WAIT_MS): Promise<T | undefined> {
     const found = await read();
     if (found !== undefined) return found;
-    await this.caughtUpWithin(service);
-    return read();
+    const caughtUp = await this.caughtUpWithin(service, withinMs);
+    const again = await read();
+    if (again !== undefined || caughtUp) return again;
+    throw new TransientError(`${service}'s read models did not catch up with the log within ${withinMs} ms, so whether it exists cannot be told now; try again`);
   }
 
   async digests(service?: string): Promise<{ digest: string; projections: ProjectionDigest[] }> {

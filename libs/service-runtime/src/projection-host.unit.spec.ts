@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import type { EventLog, SubscribeOptions } from '@opal/event-log';
+import { TransientError, type EventLog, type SubscribeOptions } from '@opal/event-log';
 import { MemoryDocumentStore, TypedEventCodec, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { ProjectionHost } from './projection-host.js';
 import { ProcessMetrics } from './metrics.js';
@@ -71,5 +71,11 @@ describe('ProjectionHost', () => {
 
     // Without the bound this would never settle: attribution's read model is never released.
     assert.equal(await host.caughtUpWithin('attribution', 50), false, 'a read model that never catches up: the wait ends');
+    // A miss it cannot confirm is no miss: UNAVAILABLE (try again), unless the second read finds it.
+    await assert.rejects(host.readCaughtUp('attribution', async () => undefined, 50), (e: unknown) => e instanceof TransientError && /attribution's read models did not catch up with the log within 50 ms/.test(e.message));
+    let late: string | undefined;
+    const found = host.readCaughtUp('attribution', async () => late, 50);
+    late = 'applied while it waited';
+    assert.equal(await found, 'applied while it waited');
   });
 });
