@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
-import { OpalProcess, call, freePort, grpcClient, healthStatus, signContributionFast, wallet, withOutputOnFailure } from '@opal/testkit';
+import { OpalProcess, call, grpcClient, healthStatus, signContributionFast, wallet, withOutputOnFailure } from '@opal/testkit';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
 
 const enc = new TextEncoder();
@@ -47,8 +47,7 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
 
   it('drains on SIGTERM: health says NOT_SERVING, calls are still served, a client stream open at the signal completes', async () => {
     const data = join(dir, 'drain');
-    const metricsPort = await freePort();
-    const node = new OpalProcess(data, { env: { OPAL_SHUTDOWN_DRAIN_MS: '2500', OPAL_LOG_LEVEL: 'info', OPAL_METRICS_PORT: String(metricsPort) } });
+    const node = new OpalProcess(data, { env: { OPAL_SHUTDOWN_DRAIN_MS: '2500', OPAL_LOG_LEVEL: 'info', OPAL_METRICS_PORT: '0' } });
     await node.start();
     await withOutputOnFailure({ node }, async () => {
       const ingest = grpcClient(node.url, 'ingest');
@@ -67,7 +66,7 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
       const dn = await call(ingest, 'getDatanet', { datanetId: 'graceful-net' });
       assert.equal(dn.datanetId, 'graceful-net');
       // What the stop waits for: the stream, still running.
-      assert.equal(sample(await scrape(metricsPort), 'opal_grpc_server_calls_in_flight'), 1);
+      assert.equal(sample(await scrape(node.metricsPort), 'opal_grpc_server_calls_in_flight'), 1);
       for (let i = 100; i < 200; i++) stream.write(submission('graceful-net', i));
       stream.end();
       const res = await answer;

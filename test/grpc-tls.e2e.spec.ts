@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { datanetStream } from '@opal/ingest';
 import { cursorKey, type KafkaEventLog } from '@opal/event-log-kafka';
-import { deleteTopics, dropDb, freePort } from '@opal/test-infra';
+import { deleteTopics, dropDb } from '@opal/test-infra';
 import { OpalProcess, call, clientStream, grpcClient, healthStatus, makeTestCertificates, signContribution, wallet, withOutputOnFailure, type TestCertificates } from '@opal/testkit';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
 import { settledOwners } from './scale-out/command-owners.js';
@@ -43,11 +43,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('gRPC over mutual TLS', { skip, timeout: 120_000 }, () => {
   let node: OpalProcess;
-  let metricsPort = 0;
   before(async () => {
-    metricsPort = await freePort();
     node = new OpalProcess(join(dir, 'up'), {
-      env: { ...serverEnv(certs!), OPAL_HTTP_TLS_CERT_FILE: certs!.server.cert, OPAL_HTTP_TLS_KEY_FILE: certs!.server.key, OPAL_METRICS_PORT: String(metricsPort), OPAL_SHUTDOWN_DRAIN_MS: '1500' },
+      env: { ...serverEnv(certs!), OPAL_HTTP_TLS_CERT_FILE: certs!.server.cert, OPAL_HTTP_TLS_KEY_FILE: certs!.server.key, OPAL_METRICS_PORT: '0', OPAL_SHUTDOWN_DRAIN_MS: '1500' },
     });
     await node.start();
   });
@@ -88,7 +86,7 @@ describe('gRPC over mutual TLS', { skip, timeout: 120_000 }, () => {
   });
 
   it('serves plain HTTP probes beside it: /livez, and /readyz until it drains', async () => {
-    const get = async (path: string) => (await fetch(`http://127.0.0.1:${metricsPort}${path}`)).status;
+    const get = async (path: string) => (await fetch(`http://127.0.0.1:${node.metricsPort}${path}`)).status;
     assert.deepEqual([await get('/livez'), await get('/readyz')], [200, 200]);
     node.child!.kill('SIGTERM');
     let ready = 200;
@@ -104,7 +102,6 @@ describe('gRPC over mutual TLS', { skip, timeout: 120_000 }, () => {
 describe('ingest replicas sending commands to each other over mutual TLS', { skip: skip || noKafka, timeout: 180_000 }, () => {
   const s = scenario('grpc-tls');
   const replicas: ServeProcess[] = [];
-  const metricsPorts: number[] = [];
   let log: KafkaEventLog | undefined;
   after(async () => {
     for (const r of replicas) await r.kill();
@@ -115,9 +112,7 @@ describe('ingest replicas sending commands to each other over mutual TLS', { ski
 
   it('a client stream to one replica on the other one\'s Datanet goes on to it, and every item is accepted', async () => {
     for (const i of [0, 1]) {
-      const metrics = await freePort();
-      metricsPorts.push(metrics);
-      replicas.push(new ServeProcess('ingest', { ...s.env, ...serverEnv(certs!), OPAL_DATA_DIR: join(dir, `replica-${i}`), OPAL_ADVERTISE_HOST: '127.0.0.1', OPAL_METRICS_PORT: String(metrics) }));
+      replicas.push(new ServeProcess('ingest', { ...s.env, ...serverEnv(certs!), OPAL_DATA_DIR: join(dir, `replica-${i}`), OPAL_ADVERTISE_HOST: '127.0.0.1', OPAL_METRICS_PORT: '0' }));
     }
     for (const r of replicas) await r.start();
     await withOutputOnFailure({ first: replicas[0]!, second: replicas[1]! }, async () => {
@@ -142,7 +137,7 @@ describe('ingest replicas sending commands to each other over mutual TLS', { ski
       );
       const batch = await clientStream(client, 'submitContributions', items);
       assert.deepEqual(batch.results.map((r: { status: string }) => r.status), items.map(() => 'ACCEPTED'));
-      const forwarded = sample(await scrape(metricsPorts[0]!), 'opal_commands_forwarded_total', { grpc_method: 'SubmitContributions', outcome: 'forwarded' }) ?? 0;
+      const forwarded = sample(await scrape(replicas[0]!.metricsPort), 'opal_commands_forwarded_total', { grpc_method: 'SubmitContributions', outcome: 'forwarded' }) ?? 0;
       assert.equal(forwarded, items.length, 'every item went on to the owner, over TLS');
       await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
       assert.equal((await call(client, 'getDatanet', { datanetId })).accepted, items.length);

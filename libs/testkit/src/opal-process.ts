@@ -50,6 +50,12 @@ export class OpalProcess {
   port = 0;
   /** The inference service's HTTP port (OpenAI-compatible API and /metrics). */
   httpPort = 0;
+  /**
+   * The port of the process's /metrics (and /livez, /readyz) once started, when it serves them:
+   * with OPAL_METRICS_PORT=0 the process binds a free one itself and says which (no port picked
+   * ahead, which another socket may take meanwhile).
+   */
+  metricsPort = 0;
   private kept = '';
   private moreEnv: Readonly<Record<string, string>> = {};
   constructor(
@@ -95,12 +101,16 @@ export class OpalProcess {
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
+    const env = { ...this.options.env, ...this.moreEnv };
+    const servesMetrics = env['OPAL_METRICS_PORT'] !== undefined && Number(env['OPAL_METRICS_PORT']) >= 0;
     let err = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} did not start in 60 s:\n${err}`)), 60_000);
       const started = (d: Buffer) => {
         err += d.toString();
-        if (err.includes('listening on')) {
+        const metrics = /opal: metrics at http:\/\/[^\s]*:(\d+)\/metrics/.exec(err);
+        if (metrics) this.metricsPort = Number(metrics[1]);
+        if (err.includes('listening on') && (metrics || !servesMetrics)) {
           clearTimeout(timer);
           child.stderr!.off('data', started);
           resolve();
