@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { cursorKey, type KafkaEventLog } from '@opal/event-log-kafka';
 import { datanetStream } from '@opal/ingest';
-import { deleteTopics, dropDb, freePort } from '@opal/test-infra';
+import { deleteTopics, dropDb } from '@opal/test-infra';
 import { call, clientStream, grpcClient, rng, signContribution, text, vocabulary, wallet } from '@opal/testkit';
 import { ServeProcess, waitDrained } from './scale-out/serve-process.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
@@ -22,7 +22,6 @@ const STREAMED = 200;
 describe('ingest scaled out with commands routed to the owner of each Datanet', { skip, timeout: 300_000 }, () => {
   const s = scenario('ingest-routing');
   const dirs = [0, 1].map((i) => mkdtempSync(join(tmpdir(), `opal-ingest-routed-${i}-`)));
-  const metricsPorts: number[] = [];
   const replicas: ServeProcess[] = [];
   const clients: any[] = [];
   let log: KafkaEventLog | undefined;
@@ -44,8 +43,8 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
     return table.get(cursorKey(topic, partition));
   };
 
-  const forwarded = async (r: number, method: string) => sample(await scrape(metricsPorts[r]!), 'opal_commands_forwarded_total', { grpc_method: method, outcome: 'forwarded' }) ?? 0;
-  const conflicts = async (r: number) => sample(await scrape(metricsPorts[r]!), 'opal_event_log_appends_total', { outcome: 'conflict' }) ?? 0;
+  const forwarded = async (r: number, method: string) => sample(await scrape(replicas[r]!.metricsPort), 'opal_commands_forwarded_total', { grpc_method: method, outcome: 'forwarded' }) ?? 0;
+  const conflicts = async (r: number) => sample(await scrape(replicas[r]!.metricsPort), 'opal_event_log_appends_total', { outcome: 'conflict' }) ?? 0;
 
   async function items(datanetId: string, seed: number, firstNonce: number, count: number) {
     const w = wallet(400 + seed);
@@ -63,9 +62,8 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
   it(`takes two client streams of ${STREAMED} contributions on one Datanet, one per replica, and only its owner appends to it`, async () => {
     collector = await startOtlpReceiver();
     for (const dir of dirs) {
-      const metrics = await freePort();
-      metricsPorts.push(metrics);
-      replicas.push(new ServeProcess('ingest', { ...s.env, OPAL_DATA_DIR: dir, OPAL_ADVERTISE_HOST: '127.0.0.1', OPAL_METRICS_PORT: String(metrics), OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint }));
+      // A free port each binds itself (one picked ahead may be taken meanwhile).
+      replicas.push(new ServeProcess('ingest', { ...s.env, OPAL_DATA_DIR: dir, OPAL_ADVERTISE_HOST: '127.0.0.1', OPAL_METRICS_PORT: '0', OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint }));
     }
     for (const r of replicas) await r.start();
     clients.push(...replicas.map((r) => grpcClient(r.url, 'ingest')));
@@ -143,6 +141,7 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
     const streamed = await items(datanetId, 40, 1, 240);
     const unary = await items(datanetId, 41, 1, 240);
     const sentBefore = await forwarded(0, 'SubmitContribution');
+    const streamedBefore = await forwarded(0, 'SubmitContributions');
     const pace = () => new Promise((r) => setTimeout(r, 25));
     // Both paced over about 6 s: they go on to the owner before, during and after its stop.
     let stopped: Promise<number | null> | undefined;
@@ -174,6 +173,10 @@ describe('ingest scaled out with commands routed to the owner of each Datanet', 
     assert.equal(await stopped, 0, 'the stopped replica exited cleanly');
     assert.match(second.output(), /draining/);
     assert.ok((await forwarded(0, 'SubmitContribution')) > sentBefore, 'some calls went on to the owner before it left');
+    // The stream's items went on until the first replica heard the owner left, then were decided here
+    // (after the owner had answered for those before them), not by the leaving one beside it.
+    const streamedOn = (await forwarded(0, 'SubmitContributions')) - streamedBefore;
+    assert.ok(streamedOn >= 40 && streamedOn < streamed.length, `items sent on to the owner: ${streamedOn} of ${streamed.length}`);
     assert.deepEqual(new Set((await owners(1)).values()), new Set([replicas[0]!.url]), 'the other replica owns every partition now');
     await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
     assert.equal((await call(clients[0], 'getDatanet', { datanetId })).accepted, streamed.length + unary.length);

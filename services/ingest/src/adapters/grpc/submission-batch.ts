@@ -16,7 +16,10 @@ const MAX_IN_FLIGHT = 256;
  * call is paused beyond that, so a fast client cannot exhaust memory), and answered in order,
  * one result per item. A per-item problem is that item's result; the batch goes on. Items on a
  * Datanet another process owns go on to it, in one stream per owner, and its results take their
- * places (see IngestForwarding).
+ * places (see IngestForwarding). When a Datanet's owner changes during the call (a replica stopped
+ * or started), the streams on are ended and the items after wait until everything before them was
+ * decided, wherever it was, before they take the new route: the one that owned it no longer decides
+ * its later items beside the new owner.
  */
 export function handleSubmissionStream(
   call: ServerReadableStream<api.SubmitContributionRequest, api.SubmitContributionsResponse>,
@@ -27,90 +30,125 @@ export function handleSubmissionStream(
 ): Promise<void> {
   const results: api.SubmitContributionResponse[] = [];
   const inFlight = new Set<Promise<void>>();
-  // Per Datanet, for the whole call: the stream on to its owner, or null to decide its items here.
-  // Every item of a Datanet goes the same way, so its owner decides them in the order sent.
-  const routes = new Map<string, ForwardedSubmissions | null>();
-  const forwarded: ForwardedSubmissions[] = [];
+  // Per Datanet, while its owner stays: the owner its items go to (undefined: this process) and the
+  // stream on to it, or null to decide them here (owned here, or its owner out of reach). Every item
+  // of a Datanet goes the same way, so its owner decides them in the order sent.
+  const routes = new Map<string, { owner: string | undefined; stream: ForwardedSubmissions | null }>();
+  const forwarded: ForwardedSubmissions[] = []; // every stream on, for their answers at the end
+  const open: ForwardedSubmissions[] = []; // those still taking items
   const routeOf = (datanetId: string): ForwardedSubmissions | null => {
     let route = routes.get(datanetId);
     if (route === undefined) {
-      const to = forwarding?.ownerOf(datanetId);
+      const owner = forwarding?.ownerOf(datanetId);
       // One stream per owner, whichever of its Datanets the items are for.
-      route = to === undefined ? null : (forwarded.find((f) => f.to === to) ?? forwarding!.open(to) ?? null);
-      if (route && !forwarded.includes(route)) forwarded.push(route);
-      routes.set(datanetId, route);
+      const stream = owner === undefined ? null : (open.find((f) => f.to === owner) ?? forwarding!.open(owner) ?? null);
+      if (stream && !open.includes(stream)) {
+        open.push(stream);
+        forwarded.push(stream);
+      }
+      routes.set(datanetId, (route = { owner, stream }));
     }
-    return route;
+    return route.stream;
+  };
+  /** Whether the Datanet's owner is another than the one its items went to so far. */
+  const moved = (datanetId: string): boolean => {
+    const route = routes.get(datanetId);
+    return forwarding !== undefined && route !== undefined && route.owner !== forwarding.ownerOf(datanetId);
   };
   // Items are prepared concurrently but decided strictly in arrival order, so a near duplicate
   // is always judged against the items sent before it.
   let decided: Promise<unknown> = Promise.resolve();
   let paused = false;
   let draining = 0; // streams on to owners waiting for room
+  // An owner switch under way: the items that came meanwhile, in order, wait for it.
+  let switching: Promise<void> | undefined;
+  const waiting: { request: api.SubmitContributionRequest; index: number }[] = [];
   const pause = () => {
     if (paused) return;
     paused = true;
     call.pause();
   };
   const resumeIfRoom = () => {
-    if (!paused || draining > 0 || inFlight.size >= MAX_IN_FLIGHT / 2) return;
+    if (!paused || switching || draining > 0 || inFlight.size >= MAX_IN_FLIGHT / 2) return;
     paused = false;
     call.resume();
+  };
+  const switchOwners = () => {
+    const ended = open.splice(0);
+    for (const f of ended) f.end();
+    routes.clear();
+    pause();
+    const before = [decided, ...ended.map((f) => f.response)].map((p) => p.then(() => undefined, () => undefined));
+    switching = Promise.all(before).then(() => {
+      switching = undefined;
+      for (const w of waiting.splice(0)) take(w.request, w.index);
+      resumeIfRoom();
+    });
+  };
+  const take = (request: api.SubmitContributionRequest, index: number) => {
+    const route = routeOf(request.datanetId);
+    if (route) {
+      route.positions.push(index);
+      if (!route.write(request)) {
+        // The owner's side is full: read on once it has taken what is buffered.
+        draining++;
+        pause();
+        void route.drained().then(() => {
+          draining--;
+          resumeIfRoom();
+        });
+      }
+      return;
+    }
+    const prepared = handler.prepare(submitInput(request));
+    prepared.catch(() => undefined); // handled below, in order; not an unhandled rejection meanwhile
+    const decision = decided.then(() => prepared).then((x) => handler.decide(x));
+    decided = decision.catch(() => undefined);
+    const p = decision
+      .then((d) => d.durable)
+      // Another replica appended to the Datanet since: this item (and the items decided after it
+      // on the same state) are decided again, each once its own append was refused.
+      .catch((error: unknown) => (isConflict(error) ? prepared.then((x) => handler.decideDurably(x)) : Promise.reject(error)))
+      .then(
+        (r) => void (results[index] = submissionResponse(r)),
+        (error: unknown) => void (results[index] = failureResponse(error, logger)),
+      )
+      .finally(() => {
+        inFlight.delete(p);
+        resumeIfRoom();
+      });
+    inFlight.add(p);
+    if (inFlight.size >= MAX_IN_FLIGHT) pause();
   };
   return new Promise<void>((resolve) => {
     call.on('data', (request: api.SubmitContributionRequest) => {
       const index = results.length;
       results.push(undefined as never);
-      const route = routeOf(request.datanetId);
-      if (route) {
-        route.positions.push(index);
-        if (!route.write(request)) {
-          // The owner's side is full: read on once it has taken what is buffered.
-          draining++;
-          pause();
-          void route.drained().then(() => {
-            draining--;
-            resumeIfRoom();
-          });
-        }
-        return;
-      }
-      const prepared = handler.prepare(submitInput(request));
-      prepared.catch(() => undefined); // handled below, in order; not an unhandled rejection meanwhile
-      const decision = decided.then(() => prepared).then((x) => handler.decide(x));
-      decided = decision.catch(() => undefined);
-      const p = decision
-        .then((d) => d.durable)
-        // Another replica appended to the Datanet since: this item (and the items decided after it
-        // on the same state) are decided again, each once its own append was refused.
-        .catch((error: unknown) => (isConflict(error) ? prepared.then((x) => handler.decideDurably(x)) : Promise.reject(error)))
-        .then(
-          (r) => void (results[index] = submissionResponse(r)),
-          (error: unknown) => void (results[index] = failureResponse(error, logger)),
-        )
-        .finally(() => {
-          inFlight.delete(p);
-          resumeIfRoom();
-        });
-      inFlight.add(p);
-      if (inFlight.size >= MAX_IN_FLIGHT) pause();
+      if (!switching && moved(request.datanetId)) switchOwners();
+      if (switching) waiting.push({ request, index });
+      else take(request, index);
     });
     call.on('end', () => {
-      for (const f of forwarded) f.end();
-      const answers = forwarded.map((f) =>
-        f.response.then(
-          (r) => f.positions.forEach((at, i) => (results[at] = r.results[i] ?? lostResponse(f.to))),
-          (error: unknown) => {
-            const failed = forwardFailure(error, f.to, logger);
-            for (const at of f.positions) results[at] = failed;
-          },
-        ),
-      );
-      void Promise.all([...inFlight, ...answers]).then(() => {
-        const count = (s: string) => results.filter((r) => r.status === s).length;
-        callback(null, { results, accepted: count('ACCEPTED'), rejected: count('REJECTED'), pendingReview: count('PENDING_REVIEW') });
-        resolve();
-      });
+      const finish = () => {
+        for (const f of open) f.end();
+        const answers = forwarded.map((f) =>
+          f.response.then(
+            (r) => f.positions.forEach((at, i) => (results[at] = r.results[i] ?? lostResponse(f.to))),
+            (error: unknown) => {
+              const failed = forwardFailure(error, f.to, logger);
+              for (const at of f.positions) results[at] = failed;
+            },
+          ),
+        );
+        void Promise.all([...inFlight, ...answers]).then(() => {
+          const count = (s: string) => results.filter((r) => r.status === s).length;
+          callback(null, { results, accepted: count('ACCEPTED'), rejected: count('REJECTED'), pendingReview: count('PENDING_REVIEW') });
+          resolve();
+        });
+      };
+      // Items waiting for an owner switch are taken first.
+      if (switching) void switching.then(finish);
+      else finish();
     });
     call.on('error', () => {
       for (const f of forwarded) f.cancel();

@@ -150,6 +150,50 @@ describe('SubmitContributions: items on a Datanet another process owns', () => {
     assert.match(reply.results[0]!.detail, /owner of the Datanet \(owner:1\): Connection dropped/);
   });
 
+  it("switches to a Datanet's new owner mid-call only once the old one answered for the items before", async () => {
+    // The owner of 'a' leaves after the second item (a replica stopped): the items after are
+    // decided here, after the old owner's answer; 'b' stays with its owner, in a stream of its own now.
+    const owners = new Map([['a', 'owner-1:1'], ['b', 'owner-2:1']]);
+    const order: string[] = [];
+    const opened: ReturnType<typeof ownerStream>[] = [];
+    const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+    const logged = { ...local, decide: async (x: unknown) => (order.push(`here-${(x as { nonce: string }).nonce}`), local.decide!(x as never)) };
+    let reply: api.SubmitContributionsResponse | undefined;
+    const done = handleSubmissionStream(call as never, (error, r) => (assert.equal(error, null), (reply = r!)), logged as SubmitContributionHandler, pino({ level: 'silent' }), {
+      ownerOf: (d) => owners.get(d),
+      open: (to) => {
+        const s = ownerStream(to, 1000, async (sent) => {
+          await new Promise((r) => setTimeout(r, 20)); // the old owner takes a moment to answer
+          order.push(`${to} answered ${sent.map((r) => r.nonce).join(',')}`);
+          return { results: sent.map((r) => accepted(`${to}-${r.nonce}`)), accepted: sent.length, rejected: 0, pendingReview: 0 };
+        });
+        opened.push(s);
+        return s;
+      },
+    });
+    const send = (datanetId: string, i: number) => call.emit('data', { datanetId, content: new Uint8Array([i]), contributor: '0xc', nonce: String(i), signature: new Uint8Array(65) });
+    send('a', 0);
+    send('b', 1);
+    send('a', 2);
+    owners.delete('a');
+    send('a', 3);
+    send('b', 4);
+    send('a', 5);
+    call.emit('end');
+    await done;
+    assert.deepEqual(opened.map((s) => [s.to, s.sent.map((r) => `${r.datanetId}${r.nonce}`)]), [
+      ['owner-1:1', ['a0', 'a2']],
+      ['owner-2:1', ['b1']],
+      ['owner-2:1', ['b4']],
+    ]);
+    assert.deepEqual(order.slice(0, 2).sort(), ['owner-1:1 answered 0,2', 'owner-2:1 answered 1']);
+    assert.deepEqual(order.slice(2), ['here-3', 'here-5', 'owner-2:1 answered 4'], 'the items after the switch, after the answers before it');
+    assert.deepEqual(
+      reply!.results.map((r) => r.contributionId),
+      ['owner-1:1-0', 'owner-2:1-1', 'owner-1:1-2', 'here-3', 'owner-2:1-4', 'here-5'],
+    );
+  });
+
   it('decides here the items of an owner it cannot reach now', async () => {
     const reply = await run({ ownerOf: () => 'owner:1', open: () => undefined }, ['a', 'a']);
     assert.deepEqual(
