@@ -61,6 +61,11 @@ export class IngestForwarding implements OnApplicationShutdown {
     });
   }
 
+  /** Whether commands go to their streams' owners now (false: off, or this process is leaving its group). */
+  get routed(): boolean {
+    return this.routing.address !== undefined;
+  }
+
   /** The owner to send a command on this Datanet to; undefined to decide it here. */
   ownerOf(datanetId: string, metadata: Metadata | undefined): string | undefined {
     // Routing off (the embedded log, no advertised address): nothing to look up for each command.

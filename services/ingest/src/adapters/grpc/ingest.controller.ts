@@ -64,6 +64,7 @@ export class IngestController {
     return handleSubmissionStream(call, callback, this.submit, this.logger, {
       ownerOf: (datanetId) => this.forwarding.ownerOf(datanetId, metadata),
       open: (to) => this.forwarding.submissions(to),
+      routed: () => this.forwarding.routed,
     });
   }
 

@@ -53,7 +53,8 @@ export function handleSubmissionStream(
   /** Whether the Datanet's owner is another than the one its items went to so far. */
   const moved = (datanetId: string): boolean => {
     const route = routes.get(datanetId);
-    return forwarding !== undefined && route !== undefined && route.owner !== forwarding.ownerOf(datanetId);
+    if (!forwarding || route === undefined || forwarding.routed?.() === false) return false;
+    return route.owner !== forwarding.ownerOf(datanetId);
   };
   // Items are prepared concurrently but decided strictly in arrival order, so a near duplicate
   // is always judged against the items sent before it.
@@ -163,6 +164,11 @@ export type SubmissionForwarding = {
   ownerOf(datanetId: string): string | undefined;
   /** A stream to that owner; undefined when it cannot be reached now (the items are decided here). */
   open(to: string): ForwardedSubmissions | undefined;
+  /**
+   * Whether commands go to their owners now. When not (this process is leaving its group), a call
+   * keeps the routes it took: the owners it sends items to still own them.
+   */
+  routed?(): boolean;
 };
 
 /** An item whose owner's answer held no result for it. */

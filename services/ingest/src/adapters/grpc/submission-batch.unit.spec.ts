@@ -194,6 +194,31 @@ describe('SubmitContributions: items on a Datanet another process owns', () => {
     );
   });
 
+  it('keeps the routes it took while this process leaves its group (routing stopped): their owners still own them', async () => {
+    let routing = true;
+    const opened: ReturnType<typeof ownerStream>[] = [];
+    const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+    let reply: api.SubmitContributionsResponse | undefined;
+    const done = handleSubmissionStream(call as never, (error, r) => (assert.equal(error, null), (reply = r!)), local as SubmitContributionHandler, pino({ level: 'silent' }), {
+      // As IngestForwarding answers: nobody to send to once routing stopped.
+      ownerOf: () => (routing ? 'owner:1' : undefined),
+      open: (to) => {
+        const s = ownerStream(to, 1000, async (sent) => ({ results: sent.map((r) => accepted(`${to}-${r.nonce}`)), accepted: sent.length, rejected: 0, pendingReview: 0 }));
+        opened.push(s);
+        return s;
+      },
+      routed: () => routing,
+    });
+    const send = (i: number) => call.emit('data', { datanetId: 'a', content: new Uint8Array([i]), contributor: '0xc', nonce: String(i), signature: new Uint8Array(65) });
+    send(0);
+    routing = false;
+    send(1);
+    call.emit('end');
+    await done;
+    assert.deepEqual(opened.map((s) => s.sent.map((r) => r.nonce)), [['0', '1']]);
+    assert.deepEqual(reply!.results.map((r) => r.contributionId), ['owner:1-0', 'owner:1-1']);
+  });
+
   it('decides here the items of an owner it cannot reach now', async () => {
     const reply = await run({ ownerOf: () => 'owner:1', open: () => undefined }, ['a', 'a']);
     assert.deepEqual(
