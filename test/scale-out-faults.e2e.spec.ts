@@ -272,7 +272,10 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       cleanups.push(() => log.close());
       const probe = [{ type: 'Probe', payload: Buffer.from('{}'), occurredAt: 1_700_000_000_000 }];
       await log.append('datanet-before', probe, { expectedVersion: 'no_stream', producer: 'test' });
+      assert.equal(await log.reachable(), true);
       await server.kill();
+      // Asked once, without the client's retries: what a query waits on before it says so.
+      assert.equal(await log.reachable(), false, 'no broker answers');
       const failures = await Promise.all([
         log.append('datanet-after', probe, { expectedVersion: 'no_stream', producer: 'test' }),
         log.readStream('datanet-never-read'),
@@ -304,6 +307,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
         if (done) break;
         await new Promise((r) => setTimeout(r, 500));
       }
+      assert.equal(await log.reachable(), true, 'the broker answers again');
       assert.equal((await log.readStream('datanet-before')).length, 1);
       assert.equal((await log.readStream('datanet-never-read')).length, 0);
       assert.equal(await log.streamVersion('datanet-after'), 1);

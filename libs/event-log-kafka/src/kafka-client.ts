@@ -4,7 +4,8 @@ import { cursorKey, type KafkaEventLogOptions, type ResolvedTopics } from './kaf
 
 const LEVELS = { nothing: logLevel.NOTHING, error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG };
 
-export function createKafka(options: KafkaEventLogOptions): Kafka {
+/** A kafkajs client for these options; `retries: 0` for one that asks once (each request, and connecting). */
+export function createKafka(options: KafkaEventLogOptions, retries = 8): Kafka {
   const level = LEVELS[options.logLevel ?? (process.env.OPAL_KAFKA_LOG_LEVEL as keyof typeof LEVELS | undefined) ?? 'error'];
   const tls = options.tls;
   return new Kafka({
@@ -15,7 +16,7 @@ export function createKafka(options: KafkaEventLogOptions): Kafka {
     connectionTimeout: options.connectionTimeoutMs ?? 3000,
     logLevel: level,
     // kafkajs retries every request with exponential backoff on its own; these bound it.
-    retry: { initialRetryTime: 100, maxRetryTime: 5000, retries: 8 },
+    retry: { initialRetryTime: 100, maxRetryTime: 5000, retries },
     logCreator: () => (entry: LogEntry) => {
       if (entry.level > level) return;
       const { message, ...rest } = entry.log;

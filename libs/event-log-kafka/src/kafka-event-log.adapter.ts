@@ -51,6 +51,8 @@ export class KafkaEventLog implements EventLog {
   private readonly subscriptions = new Set<KafkaSubscription>();
   private readonly placement: StreamPlacement;
   private closed = false;
+  /** A client of its own that asks once, without retries (reachable). */
+  private probe: Promise<Admin> | undefined;
 
   private constructor(
     private readonly options: KafkaEventLogOptions,
@@ -65,6 +67,26 @@ export class KafkaEventLog implements EventLog {
   ) {
     this.placement = new StreamPlacement(topics);
     keeper?.schedule(options.index?.snapshotCheckMs ?? 30_000);
+  }
+
+  /** Whether a broker answers a metadata request now: one try, no retries (EventLog.reachable). */
+  async reachable(): Promise<boolean> {
+    if (this.closed) return false;
+    const probe = (this.probe ??= (async () => {
+      // A client of its own: a client's connections retry as it says, whatever its admin's requests do.
+      const admin = createKafka({ ...this.options, clientId: `${this.options.clientId ?? 'opal'}-probe` }, 0).admin();
+      await admin.connect();
+      return admin;
+    })());
+    try {
+      await (await probe).describeCluster();
+      return true;
+    } catch {
+      // Connected afresh next time: a client that failed once may hold a broken connection.
+      if (this.probe === probe) this.probe = undefined;
+      void probe.then((admin) => admin.disconnect()).catch(() => {});
+      return false;
+    }
   }
 
   /**
@@ -375,6 +397,7 @@ export class KafkaEventLog implements EventLog {
     this.index.close();
     await this.producer.disconnect();
     await this.admin.disconnect();
+    await this.probe?.then((admin) => admin.disconnect()).catch(() => {});
   }
 
   private assertOpen(): void {

@@ -112,6 +112,12 @@ export interface EventLog {
    * that can lose the race. Absent or false for a log of one process (embedded).
    */
   readonly concurrentWriters?: boolean;
+  /**
+   * Whether the log's servers answer now, asked once without the client's retries (a few seconds at
+   * most), for a caller that should not wait those out to learn it is away. Absent where the log is
+   * in this process (always there).
+   */
+  reachable?(): Promise<boolean>;
   /** Appends to one stream atomically; resolves once the events are durable. */
   append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]>;
   /** Current version (last sequence) of a stream; 0 when it has no events. */

@@ -252,6 +252,11 @@ class MeteredEventLog implements EventLog {
     return this.log.concurrentWriters;
   }
 
+  get reachable(): (() => Promise<boolean>) | undefined {
+    const log = this.log;
+    return log.reachable && (() => log.reachable!());
+  }
+
   append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
     try {
       assertPlaced(streamId, events);

@@ -11,6 +11,8 @@ export type ProjectionDigest = { projection: string; service: string; version: n
 /** The longest a query that found nothing waits for its read models before saying so (`caughtUpWithin`). */
 export const CATCH_UP_WAIT_MS = 10_000;
 
+const NEVER = new Promise<never>(() => {});
+
 /** Runs every registered read model against the log, and reports their digests. */
 @Injectable()
 export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -75,8 +77,10 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
   async caughtUpWithin(service: string, withinMs = CATCH_UP_WAIT_MS): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, withinMs, false)));
+    // A log whose servers do not answer now is no use waiting on: its client would retry past the bound.
+    const away = this.log.reachable ? this.log.reachable().then((up) => (up ? NEVER : false), () => NEVER) : NEVER;
     try {
-      return await Promise.race([this.caughtUp(service).then(() => true, () => false), late]);
+      return await Promise.race([this.caughtUp(service).then(() => true, () => false), late, away]);
     } finally {
       clearTimeout(timer);
     }
@@ -93,7 +97,7 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
     const caughtUp = await this.caughtUpWithin(service, withinMs);
     const again = await read();
     if (again !== undefined || caughtUp) return again;
-    throw new TransientError(`${service}'s read models did not catch up with the log within ${withinMs} ms, so whether it exists cannot be told now; try again`);
+    throw new TransientError(`${service}'s read models were not seen caught up with the log (its servers do not answer, or not within ${withinMs} ms), so whether it exists cannot be told now; try again`);
   }
 
   async digests(service?: string): Promise<{ digest: string; projections: ProjectionDigest[] }> {

@@ -72,10 +72,28 @@ describe('ProjectionHost', () => {
     // Without the bound this would never settle: attribution's read model is never released.
     assert.equal(await host.caughtUpWithin('attribution', 50), false, 'a read model that never catches up: the wait ends');
     // A miss it cannot confirm is no miss: UNAVAILABLE (try again), unless the second read finds it.
-    await assert.rejects(host.readCaughtUp('attribution', async () => undefined, 50), (e: unknown) => e instanceof TransientError && /attribution's read models did not catch up with the log within 50 ms/.test(e.message));
+    await assert.rejects(host.readCaughtUp('attribution', async () => undefined, 50), (e: unknown) => e instanceof TransientError && /attribution's read models were not seen caught up with the log \(its servers do not answer, or not within 50 ms\)/.test(e.message));
     let late: string | undefined;
     const found = host.readCaughtUp('attribution', async () => late, 50);
     late = 'applied while it waited';
     assert.equal(await found, 'applied while it waited');
+  });
+  it('does not wait out a log whose servers do not answer: a miss is UNAVAILABLE at once, not after the bound', async () => {
+    let up = false;
+    let probes = 0;
+    const log = {
+      subscribe: () => ({ caughtUp: () => new Promise<void>(() => {}), cursor: () => ({}), stop: async () => {} }),
+      reachable: async () => (probes++, up),
+    } as unknown as EventLog;
+    const host = new ProjectionHost(log, new MemoryDocumentStore(), pino({ level: 'silent' }), new ProcessMetrics());
+    host.register('ingest', { ...projection, name: 'test.away' });
+    await host.onApplicationBootstrap();
+    // Bounds of an hour: only the log's answer can end these waits.
+    assert.equal(await host.caughtUpWithin('ingest', 3_600_000), false);
+    await assert.rejects(host.readCaughtUp('ingest', async () => undefined, 3_600_000), (e: unknown) => e instanceof TransientError);
+    assert.equal(probes, 2);
+    // Servers that answer: the wait is the read models' again, to its bound.
+    up = true;
+    assert.equal(await host.caughtUpWithin('ingest', 50), false);
   });
 });

@@ -42,7 +42,7 @@ export class ReadConsistencyGate {
         const pkg = /^\/opal\.([a-z]+)\.v1\./.exec(path)?.[1];
         const service = pkg === 'admin' ? undefined : pkg;
         if (await this.caughtUp(service)) return undefined;
-        return { code: grpcStatus.UNAVAILABLE, details: `${CONSISTENCY_METADATA}: ${service ?? 'the'} read models did not catch up with the log within ${this.withinMs} ms; try again` };
+        return { code: grpcStatus.UNAVAILABLE, details: `${CONSISTENCY_METADATA}: ${service ?? 'the'} read models were not seen caught up with the log (its servers do not answer, or not within ${this.withinMs} ms); try again` };
       },
     );
   }
