@@ -21,12 +21,13 @@ import {
 import { AppendBatcher } from './append-batcher.js';
 import { readDeadLetters, type DeadLetterRecord } from './dead-letter.js';
 import { connectError, createKafka, ensureTopics, logEnds } from './kafka-client.js';
+import { BrokerProbe } from './broker-probe.js';
 import { cursorKey, DEFAULT_INDEX_MEMORY_BYTES, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 import { KafkaSubscription } from './kafka-subscription.js';
 import { StreamPlacement } from './stream-placement.js';
 import { deleteGroups, groupMembers } from './group-membership.js';
 import { IndexKeeper, openLogIndex } from './kept-index.js';
-import type { LogIndex } from './log-index.js';
+import { asBuffer, type LogIndex } from './log-index.js';
 import { StreamOwners } from './stream-owners.js';
 import { TailReader } from './tail-reader.js';
 
@@ -51,8 +52,7 @@ export class KafkaEventLog implements EventLog {
   private readonly subscriptions = new Set<KafkaSubscription>();
   private readonly placement: StreamPlacement;
   private closed = false;
-  /** A client of its own that asks once, without retries (reachable). */
-  private probe: Promise<Admin> | undefined;
+  private readonly probe: BrokerProbe;
 
   private constructor(
     private readonly options: KafkaEventLogOptions,
@@ -66,27 +66,13 @@ export class KafkaEventLog implements EventLog {
     private readonly batcher: AppendBatcher,
   ) {
     this.placement = new StreamPlacement(topics);
+    this.probe = new BrokerProbe(options);
     keeper?.schedule(options.index?.snapshotCheckMs ?? 30_000);
   }
 
-  /** Whether a broker answers a metadata request now: one try, no retries (EventLog.reachable). */
-  async reachable(): Promise<boolean> {
-    if (this.closed) return false;
-    const probe = (this.probe ??= (async () => {
-      // A client of its own: a client's connections retry as it says, whatever its admin's requests do.
-      const admin = createKafka({ ...this.options, clientId: `${this.options.clientId ?? 'opal'}-probe` }, 0).admin();
-      await admin.connect();
-      return admin;
-    })());
-    try {
-      await (await probe).describeCluster();
-      return true;
-    } catch {
-      // Connected afresh next time: a client that failed once may hold a broken connection.
-      if (this.probe === probe) this.probe = undefined;
-      void probe.then((admin) => admin.disconnect()).catch(() => {});
-      return false;
-    }
+  /** Whether a broker answers now, asked once without retries (EventLog.reachable; BrokerProbe). */
+  reachable(): Promise<boolean> {
+    return this.closed ? Promise.resolve(false) : this.probe.reachable();
   }
 
   /**
@@ -397,17 +383,12 @@ export class KafkaEventLog implements EventLog {
     this.index.close();
     await this.producer.disconnect();
     await this.admin.disconnect();
-    await this.probe?.then((admin) => admin.disconnect()).catch(() => {});
+    await this.probe.close();
   }
 
   private assertOpen(): void {
     if (this.closed) throw new EventLogError('CLOSED', 'event log is closed');
   }
-}
-
-/** A Buffer view of the encoder's bytes, without copying them. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function conflict(streamId: string, want: number, version: number): EventLogError {

@@ -388,5 +388,6 @@ export class LogIndex {
 const EMPTY = new Uint8Array(0);
 const HASH_BYTES = 32;
 const HASH_ELSEWHERE = 0xffffffff;
-const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+/** A Buffer view of bytes, without copying them. */
+export const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 const lastOf = (entries: StreamEntries): number => (typeof entries === 'number' ? entries : entries[entries.length - 1]!);

@@ -6,9 +6,9 @@ export const ADMIN_AUTH = Symbol('AdminAuth');
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i;
 
-/** The credential a call carries in `authorization: Bearer <token>`, if any. */
-function bearerOf(metadata: Metadata): string | undefined {
-  const v = metadata.get('authorization')[0];
+/** The credential a call carries: `authorization: Bearer <token>`, or `x-api-key`; undefined when none. */
+export function bearerOf(metadata: Metadata): string | undefined {
+  const v = metadata.get('authorization')[0] ?? metadata.get('x-api-key')[0];
   return v === undefined ? undefined : String(v).replace(/^Bearer\s+/i, '');
 }
 

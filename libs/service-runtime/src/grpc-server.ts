@@ -32,14 +32,15 @@ export function peerClient(address: string, service: GrpcServiceKey, tls?: PeerT
   const p = serviceProtos[service];
   let ctor = loadPackageDefinition(loadSync(join(protoRoot, p.file), MESSAGE_LOADING)) as any;
   for (const part of `${p.pkg}.${p.service}`.split('.')) ctor = ctor[part];
-  const options: Record<string, string | number> = { 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 };
-  let creds: ChannelCredentials = credentials.createInsecure();
-  if (tls) {
-    const pem = (s: string | undefined) => (s === undefined ? undefined : Buffer.from(s));
-    creds = credentials.createSsl(pem(tls.ca) ?? null, pem(tls.key) ?? null, pem(tls.cert) ?? null);
-    if (tls.serverName) options['grpc.ssl_target_name_override'] = tls.serverName;
-  }
-  return new ctor(address, creds, options);
+  const { credentials: creds, options } = peerChannel(tls);
+  return new ctor(address, creds, { 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20, ...options });
+}
+
+/** A channel's credentials and options for `tls` (plaintext without it). */
+export function peerChannel(tls?: PeerTls): { credentials: ChannelCredentials; options: Record<string, string> } {
+  if (!tls) return { credentials: credentials.createInsecure(), options: {} };
+  const pem = (s: string | undefined) => (s === undefined ? null : Buffer.from(s));
+  return { credentials: credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert)), options: tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {} };
 }
 
 /**

@@ -18,10 +18,11 @@ export function metadataGate(applies: (path: string) => boolean, check: (metadat
           next(
             new ServerListenerBuilder()
               .withOnReceiveMetadata((metadata: Metadata, pass) => {
-                void Promise.resolve(check(metadata, method.path)).then((refused) => {
-                  if (!refused) return pass(metadata);
-                  intercepting.sendStatus({ ...refused, metadata: new Metadata() });
-                });
+                const judge = (refused: CallRefusal | undefined) => (refused ? intercepting.sendStatus({ ...refused, metadata: new Metadata() }) : pass(metadata));
+                const verdict = check(metadata, method.path);
+                // Most calls are judged at once: they go on without waiting a turn.
+                if (verdict instanceof Promise) void verdict.then(judge);
+                else judge(verdict);
               })
               .build(),
           ),

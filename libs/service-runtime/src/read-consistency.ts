@@ -32,7 +32,7 @@ export class ReadConsistencyGate {
   interceptor(): ServerInterceptor {
     return metadataGate(
       () => true,
-      async (metadata, path) => {
+      (metadata, path) => {
         const asked = metadata.get(CONSISTENCY_METADATA).map(String);
         if (asked.length === 0) return undefined;
         if (asked.length > 1 || asked[0] !== LATEST) {
@@ -41,8 +41,9 @@ export class ReadConsistencyGate {
         // `/opal.ingest.v1.IngestService/GetDatanet`: the read models of `ingest`; the admin service's of every service.
         const pkg = /^\/opal\.([a-z]+)\.v1\./.exec(path)?.[1];
         const service = pkg === 'admin' ? undefined : pkg;
-        if (await this.caughtUp(service)) return undefined;
-        return { code: grpcStatus.UNAVAILABLE, details: `${CONSISTENCY_METADATA}: ${service ?? 'the'} read models were not seen caught up with the log (its servers do not answer, or not within ${this.withinMs} ms); try again` };
+        return this.caughtUp(service).then((caughtUp) =>
+          caughtUp ? undefined : { code: grpcStatus.UNAVAILABLE, details: `${CONSISTENCY_METADATA}: ${service ?? 'the'} read models were not seen caught up with the log (its servers do not answer, or not within ${this.withinMs} ms); try again` },
+        );
       },
     );
   }

@@ -1,7 +1,7 @@
-import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { join } from 'node:path';
-import { peerClient, type GrpcServiceKey, type PeerTls } from '@opal/service-runtime';
+import { peerChannel, peerClient, type GrpcServiceKey, type PeerTls } from '@opal/service-runtime';
 import { repoRoot } from './opal-process.js';
 
 type Unary = (req: object, metadata: Metadata, cb: (err: ServiceError | null, res: any) => void) => void;
@@ -39,9 +39,8 @@ const healthProto = join(repoRoot, 'libs', 'service-runtime', 'proto', 'grpc', '
 /** What the standard gRPC health service at `url` says of `service` ('' : the server), as a probe asks it. */
 export async function healthStatus(url: string, service = '', tls?: PeerTls): Promise<string> {
   const Health = (loadPackageDefinition(loadSync(healthProto, { keepCase: true, enums: String })) as any).grpc.health.v1.Health;
-  const pem = (s: string | undefined) => (s === undefined ? null : Buffer.from(s));
-  const creds = tls ? credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert)) : credentials.createInsecure();
-  const client = new Health(url, creds, tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {});
+  const channel = peerChannel(tls);
+  const client = new Health(url, channel.credentials, channel.options);
   try {
     return await new Promise((resolve, reject) => client.Check({ service }, { deadline: Date.now() + 10_000 }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
   } finally {

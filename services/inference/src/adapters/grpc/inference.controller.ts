@@ -4,7 +4,7 @@ import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
 import { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type * as api from '@opal/contracts/opal/inference/v1/inference.api';
-import { ADMIN_AUTH, createRpcExceptionFilter, LOGGER, type AdminAuth } from '@opal/service-runtime';
+import { ADMIN_AUTH, bearerOf, createRpcExceptionFilter, LOGGER, type AdminAuth } from '@opal/service-runtime';
 import { InferenceServiceError } from '../../domain/inference.errors.js';
 import { GenerateHandler, type GenerateOutput } from '../../application/generate.handler.js';
 import { ModelCatalog } from '../../application/model-catalog.js';
@@ -15,10 +15,6 @@ import { inferenceErrorMapper, streamError } from './inference-error.mapper.js';
 
 const Filter = createRpcExceptionFilter('inference', inferenceErrorMapper);
 
-function bearer(metadata: Metadata): string | undefined {
-  const v = metadata.get('authorization')[0] ?? metadata.get('x-api-key')[0];
-  return v === undefined ? undefined : String(v).replace(/^Bearer\s+/i, '');
-}
 
 function deadlineOf(call: ServerWritableStream<unknown, unknown>): number | undefined {
   const d = call.getDeadline();
@@ -81,7 +77,7 @@ export class InferenceController {
   @GrpcMethod('InferenceService', 'GetTenant')
   async getTenant(r: api.GetTenantRequest, metadata: Metadata): Promise<api.Tenant> {
     if (this.admin.refusal(metadata)) {
-      const caller = await this.ledger.authenticate(bearer(metadata));
+      const caller = await this.ledger.authenticate(bearerOf(metadata));
       if (caller !== r.tenantId) throw new InferenceServiceError('PERMISSION_DENIED', `tenant_id: this API key is tenant ${caller}'s; it reads its own tenant only`);
     }
     const t = await this.ledger.tenant(r.tenantId, true);
@@ -99,7 +95,7 @@ export class InferenceController {
     const onCancel = () => abort.abort();
     call.on('cancelled', onCancel);
     const stream = await this.generation.start({
-      apiKey: bearer(metadata), model: r.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, topP: r.topP, topK: r.topK,
+      apiKey: bearerOf(metadata), model: r.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, topP: r.topP, topK: r.topK,
       seed: r.seed, stop: r.stop, retrievedContributions: r.retrievedContributions, signal: abort.signal, deadline: deadlineOf(call),
     });
     return new Observable<api.GenerateResponse>((sub) => {
