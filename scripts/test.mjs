@@ -66,6 +66,8 @@ const child = spawn(process.execPath, ['--enable-source-maps', '--test', '--test
 // Pass the runner's output through and close with the plain summary line CI reads.
 let pass = 0;
 let fail = 0;
+// Tests a failed hook kept from running (a suite's `before`) are cancelled: they count as failed.
+let cancelled = 0;
 let tail = '';
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
@@ -73,8 +75,10 @@ child.stdout.on('data', (chunk) => {
   const lines = text.split('\n');
   tail = lines.pop() ?? '';
   for (const line of lines) {
-    const m = /^ℹ (pass|fail) (\d+)$/.exec(line.trim());
-    if (m) m[1] === 'pass' ? (pass = Number(m[2])) : (fail = Number(m[2]));
+    const m = /^ℹ (pass|fail|cancelled) (\d+)$/.exec(line.trim());
+    if (m?.[1] === 'pass') pass = Number(m[2]);
+    else if (m?.[1] === 'fail') fail = Number(m[2]);
+    else if (m?.[1] === 'cancelled') cancelled = Number(m[2]);
   }
 });
 child.on('exit', (code, signal) => {
@@ -82,6 +86,6 @@ child.on('exit', (code, signal) => {
     .filter(([name, v]) => v && !runningBefore.has(name))
     .map(([name]) => name);
   if (startedByTests.length > 0) spawnSync(process.execPath, [infra, 'down', ...startedByTests], { cwd: root, stdio: 'inherit' });
-  console.log(`${pass} passed, ${fail} failed`);
+  console.log(`${pass} passed, ${fail + cancelled} failed`);
   process.exit(code ?? (signal ? 1 : 0));
 });

@@ -7,21 +7,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Metadata, status } from '@grpc/grpc-js';
-import { OpalProcess, call, freePort, grpcClient, wallet } from '@opal/testkit';
+import { OpalProcess, call, grpcClient, wallet } from '@opal/testkit';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
 import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
 
 describe('process metrics (opal up --metrics-port)', { timeout: 120_000 }, () => {
   let dir: string;
   let node: OpalProcess;
-  let metricsPort: number;
   let ingest: any;
   let admin: any;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'opal-metrics-'));
-    metricsPort = await freePort();
-    node = new OpalProcess(dir, { env: { OPAL_METRICS_PORT: String(metricsPort) } });
+    // A free port it binds itself (one picked ahead may be taken meanwhile).
+    node = new OpalProcess(dir, { env: { OPAL_METRICS_PORT: '0' } });
     await node.start();
     ingest = grpcClient(node.url, 'ingest');
     admin = grpcClient(node.url, 'admin');
@@ -40,7 +39,7 @@ describe('process metrics (opal up --metrics-port)', { timeout: 120_000 }, () =>
     await assert.rejects(call(ingest, 'createDatanet', { datanetId: 'metered', name: 'again', dataKind: 'text', license: 'MIT', owner }), (e: any) => e.code === status.ALREADY_EXISTS);
     await call(admin, 'getStateDigest', {}); // waits until every read model has applied the log
 
-    const text = await scrape(metricsPort);
+    const text = await scrape(node.metricsPort);
     const handled = (code: string) => sample(text, 'opal_grpc_server_handled_total', { grpc_service: 'opal.ingest.v1.IngestService', grpc_method: 'CreateDatanet', grpc_code: code });
     assert.deepEqual([handled('OK'), handled('INVALID_ARGUMENT'), handled('ALREADY_EXISTS')], [1, 1, 1]);
     assert.equal(sample(text, 'opal_grpc_server_handling_seconds_count', { grpc_service: 'opal.ingest.v1.IngestService', grpc_method: 'CreateDatanet' }), 3);
@@ -63,7 +62,7 @@ describe('process metrics (opal up --metrics-port)', { timeout: 120_000 }, () =>
   });
 
   it('answers 404 for anything but GET /metrics', async () => {
-    const res = await fetch(`http://127.0.0.1:${metricsPort}/`);
+    const res = await fetch(`http://127.0.0.1:${node.metricsPort}/`);
     assert.equal(res.status, 404);
     assert.match(await res.text(), /GET \/metrics/);
   });

@@ -156,8 +156,8 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       // The service gives up finding the server after 0.5 s per try, so the outage outlasts many tries.
       const url = `${server.endpoints.mongoUrl!.replace(/\/[^/]*$/, '')}/opal_fault_mongo_${process.pid}?serverSelectionTimeoutMS=500`;
       const half = appends.findIndex((_, i) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0) >= SMALL / 2);
-      const metrics = await freePort();
-      const service = serve({ ...s.env, OPAL_STORE: url, OPAL_METRICS_PORT: String(metrics) });
+      // A free port the service binds itself (one picked ahead may be taken meanwhile).
+      const service = serve({ ...s.env, OPAL_STORE: url, OPAL_METRICS_PORT: '0' });
       await service.start();
       await appendAll(log, appends.slice(0, half));
       await untilContributions(url, Math.floor(SMALL / 2 / 4));
@@ -167,7 +167,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       // What an operator sees during the outage: the read models fall behind by at least every
       // record appended since, and their batches fail and are retried.
       const later = appends.slice(half).reduce((n, a) => n + a.events.length, 0);
-      const during = await scrape(metrics);
+      const during = await scrape(service.metricsPort);
       for (const projection of ['ingest.contributions', 'ingest.catalog']) {
         const lag = sample(during, 'opal_projection_lag_records', { projection });
         assert.ok(lag !== undefined && lag >= later, `${projection}: lag ${lag} counts the ${later} records appended during the outage`);
@@ -176,7 +176,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       }
       await server.up();
       await sameAsCleanPass(brokers, { prefix: s.prefix, url }, reference);
-      const caughtUp = await scrape(metrics);
+      const caughtUp = await scrape(service.metricsPort);
       for (const projection of ['ingest.contributions', 'ingest.catalog']) {
         assert.equal(sample(caughtUp, 'opal_projection_lag_records', { projection }), 0, `${projection}: caught up`);
         assert.equal(sample(caughtUp, 'opal_projection_events_applied_total', { projection }), SMALL, `${projection}: each event applied once`);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
-import { OpalProcess, call, freePort, grpcClient, runOpal, withOutputOnFailure } from '@opal/testkit';
+import { OpalProcess, call, grpcClient, runOpal, withOutputOnFailure } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
 import { deleteTopics, withKafkaAdmin, dropDb } from '@opal/test-infra';
 import { brokers, mongoBase, skip } from './scale-out/fault-kit.js';
@@ -143,17 +143,15 @@ describe('the platform scaled out: each service in its own opal serve process', 
   const nodes = Object.fromEntries(
     services.map((s) => [s, new OpalProcess(join(dir, s), { command: ['serve', s], env: Object.assign(traced, c.env), ...logged })]),
   ) as Record<(typeof services)[number], OpalProcess>;
-  // Inference serves its metrics.
-  let inferenceMetrics = 0;
   const clients: Record<string, any> = {};
 
   before(async () => {
     collector = await startOtlpReceiver();
     traced['OTEL_EXPORTER_OTLP_ENDPOINT'] = collector.endpoint;
-    inferenceMetrics = await freePort();
+    // Inference serves its metrics, on a free port it binds itself (one picked ahead may be taken meanwhile).
     nodes.inference = new OpalProcess(join(dir, 'inference'), {
       command: ['serve', 'inference'],
-      env: { ...traced, OPAL_METRICS_PORT: String(inferenceMetrics) },
+      env: { ...traced, OPAL_METRICS_PORT: '0' },
       ...logged,
     });
     for (const s of services) await nodes[s].start();
@@ -208,7 +206,7 @@ describe('the platform scaled out: each service in its own opal serve process', 
   });
 
   it("an operator sees the size of a replica's index of the log", async () => {
-    const text = await scrape(inferenceMetrics);
+    const text = await scrape(nodes.inference.metricsPort);
     const events = sample(text, 'opal_event_log_index_events', {});
     assert.ok(events !== undefined && events > 0, `the index holds the events inference appended (${events})`);
     const memory = sample(text, 'opal_event_log_index_bytes', { place: 'memory' });
