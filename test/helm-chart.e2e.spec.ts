@@ -140,7 +140,7 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
     // An alert as Alertmanager would get it: its labels, those of the series, and its annotations with their values filled in.
     const firing = (alert: string, labels: Record<string, string>, value: string) => {
       const r = alerts.get(alert)!;
-      const fill = (t: string) => t.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, l: string) => labels[l] ?? '').replace(/\{\{ \$value( \| humanize)? \}\}/g, value);
+      const fill = (t: string) => t.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, l: string) => labels[l] ?? '').replace(/\{\{ \$value( \| humanize(Duration)?)? \}\}/g, value);
       return { exp_labels: { ...r.labels, ...labels }, exp_annotations: Object.fromEntries(Object.entries(r.annotations).map(([k, v]) => [k, fill(v)])) };
     };
     const tests = join(dir, 'rules.test.json');
@@ -163,6 +163,12 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
               // Pod a cannot reach the owners of 5 commands a minute for good; pod b for 3 minutes (an owner replaced).
               { series: 'opal_commands_forwarded_total{grpc_method="SubmitContributions",outcome="owner_not_connected",pod="ingest-a"}', values: '0+5x60' },
               { series: 'opal_commands_forwarded_total{grpc_method="SubmitContributions",outcome="owner_not_connected",pod="ingest-b"}', values: '0+40x3 120x57' },
+              // Pod a serves a certificate with 10 days left at the start (a minute gone each minute); pod b renewed (a year left).
+              { series: 'opal_tls_certificate_expiry_timestamp_seconds{port="grpc",pod="ingest-a"}', values: `${10 * 86400}x60` },
+              { series: 'opal_tls_certificate_expiry_timestamp_seconds{port="grpc",pod="ingest-b"}', values: `${365 * 86400}x60` },
+              // Pod a refuses the files it reads at minute 20 (once), pod b never.
+              { series: 'opal_tls_reloads_total{port="grpc",outcome="refused",pod="ingest-a"}', values: '0x20 1x40' },
+              { series: 'opal_tls_reloads_total{port="grpc",outcome="refused",pod="ingest-b"}', values: '0x60' },
             ],
             alert_rule_test: [
               { eval_time: '10m', alertname: 'OpalWriteModelsDropped', exp_alerts: [] },
@@ -171,6 +177,11 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
               { eval_time: '30m', alertname: 'OpalReadModelLagging', exp_alerts: [firing('OpalReadModelLagging', { projection: 'ingest.contributions' }, '20000')] },
               { eval_time: '8m', alertname: 'OpalCommandOwnerNotConnected', exp_alerts: [] },
               { eval_time: '30m', alertname: 'OpalCommandOwnerNotConnected', exp_alerts: [firing('OpalCommandOwnerNotConnected', { pod: 'ingest-a' }, '5')] },
+              { eval_time: '5m', alertname: 'OpalTlsCertificateExpiring', exp_alerts: [] },
+              { eval_time: '15m', alertname: 'OpalTlsCertificateExpiring', exp_alerts: [firing('OpalTlsCertificateExpiring', { pod: 'ingest-a', port: 'grpc' }, '9d 23h 45m 0s')] },
+              { eval_time: '19m', alertname: 'OpalTlsReloadRefused', exp_alerts: [] },
+              { eval_time: '25m', alertname: 'OpalTlsReloadRefused', exp_alerts: [firing('OpalTlsReloadRefused', { pod: 'ingest-a', port: 'grpc' }, '1')] },
+              { eval_time: '50m', alertname: 'OpalTlsReloadRefused', exp_alerts: [] },
             ],
           },
         ],

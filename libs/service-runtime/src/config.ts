@@ -3,6 +3,7 @@ import { join, resolve, dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { checkedPair, type TlsPaths, type TlsPem } from './tls-files.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -71,6 +72,8 @@ const schema = z.object({
   OPAL_GRPC_TLS_CA_FILE: pemFile.optional(),
   /** With TLS: the name other replicas' certificates are checked for (they are reached by IP; default: that address). */
   OPAL_GRPC_TLS_SERVER_NAME: z.string().regex(/^[A-Za-z0-9.-]+$/, 'a DNS name').optional(),
+  /** How often the TLS files of this process's ports are read again, so a renewed certificate is served without a restart (0: never). */
+  OPAL_TLS_RELOAD_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   /** Kafka only: TLS to the brokers, trusting the system's CAs, or OPAL_KAFKA_TLS_CA_FILE's (which implies TLS). */
   OPAL_KAFKA_TLS: bool.default(false),
   OPAL_KAFKA_TLS_CA_FILE: pemFile.optional(),
@@ -135,6 +138,8 @@ export type OpalConfig = {
   readonly kafkaIndexPersist: boolean;
   /** TLS on the gRPC port (undefined: plaintext); see GrpcTls. */
   readonly grpcTls: GrpcTls | undefined;
+  /** How often TLS files are read again (0: never); see TlsFiles. */
+  readonly tlsReloadMs: number;
   /** Kafka only: TLS (undefined: plaintext), with the CA to trust and this client's certificate and key, as PEM text. */
   readonly kafkaTls: { readonly ca?: string; readonly cert?: string; readonly key?: string } | undefined;
   /** Kafka only: SASL authentication. */
@@ -156,11 +161,12 @@ export type OpalConfig = {
 };
 
 /**
- * TLS on the gRPC port, as PEM text: the server's certificate chain and key; `clientCa`, when
- * clients must show a certificate it signed; `ca` and `serverName`, how a replica checks another's
- * certificate when it sends it commands (it shows its own certificate as the client's).
+ * TLS on the gRPC port, as PEM text read at start: the server's certificate chain and key;
+ * `clientCa`, when clients must show a certificate it signed; `ca` and `serverName`, how a replica
+ * checks another's certificate when it sends it commands (it shows its own certificate as the
+ * client's). `paths`: the files they were read from, read again while the process runs (TlsFiles).
  */
-export type GrpcTls = { readonly cert: string; readonly key: string; readonly clientCa?: string; readonly ca?: string; readonly serverName?: string };
+export type GrpcTls = TlsPem & { readonly serverName?: string; readonly paths: TlsPaths };
 
 /** A URL as it may be logged: the password of `scheme://user:password@host` masked. */
 export function withoutPassword(url: string): string {
@@ -195,6 +201,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   for (const k of ['OPAL_GRPC_TLS_CLIENT_CA_FILE', 'OPAL_GRPC_TLS_CA_FILE', 'OPAL_GRPC_TLS_SERVER_NAME'] as const) {
     if (v[k] && !v.OPAL_GRPC_TLS_CERT_FILE) problems.push(`  ${k}: only with TLS on the gRPC port (OPAL_GRPC_TLS_CERT_FILE and OPAL_GRPC_TLS_KEY_FILE)`);
   }
+  if (v.OPAL_GRPC_TLS_CERT_FILE && v.OPAL_GRPC_TLS_KEY_FILE) {
+    try {
+      checkedPair(v.OPAL_GRPC_TLS_CERT_FILE, v.OPAL_GRPC_TLS_KEY_FILE);
+    } catch (error) {
+      problems.push(`  OPAL_GRPC_TLS_KEY_FILE: with OPAL_GRPC_TLS_CERT_FILE: ${(error as Error).message} (got ${JSON.stringify(picked.OPAL_GRPC_TLS_KEY_FILE)})`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   const tls = v.OPAL_KAFKA_TLS || v.OPAL_KAFKA_TLS_CA_FILE !== undefined || v.OPAL_KAFKA_TLS_CERT_FILE !== undefined;
   return {
@@ -215,8 +228,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaIndexMemoryBytes: v.OPAL_KAFKA_INDEX_MEMORY_MB * (1 << 20),
     kafkaIndexPersist: v.OPAL_KAFKA_INDEX_PERSIST,
     grpcTls: v.OPAL_GRPC_TLS_CERT_FILE
-      ? { cert: v.OPAL_GRPC_TLS_CERT_FILE, key: v.OPAL_GRPC_TLS_KEY_FILE!, clientCa: v.OPAL_GRPC_TLS_CLIENT_CA_FILE, ca: v.OPAL_GRPC_TLS_CA_FILE, serverName: v.OPAL_GRPC_TLS_SERVER_NAME }
+      ? {
+          cert: v.OPAL_GRPC_TLS_CERT_FILE,
+          key: v.OPAL_GRPC_TLS_KEY_FILE!,
+          ...(v.OPAL_GRPC_TLS_CLIENT_CA_FILE !== undefined && { clientCa: v.OPAL_GRPC_TLS_CLIENT_CA_FILE }),
+          ...(v.OPAL_GRPC_TLS_CA_FILE !== undefined && { ca: v.OPAL_GRPC_TLS_CA_FILE }),
+          serverName: v.OPAL_GRPC_TLS_SERVER_NAME,
+          paths: {
+            cert: picked.OPAL_GRPC_TLS_CERT_FILE!,
+            key: picked.OPAL_GRPC_TLS_KEY_FILE!,
+            ...(picked.OPAL_GRPC_TLS_CLIENT_CA_FILE !== undefined && { clientCa: picked.OPAL_GRPC_TLS_CLIENT_CA_FILE }),
+            ...(picked.OPAL_GRPC_TLS_CA_FILE !== undefined && { ca: picked.OPAL_GRPC_TLS_CA_FILE }),
+          },
+        }
       : undefined,
+    tlsReloadMs: v.OPAL_TLS_RELOAD_MS,
     kafkaTls: tls ? { ca: v.OPAL_KAFKA_TLS_CA_FILE, cert: v.OPAL_KAFKA_TLS_CERT_FILE, key: v.OPAL_KAFKA_TLS_KEY_FILE } : undefined,
     kafkaSasl: v.OPAL_KAFKA_SASL_MECHANISM
       ? { mechanism: v.OPAL_KAFKA_SASL_MECHANISM, username: v.OPAL_KAFKA_SASL_USERNAME!, password: v.OPAL_KAFKA_SASL_PASSWORD! }

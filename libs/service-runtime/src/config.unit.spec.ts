@@ -1,6 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeExampleCertificate } from '@opal/testkit';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, withoutPassword } from './config.js';
@@ -85,15 +86,26 @@ describe('withoutPassword', () => {
 
 describe('loadConfig: gRPC TLS', () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-config-grpc-tls-'));
-  const pem = join(dir, 'cert.pem');
-  writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  const example = writeExampleCertificate(dir);
+  const pem = example.cert;
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is plaintext unless given a certificate and its key, and reads the files it names', () => {
     assert.equal(loadConfig({}).grpcTls, undefined);
-    const on = loadConfig({ OPAL_GRPC_TLS_CERT_FILE: pem, OPAL_GRPC_TLS_KEY_FILE: pem, OPAL_GRPC_TLS_CLIENT_CA_FILE: pem, OPAL_GRPC_TLS_SERVER_NAME: 'opal.internal' });
+    const on = loadConfig({ OPAL_GRPC_TLS_CERT_FILE: pem, OPAL_GRPC_TLS_KEY_FILE: example.key, OPAL_GRPC_TLS_CLIENT_CA_FILE: pem, OPAL_GRPC_TLS_SERVER_NAME: 'opal.internal' });
     assert.match(on.grpcTls!.cert, /BEGIN CERTIFICATE/);
     assert.deepEqual([typeof on.grpcTls!.clientCa, on.grpcTls!.ca, on.grpcTls!.serverName], ['string', undefined, 'opal.internal']);
+    // The files are read again while the process runs (TlsFiles), every OPAL_TLS_RELOAD_MS.
+    assert.deepEqual(on.grpcTls!.paths, { cert: pem, key: example.key, clientCa: pem });
+    assert.deepEqual([on.tlsReloadMs, loadConfig({ OPAL_TLS_RELOAD_MS: '0' }).tlsReloadMs], [60_000, 0]);
+  });
+
+  it('names a key that is not the certificate\'s', () => {
+    assert.throws(
+      () => loadConfig({ OPAL_GRPC_TLS_CERT_FILE: pem, OPAL_GRPC_TLS_KEY_FILE: example.otherKey }),
+      (e: unknown) => e instanceof ConfigError && /OPAL_GRPC_TLS_KEY_FILE: with OPAL_GRPC_TLS_CERT_FILE: the key is not the certificate's \(subject CN=opal-config-example\)/.test(e.message),
+    );
+    assert.throws(() => loadConfig({ OPAL_GRPC_TLS_CERT_FILE: example.key, OPAL_GRPC_TLS_KEY_FILE: example.key }), (e: unknown) => e instanceof ConfigError && /the certificate does not parse/.test(e.message));
   });
 
   it('names a certificate without its key, and the settings that need TLS without it', () => {

@@ -5,8 +5,9 @@ import { protoRoot, serviceProtos } from '@opal/contracts';
 import { join } from 'node:path';
 import { loadSync } from '@grpc/proto-loader';
 import { GrpcServing } from './grpc-serving.js';
-import { credentials, loadPackageDefinition, ServerCredentials, type ChannelCredentials, type Client, type ServerInterceptor } from '@grpc/grpc-js';
-import type { GrpcTls } from './config.js';
+import { credentials, experimental, loadPackageDefinition, type ChannelCredentials, type Client, type ServerInterceptor } from '@grpc/grpc-js';
+import { rootCertificates } from 'node:tls';
+import { certificateProviderOf, ReloadingServerCredentials, type TlsFiles } from './tls-files.js';
 
 const healthProtoPath = fileURLToPath(new URL('../proto/grpc/health/v1/health.proto', import.meta.url));
 
@@ -15,12 +16,16 @@ export type GrpcServiceKey = keyof typeof serviceProtos;
 /** How the servers read messages into objects (camelCase fields, 64-bit integers as strings); peers' clients read them the same way. */
 const MESSAGE_LOADING = { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot] };
 
-/** How a peer is reached: plaintext, or TLS trusting `ca` (the system's CAs when absent), checking its certificate for `serverName`, showing `cert` where asked. */
-export type PeerTls = { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly serverName?: string };
+/**
+ * How a peer is reached: plaintext, or TLS trusting `ca` (the system's CAs when absent), checking
+ * its certificate for `serverName`, showing `cert` where asked; with `files`, their CA, certificate
+ * and key as they are when each connection begins (a certificate renewed on disk is shown from then on).
+ */
+export type PeerTls = { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly serverName?: string } | { readonly files: TlsFiles; readonly serverName?: string };
 
-/** A replica's way to its peers: its own certificate shown as the client's (GrpcTls). */
-export function peerTlsOf(tls: GrpcTls | undefined): PeerTls | undefined {
-  return tls && { ca: tls.ca, cert: tls.cert, key: tls.key, serverName: tls.serverName };
+/** A replica's way to its peers: its own gRPC port's files, its certificate shown as the client's. */
+export function peerTlsOf(files: TlsFiles | undefined, serverName: string | undefined): PeerTls | undefined {
+  return files && { files, serverName };
 }
 
 /**
@@ -39,8 +44,23 @@ export function peerClient(address: string, service: GrpcServiceKey, tls?: PeerT
 /** A channel's credentials and options for `tls` (plaintext without it). */
 export function peerChannel(tls?: PeerTls): { credentials: ChannelCredentials; options: Record<string, string> } {
   if (!tls) return { credentials: credentials.createInsecure(), options: {} };
+  const options: Record<string, string> = tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {};
+  if ('files' in tls) return { credentials: reloadingChannelCredentials(tls.files), options };
   const pem = (s: string | undefined) => (s === undefined ? null : Buffer.from(s));
-  return { credentials: credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert)), options: tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {} };
+  return { credentials: credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert)), options };
+}
+
+/** One set of channel credentials per TlsFiles, shared by every peer's channel (each listens to the files once). */
+const channelCredentialsOfFiles = new WeakMap<TlsFiles, ChannelCredentials>();
+
+function reloadingChannelCredentials(files: TlsFiles): ChannelCredentials {
+  let creds = channelCredentialsOfFiles.get(files);
+  if (!creds) {
+    const provider = certificateProviderOf(files, () => rootCertificates.join('\n'));
+    creds = experimental.createCertificateProviderChannelCredentials(provider, provider);
+    channelCredentialsOfFiles.set(files, creds);
+  }
+  return creds;
 }
 
 /**
@@ -48,7 +68,7 @@ export function peerChannel(tls?: PeerTls): { credentials: ChannelCredentials; o
  * reflection, so grpcurl and Kubernetes probes work; `interceptors` run around every call. What
  * health says, and the server's stop, are `serving`'s (see GrpcServing).
  */
-export function grpcServerOptions(url: string, services: readonly GrpcServiceKey[], interceptors: readonly ServerInterceptor[] = [], tls?: GrpcTls): { options: GrpcOptions; serving: GrpcServing } {
+export function grpcServerOptions(url: string, services: readonly GrpcServiceKey[], interceptors: readonly ServerInterceptor[] = [], tls?: TlsFiles): { options: GrpcOptions; serving: GrpcServing } {
   const protos = services.map((s) => serviceProtos[s]);
   const serving = new GrpcServing(protos.map((p) => `${p.pkg}.${p.service}`));
   const options: GrpcOptions = {
@@ -59,8 +79,9 @@ export function grpcServerOptions(url: string, services: readonly GrpcServiceKey
       protoPath: protos.map((p) => join(protoRoot, p.file)),
       loader: MESSAGE_LOADING,
       maxReceiveMessageLength: 64 << 20,
-      // TLS with the server's certificate; clients show one the client CA signed where it is set.
-      ...(tls && { credentials: ServerCredentials.createSsl(tls.clientCa ? Buffer.from(tls.clientCa) : null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }], tls.clientCa !== undefined) }),
+      // TLS with the server's certificate (as its files hold it when each connection begins);
+      // clients show one the client CA signed where it is set.
+      ...(tls && { credentials: new ReloadingServerCredentials(tls) }),
       // Passed to the grpc-js Server, which runs them around every call (metrics).
       channelOptions: { interceptors: [serving.interceptor(), ...interceptors] },
       onLoadPackageDefinition: (_definition, server) => {

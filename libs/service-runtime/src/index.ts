@@ -9,6 +9,7 @@ export * from './grpc-server.js';
 export * from './grpc-serving.js';
 export * from './read-consistency.js';
 export * from './admin-auth.js';
+export * from './tls-files.js';
 export * from './metadata-gate.js';
 export * from './rpc-error.js';
 export * from './rpc-exception.filter.js';

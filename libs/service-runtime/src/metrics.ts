@@ -129,6 +129,36 @@ export class ProcessMetrics {
     });
   }
 
+  /**
+   * A port's TLS certificate (TlsFiles): when the one in use expires, read at each scrape, and each
+   * reload of its files, taken or refused. An alert before expiry catches a renewal that never
+   * reached the files, or files this process keeps refusing.
+   */
+  watchTlsCertificate(port: string, notAfterMs: () => number): void {
+    if (!this.tlsReloads) {
+      this.tlsReloads = new Counter({ name: 'opal_tls_reloads_total', help: "Changes of a port's TLS files: reloaded (in use for new connections), or refused (the ones before stay)", labelNames: ['port', 'outcome'], registers: [this.registry] });
+      const expiries = this.tlsExpiries;
+      new Gauge({
+        name: 'opal_tls_certificate_expiry_timestamp_seconds',
+        help: "When the certificate a port serves stops being valid (Unix time, seconds)",
+        labelNames: ['port'],
+        registers: [this.registry],
+        collect() {
+          for (const [p, at] of expiries) this.set({ port: p }, Math.floor(at() / 1000));
+        },
+      });
+    }
+    this.tlsExpiries.set(port, notAfterMs);
+    for (const outcome of ['reloaded', 'refused'] as const) this.tlsReloads.inc({ port, outcome }, 0);
+  }
+
+  tlsReloaded(port: string, outcome: 'reloaded' | 'refused'): void {
+    this.tlsReloads?.inc({ port, outcome });
+  }
+
+  private tlsReloads: Counter<'port' | 'outcome'> | undefined;
+  private readonly tlsExpiries = new Map<string, () => number>();
+
   /** A cache of write models with a memory budget (ingest's Datanets): its weight is read at each scrape. */
   watchAggregateCache(name: string, weight: () => number): void {
     this.caches.push({ name, weight });

@@ -9,6 +9,7 @@ import { ProjectionHost } from './projection-host.js';
 import { METRICS, ProcessMetrics } from './metrics.js';
 import { COMMAND_ROUTING, CommandRouting } from './command-routing.js';
 import { ADMIN_AUTH, AdminAuth } from './admin-auth.js';
+import { GRPC_TLS_FILES, TlsFiles } from './tls-files.js';
 
 export type Clock = { now(): number };
 export const CLOCK = Symbol('Clock');
@@ -29,6 +30,8 @@ export type PlatformResources = {
   readonly routing?: CommandRouting;
   /** Who may make admin calls (from the config's admin token and gRPC host when absent). */
   readonly adminAuth?: AdminAuth;
+  /** The gRPC port's TLS files, as the server reads them (from the config's grpcTls, read once, when absent). */
+  readonly grpcTls?: TlsFiles;
 };
 
 /** The technology every service shares, chosen once by whoever starts the process. */
@@ -49,9 +52,10 @@ export class PlatformModule {
         { provide: METRICS, useValue: r.metrics ?? new ProcessMetrics() },
         { provide: COMMAND_ROUTING, useValue: r.routing ?? new CommandRouting() },
         { provide: ADMIN_AUTH, useValue: r.adminAuth ?? new AdminAuth(r.config.adminToken, r.config.grpcHost) },
+        { provide: GRPC_TLS_FILES, useValue: r.grpcTls ?? (r.config.grpcTls ? new TlsFiles('grpc', r.config.grpcTls.paths, r.config.grpcTls) : null) },
         ProjectionHost,
       ],
-      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, SNAPSHOT_STORE, CLOCK, METRICS, COMMAND_ROUTING, ADMIN_AUTH, ProjectionHost],
+      exports: [OPAL_CONFIG, LOGGER, EVENT_LOG, DOCUMENT_STORE, CONTENT_STORE, SNAPSHOT_STORE, CLOCK, METRICS, COMMAND_ROUTING, ADMIN_AUTH, GRPC_TLS_FILES, ProjectionHost],
     };
   }
 }

@@ -5,3 +5,4 @@ export * from './signing.js';
 export * from './opal-process.js';
 export * from './grpc-clients.js';
 export * from './certificates.js';
+export * from './example-certificate.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { pemFile } from '@opal/service-runtime';
+import { checkedPair, pemFile, type TlsPaths } from '@opal/service-runtime';
 
 /** The inference service's own settings (environment names map one to one to Helm values). */
 const schema = z.object({
@@ -32,8 +32,8 @@ export const INFERENCE_CONFIG_VARIABLES: readonly string[] = Object.keys(schema.
 export type InferenceConfig = {
   readonly httpHost: string;
   readonly httpPort: number;
-  /** HTTPS on httpPort (undefined: plain HTTP): certificate chain and key, PEM text. */
-  readonly httpTls: { readonly cert: string; readonly key: string } | undefined;
+  /** HTTPS on httpPort (undefined: plain HTTP): certificate chain and key, PEM text read at start, and the files they are read from again (TlsFiles). */
+  readonly httpTls: { readonly cert: string; readonly key: string; readonly paths: TlsPaths } | undefined;
   readonly maxResidentPerBase: number;
   readonly maxHostAdapters: number;
   readonly slotsPerAdapter: number;
@@ -57,10 +57,19 @@ export function loadInferenceConfig(env: Record<string, string | undefined> = pr
   if (!v.OPAL_HTTP_TLS_CERT_FILE !== !v.OPAL_HTTP_TLS_KEY_FILE) {
     throw new Error(`invalid inference configuration:\n  ${v.OPAL_HTTP_TLS_CERT_FILE ? 'OPAL_HTTP_TLS_KEY_FILE' : 'OPAL_HTTP_TLS_CERT_FILE'}: the HTTP port's certificate and its key go together`);
   }
+  if (v.OPAL_HTTP_TLS_CERT_FILE && v.OPAL_HTTP_TLS_KEY_FILE) {
+    try {
+      checkedPair(v.OPAL_HTTP_TLS_CERT_FILE, v.OPAL_HTTP_TLS_KEY_FILE);
+    } catch (error) {
+      throw new Error(`invalid inference configuration:\n  OPAL_HTTP_TLS_KEY_FILE: with OPAL_HTTP_TLS_CERT_FILE: ${(error as Error).message} (got ${JSON.stringify(picked.OPAL_HTTP_TLS_KEY_FILE)})`);
+    }
+  }
   return {
     httpHost: v.OPAL_HTTP_HOST,
     httpPort: v.OPAL_HTTP_PORT,
-    httpTls: v.OPAL_HTTP_TLS_CERT_FILE ? { cert: v.OPAL_HTTP_TLS_CERT_FILE, key: v.OPAL_HTTP_TLS_KEY_FILE! } : undefined,
+    httpTls: v.OPAL_HTTP_TLS_CERT_FILE
+      ? { cert: v.OPAL_HTTP_TLS_CERT_FILE, key: v.OPAL_HTTP_TLS_KEY_FILE!, paths: { cert: picked.OPAL_HTTP_TLS_CERT_FILE!, key: picked.OPAL_HTTP_TLS_KEY_FILE! } }
+      : undefined,
     maxResidentPerBase: v.OPAL_INFERENCE_MAX_RESIDENT,
     maxHostAdapters: v.OPAL_INFERENCE_MAX_HOST_ADAPTERS,
     slotsPerAdapter: v.OPAL_INFERENCE_SLOTS,

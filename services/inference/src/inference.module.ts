@@ -2,7 +2,7 @@ import { CONTENT_STORE, type ContentStore } from '@opal/content-store';
 import { Inject, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
-import { LOGGER, METRICS, OPAL_CONFIG, ProcessMetrics, ProjectionHost, type OpalConfig } from '@opal/service-runtime';
+import { LOGGER, METRICS, OPAL_CONFIG, ProcessMetrics, ProjectionHost, TlsFiles, watchTls, type OpalConfig } from '@opal/service-runtime';
 import { InferenceController } from './adapters/grpc/inference.controller.js';
 import { EngineRouter } from './adapters/engines/engine-router.js';
 import { DatanetIndexProvider } from './adapters/index/datanet-index.provider.js';
@@ -48,6 +48,7 @@ import { inferenceProjections } from './projections/index.js';
 })
 export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private http: OpenAiHttpServer | undefined;
+  private httpTls: TlsFiles | undefined;
 
   constructor(
     @Inject(ProjectionHost) private readonly projections: ProjectionHost,
@@ -81,12 +82,18 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, Be
       logger: this.logger,
       metrics: async () => ({ contentType: all.contentType, body: await all.exposition() }),
     });
-    const port = await this.http.listen(this.config.httpHost, this.config.httpPort, this.config.httpTls);
+    const tls = this.config.httpTls && new TlsFiles('http', this.config.httpTls.paths, this.config.httpTls);
+    const port = await this.http.listen(this.config.httpHost, this.config.httpPort, tls);
+    if (tls) {
+      watchTls(tls, this.opal.tlsReloadMs, this.logger, this.processMetrics);
+      this.httpTls = tls;
+    }
     this.logger.info({ url: `${this.config.httpTls ? 'https' : 'http'}://${this.config.httpHost}:${port}` }, 'inference HTTP (OpenAI-compatible, /metrics) listening');
   }
 
   /** Before any module stops (read models, engines): the requests running may need them. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.httpTls?.stop();
     if (this.http && !(await this.http.close(this.opal.shutdownGraceMs))) {
       this.logger.warn({ graceMs: this.opal.shutdownGraceMs }, 'inference HTTP stopped: requests still running after OPAL_SHUTDOWN_GRACE_MS were cut');
     }

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, AdminAuth, serveMetrics, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, AdminAuth, serveMetrics, TlsFiles, watchTls, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
 import { serviceProtos, type ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import { aggregateSnapshots, kafkaDomainsOf, openBackends, routedDomainsOf, type Backends } from './backends.js';
@@ -101,6 +101,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   // Innermost last: a call that waits for its read models (opal-consistency) is timed and traced
   // waiting; an admin call without its token is refused before it waits.
   const reads = new ReadConsistencyGate();
+  const grpcTls = config.grpcTls && new TlsFiles('grpc', config.grpcTls.paths, config.grpcTls);
   const adminAuth = new AdminAuth(config.adminToken, config.grpcHost);
   const adminPaths = new Set(names.flatMap((n) => (services[n].adminMethods ?? []).map((m) => `/${serviceProtos[services[n].grpc].pkg}.${serviceProtos[services[n].grpc].service}/${m}`)));
   const grpc = grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [
@@ -108,20 +109,22 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     ...(config.otlpEndpoint ? [grpcTracingInterceptor()] : []),
     adminAuth.interceptor(adminPaths),
     reads.interceptor(),
-  ], config.grpcTls);
+  ], grpcTls);
   metrics.watchCallsInFlight(() => grpc.serving.inFlight);
   if (adminPaths.size > 0 && !adminAuth.open && !config.adminToken) logger.warn({ grpcHost: config.grpcHost }, 'admin calls are off: this server listens beyond loopback and OPAL_ADMIN_TOKEN is not set');
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
-    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics, routing, adminAuth }), {
+    app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics, routing, adminAuth, grpcTls }), {
       ...grpc.options,
       logger: new NestPinoLogger(logger),
     });
     reads.bind(app.get(ProjectionHost));
     await app.listen();
+    if (grpcTls) watchTls(grpcTls, config.tlsReloadMs, logger, metrics);
     owners = await routeCommands(config, names, eventLog, port, routing, logger);
     if (config.metricsPort >= 0) metricsServer = await serveMetrics(metrics, config.grpcHost, config.metricsPort, grpc.serving);
   } catch (error) {
+    grpcTls?.stop();
     await owners?.leave().catch(() => {});
     await app?.close().catch(() => {});
     if (embedded) {
@@ -158,6 +161,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       const stopped = await serving.stop(config.shutdownGraceMs);
       if (stopped.finished) logger.info({ ms: stopped.ms }, 'gRPC server stopped: every running call finished');
       else logger.warn({ cut: stopped.cut, graceMs: config.shutdownGraceMs }, 'gRPC server stopped: calls still running after OPAL_SHUTDOWN_GRACE_MS were cut');
+      grpcTls?.stop();
       await metricsServer?.close();
       await running.close();
       await tracing.flush().catch(() => {}); // a collector away loses these spans, not the shutdown

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { GenerateHandler, GenerateSummary } from '../../application/generate.handler.js';
 import type { ModelCatalog } from '../../application/model-catalog.js';
 import type { TenantLedger } from '../../application/tenant-ledger.js';
-import { withHttpServerSpan } from '@opal/service-runtime';
+import { withHttpServerSpan, type TlsFiles } from '@opal/service-runtime';
 import { errorBody, HttpError } from './openai-errors.js';
 import { chunk, completion, modelList, parseRequest, usageChunk, type Flavor } from './openai.mapping.js';
 
@@ -57,13 +57,19 @@ function send(res: ServerResponse, status: number, body: object): void {
  */
 export class OpenAiHttpServer {
   private server: Server | undefined;
+  private stopWatching: (() => void) | undefined;
 
   constructor(private readonly deps: OpenAiHttpDeps) {}
 
-  /** Listens on host:port, over HTTPS with `tls`. */
-  async listen(host: string, port: number, tls?: { cert: string; key: string }): Promise<number> {
+  /** Listens on host:port, over HTTPS with `tls`: its certificate as the files hold it when each connection begins. */
+  async listen(host: string, port: number, tls?: TlsFiles): Promise<number> {
     const handle = (req: IncomingMessage, res: ServerResponse) => void withHttpServerSpan(req, res, spanName(req), () => this.route(req, res));
-    const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handle) : createServer(handle);
+    let server: Server;
+    if (tls) {
+      const https = createHttpsServer({ cert: tls.current.cert, key: tls.current.key }, handle);
+      this.stopWatching = tls.onChange((pem) => https.setSecureContext({ cert: pem.cert, key: pem.key }));
+      server = https;
+    } else server = createServer(handle);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -78,6 +84,7 @@ export class OpenAiHttpServer {
    * every request finished by itself.
    */
   async close(graceMs = 0): Promise<boolean> {
+    this.stopWatching?.();
     const s = this.server;
     this.server = undefined;
     if (!s) return true;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { connectivityState, Metadata, status, type Client, type ClientWritableStream, type Deadline, type ServiceError } from '@grpc/grpc-js';
-import { COMMAND_ROUTING, CommandRouting, METRICS, OPAL_CONFIG, peerClient, peerTlsOf, ProcessMetrics, ROUTED_METADATA, type OpalConfig, type PeerTls } from '@opal/service-runtime';
+import { COMMAND_ROUTING, CommandRouting, GRPC_TLS_FILES, METRICS, OPAL_CONFIG, peerClient, peerTlsOf, ProcessMetrics, ROUTED_METADATA, type OpalConfig, type PeerTls, type TlsFiles } from '@opal/service-runtime';
 import { activeTraceHeaders } from '@opal/event-log';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import { datanetStream } from '../../domain/ingest.events.js';
@@ -45,9 +45,10 @@ export class IngestForwarding implements OnApplicationShutdown {
     @Inject(COMMAND_ROUTING) private readonly routing: CommandRouting,
     @Inject(METRICS) private readonly metrics: ProcessMetrics,
     @Optional() @Inject(OPAL_CONFIG) config?: Pick<OpalConfig, 'grpcTls'>,
+    @Optional() @Inject(GRPC_TLS_FILES) tlsFiles?: TlsFiles | null,
   ) {
-    // The replicas' gRPC ports speak TLS when this one's does.
-    this.tls = peerTlsOf(config?.grpcTls);
+    // The replicas' gRPC ports speak TLS when this one's does, with its files as they are now.
+    this.tls = peerTlsOf(tlsFiles ?? undefined, config?.grpcTls?.serverName);
     // Connect to each new owner as soon as the group names it, so that its first commands find the
     // connection up instead of being decided here (and racing it). Owners gone (pods replaced, with
     // new addresses) are let go, once the calls still on their way there have had time to finish.

@@ -1,0 +1,208 @@
+// A certificate renewed on disk is served without a restart: TlsFiles on a real grpc-js server and
+// a peer's channel (its client certificate), then `opal up` with its gRPC and HTTPS ports, as a
+// Kubernetes Secret that cert-manager renews. Files caught half written are refused, and the
+// certificate before them stays in use. Certificates made with openssl.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeGenericClientConstructor, Server, type Client, type ServiceDefinition } from '@grpc/grpc-js';
+import { peerChannel, ReloadingServerCredentials, TlsFiles, type TlsPaths } from '@opal/service-runtime';
+import { OpalProcess, call, grpcClient, makeTestCertificates, renewTestCertificate, wallet, withOutputOnFailure } from '@opal/testkit';
+import { sample, scrape } from './scale-out/metrics-scrape.js';
+
+const NAME = 'opal.test';
+const dir = mkdtempSync(join(tmpdir(), 'opal-tls-reload-'));
+const certs = await makeTestCertificates(dir, NAME);
+const skip = certs ? false : 'the openssl command is not installed (it makes the test certificates)';
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const read = (path: string) => readFileSync(path, 'utf8');
+const serialOf = (path: string) => new X509Certificate(read(path)).serialNumber;
+
+/** Writes `text` to `path` as a Secret volume changes a file: whole, in one step. */
+function replace(path: string, text: string): void {
+  writeFileSync(`${path}.new`, text);
+  renameSync(`${path}.new`, path);
+}
+
+/** The serial number of the certificate a TLS server on this port shows a client that trusts the test CA and names NAME. */
+function servedSerial(port: number, alpn: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: NAME, ca: read(certs!.ca), ALPNProtocols: [alpn], cert: read(certs!.client.cert), key: read(certs!.client.key) }, () => {
+      const serial = socket.getPeerCertificate().serialNumber;
+      socket.end();
+      resolve(serial);
+    });
+    socket.once('error', reject);
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T>, done: (value: T) => boolean, withinMs = 10_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const value = await probe();
+    if (done(value)) return value;
+    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)} after ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One unary method that answers with the serial number of the client certificate the server saw. */
+const whoAmI: ServiceDefinition = {
+  whoAmI: {
+    path: '/opal.test.WhoAmI/WhoAmI',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  },
+};
+const WhoAmIClient = makeGenericClientConstructor(whoAmI, 'WhoAmI');
+const ask = (client: Client) =>
+  new Promise<string>((resolve, reject) => (client as unknown as Record<string, (req: Buffer, cb: (e: Error | null, r?: Buffer) => void) => void>).whoAmI!(Buffer.alloc(0), (e, r) => (e ? reject(e) : resolve(r!.toString()))));
+
+describe('TlsFiles on a gRPC server and a peer channel', { skip, timeout: 60_000 }, () => {
+  const live = join(dir, 'in-process');
+  const paths = { server: { cert: join(live, 'server.crt'), key: join(live, 'server.key'), clientCa: join(live, 'ca.crt') }, peer: { cert: join(live, 'peer.crt'), key: join(live, 'peer.key'), ca: join(live, 'ca.crt') } };
+  const filesOf = (port: string, p: TlsPaths) => new TlsFiles(port, p, { cert: read(p.cert), key: read(p.key), ...(p.clientCa && { clientCa: read(p.clientCa) }), ...(p.ca && { ca: read(p.ca) }) });
+  let server: Server;
+  let port = 0;
+  let serverFiles: TlsFiles;
+  let peerFiles: TlsFiles;
+  const clients: Client[] = [];
+  /** A new client, on a connection of its own (not one another client of the same target keeps). */
+  const newClient = () => {
+    const { credentials, options } = peerChannel({ files: peerFiles, serverName: NAME });
+    const c = new WhoAmIClient(`127.0.0.1:${port}`, credentials, { ...options, 'grpc.use_local_subchannel_pool': 1 });
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    mkdirSync(live);
+    copyFileSync(certs!.ca, join(live, 'ca.crt'));
+    copyFileSync(certs!.server.cert, paths.server.cert);
+    copyFileSync(certs!.server.key, paths.server.key);
+    copyFileSync(certs!.client.cert, paths.peer.cert);
+    copyFileSync(certs!.client.key, paths.peer.key);
+    serverFiles = filesOf('grpc', paths.server);
+    peerFiles = filesOf('peer', paths.peer);
+    server = new Server();
+    server.addService(whoAmI, { whoAmI: (c: { getAuthContext(): { sslPeerCertificate?: { serialNumber: string } } | null }, cb: (e: null, r: Buffer) => void) => cb(null, Buffer.from(c.getAuthContext()?.sslPeerCertificate?.serialNumber ?? '')) });
+    port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', new ReloadingServerCredentials(serverFiles), (e, p) => (e ? reject(e) : resolve(p))));
+  });
+  after(() => {
+    for (const c of clients) c.close();
+    server?.forceShutdown();
+  });
+
+  it('serves, and shows, a renewed certificate on new connections; connections open before keep going', async () => {
+    const before = newClient();
+    assert.equal(await ask(before), serialOf(certs!.client.cert), 'the server saw the peer certificate');
+    assert.equal(await servedSerial(port, 'h2'), serialOf(certs!.server.cert));
+
+    const server2 = await renewTestCertificate(certs!, dir, 'server-2', NAME);
+    const peer2 = await renewTestCertificate(certs!, dir, 'peer-2', NAME);
+    replace(paths.server.cert, read(server2.cert));
+    replace(paths.server.key, read(server2.key));
+    replace(paths.peer.cert, read(peer2.cert));
+    replace(paths.peer.key, read(peer2.key));
+    assert.equal((await serverFiles.reload()).kind, 'reloaded');
+    assert.equal((await peerFiles.reload()).kind, 'reloaded');
+    assert.equal((await serverFiles.reload()).kind, 'unchanged');
+
+    assert.equal(await servedSerial(port, 'h2'), serialOf(server2.cert), 'a new connection gets the renewed server certificate');
+    assert.equal(await ask(newClient()), serialOf(peer2.cert), 'a new channel shows the renewed peer certificate');
+    assert.equal(await ask(before), serialOf(certs!.client.cert), 'the connection open before goes on as it began');
+  });
+
+  it('refuses a certificate without its key, and files it cannot read, keeping the certificate in use', async () => {
+    const inUse = await servedSerial(port, 'h2');
+    const server3 = await renewTestCertificate(certs!, dir, 'server-3', NAME);
+    // Halfway through a rotation that writes one file and then the other.
+    replace(paths.server.cert, read(server3.cert));
+    const refused = await serverFiles.reload();
+    assert.equal(refused.kind, 'refused');
+    assert.match(refused.kind === 'refused' ? refused.error.message : '', /grpc TLS files: the key is not the certificate's .*; the ones in use stay/);
+    assert.deepEqual(await serverFiles.reload(), { kind: 'refused', error: (refused as { error: Error }).error, first: false }, 'reported once, not at every read');
+    assert.equal(await servedSerial(port, 'h2'), inUse);
+    replace(paths.server.key, read(server3.key));
+    assert.equal((await serverFiles.reload()).kind, 'reloaded');
+    assert.equal(await servedSerial(port, 'h2'), serialOf(server3.cert));
+
+    rmSync(paths.server.key);
+    const missing = await serverFiles.reload();
+    assert.equal(missing.kind, 'refused');
+    assert.match(missing.kind === 'refused' ? missing.error.message : '', /grpc TLS files: ENOENT/);
+    assert.equal(await servedSerial(port, 'h2'), serialOf(server3.cert));
+    writeFileSync(paths.server.key, read(server3.key));
+    assert.equal((await serverFiles.reload()).kind, 'unchanged');
+  });
+});
+
+describe('opal up with its certificate renewed on disk', { skip, timeout: 120_000 }, () => {
+  const live = join(dir, 'secret');
+  const file = (name: string) => join(live, name);
+  let node: OpalProcess;
+  before(async () => {
+    mkdirSync(live);
+    copyFileSync(certs!.ca, file('ca.crt'));
+    copyFileSync(certs!.server.cert, file('tls.crt'));
+    copyFileSync(certs!.server.key, file('tls.key'));
+    node = new OpalProcess(join(dir, 'up'), {
+      env: {
+        OPAL_GRPC_TLS_CERT_FILE: file('tls.crt'),
+        OPAL_GRPC_TLS_KEY_FILE: file('tls.key'),
+        OPAL_GRPC_TLS_CLIENT_CA_FILE: file('ca.crt'),
+        OPAL_HTTP_TLS_CERT_FILE: file('tls.crt'),
+        OPAL_HTTP_TLS_KEY_FILE: file('tls.key'),
+        OPAL_TLS_RELOAD_MS: '200',
+        OPAL_METRICS_PORT: '0',
+      },
+    });
+    await node.start();
+  });
+  after(() => node?.stop());
+
+  it('serves the renewed certificate on its gRPC and HTTPS ports, refusing a half-written renewal until it is whole', async () => {
+    await withOutputOnFailure({ node }, async () => {
+      const tls = { ca: read(certs!.ca), serverName: NAME, cert: read(certs!.client.cert), key: read(certs!.client.key) };
+      const client = grpcClient(node.url, 'ingest', tls);
+      await call(client, 'createDatanet', { datanetId: 'renewed', name: 'Renewed', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
+      const first = serialOf(certs!.server.cert);
+      assert.deepEqual([await servedSerial(node.port, 'h2'), await servedSerial(node.httpPort, 'http/1.1')], [first, first]);
+      const expiry = (m: string) => sample(m, 'opal_tls_certificate_expiry_timestamp_seconds', { port: 'grpc' });
+      assert.equal(expiry(await scrape(node.metricsPort)), Math.floor(Date.parse(new X509Certificate(read(certs!.server.cert)).validTo) / 1000));
+
+      const renewed = await renewTestCertificate(certs!, dir, 'up-renewed', NAME);
+      replace(file('tls.crt'), read(renewed.cert));
+      // Its key is not there yet: both ports refuse the pair once, and keep serving the first certificate.
+      const refused = await until('refusals counted', () => scrape(node.metricsPort), (m) => ['grpc', 'http'].every((port) => sample(m, 'opal_tls_reloads_total', { port, outcome: 'refused' }) === 1));
+      assert.equal(sample(refused, 'opal_tls_reloads_total', { port: 'grpc', outcome: 'reloaded' }), 0);
+      assert.deepEqual([await servedSerial(node.port, 'h2'), await servedSerial(node.httpPort, 'http/1.1')], [first, first]);
+      replace(file('tls.key'), read(renewed.key));
+      const next = serialOf(renewed.cert);
+      await until('the renewed certificate served', async () => [await servedSerial(node.port, 'h2'), await servedSerial(node.httpPort, 'http/1.1')], (s) => s.every((x) => x === next));
+      const m = await scrape(node.metricsPort);
+      for (const port of ['grpc', 'http']) {
+        assert.equal(sample(m, 'opal_tls_reloads_total', { port, outcome: 'reloaded' }), 1, port);
+        assert.equal(sample(m, 'opal_tls_reloads_total', { port, outcome: 'refused' }), 1, `${port}: reported once`);
+      }
+      assert.equal(expiry(m), Math.floor(Date.parse(new X509Certificate(read(renewed.cert)).validTo) / 1000));
+      assert.match(node.output(), /"reason":"grpc TLS files: the key is not the certificate's \(subject CN=opal.test\); the ones in use stay".*TLS files changed but were not taken/);
+
+      // The client's connection from before goes on; a new client's gets the renewed certificate and works.
+      assert.equal((await call(client, 'getDatanet', { datanetId: 'renewed' })).name, 'Renewed');
+      const fresh = grpcClient(node.url, 'ingest', tls);
+      assert.equal((await call(fresh, 'getDatanet', { datanetId: 'renewed' })).name, 'Renewed');
+      client.close();
+      fresh.close();
+    });
+  });
+});
