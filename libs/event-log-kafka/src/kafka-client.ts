@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type Admin, type LogEntry, type SASLOptions } from 'kafkajs';
 import { EventLogError } from '@opal/event-log';
 import { cursorKey, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
+import { checkKeepsEveryEvent } from './topic-retention.js';
 
 const LEVELS = { nothing: logLevel.NOTHING, error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO, debug: logLevel.DEBUG };
 
@@ -45,13 +46,16 @@ export function connectError(options: KafkaEventLogOptions, error: unknown): Eve
 
 /**
  * Creates the domain topics and the dead-letter topic when missing; existing topics are left as they
- * are, but must match this process's layout and partition counts (else INVALID_ARGUMENT).
+ * are, but must match this process's layout and partition counts (else INVALID_ARGUMENT), and must
+ * keep every event and still hold every one given them (else FAILED_PRECONDITION; see
+ * checkKeepsEveryEvent).
  */
 export async function ensureTopics(admin: Admin, topics: ResolvedTopics): Promise<void> {
   const existing = new Set(await admin.listTopics());
   await checkLayout(admin, topics, existing);
   await createMissingTopics(admin, topics, existing);
   await checkPartitionCounts(admin, topics);
+  await checkKeepsEveryEvent(admin, topics);
 }
 
 /**
@@ -150,21 +154,26 @@ export async function createTopicsWithLeaders(admin: Admin, options: Omit<Parame
 }
 
 /**
- * High watermark (next offset to be written) of every partition of `topic`. kafkajs retries this
- * only on UNKNOWN_TOPIC_OR_PARTITION; other retriable answers (NOT_LEADER_FOR_PARTITION while a
- * partition's leader takes over, as on a broker started a moment ago, or in an election) are
- * retried here, for up to about 10 s.
+ * First offset still held (`low`) and high watermark (`high`, next offset to be written) of every
+ * partition of `topic`. kafkajs retries this only on UNKNOWN_TOPIC_OR_PARTITION; other retriable
+ * answers (NOT_LEADER_FOR_PARTITION while a partition's leader takes over, as on a broker started a
+ * moment ago, or in an election) are retried here, for up to about 10 s.
  */
-export async function highWatermarks(admin: Admin, topic: string): Promise<Map<number, number>> {
+export async function partitionOffsets(admin: Admin, topic: string): Promise<{ partition: number; low: number; high: number }[]> {
   for (let attempt = 1, delay = 100; ; attempt++, delay = Math.min(delay * 2, 2000)) {
     try {
       const offsets = await admin.fetchTopicOffsets(topic);
-      return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+      return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
     } catch (error) {
       if (!(error as { retriable?: boolean }).retriable || attempt >= 8) throw error;
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+}
+
+/** High watermark (next offset to be written) of every partition of `topic` (see partitionOffsets). */
+export async function highWatermarks(admin: Admin, topic: string): Promise<Map<number, number>> {
+  return new Map((await partitionOffsets(admin, topic)).map((o) => [o.partition, o.high]));
 }
 
 /**
