@@ -166,6 +166,9 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
               // Pod a serves a certificate with 10 days left at the start (a minute gone each minute); pod b renewed (a year left).
               { series: 'opal_tls_certificate_expiry_timestamp_seconds{port="grpc",pod="ingest-a"}', values: `${10 * 86400}x60` },
               { series: 'opal_tls_certificate_expiry_timestamp_seconds{port="grpc",pod="ingest-b"}', values: `${365 * 86400}x60` },
+              // Someone sets a topic's retention at minute 30; both pods see it at their next check.
+              { series: 'opal_event_log_retention_problems{pod="ingest-a"}', values: '0x30 1x30' },
+              { series: 'opal_event_log_retention_problems{pod="ingest-b"}', values: '0x31 1x29' },
               // Pod a refuses the files it reads at minute 20 (once), pod b never.
               { series: 'opal_tls_reloads_total{port="grpc",outcome="refused",pod="ingest-a"}', values: '0x20 1x40' },
               { series: 'opal_tls_reloads_total{port="grpc",outcome="refused",pod="ingest-b"}', values: '0x60' },
@@ -177,6 +180,8 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
               { eval_time: '30m', alertname: 'OpalReadModelLagging', exp_alerts: [firing('OpalReadModelLagging', { projection: 'ingest.contributions' }, '20000')] },
               { eval_time: '8m', alertname: 'OpalCommandOwnerNotConnected', exp_alerts: [] },
               { eval_time: '30m', alertname: 'OpalCommandOwnerNotConnected', exp_alerts: [firing('OpalCommandOwnerNotConnected', { pod: 'ingest-a' }, '5')] },
+              { eval_time: '29m', alertname: 'OpalEventLogNotKeepingEvents', exp_alerts: [] },
+              { eval_time: '31m', alertname: 'OpalEventLogNotKeepingEvents', exp_alerts: [firing('OpalEventLogNotKeepingEvents', {}, '1')] },
               { eval_time: '5m', alertname: 'OpalTlsCertificateExpiring', exp_alerts: [] },
               { eval_time: '15m', alertname: 'OpalTlsCertificateExpiring', exp_alerts: [firing('OpalTlsCertificateExpiring', { pod: 'ingest-a', port: 'grpc' }, '9d 23h 45m 0s')] },
               { eval_time: '19m', alertname: 'OpalTlsReloadRefused', exp_alerts: [] },

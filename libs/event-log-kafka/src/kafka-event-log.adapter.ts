@@ -21,6 +21,7 @@ import {
 import { AppendBatcher } from './append-batcher.js';
 import { readDeadLetters, type DeadLetterRecord } from './dead-letter.js';
 import { connectError, createKafka, ensureTopics, logEnds } from './kafka-client.js';
+import { retentionProblems } from './topic-retention.js';
 import { BrokerProbe } from './broker-probe.js';
 import { cursorKey, DEFAULT_INDEX_MEMORY_BYTES, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
 import { KafkaSubscription } from './kafka-subscription.js';
@@ -73,6 +74,17 @@ export class KafkaEventLog implements EventLog {
   /** Whether a broker answers now, asked once without retries (EventLog.reachable; BrokerProbe). */
   reachable(): Promise<boolean> {
     return this.closed ? Promise.resolve(false) : this.probe.reachable();
+  }
+
+  /**
+   * What keeps the log's topics from keeping every event now (a setting under which Kafka deletes
+   * events, a partition that lost its first records), one line each; empty when nothing does. A
+   * start refuses any of these (checkKeepsEveryEvent); this asks again while the process runs, as
+   * a topic's settings can be changed under it (the metric opal_event_log_retention_problems).
+   */
+  retentionProblems(): Promise<string[]> {
+    this.assertOpen();
+    return retentionProblems(this.admin, this.topics);
   }
 
   /**

@@ -63,11 +63,16 @@ describe('kafka event log: topics that do not keep every event', { skip: infra.s
     }
   });
 
-  it('refuses a topic set to delete by size, or to compact, after it was created', async () => {
+  it('refuses a topic set to delete by size, or to compact, after it was created; a running log sees it too', async () => {
     const options = optionsOf('retention-altered');
     const prefix = options.topics!.prefix!;
-    await (await KafkaEventLog.connect(options)).close();
+    const running = await KafkaEventLog.connect(options);
+    assert.deepEqual(await running.retentionProblems(), []);
     await alter(`${prefix}events`, { 'retention.bytes': '1073741824' });
+    const seen = await running.retentionProblems();
+    assert.equal(seen.length, 1);
+    assert.match(seen[0]!, /retention\.bytes is 1073741824/);
+    await running.close();
     await assert.rejects(KafkaEventLog.connect(options), (e: { code?: string; message: string }) => refused(`topic ${prefix}events: retention.bytes is 1073741824`)(e) && !e.message.includes('alpha'));
     await alter(`${prefix}events`, {});
     await alter(`${prefix}alpha`, { 'cleanup.policy': 'compact' });

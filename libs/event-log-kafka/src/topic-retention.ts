@@ -24,6 +24,12 @@ const KEEPS_EVERYTHING: Readonly<Record<string, { readonly ok: (value: string) =
  * copies and is not checked.
  */
 export async function checkKeepsEveryEvent(admin: Admin, topics: ResolvedTopics): Promise<void> {
+  const problems = await retentionProblems(admin, topics);
+  if (problems.length > 0) throw new EventLogError('FAILED_PRECONDITION', `the event log must keep every event: ${problems.join('; ')}`);
+}
+
+/** What keeps the domain topics from keeping every event (see checkKeepsEveryEvent), one line each; empty when nothing does. */
+export async function retentionProblems(admin: Admin, topics: ResolvedTopics): Promise<string[]> {
   const names = topics.all.map((t) => t.topic);
   const described = await admin
     .describeConfigs({
@@ -51,10 +57,11 @@ export async function checkKeepsEveryEvent(admin: Admin, topics: ResolvedTopics)
       }
     }
   }
-  if (problems.length > 0) throw new EventLogError('FAILED_PRECONDITION', `the event log must keep every event: ${problems.join('; ')}`);
+  return problems;
 }
 
 function days(ms: string): string {
   const n = Number(ms) / 86_400_000;
-  return Number.isFinite(n) ? `${Math.round(n * 100) / 100} days` : ms;
+  const rounded = Math.round(n * 100) / 100;
+  return Number.isFinite(n) ? `${rounded} day${rounded === 1 ? '' : 's'}` : ms;
 }

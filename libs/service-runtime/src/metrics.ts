@@ -219,6 +219,7 @@ export class ProcessMetrics {
    */
   meteredLog(log: EventLog): EventLog {
     if (hasIndex(log)) this.watchIndex(log);
+    if (hasRetention(log)) this.watchRetention(log);
     return new MeteredEventLog(log, (outcome, events, s) => {
       this.appends.inc({ outcome });
       if (outcome === 'ok') this.appendedEvents.inc(events);
@@ -256,6 +257,30 @@ export class ProcessMetrics {
     });
   }
 
+  /**
+   * Whether the log's topics still keep every event (KafkaEventLog.retentionProblems), asked at a
+   * scrape at most once a minute: a topic's settings can be changed under a running process, and its
+   * oldest events are then deleted when the new retention runs out. A log that does not answer in
+   * time leaves the series out for that scrape.
+   */
+  private watchRetention(log: RetentionCheckedLog): void {
+    let last: { at: number; problems: Promise<number | undefined> } | undefined;
+    new Gauge({
+      name: 'opal_event_log_retention_problems',
+      help: "Settings of the log's topics under which Kafka deletes events, and partitions that lost their first records (0: every event kept)",
+      registers: [this.registry],
+      async collect() {
+        if (!last || performance.now() - last.at > RETENTION_CHECK_MS) {
+          last = { at: performance.now(), problems: withTimeout(log.retentionProblems(), LAG_TIMEOUT_MS).then((p) => p.length, () => undefined) };
+        }
+        const problems = await last.problems;
+        this.reset();
+        if (problems === undefined) last = undefined;
+        else this.set(problems);
+      },
+    });
+  }
+
   async exposition(): Promise<string> {
     const registry = this.included.length === 0 ? this.registry : Registry.merge([this.registry, ...this.included]);
     return registry.metrics();
@@ -270,6 +295,10 @@ type AppendOutcome = 'ok' | 'conflict' | 'error';
 
 type IndexedLog = { indexFootprint(): { events: number; bytesInMemory: number; bytesInFile: number; restoredEvents?: number } };
 const hasIndex = (log: EventLog): log is EventLog & IndexedLog => typeof (log as Partial<IndexedLog>).indexFootprint === 'function';
+type RetentionCheckedLog = { retentionProblems(): Promise<string[]> };
+const hasRetention = (log: EventLog): log is EventLog & RetentionCheckedLog => typeof (log as Partial<RetentionCheckedLog>).retentionProblems === 'function';
+/** The least time between two checks of the log's topics' retention (watchRetention). */
+const RETENTION_CHECK_MS = 60_000;
 
 /** Delegates to the log; refuses misplaced events; reports each append's outcome and time. */
 class MeteredEventLog implements EventLog {
