@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { makeGenericClientConstructor, Server, type Client, type ServiceDefinition } from '@grpc/grpc-js';
 import { peerChannel, ReloadingServerCredentials, TlsFiles, type TlsPaths } from '@opal/service-runtime';
 import { OpalProcess, call, grpcClient, makeTestCertificates, renewTestCertificate, wallet, withOutputOnFailure } from '@opal/testkit';
+import { deleteTopics, ensureInfra } from '@opal/test-infra';
+import { rootCertificates } from 'node:tls';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
 
 const NAME = 'opal.test';
@@ -203,6 +205,64 @@ describe('opal up with its certificate renewed on disk', { skip, timeout: 120_00
       assert.equal((await call(fresh, 'getDatanet', { datanetId: 'renewed' })).name, 'Renewed');
       client.close();
       fresh.close();
+    });
+  });
+});
+
+const kafka = await ensureInfra(['kafka']);
+const secure = kafka.skipped ? undefined : kafka.endpoints.kafkaSecure;
+
+describe('opal serve on Kafka with its CA file renewed on disk', { skip: secure ? false : kafka.skipped ? kafka.reason : 'no TLS listener among the Kafka servers', timeout: 120_000 }, () => {
+  const live = join(dir, 'kafka-secret');
+  const caFile = join(live, 'ca.crt');
+  const prefix = `opal-tls-reload-${process.pid}.`;
+  let node: OpalProcess;
+  before(async () => {
+    mkdirSync(live);
+    copyFileSync(secure!.caFile, caFile);
+    node = new OpalProcess(join(dir, 'serve-kafka'), {
+      command: ['serve', 'ingest'],
+      env: {
+        OPAL_EVENT_LOG: `kafka://${secure!.brokers}`,
+        OPAL_KAFKA_TOPIC_PREFIX: prefix,
+        OPAL_KAFKA_TLS_CA_FILE: caFile,
+        OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+        OPAL_KAFKA_SASL_USERNAME: secure!.username,
+        OPAL_KAFKA_SASL_PASSWORD: secure!.password,
+        OPAL_TLS_RELOAD_MS: '200',
+        OPAL_METRICS_PORT: '0',
+        OPAL_INGEST_WORKERS: '0',
+      },
+    });
+    await node.start();
+  });
+  after(async () => {
+    await node?.stop();
+    if (!kafka.skipped) await deleteTopics([kafka.endpoints.kafkaBrokers!], prefix).catch(() => {});
+  });
+
+  it('refuses a CA file caught half written, and takes a renewed bundle, serving throughout', async () => {
+    await withOutputOnFailure({ node }, async () => {
+      const client = grpcClient(node.url, 'ingest');
+      await call(client, 'createDatanet', { datanetId: 'kafka-ca', name: 'Kafka CA', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
+      const reloads = (m: string, outcome: string) => sample(m, 'opal_tls_reloads_total', { port: 'kafka', outcome });
+      const expiry = (m: string) => sample(m, 'opal_tls_certificate_expiry_timestamp_seconds', { port: 'kafka' });
+      const brokersCa = new X509Certificate(read(secure!.caFile));
+      assert.equal(expiry(await scrape(node.metricsPort)), Math.floor(Date.parse(brokersCa.validTo) / 1000), "the CA's expiry, as the client shows no certificate");
+
+      const half = read(secure!.caFile).slice(0, 200);
+      replace(caFile, half);
+      await until('the half-written CA refused', () => scrape(node.metricsPort), (m) => reloads(m, 'refused') === 1);
+      assert.match(node.output(), /"port":"kafka","reason":"kafka TLS files: the CA does not parse: .*; the ones in use stay".*TLS files changed but were not taken/);
+
+      // The renewed CA published beside the one before, as a cluster CA is renewed.
+      replace(caFile, `${rootCertificates[0]}\n${read(secure!.caFile)}`);
+      const m = await until('the renewed bundle taken', () => scrape(node.metricsPort), (text) => reloads(text, 'reloaded') === 1);
+      assert.equal(reloads(m, 'refused'), 1);
+      assert.equal(expiry(m), Math.floor(Date.parse(new X509Certificate(rootCertificates[0]!).validTo) / 1000), 'the first certificate of the bundle now');
+      await call(client, 'createDatanet', { datanetId: 'kafka-ca-2', name: 'Kafka CA 2', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
+      assert.equal((await call(client, 'getDatanet', { datanetId: 'kafka-ca-2' })).name, 'Kafka CA 2');
+      client.close();
     });
   });
 });

@@ -12,7 +12,7 @@ export function createKafka(options: KafkaEventLogOptions, retries = 8): Kafka {
   return new Kafka({
     clientId: options.clientId ?? 'opal',
     brokers: [...options.brokers],
-    ssl: tls === true ? true : tls ? { ca: tls.ca === undefined ? undefined : [tls.ca], cert: tls.cert, key: tls.key } : undefined,
+    ssl: sslOf(tls),
     sasl: options.sasl ? (options.sasl as SASLOptions) : undefined,
     connectionTimeout: options.connectionTimeoutMs ?? 3000,
     logLevel: level,
@@ -24,6 +24,26 @@ export function createKafka(options: KafkaEventLogOptions, retries = 8): Kafka {
       process.stderr.write(`[kafkajs ${entry.namespace}] ${message} ${JSON.stringify(rest)}\n`);
     },
   });
+}
+
+/**
+ * kafkajs's TLS settings for `tls`, read when each connection to a broker is opened (kafkajs hands
+ * this object to tls.connect as it is): where `tls` reads files renewed on disk (a Secret rotated),
+ * the next connection uses them.
+ */
+function sslOf(tls: KafkaEventLogOptions['tls']) {
+  if (tls === undefined || tls === true) return tls;
+  return {
+    get ca() {
+      return tls.ca === undefined ? undefined : [tls.ca];
+    },
+    get cert() {
+      return tls.cert;
+    },
+    get key() {
+      return tls.key;
+    },
+  };
 }
 
 /**

@@ -1,9 +1,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import { deleteTopics } from '@opal/test-infra';
 import { EventLogError } from '@opal/event-log';
 import { KafkaEventLog } from './kafka-event-log.adapter.js';
+import { createKafka } from './kafka-client.js';
 import type { KafkaEventLogOptions } from './kafka-event-log.options.js';
 import { brokers, ev, infra, optionsFor, run } from './kafka-test-kit.js';
 
@@ -58,5 +60,30 @@ describe('kafka event log over TLS with SASL', { skip }, () => {
     }
     // The broker's certificate is self-signed: the system's CAs do not vouch for it.
     await assert.rejects(KafkaEventLog.connect(over(true)), (e: unknown) => e instanceof EventLogError && e.code === 'UNAVAILABLE' && /^tls: .*certificate/.test(e.message));
+  });
+
+  it('reads its TLS settings as each connection opens: a CA renewed under a running client is used from its next connection', async () => {
+    // As the process's view of OPAL_KAFKA_TLS_CA_FILE read again (liveKafkaTls): what it holds now.
+    let trusted = ca;
+    const kafka = createKafka(over({ get ca() { return trusted; } }), 0);
+    const connects = async () => {
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        await admin.describeCluster();
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await admin.disconnect().catch(() => {});
+      }
+    };
+    assert.equal(await connects(), true);
+    // A CA that does not vouch for the brokers (a system root): the next connection checks against it and fails.
+    trusted = rootCertificates[0]!;
+    assert.equal(await connects(), false);
+    // Both CAs, as a cluster CA being renewed is published: connections open again.
+    trusted = `${rootCertificates[0]}\n${ca}`;
+    assert.equal(await connects(), true);
   });
 });

@@ -3,7 +3,7 @@ import { join, resolve, dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { checkedPair, type TlsPaths, type TlsPem } from './tls-files.js';
+import { checkedCa, checkedPair, type KafkaTlsPem, type TlsPaths, type TlsPem } from './tls-files.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -72,7 +72,7 @@ const schema = z.object({
   OPAL_GRPC_TLS_CA_FILE: pemFile.optional(),
   /** With TLS: the name other replicas' certificates are checked for (they are reached by IP; default: that address). */
   OPAL_GRPC_TLS_SERVER_NAME: z.string().regex(/^[A-Za-z0-9.-]+$/, 'a DNS name').optional(),
-  /** How often the TLS files of this process's ports are read again, so a renewed certificate is served without a restart (0: never). */
+  /** How often this process's TLS files (its ports', and Kafka's) are read again, so a renewed certificate is used without a restart (0: never). */
   OPAL_TLS_RELOAD_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   /** Kafka only: TLS to the brokers, trusting the system's CAs, or OPAL_KAFKA_TLS_CA_FILE's (which implies TLS). */
   OPAL_KAFKA_TLS: bool.default(false),
@@ -140,8 +140,11 @@ export type OpalConfig = {
   readonly grpcTls: GrpcTls | undefined;
   /** How often TLS files are read again (0: never); see TlsFiles. */
   readonly tlsReloadMs: number;
-  /** Kafka only: TLS (undefined: plaintext), with the CA to trust and this client's certificate and key, as PEM text. */
-  readonly kafkaTls: { readonly ca?: string; readonly cert?: string; readonly key?: string } | undefined;
+  /**
+   * Kafka only: TLS (undefined: plaintext), with the CA to trust and this client's certificate and
+   * key, as PEM text read at start, and the files they come from (read again: kafkaTlsFiles).
+   */
+  readonly kafkaTls: KafkaTls | undefined;
   /** Kafka only: SASL authentication. */
   readonly kafkaSasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined;
   readonly fsync: boolean;
@@ -167,6 +170,9 @@ export type OpalConfig = {
  * client's). `paths`: the files they were read from, read again while the process runs (TlsFiles).
  */
 export type GrpcTls = TlsPem & { readonly serverName?: string; readonly paths: TlsPaths };
+
+/** TLS to Kafka's brokers: PEM text, each part absent where the system's CAs, or no client certificate, are used; `paths`, their files. */
+export type KafkaTls = KafkaTlsPem & { readonly paths: { readonly [K in keyof KafkaTlsPem]: string | undefined } };
 
 /** A URL as it may be logged: the password of `scheme://user:password@host` masked. */
 export function withoutPassword(url: string): string {
@@ -200,6 +206,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   for (const k of ['OPAL_GRPC_TLS_CLIENT_CA_FILE', 'OPAL_GRPC_TLS_CA_FILE', 'OPAL_GRPC_TLS_SERVER_NAME'] as const) {
     if (v[k] && !v.OPAL_GRPC_TLS_CERT_FILE) problems.push(`  ${k}: only with TLS on the gRPC port (OPAL_GRPC_TLS_CERT_FILE and OPAL_GRPC_TLS_KEY_FILE)`);
+  }
+  for (const k of ['OPAL_KAFKA_TLS_CA_FILE', 'OPAL_GRPC_TLS_CLIENT_CA_FILE', 'OPAL_GRPC_TLS_CA_FILE'] as const) {
+    const text = v[k];
+    if (text === undefined) continue;
+    try {
+      checkedCa(text, 'its certificate');
+    } catch (error) {
+      problems.push(`  ${k}: ${(error as Error).message} (got ${JSON.stringify(picked[k])})`);
+    }
+  }
+  if (v.OPAL_KAFKA_TLS_CERT_FILE && v.OPAL_KAFKA_TLS_KEY_FILE) {
+    try {
+      checkedPair(v.OPAL_KAFKA_TLS_CERT_FILE, v.OPAL_KAFKA_TLS_KEY_FILE);
+    } catch (error) {
+      problems.push(`  OPAL_KAFKA_TLS_KEY_FILE: with OPAL_KAFKA_TLS_CERT_FILE: ${(error as Error).message} (got ${JSON.stringify(picked.OPAL_KAFKA_TLS_KEY_FILE)})`);
+    }
   }
   if (v.OPAL_GRPC_TLS_CERT_FILE && v.OPAL_GRPC_TLS_KEY_FILE) {
     try {
@@ -243,7 +265,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         }
       : undefined,
     tlsReloadMs: v.OPAL_TLS_RELOAD_MS,
-    kafkaTls: tls ? { ca: v.OPAL_KAFKA_TLS_CA_FILE, cert: v.OPAL_KAFKA_TLS_CERT_FILE, key: v.OPAL_KAFKA_TLS_KEY_FILE } : undefined,
+    kafkaTls: tls
+      ? {
+          ca: v.OPAL_KAFKA_TLS_CA_FILE,
+          cert: v.OPAL_KAFKA_TLS_CERT_FILE,
+          key: v.OPAL_KAFKA_TLS_KEY_FILE,
+          paths: { ca: picked.OPAL_KAFKA_TLS_CA_FILE, cert: picked.OPAL_KAFKA_TLS_CERT_FILE, key: picked.OPAL_KAFKA_TLS_KEY_FILE },
+        }
+      : undefined,
     kafkaSasl: v.OPAL_KAFKA_SASL_MECHANISM
       ? { mechanism: v.OPAL_KAFKA_SASL_MECHANISM, username: v.OPAL_KAFKA_SASL_USERNAME!, password: v.OPAL_KAFKA_SASL_PASSWORD! }
       : undefined,

@@ -45,8 +45,10 @@ describe('loadConfig: stopping', () => {
 
 describe('loadConfig: Kafka security', () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-config-tls-'));
-  const pem = join(dir, 'ca.pem');
-  writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  const example = writeExampleCertificate(dir);
+  const pem = example.cert;
+  const broken = join(dir, 'broken.pem');
+  writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
   const notPem = join(dir, 'notes.txt');
   writeFileSync(notPem, 'hello');
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,7 +62,8 @@ describe('loadConfig: Kafka security', () => {
     const c = loadConfig({ OPAL_KAFKA_TLS_CA_FILE: pem, OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512', OPAL_KAFKA_SASL_USERNAME: 'opal', OPAL_KAFKA_SASL_PASSWORD: 's3cret' });
     assert.ok(c.kafkaTls && c.kafkaTls.ca?.startsWith('-----BEGIN CERTIFICATE-----'));
     assert.deepEqual(c.kafkaSasl, { mechanism: 'scram-sha-512', username: 'opal', password: 's3cret' });
-    assert.deepEqual(loadConfig({ OPAL_KAFKA_TLS: 'true' }).kafkaTls, { ca: undefined, cert: undefined, key: undefined });
+    assert.deepEqual(c.kafkaTls.paths, { ca: pem, cert: undefined, key: undefined }, 'read again while the process runs (kafkaTlsFiles)');
+    assert.deepEqual(loadConfig({ OPAL_KAFKA_TLS: 'true' }).kafkaTls, { ca: undefined, cert: undefined, key: undefined, paths: { ca: undefined, cert: undefined, key: undefined } });
   });
 
   it('names each missing or unreadable piece', () => {
@@ -72,6 +75,8 @@ describe('loadConfig: Kafka security', () => {
     refused({ OPAL_KAFKA_SASL_USERNAME: 'opal', OPAL_KAFKA_SASL_PASSWORD: 'x' }, /OPAL_KAFKA_SASL_MECHANISM: required/);
     refused({ OPAL_KAFKA_SASL_MECHANISM: 'gssapi' }, /OPAL_KAFKA_SASL_MECHANISM/);
     refused({ OPAL_KAFKA_TLS_CERT_FILE: pem }, /OPAL_KAFKA_TLS_KEY_FILE: a client certificate and its key go together/);
+    refused({ OPAL_KAFKA_TLS_CERT_FILE: pem, OPAL_KAFKA_TLS_KEY_FILE: example.otherKey }, /OPAL_KAFKA_TLS_KEY_FILE: with OPAL_KAFKA_TLS_CERT_FILE: the key is not the certificate's/);
+    refused({ OPAL_KAFKA_TLS_CA_FILE: broken }, /OPAL_KAFKA_TLS_CA_FILE: its certificate does not parse/);
   });
 });
 

@@ -55,44 +55,46 @@ export type TlsReloadReport = {
 };
 
 /**
- * A port's certificate, key and CAs, read from their files at start and again every `intervalMs`
- * (see watch), so a certificate renewed on disk (a Kubernetes Secret that cert-manager rotates) is
- * served without a restart. Files are only taken together and only once they check out: a key
- * that is not the certificate's, or a file caught half written, leaves the ones in use as they are
- * until a later read finds them right. Whoever serves with them (a gRPC server, its clients to the
- * other replicas, an HTTPS server) listens with onChange; connections already open keep the
- * certificate they began with, new ones get the new one.
+ * PEM files read at start and again every `intervalMs` (see watch), so a certificate renewed on
+ * disk (a Kubernetes Secret that cert-manager or an operator rotates) is used without a restart.
+ * Files are only taken together and only once `check` accepts them: a key that is not the
+ * certificate's, or a file caught half written, leaves the ones in use as they are until a later
+ * read finds them right. Whoever uses them (a gRPC server, its clients to the other replicas, an
+ * HTTPS server, a Kafka client) listens with onChange or reads `current` for each new connection;
+ * connections already open keep the certificate they began with.
  */
-export class TlsFiles {
-  private pem: TlsPem;
+export class PemFiles<T extends Readonly<Record<string, string | undefined>>> {
+  private pem: T;
   private leaf: X509Certificate;
-  private readonly listeners = new Set<(pem: TlsPem) => void>();
+  private readonly listeners = new Set<(pem: T) => void>();
   private timer: NodeJS.Timeout | undefined;
   /** The digest of files last refused, so each bad set is reported once, not at every read. */
   private refusedDigest: string | undefined;
   private reading: Promise<TlsReloadOutcome> | undefined;
 
   constructor(
-    /** The port's name in logs and metrics (`grpc`, `http`). */
+    /** What they are for, in logs and metrics (`grpc`, `http`, `kafka`). */
     readonly port: string,
-    private readonly paths: TlsPaths,
-    initial: TlsPem,
+    private readonly paths: { readonly [K in keyof T]: string | undefined },
+    initial: T,
+    /** Throws saying what is wrong with a set of files; else the certificate whose expiry counts. */
+    private readonly check: (pem: T) => X509Certificate,
   ) {
-    this.leaf = checkedPair(initial.cert, initial.key);
+    this.leaf = check(initial);
     this.pem = initial;
   }
 
-  get current(): TlsPem {
+  get current(): T {
     return this.pem;
   }
 
-  /** The certificate in use: its subject, and when it stops being valid. */
+  /** The certificate in use whose expiry counts (a port's own; a client's CA where it shows none). */
   get certificate(): X509Certificate {
     return this.leaf;
   }
 
   /** Calls `listener` with each new set of files taken; returns its removal. */
-  onChange(listener: (pem: TlsPem) => void): () => void {
+  onChange(listener: (pem: T) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -122,25 +124,24 @@ export class TlsFiles {
   }
 
   private async readFiles(): Promise<TlsReloadOutcome> {
-    let next: TlsPem;
+    const keys = Object.keys(this.paths).filter((k) => this.paths[k] !== undefined).sort();
+    let next: T;
     try {
-      const read = async (path: string | undefined) => (path === undefined ? undefined : readFile(path, 'utf8'));
-      const [cert, key, clientCa, ca] = await Promise.all([read(this.paths.cert), read(this.paths.key), read(this.paths.clientCa), read(this.paths.ca)]);
-      next = { cert: cert!, key: key!, ...(clientCa !== undefined && { clientCa }), ...(ca !== undefined && { ca }) };
+      const texts = await Promise.all(keys.map((k) => readFile(this.paths[k]!, 'utf8')));
+      next = Object.fromEntries(keys.map((k, i) => [k, texts[i]])) as T;
     } catch (error) {
       return this.refuse(new Error(`${this.port} TLS files: ${(error as Error).message}`), String((error as Error).message));
     }
-    if (same(next, this.pem)) {
+    if (keys.every((k) => next[k] === this.pem[k])) {
       this.refusedDigest = undefined;
       return { kind: 'unchanged' };
     }
     let leaf: X509Certificate;
     try {
-      leaf = checkedPair(next.cert, next.key);
-      if (next.clientCa !== undefined) checkedCa(next.clientCa, 'the client CA');
-      if (next.ca !== undefined) checkedCa(next.ca, 'the CA');
+      leaf = this.check(next);
     } catch (error) {
-      return this.refuse(new Error(`${this.port} TLS files: ${(error as Error).message}; the ones in use stay`), digestOf(next));
+      const digest = createHash('sha256').update(JSON.stringify(keys.map((k) => next[k]))).digest('hex');
+      return this.refuse(new Error(`${this.port} TLS files: ${(error as Error).message}; the ones in use stay`), digest);
     }
     this.pem = next;
     this.leaf = leaf;
@@ -156,19 +157,59 @@ export class TlsFiles {
   }
 }
 
+/** A server port's certificate, key and CAs (see PemFiles): the key must be the certificate's, and the CAs must parse. */
+export class TlsFiles extends PemFiles<TlsPem> {
+  constructor(port: string, paths: TlsPaths, initial: TlsPem) {
+    super(port, paths, initial, (pem) => {
+      const leaf = checkedPair(pem.cert, pem.key);
+      if (pem.clientCa !== undefined) checkedCa(pem.clientCa, 'the client CA');
+      if (pem.ca !== undefined) checkedCa(pem.ca, 'the CA');
+      return leaf;
+    });
+  }
+}
+
+/** TLS to Kafka's brokers, as PEM text: the CA to trust (the system's without it), and the client's certificate and key where brokers ask for one. */
+export type KafkaTlsPem = { readonly ca?: string; readonly cert?: string; readonly key?: string };
+
+/**
+ * The Kafka client's TLS files (see PemFiles): its certificate and key must go together, its CA must
+ * parse. The expiry that counts is the client certificate's, or the CA's where it shows none.
+ * Undefined where no file is given (TLS trusting the system's CAs).
+ */
+export function kafkaTlsFiles(tls: KafkaTlsPem & { readonly paths: { readonly [K in keyof KafkaTlsPem]: string | undefined } }): PemFiles<KafkaTlsPem> | undefined {
+  const { paths, ...pem } = tls;
+  if (paths.ca === undefined && paths.cert === undefined) return undefined;
+  return new PemFiles<KafkaTlsPem>('kafka', paths, pem, (next) => {
+    if (next.ca !== undefined) checkedCa(next.ca, 'the CA');
+    if (next.cert !== undefined || next.key !== undefined) return checkedPair(next.cert ?? '', next.key ?? '');
+    return new X509Certificate(next.ca!);
+  });
+}
+
+/**
+ * Kafka TLS settings that read `files` each time they are read: kafkajs reads them as it opens each
+ * connection to a broker, so renewed files are used from the next connection on.
+ */
+export function liveKafkaTls(files: PemFiles<KafkaTlsPem>): KafkaTlsPem {
+  return {
+    get ca() {
+      return files.current.ca;
+    },
+    get cert() {
+      return files.current.cert;
+    },
+    get key() {
+      return files.current.key;
+    },
+  };
+}
+
 export type TlsReloadOutcome =
   | { readonly kind: 'unchanged' }
   | { readonly kind: 'reloaded'; readonly leaf: X509Certificate }
   /** `first`: these files were not refused at the read before (a report is due). */
   | { readonly kind: 'refused'; readonly error: Error; readonly first: boolean };
-
-function same(a: TlsPem, b: TlsPem): boolean {
-  return a.cert === b.cert && a.key === b.key && a.clientCa === b.clientCa && a.ca === b.ca;
-}
-
-function digestOf(pem: TlsPem): string {
-  return createHash('sha256').update(JSON.stringify([pem.cert, pem.key, pem.clientCa ?? null, pem.ca ?? null])).digest('hex');
-}
 
 /**
  * A gRPC server's TLS from TlsFiles: clients must show a certificate the client CA signed where
@@ -224,7 +265,7 @@ export function certificateProviderOf(files: TlsFiles, systemRoots: () => string
  * logs and counts each certificate taken or set of files refused, and serves the expiry of the
  * one in use as a metric.
  */
-export function watchTls(files: TlsFiles, intervalMs: number, logger: Logger, metrics: ProcessMetrics): void {
+export function watchTls<T extends Readonly<Record<string, string | undefined>>>(files: PemFiles<T>, intervalMs: number, logger: Logger, metrics: ProcessMetrics): void {
   metrics.watchTlsCertificate(files.port, () => Date.parse(files.certificate.validTo));
   files.watch(intervalMs, {
     reloaded(leaf) {

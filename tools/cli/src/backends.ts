@@ -4,7 +4,7 @@ import { KafkaEventLog, type KafkaEventLogOptions, type KafkaTopicsOptions } fro
 import { FileSnapshotStore, MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore, type ContentStore } from '@opal/content-store';
 import { connectMongo, MongoContentStore, MongoDocumentStore, MongoSnapshotStore } from '@opal/document-store-mongo';
-import { ConfigError, type OpalConfig } from '@opal/service-runtime';
+import { ConfigError, liveKafkaTls, type KafkaTlsPem, type OpalConfig, type PemFiles } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import type { Logger } from 'pino';
@@ -30,12 +30,13 @@ export const isMongo = (config: OpalConfig) => /^mongodb(\+srv)?:\/\//.test(conf
  * export, a replay, a verify) reads the log whole once and keeps none, so it never holds the folder
  * a service of the same data folder would keep its index in.
  */
-export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}`, logger?: Logger, serving = false): KafkaEventLogOptions {
+export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}`, logger?: Logger, serving = false, tlsFiles?: PemFiles<KafkaTlsPem>): KafkaEventLogOptions {
   const brokers = config.eventLog.slice('kafka://'.length).replace(/\/.*$/, '').split(',').filter(Boolean);
   return {
     brokers,
     clientId,
-    tls: config.kafkaTls,
+    // With its files read again while the process runs (kafkaTlsFiles), the client uses them from its next connection.
+    tls: tlsFiles ? liveKafkaTls(tlsFiles) : config.kafkaTls,
     sasl: config.kafkaSasl,
     topics: { prefix: config.kafkaTopicPrefix, replicationFactor: config.kafkaReplicationFactor, ...platformTopics(config) },
     groupPrefix: config.kafkaTopicPrefix,
@@ -79,19 +80,19 @@ function platformTopics(config: OpalConfig): Pick<KafkaTopicsOptions, 'defaultDo
   return { defaultDomain: OTHER_DOMAIN, streamDomains, partitions: config.kafkaDomainPartitions, defaultPartitions: config.kafkaPartitions };
 }
 
-export async function openEventLog(config: OpalConfig, readOnly = false, logger?: Logger, serving = false): Promise<EventLog> {
-  if (isKafka(config)) return KafkaEventLog.connect(kafkaOptions(config, undefined, logger, serving));
+export async function openEventLog(config: OpalConfig, readOnly = false, logger?: Logger, serving = false, kafkaTls?: PemFiles<KafkaTlsPem>): Promise<EventLog> {
+  if (isKafka(config)) return KafkaEventLog.connect(kafkaOptions(config, undefined, logger, serving, kafkaTls));
   return EmbeddedEventLog.open(join(config.dataDir, 'log'), readOnly ? { readOnly: true } : { fsync: config.fsync });
 }
 
 /** The log, read models and content for this process: embedded ones, or Kafka and MongoDB. */
-export async function openBackends(config: OpalConfig, logger?: Logger): Promise<Backends> {
+export async function openBackends(config: OpalConfig, logger?: Logger, kafkaTls?: PemFiles<KafkaTlsPem>): Promise<Backends> {
   const opened: { close(): Promise<void> }[] = [];
   const closeAll = async () => {
     for (const r of opened.reverse()) await r.close();
   };
   try {
-    const eventLog = await openEventLog(config, false, logger, true);
+    const eventLog = await openEventLog(config, false, logger, true, kafkaTls);
     opened.push(eventLog);
     let store: DocumentStore;
     let content: ContentStore;

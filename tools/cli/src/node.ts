@@ -8,10 +8,10 @@ import { createServer } from 'node:net';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, AdminAuth, serveMetrics, TlsFiles, watchTls, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, AdminAuth, serveMetrics, TlsFiles, kafkaTlsFiles, watchTls, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
 import { serviceProtos, type ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
-import { aggregateSnapshots, kafkaDomainsOf, openBackends, routedDomainsOf, type Backends } from './backends.js';
+import { aggregateSnapshots, isKafka, kafkaDomainsOf, openBackends, routedDomainsOf, type Backends } from './backends.js';
 import { KafkaEventLog, type StreamOwners } from '@opal/event-log-kafka';
 import type { Logger } from 'pino';
 
@@ -79,13 +79,15 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   const url = `${config.grpcHost}:${port}`;
   let release = () => {};
   let backends: Backends;
+  // Kafka's TLS files, read again while the process runs: the client's next connection uses them.
+  const kafkaTls = isKafka(config) && config.kafkaTls ? kafkaTlsFiles(config.kafkaTls) : undefined;
   if (embedded) {
     mkdirSync(config.dataDir, { recursive: true });
     release = takeLock(config.dataDir);
     const e = await openEmbedded(config);
     backends = { ...e, usesDataDir: true, close: async () => {} };
   } else {
-    backends = await openBackends(config, logger);
+    backends = await openBackends(config, logger, kafkaTls);
     if (backends.usesDataDir) {
       mkdirSync(config.dataDir, { recursive: true });
       release = takeLock(config.dataDir);
@@ -121,10 +123,12 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     reads.bind(app.get(ProjectionHost));
     await app.listen();
     if (grpcTls) watchTls(grpcTls, config.tlsReloadMs, logger, metrics);
+    if (kafkaTls) watchTls(kafkaTls, config.tlsReloadMs, logger, metrics);
     owners = await routeCommands(config, names, eventLog, port, routing, logger);
     if (config.metricsPort >= 0) metricsServer = await serveMetrics(metrics, config.grpcHost, config.metricsPort, grpc.serving);
   } catch (error) {
     grpcTls?.stop();
+    kafkaTls?.stop();
     await owners?.leave().catch(() => {});
     await app?.close().catch(() => {});
     if (embedded) {
@@ -162,6 +166,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       if (stopped.finished) logger.info({ ms: stopped.ms }, 'gRPC server stopped: every running call finished');
       else logger.warn({ cut: stopped.cut, graceMs: config.shutdownGraceMs }, 'gRPC server stopped: calls still running after OPAL_SHUTDOWN_GRACE_MS were cut');
       grpcTls?.stop();
+      kafkaTls?.stop();
       await metricsServer?.close();
       await running.close();
       await tracing.flush().catch(() => {}); // a collector away loses these spans, not the shutdown
