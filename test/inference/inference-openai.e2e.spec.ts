@@ -70,6 +70,14 @@ describe('infini-gram engine and the OpenAI-compatible HTTP API', () => {
     const models = await client.models.list();
     const m = models.data.find((x) => x.id === 'nature-v1') as unknown as { parent: string };
     assert.equal(m.parent, 'infini-gram');
+    // Read-your-writes on request, as on the gRPC port (opal-consistency metadata).
+    const listed = (consistency: string) => fetch(`http://127.0.0.1:${t.httpPort}/v1/models`, { headers: { authorization: `Bearer ${apiKey}`, 'Opal-Consistency': consistency } });
+    const latest = await listed('latest');
+    assert.equal(latest.status, 200);
+    assert.ok(((await latest.json()) as { data: { id: string }[] }).data.some((x) => x.id === 'nature-v1'));
+    const refused = await listed('eventually');
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /^opal-consistency: must be 'latest'/);
     await assert.rejects(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }), (e: any) => e.status === 404 && e.error?.code === 'model_not_found');
     const bad = new OpenAI({ apiKey: 'sk-wrong-wrong-wrong', baseURL: client.baseURL, maxRetries: 0 });
     await assert.rejects(bad.models.list(), (e: any) => e.status === 401 && e.error?.type === 'invalid_request_error');

@@ -81,6 +81,7 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, Be
       ledger: this.ledger,
       logger: this.logger,
       metrics: async () => ({ contentType: all.contentType, body: await all.exposition() }),
+      readModelsCaughtUp: () => this.projections.caughtUpWithin('inference'),
     });
     const tls = this.config.httpTls && new TlsFiles('http', this.config.httpTls.paths, this.config.httpTls);
     const port = await this.http.listen(this.config.httpHost, this.config.httpPort, tls);

@@ -36,7 +36,7 @@ export function kafkaOptions(config: OpalConfig, clientId = `opal-${process.pid}
     brokers,
     clientId,
     // With its files read again while the process runs (kafkaTlsFiles), the client uses them from its next connection.
-    tls: tlsFiles ? liveKafkaTls(tlsFiles) : config.kafkaTls,
+    tls: tlsFiles ? liveKafkaTls(tlsFiles) : config.kafkaTls && { ca: config.kafkaTls.ca, cert: config.kafkaTls.cert, key: config.kafkaTls.key },
     sasl: config.kafkaSasl,
     topics: { prefix: config.kafkaTopicPrefix, replicationFactor: config.kafkaReplicationFactor, ...platformTopics(config) },
     groupPrefix: config.kafkaTopicPrefix,

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { GenerateHandler, GenerateSummary } from '../../application/generate.handler.js';
 import type { ModelCatalog } from '../../application/model-catalog.js';
 import type { TenantLedger } from '../../application/tenant-ledger.js';
-import { withHttpServerSpan, type TlsFiles } from '@opal/service-runtime';
+import { CONSISTENCY_METADATA, LATEST, withHttpServerSpan, type TlsFiles } from '@opal/service-runtime';
 import { errorBody, HttpError } from './openai-errors.js';
 import { chunk, completion, modelList, parseRequest, usageChunk, type Flavor } from './openai.mapping.js';
 
@@ -16,6 +16,12 @@ export type OpenAiHttpDeps = {
   readonly ledger: TenantLedger;
   readonly metrics: () => Promise<{ contentType: string; body: string }>;
   readonly logger: Logger;
+  /**
+   * Whether the inference read models have caught up with the log as it is now, within their wait
+   * (ProjectionHost.caughtUpWithin): a request with `Opal-Consistency: latest` waits for it, as a
+   * gRPC call with that metadata does (ReadConsistencyGate).
+   */
+  readonly readModelsCaughtUp: () => Promise<boolean>;
 };
 
 const MAX_BODY = 1 << 20;
@@ -109,6 +115,7 @@ export class OpenAiHttpServer {
         res.end(m.body);
         return;
       }
+      await this.consistent(req);
       if (req.method === 'GET' && path === '/v1/models') {
         await this.deps.ledger.authenticate(bearer(req));
         send(res, 200, modelList(await this.deps.catalog.list('')));
@@ -128,6 +135,21 @@ export class OpenAiHttpServer {
         // Already streaming: the error goes in the stream, as OpenAI's servers do.
         res.end(`data: ${JSON.stringify(body)}\n\n`);
       } else send(res, status, body);
+    }
+  }
+
+  /**
+   * Read-your-writes on request, as on the gRPC port: with `Opal-Consistency: latest` the request
+   * is handled only once this process's inference read models have applied the log up to where it
+   * ended when the request came (a model registered on another replica is listed), and answered
+   * 503 rather than stale if they do not catch up in time. Other values are refused, naming the header.
+   */
+  private async consistent(req: IncomingMessage): Promise<void> {
+    const asked = req.headers[CONSISTENCY_METADATA];
+    if (asked === undefined) return;
+    if (asked !== LATEST) throw new HttpError(400, 'invalid_request_error', 'invalid_value', `${CONSISTENCY_METADATA}: must be '${LATEST}' (got ${JSON.stringify(String(asked))})`);
+    if (!(await this.deps.readModelsCaughtUp())) {
+      throw new HttpError(503, 'server_error', 'service_unavailable', `${CONSISTENCY_METADATA}: the inference read models were not seen caught up with the log; try again`);
     }
   }
 

@@ -35,4 +35,34 @@ describe('OpenAiHttpServer errors', () => {
       await server.close();
     }
   });
+
+  it('takes Opal-Consistency: latest, waiting for the read models, answers 503 if they do not catch up, and refuses other values naming the header', async () => {
+    let caughtUp = true;
+    const waited: number[] = [];
+    const deps = {
+      ledger: { authenticate: async () => ({ tenantId: 't' }) },
+      catalog: { list: async () => [] },
+      logger: pino({ level: 'silent' }),
+      metrics: async () => ({ contentType: 'text/plain', body: '' }),
+      readModelsCaughtUp: async () => (waited.push(1), caughtUp),
+    } as unknown as OpenAiHttpDeps;
+    const server = new OpenAiHttpServer(deps);
+    const port = await server.listen('127.0.0.1', 0);
+    try {
+      const ask = (consistency?: string) => fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: 'Bearer k', ...(consistency !== undefined && { 'Opal-Consistency': consistency }) } });
+      assert.equal((await ask()).status, 200);
+      assert.equal(waited.length, 0, 'no wait without the header');
+      assert.equal((await ask('latest')).status, 200);
+      assert.equal(waited.length, 1);
+      const bad = await ask('soon');
+      assert.equal(bad.status, 400);
+      assert.match(((await bad.json()) as { error: { message: string } }).error.message, /^opal-consistency: must be 'latest' \(got "soon"\)/);
+      caughtUp = false;
+      const stale = await ask('latest');
+      assert.equal(stale.status, 503);
+      assert.match(((await stale.json()) as { error: { message: string } }).error.message, /opal-consistency: the inference read models were not seen caught up/);
+    } finally {
+      await server.close();
+    }
+  });
 });
