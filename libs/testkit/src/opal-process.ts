@@ -73,14 +73,14 @@ export class OpalProcess {
   }
 
   async start(): Promise<void> {
-    if (!this.port) this.port = await freePort();
-    if (!this.httpPort) this.httpPort = await freePort();
     const command = this.options.command ?? ['up'];
     const name = `opal ${command.join(' ')}`;
     const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), opalBin, ...command], {
       env: {
         ...process.env,
         OPAL_DATA_DIR: this.dataDir,
+        // The first start binds free ports itself (0) and says which (one picked ahead here may be
+        // taken meanwhile); a restart takes the same ones again, so clients keep their address.
         OPAL_GRPC_PORT: String(this.port),
         OPAL_HTTP_PORT: String(this.httpPort),
         OPAL_LOG_LEVEL: 'warn',
@@ -110,7 +110,12 @@ export class OpalProcess {
         err += d.toString();
         const metrics = /opal: metrics at http:\/\/[^\s]*:(\d+)\/metrics/.exec(err);
         if (metrics) this.metricsPort = Number(metrics[1]);
-        if (err.includes('listening on') && (metrics || !servesMetrics)) {
+        const listening = / listening on [^\s]*:(\d+) /.exec(err);
+        if (listening && (metrics || !servesMetrics)) {
+          this.port = Number(listening[1]);
+          // Printed before the `listening on` line when the process serves it.
+          const http = /opal: OpenAI-compatible API at https?:\/\/[^\s]*:(\d+)\/v1/.exec(err);
+          if (http) this.httpPort = Number(http[1]);
           clearTimeout(timer);
           child.stderr!.off('data', started);
           resolve();

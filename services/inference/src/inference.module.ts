@@ -49,6 +49,8 @@ import { inferenceProjections } from './projections/index.js';
 export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private http: OpenAiHttpServer | undefined;
   private httpTls: TlsFiles | undefined;
+  /** Where the OpenAI-compatible API listens once started (OPAL_HTTP_PORT=0 takes a free port); undefined with HTTP off. */
+  httpUrl: string | undefined;
 
   constructor(
     @Inject(ProjectionHost) private readonly projections: ProjectionHost,
@@ -85,6 +87,7 @@ export class InferenceModule implements OnModuleInit, OnApplicationBootstrap, Be
     });
     const tls = this.config.httpTls && new TlsFiles('http', this.config.httpTls.paths, this.config.httpTls);
     const port = await this.http.listen(this.config.httpHost, this.config.httpPort, tls);
+    this.httpUrl = `${tls ? 'https' : 'http'}://${this.config.httpHost.includes(':') ? `[${this.config.httpHost}]` : this.config.httpHost}:${port}`;
     if (tls) {
       watchTls(tls, this.opal.tlsReloadMs, this.logger, this.processMetrics);
       this.httpTls = tls;

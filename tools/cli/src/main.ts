@@ -47,6 +47,8 @@ options:
 
 async function serve(config: OpalConfig, names: readonly ServiceName[]): Promise<void> {
   const node = await startNode(config, names);
+  // Before the `listening on` line, which says the process is ready: whoever waits for it has this one too.
+  if (node.httpUrl) process.stderr.write(`opal: OpenAI-compatible API at ${node.httpUrl}/v1\n`);
   process.stderr.write(`opal: ${names.join(', ')} listening on ${node.url} (data in ${config.dataDir})\n`);
   if (node.metricsUrl) process.stderr.write(`opal: metrics at ${node.metricsUrl}\n`);
   let stopping = false;

@@ -29,6 +29,8 @@ export type RunningNode = {
   readonly url: string;
   /** Where the process serves its Prometheus metrics (OPAL_METRICS_PORT), if it does. */
   readonly metricsUrl: string | undefined;
+  /** Where inference's OpenAI-compatible HTTP API listens, when this process runs it. */
+  readonly httpUrl: string | undefined;
   readonly eventLog: EventLog;
   readonly store: DocumentStore;
   /** Settles when a read model stopped for good (see ProjectionHost.failed). */
@@ -73,10 +75,9 @@ export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: Embe
 export async function startNode(config: OpalConfig, names: readonly ServiceName[], clock?: Clock): Promise<RunningNode> {
   const logger = createLogger(config.logLevel, names.length === 1 ? names[0]! : 'opal');
   const embedded = config.eventLog === 'embedded' && config.store === 'memory';
-  // Port 0 asks for any free port: take one first (before anything is opened that a failure here
-  // would leave open), so the address logged and returned is the one served.
-  const port = config.grpcPort === 0 ? await freePortOn(config.grpcHost) : config.grpcPort;
-  const url = `${config.grpcHost}:${port}`;
+  // Port 0 asks for any free port: one is taken right before the server binds it (below).
+  let port = config.grpcPort;
+  let url = hostPort(config.grpcHost, port);
   let release = () => {};
   let backends: Backends;
   // Kafka's TLS files, read again while the process runs: the client's next connection uses them.
@@ -116,6 +117,14 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   if (adminPaths.size > 0 && !adminAuth.open && !config.adminToken) logger.warn({ grpcHost: config.grpcHost }, 'admin calls are off: this server listens beyond loopback and OPAL_ADMIN_TOKEN is not set');
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
+    if (port === 0) {
+      // The server does not say which port it bound, so one free now is taken, as late as can be:
+      // the address logged and advertised is then the one served, and another socket has the
+      // least time to take it meanwhile.
+      port = await freePortOn(config.grpcHost);
+      url = hostPort(config.grpcHost, port);
+      grpc.options.options!.url = url;
+    }
     app = await NestFactory.createMicroservice(OpalNodeModule.for(names, { config, logger, eventLog: metrics.meteredLog(eventLog), store, content, snapshots, clock, metrics, routing, adminAuth, grpcTls }), {
       ...grpc.options,
       logger: new NestPinoLogger(logger),
@@ -142,9 +151,11 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   logger.info({ url, metrics: metricsUrl, services: names, eventLog: config.eventLog, store: withoutPassword(config.store) }, 'opal node listening');
   let closed = false;
   const running = app;
+  const httpUrl = names.map((n) => services[n].httpUrl?.(running)).find((u) => u !== undefined);
   return {
     url,
     metricsUrl,
+    httpUrl,
     eventLog,
     store,
     failed: running.get(ProjectionHost).failed,

@@ -1,4 +1,4 @@
-import type { Type } from '@nestjs/common';
+import type { INestApplicationContext, Type } from '@nestjs/common';
 import type { DomainEvent, Projection } from '@opal/event-sourcing';
 import type { GrpcServiceKey } from '@opal/service-runtime';
 import { IngestModule, ingestProjections } from '@opal/ingest';
@@ -23,6 +23,8 @@ export const services: Record<
     routesCommands?: boolean;
     /** Methods only admin calls may make (AdminAuth): they move money or read the server's files. */
     adminMethods?: readonly string[];
+    /** Where its HTTP API listens once the application has started, if it serves one. */
+    httpUrl?: (app: INestApplicationContext) => string | undefined;
   }
 > = {
   ingest: { module: IngestModule, grpc: 'ingest', projections: ingestProjections as unknown as Projection<DomainEvent>[], streamPrefixes: serviceStreams.ingest, routesCommands: true },
@@ -32,6 +34,7 @@ export const services: Record<
     projections: inferenceProjections,
     streamPrefixes: serviceStreams.inference,
     adminMethods: ['RegisterBaseModel', 'RegisterAdapter', 'CreateTenant', 'CreditTenant'],
+    httpUrl: (app) => app.get(InferenceModule).httpUrl,
   },
   attribution: {
     module: AttributionModule,
