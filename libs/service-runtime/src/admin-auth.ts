@@ -16,35 +16,39 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /**
  * Who may make admin calls (creating and crediting tenants, registering models: work that moves
- * money or reads the server's files). With OPAL_ADMIN_TOKEN set, a call carrying it as
- * `authorization: Bearer <token>`. Without it, any call to a server that listens on loopback only
- * (one machine, `npm start`), and none to one that listens beyond it: a server reachable from
- * others never takes admin calls unauthenticated.
+ * money or reads the server's files). With OPAL_ADMIN_TOKEN set, a call carrying one of its tokens
+ * as `authorization: Bearer <token>` (several while one is rotated). Without it, any call to a server
+ * that listens on loopback only (one machine, `npm start`), and none to one that listens beyond it:
+ * a server reachable from others never takes admin calls unauthenticated.
  */
 export class AdminAuth {
-  private readonly token: Buffer | undefined;
+  private readonly tokens: readonly Buffer[] | undefined;
 
   constructor(
-    token: string | undefined,
+    tokens: readonly string[] | undefined,
     private readonly grpcHost: string,
   ) {
-    this.token = token === undefined ? undefined : digest(token);
+    this.tokens = tokens === undefined || tokens.length === 0 ? undefined : tokens.map(digest);
   }
 
   /** Whether admin calls need no token here (no token set, loopback only). */
   get open(): boolean {
-    return this.token === undefined && LOOPBACK.test(this.grpcHost);
+    return this.tokens === undefined && LOOPBACK.test(this.grpcHost);
   }
 
   /** Undefined when a call with this metadata may do admin work; else why not. */
   refusal(metadata: Metadata): CallRefusal | undefined {
     if (this.open) return undefined;
-    if (this.token === undefined) {
+    if (this.tokens === undefined) {
       return { code: grpcStatus.PERMISSION_DENIED, details: `authorization: admin calls are off: this server listens on ${this.grpcHost} and OPAL_ADMIN_TOKEN is not set` };
     }
     const given = bearerOf(metadata);
     if (given === undefined) return { code: grpcStatus.UNAUTHENTICATED, details: 'authorization: an admin call needs Bearer <OPAL_ADMIN_TOKEN>' };
-    if (!timingSafeEqual(digest(given), this.token)) return { code: grpcStatus.UNAUTHENTICATED, details: 'authorization: not the admin token' };
+    const d = digest(given);
+    // Every token compared, whichever matches: the time taken says nothing of which, or how many.
+    let matched = false;
+    for (const t of this.tokens) matched = timingSafeEqual(d, t) || matched;
+    if (!matched) return { code: grpcStatus.UNAUTHENTICATED, details: 'authorization: not an admin token' };
     return undefined;
   }
 

@@ -104,8 +104,15 @@ const schema = z.object({
   /**
    * The token admin calls carry (`authorization: Bearer <token>`): creating and crediting tenants,
    * registering models. Unset, they are taken only on a server that listens on loopback alone.
+   * Several, comma-separated, are each taken: a token is rotated by adding the new one beside the
+   * old, moving the clients over, then removing the old one, and no admin call is refused meanwhile.
    */
-  OPAL_ADMIN_TOKEN: z.string().min(24, 'at least 24 characters').optional(),
+  OPAL_ADMIN_TOKEN: z
+    .string()
+    .transform((v) => v.split(',').map((t) => t.trim()))
+    .refine((ts) => ts.every((t) => t.length >= 24), 'each token at least 24 characters (several are separated by commas)')
+    .refine((ts) => ts.length <= 8, 'at most 8 tokens')
+    .optional(),
   OPAL_ADVERTISE_HOST: z.string().regex(/^[A-Za-z0-9.:[\]-]+$/, 'a host name or IP address').optional(),
 });
 
@@ -159,8 +166,8 @@ export type OpalConfig = {
   readonly datanetCacheBytes: number;
   /** The host other processes reach this one's gRPC port at; commands are routed by stream when set (Kafka only). */
   readonly advertiseHost: string | undefined;
-  /** The token admin calls carry (see AdminAuth); undefined: admin calls only on a loopback-only server. */
-  readonly adminToken: string | undefined;
+  /** The tokens admin calls may carry, any of them (see AdminAuth); undefined: admin calls only on a loopback-only server. */
+  readonly adminTokens: readonly string[] | undefined;
 };
 
 /**
@@ -179,6 +186,9 @@ export function withoutPassword(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
 }
 
+/** Variables whose values are secrets. */
+const SECRET = /TOKEN|PASSWORD/;
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -188,7 +198,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const picked = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
   const parsed = schema.safeParse(picked);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message} (got ${JSON.stringify(picked[String(i.path[0])])})`);
+    // A secret's value is never repeated in the error (it ends up in logs): only its length.
+    const got = (k: string) => (SECRET.test(k) && picked[k] !== undefined ? `${picked[k]!.length} characters` : JSON.stringify(picked[k]));
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message} (got ${got(String(i.path[0]))})`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const v = parsed.data;
@@ -284,7 +296,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestWorkers: v.OPAL_INGEST_WORKERS,
     datanetCacheBytes: v.OPAL_DATANET_CACHE_MB * (1 << 20),
     advertiseHost: v.OPAL_ADVERTISE_HOST,
-    adminToken: v.OPAL_ADMIN_TOKEN,
+    adminTokens: v.OPAL_ADMIN_TOKEN,
     ...overrides,
   };
 }

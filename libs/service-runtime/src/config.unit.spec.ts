@@ -80,6 +80,20 @@ describe('loadConfig: Kafka security', () => {
   });
 });
 
+describe('loadConfig: admin tokens', () => {
+  it('takes one token or several, comma-separated, and names a short one by its length, never its value', () => {
+    assert.equal(loadConfig({}).adminTokens, undefined);
+    const one = 'admin-token-0123456789abcdef';
+    const two = 'admin-token-fedcba9876543210';
+    assert.deepEqual(loadConfig({ OPAL_ADMIN_TOKEN: one }).adminTokens, [one]);
+    assert.deepEqual(loadConfig({ OPAL_ADMIN_TOKEN: `${two}, ${one}` }).adminTokens, [two, one]);
+    assert.throws(
+      () => loadConfig({ OPAL_ADMIN_TOKEN: `${two},short-secret` }),
+      (e: unknown) => e instanceof ConfigError && /OPAL_ADMIN_TOKEN: each token at least 24 characters .* \(got 41 characters\)/.test(e.message) && !e.message.includes('short-secret'),
+    );
+  });
+});
+
 describe('withoutPassword', () => {
   it('masks the password of a URL it would log, and leaves the rest', () => {
     assert.equal(withoutPassword('mongodb+srv://opal:s3cr%40t@cluster0.example.net/opal?tls=true'), 'mongodb+srv://opal:***@cluster0.example.net/opal?tls=true');

@@ -51,7 +51,7 @@ export class PlatformModule {
         { provide: CLOCK, useValue: r.clock ?? systemClock },
         { provide: METRICS, useValue: r.metrics ?? new ProcessMetrics() },
         { provide: COMMAND_ROUTING, useValue: r.routing ?? new CommandRouting() },
-        { provide: ADMIN_AUTH, useValue: r.adminAuth ?? new AdminAuth(r.config.adminToken, r.config.grpcHost) },
+        { provide: ADMIN_AUTH, useValue: r.adminAuth ?? new AdminAuth(r.config.adminTokens, r.config.grpcHost) },
         { provide: GRPC_TLS_FILES, useValue: r.grpcTls ?? (r.config.grpcTls ? new TlsFiles('grpc', r.config.grpcTls.paths, r.config.grpcTls) : null) },
         ProjectionHost,
       ],

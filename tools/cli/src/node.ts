@@ -105,7 +105,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   // waiting; an admin call without its token is refused before it waits.
   const reads = new ReadConsistencyGate();
   const grpcTls = config.grpcTls && new TlsFiles('grpc', config.grpcTls.paths, config.grpcTls);
-  const adminAuth = new AdminAuth(config.adminToken, config.grpcHost);
+  const adminAuth = new AdminAuth(config.adminTokens, config.grpcHost);
   const adminPaths = new Set(names.flatMap((n) => (services[n].adminMethods ?? []).map((m) => `/${serviceProtos[services[n].grpc].pkg}.${serviceProtos[services[n].grpc].service}/${m}`)));
   const grpc = grpcServerOptions(url, [...names.map((n) => services[n].grpc), 'admin'], [
     metrics.grpcInterceptor(),
@@ -114,7 +114,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     reads.interceptor(),
   ], grpcTls);
   metrics.watchCallsInFlight(() => grpc.serving.inFlight);
-  if (adminPaths.size > 0 && !adminAuth.open && !config.adminToken) logger.warn({ grpcHost: config.grpcHost }, 'admin calls are off: this server listens beyond loopback and OPAL_ADMIN_TOKEN is not set');
+  if (adminPaths.size > 0 && !adminAuth.open && !config.adminTokens) logger.warn({ grpcHost: config.grpcHost }, 'admin calls are off: this server listens beyond loopback and OPAL_ADMIN_TOKEN is not set');
   try {
     if (eventLog instanceof KafkaEventLog) await warmIndex(eventLog, kafkaDomainsOf(config, names), logger);
     if (port === 0) {
