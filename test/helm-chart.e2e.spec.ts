@@ -26,12 +26,15 @@ const SERVICES = ['attribution', 'governance', 'inference', 'ingest', 'settlemen
 const TLS_MOUNT = '/etc/opal/kafka-tls';
 // And its grpcTls Secret here, pointing OPAL_GRPC_TLS_* into it.
 const GRPC_TLS_MOUNT = '/etc/opal/grpc-tls';
+// And its storeTls Secret here, pointing OPAL_STORE_TLS_* into it.
+const STORE_TLS_MOUNT = '/etc/opal/store-tls';
 const ADMIN_TOKEN = 'helm-admin-token-0123456789abcdef';
 
 const tool = await ensureTool('helm');
 const promtool = await ensureTool('promtool');
 const infra = await ensureInfra(['kafka', 'mongo']);
 const secure = infra.skipped ? undefined : infra.endpoints.kafkaSecure;
+const secureMongo = infra.skipped ? undefined : infra.endpoints.mongoSecure;
 const skipRun = infra.skipped ? infra.reason : secure ? false : `no TLS listener among the ${infra.mode} servers`;
 
 type Manifest = { kind: string; metadata: { name: string }; spec: any };
@@ -84,7 +87,7 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
 
   it('lints clean (strict) with its defaults and with every option on', async () => {
     await helm('lint', '--strict', CHART);
-    await helm('lint', '--strict', CHART, '--set', 'existingSecret=opal-secrets,kafkaTls.secret=kafka-ca,kafkaTls.clientCertificate=true,grpcTls.secret=opal-grpc-tls,grpcTls.serverName=opal.internal,grpcTls.clientCertificates=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,services.ingest.dataVolume.size=20Gi,services.ingest.dataVolume.storageClassName=fast');
+    await helm('lint', '--strict', CHART, '--set', 'existingSecret=opal-secrets,kafkaTls.secret=kafka-ca,kafkaTls.clientCertificate=true,storeTls.secret=mongo-tls,storeTls.clientCertificate=true,grpcTls.secret=opal-grpc-tls,grpcTls.serverName=opal.internal,grpcTls.clientCertificates=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,services.ingest.dataVolume.size=20Gi,services.ingest.dataVolume.storageClassName=fast');
   });
 
   it('with grpcTls, mounts its Secret, points the gRPC TLS variables into it, and probes plain HTTP beside the TLS port', async () => {
@@ -228,7 +231,7 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
     assert.deepEqual(of(ms, 'HorizontalPodAutoscaler').map((p) => p.metadata.name.replace('opal-', '')).sort(), ['attribution', 'ingest']);
   });
 
-  it('runs every Deployment as rendered, over Kafka with TLS and SASL and MongoDB, its gRPC port on mutual TLS: each pod answers its probes, and the alerts\' metrics are there', { skip: skipRun }, async () => {
+  it('runs every Deployment as rendered, over Kafka with TLS and SASL and MongoDB with mutual TLS, its gRPC port on mutual TLS: each pod answers its probes, and the alerts\' metrics are there', { skip: skipRun }, async () => {
     // OPAL_STORE left empty, so existingSecret gives it (with the database's credentials, say).
     // TLS on the gRPC ports too, with client certificates, where openssl can make them.
     const certDir = join(dir, 'certs');
@@ -236,7 +239,9 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
     const certs = await makeTestCertificates(certDir, 'opal.test');
     const grpcTls = certs ? ['grpcTls.secret=opal-grpc-tls', 'grpcTls.serverName=opal.test', 'grpcTls.clientCertificates=true'] : [];
     const clientTls = certs && { ca: readFileSync(certs.ca, 'utf8'), cert: readFileSync(certs.client.cert, 'utf8'), key: readFileSync(certs.client.key, 'utf8'), serverName: 'opal.test' };
-    const ms = await render('existingSecret=opal-secrets', 'env.OPAL_STORE=', 'kafkaTls.secret=kafka-ca', 'monitoring.prometheusRule.enabled=true', ...grpcTls);
+    // MongoDB over mutual TLS too, where the local server has its TLS listener.
+    const storeTls = secureMongo ? ['storeTls.secret=mongo-tls', 'storeTls.clientCertificate=true'] : [];
+    const ms = await render('existingSecret=opal-secrets', 'env.OPAL_STORE=', 'kafkaTls.secret=kafka-ca', 'monitoring.prometheusRule.enabled=true', ...grpcTls, ...storeTls);
     // What the kafkaTls and grpcTls Secrets would hold, where the chart mounts them; what
     // existingSecret would give (a pod's env entries win over its envFrom, as here).
     const mount = join(dir, 'kafka-tls');
@@ -249,8 +254,21 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
       copyFileSync(certs.server.key, join(grpcMount, 'tls.key'));
       copyFileSync(certs.ca, join(grpcMount, 'ca.crt'));
     }
-    const mapped = (v: string) => (v.startsWith(`${TLS_MOUNT}/`) ? join(mount, v.slice(TLS_MOUNT.length + 1)) : v.startsWith(`${GRPC_TLS_MOUNT}/`) ? join(grpcMount, v.slice(GRPC_TLS_MOUNT.length + 1)) : v);
-    const fromSecret = { OPAL_STORE: mongoUrl, OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512', OPAL_KAFKA_SASL_USERNAME: secure!.username, OPAL_KAFKA_SASL_PASSWORD: secure!.password, OPAL_ADMIN_TOKEN: ADMIN_TOKEN };
+    const storeMount = join(dir, 'store-tls');
+    mkdirSync(storeMount);
+    if (secureMongo) {
+      copyFileSync(secureMongo.caFile, join(storeMount, 'ca.crt'));
+      copyFileSync(secureMongo.certFile, join(storeMount, 'tls.crt'));
+      copyFileSync(secureMongo.keyFile, join(storeMount, 'tls.key'));
+    }
+    const mounts: [string, string][] = [[TLS_MOUNT, mount], [GRPC_TLS_MOUNT, grpcMount], [STORE_TLS_MOUNT, storeMount]];
+    const mapped = (v: string) => {
+      const m = mounts.find(([at]) => v.startsWith(`${at}/`));
+      return m ? join(m[1], v.slice(m[0].length + 1)) : v;
+    };
+    // The TLS listener's address, naming no files: the chart's storeTls gives them.
+    const storeUrl = secureMongo ? `mongodb://${new URL(secureMongo.url).host}/${new URL(mongoUrl).pathname.slice(1)}` : mongoUrl;
+    const fromSecret = { OPAL_STORE: storeUrl, OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512', OPAL_KAFKA_SASL_USERNAME: secure!.username, OPAL_KAFKA_SASL_PASSWORD: secure!.password, OPAL_ADMIN_TOKEN: ADMIN_TOKEN };
     const started = await Promise.all(
       of(ms, 'Deployment').map(async (d) => {
         const c = containerOf(d);
@@ -260,7 +278,11 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
         const env: Record<string, string> = { ...fromSecret };
         for (const [k, v] of Object.entries(envOf(c))) env[k] = mapped(v);
         assert.equal(env['OPAL_KAFKA_TLS_CA_FILE'], join(mount, 'ca.crt'));
-        assert.equal(env['OPAL_STORE'], mongoUrl, 'an empty value is left out of the env, so the Secret\'s counts');
+        assert.equal(env['OPAL_STORE'], storeUrl, 'an empty value is left out of the env, so the Secret\'s counts');
+        if (secureMongo) {
+          assert.deepEqual([env['OPAL_STORE_TLS_CA_FILE'], env['OPAL_STORE_TLS_CERT_FILE'], env['OPAL_STORE_TLS_KEY_FILE']], ['ca.crt', 'tls.crt', 'tls.key'].map((f) => join(storeMount, f)));
+          assert.equal(d.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'store-tls').secret.secretName, 'mongo-tls');
+        }
         // Ingest's replicas route commands to each other at their pods' IPs; the others take every command they get.
         const advertised = c.env.find((e) => e.name === 'OPAL_ADVERTISE_HOST');
         assert.equal(advertised?.valueFrom?.fieldRef?.fieldPath, c.name === 'ingest' ? 'status.podIP' : undefined, c.name);

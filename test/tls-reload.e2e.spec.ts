@@ -10,9 +10,10 @@ import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeGenericClientConstructor, Server, type Client, type ServiceDefinition } from '@grpc/grpc-js';
-import { peerChannel, ReloadingServerCredentials, TlsFiles, type TlsPaths } from '@opal/service-runtime';
-import { OpalProcess, call, grpcClient, makeTestCertificates, renewTestCertificate, wallet, withOutputOnFailure } from '@opal/testkit';
-import { deleteTopics, ensureInfra } from '@opal/test-infra';
+import { loadConfig, peerChannel, ReloadingServerCredentials, TlsFiles, type TlsPaths } from '@opal/service-runtime';
+import { OpalProcess, call, grpcClient, makeTestCertificates, renewTestCertificate, wallet, withOutputOnFailure, type TestCertificates } from '@opal/testkit';
+import { deleteTopics, dropDb, ensureInfra } from '@opal/test-infra';
+import { openMongoClient, storeTlsFiles } from '@opal/cli';
 import { rootCertificates } from 'node:tls';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
 
@@ -262,6 +263,135 @@ describe('opal serve on Kafka with its CA file renewed on disk', { skip: secure 
       assert.equal(expiry(m), Math.floor(Date.parse(new X509Certificate(rootCertificates[0]!).validTo) / 1000), 'the first certificate of the bundle now');
       await call(client, 'createDatanet', { datanetId: 'kafka-ca-2', name: 'Kafka CA 2', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
       assert.equal((await call(client, 'getDatanet', { datanetId: 'kafka-ca-2' })).name, 'Kafka CA 2');
+      client.close();
+    });
+  });
+});
+
+const mongo = await ensureInfra(['kafka', 'mongo']);
+const secureMongo = mongo.skipped ? undefined : mongo.endpoints.mongoSecure;
+const mongoSkip = skip || (secureMongo ? false : mongo.skipped ? mongo.reason : 'no TLS listener among the MongoDB-wire servers');
+
+/** The MongoDB URL of the TLS listener for database `db`, with its options but not its files. */
+function secureMongoUrl(db: string, options: string): string {
+  const url = new URL(secureMongo!.url);
+  return `mongodb://${url.host}/${db}?${options}`;
+}
+
+/** A database of the local server, by its plaintext URL (to drop it after). */
+const plainMongoUrl = (db: string) => (mongo.skipped ? undefined : mongo.endpoints.mongoUrl!.replace(/\/[^/]*$/, `/${db}`));
+
+/**
+ * The local server's CA and client files, copied to `live` as a Secret of kind kubernetes.io/tls
+ * mounts them; and `renew`, which issues another client certificate from that CA.
+ */
+function mongoSecret(live: string): { ca: string; cert: string; key: string; renew(name: string): Promise<{ cert: string; key: string }> } {
+  mkdirSync(live, { recursive: true });
+  const files = { ca: join(live, 'ca.crt'), cert: join(live, 'tls.crt'), key: join(live, 'tls.key') };
+  copyFileSync(secureMongo!.caFile, files.ca);
+  copyFileSync(secureMongo!.certFile, files.cert);
+  copyFileSync(secureMongo!.keyFile, files.key);
+  // Issued from copies, so the server's folder (its CA's serial file) stays as it was.
+  const issuer: TestCertificates = { ...certs!, ca: join(live, 'issuer.crt'), caKey: join(live, 'issuer.key') };
+  copyFileSync(secureMongo!.caFile, issuer.ca);
+  copyFileSync(secureMongo!.caKeyFile, issuer.caKey);
+  return { ...files, renew: (name) => renewTestCertificate(issuer, live, name, 'opal') };
+}
+
+describe('a MongoDB client over mutual TLS, its files renewed on disk', { skip: mongoSkip, timeout: 60_000 }, () => {
+  const db = `opal_tls_client_${process.pid}`;
+  after(async () => {
+    const url = plainMongoUrl(db);
+    if (url) await dropDb(url).catch(() => {});
+  });
+
+  it('opens each new connection with the files as they are then: a CA that does not vouch for the server fails it, the renewed certificate passes', async () => {
+    const live = mongoSecret(join(dir, 'mongo-client'));
+    // Idle connections are closed after 100 ms: the next call then opens one, with the files of the moment.
+    const config = loadConfig({
+      OPAL_STORE: secureMongoUrl(db, 'maxIdleTimeMS=100&serverSelectionTimeoutMS=1500'),
+      OPAL_STORE_TLS_CA_FILE: live.ca,
+      OPAL_STORE_TLS_CERT_FILE: live.cert,
+      OPAL_STORE_TLS_KEY_FILE: live.key,
+    });
+    const files = storeTlsFiles(config)!;
+    const client = await openMongoClient(config, files);
+    try {
+      const probe = client.db().collection<{ _id: string; n: number }>('probe');
+      await probe.insertOne({ _id: 'a', n: 1 });
+      assert.equal(files.certificate.serialNumber, serialOf(secureMongo!.certFile), "the client certificate's expiry counts");
+
+      // Another CA (the test one): the server's certificate no longer checks out on a new connection.
+      replace(live.ca, read(certs!.ca));
+      assert.equal((await files.reload()).kind, 'reloaded');
+      await new Promise((r) => setTimeout(r, 300));
+      await assert.rejects(probe.findOne({ _id: 'a' }), /certificate/);
+
+      // The server's CA again, and a renewed client certificate from it.
+      const renewed = await live.renew('renewed');
+      replace(live.ca, read(secureMongo!.caFile));
+      replace(live.cert, read(renewed.cert));
+      replace(live.key, read(renewed.key));
+      assert.equal((await files.reload()).kind, 'reloaded');
+      assert.equal(files.certificate.serialNumber, serialOf(renewed.cert));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(await probe.findOne({ _id: 'a' }), { _id: 'a', n: 1 });
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('opal serve on MongoDB over mutual TLS with its client certificate renewed on disk', { skip: mongoSkip, timeout: 120_000 }, () => {
+  const db = `opal_tls_serve_${process.pid}`;
+  const prefix = `opal-tls-mongo-${process.pid}.`;
+  const live = secureMongo ? mongoSecret(join(dir, 'mongo-secret')) : undefined;
+  let node: OpalProcess;
+  before(async () => {
+    node = new OpalProcess(join(dir, 'serve-mongo'), {
+      command: ['serve', 'ingest'],
+      env: {
+        OPAL_EVENT_LOG: `kafka://${mongo.skipped ? '' : mongo.endpoints.kafkaBrokers}`,
+        OPAL_KAFKA_TOPIC_PREFIX: prefix,
+        OPAL_STORE: secureMongoUrl(db, 'maxIdleTimeMS=100'),
+        OPAL_STORE_TLS_CA_FILE: live!.ca,
+        OPAL_STORE_TLS_CERT_FILE: live!.cert,
+        OPAL_STORE_TLS_KEY_FILE: live!.key,
+        OPAL_TLS_RELOAD_MS: '200',
+        OPAL_METRICS_PORT: '0',
+        OPAL_INGEST_WORKERS: '0',
+      },
+    });
+    await node.start();
+  });
+  after(async () => {
+    await node?.stop();
+    if (mongo.skipped) return;
+    await deleteTopics([mongo.endpoints.kafkaBrokers!], prefix).catch(() => {});
+    await dropDb(plainMongoUrl(db)!).catch(() => {});
+  });
+
+  it("keeps its read models in MongoDB over TLS, shows its certificate's expiry, and takes the renewed one", async () => {
+    await withOutputOnFailure({ node }, async () => {
+      const client = grpcClient(node.url, 'ingest');
+      await call(client, 'createDatanet', { datanetId: 'mongo-tls', name: 'Mongo TLS', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
+      assert.equal((await call(client, 'getDatanet', { datanetId: 'mongo-tls' })).name, 'Mongo TLS');
+      const reloads = (m: string, outcome: string) => sample(m, 'opal_tls_reloads_total', { port: 'mongodb', outcome });
+      const expiry = (m: string) => sample(m, 'opal_tls_certificate_expiry_timestamp_seconds', { port: 'mongodb' });
+      assert.equal(expiry(await scrape(node.metricsPort)), Math.floor(Date.parse(new X509Certificate(read(live!.cert)).validTo) / 1000));
+
+      // A key that is not the certificate's (the renewal caught halfway): refused, the one in use stays.
+      const renewed = await live!.renew('renewed');
+      replace(live!.cert, read(renewed.cert));
+      await until('the certificate without its key refused', () => scrape(node.metricsPort), (m) => reloads(m, 'refused') === 1);
+      assert.match(node.output(), /"port":"mongodb","reason":"mongodb TLS files: the key is not the certificate's/);
+      replace(live!.key, read(renewed.key));
+      const m = await until('the renewed certificate taken', () => scrape(node.metricsPort), (text) => reloads(text, 'reloaded') === 1);
+      assert.equal(expiry(m), Math.floor(Date.parse(new X509Certificate(read(renewed.cert)).validTo) / 1000));
+      // Idle connections closed meanwhile: these calls' connections are opened with the renewed certificate.
+      await new Promise((r) => setTimeout(r, 300));
+      await call(client, 'createDatanet', { datanetId: 'mongo-tls-2', name: 'Mongo TLS 2', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
+      assert.equal((await call(client, 'getDatanet', { datanetId: 'mongo-tls-2' })).name, 'Mongo TLS 2');
       client.close();
     });
   });

@@ -56,6 +56,11 @@ export function loadConfig() {
       version: ferretVersion,
       port: port('OPAL_MONGO_PORT', 27017),
       debugPort: port('OPAL_FERRETDB_DEBUG_PORT', 27088),
+      // A second listener as production servers have it: mutual TLS (a CA, server and client
+      // certificates made here with openssl). 0 turns it off; instances beside the usual one have
+      // none unless given a port.
+      tlsPort: process.env.OPAL_MONGO_TLS_PORT === '0' ? 0 : port('OPAL_MONGO_TLS_PORT', instance ? 0 : 27018),
+      tlsDir: join(state, 'conf', 'ferretdb-tls'),
       home: join(cache, 'ferretdb', ferretVersion),
       dataDir: join(state, 'data', 'ferretdb'),
     },
@@ -77,8 +82,18 @@ export function loadConfig() {
 }
 
 /** The endpoints the rest of the project reads (same names as the services' configuration). */
-export function endpointsOf(config, { secureKafka = false } = {}) {
+export function endpointsOf(config, { secureKafka = false, secureMongo = false } = {}) {
   const k = config.kafka;
+  const f = config.ferretdb;
+  const mongoTls = {
+    mongoCaFile: join(f.tlsDir, 'ca.pem'),
+    // The CA's key, to issue more certificates (a test renewing its client certificate).
+    mongoCaKeyFile: join(f.tlsDir, 'ca.key'),
+    mongoClientCertFile: join(f.tlsDir, 'client.crt'),
+    mongoClientKeyFile: join(f.tlsDir, 'client.key'),
+    // The certificate and its key in one file, as MongoDB's URL option takes them.
+    mongoClientCertKeyFile: join(f.tlsDir, 'client.pem'),
+  };
   return {
     kafkaBrokers: `${config.host}:${k.port}`,
     // The TLS + SASL listener, where our broker has one: its address, the CA to trust, the user.
@@ -86,6 +101,13 @@ export function endpointsOf(config, { secureKafka = false } = {}) {
       ? { kafkaSecureBrokers: `${config.host}:${k.securePort}`, kafkaCaFile: join(k.tlsDir, 'ca.pem'), kafkaSaslUsername: k.saslUser, kafkaSaslPassword: k.saslPassword }
       : {}),
     mongoUrl: `mongodb://${config.host}:${config.ferretdb.port}/opal`,
+    // The TLS listener, where ours has one: a URL naming its files, and the files.
+    ...(secureMongo && f.tlsPort
+      ? {
+          mongoSecureUrl: `mongodb://${config.host}:${f.tlsPort}/opal?tls=true&tlsCAFile=${encodeURIComponent(mongoTls.mongoCaFile)}&tlsCertificateKeyFile=${encodeURIComponent(mongoTls.mongoClientCertKeyFile)}`,
+          ...mongoTls,
+        }
+      : {}),
     chainRpcUrl: `http://${config.host}:${config.anvil.port}`,
   };
 }

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runLogged, running, startDetached, waitUntil } from './process.mjs';
-import { mongoReady } from './probes.mjs';
+import { mongoReady, tcpOpen } from './probes.mjs';
 import { SORTED_PAGE_PATCHES } from './ferretdb-sorted-pages.mjs';
 
 const MODULE_ROOT = 'github.com/FerretDB/FerretDB';
@@ -605,11 +605,57 @@ function chmodTree(dir) {
   }
 }
 
+const OPENSSL_EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/**
+ * The TLS listener's files, made once with the openssl command: a CA (ten years), a server
+ * certificate for 127.0.0.1 and localhost, and a client certificate, as separate files and as one
+ * file of certificate and key (MongoDB's tlsCertificateKeyFile). False where openssl is missing.
+ */
+async function ensureTls(config) {
+  const f = config.ferretdb;
+  const d = f.tlsDir;
+  const files = ['ca.pem', 'server.crt', 'server.key', 'client.crt', 'client.key', 'client.pem'].map((n) => join(d, n));
+  if (files.every((p) => existsSync(p))) return true;
+  try {
+    await runLogged(config, 'ferretdb-tls', 'openssl', ['version']);
+  } catch {
+    return false;
+  }
+  rmSync(d, { recursive: true, force: true });
+  mkdirSync(d, { recursive: true });
+  const ssl = (args) => runLogged(config, 'ferretdb-tls', 'openssl', args, { cwd: d });
+  await ssl(['req', '-x509', ...OPENSSL_EC, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3650', '-subj', '/CN=opal-local-mongodb-ca']);
+  const issue = async (name, cn, ext) => {
+    writeFileSync(join(d, `${name}.ext`), ext);
+    await ssl(['req', ...OPENSSL_EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+    await ssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '3650', '-extfile', `${name}.ext`]);
+  };
+  await issue('server', config.host, `subjectAltName=IP:${config.host},DNS:localhost\nextendedKeyUsage=serverAuth\n`);
+  await issue('client', 'opal', 'extendedKeyUsage=clientAuth\n');
+  writeFileSync(join(d, 'client.pem'), readFileSync(join(d, 'client.crt'), 'utf8') + readFileSync(join(d, 'client.key'), 'utf8'));
+  return true;
+}
+
+/** Whether our FerretDB serves its TLS listener (started with one and answering on its port). */
+export async function secureMongoUp(config) {
+  const f = config.ferretdb;
+  const state = running(config, 'ferretdb');
+  if (!f.tlsPort || !state || !existsSync(tlsMarkerOf(config))) return false;
+  return tcpOpen(config.host, f.tlsPort);
+}
+
+/** Written while our FerretDB runs with the TLS listener, removed when it starts without. */
+const tlsMarkerOf = (config) => join(config.runDir, `ferretdb-tls-${config.ferretdb.tlsPort}`);
+
 export async function startFerretdb(config) {
   const f = config.ferretdb;
   const existing = running(config, 'ferretdb');
   if (existing) return { started: false, state: existing };
   if (await mongoReady(config.host, f.port).catch(() => false)) return { started: false, external: true };
+  const tls = f.tlsPort > 0 && (await ensureTls(config));
+  mkdirSync(config.runDir, { recursive: true });
+  rmSync(tlsMarkerOf(config), { force: true });
   const sqliteDir = join(f.dataDir, 'sqlite');
   const stateDir = join(f.dataDir, 'state');
   mkdirSync(sqliteDir, { recursive: true });
@@ -628,6 +674,15 @@ export async function startFerretdb(config) {
     // Rows per INSERT statement (default 100): a projection's batch inserts thousands of documents.
     '--test-batch-size=1000',
     '--log-level=warn',
+    // Mutual TLS: with a CA file FerretDB asks every client for a certificate it signed.
+    ...(tls
+      ? [
+          `--listen-tls=${config.host}:${f.tlsPort}`,
+          `--listen-tls-cert-file=${join(f.tlsDir, 'server.crt')}`,
+          `--listen-tls-key-file=${join(f.tlsDir, 'server.key')}`,
+          `--listen-tls-ca-file=${join(f.tlsDir, 'ca.pem')}`,
+        ]
+      : []),
   ];
   // Go's collector runs when the heap has grown by GOGC percent (default 100). Each command allocates
   // a lot of short-lived garbage and the live heap stays small, so a higher target trades a few
@@ -635,5 +690,6 @@ export async function startFerretdb(config) {
   const env = { GOGC: process.env.GOGC ?? '400' };
   const { state } = startDetached(config, 'ferretdb', binOf(f), args, { marker: binOf(f), env });
   await waitUntil('ferretdb', () => mongoReady(config.host, f.port), { timeoutMs: 30_000, pid: state.pid, log: state.log });
+  if (tls) writeFileSync(tlsMarkerOf(config), String(state.pid));
   return { started: true, state };
 }

@@ -5,11 +5,11 @@
 //   node scripts/infra/infra.mjs status [--json]
 //   node scripts/infra/infra.mjs tool helm|promtool [--json]             install a tool once; print where it is
 // Ports: OPAL_KAFKA_PORT (9092), OPAL_KAFKA_CONTROLLER_PORT (9093), OPAL_KAFKA_SECURE_PORT (9094), OPAL_MONGO_PORT (27017),
-// OPAL_FERRETDB_DEBUG_PORT (27088), OPAL_CHAIN_PORT (8545). Cache: OPAL_INFRA_CACHE (.cache/infra).
+// OPAL_MONGO_TLS_PORT (27018), OPAL_FERRETDB_DEBUG_PORT (27088), OPAL_CHAIN_PORT (8545). Cache: OPAL_INFRA_CACHE (.cache/infra).
 // A server already answering on its port but not started by us is reused and never stopped.
 import { loadConfig, endpointsOf } from './config.mjs';
 import { installKafka, secureListenerUp, startKafka } from './kafka.mjs';
-import { installFerretdb, startFerretdb } from './ferretdb.mjs';
+import { installFerretdb, secureMongoUp, startFerretdb } from './ferretdb.mjs';
 import { anvilInstalled, startAnvil } from './anvil.mjs';
 import { helmBin, installHelm } from './helm.mjs';
 import { installPromtool, promtoolBin } from './promtool.mjs';
@@ -68,7 +68,10 @@ async function up() {
   const failed = results.filter((r) => r.status === 'rejected');
   for (const f of failed) say(`FAILED: ${f.reason?.message ?? f.reason}`);
   if (failed.length) process.exitCode = 1;
-  const endpoints = endpointsOf(config, { secureKafka: selected.includes('kafka') && (await secureListenerUp(config)) });
+  const endpoints = endpointsOf(config, {
+    secureKafka: selected.includes('kafka') && (await secureListenerUp(config)),
+    secureMongo: selected.includes('ferretdb') && (await secureMongoUp(config)),
+  });
   mkdirSync(config.runDir, { recursive: true });
   writeFileSync(join(config.runDir, 'endpoints.json'), JSON.stringify(endpoints, null, 2));
   say(`up in ${seconds(t0)}; logs in ${config.logDir}`);
@@ -86,7 +89,7 @@ async function down() {
 
 async function status() {
   const rows = Object.fromEntries(ALL.map((n) => [n, running(config, n) ?? null]));
-  const endpoints = endpointsOf(config, { secureKafka: await secureListenerUp(config) });
+  const endpoints = endpointsOf(config, { secureKafka: await secureListenerUp(config), secureMongo: await secureMongoUp(config) });
   if (json) process.stdout.write(JSON.stringify({ services: rows, endpoints, instanceDir: config.stateDir }) + '\n');
   else for (const [n, s] of Object.entries(rows)) say(`${n}: ${s ? `running, pid ${s.pid}, log ${s.log}` : 'not running'}`);
 }

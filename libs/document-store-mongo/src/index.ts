@@ -2,4 +2,4 @@ export { MongoDocumentStore, type MongoDocumentStoreOptions } from './mongo-docu
 export type { ProjectionNames, StoredVersion } from './stored-versions.js';
 export { MongoContentStore } from './mongo-content-store.js';
 export { MongoSnapshotStore } from './mongo-snapshot-store.js';
-export { connectMongo } from './mongo-client.js';
+export { connectMongo, type ConnectMongoOptions } from './mongo-client.js';

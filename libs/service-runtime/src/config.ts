@@ -3,7 +3,7 @@ import { join, resolve, dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { checkedCa, checkedPair, type KafkaTlsPem, type TlsPaths, type TlsPem } from './tls-files.js';
+import { checkedCa, checkedPair, type ClientTls, type TlsPaths, type TlsPem } from './tls-files.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -84,6 +84,14 @@ const schema = z.object({
   OPAL_KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
   OPAL_KAFKA_SASL_USERNAME: z.string().min(1).optional(),
   OPAL_KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  /**
+   * MongoDB only: TLS to the server, trusting this CA (the system's without it), showing this client
+   * certificate and key where the server asks for one (mutual TLS); each implies TLS. Read again
+   * while the process runs, as the URL's own tlsCAFile and tlsCertificateKeyFile are (give either).
+   */
+  OPAL_STORE_TLS_CA_FILE: pemFile.optional(),
+  OPAL_STORE_TLS_CERT_FILE: pemFile.optional(),
+  OPAL_STORE_TLS_KEY_FILE: pemFile.optional(),
   OPAL_FSYNC: bool.default(true),
   /**
    * After a stop signal, how long the process keeps serving while its health says NOT_SERVING, so
@@ -152,6 +160,12 @@ export type OpalConfig = {
    * key, as PEM text read at start, and the files they come from (read again: kafkaTlsFiles).
    */
   readonly kafkaTls: KafkaTls | undefined;
+  /**
+   * MongoDB only: TLS files (undefined: none given; the URL may still ask for TLS on the system's
+   * CAs), from OPAL_STORE_TLS_* or the URL's tlsCAFile and tlsCertificateKeyFile, as PEM text read
+   * at start, and the files they come from (read again: clientTlsFiles).
+   */
+  readonly storeTls: ClientTls | undefined;
   /** Kafka only: SASL authentication. */
   readonly kafkaSasl: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string } | undefined;
   readonly fsync: boolean;
@@ -179,11 +193,99 @@ export type OpalConfig = {
 export type GrpcTls = TlsPem & { readonly serverName?: string; readonly paths: TlsPaths };
 
 /** TLS to Kafka's brokers: PEM text, each part absent where the system's CAs, or no client certificate, are used; `paths`, their files. */
-export type KafkaTls = KafkaTlsPem & { readonly paths: { readonly [K in keyof KafkaTlsPem]: string | undefined } };
+export type KafkaTls = ClientTls;
 
-/** A URL as it may be logged: the password of `scheme://user:password@host` masked. */
+/** A mongodb:// URL's options (after `?`), names lowercased as the driver takes them. */
+function urlOptions(url: string): Map<string, string> {
+  const at = url.indexOf('?');
+  const out = new Map<string, string>();
+  if (at < 0) return out;
+  for (const [k, v] of new URLSearchParams(url.slice(at + 1))) out.set(k.toLowerCase(), v);
+  return out;
+}
+
+/**
+ * The store's TLS files: OPAL_STORE_TLS_* (already read), or the URL's tlsCAFile and
+ * tlsCertificateKeyFile (one file holding the certificate and its key, as MongoDB's clients take
+ * it), read here; what is wrong goes to `problems`, naming the variable.
+ */
+function storeTlsOf(
+  store: string,
+  env: { ca?: string; cert?: string; key?: string },
+  paths: { ca?: string; cert?: string; key?: string },
+  problems: string[],
+): ClientTls | undefined {
+  const fromEnv = paths.ca !== undefined || paths.cert !== undefined || paths.key !== undefined;
+  const mongo = /^mongodb(\+srv)?:\/\//.test(store);
+  if (fromEnv && !mongo) {
+    problems.push(`  ${paths.ca !== undefined ? 'OPAL_STORE_TLS_CA_FILE' : paths.cert !== undefined ? 'OPAL_STORE_TLS_CERT_FILE' : 'OPAL_STORE_TLS_KEY_FILE'}: only with a MongoDB store (OPAL_STORE=mongodb://...)`);
+    return undefined;
+  }
+  if (!mongo) return undefined;
+  const options = urlOptions(store);
+  const caPath = options.get('tlscafile');
+  const certKeyPath = options.get('tlscertificatekeyfile');
+  const passphrase = options.get('tlscertificatekeyfilepassword');
+  const off = ['tls', 'ssl'].find((k) => options.get(k) === 'false');
+  if (fromEnv && (caPath !== undefined || certKeyPath !== undefined)) {
+    problems.push(`  OPAL_STORE: names ${caPath !== undefined ? 'tlsCAFile' : 'tlsCertificateKeyFile'} while OPAL_STORE_TLS_* name files too; give the files one way`);
+    return undefined;
+  }
+  if ((fromEnv || caPath !== undefined || certKeyPath !== undefined) && off) {
+    problems.push(`  OPAL_STORE: says ${off}=false while TLS files are given`);
+    return undefined;
+  }
+  if (fromEnv) {
+    if ((paths.cert === undefined) !== (paths.key === undefined)) {
+      problems.push(`  ${paths.cert === undefined ? 'OPAL_STORE_TLS_CERT_FILE' : 'OPAL_STORE_TLS_KEY_FILE'}: a client certificate and its key go together`);
+      return undefined;
+    }
+    return checkedClientTls({ ca: env.ca, cert: env.cert, key: env.key, paths: { ca: paths.ca, cert: paths.cert, key: paths.key } }, { ca: 'OPAL_STORE_TLS_CA_FILE', pair: 'OPAL_STORE_TLS_KEY_FILE' }, problems);
+  }
+  if (caPath === undefined && certKeyPath === undefined) return undefined;
+  const read = (param: string, path: string): string | undefined => {
+    try {
+      const text = readFileSync(path, 'utf8');
+      if (!text.includes('-----BEGIN ')) throw new Error('no PEM block in it');
+      return text;
+    } catch (error) {
+      problems.push(`  OPAL_STORE: ${param} ${JSON.stringify(path)}: cannot read a PEM file there: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+  };
+  const ca = caPath === undefined ? undefined : read('tlsCAFile', caPath);
+  const certKey = certKeyPath === undefined ? undefined : read('tlsCertificateKeyFile', certKeyPath);
+  if ((caPath !== undefined && ca === undefined) || (certKeyPath !== undefined && certKey === undefined)) return undefined;
+  return checkedClientTls(
+    { ca, cert: certKey, key: certKey, paths: { ca: caPath, cert: certKeyPath, key: certKeyPath }, ...(passphrase !== undefined && { passphrase }) },
+    { ca: 'OPAL_STORE: tlsCAFile', pair: 'OPAL_STORE: tlsCertificateKeyFile' },
+    problems,
+  );
+}
+
+/** `tls` once its CA parses and its certificate and key go together; else undefined, with the problems named as `names` say. */
+function checkedClientTls(tls: ClientTls, names: { ca: string; pair: string }, problems: string[]): ClientTls | undefined {
+  const before = problems.length;
+  if (tls.ca !== undefined) {
+    try {
+      checkedCa(tls.ca, 'its certificate');
+    } catch (error) {
+      problems.push(`  ${names.ca}: ${(error as Error).message} (got ${JSON.stringify(tls.paths.ca)})`);
+    }
+  }
+  if (tls.cert !== undefined && tls.key !== undefined) {
+    try {
+      checkedPair(tls.cert, tls.key, tls.passphrase);
+    } catch (error) {
+      problems.push(`  ${names.pair}: ${(error as Error).message} (got ${JSON.stringify(tls.paths.key)})`);
+    }
+  }
+  return problems.length === before ? tls : undefined;
+}
+
+/** A URL as it may be logged: the password of `scheme://user:password@host`, and a MongoDB URL's key file password, masked. */
 export function withoutPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@').replace(/([?&]tlsCertificateKeyFilePassword=)[^&]*/gi, '$1***');
 }
 
 /** Variables whose values are secrets. */
@@ -242,6 +344,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`  OPAL_GRPC_TLS_KEY_FILE: with OPAL_GRPC_TLS_CERT_FILE: ${(error as Error).message} (got ${JSON.stringify(picked.OPAL_GRPC_TLS_KEY_FILE)})`);
     }
   }
+  const storeTls = storeTlsOf(
+    v.OPAL_STORE,
+    { ca: v.OPAL_STORE_TLS_CA_FILE, cert: v.OPAL_STORE_TLS_CERT_FILE, key: v.OPAL_STORE_TLS_KEY_FILE },
+    { ca: picked.OPAL_STORE_TLS_CA_FILE, cert: picked.OPAL_STORE_TLS_CERT_FILE, key: picked.OPAL_STORE_TLS_KEY_FILE },
+    problems,
+  );
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   const tls = v.OPAL_KAFKA_TLS || v.OPAL_KAFKA_TLS_CA_FILE !== undefined || v.OPAL_KAFKA_TLS_CERT_FILE !== undefined;
   return {
@@ -285,6 +393,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           paths: { ca: picked.OPAL_KAFKA_TLS_CA_FILE, cert: picked.OPAL_KAFKA_TLS_CERT_FILE, key: picked.OPAL_KAFKA_TLS_KEY_FILE },
         }
       : undefined,
+    storeTls,
     kafkaSasl: v.OPAL_KAFKA_SASL_MECHANISM
       ? { mechanism: v.OPAL_KAFKA_SASL_MECHANISM, username: v.OPAL_KAFKA_SASL_USERNAME!, password: v.OPAL_KAFKA_SASL_PASSWORD! }
       : undefined,

@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeExampleCertificate } from '@opal/testkit';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +80,40 @@ describe('loadConfig: Kafka security', () => {
   });
 });
 
+describe('loadConfig: MongoDB TLS files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-config-store-tls-'));
+  const example = writeExampleCertificate(dir);
+  const certKey = join(dir, 'client.pem');
+  writeFileSync(certKey, readFileSync(example.cert, 'utf8') + readFileSync(example.key, 'utf8'));
+  const mismatched = join(dir, 'mismatched.pem');
+  writeFileSync(mismatched, readFileSync(example.cert, 'utf8') + readFileSync(example.otherKey, 'utf8'));
+  const store = 'mongodb://db.example:27017/opal';
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('takes none unless given, and the files of OPAL_STORE_TLS_* or of the URL alike, to read again', () => {
+    assert.equal(loadConfig({ OPAL_STORE: store }).storeTls, undefined);
+    assert.equal(loadConfig({ OPAL_STORE: `${store}?tls=true` }).storeTls, undefined, 'TLS on the system CAs: nothing to read again');
+    const env = loadConfig({ OPAL_STORE: store, OPAL_STORE_TLS_CA_FILE: example.cert, OPAL_STORE_TLS_CERT_FILE: example.cert, OPAL_STORE_TLS_KEY_FILE: example.key }).storeTls!;
+    assert.deepEqual(env.paths, { ca: example.cert, cert: example.cert, key: example.key });
+    assert.ok(env.ca?.startsWith('-----BEGIN CERTIFICATE-----') && env.key?.includes('PRIVATE KEY'));
+    const url = loadConfig({ OPAL_STORE: `${store}?tls=true&tlsCAFile=${encodeURIComponent(example.cert)}&tlsCertificateKeyFile=${encodeURIComponent(certKey)}` }).storeTls!;
+    assert.deepEqual(url.paths, { ca: example.cert, cert: certKey, key: certKey }, "the URL's one file holds the certificate and its key");
+  });
+
+  it('names what is wrong: a file it cannot read, a key not the certificate\'s, halves, two sources, TLS turned off, no MongoDB', () => {
+    const refused = (env: Record<string, string>, name: RegExp) =>
+      assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && name.test(e.message), JSON.stringify(env));
+    refused({ OPAL_STORE: store, OPAL_STORE_TLS_CA_FILE: join(dir, 'absent.pem') }, /OPAL_STORE_TLS_CA_FILE: cannot read a PEM file there/);
+    refused({ OPAL_STORE: store, OPAL_STORE_TLS_CERT_FILE: example.cert }, /OPAL_STORE_TLS_KEY_FILE: a client certificate and its key go together/);
+    refused({ OPAL_STORE: store, OPAL_STORE_TLS_CERT_FILE: example.cert, OPAL_STORE_TLS_KEY_FILE: example.otherKey }, /OPAL_STORE_TLS_KEY_FILE: the key is not the certificate's/);
+    refused({ OPAL_STORE: `${store}?tls=true&tlsCAFile=${join(dir, 'absent.pem')}` }, /OPAL_STORE: tlsCAFile ".*absent.pem": cannot read a PEM file there/);
+    refused({ OPAL_STORE: `${store}?tls=true&tlsCertificateKeyFile=${mismatched}` }, /OPAL_STORE: tlsCertificateKeyFile: the key is not the certificate's/);
+    refused({ OPAL_STORE: `${store}?tlsCAFile=${example.cert}`, OPAL_STORE_TLS_CA_FILE: example.cert }, /OPAL_STORE: names tlsCAFile while OPAL_STORE_TLS_\* name files too/);
+    refused({ OPAL_STORE: `${store}?tls=false`, OPAL_STORE_TLS_CA_FILE: example.cert }, /OPAL_STORE: says tls=false while TLS files are given/);
+    refused({ OPAL_STORE_TLS_CA_FILE: example.cert }, /OPAL_STORE_TLS_CA_FILE: only with a MongoDB store/);
+  });
+});
+
 describe('loadConfig: admin tokens', () => {
   it('takes one token or several, comma-separated, and names a short one by its length, never its value', () => {
     assert.equal(loadConfig({}).adminTokens, undefined);
@@ -98,6 +132,7 @@ describe('withoutPassword', () => {
   it('masks the password of a URL it would log, and leaves the rest', () => {
     assert.equal(withoutPassword('mongodb+srv://opal:s3cr%40t@cluster0.example.net/opal?tls=true'), 'mongodb+srv://opal:***@cluster0.example.net/opal?tls=true');
     assert.equal(withoutPassword('mongodb://127.0.0.1:27017/opal'), 'mongodb://127.0.0.1:27017/opal');
+    assert.equal(withoutPassword('mongodb://h/opal?tls=true&tlsCertificateKeyFilePassword=k3y&tlsCAFile=/ca.pem'), 'mongodb://h/opal?tls=true&tlsCertificateKeyFilePassword=***&tlsCAFile=/ca.pem');
     assert.equal(withoutPassword('mongodb://opal@127.0.0.1/opal'), 'mongodb://opal@127.0.0.1/opal');
     assert.equal(withoutPassword('memory'), 'memory');
   });

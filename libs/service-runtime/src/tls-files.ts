@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ServerCredentials, experimental } from '@grpc/grpc-js';
-import type { SecureContextOptions } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ProcessMetrics } from './metrics.js';
 
@@ -22,7 +22,7 @@ export const TLS_RELOAD_MS = 60_000;
  * pair of `key`. Throws saying which is wrong: a certificate and key from different issues (halfway
  * through a rotation) would otherwise fail every handshake.
  */
-export function checkedPair(cert: string, key: string): X509Certificate {
+export function checkedPair(cert: string, key: string, passphrase?: string): X509Certificate {
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(cert);
@@ -31,7 +31,7 @@ export function checkedPair(cert: string, key: string): X509Certificate {
   }
   let privateKey;
   try {
-    privateKey = createPrivateKey(key);
+    privateKey = createPrivateKey(passphrase === undefined ? key : { key, passphrase });
   } catch (error) {
     throw new Error(`the key does not parse: ${(error as Error).message}`);
   }
@@ -169,22 +169,36 @@ export class TlsFiles extends PemFiles<TlsPem> {
   }
 }
 
-/** TLS to Kafka's brokers, as PEM text: the CA to trust (the system's without it), and the client's certificate and key where brokers ask for one. */
-export type KafkaTlsPem = { readonly ca?: string; readonly cert?: string; readonly key?: string };
+/**
+ * A client's TLS to a server (Kafka's brokers, MongoDB), as PEM text: the CA to trust (the system's
+ * without it), and the client's certificate and key where the server asks for one.
+ */
+export type ClientTlsPem = { readonly ca?: string; readonly cert?: string; readonly key?: string };
+
+/** TLS to Kafka's brokers (see ClientTlsPem). */
+export type KafkaTlsPem = ClientTlsPem;
+
+/** A client's TLS as configured: its PEM text, the files it comes from, and the key's passphrase where it is encrypted. */
+export type ClientTls = ClientTlsPem & { readonly paths: { readonly [K in keyof ClientTlsPem]: string | undefined }; readonly passphrase?: string };
 
 /**
- * The Kafka client's TLS files (see PemFiles): its certificate and key must go together, its CA must
- * parse. The expiry that counts is the client certificate's, or the CA's where it shows none.
- * Undefined where no file is given (TLS trusting the system's CAs).
+ * A client's TLS files (see PemFiles), `port` naming them in logs and metrics: its certificate and
+ * key must go together, its CA must parse. The expiry that counts is the client certificate's, or
+ * the CA's where it shows none. Undefined where no file is given (TLS trusting the system's CAs).
  */
-export function kafkaTlsFiles(tls: KafkaTlsPem & { readonly paths: { readonly [K in keyof KafkaTlsPem]: string | undefined } }): PemFiles<KafkaTlsPem> | undefined {
-  const { paths, ...pem } = tls;
+export function clientTlsFiles(port: string, tls: ClientTls): PemFiles<ClientTlsPem> | undefined {
+  const { paths, passphrase, ...pem } = tls;
   if (paths.ca === undefined && paths.cert === undefined) return undefined;
-  return new PemFiles<KafkaTlsPem>('kafka', paths, pem, (next) => {
+  return new PemFiles<ClientTlsPem>(port, paths, pem, (next) => {
     if (next.ca !== undefined) checkedCa(next.ca, 'the CA');
-    if (next.cert !== undefined || next.key !== undefined) return checkedPair(next.cert ?? '', next.key ?? '');
+    if (next.cert !== undefined || next.key !== undefined) return checkedPair(next.cert ?? '', next.key ?? '', passphrase);
     return new X509Certificate(next.ca!);
   });
+}
+
+/** The Kafka client's TLS files (see clientTlsFiles). */
+export function kafkaTlsFiles(tls: ClientTls): PemFiles<ClientTlsPem> | undefined {
+  return clientTlsFiles('kafka', tls);
 }
 
 /**
@@ -203,6 +217,20 @@ export function liveKafkaTls(files: PemFiles<KafkaTlsPem>): KafkaTlsPem {
       return files.current.key;
     },
   };
+}
+
+/**
+ * A TLS context for clients (Node's `tls.connect({ secureContext })`, which the MongoDB driver passes
+ * through) made from `files`, and made again from each change of them: every connection opened
+ * after a change uses the renewed certificate or CA; those open keep theirs.
+ */
+export function reloadingSecureContext(files: PemFiles<ClientTlsPem>, passphrase?: string): SecureContext {
+  const contextOf = (pem: ClientTlsPem) =>
+    createSecureContext({ ...(pem.ca !== undefined && { ca: pem.ca }), ...(pem.cert !== undefined && { cert: pem.cert, key: pem.key, passphrase }) });
+  const secureContext = contextOf(files.current);
+  // A TLS socket takes the native context from `context` as it begins: swapping it serves the next ones.
+  files.onChange((pem) => (secureContext.context = contextOf(pem).context));
+  return secureContext;
 }
 
 export type TlsReloadOutcome =

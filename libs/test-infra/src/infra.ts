@@ -9,11 +9,27 @@ export type InfraService = 'kafka' | 'mongo' | 'chain';
 /** A listener as production clusters have it: TLS with the CA to trust (a file), and a SASL/PLAIN user. */
 export type SecureKafka = { readonly brokers: string; readonly caFile: string; readonly username: string; readonly password: string };
 
+/**
+ * A listener as production MongoDB servers have it: mutual TLS. `url` names the files in its
+ * options (tlsCAFile, tlsCertificateKeyFile); the files: the CA and its key (to issue more
+ * certificates), and the client's certificate and key, apart and together.
+ */
+export type SecureMongo = {
+  readonly url: string;
+  readonly caFile: string;
+  readonly caKeyFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly certKeyFile: string;
+};
+
 export type InfraEndpoints = {
   readonly kafkaBrokers?: string;
   /** The local broker's TLS + SASL listener; absent for servers given or from containers. */
   readonly kafkaSecure?: SecureKafka;
   readonly mongoUrl?: string;
+  /** The local MongoDB-wire server's TLS listener; absent for servers given or from containers. */
+  readonly mongoSecure?: SecureMongo;
   readonly chainRpcUrl?: string;
 };
 
@@ -59,7 +75,20 @@ export async function ensureInfra(services: readonly InfraService[]): Promise<In
     services.includes('kafka') && all['kafkaSecureBrokers']
       ? { kafkaSecure: { brokers: all['kafkaSecureBrokers'], caFile: all['kafkaCaFile']!, username: all['kafkaSaslUsername']!, password: all['kafkaSaslPassword']! } }
       : {};
-  return { skipped: false, mode: 'local', endpoints: { ...endpoints, ...secure } };
+  const secureMongo =
+    services.includes('mongo') && all['mongoSecureUrl']
+      ? {
+          mongoSecure: {
+            url: all['mongoSecureUrl'],
+            caFile: all['mongoCaFile']!,
+            caKeyFile: all['mongoCaKeyFile']!,
+            certFile: all['mongoClientCertFile']!,
+            keyFile: all['mongoClientKeyFile']!,
+            certKeyFile: all['mongoClientCertKeyFile']!,
+          },
+        }
+      : {};
+  return { skipped: false, mode: 'local', endpoints: { ...endpoints, ...secure, ...secureMongo } };
 }
 
 function repoRoot(): string {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { IndexDirectoryStore, StoredContributionContent, verifyReceipt } from '@opal/attribution';
 import { MongoContentStore } from '@opal/document-store-mongo';
 import type { OpalConfig } from '@opal/service-runtime';
-import { isMongo, openEventLog } from './backends.js';
+import { isMongo, openEventLog, openMongoClient } from './backends.js';
 
 /**
  * `opal attribution verify <inference-id>`: recomputes the receipt from the log (the embedded one
@@ -13,7 +13,11 @@ import { isMongo, openEventLog } from './backends.js';
  */
 export async function attributionVerify(config: OpalConfig, inferenceId: string, json: boolean, out: (s: string) => void): Promise<number> {
   const log = await openEventLog(config, true);
-  const contentStore = isMongo(config) ? await MongoContentStore.connect({ url: config.store }) : undefined;
+  const client = isMongo(config) ? await openMongoClient(config).catch(async (error: unknown) => {
+    await log.close();
+    throw error;
+  }) : undefined;
+  const contentStore = client && (await MongoContentStore.connect({ url: config.store, client }));
   try {
     const content = contentStore && new StoredContributionContent(contentStore);
     const r = await verifyReceipt(log, new IndexDirectoryStore(join(config.dataDir, 'indexes')), inferenceId, content);
@@ -34,6 +38,7 @@ export async function attributionVerify(config: OpalConfig, inferenceId: string,
     return r.status === 'match' ? 0 : 1;
   } finally {
     await contentStore?.close();
+    await client?.close();
     await log.close();
   }
 }

@@ -4,7 +4,7 @@ import { KafkaEventLog, type KafkaEventLogOptions, type KafkaTopicsOptions } fro
 import { FileSnapshotStore, MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore, type ContentStore } from '@opal/content-store';
 import { connectMongo, MongoContentStore, MongoDocumentStore, MongoSnapshotStore } from '@opal/document-store-mongo';
-import { ConfigError, liveKafkaTls, type KafkaTlsPem, type OpalConfig, type PemFiles } from '@opal/service-runtime';
+import { ConfigError, clientTlsFiles, liveKafkaTls, reloadingSecureContext, type ClientTlsPem, type KafkaTlsPem, type OpalConfig, type PemFiles } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import type { Logger } from 'pino';
@@ -85,8 +85,23 @@ export async function openEventLog(config: OpalConfig, readOnly = false, logger?
   return EmbeddedEventLog.open(join(config.dataDir, 'log'), readOnly ? { readOnly: true } : { fsync: config.fsync });
 }
 
+/**
+ * The MongoDB client of this configuration, TLS from its files (OPAL_STORE_TLS_*, or the URL's):
+ * with `tlsFiles` (storeTlsFiles, read again while the process runs) each new connection uses what
+ * they hold then; without, what was read at start.
+ */
+export function openMongoClient(config: OpalConfig, tlsFiles?: PemFiles<ClientTlsPem>): ReturnType<typeof connectMongo> {
+  const files = tlsFiles ?? (config.storeTls && clientTlsFiles('mongodb', config.storeTls));
+  return connectMongo(config.store, files ? { secureContext: reloadingSecureContext(files, config.storeTls?.passphrase) } : {});
+}
+
+/** The store's TLS files for a serving process to read again (see watchTls); undefined where none are given. */
+export function storeTlsFiles(config: OpalConfig): PemFiles<ClientTlsPem> | undefined {
+  return isMongo(config) && config.storeTls ? clientTlsFiles('mongodb', config.storeTls) : undefined;
+}
+
 /** The log, read models and content for this process: embedded ones, or Kafka and MongoDB. */
-export async function openBackends(config: OpalConfig, logger?: Logger, kafkaTls?: PemFiles<KafkaTlsPem>): Promise<Backends> {
+export async function openBackends(config: OpalConfig, logger?: Logger, kafkaTls?: PemFiles<KafkaTlsPem>, storeTls?: PemFiles<ClientTlsPem>): Promise<Backends> {
   const opened: { close(): Promise<void> }[] = [];
   const closeAll = async () => {
     for (const r of opened.reverse()) await r.close();
@@ -100,7 +115,7 @@ export async function openBackends(config: OpalConfig, logger?: Logger, kafkaTls
     if (isMongo(config)) {
       // One client (one connection pool) for the read models, the contents and the snapshots;
       // closed after them.
-      const client = await connectMongo(config.store);
+      const client = await openMongoClient(config, storeTls);
       opened.push({ close: () => client.close() });
       store = await MongoDocumentStore.connect({ url: config.store, client });
       content = await MongoContentStore.connect({ url: config.store, client });

@@ -11,7 +11,7 @@ import { PackContentStore } from '@opal/content-store';
 import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, AdminAuth, serveMetrics, TlsFiles, kafkaTlsFiles, watchTls, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
 import { serviceProtos, type ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
-import { aggregateSnapshots, isKafka, kafkaDomainsOf, openBackends, routedDomainsOf, type Backends } from './backends.js';
+import { aggregateSnapshots, isKafka, kafkaDomainsOf, openBackends, routedDomainsOf, storeTlsFiles, type Backends } from './backends.js';
 import { KafkaEventLog, type StreamOwners } from '@opal/event-log-kafka';
 import type { Logger } from 'pino';
 
@@ -82,13 +82,15 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   let backends: Backends;
   // Kafka's TLS files, read again while the process runs: the client's next connection uses them.
   const kafkaTls = isKafka(config) && config.kafkaTls ? kafkaTlsFiles(config.kafkaTls) : undefined;
+  // MongoDB's too: each new connection of its client uses what they hold then.
+  const storeTls = storeTlsFiles(config);
   if (embedded) {
     mkdirSync(config.dataDir, { recursive: true });
     release = takeLock(config.dataDir);
     const e = await openEmbedded(config);
     backends = { ...e, usesDataDir: true, close: async () => {} };
   } else {
-    backends = await openBackends(config, logger, kafkaTls);
+    backends = await openBackends(config, logger, kafkaTls, storeTls);
     if (backends.usesDataDir) {
       mkdirSync(config.dataDir, { recursive: true });
       release = takeLock(config.dataDir);
@@ -133,11 +135,13 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
     await app.listen();
     if (grpcTls) watchTls(grpcTls, config.tlsReloadMs, logger, metrics);
     if (kafkaTls) watchTls(kafkaTls, config.tlsReloadMs, logger, metrics);
+    if (storeTls) watchTls(storeTls, config.tlsReloadMs, logger, metrics);
     owners = await routeCommands(config, names, eventLog, port, routing, logger);
     if (config.metricsPort >= 0) metricsServer = await serveMetrics(metrics, config.grpcHost, config.metricsPort, grpc.serving);
   } catch (error) {
     grpcTls?.stop();
     kafkaTls?.stop();
+    storeTls?.stop();
     await owners?.leave().catch(() => {});
     await app?.close().catch(() => {});
     if (embedded) {
@@ -178,6 +182,7 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       else logger.warn({ cut: stopped.cut, graceMs: config.shutdownGraceMs }, 'gRPC server stopped: calls still running after OPAL_SHUTDOWN_GRACE_MS were cut');
       grpcTls?.stop();
       kafkaTls?.stop();
+      storeTls?.stop();
       await metricsServer?.close();
       await running.close();
       await tracing.flush().catch(() => {}); // a collector away loses these spans, not the shutdown

@@ -2,7 +2,7 @@ import { KafkaEventLog } from '@opal/event-log-kafka';
 import { projectionSubscription } from '@opal/event-sourcing';
 import { MongoDocumentStore, type StoredVersion } from '@opal/document-store-mongo';
 import type { OpalConfig } from '@opal/service-runtime';
-import { isKafka, kafkaOptions } from './backends.js';
+import { isKafka, kafkaOptions, openMongoClient } from './backends.js';
 import { services } from './service-registry.js';
 
 type Row = {
@@ -31,8 +31,12 @@ type Row = {
  * than this build's, with their consumer groups, except those processes are still in.
  */
 export async function readModels(config: OpalConfig, prune: boolean, json: boolean, write: (s: string) => void): Promise<number> {
-  const store = await MongoDocumentStore.connect({ url: config.store });
-  const log = isKafka(config) ? await KafkaEventLog.connect(kafkaOptions(config)) : undefined;
+  const client = await openMongoClient(config);
+  const store = await MongoDocumentStore.connect({ url: config.store, client });
+  const log = isKafka(config) ? await KafkaEventLog.connect(kafkaOptions(config)).catch(async (error: unknown) => {
+    await client.close();
+    throw error;
+  }) : undefined;
   try {
     const known = Object.entries(services).flatMap(([service, { projections }]) =>
       projections.map((p) => ({ service, name: p.name, current: p.version ?? 1, collections: p.collections.map((c) => c.name), streams: p.codec.streams })),
@@ -82,6 +86,7 @@ export async function readModels(config: OpalConfig, prune: boolean, json: boole
   } finally {
     await log?.close();
     await store.close();
+    await client.close();
   }
 }
 
