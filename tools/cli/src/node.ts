@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { INestMicroservice } from '@nestjs/common';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
@@ -11,6 +11,7 @@ import { PackContentStore } from '@opal/content-store';
 import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, AdminAuth, serveMetrics, TlsFiles, kafkaTlsFiles, watchTls, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
 import { serviceProtos, type ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
+import { takeDataLock } from './data-lock.js';
 import { aggregateSnapshots, isKafka, kafkaDomainsOf, openBackends, routedDomainsOf, storeTlsFiles, type Backends } from './backends.js';
 import { KafkaEventLog, type StreamOwners } from '@opal/event-log-kafka';
 import type { Logger } from 'pino';
@@ -43,24 +44,6 @@ export type RunningNode = {
   close(options?: { readonly drain?: boolean }): Promise<void>;
 };
 
-/** Refuses a second process on the same data folder: two writers would corrupt the log. */
-function takeLock(dataDir: string): () => void {
-  const lock = join(dataDir, 'LOCK');
-  if (existsSync(lock)) {
-    const pid = Number(readFileSync(lock, 'utf8'));
-    let alive = false;
-    try {
-      process.kill(pid, 0);
-      alive = pid !== process.pid;
-    } catch {
-      alive = false;
-    }
-    if (alive) throw new Error(`data folder ${dataDir} is in use by process ${pid} (stop it, or set OPAL_DATA_DIR)`);
-  }
-  writeFileSync(lock, String(process.pid));
-  return () => rmSync(lock, { force: true });
-}
-
 export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: EmbeddedEventLog; store: MemoryDocumentStore; content: PackContentStore; snapshots: SnapshotStore }> {
   const eventLog = await EmbeddedEventLog.open(join(config.dataDir, 'log'), { fsync: config.fsync });
   const store = new MemoryDocumentStore({ dir: join(config.dataDir, 'state'), snapshotEvery: config.snapshotEvery });
@@ -86,14 +69,14 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
   const storeTls = storeTlsFiles(config);
   if (embedded) {
     mkdirSync(config.dataDir, { recursive: true });
-    release = takeLock(config.dataDir);
+    release = takeDataLock(config.dataDir);
     const e = await openEmbedded(config);
     backends = { ...e, usesDataDir: true, close: async () => {} };
   } else {
     backends = await openBackends(config, logger, kafkaTls, storeTls);
     if (backends.usesDataDir) {
       mkdirSync(config.dataDir, { recursive: true });
-      release = takeLock(config.dataDir);
+      release = takeDataLock(config.dataDir);
     }
   }
   const { eventLog, store, content, snapshots } = backends;
