@@ -10,7 +10,7 @@ import { ingestContributionsProjection } from '@opal/ingest';
 export type ProjectionWorkerData = { brokers: string[]; mongoUrl: string; tag: string; partitions: number };
 
 const { brokers, mongoUrl, tag, partitions } = workerData as ProjectionWorkerData;
-const log = await KafkaEventLog.connect({ brokers, clientId: 'bench-e2e-consumer', topics: { prefix: `${tag}.`, defaultPartitions: partitions }, groupPrefix: `${tag}.` });
+const log = await KafkaEventLog.connect({ brokers, clientId: 'bench-e2e-consumer', logLevel: 'nothing', topics: { prefix: `${tag}.`, defaultPartitions: partitions }, groupPrefix: `${tag}.` });
 const store = await MongoDocumentStore.connect({ url: mongoUrl });
 const runner = new ProjectionRunner(log, store, ingestContributionsProjection as unknown as Projection<DomainEvent>);
 await runner.start();
