@@ -136,11 +136,11 @@ export class ProcessMetrics {
    */
   watchTlsCertificate(port: string, notAfterMs: () => number): void {
     if (!this.tlsReloads) {
-      this.tlsReloads = new Counter({ name: 'opal_tls_reloads_total', help: "Changes of a port's TLS files: reloaded (in use for new connections), or refused (the ones before stay)", labelNames: ['port', 'outcome'], registers: [this.registry] });
+      this.tlsReloads = new Counter({ name: 'opal_tls_reloads_total', help: "Changes of a port's or a client's TLS files: reloaded (in use for new connections), or refused (the ones before stay)", labelNames: ['port', 'outcome'], registers: [this.registry] });
       const expiries = this.tlsExpiries;
       new Gauge({
         name: 'opal_tls_certificate_expiry_timestamp_seconds',
-        help: "When the certificate a port serves stops being valid (Unix time, seconds)",
+        help: "When the certificate in use stops being valid (Unix time, seconds): a server port's own; a client's (kafka, mongodb), or its CA's where it shows none",
         labelNames: ['port'],
         registers: [this.registry],
         collect() {
