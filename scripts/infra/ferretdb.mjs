@@ -653,7 +653,11 @@ export async function startFerretdb(config) {
   const existing = running(config, 'ferretdb');
   if (existing) return { started: false, state: existing };
   if (await mongoReady(config.host, f.port).catch(() => false)) return { started: false, external: true };
-  const tls = f.tlsPort > 0 && (await ensureTls(config));
+  // The TLS listener only serves the TLS tests: a port something else holds leaves it out, not the server.
+  const tlsPortTaken = f.tlsPort > 0 && (await tcpOpen(config.host, f.tlsPort));
+  if (tlsPortTaken) process.stderr.write(`[infra] ferretdb: ${config.host}:${f.tlsPort} is in use; starting without the TLS listener (OPAL_MONGO_TLS_PORT picks another)\n`);
+  const tls = f.tlsPort > 0 && !tlsPortTaken && (await ensureTls(config));
+  if (f.tlsPort > 0 && !tlsPortTaken && !tls) process.stderr.write('[infra] ferretdb: no openssl command to make certificates with; starting without the TLS listener\n');
   mkdirSync(config.runDir, { recursive: true });
   rmSync(tlsMarkerOf(config), { force: true });
   const sqliteDir = join(f.dataDir, 'sqlite');
