@@ -54,6 +54,13 @@ async function until<T>(what: string, probe: () => Promise<T>, done: (value: T) 
   }
 }
 
+/** `opal serve ingest` started with `env`, reading its TLS files again every 200 ms, its metrics on a port of its own. */
+async function serveIngest(name: string, env: Record<string, string>): Promise<OpalProcess> {
+  const node = new OpalProcess(join(dir, name), { command: ['serve', 'ingest'], env: { ...env, OPAL_TLS_RELOAD_MS: '200', OPAL_METRICS_PORT: '0', OPAL_INGEST_WORKERS: '0' } });
+  await node.start();
+  return node;
+}
+
 /** One unary method that answers with the serial number of the client certificate the server saw. */
 const whoAmI: ServiceDefinition = {
   whoAmI: {
@@ -221,21 +228,14 @@ describe('opal serve on Kafka with its CA file renewed on disk', { skip: secure 
   before(async () => {
     mkdirSync(live);
     copyFileSync(secure!.caFile, caFile);
-    node = new OpalProcess(join(dir, 'serve-kafka'), {
-      command: ['serve', 'ingest'],
-      env: {
-        OPAL_EVENT_LOG: `kafka://${secure!.brokers}`,
-        OPAL_KAFKA_TOPIC_PREFIX: prefix,
-        OPAL_KAFKA_TLS_CA_FILE: caFile,
-        OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512',
-        OPAL_KAFKA_SASL_USERNAME: secure!.username,
-        OPAL_KAFKA_SASL_PASSWORD: secure!.password,
-        OPAL_TLS_RELOAD_MS: '200',
-        OPAL_METRICS_PORT: '0',
-        OPAL_INGEST_WORKERS: '0',
-      },
+    node = await serveIngest('serve-kafka', {
+      OPAL_EVENT_LOG: `kafka://${secure!.brokers}`,
+      OPAL_KAFKA_TOPIC_PREFIX: prefix,
+      OPAL_KAFKA_TLS_CA_FILE: caFile,
+      OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      OPAL_KAFKA_SASL_USERNAME: secure!.username,
+      OPAL_KAFKA_SASL_PASSWORD: secure!.password,
     });
-    await node.start();
   });
   after(async () => {
     await node?.stop();
@@ -348,21 +348,14 @@ describe('opal serve on MongoDB over mutual TLS with its client certificate rene
   const live = secureMongo ? mongoSecret(join(dir, 'mongo-secret')) : undefined;
   let node: OpalProcess;
   before(async () => {
-    node = new OpalProcess(join(dir, 'serve-mongo'), {
-      command: ['serve', 'ingest'],
-      env: {
-        OPAL_EVENT_LOG: `kafka://${mongo.skipped ? '' : mongo.endpoints.kafkaBrokers}`,
-        OPAL_KAFKA_TOPIC_PREFIX: prefix,
-        OPAL_STORE: secureMongoUrl(db, 'maxIdleTimeMS=100'),
-        OPAL_STORE_TLS_CA_FILE: live!.ca,
-        OPAL_STORE_TLS_CERT_FILE: live!.cert,
-        OPAL_STORE_TLS_KEY_FILE: live!.key,
-        OPAL_TLS_RELOAD_MS: '200',
-        OPAL_METRICS_PORT: '0',
-        OPAL_INGEST_WORKERS: '0',
-      },
+    node = await serveIngest('serve-mongo', {
+      OPAL_EVENT_LOG: `kafka://${mongo.skipped ? '' : mongo.endpoints.kafkaBrokers}`,
+      OPAL_KAFKA_TOPIC_PREFIX: prefix,
+      OPAL_STORE: secureMongoUrl(db, 'maxIdleTimeMS=100'),
+      OPAL_STORE_TLS_CA_FILE: live!.ca,
+      OPAL_STORE_TLS_CERT_FILE: live!.cert,
+      OPAL_STORE_TLS_KEY_FILE: live!.key,
     });
-    await node.start();
   });
   after(async () => {
     await node?.stop();
