@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { checkedCa, checkedPair, type ClientTls, type TlsPaths, type TlsPem } from './tls-files.js';
+import { checkedCa, checkedPair, readPemFile, type ClientTls, type TlsPaths, type TlsPem } from './tls-files.js';
+import { storeTlsOf } from './store-tls-config.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -29,11 +29,9 @@ const domainPartitions = z.string().transform((v, ctx) => {
 /** A PEM file's path, read at load: its text. */
 export const pemFile = z.string().transform((path, ctx) => {
   try {
-    const text = readFileSync(path, 'utf8');
-    if (!text.includes('-----BEGIN ')) throw new Error('no PEM block in it');
-    return text;
+    return readPemFile(path);
   } catch (error) {
-    ctx.addIssue({ code: 'custom', message: `cannot read a PEM file there: ${error instanceof Error ? error.message : String(error)}` });
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
     return z.NEVER;
   }
 });
@@ -194,94 +192,6 @@ export type GrpcTls = TlsPem & { readonly serverName?: string; readonly paths: T
 
 /** TLS to Kafka's brokers: PEM text, each part absent where the system's CAs, or no client certificate, are used; `paths`, their files. */
 export type KafkaTls = ClientTls;
-
-/** A mongodb:// URL's options (after `?`), names lowercased as the driver takes them. */
-function urlOptions(url: string): Map<string, string> {
-  const at = url.indexOf('?');
-  const out = new Map<string, string>();
-  if (at < 0) return out;
-  for (const [k, v] of new URLSearchParams(url.slice(at + 1))) out.set(k.toLowerCase(), v);
-  return out;
-}
-
-/**
- * The store's TLS files: OPAL_STORE_TLS_* (already read), or the URL's tlsCAFile and
- * tlsCertificateKeyFile (one file holding the certificate and its key, as MongoDB's clients take
- * it), read here; what is wrong goes to `problems`, naming the variable.
- */
-function storeTlsOf(
-  store: string,
-  env: { ca?: string; cert?: string; key?: string },
-  paths: { ca?: string; cert?: string; key?: string },
-  problems: string[],
-): ClientTls | undefined {
-  const fromEnv = paths.ca !== undefined || paths.cert !== undefined || paths.key !== undefined;
-  const mongo = /^mongodb(\+srv)?:\/\//.test(store);
-  if (fromEnv && !mongo) {
-    problems.push(`  ${paths.ca !== undefined ? 'OPAL_STORE_TLS_CA_FILE' : paths.cert !== undefined ? 'OPAL_STORE_TLS_CERT_FILE' : 'OPAL_STORE_TLS_KEY_FILE'}: only with a MongoDB store (OPAL_STORE=mongodb://...)`);
-    return undefined;
-  }
-  if (!mongo) return undefined;
-  const options = urlOptions(store);
-  const caPath = options.get('tlscafile');
-  const certKeyPath = options.get('tlscertificatekeyfile');
-  const passphrase = options.get('tlscertificatekeyfilepassword');
-  const off = ['tls', 'ssl'].find((k) => options.get(k) === 'false');
-  if (fromEnv && (caPath !== undefined || certKeyPath !== undefined)) {
-    problems.push(`  OPAL_STORE: names ${caPath !== undefined ? 'tlsCAFile' : 'tlsCertificateKeyFile'} while OPAL_STORE_TLS_* name files too; give the files one way`);
-    return undefined;
-  }
-  if ((fromEnv || caPath !== undefined || certKeyPath !== undefined) && off) {
-    problems.push(`  OPAL_STORE: says ${off}=false while TLS files are given`);
-    return undefined;
-  }
-  if (fromEnv) {
-    if ((paths.cert === undefined) !== (paths.key === undefined)) {
-      problems.push(`  ${paths.cert === undefined ? 'OPAL_STORE_TLS_CERT_FILE' : 'OPAL_STORE_TLS_KEY_FILE'}: a client certificate and its key go together`);
-      return undefined;
-    }
-    return checkedClientTls({ ca: env.ca, cert: env.cert, key: env.key, paths: { ca: paths.ca, cert: paths.cert, key: paths.key } }, { ca: 'OPAL_STORE_TLS_CA_FILE', pair: 'OPAL_STORE_TLS_KEY_FILE' }, problems);
-  }
-  if (caPath === undefined && certKeyPath === undefined) return undefined;
-  const read = (param: string, path: string): string | undefined => {
-    try {
-      const text = readFileSync(path, 'utf8');
-      if (!text.includes('-----BEGIN ')) throw new Error('no PEM block in it');
-      return text;
-    } catch (error) {
-      problems.push(`  OPAL_STORE: ${param} ${JSON.stringify(path)}: cannot read a PEM file there: ${error instanceof Error ? error.message : String(error)}`);
-      return undefined;
-    }
-  };
-  const ca = caPath === undefined ? undefined : read('tlsCAFile', caPath);
-  const certKey = certKeyPath === undefined ? undefined : read('tlsCertificateKeyFile', certKeyPath);
-  if ((caPath !== undefined && ca === undefined) || (certKeyPath !== undefined && certKey === undefined)) return undefined;
-  return checkedClientTls(
-    { ca, cert: certKey, key: certKey, paths: { ca: caPath, cert: certKeyPath, key: certKeyPath }, ...(passphrase !== undefined && { passphrase }) },
-    { ca: 'OPAL_STORE: tlsCAFile', pair: 'OPAL_STORE: tlsCertificateKeyFile' },
-    problems,
-  );
-}
-
-/** `tls` once its CA parses and its certificate and key go together; else undefined, with the problems named as `names` say. */
-function checkedClientTls(tls: ClientTls, names: { ca: string; pair: string }, problems: string[]): ClientTls | undefined {
-  const before = problems.length;
-  if (tls.ca !== undefined) {
-    try {
-      checkedCa(tls.ca, 'its certificate');
-    } catch (error) {
-      problems.push(`  ${names.ca}: ${(error as Error).message} (got ${JSON.stringify(tls.paths.ca)})`);
-    }
-  }
-  if (tls.cert !== undefined && tls.key !== undefined) {
-    try {
-      checkedPair(tls.cert, tls.key, tls.passphrase);
-    } catch (error) {
-      problems.push(`  ${names.pair}: ${(error as Error).message} (got ${JSON.stringify(tls.paths.key)})`);
-    }
-  }
-  return problems.length === before ? tls : undefined;
-}
 
 /** A URL as it may be logged: the password of `scheme://user:password@host`, and a MongoDB URL's key file password, masked. */
 export function withoutPassword(url: string): string {

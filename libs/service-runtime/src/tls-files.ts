@@ -1,4 +1,5 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ServerCredentials, experimental } from '@grpc/grpc-js';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
@@ -37,6 +38,18 @@ export function checkedPair(cert: string, key: string, passphrase?: string): X50
   }
   if (!leaf.checkPrivateKey(privateKey)) throw new Error(`the key is not the certificate's (subject ${leaf.subject.replace(/\n/g, ', ')})`);
   return leaf;
+}
+
+/** A PEM file's text, read now; throws saying why it cannot be one (unreadable, or no PEM block in it). */
+export function readPemFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read a PEM file there: ${(error as Error).message}`);
+  }
+  if (!text.includes('-----BEGIN ')) throw new Error('cannot read a PEM file there: no PEM block in it');
+  return text;
 }
 
 /** Throws where `pem` does not hold a certificate that parses (a CA file). */
