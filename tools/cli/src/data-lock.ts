@@ -1,4 +1,5 @@
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** What a LOCK file says: the process holding the folder, and who that process is (see identityOf). */
@@ -55,8 +56,8 @@ function holds(holder: Holder): boolean {
 /**
  * Takes `<dataDir>/LOCK` for this process, refusing a folder another live process holds: two
  * writers would corrupt the log. The file is created only where none is (so two processes starting
- * at once cannot both take it); one left by a process that is gone is moved aside first. Returns the
- * release.
+ * at once cannot both take it); one left by a process that is gone is removed first (removeStale).
+ * Returns the release.
  */
 export function takeDataLock(dataDir: string): () => void {
   const lock = join(dataDir, 'LOCK');
@@ -65,41 +66,73 @@ export function takeDataLock(dataDir: string): () => void {
     try {
       writeFileSync(lock, me, { flag: 'wx' });
       return () => {
-        // Only our own: a process that found ours stale (it is not) must not lose its lock to us.
+        // Only our own: a lock is removed by another process only once its holder is gone.
         try {
-          if (readFileSync(lock, 'utf8') === me) rmSync(lock, { force: true });
+          if (readText(lock) === me) rmSync(lock, { force: true });
         } catch {
-          /* gone already */
+          /* the folder is unreadable now: nothing of ours to remove */
         }
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 10) throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if (attempt >= 100) throw new Error(`data folder ${dataDir}: its LOCK could not be taken in ${attempt} tries (processes starting on it at once, or one stuck removing a stale lock: see LOCK.break-* there)`);
     }
-    let text: string;
-    try {
-      text = readFileSync(lock, 'utf8');
-    } catch {
-      continue; // removed meanwhile: try again
-    }
+    const text = readText(lock);
+    if (text === undefined) continue; // removed meanwhile: try again
     const holder = parse(text);
     if (holder && holds(holder)) throw new Error(`data folder ${dataDir} is in use by process ${holder.pid} (stop it, or set OPAL_DATA_DIR)`);
-    // Gone, or not a lock this code wrote whole (a crash while writing it): stale. Moved aside, not
-    // removed, so that a lock another process took meanwhile (it found the same stale one) can be
-    // told by its text and put back, without ever replacing a lock that is there.
-    const aside = `${lock}.${process.pid}.stale`;
-    try {
-      renameSync(lock, aside);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw error;
-    }
-    if (readFileSync(aside, 'utf8') !== text) {
-      try {
-        linkSync(aside, lock);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-    }
-    rmSync(aside, { force: true });
+    // Gone, or not a lock this code wrote whole (a crash while writing it): stale.
+    removeStale(lock, text, me);
   }
+}
+
+/**
+ * Removes `file` if it still says `text`, a stale lock, and never a lock that replaced it: a lock
+ * is removed only by the process that holds `<file>.break-<digest of text>` (created exclusively,
+ * naming it as LOCK does), and a new lock is only ever created where none is. So of the processes
+ * that found the same stale lock, one removes it and the others, finding its break file, try again
+ * from the start; one that comes late finds another text and removes nothing. A break file whose
+ * process died is stale in turn, and removed the same way. Returns whether `file` was removed.
+ */
+export function removeStale(file: string, text: string, me: string): boolean {
+  const breaking = breakFileOf(file, text);
+  try {
+    writeFileSync(breaking, me, { flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const other = readText(breaking);
+    if (other === undefined) return false; // done meanwhile
+    const holder = parse(other);
+    if (holder && holds(holder)) pause(5); // another process is removing it now
+    else removeStale(breaking, other, me); // it died doing so
+    return false;
+  }
+  try {
+    // Whoever holds the break file alone removes a file saying `text`: it cannot change between
+    // this read and the removal.
+    if (readText(file) !== text) return false;
+    rmSync(file, { force: true });
+    return true;
+  } finally {
+    rmSync(breaking, { force: true });
+  }
+}
+
+/** The file whose holder alone may remove `file` while it says `text`. */
+export function breakFileOf(file: string, text: string): string {
+  return `${file}.break-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Blocks this thread for `ms` (the lock is taken at start, before anything else runs). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { identityOf, takeDataLock } from './data-lock.js';
+import { breakFileOf, identityOf, removeStale, takeDataLock } from './data-lock.js';
 
 const root = mkdtempSync(join(tmpdir(), 'opal-data-lock-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -70,6 +70,41 @@ describe('the data folder lock', () => {
   });
 });
 
+describe('a stale lock, removed', () => {
+  const gone = JSON.stringify({ pid: 2 ** 22 + 1, identity: 'gone' });
+  const me = JSON.stringify({ pid: process.pid, identity: identityOf(process.pid) });
+
+  it('only while it still says what was found stale: a lock taken meanwhile stays', () => {
+    const dir = folder();
+    const other = sleeper();
+    const theirs = JSON.stringify({ pid: other.pid, identity: identityOf(other.pid!) });
+    writeFileSync(join(dir, 'LOCK'), theirs);
+    assert.equal(removeStale(join(dir, 'LOCK'), gone, me), false);
+    assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), theirs);
+    assert.deepEqual(readdirSync(dir), ['LOCK'], 'no break file is left');
+  });
+
+  it('by one process at a time: while a live process holds its break file, the others leave it', () => {
+    const dir = folder();
+    const other = sleeper();
+    writeFileSync(join(dir, 'LOCK'), gone);
+    writeFileSync(breakFileOf(join(dir, 'LOCK'), gone), JSON.stringify({ pid: other.pid, identity: identityOf(other.pid!) }));
+    assert.equal(removeStale(join(dir, 'LOCK'), gone, me), false);
+    assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), gone);
+    assert.throws(() => takeDataLock(dir), /its LOCK could not be taken in 100 tries \(processes starting on it at once, or one stuck removing a stale lock: see LOCK\.break-\* there\)/);
+  });
+
+  it('also where a process died removing it: its break file is stale in turn', () => {
+    const dir = folder();
+    writeFileSync(join(dir, 'LOCK'), gone);
+    writeFileSync(breakFileOf(join(dir, 'LOCK'), gone), JSON.stringify({ pid: 2 ** 22 + 2, identity: 'gone too' }));
+    const release = takeDataLock(dir);
+    assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), me);
+    assert.deepEqual(readdirSync(dir), ['LOCK'], 'no break file is left');
+    release();
+  });
+});
+
 describe('the data folder lock, taken by processes starting at once', () => {
   it('goes to exactly one of them, from a stale lock as from none', { timeout: 60_000 }, async () => {
     const module = fileURLToPath(new URL('./data-lock.js', import.meta.url));
@@ -81,8 +116,9 @@ describe('the data folder lock, taken by processes starting at once', () => {
     for (const stale of [false, true]) {
       const dir = folder();
       if (stale) writeFileSync(join(dir, 'LOCK'), JSON.stringify({ pid: 2 ** 22 + 1, identity: 'gone' }));
-      const outcomes = await Promise.all(Array.from({ length: 6 }, () => promisify(execFile)(process.execPath, ['-e', script, dir]).then((r) => r.stdout.trim())));
-      assert.deepEqual(outcomes.sort(), ['refused', 'refused', 'refused', 'refused', 'refused', 'took'], stale ? 'from a stale lock' : 'from none');
+      const outcomes = await Promise.all(Array.from({ length: 8 }, () => promisify(execFile)(process.execPath, ['-e', script, dir]).then((r) => r.stdout.trim())));
+      assert.deepEqual(outcomes.sort(), [...Array<string>(7).fill('refused'), 'took'], stale ? 'from a stale lock' : 'from none');
+      assert.deepEqual(readdirSync(dir), [], 'released, and no break file is left');
     }
   });
 });
