@@ -51,6 +51,11 @@ describe('loadConfig: Kafka security', () => {
   writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
   const notPem = join(dir, 'notes.txt');
   writeFileSync(notPem, 'hello');
+  // A bundle whose second certificate is cut short, and a PEM file holding a key, not a certificate.
+  const brokenBundle = join(dir, 'bundle.pem');
+  writeFileSync(brokenBundle, `${readFileSync(pem, 'utf8')}-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n`);
+  const keyOnly = join(dir, 'key-only.pem');
+  writeFileSync(keyOnly, readFileSync(example.key, 'utf8'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('speaks plaintext without credentials unless told otherwise', () => {
@@ -77,6 +82,8 @@ describe('loadConfig: Kafka security', () => {
     refused({ OPAL_KAFKA_TLS_CERT_FILE: pem }, /OPAL_KAFKA_TLS_KEY_FILE: a client certificate and its key go together/);
     refused({ OPAL_KAFKA_TLS_CERT_FILE: pem, OPAL_KAFKA_TLS_KEY_FILE: example.otherKey }, /OPAL_KAFKA_TLS_KEY_FILE: with OPAL_KAFKA_TLS_CERT_FILE: the key is not the certificate's/);
     refused({ OPAL_KAFKA_TLS_CA_FILE: broken }, /OPAL_KAFKA_TLS_CA_FILE: its certificate does not parse/);
+    refused({ OPAL_KAFKA_TLS_CA_FILE: brokenBundle }, /OPAL_KAFKA_TLS_CA_FILE: its certificate does not parse \(certificate 2 of 2 in the file\): /);
+    refused({ OPAL_KAFKA_TLS_CA_FILE: keyOnly }, /OPAL_KAFKA_TLS_CA_FILE: its certificate does not parse: no certificate in it/);
   });
 });
 

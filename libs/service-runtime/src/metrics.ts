@@ -139,7 +139,7 @@ export class ProcessMetrics {
       const expiries = this.tlsExpiries;
       new Gauge({
         name: 'opal_tls_certificate_expiry_timestamp_seconds',
-        help: "When the certificate in use stops being valid (Unix time, seconds): a server port's own; a client's (kafka, mongodb), or its CA's where it shows none",
+        help: "When the certificate in use stops being valid (Unix time, seconds): a server port's own; a client's (kafka, mongodb), or where it shows none, that of its CA bundle's certificate that expires first",
         labelNames: ['port'],
         registers: [this.registry],
         collect() {

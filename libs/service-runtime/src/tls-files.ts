@@ -52,13 +52,26 @@ export function readPemFile(path: string): string {
   return text;
 }
 
-/** Throws where `pem` does not hold a certificate that parses (a CA file). */
-export function checkedCa(pem: string, what: string): void {
-  try {
-    new X509Certificate(pem);
-  } catch (error) {
-    throw new Error(`${what} does not parse: ${(error as Error).message}`);
-  }
+/**
+ * The certificates of a CA file, each of which must parse: a bundle (two CAs while one replaces
+ * the other) is trusted whole, so a certificate of it that does not parse is named, by its place.
+ */
+export function checkedCa(pem: string, what: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`${what} does not parse: no certificate in it`);
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (error) {
+      const which = blocks.length > 1 ? ` (certificate ${i + 1} of ${blocks.length} in the file)` : '';
+      throw new Error(`${what} does not parse${which}: ${(error as Error).message}`);
+    }
+  });
+}
+
+/** The certificate of a bundle that expires first: the one an expiry alert must watch. */
+export function firstToExpire(certificates: readonly X509Certificate[]): X509Certificate {
+  return certificates.reduce((a, b) => (Date.parse(b.validTo) < Date.parse(a.validTo) ? b : a));
 }
 
 /** What a watcher of a port's TLS files tells: a new certificate in use, or files it would not take. */
@@ -101,7 +114,7 @@ export class PemFiles<T extends Readonly<Record<string, string | undefined>>> {
     return this.pem;
   }
 
-  /** The certificate in use whose expiry counts (a port's own; a client's CA where it shows none). */
+  /** The certificate in use whose expiry counts (a port's own; where a client shows none, its CA bundle's first to expire). */
   get certificate(): X509Certificate {
     return this.leaf;
   }
@@ -197,15 +210,15 @@ export type ClientTls = ClientTlsPem & { readonly paths: { readonly [K in keyof 
 /**
  * A client's TLS files (see PemFiles), `port` naming them in logs and metrics: its certificate and
  * key must go together, its CA must parse. The expiry that counts is the client certificate's, or
- * the CA's where it shows none. Undefined where no file is given (TLS trusting the system's CAs).
+ * where it shows none, that of the CA bundle's certificate that expires first. Undefined where no file is given (TLS trusting the system's CAs).
  */
 export function clientTlsFiles(port: string, tls: ClientTls): PemFiles<ClientTlsPem> | undefined {
   const { paths, passphrase, ...pem } = tls;
   if (paths.ca === undefined && paths.cert === undefined) return undefined;
   return new PemFiles<ClientTlsPem>(port, paths, pem, (next) => {
-    if (next.ca !== undefined) checkedCa(next.ca, 'the CA');
+    const cas = next.ca !== undefined ? checkedCa(next.ca, 'the CA') : [];
     if (next.cert !== undefined || next.key !== undefined) return checkedPair(next.cert ?? '', next.key ?? '', passphrase);
-    return new X509Certificate(next.ca!);
+    return firstToExpire(cas);
   });
 }
 
