@@ -57,7 +57,8 @@ export class MongoDocumentStore implements DocumentStore {
    * where the last read of such documents found none of at least ASSUME_NEW_AFTER (a collection
    * that gains a document per event, such as one per contribution). A wrong guess is safe: the
    * insert meets the existing document, the batch conflicts and is redone, and the collection is
-   * read again until a read finds nothing.
+   * read again until a read finds nothing. An event that leaves a document taken as absent as it
+   * was writes nothing to conflict, so the runner reads such documents `fresh` (evolveGuarded).
    */
   private readonly assumeNew = new Set<string>();
   /**
@@ -164,7 +165,7 @@ export class MongoDocumentStore implements DocumentStore {
     });
   }
 
-  async getGuarded(collection: string, ids: readonly string[]): Promise<Map<string, GuardedDoc>> {
+  async getGuarded(collection: string, ids: readonly string[], options: { fresh?: boolean } = {}): Promise<Map<string, GuardedDoc>> {
     return this.available(async () => {
       const out = new Map<string, GuardedDoc>();
       const known = this.cacheOf(collection);
@@ -176,11 +177,11 @@ export class MongoDocumentStore implements DocumentStore {
       }
       const missing: string[] = [];
       for (const id of ids) {
-        const g = known.get(id);
+        const g = options.fresh ? undefined : known.get(id);
         if (g === undefined) missing.push(id);
         else if (g.raw !== undefined) out.set(id, g);
       }
-      const read = this.assumeNew.has(collection) ? 0 : missing.length;
+      const read = this.assumeNew.has(collection) && !options.fresh ? 0 : missing.length;
       let found = 0;
       for (let i = 0; i < read; i += READ_CHUNK) {
         const chunk = missing.slice(i, i + READ_CHUNK);
@@ -193,10 +194,10 @@ export class MongoDocumentStore implements DocumentStore {
           found++;
         }
       }
-      if (read >= ASSUME_NEW_AFTER && found === 0) this.assumeNew.add(collection);
+      if (read >= ASSUME_NEW_AFTER && found === 0 && !options.fresh) this.assumeNew.add(collection);
       // Absent documents (and those taken as new) are remembered as such (revision 0): writing one is
       // an insert, which conflicts if the document exists after all.
-      for (const id of missing) if (!known.has(id)) known.set(id, ABSENT);
+      for (const id of missing) if (!out.has(id)) known.set(id, ABSENT);
       return out;
     });
   }

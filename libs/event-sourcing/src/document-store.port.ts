@@ -94,7 +94,12 @@ export interface DocumentStore {
    * Guarded stores (no transactions) offer these two instead of relying on `commit` being atomic:
    * the runner then skips events per document and resumes through the log's shared checkpoint.
    */
-  getGuarded?(collection: string, ids: readonly string[]): Promise<Map<string, GuardedDoc>>;
+  /**
+   * Reads documents with their guards; absent ones are left out. A store may answer from what it
+   * read or wrote before, or take unseen documents as new without a read (a wrong guess makes the
+   * write conflict); `fresh` reads every one of `ids` from the server now.
+   */
+  getGuarded?(collection: string, ids: readonly string[], options?: { fresh?: boolean }): Promise<Map<string, GuardedDoc>>;
   /** Writes each document only if its revision is still `expectedRev`, then the checkpoint, last. */
   commitGuarded?(projection: string, writes: readonly GuardedWrite[], checkpoint: ProjectionCheckpoint): Promise<void>;
   /** Drops a projection's state and checkpoint, for a rebuild from offset zero. */

@@ -308,6 +308,45 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
       assert.deepEqual(await digests(store, p), await digests(clean, p));
     });
 
+    it('applies an update to a document it took as absent without reading it, which another process had written', async () => {
+      const tag = `${process.pid}_${unique++}`;
+      const c = `contract_marks_${tag}`;
+      // A document is made by an event whose hash is 'new'; any other marks it, and is ignored while
+      // there is no document to mark (as a contribution accepted before it is known).
+      const p: Projection<Accepted> = {
+        name: `contract.marks.${tag}`,
+        codec,
+        collections: [{ name: c, indexes: [] }],
+        route: (e) => [{ collection: c, id: e.data.contributionId }],
+        evolve: (_ref, doc, e) => (e.data.contentHash === 'new' ? { marks: 0 } : doc && { marks: (doc.marks as number) + 1 }),
+      };
+      const at = new Map<string, number>();
+      const event = (id: string, hash: string, partition: string): StoredEvent => {
+        const offset = at.get(partition) ?? 0;
+        at.set(partition, offset + 1);
+        const seq = (at.get(id) ?? 0) + 1;
+        at.set(id, seq);
+        const e = codec.encode({ type: 'ContributionAccepted', data: { datanetId: 'd', contributionId: id, contributor: '0xabc', contentHash: hash, sizeBytes: 1 } }, 1_700_000_000_000);
+        return { ...e, streamId: `s-${id}`, streamSeq: seq, eventId: `${partition}/${offset}`, producer: 'contract', prevHash: new Uint8Array(32), hash: new Uint8Array(32), schemaVersion: 1, correlationId: '', causationId: '', position: { partition, offset } } as unknown as StoredEvent;
+      };
+      await store.prepare(p.name, p.collections);
+      const other = subject.peer ? await subject.peer() : store;
+      try {
+        const mine = new ProjectionRunner(null as never, store, p);
+        // Many new documents and none found: a store may take the next unseen ones as new unread.
+        await mine.apply(Array.from({ length: 150 }, (_, i) => event(`n${i}`, 'new', 'p0')));
+        // 'y' marked while nobody has it: nothing to mark; this process remembers it absent.
+        await mine.apply([event('y', 'mark', 'p0')]);
+        // Another process (another partition's member) makes both.
+        await other.prepare(p.name, p.collections);
+        await new ProjectionRunner(null as never, other, p).apply([event('x', 'new', 'p1'), event('y', 'new', 'p1')]);
+        await mine.apply([event('x', 'mark', 'p0'), event('y', 'mark', 'p0')]);
+        assert.deepEqual([await store.get(c, 'x'), await store.get(c, 'y')], [{ marks: 1 }, { marks: 1 }]);
+      } finally {
+        if (other !== store) await other.close();
+      }
+    });
+
     it("keeps each partition's furthest checkpoint offset, whichever process commits (stores shared by processes)", async (t) => {
       if (!subject.peer || !store.commitGuarded) return t.skip('a store of one process');
       const p = `contract.cursor.${process.pid}.${unique++}`;
