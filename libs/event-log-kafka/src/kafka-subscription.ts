@@ -107,10 +107,16 @@ export class KafkaSubscription implements Subscription {
         }
         this.ready = Promise.resolve();
       }
-      void this.ready.then(() => {
-        this.markJoined();
-        this.settle();
-      });
+      void this.ready.then(
+        () => {
+          this.markJoined();
+          this.settle();
+        },
+        // Where it resumes could not be set (a seek while kafkajs restarts its consumer, the store
+        // away): the batches and caughtUp() that wait on it fail with it, and the next join tries
+        // again. Left unhandled here, the rejection would end the process.
+        () => {},
+      );
     });
   }
 
@@ -270,6 +276,13 @@ export class KafkaSubscription implements Subscription {
       }
       if (messages.length < LINGER_BELOW && isRunning() && !isStale() && !this.stopped) await sleep(LINGER_MS);
     } catch (error) {
+      // The chunk's events were taken as their streams' heads before its delivery failed. kafkajs
+      // fetches the partition again from its last resolved offset, without a rejoin (its runner
+      // retries in place), and those heads would refuse the same events there as already seen,
+      // which would then be passed over and committed. The partition's heads start again from
+      // there, as on entering it midway (the index judges each stream's first record).
+      this.heads.delete(key);
+      this.entered.delete(key);
       if (error instanceof Revoked) return; // the partition's new owner resumes from the last commit
       throw error;
     }

@@ -1,0 +1,94 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Admin, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { defaultEventId, GENESIS_HASH, sealBatch, type SubscribeOptions } from '@opal/event-log';
+import { KafkaSubscription } from './kafka-subscription.js';
+
+// What kafkajs does after an eachBatch call throws: its runner fetches the partition again from the
+// last resolved offset and calls eachBatch with the same records, in the same group generation (no
+// rejoin). A broker cannot be made to fail a delivery at a chosen record, so the consumer here is a
+// stand-in that hands over the batches a test gives it; the subscription's own code runs as it is.
+
+const seal = (stream: string, count: number) =>
+  sealBatch(stream, 'p', 1, GENESIS_HASH, Array.from({ length: count }, () => ({ type: 'E', payload: new Uint8Array([1]), occurredAt: 1 })), (_e, seq) => defaultEventId(stream, seq));
+
+/** Records of topic `t`, partition 0, from `offset` on: [stream id, sealed event bytes]. */
+function records(offset: number, items: readonly (readonly [string, Uint8Array])[]) {
+  return items.map(([stream, bytes], i) => ({ offset: String(offset + i), key: Buffer.from(stream), value: Buffer.from(bytes), timestamp: '0', attributes: 0, headers: {} }));
+}
+
+/** A subscription on a consumer whose batches the test hands over; `counts` judges records met midway. */
+async function subscription(options: Pick<SubscribeOptions, 'from' | 'handler'>, producer: Partial<Producer>, counts: () => Promise<boolean>) {
+  const listeners = new Map<string, (e: unknown) => void>();
+  let eachBatch!: (p: EachBatchPayload) => Promise<void>;
+  const consumer = {
+    events: { GROUP_JOIN: 'join', CRASH: 'crash' },
+    on: (event: string, listener: (e: unknown) => void) => listeners.set(event, listener),
+    connect: async () => {},
+    subscribe: async () => {},
+    run: async (o: { eachBatch: typeof eachBatch }) => void (eachBatch = o.eachBatch),
+    seek: () => {},
+    commitOffsets: async () => {},
+    disconnect: async () => {},
+  };
+  const admin = { fetchOffsets: async () => [], fetchTopicOffsets: async () => [] };
+  const settings = { topics: ['t'], groupPrefix: 'test.', deadLetterTopic: 'dead-letter', batchSize: 100, maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1 };
+  const sub = new KafkaSubscription({ consumer: () => consumer } as unknown as Kafka, admin as unknown as Admin, producer as Producer, settings, { name: 's', ...options }, () => {}, counts);
+  sub.start();
+  await new Promise((r) => setTimeout(r, 10));
+  listeners.get('join')!({ payload: { memberAssignment: { t: [0] } } });
+  const batch = (messages: ReturnType<typeof records>) =>
+    eachBatch({ batch: { topic: 't', partition: 0, messages }, isRunning: () => true, isStale: () => false, resolveOffset: () => {}, heartbeat: async () => {} } as unknown as EachBatchPayload);
+  return { sub, batch };
+}
+
+describe('KafkaSubscription: a batch fetched again after its delivery failed', () => {
+  it('delivers its events again, though the failed try had taken them as their streams\' heads', async () => {
+    const [a1, a2] = seal('a-1', 2);
+    const [b1] = seal('b-1', 1);
+    let failing = true;
+    const seen: string[] = [];
+    // The handler fails the batch and the dead-letter topic cannot be written: the failure ends the call.
+    const { sub, batch } = await subscription(
+      {
+        from: 'beginning',
+        handler: (events) => {
+          if (failing) throw new Error('the store refused it');
+          seen.push(...events.map((e) => `${e.streamId}#${e.streamSeq}`));
+        },
+      },
+      { send: async () => Promise.reject(new Error('dead-letter topic unavailable')) },
+      async () => true,
+    );
+    const fetched = records(0, [['a-1', a1!.bytes], ['a-1', a2!.bytes], ['b-1', b1!.bytes]]);
+    await assert.rejects(batch(fetched), /dead-letter topic unavailable/);
+    failing = false;
+    await batch(fetched);
+    assert.deepEqual(seen, ['a-1#1', 'a-1#2', 'b-1#1']);
+    assert.deepEqual(sub.cursor(), { 't/0': 3 });
+  });
+
+  it('delivers them again where the log index could not judge a record met midway', async () => {
+    const [a1, a2] = seal('a-1', 2);
+    const [c1] = seal('c-1', 1);
+    let indexAway = false;
+    const seen: string[] = [];
+    // Resumed at offset 5: each stream's first record there is judged by the index.
+    const { sub, batch } = await subscription(
+      { from: { 't/0': 5 }, handler: (events) => void seen.push(...events.map((e) => `${e.streamId}#${e.streamSeq}`)) },
+      {},
+      async () => {
+        if (indexAway) throw new Error('the log index cannot catch up: brokers away');
+        return true;
+      },
+    );
+    await batch(records(5, [['a-1', a1!.bytes]]));
+    indexAway = true;
+    const next = records(6, [['a-1', a2!.bytes], ['c-1', c1!.bytes]]);
+    await assert.rejects(batch(next), /brokers away/);
+    indexAway = false;
+    await batch(next);
+    assert.deepEqual(seen, ['a-1#1', 'a-1#2', 'c-1#1']);
+    assert.deepEqual(sub.cursor(), { 't/0': 8 });
+  });
+});
