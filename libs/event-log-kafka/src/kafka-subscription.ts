@@ -172,20 +172,41 @@ export class KafkaSubscription implements Subscription {
     });
   }
 
+  /** Loads of the committed offsets begun (one per join): a load a later join began supersedes it. */
+  private loads = 0;
+
   /**
    * The group's committed offsets, tried a few times: a join can fall on a broker restart. If they
-   * stay out of reach the subscription goes on; positions then come from the batches it handles.
+   * stay out of reach the subscription goes on, positions coming from the batches it handles, and
+   * they are asked for again in the background until they answer: a partition that gets no new
+   * record would otherwise have no position, and caughtUp() would wait on it for good.
    */
   private async loadCommittedRetrying(): Promise<void> {
+    const load = ++this.loads;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.loadCommitted();
       } catch (error) {
         if (attempt >= 5 || this.stopped) {
           this.options.onError?.(error, []);
+          void this.loadCommittedLater(load);
           return;
         }
         await sleep(200 * attempt);
+      }
+    }
+  }
+
+  private async loadCommittedLater(load: number): Promise<void> {
+    for (let pause = 1000; !this.stopped && this.loads === load; pause = Math.min(pause * 2, 30_000)) {
+      await sleep(pause);
+      if (this.stopped || this.loads !== load) return;
+      try {
+        await this.loadCommitted();
+        this.settle();
+        return;
+      } catch {
+        /* still out of reach: asked again after the next pause */
       }
     }
   }

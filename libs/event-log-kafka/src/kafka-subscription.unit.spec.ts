@@ -18,7 +18,7 @@ function records(offset: number, items: readonly (readonly [string, Uint8Array])
 }
 
 /** A subscription on a consumer whose batches the test hands over; `counts` judges records met midway. */
-async function subscription(options: Pick<SubscribeOptions, 'from' | 'handler'>, producer: Partial<Producer>, counts: () => Promise<boolean>) {
+async function subscription(options: Pick<SubscribeOptions, 'from' | 'handler'>, producer: Partial<Producer>, counts: () => Promise<boolean>, admin: Partial<Admin> = {}) {
   const listeners = new Map<string, (e: unknown) => void>();
   let eachBatch!: (p: EachBatchPayload) => Promise<void>;
   const consumer = {
@@ -31,9 +31,9 @@ async function subscription(options: Pick<SubscribeOptions, 'from' | 'handler'>,
     commitOffsets: async () => {},
     disconnect: async () => {},
   };
-  const admin = { fetchOffsets: async () => [], fetchTopicOffsets: async () => [] };
+  const admins = { fetchOffsets: async () => [], fetchTopicOffsets: async () => [], ...admin };
   const settings = { topics: ['t'], groupPrefix: 'test.', deadLetterTopic: 'dead-letter', batchSize: 100, maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1 };
-  const sub = new KafkaSubscription({ consumer: () => consumer } as unknown as Kafka, admin as unknown as Admin, producer as Producer, settings, { name: 's', ...options }, () => {}, counts);
+  const sub = new KafkaSubscription({ consumer: () => consumer } as unknown as Kafka, admins as unknown as Admin, producer as Producer, settings, { name: 's', ...options }, () => {}, counts);
   sub.start();
   await new Promise((r) => setTimeout(r, 10));
   listeners.get('join')!({ payload: { memberAssignment: { t: [0] } } });
@@ -90,5 +90,24 @@ describe('KafkaSubscription: a batch fetched again after its delivery failed', (
     await batch(next);
     assert.deepEqual(seen, ['a-1#1', 'a-1#2', 'c-1#1']);
     assert.deepEqual(sub.cursor(), { 't/0': 8 });
+  });
+});
+
+describe('KafkaSubscription: committed offsets out of reach at a join', () => {
+  it('asks for them again until they answer, so caughtUp() ends on a partition that gets no new record', { timeout: 20_000 }, async () => {
+    let asked = 0;
+    // The group coordinator still loading after a broker restart: the first six asks fail.
+    const fetchOffsets = async () => {
+      if (++asked <= 6) throw new Error('The coordinator is loading and hence can not process requests');
+      return [{ topic: 't', partitions: [{ partition: 0, offset: '3', metadata: null }] }];
+    };
+    const fetchTopicOffsets = async () => [{ partition: 0, offset: '3', high: '3', low: '0' }];
+    const { sub } = await subscription({ from: 'checkpoint', handler: () => {} }, {}, async () => true, { fetchOffsets, fetchTopicOffsets } as unknown as Partial<Admin>);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'waiting'>((r) => (timer = setTimeout(r, 15_000, 'waiting')));
+    assert.equal(await Promise.race([sub.caughtUp().then(() => 'caught up' as const), late]), 'caught up');
+    clearTimeout(timer);
+    assert.deepEqual(sub.cursor(), { 't/0': 3 });
+    await sub.stop();
   });
 });
