@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { decodeEnvelopeFast, traceContextEnabled, type Cursor, type StoredEvent, type SubscribeOptions, type Subscription } from '@opal/event-log';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Cursor, SubscribeOptions, Subscription } from '@opal/event-log';
 import { committedOffsets, logEnds } from './kafka-client.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
+import { judgeChunk } from './chunk-judge.js';
 import { RetryingDelivery, Revoked, type DeliverySettings } from './retrying-delivery.js';
 import { asRejoin, keepAlive } from './group-membership.js';
 import { DeliveryRounds } from './delivery-rounds.js';
@@ -283,7 +284,8 @@ export class KafkaSubscription implements Subscription {
         const chunk = messages.slice(i, i + this.settings.batchSize);
         const heads = this.headsOf(key);
         if (!this.entered.has(key)) this.entered.set(key, Number(chunk[0]!.offset));
-        const events = await this.decodeChunk(batch.topic, batch.partition, key, chunk, heads);
+        const midway = (this.entered.get(key) ?? 0) > 0;
+        const events = await judgeChunk(chunk, { topic: batch.topic, partition: batch.partition, key, midway, heads, wanted: this.settings.wanted, counts: this.counts });
         if (events.length > 0) await keepAlive(heartbeat, () => this.rounds.join(events, payload));
         const next = Number(chunk.at(-1)!.offset) + 1;
         if (isStale()) return;
@@ -307,38 +309,6 @@ export class KafkaSubscription implements Subscription {
       if (error instanceof Revoked) return; // the partition's new owner resumes from the last commit
       throw error;
     }
-  }
-
-  /**
-   * The chunk's events, without the losers of version races. A member that entered the partition
-   * at offset zero has seen every stream from its start and judges each record by its chain. One
-   * that entered mid-way (a checkpoint, a rebalance, a cursor) does not know where each stream
-   * stood there: the first record of each stream it meets may itself be a loser, and taking it as
-   * the head would drop every later event of that stream. The adapter's index judges that record.
-   */
-  private async decodeChunk(topic: string, partition: number, key: string, chunk: readonly KafkaMessage[], heads: StreamHeads): Promise<StoredEvent[]> {
-    const midway = (this.entered.get(key) ?? 0) > 0;
-    const traced = traceContextEnabled();
-    const wanted = this.settings.wanted;
-    const out: StoredEvent[] = [];
-    for (const m of chunk) {
-      if (!m.value) continue;
-      // A record's key is its stream id: other streams' records are passed over undecoded.
-      if (wanted && m.key && !wanted(m.key.toString())) continue;
-      const offset = Number(m.offset);
-      const decoded = decodeEnvelopeFast(m.value, 0, m.value.length, { partition: key, offset });
-      if (wanted && !m.key && !wanted(decoded.streamId)) continue;
-      const e = traced ? withTraceOf(decoded, m) : decoded;
-      if (midway && !heads.has(e.streamId)) {
-        if (await this.counts(topic, partition, offset)) {
-          heads.adopt(e);
-          out.push(e);
-        }
-      } else if (heads.admit(e)) {
-        out.push(e);
-      }
-    }
-    return out;
   }
 
   private settle(): void {
@@ -414,11 +384,4 @@ export class KafkaSubscription implements Subscription {
     this.waiters = [];
     this.onStopped();
   }
-}
-
-/** The event with the trace context its record carries in its headers, if any. */
-function withTraceOf(e: StoredEvent, m: KafkaMessage): StoredEvent {
-  const header = m.headers?.['traceparent'];
-  if (header === undefined) return e;
-  return { ...e, traceparent: String(Array.isArray(header) ? header[0] : header) };
 }

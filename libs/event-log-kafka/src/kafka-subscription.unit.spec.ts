@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Admin, EachBatchPayload, Kafka, Producer } from 'kafkajs';
-import { defaultEventId, GENESIS_HASH, sealBatch, type SubscribeOptions } from '@opal/event-log';
+import { defaultEventId, GENESIS_HASH, sealBatch, type StoredEvent, type SubscribeOptions } from '@opal/event-log';
 import { KafkaSubscription } from './kafka-subscription.js';
 
 // What kafkajs does after an eachBatch call throws: its runner fetches the partition again from the
@@ -11,6 +11,9 @@ import { KafkaSubscription } from './kafka-subscription.js';
 
 const seal = (stream: string, count: number) =>
   sealBatch(stream, 'p', 1, GENESIS_HASH, Array.from({ length: count }, () => ({ type: 'E', payload: new Uint8Array([1]), occurredAt: 1 })), (_e, seq) => defaultEventId(stream, seq));
+
+/** Events as `stream#seq`. */
+const named = (events: readonly StoredEvent[]) => events.map((e) => `${e.streamId}#${e.streamSeq}`);
 
 /** Records of topic `t`, partition 0, from `offset` on: [stream id, sealed event bytes]. */
 function records(offset: number, items: readonly (readonly [string, Uint8Array])[]) {
@@ -54,7 +57,7 @@ describe('KafkaSubscription: a batch fetched again after its delivery failed', (
         from: 'beginning',
         handler: (events) => {
           if (failing) throw new Error('the store refused it');
-          seen.push(...events.map((e) => `${e.streamId}#${e.streamSeq}`));
+          seen.push(...named(events));
         },
       },
       { send: async () => Promise.reject(new Error('dead-letter topic unavailable')) },
@@ -75,7 +78,7 @@ describe('KafkaSubscription: a batch fetched again after its delivery failed', (
     const seen: string[] = [];
     // Resumed at offset 5: each stream's first record there is judged by the index.
     const { sub, batch } = await subscription(
-      { from: { 't/0': 5 }, handler: (events) => void seen.push(...events.map((e) => `${e.streamId}#${e.streamSeq}`)) },
+      { from: { 't/0': 5 }, handler: (events) => void seen.push(...named(events)) },
       {},
       async () => {
         if (indexAway) throw new Error('the log index cannot catch up: brokers away');
