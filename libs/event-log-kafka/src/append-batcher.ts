@@ -1,5 +1,6 @@
-import type { Message, Producer, TopicMessages } from 'kafkajs';
+import type { Message, TopicMessages } from 'kafkajs';
 import { EventLogError } from '@opal/event-log';
+import type { RenewingProducer } from './renewing-producer.js';
 
 type Pending = {
   readonly topic: string;
@@ -26,7 +27,7 @@ export class AppendBatcher {
   private slotWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly producer: Producer,
+    private readonly producer: Pick<RenewingProducer, 'sendBatch'>,
     private readonly maxInFlight: number,
   ) {}
 

@@ -20,7 +20,7 @@ export const DEAD_LETTER_HEADERS = {
   eventType: 'opal-dlq-event-type',
 } as const;
 
-export async function deadLetter(producer: Producer, topic: string, e: StoredEvent, why: DeadLetterReason): Promise<void> {
+export async function deadLetter(producer: Pick<Producer, 'send'>, topic: string, e: StoredEvent, why: DeadLetterReason): Promise<void> {
   await producer.send({
     topic,
     acks: -1,

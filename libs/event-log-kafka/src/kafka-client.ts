@@ -15,6 +15,7 @@ export function createKafka(options: KafkaEventLogOptions, retries = 8): Kafka {
     ssl: sslOf(tls),
     sasl: options.sasl ? (options.sasl as SASLOptions) : undefined,
     connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    socketFactory: options.socketFactory,
     logLevel: level,
     // kafkajs retries every request with exponential backoff on its own; these bound it.
     retry: { initialRetryTime: 100, maxRetryTime: 5000, retries },

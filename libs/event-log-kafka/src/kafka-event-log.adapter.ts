@@ -1,4 +1,4 @@
-import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Admin, type Kafka } from 'kafkajs';
 import {
   activeTraceHeaders,
   atPosition,
@@ -29,6 +29,7 @@ import { StreamPlacement } from './stream-placement.js';
 import { deleteGroups, groupMembers } from './group-membership.js';
 import { IndexKeeper, openLogIndex } from './kept-index.js';
 import { asBuffer, type LogIndex } from './log-index.js';
+import { RenewingProducer } from './renewing-producer.js';
 import { StreamOwners } from './stream-owners.js';
 import { TailReader } from './tail-reader.js';
 
@@ -59,7 +60,7 @@ export class KafkaEventLog implements EventLog {
     private readonly options: KafkaEventLogOptions,
     private readonly kafka: Kafka,
     private readonly admin: Admin,
-    private readonly producer: Producer,
+    private readonly producer: RenewingProducer,
     private readonly topics: ResolvedTopics,
     private readonly index: LogIndex,
     private readonly keeper: IndexKeeper | undefined,
@@ -101,12 +102,14 @@ export class KafkaEventLog implements EventLog {
     const kafka = createKafka(options);
     const admin = kafka.admin();
     // Idempotent producer: broker-side dedup of retried batches; acks=all on every send; one request in flight keeps order.
-    const producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
+    const newProducer = () =>
+      kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+    const producer = newProducer();
     try {
       await admin.connect();
       await ensureTopics(admin, topics);
@@ -122,10 +125,11 @@ export class KafkaEventLog implements EventLog {
       persist: options.index?.persist ? { topics: topics.all.map((t) => t.topic) } : undefined,
     });
     const reader = new TailReader(kafka, admin, topics.all.map((t) => t.topic), index, groupPrefix, (streamId) => topics.topicOf(streamId), options.onConsumerRestart);
-    const batcher = new AppendBatcher(producer, options.maxInFlightAppends ?? 256);
+    const renewing = new RenewingProducer(producer, newProducer);
+    const batcher = new AppendBatcher(renewing, options.maxInFlightAppends ?? 256);
     // The index starts with the first call that needs it (an append or a read): a process that only
     // subscribes (a projection) does not follow every topic a second time.
-    return new KafkaEventLog(options, kafka, admin, producer, topics, index, keeper, reader, batcher);
+    return new KafkaEventLog(options, kafka, admin, renewing, topics, index, keeper, reader, batcher);
   }
 
   /** Topic and partition of a stream: the domain topic, and the Java client's murmur2 of the key. */
@@ -393,7 +397,7 @@ export class KafkaEventLog implements EventLog {
     await this.reader.stop();
     await this.keeper?.close();
     this.index.close();
-    await this.producer.disconnect();
+    await this.producer.close();
     await this.admin.disconnect();
     await this.probe.close();
   }

@@ -1,4 +1,4 @@
-import type { ITopicConfig } from 'kafkajs';
+import type { ISocketFactory, ITopicConfig } from 'kafkajs';
 import { streamPrefix } from '@opal/event-log';
 
 export type KafkaTopicsOptions = {
@@ -78,6 +78,11 @@ export type KafkaEventLogOptions = {
   /** Batch size handed to subscription handlers (default 2000). */
   readonly batchSize?: number;
   readonly connectionTimeoutMs?: number;
+  /**
+   * Opens each connection to a broker (kafkajs's socketFactory), for a proxy or a tunnel on the way;
+   * by default a TCP (or TLS) connection straight to the broker.
+   */
+  readonly socketFactory?: ISocketFactory;
   readonly logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
   /**
    * Told each time a consumer that crashed with the brokers out of reach is started again (see

@@ -60,7 +60,7 @@ export class KafkaSubscription implements Subscription {
   constructor(
     kafka: Kafka,
     private readonly admin: Admin,
-    producer: Producer,
+    producer: Pick<Producer, 'send'>,
     private readonly settings: SubscriptionSettings,
     private readonly options: SubscribeOptions,
     private readonly onStopped: () => void,

@@ -25,7 +25,7 @@ export class RetryingDelivery {
   private lastError: unknown;
 
   constructor(
-    private readonly producer: Producer,
+    private readonly producer: Pick<Producer, 'send'>,
     private readonly settings: DeliverySettings,
     private readonly options: SubscribeOptions,
     private readonly stopped: () => boolean,
