@@ -304,8 +304,9 @@ export class MongoDocumentStore implements DocumentStore {
     groups.forEach((g, i) => {
       const outcome = outcomes[i]!;
       conflicts += g.unread + outcome.conflicts;
-      // What this process remembers of a collection is only trusted after a clean write.
-      if (g.unread + outcome.conflicts > 0 || outcome.failed) {
+      // What this process remembers of a collection is only trusted after a clean write, and not
+      // after a batch some command of which failed: the retry reads what the server holds.
+      if (g.unread + outcome.conflicts > 0 || outcome.failed || failure !== undefined) {
         this.guarded.delete(g.collection);
         this.assumeNew.delete(g.collection);
       } else {

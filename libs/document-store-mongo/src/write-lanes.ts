@@ -25,7 +25,9 @@ export type CollectionOutcome = { conflicts: number; failed: boolean };
 /**
  * Runs every collection's commands through one queue served by WRITE_LANES lanes: the server parses
  * one command while it writes another, instead of waiting for a collection to finish before the
- * next starts. Returns each collection's outcome, in order, and the first failure, if any.
+ * next starts. Returns each collection's outcome, in order, and the first failure, if any. A lane
+ * stops at its first failed command; commands no lane got to count as failed too: with the server
+ * gone every lane stops, and a collection none of whose commands ran is not written.
  */
 export async function writeInLanes(writes: readonly CollectionWrites[]): Promise<{ outcomes: CollectionOutcome[]; failure?: unknown }> {
   const outcomes = writes.map((): CollectionOutcome => ({ conflicts: 0, failed: false }));
@@ -55,6 +57,7 @@ export async function writeInLanes(writes: readonly CollectionWrites[]): Promise
     }
   };
   const done = await Promise.allSettled(Array.from({ length: Math.min(WRITE_LANES, queue.length) }, lane));
+  for (const left of queue) outcomes[left.at]!.failed = true;
   const failed = done.find((r) => r.status === 'rejected');
   return { outcomes, failure: failed?.reason };
 }
