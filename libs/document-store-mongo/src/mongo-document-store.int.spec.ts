@@ -241,6 +241,17 @@ else {
       await client.db().collection('legacy').insertOne({ _id: 'a' as never, doc: { kind: 'x' }, _applied: [{ p: 'p0', o: 1 }], _rev: 1 });
       await assert.rejects(store.prepare('legacy', [{ name: 'legacy', indexes: [] }]), /collection legacy: holds read models in an earlier layout/);
     });
+
+    it('takes over a checkpoint of an earlier release (a cursor list, no revision) at its next write, its offsets kept', async () => {
+      const id = `legacy-checkpoint-${process.pid}`;
+      await client.db().collection('_checkpoints').insertOne({ _id: id as never, cursor: [{ p: 'opal.ingest/0', o: 5 }, { p: 'opal.ingest/1', o: 2 }], applied: 3 });
+      await store.prepare(id, []);
+      await store.commitGuarded(id, [], { cursor: { 'opal.ingest/1': 8 }, streams: {}, applied: 4 });
+      assert.deepEqual(await store.loadCheckpoint(id), { cursor: { 'opal.ingest/0': 5, 'opal.ingest/1': 8 }, streams: {}, applied: 4, version: 1 });
+      const stored = await client.db().collection('_checkpoints').findOne({ _id: id as never });
+      assert.deepEqual(stored, { _id: id, at: { 'opal%2Eingest/0': 5, 'opal%2Eingest/1': 8 }, applied: 4, version: 1, rev: '1' });
+      await store.reset(id, []);
+    });
   });
 }
 

@@ -1,7 +1,7 @@
-import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
-import { DUPLICATE_KEY } from './bulk-write-errors.js';
+import { MongoClient, type AnyBulkWriteOperation, type Db, type Filter } from 'mongodb';
+import { CheckpointWriter } from './checkpoint-writer.js';
 import { writeInLanes, type CollectionWrites } from './write-lanes.js';
-import { afterFilter, checkpointOfVersion, listFilter, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, fieldOfPartition, LIVE, sortedIndex, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
+import { afterFilter, checkpointOfVersion, listFilter, CHECKPOINTS, collectionOfVersion, cursorOf, decodeGuard, encodeGuard, LIVE, sortedIndex, stored, VISIBLE, visible, type Stored, type StoredCheckpoint } from './stored-layout.js';
 import { dropStoredVersion, storedVersions, type ProjectionNames, type StoredVersion } from './stored-versions.js';
 import { unavailable } from './unavailable.js';
 import { digestCollection } from './collection-digest.js';
@@ -69,6 +69,7 @@ export class MongoDocumentStore implements DocumentStore {
    */
   private readonly physical = new Map<string, string>();
   private readonly checkpointIds = new Map<string, string>();
+  private readonly checkpoints = new CheckpointWriter(() => this.db.collection<StoredCheckpoint>(CHECKPOINTS));
 
   private constructor(
     private readonly client: MongoClient,
@@ -142,7 +143,7 @@ export class MongoDocumentStore implements DocumentStore {
 
   async loadCheckpoint(projection: string): Promise<ProjectionCheckpoint | undefined> {
     return this.available(async () => {
-      const c = await this.db.collection<StoredCheckpoint>(CHECKPOINTS).findOne({ _id: this.checkpointId(projection) });
+      const c = await this.checkpoints.load(this.checkpointId(projection));
       return c ? { cursor: cursorOf(c), streams: {}, applied: c.applied, version: c.version ?? 1 } : undefined;
     });
   }
@@ -321,24 +322,12 @@ export class MongoDocumentStore implements DocumentStore {
 
   /**
    * Stores the checkpoint after the batch's documents. Several processes share a projection, each
-   * with some partitions: each partition's offset only ever moves forward (`$max`), so the stored
-   * cursor is, per partition, the furthest any of them has applied, which a process given that
+   * with some partitions: each partition's offset only ever moves forward (CheckpointWriter), so the
+   * stored cursor is, per partition, the furthest any of them has applied, which a process given that
    * partition resumes from (ProjectionRunner's `resume`).
    */
-  private async saveCheckpoint(projection: string, checkpoint: ProjectionCheckpoint): Promise<void> {
-    const at: Record<string, number> = {};
-    for (const [p, o] of Object.entries(checkpoint.cursor)) at[`at.${fieldOfPartition(p)}`] = o;
-    const set = { applied: checkpoint.applied, version: checkpoint.version ?? 1 };
-    // MongoDB refuses an empty `$max`.
-    const update = Object.keys(at).length > 0 ? { $max: at, $set: set } : { $set: set };
-    const replace = () => this.db.collection<StoredCheckpoint>(CHECKPOINTS).updateOne({ _id: this.checkpointId(projection) }, update, { upsert: true });
-    try {
-      await replace();
-    } catch (error) {
-      // Two members inserting the first checkpoint at once: the loser's upsert now finds it.
-      if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
-      await replace();
-    }
+  private saveCheckpoint(projection: string, checkpoint: ProjectionCheckpoint): Promise<void> {
+    return this.checkpoints.save(this.checkpointId(projection), checkpoint);
   }
 
   async reset(projection: string, collections: readonly string[]): Promise<void> {
@@ -348,6 +337,7 @@ export class MongoDocumentStore implements DocumentStore {
         this.assumeNew.delete(name);
         await this.coll(name).deleteMany({});
       }
+      this.checkpoints.forget(this.checkpointId(projection));
       await this.db.collection<StoredCheckpoint>(CHECKPOINTS).deleteOne({ _id: this.checkpointId(projection) });
     });
   }

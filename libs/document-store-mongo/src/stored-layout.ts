@@ -16,7 +16,8 @@ export type Stored = { _id: string; _g: string; _deleted?: true; [field: string]
  * A projection's checkpoint: per partition (its key with `.`, `$` and `%` escaped), the offset after
  * the last event applied (`at`); `cursor` is the list earlier releases stored instead.
  */
-export type StoredCheckpoint = { _id: string; at?: Record<string, number>; cursor?: { p: string; o: number }[]; applied: number; version?: number };
+/** `rev` counts the writes of the checkpoint, as a string (absent on those of earlier releases); see CheckpointWriter. */
+export type StoredCheckpoint = { _id: string; at?: Record<string, number>; cursor?: { p: string; o: number }[]; applied: number; version?: number; rev?: string };
 
 /** The collection of every projection's checkpoint. */
 export const CHECKPOINTS = '_checkpoints';

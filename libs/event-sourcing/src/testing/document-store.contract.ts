@@ -369,5 +369,30 @@ export function documentStoreContract(adapter: string, factory: () => Promise<Do
         await other.close();
       }
     });
+
+    it('never moves a partition\'s checkpoint offset back while processes commit theirs at once (stores shared by processes)', async (t) => {
+      if (!subject.peer || !store.commitGuarded) return t.skip('a store of one process');
+      const p = `contract.cursor-race.${process.pid}.${unique++}`;
+      await store.prepare(p, []);
+      const other = await subject.peer();
+      try {
+        await other.prepare(p, []);
+        const wentBack: string[] = [];
+        // Two writers in each process, each raising a partition of its own, one commit after another.
+        const writer = async (s: DocumentStore, partition: string) => {
+          for (let o = 1; o <= 120; o++) {
+            await s.commitGuarded!(p, [], { cursor: { [partition]: o }, streams: {}, applied: o });
+            const stored = (await s.loadCheckpoint(p))?.cursor[partition] ?? 0;
+            if (stored < o) wentBack.push(`${partition}: ${o} stored, then read back as ${stored}`);
+          }
+        };
+        await Promise.all([writer(store, 't/0'), writer(other, 't/1'), writer(store, 't/2'), writer(other, 't/3')]);
+        assert.deepEqual(wentBack, []);
+        assert.deepEqual((await other.loadCheckpoint(p))?.cursor, { 't/0': 120, 't/1': 120, 't/2': 120, 't/3': 120 });
+      } finally {
+        await store.reset(p, []);
+        await other.close();
+      }
+    });
   });
 }
