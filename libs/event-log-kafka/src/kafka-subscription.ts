@@ -9,6 +9,7 @@ import { RetryingDelivery, Revoked, type DeliverySettings } from './retrying-del
 import { asRejoin, keepAlive } from './group-membership.js';
 import { DeliveryRounds } from './delivery-rounds.js';
 import { Rejoiner } from './rejoin.js';
+import { IndexReaderStopped } from './tail-reader.js';
 
 export type SubscriptionSettings = DeliverySettings & {
   readonly topics: readonly string[];
@@ -73,8 +74,9 @@ export class KafkaSubscription implements Subscription {
     this.consumer = kafka.consumer({
       groupId: this.groupId,
       // kafkajs schedules a crashed consumer's restart after its own disconnect: a stop() in that
-      // window would be undone by a restart that then retries forever once the broker is gone.
-      retry: { retries: 5, restartOnFailure: async () => !this.stopped },
+      // window would be undone by a restart that then retries forever once the broker is gone. A
+      // subscription that failed for good is not started again either (see onBatch).
+      retry: { retries: 5, restartOnFailure: async () => !this.stopped && this.failure === undefined },
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
       // An idle fetch waits up to 1 s at the broker, which answers as soon as a record arrives: at
@@ -89,6 +91,10 @@ export class KafkaSubscription implements Subscription {
     // Rebalance: learn the new assignment and where each partition resumes, forget stream heads
     // (another member may have moved them), and release waiters that no longer apply.
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      // Joined after stop() began: kafkajs's stop returns at once while its runner joins, and lets
+      // go of it, and the runner would then fetch for good with nobody to stop it. Thrown here, the
+      // join fails, and kafkajs does not start it again (restartOnFailure: stopped).
+      if (this.stopped) throw new Error(`subscription ${options.name}: stopped while joining its group`);
       const assignment = e.payload.memberAssignment as Record<string, number[]>;
       const assigned = Object.entries(assignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
       this.rejoin.joined();
@@ -285,12 +291,21 @@ export class KafkaSubscription implements Subscription {
         const heads = this.headsOf(key);
         if (!this.entered.has(key)) this.entered.set(key, Number(chunk[0]!.offset));
         const midway = (this.entered.get(key) ?? 0) > 0;
-        const events = await judgeChunk(chunk, { topic: batch.topic, partition: batch.partition, key, midway, heads, wanted: this.settings.wanted, counts: this.counts });
+        // The index may first read the partition from offset zero (a process that only subscribes):
+        // longer than the session timeout, which would cost this member its place.
+        const events = await keepAlive(heartbeat, () => judgeChunk(chunk, { topic: batch.topic, partition: batch.partition, key, midway, heads, wanted: this.settings.wanted, counts: this.counts }));
         if (events.length > 0) await keepAlive(heartbeat, () => this.rounds.join(events, payload));
         const next = Number(chunk.at(-1)!.offset) + 1;
         if (isStale()) return;
         if (this.durable) {
-          await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next) }]).catch(asRejoin);
+          const offset = String(next);
+          // Once stop() has begun, kafkajs's runner commits nothing (it returns at once while it
+          // waits for this batch), and the chunk would be delivered again after the restart; the
+          // payload's commit still reaches the group, of which this is a member until the batch ends.
+          const commit = isRunning()
+            ? this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset }])
+            : payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset }] }] });
+          await commit.catch(asRejoin);
         }
         resolveOffset(chunk.at(-1)!.offset);
         this.positions.set(key, next);
@@ -307,6 +322,10 @@ export class KafkaSubscription implements Subscription {
       this.heads.delete(key);
       this.entered.delete(key);
       if (error instanceof Revoked) return; // the partition's new owner resumes from the last commit
+      // The index will not judge a record again: kafkajs would fetch, fail, leave and rejoin the
+      // group for good (its error looks retriable), unsettling the other members each time.
+      // The subscription fails instead (onFailed), and kafkajs then leaves the group once.
+      if (error instanceof IndexReaderStopped) this.fail(error);
       throw error;
     }
   }

@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Admin, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Admin, ConsumerConfig, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { defaultEventId, GENESIS_HASH, sealBatch, type StoredEvent, type SubscribeOptions } from '@opal/event-log';
 import { KafkaSubscription } from './kafka-subscription.js';
+import { IndexReaderStopped } from './tail-reader.js';
 
 // What kafkajs does after an eachBatch call throws: its runner fetches the partition again from the
 // last resolved offset and calls eachBatch with the same records, in the same group generation (no
@@ -21,7 +22,7 @@ function records(offset: number, items: readonly (readonly [string, Uint8Array])
 }
 
 /** A subscription on a consumer whose batches the test hands over; `counts` judges records met midway. */
-async function subscription(options: Pick<SubscribeOptions, 'from' | 'handler'>, producer: Partial<Producer>, counts: () => Promise<boolean>, admin: Partial<Admin> = {}) {
+async function subscription(options: Pick<SubscribeOptions, 'from' | 'handler' | 'onFailed'>, producer: Partial<Producer>, counts: () => Promise<boolean>, admin: Partial<Admin> = {}, consumerParts: { commitOffsets?: (offsets: unknown) => Promise<void> } = {}) {
   const listeners = new Map<string, (e: unknown) => void>();
   let eachBatch!: (p: EachBatchPayload) => Promise<void>;
   const consumer = {
@@ -33,16 +34,18 @@ async function subscription(options: Pick<SubscribeOptions, 'from' | 'handler'>,
     seek: () => {},
     commitOffsets: async () => {},
     disconnect: async () => {},
+    ...consumerParts,
   };
   const admins = { fetchOffsets: async () => [], fetchTopicOffsets: async () => [], ...admin };
   const settings = { topics: ['t'], groupPrefix: 'test.', deadLetterTopic: 'dead-letter', batchSize: 100, maxAttempts: 1, initialBackoffMs: 1, maxBackoffMs: 1 };
-  const sub = new KafkaSubscription({ consumer: () => consumer } as unknown as Kafka, admins as unknown as Admin, producer as Producer, settings, { name: 's', ...options }, () => {}, counts);
+  let config!: ConsumerConfig;
+  const sub = new KafkaSubscription({ consumer: (c: ConsumerConfig) => ((config = c), consumer) } as unknown as Kafka, admins as unknown as Admin, producer as Producer, settings, { name: 's', ...options }, () => {}, counts);
   sub.start();
   await new Promise((r) => setTimeout(r, 10));
   listeners.get('join')!({ payload: { memberAssignment: { t: [0] } } });
-  const batch = (messages: ReturnType<typeof records>) =>
-    eachBatch({ batch: { topic: 't', partition: 0, messages }, isRunning: () => true, isStale: () => false, resolveOffset: () => {}, heartbeat: async () => {} } as unknown as EachBatchPayload);
-  return { sub, batch };
+  const batch = (messages: ReturnType<typeof records>, payload: Partial<EachBatchPayload> = {}) =>
+    eachBatch({ batch: { topic: 't', partition: 0, messages }, isRunning: () => true, isStale: () => false, resolveOffset: () => {}, heartbeat: async () => {}, ...payload } as unknown as EachBatchPayload);
+  return { sub, batch, config };
 }
 
 describe('KafkaSubscription: a batch fetched again after its delivery failed', () => {
@@ -112,5 +115,71 @@ describe('KafkaSubscription: committed offsets out of reach at a join', () => {
     clearTimeout(timer);
     assert.deepEqual(sub.cursor(), { 't/0': 3 });
     await sub.stop();
+  });
+});
+
+describe('KafkaSubscription: a batch that takes its time', () => {
+  it('heartbeats while the log index judges a record met midway, which may take longer than the session', async () => {
+    const [a1] = seal('a-1', 1);
+    const seen: string[] = [];
+    // The index reading the partition from offset zero first: 2.5 s here, far longer on a large log.
+    const { batch } = await subscription({ from: { 't/0': 5 }, handler: (events) => void seen.push(...named(events)) }, {}, () => new Promise((r) => setTimeout(r, 2500, true)));
+    let beats = 0;
+    await batch(records(5, [['a-1', a1!.bytes]]), { heartbeat: async () => void beats++ });
+    assert.deepEqual(seen, ['a-1#1']);
+    assert.ok(beats >= 3, `${beats} heartbeats in 2.5 s of judging and the one after the chunk`);
+  });
+
+  it('commits a chunk whose delivery ends after stop() began, through the batch, as kafkajs\'s runner then commits nothing', async () => {
+    const [a1] = seal('a-1', 1);
+    let running = true;
+    const committed: unknown[] = [];
+    const { batch } = await subscription(
+      {
+        from: 'checkpoint',
+        handler: () => {
+          running = false; // stop() began: kafkajs's runner waits for this batch before it leaves the group
+        },
+      },
+      {},
+      async () => true,
+      {},
+      // As kafkajs's consumer does: its runner's commit returns at once once it is not running.
+      { commitOffsets: async (offsets) => void (running && committed.push(offsets)) },
+    );
+    await batch(records(0, [['a-1', a1!.bytes]]), {
+      isRunning: () => running,
+      commitOffsetsIfNecessary: async (offsets) => void committed.push(offsets),
+    });
+    assert.deepEqual(committed, [{ topics: [{ topic: 't', partitions: [{ partition: 0, offset: '1' }] }] }]);
+  });
+});
+
+describe('KafkaSubscription: the log index stopped for good', () => {
+  it('fails (onFailed, caughtUp) instead of having kafkajs leave and rejoin the group for ever', async () => {
+    const [a1] = seal('a-1', 1);
+    const failed: unknown[] = [];
+    const { sub, batch, config } = await subscription(
+      { from: { 't/0': 5 }, handler: () => {}, onFailed: (e) => void failed.push(e) },
+      {},
+      async () => Promise.reject(new IndexReaderStopped(new Error('not a broker outage'))),
+    );
+    const stopped = records(5, [['a-1', a1!.bytes]]);
+    // kafkajs tries the batch again in place, then crashes and asks whether to start again.
+    await assert.rejects(batch(stopped), IndexReaderStopped);
+    await assert.rejects(batch(stopped), IndexReaderStopped);
+    assert.equal(await config.retry!.restartOnFailure!(new Error('KafkaJSNumberOfRetriesExceeded')), false);
+    assert.equal(failed.length, 1);
+    assert.ok(failed[0] instanceof IndexReaderStopped);
+    await assert.rejects(sub.caughtUp(), IndexReaderStopped);
+  });
+
+  it('is started again by kafkajs after any other failure of a batch', async () => {
+    const [a1] = seal('a-1', 1);
+    const failed: unknown[] = [];
+    const { batch, config } = await subscription({ from: { 't/0': 5 }, handler: () => {}, onFailed: (e) => void failed.push(e) }, {}, async () => Promise.reject(new Error('brokers away')));
+    await assert.rejects(batch(records(5, [['a-1', a1!.bytes]])), /brokers away/);
+    assert.equal(await config.retry!.restartOnFailure!(new Error('KafkaJSNumberOfRetriesExceeded')), true);
+    assert.deepEqual(failed, []);
   });
 });

@@ -6,6 +6,13 @@ import { cursorKey } from './kafka-event-log.options.js';
 import type { LogIndex } from './log-index.js';
 import { Rejoiner } from './rejoin.js';
 
+/** What the index's reader fails everything with once it has stopped for good (the log closed, or a crash it does not wait out). */
+export class IndexReaderStopped extends EventLogError {
+  constructor(cause: unknown) {
+    super('UNAVAILABLE', `kafka index reader stopped: ${String(cause)}`);
+  }
+}
+
 type Waiter = { key: string; offset: number; resolve: () => void; reject: (e: unknown) => void };
 type TopicPartition = { topic: string; partition: number };
 
@@ -54,6 +61,8 @@ export class TailReader {
     // After a (re)join go on where the index got to instead of from offset zero, which is what a
     // group without commits would do; read only the partitions someone waits for.
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      // Joined after stop() began: fail the join, or kafkajs's runner goes on fetching (see KafkaSubscription).
+      if (this.stopped) throw new Error('kafka index reader: stopped while joining its group');
       this.rejoin.joined();
       this.assigned.clear();
       this.paused.clear();
@@ -255,7 +264,7 @@ export class TailReader {
   }
 
   private fail(error: unknown): void {
-    this.failure = new EventLogError('UNAVAILABLE', `kafka index reader stopped: ${String(error)}`);
+    this.failure = new IndexReaderStopped(error);
     for (const w of this.waiters) w.reject(this.failure);
     this.waiters = [];
   }
