@@ -1,4 +1,4 @@
-import { withBatchSpan, type EventLog, type StoredEvent, type Subscription } from '@opal/event-log';
+import { TransientError, withBatchSpan, type EventLog, type StoredEvent, type Subscription } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
 import { DocumentConflictError, type Doc, type DocumentStore, type DocWrite, type ProjectionCheckpoint } from './document-store.port.js';
 import { evolveGuarded } from './guarded-evolve.js';
@@ -15,6 +15,9 @@ export const LOCAL_STORE_BATCH = 5000;
  * its own did: a projection whose events are rare resumes from there, not from its last event.
  */
 export const PROGRESS_EVERY_MS = 1000;
+
+/** Conflicting writes with other processes in a row before a batch is handed back to the log to try later. */
+export const CONFLICT_TRIES = 100;
 
 export type ProjectionRunnerOptions = {
   readonly batchSize?: number;
@@ -246,7 +249,10 @@ export class ProjectionRunner<E extends DomainEvent> {
         this.storedCursor = JSON.stringify(next);
         return;
       } catch (error) {
-        if (!(error instanceof DocumentConflictError) || attempt >= 100) throw error;
+        if (!(error instanceof DocumentConflictError)) throw error;
+        // Other writers, not the events: the log tries the batch again later, and never sets its
+        // events aside as poison (a conflict counted as the handler failing had dead-lettered them).
+        if (attempt >= CONFLICT_TRIES) throw new TransientError(`projection ${this.projection.name}: documents still changed by other writers after ${attempt} tries`, { cause: error });
         await new Promise((r) => setTimeout(r, Math.min(2 * attempt, 50) * Math.random()));
       }
     }

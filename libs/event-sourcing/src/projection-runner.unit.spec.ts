@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedEventLog, type EventLog, type StoredEvent } from '@opal/event-log';
+import { EmbeddedEventLog, isTransient, TransientError, type EventLog, type StoredEvent } from '@opal/event-log';
 import { TypedEventCodec } from './typed-event-codec.js';
 import { MemoryDocumentStore } from './memory-document-store.js';
-import { ProjectionRunner } from './projection-runner.js';
+import { CONFLICT_TRIES, ProjectionRunner } from './projection-runner.js';
 import type { Projection } from './projection.js';
 import type { DomainEvent } from './domain-event.js';
-import type { DocumentStore, GuardedDoc } from './document-store.port.js';
+import { DocumentConflictError, type DocumentStore, type GuardedDoc } from './document-store.port.js';
 
 type Accepted = DomainEvent<'ContributionAccepted', { datanetId: string; contributionId: string; contributor: string; contentHash: string; sizeBytes: number }>;
 
@@ -139,6 +139,25 @@ describe('ProjectionRunner', () => {
     await runner.apply(batch);
     assert.deepEqual(await store.get('test_counts', 'z'), { contributor: 'z', accepted: 2, bytes: 15 });
     assert.equal(runner.appliedEvents, 2);
+  });
+
+  it('hands a batch whose writes keep conflicting with other writers back to the log as transient, never as poison', async () => {
+    let tries = 0;
+    const contended = {
+      prepare: async () => {},
+      loadCheckpoint: async () => undefined,
+      getGuarded: async () => new Map<string, GuardedDoc>(),
+      commitGuarded: async () => {
+        tries++;
+        throw new DocumentConflictError('1 document(s) changed by another writer');
+      },
+    } as unknown as DocumentStore;
+    const runner = new ProjectionRunner(noLog, contended, counting);
+    const error = await runner.apply([stored('c', 1, 'x', 1)]).then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof TransientError, String(error));
+    assert.ok(isTransient(error), 'the log waits it out rather than dead-letter the events');
+    assert.ok((error as Error).cause instanceof DocumentConflictError);
+    assert.equal(tries, CONFLICT_TRIES);
   });
 
   it('writes nothing to a guarded store for a batch without its events; an in-process one moves its cursor', async () => {
