@@ -48,12 +48,18 @@ export class Rejoiner {
     const now = Date.now();
     this.since ??= now;
     if (!brokersAway(error) || now - this.since >= this.forMs) return false;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(restart, Math.min(1000 * 2 ** this.attempts++, 10_000));
+    // A restart already on its way stays as it is: callers that meet the crashed consumer meanwhile
+    // (every read of the index does) had pushed it back each time, until the outage ran out.
+    if (this.timer !== undefined) return true;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      restart();
+    }, Math.min(1000 * 2 ** this.attempts++, 10_000));
     return true;
   }
 
   cancel(): void {
     clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }

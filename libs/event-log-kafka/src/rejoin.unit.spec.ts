@@ -40,4 +40,21 @@ describe('Rejoiner', () => {
     t.mock.timers.tick(60_000);
     assert.equal(restarts, 3, 'cancelled: never starts again');
   });
+
+  it('leaves a restart on its way as it is when the crashed consumer is met again meanwhile', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const rejoin = new Rejoiner(30_000);
+    const away = named('KafkaJSConnectionError');
+    let restarts = 0;
+    const restart = () => void restarts++;
+    assert.equal(rejoin.crashed(away, restart), true);
+    // Every read of the index meets the consumer down, well within the pause.
+    for (let i = 0; i < 9; i++) {
+      t.mock.timers.tick(100);
+      assert.equal(rejoin.crashed(away, restart), true);
+    }
+    t.mock.timers.tick(100);
+    assert.equal(restarts, 1, 'started again 1 s after the crash, however often it was met since');
+    rejoin.cancel();
+  });
 });

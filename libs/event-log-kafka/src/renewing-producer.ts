@@ -40,8 +40,16 @@ export class RenewingProducer {
     return this.use((p) => p.send(record));
   }
 
+  /**
+   * An answer without every partition sent to counts as a failed send too (the partitions it lacks
+   * fail; see AppendBatcher): kafkajs can resolve so when a partition's leader moved mid-send to a
+   * broker that had already answered for others, having taken that partition's sequence numbers back.
+   */
   sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
-    return this.use((p) => p.sendBatch(batch));
+    return this.use(
+      (p) => p.sendBatch(batch),
+      (meta) => answersAll(batch, meta),
+    );
   }
 
   async close(): Promise<void> {
@@ -50,13 +58,15 @@ export class RenewingProducer {
     this.live.clear();
   }
 
-  private async use<T>(work: (producer: Producer) => Promise<T>): Promise<T> {
+  private async use<T>(work: (producer: Producer) => Promise<T>, complete: (result: T) => boolean = () => true): Promise<T> {
     if (this.closed) throw new EventLogError('CLOSED', 'event log is closed');
     const held = this.held;
     held.busy++;
     try {
       await held.ready;
-      return await work(held.producer);
+      const result = await work(held.producer);
+      if (!complete(result)) this.retire(held);
+      return result;
     } catch (error) {
       this.retire(held);
       throw error;
@@ -87,4 +97,13 @@ export class RenewingProducer {
     this.live.delete(held);
     void held.producer.disconnect().catch(() => undefined);
   }
+}
+
+/** Whether the answer holds an offset for every partition the batch sent records to. */
+function answersAll(batch: ProducerBatch, meta: readonly RecordMetadata[]): boolean {
+  const answered = new Set(meta.filter((m) => Number(m.baseOffset) >= 0).map((m) => `${m.topicName}/${m.partition}`));
+  for (const { topic, messages } of batch.topicMessages ?? []) {
+    for (const m of messages) if (m.partition !== undefined && !answered.has(`${topic}/${m.partition}`)) return false;
+  }
+  return true;
 }

@@ -23,7 +23,7 @@ class StandIn {
       },
       sendBatch: () =>
         new Promise<RecordMetadata[]>((resolve, reject) => {
-          this.pending.push({ ok: () => resolve([{ topicName: this.name, partition: 0, errorCode: 0 }]), fail: reject });
+          this.pending.push({ ok: () => resolve([{ topicName: this.name, partition: 0, errorCode: 0, baseOffset: '0' }]), fail: reject });
         }),
     } as unknown as Producer;
   }
@@ -84,5 +84,25 @@ describe('RenewingProducer', () => {
     await renewing.close();
     assert.equal(first.disconnected, true);
     await assert.rejects(renewing.sendBatch(batch), /closed/);
+  });
+
+  it('given an answer that lacks a partition sent to, then the next send goes to a new producer', async () => {
+    const first = new StandIn('first');
+    const made: StandIn[] = [];
+    const renewing = new RenewingProducer(first.producer, () => {
+      made.push(new StandIn(`made-${made.length}`));
+      return made.at(-1)!.producer;
+    });
+    const twoPartitions = { topicMessages: [{ topic: 'first', messages: [{ partition: 0, value: 'a' }, { partition: 1, value: 'b' }] }] };
+    const a = renewing.sendBatch(twoPartitions);
+    await tick();
+    first.pending[0]!.ok(); // answers for partition 0 only
+    assert.equal((await a).length, 1, 'what was answered is returned');
+    assert.equal(renewing.renewals, 1);
+    const b = renewing.sendBatch(batch);
+    await tick();
+    assert.equal(made[0]!.pending.length, 1);
+    made[0]!.pending[0]!.ok();
+    await b;
   });
 });

@@ -258,9 +258,16 @@ export class TailReader {
   /** Reads a paused partition again, from the first record the index does not hold. */
   private wake(key: string): void {
     const at = this.assigned.get(key);
-    if (!at || !this.paused.delete(key) || this.stopped) return;
-    this.consumer.seek({ topic: at.topic, partition: at.partition, offset: String(this.index.next(key)) });
-    this.consumer.resume([{ topic: at.topic, partitions: [at.partition] }]);
+    if (!at || !this.paused.has(key) || this.stopped) return;
+    try {
+      this.consumer.seek({ topic: at.topic, partition: at.partition, offset: String(this.index.next(key)) });
+      this.consumer.resume([{ topic: at.topic, partitions: [at.partition] }]);
+      this.paused.delete(key);
+    } catch {
+      // kafkajs refuses while it starts its consumer again (between a crash and the join after it):
+      // the waiter waits, and that join reads every awaited partition from where the index got to.
+      // Thrown, it had failed an append whose records were written.
+    }
   }
 
   private fail(error: unknown): void {
