@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GroupCommitFile, RECORD_HEADER, frameRecord, scanLogFile, truncateTo } from '@opal/event-log';
+import { GroupCommitFile, RECORD_HEADER, frameRecord, refuseDamage, scanLogFile, truncateTo } from '@opal/event-log';
 import type { FileHandle } from 'node:fs/promises';
 import type { ContentStore } from './content-store.port.js';
 
@@ -38,6 +38,8 @@ export class PackContentStore implements ContentStore {
     const scan = scanLogFile(path, (body, offset) => {
       entries.push([body.toString('hex', 0, HASH_BYTES), { at: offset + RECORD_HEADER + HASH_BYTES, length: body.length - HASH_BYTES }]);
     });
+    // A record is the content's hash and at least one byte of it.
+    refuseDamage(path, scan, 'content pack', HASH_BYTES + 1);
     if (scan.validBytes < scan.fileBytes) truncateTo(path, scan.validBytes);
     const handle = await open(path, 'a');
     const store = new PackContentStore(path, handle, fsync, openSync(path, 'r'));

@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RECORD_HEADER } from '@opal/event-log';
 import { PackContentStore } from './pack-content-store.js';
 
 const sha = (b: Uint8Array) => '0x' + createHash('sha256').update(b).digest('hex');
@@ -29,6 +30,26 @@ describe('PackContentStore', () => {
       for (const b of items) assert.deepEqual(Buffer.from((await store.get(sha(b)))!), b);
       await assert.rejects(store.put('0xnothex', Buffer.from('x')), /content_hash/);
       await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to open a pack with a damaged record in the middle, and cuts nothing off', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-pack-'));
+    try {
+      const store = await PackContentStore.open(dir);
+      for (let i = 0; i < 5; i++) {
+        const b = Buffer.from(`content ${i}`);
+        await store.put(sha(b), b);
+      }
+      await store.close();
+      const file = join(dir, 'content.pack');
+      const bytes = readFileSync(file);
+      bytes[RECORD_HEADER + 40]! ^= 0x01; // inside the first record's content
+      writeFileSync(file, bytes);
+      await assert.rejects(PackContentStore.open(dir), /content pack .*record 0 \(byte 0\) is damaged/);
+      assert.equal(statSync(file).size, bytes.length);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

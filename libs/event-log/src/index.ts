@@ -6,7 +6,7 @@ export { scanLogFile } from './embedded/log-file.js';
 export { exportLog, toExported, payloadAsJson, EXPORT_FORMAT, type ExportedEvent, type ExportSummary } from './audit/log-export.js';
 export { streamsDigest, type StreamHead } from './audit/streams-digest.js';
 export { verifyExport, type VerifyResult } from './audit/log-verify.js';
-export { frameRecord, truncateTo, RECORD_HEADER } from './embedded/log-file.js';
+export { frameRecord, refuseDamage, truncateTo, RECORD_HEADER } from './embedded/log-file.js';
 export { GroupCommitFile } from './embedded/group-commit-file.js';
 export { EnvelopeView, decodeEnvelopeFast, readEnvelopeView } from './envelope-decoder.js';
 export { activeTraceHeaders, contextFrom, contextOfEvent, enableTraceContext, inSpan, traceContextEnabled, tracer, withBatchSpan, withEventSpan } from './trace-context.js';

@@ -8,7 +8,7 @@ import { EnvelopeView, readEnvelopeView } from '../envelope-decoder.js';
 import { StreamIndex } from './stream-index.js';
 import { HASH_BYTES } from '../stream-head-table.js';
 import { GroupCommitFile } from './group-commit-file.js';
-import { frameRecord, RECORD_HEADER, scanLogFile, truncateTo } from './log-file.js';
+import { frameRecord, RECORD_HEADER, refuseDamage, scanLogFile, truncateTo } from './log-file.js';
 import { PollingSubscription } from './polling-subscription.js';
 import { activeTraceHeaders } from '../trace-context.js';
 
@@ -82,6 +82,7 @@ export class EmbeddedEventLog implements EventLog {
     if (!repair) {
       // Read-only (export, replay): record offsets are enough; streams are not indexed.
       const result = scanLogFile(this.path, (_body, offset) => this.index.pushOffset(offset));
+      refuseDamage(this.path, result, 'event log');
       this.durable = this.index.records;
       this.endOffset = result.validBytes;
       return;
@@ -100,6 +101,7 @@ export class EmbeddedEventLog implements EventLog {
       }
       index.push(s, offset, e.streamSeq, body, e.hashStart);
     });
+    refuseDamage(this.path, result, 'event log');
     if (result.validBytes < result.fileBytes) truncateTo(this.path, result.validBytes);
     this.durable = index.records;
     this.endOffset = result.validBytes;

@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, appendFileSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventLogContract } from '../testing/event-log.contract.js';
 import { EmbeddedEventLog } from './embedded-event-log.adapter.js';
+import { EventLogError } from '../errors.js';
 
 eventLogContract('embedded', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-log-'));
@@ -24,6 +25,40 @@ eventLogContract('embedded', async () => {
 });
 
 describe('embedded event log file', () => {
+  it('refuses to open a log with a damaged record in the middle, for writing or reading, and cuts nothing off', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-log-'));
+    try {
+      let log = await EmbeddedEventLog.open(dir);
+      const p = { type: 'A', payload: new Uint8Array([1, 2, 3]), occurredAt: 1 };
+      for (let i = 0; i < 10; i++) await log.append(`s-${i}`, [p], { expectedVersion: 'no_stream', producer: 't' });
+      await log.close();
+      const file = join(dir, 'events.log');
+      const bytes = readFileSync(file);
+      const size = bytes.length;
+      // One bit flipped in the body of the fourth record (each is the same size here).
+      const record = size / 10;
+      bytes[3 * record + 40]! ^= 0x10;
+      writeFileSync(file, bytes);
+      const damaged = (e: unknown) => e instanceof EventLogError && e.code === 'FAILED_PRECONDITION' && /record 3 \(byte \d+\) is damaged/.test(e.message) && e.message.includes(`truncate -s ${3 * record}`);
+      await assert.rejects(EmbeddedEventLog.open(dir), damaged);
+      await assert.rejects(EmbeddedEventLog.open(dir, { readOnly: true }), damaged);
+      assert.equal(statSync(file).size, size, 'the records after the damage are still there');
+      // Its length damaged instead: the records after it are found all the same.
+      bytes[3 * record + 40]! ^= 0x10;
+      bytes.writeUInt32LE(1_000_000, 3 * record);
+      writeFileSync(file, bytes);
+      await assert.rejects(EmbeddedEventLog.open(dir), damaged);
+      assert.equal(statSync(file).size, size);
+      // Cut where the error says, the records before the damage open.
+      truncateSync(file, 3 * record);
+      log = await EmbeddedEventLog.open(dir);
+      assert.equal((await log.stats()).events, 3);
+      await log.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('cuts a torn tail left by a crash and keeps appending on a record boundary', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'opal-log-'));
     try {

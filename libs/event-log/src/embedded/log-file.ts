@@ -1,11 +1,15 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { EventLogError } from '../errors.js';
 
 /**
  * The embedded log's file format: a sequence of records, each
  *   u32 length (little endian) | u32 CRC-32 of the body | body (an encoded EventEnvelope).
- * A record is valid only whole and with a matching CRC; anything after the last valid record is
- * a torn write from a crash and is cut off when the log opens for writing.
+ * A record is valid only whole and with a matching CRC. What follows the last valid record is a
+ * torn write from a crash, cut off when the log opens for writing, unless a valid record lies
+ * somewhere after it: then a record in the middle is damaged (a flipped bit, a bad page), and the
+ * records after it were acknowledged; the log refuses to open rather than cut them off
+ * (findRecordAfter).
  */
 export const RECORD_HEADER = 8;
 const CHUNK = 8 << 20;
@@ -70,6 +74,58 @@ export function scanLogFile(
   } finally {
     closeSync(fd);
   }
+}
+
+/** No event record's body is shorter: an envelope holds its hash and the previous one (32 bytes each). */
+export const MIN_EVENT_BODY = 64;
+const WINDOW = 1 << 20;
+
+/**
+ * The offset of the first whole record with a matching CRC after the invalid one at `from`, or
+ * undefined when none is (a torn tail from a crash). Looks first where the invalid record's length
+ * says the next one starts (a damaged body), then at every byte after it (a damaged length); it
+ * stops at the first found, so a damaged record costs about one record's read.
+ */
+export function findRecordAfter(path: string, from: number, minBody = MIN_EVENT_BODY): number | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const fileBytes = fstatSync(fd).size;
+    const head = Buffer.allocUnsafe(RECORD_HEADER);
+    const whole = (at: number, len: number, crc: number): boolean => {
+      if (len < minBody || at + RECORD_HEADER + len > fileBytes) return false;
+      const body = Buffer.allocUnsafe(len);
+      return readSync(fd, body, 0, len, at + RECORD_HEADER) === len && crc32(body) === crc;
+    };
+    if (readSync(fd, head, 0, RECORD_HEADER, from) === RECORD_HEADER) {
+      const next = from + RECORD_HEADER + head.readUInt32LE(0);
+      if (next + RECORD_HEADER <= fileBytes && readSync(fd, head, 0, RECORD_HEADER, next) === RECORD_HEADER && whole(next, head.readUInt32LE(0), head.readUInt32LE(4))) return next;
+    }
+    const window = Buffer.allocUnsafe(WINDOW + RECORD_HEADER);
+    for (let start = from + 1; start + RECORD_HEADER <= fileBytes; start += WINDOW) {
+      const n = readSync(fd, window, 0, window.length, start);
+      for (let i = 0; i + RECORD_HEADER <= n && i < WINDOW; i++) {
+        if (whole(start + i, window.readUInt32LE(i), window.readUInt32LE(i + 4))) return start + i;
+      }
+    }
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Throws when the file holds whole records after the first invalid one (see findRecordAfter): a
+ * record in the middle is damaged, and cutting the file there would lose every record after it.
+ * `what` names the file's role in the error.
+ */
+export function refuseDamage(path: string, scan: ScanResult, what: string, minBody = MIN_EVENT_BODY): void {
+  if (scan.validBytes >= scan.fileBytes) return;
+  const after = findRecordAfter(path, scan.validBytes, minBody);
+  if (after === undefined) return;
+  throw new EventLogError(
+    'FAILED_PRECONDITION',
+    `${what} ${path}: record ${scan.records} (byte ${scan.validBytes}) is damaged (its length or checksum does not match), and whole records follow it from byte ${after} (${scan.fileBytes - after} bytes). A crash leaves no such thing, so nothing was cut off. Restore the file from a backup; or, to go on with the ${scan.records} records before the damage, copy the file aside and cut it there (truncate -s ${scan.validBytes} ${path}).`,
+  );
 }
 
 /** Cuts a torn tail left by a crash so the next append starts on a record boundary. */
