@@ -118,6 +118,12 @@ export interface EventLog {
    * in this process (always there).
    */
   reachable?(): Promise<boolean>;
+  /**
+   * Per partition of the topics that hold these kinds of stream (all when absent), the offset after
+   * its last record now: where a whole-log read that began now stops (readToEnd). Absent where the
+   * log does not grow under a reader (an embedded log opened read-only sees it as at its open).
+   */
+  endsOf?(streams?: readonly string[]): Promise<Cursor>;
   /** Appends to one stream atomically; resolves once the events are durable. */
   append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]>;
   /** Current version (last sequence) of a stream; 0 when it has no events. */

@@ -21,6 +21,11 @@ export class MeteredEventLog implements EventLog {
     return log.reachable && (() => log.reachable!());
   }
 
+  get endsOf(): EventLog['endsOf'] {
+    const log = this.log;
+    return log.endsOf && ((streams) => log.endsOf!(streams));
+  }
+
   append(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
     try {
       assertPlaced(streamId, events);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { EMBEDDED_PARTITION, EmbeddedEventLog, type Cursor, type EventLog } from '@opal/event-log';
+import { EMBEDDED_PARTITION, EmbeddedEventLog, readToEnd, type Cursor, type EventLog } from '@opal/event-log';
 import { isKafka, openEventLog } from './backends.js';
 import { MemoryDocumentStore, ProjectionRebuild, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { combineDigests, projectionDigest, type OpalConfig, type ProjectionDigest } from '@opal/service-runtime';
@@ -157,21 +157,20 @@ async function replayFrom(
     await store.prepare(projection.name, projection.collections);
     runners.push({ service, runner: new ProjectionRunner(log, store, projection) });
   }
+  // Up to the log's ends now: writes that come meanwhile are not part of this replay.
+  const until = log.endsOf ? await log.endsOf() : undefined;
   const total = (await log.stats()).events;
   const started = process.hrtime.bigint();
   const cpu = process.cpuUsage();
-  let cursor: Cursor | undefined;
-  for (let at = 0; ; ) {
-    const { events: batch, next } = await log.read(cursor, 20_000);
-    cursor = next;
-    if (batch.length === 0) break;
+  let at = 0;
+  for await (const batch of readToEnd(log, 20_000, until)) {
     for (const r of runners) await r.runner.apply(batch);
     at += batch.length;
-    onProgress?.(at, total);
+    onProgress?.(at, Math.max(at, total));
   }
   const used = process.cpuUsage(cpu);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const projections: ProjectionDigest[] = [];
   for (const r of runners) projections.push(await projectionDigest(store, r.service, r.runner.projection, r.runner.appliedEvents));
-  return { projections, events: total, seconds, cpuSeconds: (used.user + used.system) / 1e6 };
+  return { projections, events: at, seconds, cpuSeconds: (used.user + used.system) / 1e6 };
 }

@@ -2,7 +2,8 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { eventCatalog } from '@opal/contracts';
-import type { EventLog } from '../event-log.port.js';
+import type { Cursor, EventLog } from '../event-log.port.js';
+import { readToEnd } from './read-to-end.js';
 import type { StoredEvent } from '../envelope.js';
 import { toHex } from '../envelope.js';
 import { streamsDigest, type StreamHead } from './streams-digest.js';
@@ -63,8 +64,12 @@ export function toExported(e: StoredEvent, position: number): ExportedEvent {
   };
 }
 
-/** What an export's trailer states: the events, their digest in file order, and the streams digest. */
-export type ExportSummary = { events: number; digest: string; streams: number; streamsDigest: string };
+/**
+ * What an export's trailer states: the events, their digest in file order, and the streams digest;
+ * and, on a log others append to, where it stopped (`until`, per partition: the log's ends when the
+ * export began).
+ */
+export type ExportSummary = { events: number; digest: string; streams: number; streamsDigest: string; until?: Cursor };
 
 /**
  * Writes the whole log as JSON lines: a header, one line per event in log order, and a trailer
@@ -81,20 +86,17 @@ export async function exportLog(log: EventLog, file: string, onProgress?: (event
   const digest = createHash('sha256');
   const heads = new Map<string, StreamHead>();
   let position = 0;
-  let cursor = undefined;
-  for (;;) {
-    const { events, next } = await log.read(cursor, 5000);
-    if (events.length === 0) break;
+  const until = log.endsOf ? await log.endsOf() : undefined;
+  for await (const events of readToEnd(log, 5000, until)) {
     for (const e of events) {
       const line = toExported(e, position++);
       await write(JSON.stringify(line));
       digest.update(e.hash);
       heads.set(e.streamId, { seq: e.streamSeq, hash: line.hash });
     }
-    cursor = next;
     onProgress?.(position);
   }
-  const summary: ExportSummary = { events: position, digest: digest.digest('hex'), streams: heads.size, streamsDigest: streamsDigest(heads) };
+  const summary: ExportSummary = { events: position, digest: digest.digest('hex'), streams: heads.size, streamsDigest: streamsDigest(heads), until };
   await write(JSON.stringify({ end: true, events: summary.events, digest: summary.digest, streams: summary.streams, streams_digest: summary.streamsDigest }));
   out.end();
   await once(out, 'finish');
