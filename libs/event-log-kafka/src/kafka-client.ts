@@ -66,15 +66,22 @@ export function connectError(options: KafkaEventLogOptions, error: unknown): Eve
 }
 
 /**
- * Creates the domain topics and the dead-letter topic when missing; existing topics are left as they
+ * Creates the domain topics and the dead-letter topic when missing (with `create` false, for a
+ * process that only reads, refuses a missing domain topic instead); existing topics are left as they
  * are, but must match this process's layout and partition counts (else INVALID_ARGUMENT), and must
  * keep every event and still hold every one given them (else FAILED_PRECONDITION; see
  * checkKeepsEveryEvent).
  */
-export async function ensureTopics(admin: Admin, topics: ResolvedTopics): Promise<void> {
+export async function ensureTopics(admin: Admin, topics: ResolvedTopics, create = true): Promise<void> {
   const existing = new Set(await admin.listTopics());
   await checkLayout(admin, topics, existing);
-  await createMissingTopics(admin, topics, existing);
+  if (create) await createMissingTopics(admin, topics, existing);
+  else {
+    const missing = topics.all.map((t) => t.topic).filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      throw new EventLogError('FAILED_PRECONDITION', `topics: ${missing.join(', ')} not found, so there is no log here to read (is the topic prefix '${topics.prefix}', OPAL_KAFKA_TOPIC_PREFIX, the one it was written under?); nothing was created`);
+    }
+  }
   await checkPartitionCounts(admin, topics);
   await checkKeepsEveryEvent(admin, topics);
 }

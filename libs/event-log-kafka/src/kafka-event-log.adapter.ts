@@ -112,7 +112,7 @@ export class KafkaEventLog implements EventLog {
     const producer = newProducer();
     try {
       await admin.connect();
-      await ensureTopics(admin, topics);
+      await ensureTopics(admin, topics, options.createTopics ?? true);
       await producer.connect();
     } catch (error) {
       await Promise.allSettled([admin.disconnect(), producer.disconnect()]);

@@ -79,6 +79,12 @@ export type KafkaEventLogOptions = {
   readonly batchSize?: number;
   readonly connectionTimeoutMs?: number;
   /**
+   * False for a process that only reads the log (an export, a replay): it creates no topic, and
+   * refuses to connect where the log's topics are missing (a wrong prefix) rather than read an empty
+   * log it made itself. Default true.
+   */
+  readonly createTopics?: boolean;
+  /**
    * Opens each connection to a broker (kafkajs's socketFactory), for a proxy or a tunnel on the way;
    * by default a TCP (or TLS) connection straight to the broker.
    */

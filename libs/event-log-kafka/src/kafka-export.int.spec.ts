@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deleteTopics } from '@opal/test-infra';
-import { exportLog, readToEnd } from '@opal/event-log';
+import { deleteTopics, withKafkaAdmin } from '@opal/test-infra';
+import { EventLogError, exportLog, readToEnd } from '@opal/event-log';
 import { KafkaEventLog } from './kafka-event-log.adapter.js';
 import { brokers, ev, infra, optionsFor, run } from './kafka-test-kit.js';
 
@@ -14,6 +14,13 @@ describe('kafka log export while others append', { skip: infra.skipped ? infra.r
   after(async () => {
     rmSync(dir, { recursive: true, force: true });
     await deleteTopics(brokers, options.topics!.prefix!);
+  });
+
+  it('refuses to connect for reading where the log\'s topics are missing (a wrong prefix), and creates none', async () => {
+    const wrong = optionsFor('export-no-such-log', { createTopics: false });
+    await assert.rejects(KafkaEventLog.connect(wrong), (e: unknown) => e instanceof EventLogError && e.code === 'FAILED_PRECONDITION' && /not found, so there is no log here to read/.test(e.message));
+    const created = await withKafkaAdmin(brokers, async (admin) => (await admin.listTopics()).filter((t) => t.startsWith(wrong.topics!.prefix!)));
+    assert.deepEqual(created, []);
   });
 
   it('exports the log up to its ends when the export began, and stops there while the writes go on', async () => {

@@ -81,7 +81,7 @@ function platformTopics(config: OpalConfig): Pick<KafkaTopicsOptions, 'defaultDo
 }
 
 export async function openEventLog(config: OpalConfig, readOnly = false, logger?: Logger, serving = false, kafkaTls?: PemFiles<KafkaTlsPem>): Promise<EventLog> {
-  if (isKafka(config)) return KafkaEventLog.connect(kafkaOptions(config, undefined, logger, serving, kafkaTls));
+  if (isKafka(config)) return KafkaEventLog.connect({ ...kafkaOptions(config, undefined, logger, serving, kafkaTls), createTopics: !readOnly });
   return EmbeddedEventLog.open(join(config.dataDir, 'log'), readOnly ? { readOnly: true } : { fsync: config.fsync });
 }
 

@@ -63,8 +63,13 @@ export class EmbeddedEventLog implements EventLog {
   }
 
   static async open(dir: string, options: EmbeddedEventLogOptions = {}): Promise<EmbeddedEventLog> {
-    mkdirSync(join(dir, 'checkpoints'), { recursive: true });
     const path = join(dir, 'events.log');
+    if (options.readOnly && !existsSync(path)) {
+      // A reader (an export, a replay) pointed at the wrong folder: an empty log made here would
+      // read as a log without events, and the export or digest of it as a true one.
+      throw new EventLogError('FAILED_PRECONDITION', `event log ${path}: no such file, so there is no log here to read (is the data folder, --data-dir or OPAL_DATA_DIR, the one it was written in?); nothing was created`);
+    }
+    mkdirSync(join(dir, 'checkpoints'), { recursive: true });
     if (!existsSync(path)) closeSync(openSync(path, 'a'));
     const handle = options.readOnly ? undefined : await open(path, 'a');
     const log = new EmbeddedEventLog(dir, path, handle, options.fsync ?? true);

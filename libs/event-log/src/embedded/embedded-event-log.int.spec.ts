@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventLogContract } from '../testing/event-log.contract.js';
@@ -25,6 +25,12 @@ eventLogContract('embedded', async () => {
 });
 
 describe('embedded event log file', () => {
+  it('refuses to open for reading where there is no log, and creates nothing there', async () => {
+    const dir = join(tmpdir(), `opal-no-log-${process.pid}-${Date.now()}`);
+    await assert.rejects(EmbeddedEventLog.open(dir, { readOnly: true }), (e: unknown) => e instanceof EventLogError && e.code === 'FAILED_PRECONDITION' && e.message.includes(`${join(dir, 'events.log')}: no such file`));
+    assert.equal(existsSync(dir), false);
+  });
+
   it('refuses to open a log with a damaged record in the middle, for writing or reading, and cuts nothing off', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'opal-log-'));
     try {
