@@ -65,6 +65,44 @@ describe('opal log verify', () => {
     assert.match(cli.stdout, /FAILED/);
   });
 
+  it('accepts an export written before a field was added to its event (its data lacks that key), and no other missing field', async () => {
+    const older = mkdtempSync(join(dir, 'older-'));
+    const log = await EmbeddedEventLog.open(join(older, 'log'));
+    // As an event written before size_bytes and contributor existed decodes now: both at their defaults.
+    const e = ingestCodec.encode({ type: 'ContributionAccepted', data: { datanetId: 'net-old', contributionId: `0x${'0'.repeat(64)}`, contributor: '', contentHash: `0x${'cd'.repeat(32)}`, sizeBytes: 0 } }, 1_600_000_000_000);
+    await log.append('datanet-net-old', [e], { expectedVersion: 'no_stream', producer: 'ingest' });
+    await exportLog(log, join(older, 'now.jsonl'));
+    await log.close();
+    const ls = readFileSync(join(older, 'now.jsonl'), 'utf8').trimEnd().split('\n');
+    const withData = (edit: (data: Record<string, unknown>) => void) => {
+      const event = JSON.parse(ls[1]!) as { data: Record<string, unknown> };
+      edit(event.data);
+      return [ls[0]!, JSON.stringify(event), ...ls.slice(2)];
+    };
+    const written = withData((d) => {
+      delete d['sizeBytes'];
+      delete d['contributor'];
+    });
+    const asWritten = await verifyExport(join(older, 'now.jsonl'));
+    assert.equal(asWritten.ok, true);
+    assert.deepEqual(await verifyExport(tampered('older.jsonl', written)), asWritten, 'the same events, digests and streams');
+    const dropped = await verifyExport(tampered('dropped.jsonl', withData((d) => delete d['datanetId'])));
+    assert.equal(dropped.ok, false, 'a field with a value is not a field added since');
+    if (!dropped.ok) assert.match(dropped.error, /data does not match the payload/);
+    const renamed = await verifyExport(tampered('renamed.jsonl', withData((d) => (d['sizeBites'] = 0))));
+    assert.equal(renamed.ok, false, 'a key the event does not have');
+  });
+
+  it('refuses an export version it does not read, and a line that is no JSON object, naming the line', async () => {
+    const header = JSON.parse(lines[0]!) as Record<string, unknown>;
+    const r = await verifyExport(tampered('version.jsonl', [JSON.stringify({ ...header, version: 99 }), ...lines.slice(1)]));
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.match(r.error, /line 1: export version 99; this release reads version 1/);
+    const n = await verifyExport(tampered('null.jsonl', [lines[0]!, 'null', ...lines.slice(1)]));
+    assert.equal(n.ok, false);
+    if (!n.ok) assert.match(n.error, /line 2 is not a JSON object/);
+  });
+
   it('detects a deleted event', async () => {
     const ls = [...lines];
     ls.splice(12, 1);

@@ -69,13 +69,16 @@ export async function replayFromLog(config: OpalConfig, options: ReplayOptions =
     groups[i]!.push(s);
     load[i]! += cost(s.projection);
   }
+  // One length for every thread: each opens the log itself, and a node appending meanwhile would
+  // give each thread another length, and the combined digest no state the log ever had.
+  const upTo = await logLength(join(config.dataDir, 'log'));
   const done = new Array<number>(workers).fill(0);
   const results = await Promise.all(
     groups.map(
       (group, i) =>
         new Promise<Omit<ReplayResult, 'digest'>>((resolve, reject) => {
           const worker = new Worker(new URL('./replay.worker.js', import.meta.url), {
-            workerData: { logDir: join(config.dataDir, 'log'), projections: group.map((s) => s.projection.name) },
+            workerData: { logDir: join(config.dataDir, 'log'), projections: group.map((s) => s.projection.name), upTo },
           });
           worker.on('message', (m: { type: 'progress'; done: number; total: number } | { type: 'done'; result: Omit<ReplayResult, 'digest'> }) => {
             if (m.type === 'progress') {
@@ -99,15 +102,26 @@ export async function replayFromLog(config: OpalConfig, options: ReplayOptions =
   };
 }
 
-/** Runs the given projections over the whole log in this thread. */
+/** The records an embedded log holds now. */
+async function logLength(logDir: string): Promise<number> {
+  const log = await EmbeddedEventLog.open(logDir, { readOnly: true });
+  try {
+    return log.length;
+  } finally {
+    await log.close();
+  }
+}
+
+/** Runs the given projections over the log in this thread: its first `upTo` records (all when absent). */
 export async function replayProjections(
   logDir: string,
   selected: readonly Selected[],
   onProgress?: (done: number, total: number) => void,
+  upTo?: number,
 ): Promise<Omit<ReplayResult, 'digest'>> {
   const log = await EmbeddedEventLog.open(logDir, { readOnly: true });
   try {
-    return await rebuildFrom(log, selected, onProgress);
+    return await rebuildFrom(log, selected, onProgress, upTo);
   } finally {
     await log.close();
   }
@@ -122,11 +136,12 @@ async function rebuildFrom(
   log: EmbeddedEventLog,
   selected: readonly Selected[],
   onProgress?: (done: number, total: number) => void,
+  upTo?: number,
 ): Promise<Omit<ReplayResult, 'digest'>> {
   const store = new MemoryDocumentStore();
   const rebuild = new ProjectionRebuild(store, selected.map((s) => s.projection));
   await rebuild.prepare();
-  const total = log.length;
+  const total = Math.min(log.length, upTo ?? log.length);
   const started = process.hrtime.bigint();
   const cpu = process.cpuUsage();
   const apply = rebuild.apply.bind(rebuild);

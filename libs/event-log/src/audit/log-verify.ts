@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createHash } from 'node:crypto';
 import { computeEventHash, toHex } from '../envelope.js';
-import { EXPORT_FORMAT, payloadAsJson, type ExportedEvent } from './log-export.js';
+import { EXPORT_FORMAT, EXPORT_VERSION, payloadAsJson, type ExportedEvent } from './log-export.js';
 import { streamsDigest, type StreamHead } from './streams-digest.js';
 
 export type VerifyResult =
@@ -15,6 +15,30 @@ function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
     x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
   );
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** What a field reads as when its message was written before the field existed (protobuf's defaults, as payloadAsJson gives them). */
+function isDefault(v: unknown): boolean {
+  if (v === undefined || v === null || v === 0 || v === '' || v === false || v === '0' || v === '0x') return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return isObject(v) && Object.values(v).every(isDefault);
+}
+
+/**
+ * Whether an export's readable `data` says what the payload decodes to in this release: the same
+ * fields with the same values, except that a field `data` lacks must decode to its default. An
+ * export written before a field was added to its event has no such key, and its payload holds no
+ * such field either; refused, every archived export failed after an upgrade that added one.
+ */
+function agrees(decoded: unknown, data: unknown): boolean {
+  if (isObject(decoded) && isObject(data)) {
+    for (const key of Object.keys(data)) if (!(key in decoded)) return false;
+    return Object.entries(decoded).every(([key, value]) => (key in data ? agrees(value, data[key]) : isDefault(value)));
+  }
+  if (Array.isArray(decoded) && Array.isArray(data)) return decoded.length === data.length && decoded.every((v, i) => agrees(v, data[i]));
+  return canonical(decoded) === canonical(data);
 }
 
 /**
@@ -41,8 +65,10 @@ export async function verifyExport(file: string, onProgress?: (events: number) =
     } catch {
       return fail(`line ${lineNo} is not valid JSON`);
     }
+    if (!isObject(obj)) return fail(`line ${lineNo} is not a JSON object`);
     if (!header) {
       if (obj['format'] !== EXPORT_FORMAT) return fail(`line 1 is not an ${EXPORT_FORMAT} header`);
+      if (obj['version'] !== EXPORT_VERSION) return fail(`line 1: export version ${String(obj['version'])}; this release reads version ${EXPORT_VERSION}`);
       header = true;
       continue;
     }
@@ -97,7 +123,7 @@ export async function verifyExport(file: string, onProgress?: (events: number) =
     } catch {
       return fail(`${where}: payload does not decode as ${fields.type}`, e.position);
     }
-    if (canonical(decoded) !== canonical(e.data ?? null)) return fail(`${where}: data does not match the payload`, e.position);
+    if (!agrees(decoded, e.data ?? null)) return fail(`${where}: data does not match the payload`, e.position);
     heads.set(fields.streamId, { seq: fields.streamSeq, hash: e.hash });
     digest.update(Buffer.from(e.hash, 'hex'));
     events++;
