@@ -42,7 +42,7 @@ describe('opal log import / export / replay against Kafka', { skip, timeout: 300
   });
   after(async () => {
     rmSync(dir, { recursive: true, force: true });
-    if (!skip) await deleteTopics(brokers, prefix);
+    if (!skip) await deleteTopics(brokers, prefix); // the resumed and other imports' topics too
   });
 
   it('imports an exported log into an empty cluster with the same ids, sequences and hashes', async () => {
@@ -62,7 +62,35 @@ describe('opal log import / export / replay against Kafka', { skip, timeout: 300
   it('refuses to import into a cluster that already holds events', async () => {
     const r = await runOpal(['log', 'import', fromEmbedded], kafka);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /not empty \(3000 events in 40 streams\)/);
+    assert.match(r.stderr, /not empty \(3000 events in 40 streams\); if an import of this file into it was interrupted, run it again with --resume/);
+  });
+
+  it('goes on with an interrupted import (--resume), and refuses a target that held other streams', async () => {
+    // What an import cut off part-way leaves: the start of every stream (the first 1,000 of the same events).
+    const partialDir = join(dir, 'partial');
+    const log = await EmbeddedEventLog.open(join(partialDir, 'log'), { fsync: false });
+    await appendAll(log, ingestAppends(1000));
+    await log.close();
+    const partial = join(dir, 'partial.jsonl');
+    await opal(['log', 'export', '--out', partial], { OPAL_DATA_DIR: partialDir });
+    const resumed = { ...kafka, OPAL_KAFKA_TOPIC_PREFIX: `${prefix}resumed.` };
+    await opal(['log', 'import', partial], resumed);
+    assert.match(await opal(['log', 'import', fromEmbedded, '--resume'], resumed), /imported 2000 events \(1000 already there\) in 40 streams/);
+    const again = join(dir, 'resumed.jsonl');
+    await opal(['log', 'export', '--out', again], resumed);
+    assert.deepEqual(exported(again), exported(fromEmbedded));
+    // A target holding streams the file does not: the import ends refused, naming the counts.
+    const other = { ...kafka, OPAL_KAFKA_TOPIC_PREFIX: `${prefix}other.` };
+    const taggedDir = join(dir, 'tagged');
+    const tagged = await EmbeddedEventLog.open(join(taggedDir, 'log'), { fsync: false });
+    await appendAll(tagged, ingestAppends(100, 'x-'));
+    await tagged.close();
+    const taggedFile = join(dir, 'tagged.jsonl');
+    await opal(['log', 'export', '--out', taggedFile], { OPAL_DATA_DIR: taggedDir });
+    await opal(['log', 'import', taggedFile], other);
+    const refused = await runOpal(['log', 'import', fromEmbedded, '--resume'], other);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /the target holds 3100 events in 80 streams, the file 3000 in 40: it held others before/);
   });
 
   it('lists the dead-lettered events of the cluster (none here), and refuses the embedded log', async () => {

@@ -18,9 +18,10 @@ usage:
   opal serve <service>          run one service: ${serviceNames.join(', ')}
   opal log export --out FILE    write the event log as JSON lines, for auditors
   opal log verify FILE          check an exported log's hash chains and sequences
-  opal log import FILE --event-log kafka://host:port
+  opal log import FILE [--resume] --event-log kafka://host:port
                                 load an exported log into an empty Kafka cluster (verified first;
-                                stream ids, sequences and hashes are kept)
+                                stream ids, sequences and hashes are kept); --resume goes on with an
+                                import that was interrupted
   opal log dead-letters [--json] --event-log kafka://host:port
                                 list the events subscriptions set aside as poison, with the reason,
                                 the subscription and where each sits in the log
@@ -89,6 +90,7 @@ export async function main(argv: string[]): Promise<number> {
       'event-log': { type: 'string' },
       store: { type: 'string' },
       workers: { type: 'string' },
+      resume: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -147,9 +149,10 @@ export async function main(argv: string[]): Promise<number> {
         const log = await openEventLog(config);
         const progress = progressReporter('imported');
         try {
-          const r = await importLog(log, arg, (n) => progress.update(n));
+          const r = await importLog(log, arg, (n) => progress.update(n), { resume: values.resume });
           progress.finish();
-          process.stdout.write(`imported ${r.events} events in ${r.streams} streams into ${config.eventLog}; hashes unchanged (digest ${r.digest}, streams digest ${r.streamsDigest})\n`);
+          const held = r.skipped > 0 ? ` (${r.skipped} already there)` : '';
+          process.stdout.write(`imported ${r.events} events${held} in ${r.streams} streams into ${config.eventLog}; hashes unchanged (digest ${r.digest}, streams digest ${r.streamsDigest})\n`);
         } finally {
           await log.close();
         }
