@@ -1,6 +1,7 @@
 import type { StoredEvent } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
-import type { DocumentStore, GuardedDoc, GuardedWrite } from './document-store.port.js';
+import type { Doc, DocumentStore, GuardedDoc, GuardedWrite } from './document-store.port.js';
+import { failedOn, nameEvent } from './projection-failure.js';
 import type { Projection } from './projection.js';
 
 type Position = StoredEvent['position'];
@@ -25,7 +26,13 @@ export async function evolveGuarded<E extends DomainEvent>(
   positions: readonly Position[],
   confirmed = false,
 ): Promise<GuardedWrite[]> {
-  const routes = decoded.map((e) => p.route(e));
+  const routes = decoded.map((e, i) => {
+    try {
+      return p.route(e);
+    } catch (error) {
+      throw failedOn(p.name, nameEvent({ type: p.codec.fullType(e.type), ...e.meta }, positions[i]), error);
+    }
+  });
   const ids = new Map<string, Set<string>>();
   for (const refs of routes) {
     for (const r of refs) {
@@ -53,7 +60,12 @@ export async function evolveGuarded<E extends DomainEvent>(
       const w = working.get(ref.collection)!.get(ref.id)!;
       if ((w.applied[partition] ?? -1) >= offset) continue; // this document has seen it
       const before = w.doc ?? undefined;
-      const after = p.evolve(ref, before, event);
+      let after: Doc | null | undefined;
+      try {
+        after = p.evolve(ref, before, event);
+      } catch (error) {
+        throw failedOn(p.name, nameEvent({ type: p.codec.fullType(event.type), ...event.meta }, positions[i]), error);
+      }
       if (after === undefined || after === before) {
         if (w.unseen && !w.dirty && !confirmed) {
           let set = passedOver.get(ref.collection);

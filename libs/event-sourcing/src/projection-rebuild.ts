@@ -3,6 +3,7 @@ import type { DomainEvent, EventMeta, RecordedEvent } from './domain-event.js';
 import type { DocumentTable, MemoryDocumentStore } from './memory-document-store.js';
 import type { Projection } from './projection.js';
 import type { TypedEventCodec } from './typed-event-codec.js';
+import { failedOn, nameEvent } from './projection-failure.js';
 
 type Member = {
   readonly projection: Projection<DomainEvent>;
@@ -61,9 +62,13 @@ export class ProjectionRebuild {
         if (seq <= last[j]!) continue; // already applied
         last[j] = seq;
         const m = g.members[j]!;
-        event ??= g.codec.decodeRange(type, record.buf, record.payloadStart, record.payloadEnd, new RecordMeta(record))!;
+        try {
+          event ??= g.codec.decodeRange(type, record.buf, record.payloadStart, record.payloadEnd, new RecordMeta(record))!;
+          evolve(m, event);
+        } catch (error) {
+          throw failedOn(m.projection.name, nameEvent({ type, streamId, streamSeq: seq }), error);
+        }
         m.applied++;
-        evolve(m, event);
       }
     }
   }

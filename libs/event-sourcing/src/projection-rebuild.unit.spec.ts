@@ -5,6 +5,7 @@ import { TypedEventCodec } from './typed-event-codec.js';
 import { MemoryDocumentStore } from './memory-document-store.js';
 import { ProjectionRebuild } from './projection-rebuild.js';
 import { ProjectionRunner } from './projection-runner.js';
+import { ProjectionEventError } from './projection-failure.js';
 import type { Projection } from './projection.js';
 import type { DomainEvent } from './domain-event.js';
 
@@ -98,5 +99,17 @@ describe('ProjectionRebuild', () => {
     // y moved from d-a to d-b: the index follows.
     assert.deepEqual((await viaRebuild.find('test_contributors', { where: { datanetId: 'd-b' } })).items, [{ contributor: 'y', datanetId: 'd-b', accepted: 2, bytes: 1, lastAt: 1005, lastEvent: 'id-5' }]);
     assert.deepEqual((await viaRebuild.find('test_contributors', { where: { datanetId: 'd-a' } })).items.map((d) => d['contributor']), ['x']);
+  });
+
+  it('names the projection and the event its code fails on', async () => {
+    const failing: Projection<Accepted> = { ...bySize, evolve: (ref, doc, e) => (e.data.sizeBytes === 13 ? JSON.parse('{') : bySize.evolve(ref, doc, e)) };
+    const store = new MemoryDocumentStore();
+    const rebuild = new ProjectionRebuild(store, [failing]);
+    await rebuild.prepare();
+    rebuild.apply(view(stored({ stream: 's', seq: 1, contributor: 'a', size: 5 }, 0)));
+    assert.throws(
+      () => rebuild.apply(view(stored({ stream: 's', seq: 2, contributor: 'a', size: 13 }, 1))),
+      (e: unknown) => e instanceof ProjectionEventError && e.message.startsWith('projection test.sizes: on opal.ingest.v1.ContributionAccepted s#2: ') && e.cause instanceof SyntaxError,
+    );
   });
 });

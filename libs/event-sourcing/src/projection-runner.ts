@@ -2,6 +2,7 @@ import { TransientError, withBatchSpan, type EventLog, type StoredEvent, type Su
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
 import { DocumentConflictError, type Doc, type DocumentStore, type DocWrite, type ProjectionCheckpoint } from './document-store.port.js';
 import { evolveGuarded } from './guarded-evolve.js';
+import { failedOn, nameEvent } from './projection-failure.js';
 import type { Projection } from './projection.js';
 
 /**
@@ -173,6 +174,14 @@ export class ProjectionRunner<E extends DomainEvent> {
     // guard below would only repeat that, at ~107 bytes of heap per stream the process has seen.
     const streams = this.guarded ? undefined : this.streams;
     const undo: [string, number | undefined][] = [];
+    // Nothing of this batch was committed: forget its sequences so the retry applies it.
+    const forget = () => {
+      for (let i = undo.length - 1; i >= 0; i--) {
+        const [stream, last] = undo[i]!;
+        if (last === undefined) delete streams![stream];
+        else streams![stream] = last;
+      }
+    };
     for (const stored of batch) {
       if (!p.codec.handles(stored.type)) continue;
       if (streams) {
@@ -181,7 +190,12 @@ export class ProjectionRunner<E extends DomainEvent> {
         undo.push([stored.streamId, last]);
         streams[stored.streamId] = stored.streamSeq;
       }
-      decoded.push(p.codec.decode(stored)!);
+      try {
+        decoded.push(p.codec.decode(stored)!);
+      } catch (error) {
+        forget();
+        throw failedOn(p.name, nameEvent(stored, stored.position), error);
+      }
       positions.push(stored.position);
     }
     const started = performance.now();
@@ -189,12 +203,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       if (decoded.length === 0) await this.evolveAndCommit(batch, decoded, positions);
       else await withBatchSpan(batch, `projection ${p.name}`, { 'opal.projection': p.name, 'opal.events': decoded.length }, () => this.evolveAndCommit(batch, decoded, positions));
     } catch (error) {
-      // Nothing of this batch was committed: forget its sequences so the retry applies it.
-      for (let i = undo.length - 1; i >= 0; i--) {
-        const [stream, last] = undo[i]!;
-        if (last === undefined) delete streams![stream];
-        else streams![stream] = last;
-      }
+      forget();
       throw error;
     }
     this.options.onCommitted?.({ events: decoded.length, seconds: (performance.now() - started) / 1000 });
@@ -209,7 +218,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       return;
     }
     if (this.guarded) return this.commitGuarded(decoded, positions, next!);
-    const writes = this.evolveLocal(decoded, this.store.peek!.bind(this.store));
+    const writes = this.evolveLocal(decoded, positions, this.store.peek!.bind(this.store));
     this.applied += decoded.length;
     try {
       await this.commit(writes, next!);
@@ -220,18 +229,24 @@ export class ProjectionRunner<E extends DomainEvent> {
   }
 
   /** In-process store: read documents as they are needed, stage the new ones, write each once. */
-  private evolveLocal(decoded: readonly RecordedEvent<E>[], peek: (collection: string, id: string) => Doc | undefined): DocWrite[] {
+  private evolveLocal(decoded: readonly RecordedEvent<E>[], positions: readonly StoredEvent['position'][], peek: (collection: string, id: string) => Doc | undefined): DocWrite[] {
     const p = this.projection;
     const staged = new Map<string, Map<string, Doc | null>>();
     for (const c of p.collections) staged.set(c.name, new Map());
-    for (const event of decoded) {
-      for (const ref of p.route(event)) {
-        const docs = staged.get(ref.collection)!;
-        const held = docs.get(ref.id);
-        const before = held === undefined ? peek(ref.collection, ref.id) : (held ?? undefined);
-        const after = p.evolve(ref, before, event);
-        if (after !== undefined && after !== before) docs.set(ref.id, after);
+    let i = 0;
+    try {
+      for (; i < decoded.length; i++) {
+        const event = decoded[i]!;
+        for (const ref of p.route(event)) {
+          const docs = staged.get(ref.collection)!;
+          const held = docs.get(ref.id);
+          const before = held === undefined ? peek(ref.collection, ref.id) : (held ?? undefined);
+          const after = p.evolve(ref, before, event);
+          if (after !== undefined && after !== before) docs.set(ref.id, after);
+        }
       }
+    } catch (error) {
+      throw failedOn(p.name, nameEvent({ type: p.codec.fullType(decoded[i]!.type), ...decoded[i]!.meta }, positions[i]), error);
     }
     const writes: DocWrite[] = [];
     for (const [collection, docs] of staged) for (const [id, doc] of docs) writes.push({ collection, id, doc });

@@ -7,6 +7,7 @@ import { EmbeddedEventLog, isTransient, TransientError, type EventLog, type Stor
 import { TypedEventCodec } from './typed-event-codec.js';
 import { MemoryDocumentStore } from './memory-document-store.js';
 import { CONFLICT_TRIES, ProjectionRunner } from './projection-runner.js';
+import { ProjectionEventError } from './projection-failure.js';
 import type { Projection } from './projection.js';
 import type { DomainEvent } from './domain-event.js';
 import { DocumentConflictError, type DocumentStore, type GuardedDoc } from './document-store.port.js';
@@ -139,6 +140,34 @@ describe('ProjectionRunner', () => {
     await runner.apply(batch);
     assert.deepEqual(await store.get('test_counts', 'z'), { contributor: 'z', accepted: 2, bytes: 15 });
     assert.equal(runner.appliedEvents, 2);
+  });
+
+  it('names the projection and the event its code fails on, in memory and on a guarded store, keeping the cause', async () => {
+    const failing: Projection<Accepted> = {
+      ...counting,
+      evolve: (ref, doc, e) => {
+        if (e.data.sizeBytes === 13) throw new RangeError('size 13 is not allowed');
+        return counting.evolve(ref, doc, e);
+      },
+    };
+    // Events in log order: f#1, then f#2, which the projection fails on.
+    const batch = () => [stored('f', 1, 'x', 1), stored('f', 2, 'x', 13)] as const;
+    const named = (bad: StoredEvent) => (e: unknown) =>
+      e instanceof ProjectionEventError &&
+      e.message === `projection test.counts: on opal.ingest.v1.ContributionAccepted f#2 (log@${bad.position.offset}): size 13 is not allowed` &&
+      e.cause instanceof RangeError;
+    const memory = new MemoryDocumentStore();
+    await memory.prepare(failing.name, failing.collections);
+    const inMemory = batch();
+    await assert.rejects(new ProjectionRunner(noLog, memory, failing).apply(inMemory), named(inMemory[1]));
+    const guarded = {
+      prepare: async () => {},
+      loadCheckpoint: async () => undefined,
+      getGuarded: async () => new Map<string, GuardedDoc>(),
+      commitGuarded: async () => {},
+    } as unknown as DocumentStore;
+    const onGuarded = batch();
+    await assert.rejects(new ProjectionRunner(noLog, guarded, failing).apply(onGuarded), named(onGuarded[1]));
   });
 
   it('hands a batch whose writes keep conflicting with other writers back to the log as transient, never as poison', async () => {

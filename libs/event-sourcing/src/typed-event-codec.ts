@@ -28,6 +28,11 @@ export class TypedEventCodec<E extends DomainEvent> {
     return this.byFull.has(fullType);
   }
 
+  /** The type as the log stores it (`<package>.<Name>`) of an event of this codec's. */
+  fullType(shortType: string): string {
+    return this.byShort.get(shortType)?.full ?? shortType;
+  }
+
   /** The full types of the events this codec handles. */
   get types(): readonly string[] {
     return [...this.byFull.keys()];
