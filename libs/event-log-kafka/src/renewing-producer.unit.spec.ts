@@ -29,17 +29,23 @@ class StandIn {
   }
 }
 
+/** A RenewingProducer over a stand-in, making stand-ins named `made-<n>` when it renews. */
+function renewingOverStandIns() {
+  const first = new StandIn('first');
+  const made: StandIn[] = [];
+  const renewing = new RenewingProducer(first.producer, () => {
+    made.push(new StandIn(`made-${made.length}`));
+    return made.at(-1)!.producer;
+  });
+  return { first, made, renewing };
+}
+
 const batch = { topicMessages: [] };
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('RenewingProducer', () => {
   it('given a send that failed, then the next goes to a new producer, and the old one is let go once its sends settle', async () => {
-    const first = new StandIn('first');
-    const made: StandIn[] = [];
-    const renewing = new RenewingProducer(first.producer, () => {
-      made.push(new StandIn(`made-${made.length}`));
-      return made.at(-1)!.producer;
-    });
+    const { first, made, renewing } = renewingOverStandIns();
     const a = renewing.sendBatch(batch);
     const b = renewing.sendBatch(batch);
     await tick();
@@ -87,12 +93,7 @@ describe('RenewingProducer', () => {
   });
 
   it('given an answer that lacks a partition sent to, then the next send goes to a new producer', async () => {
-    const first = new StandIn('first');
-    const made: StandIn[] = [];
-    const renewing = new RenewingProducer(first.producer, () => {
-      made.push(new StandIn(`made-${made.length}`));
-      return made.at(-1)!.producer;
-    });
+    const { first, made, renewing } = renewingOverStandIns();
     const twoPartitions = { topicMessages: [{ topic: 'first', messages: [{ partition: 0, value: 'a' }, { partition: 1, value: 'b' }] }] };
     const a = renewing.sendBatch(twoPartitions);
     await tick();
