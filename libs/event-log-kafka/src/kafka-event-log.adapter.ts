@@ -1,12 +1,7 @@
 import { Partitioners, type Admin, type Kafka } from 'kafkajs';
 import {
-  activeTraceHeaders,
-  atPosition,
   checkPayloads,
-  defaultEventId,
   EventLogError,
-  GENESIS_HASH,
-  sealBatch,
   streamFilter,
   type AppendOptions,
   type Cursor,
@@ -28,31 +23,26 @@ import { KafkaSubscription } from './kafka-subscription.js';
 import { StreamPlacement } from './stream-placement.js';
 import { deleteGroups, groupMembers } from './group-membership.js';
 import { IndexKeeper, openLogIndex } from './kept-index.js';
-import { asBuffer, type LogIndex } from './log-index.js';
+import type { LogIndex } from './log-index.js';
 import { RenewingProducer } from './renewing-producer.js';
 import { StreamOwners } from './stream-owners.js';
+import { StreamAppender } from './stream-appender.js';
 import { TailReader } from './tail-reader.js';
-
-/** How often an 'any' append that lost a race to another process is tried again. */
-const ANY_RETRIES = 5;
 
 /**
  * EventLog on Apache Kafka (kafkajs). One topic per domain, message key = stream id, so a stream
  * lives in one partition and keeps its order; the value is the envelope exactly as the embedded log
  * stores it, so hash chains are identical.
  *
- * Optimistic concurrency: appends to one stream are serialised in this process and checked against
- * the stream head this process has read. Across processes the partition decides: an append counts
- * only if, at its offset, it extends the stream's chain (see StreamHeads). After producing, the
- * adapter reads its own records back through its index and fails the append with VERSION_CONFLICT if
- * another writer got there first; every reader skips such losing records the same way.
+ * Optimistic concurrency: see StreamAppender. Across processes the partition decides, and every
+ * reader skips the records that lost a version race.
  */
 export class KafkaEventLog implements EventLog {
   /** The replicas of a service append to the same streams. */
   readonly concurrentWriters = true;
-  private readonly locks = new Map<string, Promise<unknown>>();
   private readonly subscriptions = new Set<KafkaSubscription>();
   private readonly placement: StreamPlacement;
+  private readonly appender: StreamAppender;
   private closed = false;
   private readonly probe: BrokerProbe;
 
@@ -65,9 +55,10 @@ export class KafkaEventLog implements EventLog {
     private readonly index: LogIndex,
     private readonly keeper: IndexKeeper | undefined,
     private readonly reader: TailReader,
-    private readonly batcher: AppendBatcher,
+    batcher: AppendBatcher,
   ) {
     this.placement = new StreamPlacement(topics);
+    this.appender = new StreamAppender(this.placement, index, reader, batcher);
     this.probe = new BrokerProbe(options);
     keeper?.schedule(options.index?.snapshotCheckMs ?? 30_000);
   }
@@ -142,7 +133,7 @@ export class KafkaEventLog implements EventLog {
     if (!streamId) throw new EventLogError('INVALID_ARGUMENT', 'stream_id: must not be empty');
     checkPayloads(events);
     if (events.length === 0) return [];
-    return this.serialised(streamId, () => this.appendNow(streamId, events, options)).catch((error) => this.rethrow(error));
+    return this.appender.append(streamId, events, options).catch((error) => this.rethrow(error));
   }
 
   /**
@@ -154,69 +145,6 @@ export class KafkaEventLog implements EventLog {
     const name = (error as { name?: unknown } | null)?.name;
     if (typeof name === 'string' && name.startsWith('KafkaJS')) throw connectError(this.options, error);
     throw error;
-  }
-
-  private serialised<T>(streamId: string, work: () => Promise<T>): Promise<T> {
-    const before = this.locks.get(streamId) ?? Promise.resolve();
-    const run = before.then(work, work);
-    const tail = run.catch(() => undefined);
-    this.locks.set(streamId, tail);
-    void tail.then(() => {
-      if (this.locks.get(streamId) === tail) this.locks.delete(streamId);
-    });
-    return run;
-  }
-
-  private async appendNow(streamId: string, events: readonly NewEvent[], options: AppendOptions): Promise<StoredEvent[]> {
-    this.reader.assertReading();
-    this.reader.assertPlacement();
-    const { topic, partition } = this.locate(streamId);
-    const key = cursorKey(topic, partition);
-    const expected = options.expectedVersion;
-    const want = expected === 'any' ? undefined : expected === 'no_stream' ? 0 : expected;
-    let fresh = false; // whether this call has caught the index up with the partition
-    if (this.index.checking(key)) {
-      // What the index loaded from its snapshot counts only once confirmed against the partition.
-      await this.reader.catchUp([topic], partition);
-      fresh = true;
-    }
-    for (let attempt = 0; ; attempt++) {
-      const version = this.index.head(streamId)?.seq ?? 0;
-      if (want !== undefined && want !== version) {
-        // The caller may know a newer head than this process has read yet: look before refusing.
-        if (!fresh && want > version) {
-          await this.reader.catchUp([topic], partition);
-          fresh = true;
-          continue;
-        }
-        throw conflict(streamId, want, version);
-      }
-      const head = this.index.head(streamId);
-      let written: StoredEvent[] | undefined;
-      const sealed = sealBatch(streamId, options.producer, version + 1, head?.hash ?? GENESIS_HASH, events, (_e, seq) =>
-        defaultEventId(streamId, seq),
-      );
-      // Our records count only if the partition accepted them into the chain. When nothing unread
-      // lies before them, the index takes them as written and judges them at once; otherwise the
-      // reader reads them back after whatever another writer put first.
-      // The trace this append is part of travels with its records, for whoever reacts to them.
-      const headers = activeTraceHeaders();
-      const first = await this.batcher.send(
-        topic,
-        partition,
-        sealed.map((s) => ({ key: streamId, value: asBuffer(s.bytes), partition, headers })),
-        (at) => {
-          written = this.index.ingestWritten(key, at, sealed);
-          if (written) this.reader.settle();
-        },
-      );
-      await this.reader.waitFor(key, first + sealed.length);
-      let won = true;
-      for (let i = 0; i < sealed.length; i++) if (this.index.wasRejected(key, first + i)) won = false;
-      if (won) return written ?? sealed.map((s, i) => atPosition(s.event, { partition: key, offset: first + i }));
-      // Another process got there first; its records are in the index now.
-      if (want !== undefined || attempt >= ANY_RETRIES) throw conflict(streamId, want ?? version, this.index.head(streamId)?.seq ?? 0);
-    }
   }
 
   async streamVersion(streamId: string): Promise<number> {
@@ -392,7 +320,7 @@ export class KafkaEventLog implements EventLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.locks.values()]);
+    await this.appender.settled();
     await Promise.allSettled([...this.subscriptions].map((s) => s.stop()));
     await this.reader.stop();
     await this.keeper?.close();
@@ -407,6 +335,3 @@ export class KafkaEventLog implements EventLog {
   }
 }
 
-function conflict(streamId: string, want: number, version: number): EventLogError {
-  return new EventLogError('VERSION_CONFLICT', `stream ${streamId}: expected version ${want}, current version ${version}`);
-}

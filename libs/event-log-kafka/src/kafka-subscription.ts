@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Cursor, SubscribeOptions, Subscription } from '@opal/event-log';
-import { committedOffsets, logEnds } from './kafka-client.js';
+import { logEnds } from './kafka-client.js';
+import { GroupCommitted } from './group-committed.js';
 import { cursorKey } from './kafka-event-log.options.js';
 import { StreamHeads } from './stream-heads.js';
 import { judgeChunk } from './chunk-judge.js';
@@ -45,6 +46,7 @@ export const LINGER_MS = 20;
 export class KafkaSubscription implements Subscription {
   private readonly consumer: Consumer;
   private readonly groupId: string;
+  private readonly committed: GroupCommitted;
   /** Each fetch's partition batches, delivered together through the retrying delivery. */
   private readonly rounds: DeliveryRounds;
   private readonly positions = new Map<string, number>();
@@ -71,6 +73,15 @@ export class KafkaSubscription implements Subscription {
     const delivery = new RetryingDelivery(producer, settings, options, () => this.stopped);
     this.rounds = new DeliveryRounds((events, payloads) => delivery.deliver(events, payloads));
     this.groupId = options.from === 'checkpoint' ? `${settings.groupPrefix}${options.name}` : `${settings.groupPrefix}${options.name}.${randomUUID()}`;
+    this.committed = new GroupCommitted(
+      admin,
+      this.groupId,
+      settings.topics,
+      this.positions,
+      () => this.stopped,
+      (error) => this.options.onError?.(error, []),
+      () => this.settle(),
+    );
     this.consumer = kafka.consumer({
       groupId: this.groupId,
       // kafkajs schedules a crashed consumer's restart after its own disconnect: a stop() in that
@@ -103,7 +114,7 @@ export class KafkaSubscription implements Subscription {
       this.entered.clear();
       if (this.durable) {
         this.positions.clear();
-        this.ready = this.options.resume ? this.resumeFromState(assigned, ++this.joins) : this.loadCommittedRetrying();
+        this.ready = this.options.resume ? this.resumeFromState(assigned, ++this.joins) : this.committed.load();
       } else {
         // A group of our own never commits: each (re)join resumes where this subscription got to.
         for (const { topic, partition } of assigned) {
@@ -179,45 +190,6 @@ export class KafkaSubscription implements Subscription {
     });
   }
 
-  /** Loads of the committed offsets begun (one per join): a load a later join began supersedes it. */
-  private loads = 0;
-
-  /**
-   * The group's committed offsets, tried a few times: a join can fall on a broker restart. If they
-   * stay out of reach the subscription goes on, positions coming from the batches it handles, and
-   * they are asked for again in the background until they answer: a partition that gets no new
-   * record would otherwise have no position, and caughtUp() would wait on it for good.
-   */
-  private async loadCommittedRetrying(): Promise<void> {
-    const load = ++this.loads;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.loadCommitted();
-      } catch (error) {
-        if (attempt >= 5 || this.stopped) {
-          this.options.onError?.(error, []);
-          void this.loadCommittedLater(load);
-          return;
-        }
-        await sleep(200 * attempt);
-      }
-    }
-  }
-
-  private async loadCommittedLater(load: number): Promise<void> {
-    for (let pause = 1000; !this.stopped && this.loads === load; pause = Math.min(pause * 2, 30_000)) {
-      await sleep(pause);
-      if (this.stopped || this.loads !== load) return;
-      try {
-        await this.loadCommitted();
-        this.settle();
-        return;
-      } catch {
-        /* still out of reach: asked again after the next pause */
-      }
-    }
-  }
-
   /**
    * Where each partition handed to this member resumes, from the handler's own stored cursor
    * (SubscribeOptions.resume), asked until it answers. The partitions are moved there, and the
@@ -247,21 +219,9 @@ export class KafkaSubscription implements Subscription {
     // Only where the group says otherwise (none committed reads as zero), so a partition nothing
     // was ever read from keeps no committed progress. Best effort: a rebalance under way fails it,
     // and the next join sets them again.
-    const committed = await this.committed().catch(() => new Map<string, number>());
+    const committed = await this.committed.offsets().catch(() => new Map<string, number>());
     const differing = offsets.filter((o) => Math.max(0, committed.get(cursorKey(o.topic, o.partition)) ?? 0) !== Number(o.offset));
     if (differing.length > 0) await this.consumer.commitOffsets(differing).catch(() => {});
-  }
-
-  /** The group's committed offset per partition of the subscription's topics (-1: none). */
-  private committed(): Promise<Map<string, number>> {
-    return committedOffsets(this.admin, this.groupId, this.settings.topics);
-  }
-
-  private async loadCommitted(): Promise<void> {
-    for (const [key, offset] of await this.committed()) {
-      // A batch handled since the join already knows better than the committed offset.
-      if (!this.positions.has(key)) this.positions.set(key, Math.max(0, offset));
-    }
   }
 
   private headsOf(key: string): StreamHeads {
@@ -379,7 +339,7 @@ export class KafkaSubscription implements Subscription {
   async sharedCursor(): Promise<Cursor> {
     const out: Record<string, number> = Object.fromEntries(this.positions);
     if (!this.durable) return out;
-    for (const [key, committed] of await this.committed()) if (committed > (out[key] ?? 0)) out[key] = committed;
+    for (const [key, committed] of await this.committed.offsets()) if (committed > (out[key] ?? 0)) out[key] = committed;
     return out;
   }
 

@@ -101,9 +101,9 @@ export class RenewingProducer {
 
 /** Whether the answer holds an offset for every partition the batch sent records to. */
 function answersAll(batch: ProducerBatch, meta: readonly RecordMetadata[]): boolean {
-  const answered = new Set(meta.filter((m) => Number(m.baseOffset) >= 0).map((m) => `${m.topicName}/${m.partition}`));
   for (const { topic, messages } of batch.topicMessages ?? []) {
-    for (const m of messages) if (m.partition !== undefined && !answered.has(`${topic}/${m.partition}`)) return false;
+    const answered = new Set(meta.filter((m) => m.topicName === topic && Number(m.baseOffset) >= 0).map((m) => m.partition));
+    for (const m of messages) if (m.partition !== undefined && !answered.has(m.partition)) return false;
   }
   return true;
 }
