@@ -106,6 +106,12 @@ describe('opal log import / export / replay against Kafka', { skip, timeout: 300
     const local = JSON.parse(await opal(['replay', '--json'], embedded)) as { digest: string; events: number };
     assert.equal(onKafka.events, 3000);
     assert.equal(onKafka.digest, local.digest);
+    // Nothing set aside here: the same digest, nothing left out.
+    const skipping = JSON.parse(await opal(['replay', '--json', '--skip-dead-lettered'], kafka)) as { digest: string; leftOut: unknown[] };
+    assert.deepEqual([skipping.digest, skipping.leftOut], [local.digest, []]);
+    const embeddedRun = await runOpal(['replay', '--skip-dead-lettered'], embedded);
+    assert.equal(embeddedRun.code, 2);
+    assert.match(embeddedRun.stderr, /--skip-dead-lettered is for a Kafka log/);
   });
 
   const secure = infra.skipped ? undefined : infra.endpoints.kafkaSecure;

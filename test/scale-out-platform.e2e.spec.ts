@@ -5,11 +5,12 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { Partitioners } from 'kafkajs';
 import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
 import { OpalProcess, call, grpcClient, runOpal, withOutputOnFailure } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
 import { deleteTopics, withKafkaAdmin, dropDb } from '@opal/test-infra';
-import { brokers, mongoBase, skip } from './scale-out/fault-kit.js';
+import { brokers, mongoBase, platformLog, skip } from './scale-out/fault-kit.js';
 import { startOtlpReceiver } from './scale-out/otlp-receiver.js';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
 
@@ -129,6 +130,47 @@ describe('the platform scaled out: opal up on Kafka and MongoDB', { skip, timeou
     assert.equal((await digest()).digest, live.digest);
     const receipt = await call(clients.attribution, 'getReceipt', { inferenceId });
     assert.equal(receipt.inferenceId, inferenceId);
+  });
+
+  it('a poison event: the live read models set it aside and go on; opal log dead-letters lists it, and opal replay --skip-dead-lettered rebuilds the live digest', async () => {
+    // An event of a type the ingest read models decode, with bytes that do not decode, in a stream of
+    // the partition where the Datanet created next lands: its read models must pass the poison to show it.
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    const partitionOf = (key: string) => partitioner({ topic: `${c.prefix}ingest`, partitionMetadata, message: { key, value: null } });
+    let poisonStream = '';
+    for (let i = 0; !poisonStream || partitionOf(poisonStream) !== partitionOf('datanet-after-poison'); i++) poisonStream = `datanet-poison-${i}`;
+    const log = await platformLog(brokers, c.prefix);
+    try {
+      await log.append(poisonStream, [{ type: 'opal.ingest.v1.DatanetCreated', payload: new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]), occurredAt: Date.now() }], { expectedVersion: 'no_stream', producer: 'poisoner' });
+    } finally {
+      await log.close();
+    }
+    await call(clients.ingest, 'createDatanet', { datanetId: 'after-poison', name: 'After', dataKind: 'text', license: 'CC0-1.0', owner: '0x' + '11'.repeat(20) });
+    const deadline = Date.now() + 60_000;
+    while (!(await call(clients.ingest, 'getDatanet', { datanetId: 'after-poison' }).catch(() => undefined))) {
+      assert.ok(Date.now() < deadline, 'the Datanet created after the poison shows in the catalog');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // Both ingest read models decode the type: each set the event aside, with the reason.
+    const listed = await runOpal(['log', 'dead-letters', '--json'], { ...c.env, OPAL_DATA_DIR: join(dir, 'dead-letters') });
+    assert.equal(listed.code, 0, listed.stderr);
+    const letters = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { subscription: string; stream: string; reason: string });
+    assert.deepEqual(letters.map((l) => [l.subscription, l.stream]).sort(), [['projection.ingest.catalog', poisonStream], ['projection.ingest.contributions', poisonStream]]);
+    for (const l of letters) assert.match(l.reason, new RegExp(`projection ${l.subscription.slice('projection.'.length)}: on opal.ingest.v1.DatanetCreated ${poisonStream}#1 .*wire type`));
+    const live = await digest();
+    // A replay applies every event: it stops at the poison, naming it, and says how to leave it out.
+    const strict = await runOpal(['replay'], { ...c.env, OPAL_DATA_DIR: join(dir, 'replay') });
+    assert.equal(strict.code, 1, strict.stdout);
+    assert.match(strict.stderr, new RegExp(`on opal.ingest.v1.DatanetCreated ${poisonStream}#1 .*--skip-dead-lettered`, 's'));
+    // Leaving out what the live subscriptions set aside, it rebuilds the state they serve.
+    const replay = await runOpal(['replay', '--json', '--skip-dead-lettered'], { ...c.env, OPAL_DATA_DIR: join(dir, 'replay') });
+    assert.equal(replay.code, 0, replay.stderr);
+    const r = JSON.parse(replay.stdout) as { digest: string; events: number; leftOut: { projection: string; event: string }[] };
+    assert.equal(String(r.events), live.logEvents);
+    assert.equal(r.digest, live.digest);
+    assert.deepEqual(r.leftOut.map((l) => l.projection).sort(), ['ingest.catalog', 'ingest.contributions']);
+    assert.ok(r.leftOut.every((l) => l.event.startsWith(`opal.ingest.v1.DatanetCreated ${poisonStream}#1 (`)), JSON.stringify(r.leftOut));
   });
 });
 

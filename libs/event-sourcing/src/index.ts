@@ -10,4 +10,4 @@ export { AggregateCache, retryOnConflict, CONFLICT_ATTEMPTS, type AggregateCache
 export { CONTENDED_MS, contentionAfterRace, type Contention } from './shared-decisions.js';
 export { FileSnapshotStore, MemorySnapshotStore, SNAPSHOT_STORE, type AggregateSnapshot, type SnapshotStore } from './aggregate-snapshots.js';
 export { ProjectionRebuild } from './projection-rebuild.js';
-export { ProjectionEventError } from './projection-failure.js';
+export { ProjectionEventError, nameEvent } from './projection-failure.js';

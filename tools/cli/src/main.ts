@@ -25,8 +25,10 @@ usage:
   opal log dead-letters [--json] --event-log kafka://host:port
                                 list the events subscriptions set aside as poison, with the reason,
                                 the subscription and where each sits in the log
-  opal replay [--json] [--workers N]
-                                rebuild every read model from the log and print the state digest
+  opal replay [--json] [--workers N] [--skip-dead-lettered]
+                                rebuild every read model from the log and print the state digest;
+                                on Kafka, --skip-dead-lettered leaves out of each read model the
+                                events its live subscription set aside, as the live one did
   opal read-models [prune] [--json] --store mongodb://host:port/db
                                 list every version of every read model in the store (documents,
                                 events applied, processes running it on Kafka); prune drops the
@@ -91,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
       store: { type: 'string' },
       workers: { type: 'string' },
       resume: { type: 'boolean' },
+      'skip-dead-lettered': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -179,12 +182,18 @@ export async function main(argv: string[]): Promise<number> {
     case 'replay': {
       const progress = progressReporter('replayed');
       const workers = values.workers ? Number(values.workers) : undefined;
-      const r = await replayFromLog(config, { workers, onProgress: (done, total) => progress.update(done, total) });
+      const skipDeadLettered = values['skip-dead-lettered'] ?? false;
+      if (skipDeadLettered && !isKafka(config)) throw new UsageError('replay: --skip-dead-lettered is for a Kafka log; the embedded log retries a failing batch until it goes through and sets nothing aside');
+      const r = await replayFromLog(config, { workers, skipDeadLettered, onProgress: (done, total) => progress.update(done, total) });
       progress.finish();
       if (values.json) {
         process.stdout.write(JSON.stringify(r) + '\n');
       } else {
         for (const p of r.projections) process.stdout.write(`${p.projection.padEnd(24)} v${p.version}  ${p.digest}  ${p.documents} documents\n`);
+        if (r.leftOut) {
+          for (const e of r.leftOut) process.stdout.write(`left out of ${e.projection}: ${e.event}, set aside (${e.deadLetter}): ${e.reason}\n`);
+          process.stdout.write(`${r.leftOut.length} event(s) left out as the live subscriptions set them aside\n`);
+        }
         const rate = r.seconds > 0 ? Math.round(r.events / r.seconds) : r.events;
         process.stdout.write(`replayed ${r.events} events in ${r.seconds.toFixed(2)} s (${rate} events/s)\nstate digest ${r.digest}\n`);
       }

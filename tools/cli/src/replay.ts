@@ -2,17 +2,27 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { EMBEDDED_PARTITION, EmbeddedEventLog, readToEnd, type Cursor, type EventLog } from '@opal/event-log';
+import { KafkaEventLog } from '@opal/event-log-kafka';
 import { isKafka, openEventLog } from './backends.js';
-import { MemoryDocumentStore, ProjectionRebuild, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
+import { MemoryDocumentStore, ProjectionEventError, ProjectionRebuild, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { combineDigests, projectionDigest, type OpalConfig, type ProjectionDigest } from '@opal/service-runtime';
 import type { ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
+import { SetAside, type LeftOut } from './set-aside.js';
 
 /**
  * `seconds` is the wall time of the rebuild itself (every event through every projection), not of
  * opening the log or digesting the result; `cpuSeconds` the CPU time of the rebuild (all threads).
  */
-export type ReplayResult = { digest: string; projections: ProjectionDigest[]; events: number; seconds: number; cpuSeconds: number };
+export type ReplayResult = {
+  digest: string;
+  projections: ProjectionDigest[];
+  events: number;
+  seconds: number;
+  cpuSeconds: number;
+  /** With `skipDeadLettered`: the events left out, per projection. */
+  leftOut?: LeftOut[];
+};
 
 export type ReplayOptions = {
   readonly only?: readonly ServiceName[];
@@ -23,6 +33,12 @@ export type ReplayOptions = {
    */
   readonly workers?: number;
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Kafka: leave out of each projection the events its live subscription set aside in the
+   * dead-letter topic (poison it could not apply), so that the digest is the one of the read models
+   * the platform serves. Without it, a replay meeting such an event fails naming it.
+   */
+  readonly skipDeadLettered?: boolean;
 };
 
 type Selected = { service: ServiceName; projection: Projection<DomainEvent> };
@@ -51,8 +67,16 @@ export async function replayFromLog(config: OpalConfig, options: ReplayOptions =
     // Scaled out: one thread reads every domain topic through the adapter (workers apply to the embedded log).
     const log = await openEventLog(config, true);
     try {
-      const r = await replayFrom(log, selected, options.onProgress);
-      return { ...r, digest: combineDigests(r.projections) };
+      // Before the log's ends are taken: every event set aside by then is below them.
+      const setAside = options.skipDeadLettered ? new SetAside(await (log as KafkaEventLog).deadLetters(), selected.map((s) => s.projection)) : undefined;
+      const r = await replayFrom(log, selected, options.onProgress, setAside).catch((error: unknown) => {
+        if (!(error instanceof ProjectionEventError)) throw error;
+        const hint = setAside
+          ? "no live subscription of this projection's version set it aside: `opal log dead-letters` lists those that did"
+          : 'a live read model on Kafka sets such an event aside: `opal log dead-letters` lists them, and `opal replay --skip-dead-lettered` leaves them out as the live read models did';
+        throw new Error(`${error.message}\n  (${hint})`, { cause: error });
+      });
+      return { ...r, digest: combineDigests(r.projections), ...(setAside ? { leftOut: setAside.leftOut } : {}) };
     } finally {
       await log.close();
     }
@@ -165,6 +189,7 @@ async function replayFrom(
   log: EventLog,
   selected: readonly Selected[],
   onProgress?: (done: number, total: number) => void,
+  setAside?: SetAside,
 ): Promise<Omit<ReplayResult, 'digest'>> {
   const store = new MemoryDocumentStore();
   const runners: { service: string; runner: ProjectionRunner<DomainEvent> }[] = [];
@@ -179,10 +204,11 @@ async function replayFrom(
   const cpu = process.cpuUsage();
   let at = 0;
   for await (const batch of readToEnd(log, 20_000, until)) {
-    for (const r of runners) await r.runner.apply(batch);
+    for (const r of runners) await r.runner.apply(setAside ? setAside.filter(r.runner.projection.name, batch) : batch);
     at += batch.length;
     onProgress?.(at, Math.max(at, total));
   }
+  setAside?.checkAllMet();
   const used = process.cpuUsage(cpu);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const projections: ProjectionDigest[] = [];
