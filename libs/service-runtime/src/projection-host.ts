@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { EVENT_LOG, TransientError, type EventLog } from '@opal/event-log';
+import { EVENT_LOG, TransientError, type EventLog, type SubscribeOptions } from '@opal/event-log';
 import { DOCUMENT_STORE, ProjectionRunner, sha256Hex, type DocumentStore, type DomainEvent, type Projection } from '@opal/event-sourcing';
 import { LOGGER } from './logger.js';
 import { METRICS, ProcessMetrics } from './metrics.js';
@@ -20,8 +20,9 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
   private started = false;
   private markFailed!: (failure: { projection: string; error: unknown }) => void;
   /**
-   * Settles when a read model's subscription has stopped for good: from then on it answers with
-   * stale state, so whoever runs the process should stop it and let its supervisor restart it.
+   * Settles when a read model's subscription (or a reactor's, see subscriptionHooks) has stopped for
+   * good: from then on it answers with stale state, or what the reactor writes stops coming, so
+   * whoever runs the process should stop it and let its supervisor restart it.
    */
   readonly failed = new Promise<{ projection: string; error: unknown }>((resolve) => (this.markFailed = resolve));
 
@@ -55,6 +56,24 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
     this.metrics.watchProjection({ name, lag: () => runner.lag(), get running() { return running; } });
     this.runners.push({ service, runner });
     if (this.started) void runner.start();
+  }
+
+  /**
+   * The failure handling of a subscription that is not a read model's (a reactor's): one that stops
+   * for good fails the process as a read model does (see failed), since what it writes would stop
+   * coming; an event it sets aside is logged and counted as a read model's is.
+   */
+  subscriptionHooks(name: string): Pick<SubscribeOptions, 'onFailed' | 'onDeadLettered'> {
+    return {
+      onFailed: (error) => {
+        this.logger.fatal({ err: error, subscription: name }, 'subscription stopped: the log no longer delivers to it');
+        this.markFailed({ projection: name, error });
+      },
+      onDeadLettered: (event, reason) => {
+        this.metrics.projectionDeadLettered(name);
+        this.logger.error({ subscription: name, streamId: event.streamId, streamSeq: event.streamSeq, type: event.type, reason }, 'event set aside in the dead-letter topic');
+      },
+    };
   }
 
   async onApplicationBootstrap(): Promise<void> {

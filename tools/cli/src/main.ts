@@ -72,7 +72,7 @@ async function serve(config: OpalConfig, names: readonly ServiceName[]): Promise
   void node.failed.then(async ({ projection, error }) => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`opal: read model ${projection} stopped (${error instanceof Error ? error.message : String(error)}), shutting down\n`);
+    process.stderr.write(`opal: ${projection} stopped (${error instanceof Error ? error.message : String(error)}), shutting down\n`);
     // Its answers would be stale: no drain, only the running calls' grace.
     await node.close({ drain: false }).catch(() => {});
     process.exit(1);

@@ -1,7 +1,7 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { EVENT_LOG, EventLogError, type Cursor, type EventLog, type LogPosition, type StoredEvent, type Subscription } from '@opal/event-log';
-import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
+import { CLOCK, LOGGER, ProjectionHost, type Clock } from '@opal/service-runtime';
 import { streamsOfEventTypes } from '@opal/contracts';
 import { indexStream } from '../domain/attribution.events.js';
 import { decideIndexBuilt, evolveIndex, initialIndexState } from '../domain/index.decider.js';
@@ -9,7 +9,7 @@ import type { DatanetVersionPublished } from '../domain/upstream.events.js';
 import { versionKey } from '../domain/datanet-version.js';
 import { attributionCodec, inferenceCompletedCodec, PRODUCER, versionPublishedCodec } from './attribution.codecs.js';
 import { CONTRIBUTION_CONTENT, INDEX_FILES, type ContributionContent, type IndexFiles } from './attribution.ports.js';
-import { buildWorkers, manifestDocuments } from './manifest-documents.js';
+import { buildingTransient, buildWorkers, manifestDocuments } from './manifest-documents.js';
 import { manifestFromLog } from './version-manifest.js';
 
 const builderStreams = streamsOfEventTypes([...versionPublishedCodec.types, ...inferenceCompletedCodec.types]);
@@ -30,6 +30,8 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
     @Inject(CONTRIBUTION_CONTENT) private readonly content: ContributionContent,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
+    /** Where a subscription that stops for good, or an event set aside, is reported (absent: logged only). */
+    @Optional() @Inject(ProjectionHost) private readonly host?: Pick<ProjectionHost, 'subscriptionHooks'>,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -42,6 +44,7 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
       streams: builderStreams,
       handler: (batch) => this.handle(batch),
       onError: (err) => this.logger.error({ err }, 'index build failed; retrying'),
+      ...(this.host?.subscriptionHooks('attribution.index-builder') ?? {}),
     });
   }
 
@@ -55,6 +58,21 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
    */
   async handledPast(position: LogPosition): Promise<void> {
     const past = (cursor: Cursor) => (cursor[position.partition] ?? 0) > position.offset;
+    for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+      const sub = this.subscription;
+      if (sub && (past(sub.cursor()) || past(await sub.sharedCursor()))) return;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  /**
+   * Resolves once every record below `ends` (per partition) has been handled, by this process or by
+   * the replicas whose builders hold those partitions: on a log of several partitions, where an
+   * inference's position says nothing of the Datanet versions published in other partitions
+   * before it, the versions the log held when `ends` was taken are then built (or set aside).
+   */
+  async handledUpTo(ends: Cursor): Promise<void> {
+    const past = (cursor: Cursor) => Object.entries(ends).every(([partition, end]) => (cursor[partition] ?? 0) >= end);
     for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
       const sub = this.subscription;
       if (sub && (past(sub.cursor()) || past(await sub.sharedCursor()))) return;
@@ -77,7 +95,7 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
     const ref = { datanetId: v.datanetId, version: v.version };
     const started = Date.now();
     const entries = await manifestFromLog(this.log, v, cause);
-    const manifest = await this.indexes.build(ref, manifestDocuments(entries, this.content), { workers: buildWorkers(v.totalBytes) });
+    const manifest = await buildingTransient(versionKey(ref), () => this.indexes.build(ref, manifestDocuments(entries, this.content), { workers: buildWorkers(v.totalBytes) }));
     const decision = decideIndexBuilt(state, {
       datanetId: v.datanetId,
       version: v.version,

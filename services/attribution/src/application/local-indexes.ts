@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { AttributionIndex } from '@opal/attribution-index';
+import { TransientError } from '@opal/event-log';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { versionKey, type DatanetVersionRef } from '../domain/datanet-version.js';
 import { readVersionManifest, type PublishedVersionDoc } from '../projections/versions.projection.js';
 import { CONTRIBUTION_CONTENT, INDEX_FILES, type ContributionContent, type IndexFiles } from './attribution.ports.js';
-import { buildWorkers, manifestDocuments } from './manifest-documents.js';
+import { buildingTransient, buildWorkers, manifestDocuments } from './manifest-documents.js';
 
 /**
  * The indexes on this machine. Scaled out, one replica of the service builds a version's index and
@@ -42,8 +43,11 @@ export class LocalIndexes {
     const key = versionKey(ref);
     const version = (await this.store.get('attribution_versions', key)) as PublishedVersionDoc | undefined;
     const entries = version && (await readVersionManifest(this.store, version));
-    if (!entries) throw new Error(`index files of ${key} are not on this machine, and its manifest is not in the versions read model yet`);
-    const built = await this.files.build(ref, manifestDocuments(entries, this.content), { workers: buildWorkers(BigInt(version!.totalBytes)) });
+    // The index is announced in the log, so its version is published: the read model (shared by the
+    // replicas, applied by whichever holds that partition) has yet to apply it, or is being rebuilt.
+    // Tried again later, never taken for a poison inference.
+    if (!entries) throw new TransientError(`index files of ${key} are not on this machine, and its manifest is not in the versions read model yet`);
+    const built = await buildingTransient(key, () => this.files.build(ref, manifestDocuments(entries, this.content), { workers: buildWorkers(BigInt(version!.totalBytes)) }));
     if (built.indexHash !== indexHash) throw new Error(`index of ${key} built on this machine has hash ${built.indexHash}, the log says ${indexHash}`);
   }
 }

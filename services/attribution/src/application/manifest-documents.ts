@@ -1,4 +1,5 @@
 import type { IndexDocument } from '@opal/attribution-index';
+import { TransientError } from '@opal/event-log';
 import type { ContributionContent } from './attribution.ports.js';
 
 // Below this many content bytes a shard builds on the calling thread: starting workers costs more.
@@ -41,4 +42,24 @@ function* batchesOf(entries: Iterable<Entry>, size: number): Generator<Entry[]> 
     }
   }
   if (batch.length) yield batch;
+}
+
+/**
+ * What the machine, not the version, lacks when an index build fails this way: space or handles on
+ * the data volume, memory, a worker thread that could not start. Such a build goes through once it
+ * is tried again; a log that set its event aside would leave the version without an index for good.
+ */
+const MACHINE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EBUSY', 'ERR_WORKER_INIT_FAILED', 'ERR_WORKER_OUT_OF_MEMORY']);
+
+/** `build()`, with a failure of the machine (MACHINE_ERRORS) as a TransientError naming the version. */
+export async function buildingTransient<T>(version: string, build: () => Promise<T>): Promise<T> {
+  try {
+    return await build();
+  } catch (error) {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'string' && MACHINE_ERRORS.has(code)) {
+      throw new TransientError(`index of ${version}: the build failed on this machine (${code}: ${(error as Error).message}); trying again`, { cause: error });
+    }
+    throw error;
+  }
 }

@@ -1,13 +1,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventCatalog } from '@opal/contracts';
-import { EmbeddedEventLog, type NewEvent } from '@opal/event-log';
+import { EmbeddedEventLog, isTransient, type EventLog, type NewEvent, type SubscribeOptions } from '@opal/event-log';
 import { MemoryDocumentStore, ProjectionRunner, type DomainEvent, type Projection } from '@opal/event-sourcing';
-import { createLogger } from '@opal/service-runtime';
+import { createLogger, ProcessMetrics, ProjectionHost } from '@opal/service-runtime';
 import { versionsProjection } from '../projections/versions.projection.js';
 import { StoredContributionContent } from '../adapters/files/stored-contribution-content.js';
 import { PackContentStore } from '@opal/content-store';
@@ -143,6 +143,81 @@ describe('attribution reactors on the embedded log', () => {
     const bare = new MemoryDocumentStore();
     await bare.prepare(versionsProjection.name, versionsProjection.collections);
     const catalogC = new IndexCatalog(log, new LocalIndexes(new IndexDirectoryStore(join(dir, 'indexes-c')), bare, new StoredContributionContent(content)));
-    await assert.rejects(catalogC.openBuilt(refs), /net@1 are not on this machine, and its manifest is not in the versions read model yet/);
+    // The read model has yet to apply a version the log announces: tried again later, never poison.
+    await assert.rejects(catalogC.openBuilt(refs), (e: Error) => isTransient(e) && /net@1 are not on this machine, and its manifest is not in the versions read model yet/.test(e.message));
+  });
+
+  it('on a log of partitions, a receipt waits until the builder has passed the ends of the partitions holding versions, not only the inference', async () => {
+    // Kafka-like: the inference in one partition, the version in another. The builder's own
+    // subscription has passed the inference's partition but not yet the version's (a later chunk,
+    // or the replica holding it is busy or was killed).
+    const [published] = await log.append('datanet-late', [event('opal.ingest.v1.DatanetVersionPublished', { datanetId: 'late', version: 1, carried: 0, entries: [{ contributionId: 'c0', contentHash: '0x' + createHash('sha256').update(texts[0]!).digest('hex'), contributor: '0x00' }], merkleRoot: '0x', totalBytes: 60n })], { expectedVersion: 'no_stream', producer: 'ingest' });
+    const endsAsked: (readonly string[] | undefined)[] = [];
+    const partitioned = {
+      readStream: log.readStream.bind(log),
+      read: log.read.bind(log),
+      append: log.append.bind(log),
+      streamVersion: log.streamVersion.bind(log),
+      endsOf: async (streams?: readonly string[]) => (endsAsked.push(streams), { 'p.ingest/0': 7, 'p.ingest/1': 3 }),
+    } as unknown as EventLog;
+    const files = new IndexDirectoryStore(join(dir, 'indexes-partitioned'));
+    const contentPort = new StoredContributionContent(content);
+    const builder = new IndexBuilderReactor(partitioned, files, contentPort, { now: () => 1000 }, logger);
+    const builderAt: Record<string, number> = { 'p.inference/1': 42, 'p.ingest/0': 0, 'p.ingest/1': 3 };
+    (builder as any).subscription = { cursor: () => builderAt, sharedCursor: async () => builderAt };
+    const writer = new ReceiptWriterReactor(partitioned, builder, new IndexCatalog(partitioned, new LocalIndexes(files, store, contentPort)), { now: () => 1000 }, logger);
+    const [completed] = await log.append('inference-i9', [inference('i9', texts[0]!, ['late@1'])], { expectedVersion: 'no_stream', producer: 'inference' });
+    let written = false;
+    const handled = writer.handle([{ ...completed!, position: { partition: 'p.inference/1', offset: 41 } }]).then(() => (written = true));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(written, false, 'no receipt while the version partition is behind');
+    assert.equal(await log.streamVersion(receiptStream('i9')), 0);
+    assert.deepEqual(endsAsked, [['datanet']], 'the ends of the partitions holding Datanet versions, once for the batch');
+    // The builder reaches the version and builds it, and passes that partition's end.
+    await builder.handle([published!]);
+    builderAt['p.ingest/0'] = 7;
+    await handled;
+    const [stored] = await log.readStream(receiptStream('i9'));
+    const receipt = attributionCodec.decode(stored!)!;
+    assert.ok(receipt.type === 'AttributionComputed');
+    assert.deepEqual(receipt.data.datanetVersions, ['late@1'], 'the version published before the inference is credited');
+    assert.equal((await verifyReceipt(log, files, 'i9')).status, 'match');
+  });
+
+  it('a build that fails for want of disk space is tried again, never set aside; abandoned builds are removed', async () => {
+    const entry = { contributionId: 'c1', contentHash: '0x' + createHash('sha256').update(texts[1]!).digest('hex'), contributor: '0x11' };
+    const [published] = await log.append('datanet-full', [event('opal.ingest.v1.DatanetVersionPublished', { datanetId: 'full', version: 1, carried: 0, entries: [entry], merkleRoot: '0x', totalBytes: 60n })], { expectedVersion: 'no_stream', producer: 'ingest' });
+    const folder = join(dir, 'indexes-full');
+    const files = new IndexDirectoryStore(folder);
+    let fail = true;
+    const filling = Object.assign(Object.create(files) as IndexDirectoryStore, {
+      build: (...args: Parameters<IndexDirectoryStore['build']>) => (fail ? Promise.reject(Object.assign(new Error('no space left on device, write'), { code: 'ENOSPC' })) : files.build(...args)),
+    });
+    const builder = new IndexBuilderReactor(log, filling, new StoredContributionContent(content), { now: () => 1000 }, logger);
+    await assert.rejects(builder.handle([published!]), (e: Error) => isTransient(e) && /index of full@1: the build failed on this machine \(ENOSPC/.test(e.message));
+    assert.equal(await log.streamVersion(indexStream('full', 1)), 0);
+    // What a process killed mid-build left (a pid no process has), and what a running one is writing.
+    mkdirSync(join(folder, 'full@1.building-999999999-dead'), { recursive: true });
+    mkdirSync(join(folder, `full@1.building-${process.ppid}-live`), { recursive: true });
+    fail = false;
+    await builder.handle([published!]);
+    assert.equal(await log.streamVersion(indexStream('full', 1)), 1, 'built once there is room');
+    assert.deepEqual(readdirSync(folder).sort(), ['full@1', `full@1.building-${process.ppid}-live`]);
+  });
+
+  it("a reactor's subscription that stops for good fails the process, as a read model's does", async () => {
+    const given: SubscribeOptions[] = [];
+    const quiet = { subscribe: (o: SubscribeOptions) => (given.push(o), { stop: async () => {}, cursor: () => ({}), sharedCursor: async () => ({}) }) } as unknown as EventLog;
+    const host = new ProjectionHost(quiet, new MemoryDocumentStore(), logger, new ProcessMetrics());
+    const files = new IndexDirectoryStore(join(dir, 'indexes-quiet'));
+    const contentPort = new StoredContributionContent(content);
+    const builder = new IndexBuilderReactor(quiet, files, contentPort, { now: () => 1 }, logger, host);
+    const writer = new ReceiptWriterReactor(quiet, builder, new IndexCatalog(quiet, new LocalIndexes(files, store, contentPort)), { now: () => 1 }, logger, host);
+    builder.onApplicationBootstrap();
+    writer.onApplicationBootstrap();
+    assert.deepEqual(given.map((o) => [o.name, typeof o.onFailed, typeof o.onDeadLettered]), [['attribution.index-builder', 'function', 'function'], ['attribution.receipt-writer', 'function', 'function']]);
+    const error = new Error('group authorization failed');
+    given[1]!.onFailed!(error);
+    assert.deepEqual(await host.failed, { projection: 'attribution.receipt-writer', error });
   });
 });

@@ -1,13 +1,13 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { EVENT_LOG, EventLogError, withEventSpan, type EventLog, type StoredEvent, type Subscription } from '@opal/event-log';
-import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
+import { CLOCK, LOGGER, ProjectionHost, type Clock } from '@opal/service-runtime';
 import { receiptStream } from '../domain/attribution.events.js';
 import { computeReceipt } from '../domain/compute-receipt.js';
 import { parseVersionKey, resolveVersions, type DatanetVersionRef } from '../domain/datanet-version.js';
 import { decideReceipt, evolveReceipt, initialReceiptState } from '../domain/receipt.decider.js';
 import type { InferenceCompleted } from '../domain/upstream.events.js';
-import { attributionCodec, inferenceCompletedCodec, PRODUCER } from './attribution.codecs.js';
+import { attributionCodec, inferenceCompletedCodec, PRODUCER, versionPublishedCodec } from './attribution.codecs.js';
 import { IndexBuilderReactor } from './index-builder.reactor.js';
 import { IndexCatalog } from './index-catalog.js';
 import { paramsInForce } from './params-in-force.js';
@@ -20,8 +20,11 @@ export function inferenceVersions(versions: readonly string[]): DatanetVersionRe
 /**
  * Writes exactly one AttributionComputed per InferenceCompleted, to the stream
  * `attribution-<inference id>` with expected version no_stream: a redelivered event (or a second
- * instance) finds the receipt there and appends nothing. It waits for the index builder to pass
- * the inference's position, so an index announced before the inference is always used.
+ * instance) finds the receipt there and appends nothing. Before it computes a receipt, the index
+ * builder has handled every Datanet version published before the inference, so their indexes are
+ * used: on the embedded log (one order) it waits for the builder to pass the inference's position;
+ * on a log of partitions (Kafka), where that position says nothing of the others, for the builder
+ * to pass the ends, taken after the inference was read, of the partitions that hold the versions.
  */
 @Injectable()
 export class ReceiptWriterReactor implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -33,6 +36,8 @@ export class ReceiptWriterReactor implements OnApplicationBootstrap, OnApplicati
     private readonly catalog: IndexCatalog,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
+    /** Where a subscription that stops for good, or an event set aside, is reported (absent: logged only). */
+    @Optional() @Inject(ProjectionHost) private readonly host?: Pick<ProjectionHost, 'subscriptionHooks'>,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -43,6 +48,7 @@ export class ReceiptWriterReactor implements OnApplicationBootstrap, OnApplicati
       streams: inferenceCompletedCodec.streams,
       handler: (batch) => this.handle(batch),
       onError: (err) => this.logger.error({ err }, 'attribution failed; retrying'),
+      ...(this.host?.subscriptionHooks('attribution.receipt-writer') ?? {}),
     });
   }
 
@@ -51,19 +57,26 @@ export class ReceiptWriterReactor implements OnApplicationBootstrap, OnApplicati
   }
 
   async handle(batch: readonly StoredEvent[]): Promise<void> {
+    // Once per batch, and only when a receipt is to be written (see attribute).
+    let versionsHandled: Promise<void> | undefined;
+    const builderPassed = (cause: StoredEvent) => {
+      if (!this.log.endsOf) return this.builder.handledPast(cause.position);
+      versionsHandled ??= this.log.endsOf(versionPublishedCodec.streams).then((ends) => this.builder.handledUpTo(ends));
+      return versionsHandled;
+    };
     for (const stored of batch) {
       const e = inferenceCompletedCodec.decode(stored);
       // Continues the inference's trace: the receipt's append carries it on.
-      if (e) await withEventSpan(stored, 'attribution.attribute', () => this.attribute(e.data, stored));
+      if (e) await withEventSpan(stored, 'attribution.attribute', () => this.attribute(e.data, stored, builderPassed));
     }
   }
 
-  private async attribute(inference: InferenceCompleted['data'], cause: StoredEvent): Promise<void> {
+  private async attribute(inference: InferenceCompleted['data'], cause: StoredEvent, builderPassed: (cause: StoredEvent) => Promise<void>): Promise<void> {
     const stream = receiptStream(inference.inferenceId);
     let state = initialReceiptState;
     for (const s of await this.log.readStream(stream)) state = evolveReceipt(state, attributionCodec.decode(s)!);
     if (state.computed) return;
-    await this.builder.handledPast(cause.position);
+    await builderPassed(cause);
     const indexes = await this.catalog.openBuilt(inferenceVersions(inference.datanetVersions));
     const receipt = computeReceipt(inference, indexes, paramsInForce());
     const events = decideReceipt(state, receipt).map((ev) =>

@@ -1,10 +1,22 @@
-import { existsSync, readFileSync, renameSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { AttributionIndex, buildIndex, type IndexDocument, type IndexManifest } from '@opal/attribution-index';
 import type { IndexFiles } from '../../application/attribution.ports.js';
 import { versionKey, type DatanetVersionRef } from '../../domain/datanet-version.js';
 
 const MANIFEST = 'manifest.json';
+/** Between a version's folder name and the builder's pid: the folder a build writes before it is renamed. */
+const BUILDING = '.building-';
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * Index directories under `<dataDir>/indexes/<datanet>@<version>`. Opened indexes stay in memory
@@ -12,6 +24,8 @@ const MANIFEST = 'manifest.json';
  */
 export class IndexDirectoryStore implements IndexFiles {
   private readonly opened = new Map<string, AttributionIndex>();
+  /** Names of the folders builds of this process are writing now. */
+  private readonly building = new Set<string>();
 
   constructor(
     private readonly dir: string,
@@ -33,12 +47,46 @@ export class IndexDirectoryStore implements IndexFiles {
       return AttributionIndex.open(final).manifest;
     }
     mkdirSync(this.dir, { recursive: true });
-    const tmp = `${final}.building`;
+    this.removeAbandoned(ref);
+    // A folder of this build's own: another process sharing the data folder may build the same version.
+    const name = `${versionKey(ref)}${BUILDING}${process.pid}-${randomBytes(4).toString('hex')}`;
+    const tmp = join(this.dir, name);
+    this.building.add(name);
+    let manifest: IndexManifest;
+    try {
+      manifest = await buildIndex(documents, { dir: tmp, workers: options.workers });
+    } catch (error) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw error;
+    } finally {
+      this.building.delete(name);
+    }
+    // A build is deterministic: one another process finished meanwhile holds the same files.
+    const finished = () => existsSync(join(final, MANIFEST));
+    if (!finished()) {
+      rmSync(final, { recursive: true, force: true }); // no manifest: what is there is not an index
+      try {
+        renameSync(tmp, final);
+        return manifest;
+      } catch (error) {
+        if (!finished()) throw error;
+      }
+    }
     rmSync(tmp, { recursive: true, force: true });
-    const manifest = await buildIndex(documents, { dir: tmp, workers: options.workers });
-    rmSync(final, { recursive: true, force: true });
-    renameSync(tmp, final);
     return manifest;
+  }
+
+  /** Builds of this version that a process no longer running left behind (it was killed mid-build). */
+  private removeAbandoned(ref: DatanetVersionRef): void {
+    const prefix = `${versionKey(ref)}${BUILDING}`;
+    for (const name of readdirSync(this.dir)) {
+      if (!name.startsWith(prefix)) continue;
+      if (this.building.has(name)) continue; // under way in this process
+      // Another process's, while it runs (this pid's: an earlier run's, in a container that reuses pids).
+      const pid = Number(name.slice(prefix.length).split('-')[0]);
+      if (pid !== process.pid && isRunning(pid)) continue;
+      rmSync(join(this.dir, name), { recursive: true, force: true });
+    }
   }
 
   open(ref: DatanetVersionRef, indexHash: string): AttributionIndex {
