@@ -2,7 +2,7 @@
 // Runs every compiled spec with node's test runner. Arguments filter by path substring:
 //   node scripts/test.mjs event-log ingest
 // OPAL_TEST_SUFFIX=unit limits the run to *.unit.spec.js (int, e2e likewise).
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, spawnSync } from 'node:child_process';
@@ -29,15 +29,22 @@ for (const group of ['libs', 'services', 'tools']) {
 let files = dirs.flatMap((d) => walk(d)).map((f) => relative(root, f)).sort();
 if (suffix) files = files.filter((f) => f.endsWith(`.${suffix}.spec.js`));
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
+/** Ends the run with the closing line CI reads, a run that never got to its tests too. */
+function finish(pass, fail, code) {
+  console.log(`${pass} passed, ${fail} failed`);
+  // For .ci/run, which prints one itself when the run ended before this (an install or build failed).
+  if (process.env.OPAL_TEST_SUMMARY_FILE) writeFileSync(process.env.OPAL_TEST_SUMMARY_FILE, `${pass} passed, ${fail} failed\n`);
+  process.exit(code);
+}
 if (files.length === 0) {
   console.error('no test files matched');
-  process.exit(1);
+  finish(0, 1, 1);
 }
 // Servers the tests start on demand (Kafka, FerretDB, anvil via scripts/infra) are stopped at
 // the end, unless they were already running before the tests began.
 const infra = join(root, 'scripts', 'infra', 'infra.mjs');
 const infraStatus = () => {
-  const r = spawnSync(process.execPath, [infra, 'status', '--json'], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [infra, 'status', '--json'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
   try {
     return JSON.parse(r.stdout).services ?? {};
   } catch {
@@ -52,7 +59,10 @@ if (process.env.OPAL_SKIP_INFRA !== '1' && files.some((f) => f.includes('helm-ch
   for (const tool of ['helm', 'promtool']) {
     if (process.env[`OPAL_${tool.toUpperCase()}`]) continue;
     const r = spawnSync(process.execPath, [infra, 'tool', tool], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-    if (r.status !== 0) process.exit(r.status ?? 1);
+    if (r.status !== 0) {
+      console.error(`building ${tool} failed: no test ran`);
+      finish(0, 1, r.status ?? 1);
+    }
   }
 }
 
@@ -69,9 +79,11 @@ let fail = 0;
 // Tests a failed hook kept from running (a suite's `before`) are cancelled: they count as failed.
 let cancelled = 0;
 let tail = '';
+// Text, not bytes: a chunk may end inside a character (the ℹ of a summary line).
+child.stdout.setEncoding('utf8');
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
-  const text = tail + chunk.toString();
+  const text = tail + chunk;
   const lines = text.split('\n');
   tail = lines.pop() ?? '';
   for (const line of lines) {
@@ -81,11 +93,12 @@ child.stdout.on('data', (chunk) => {
     else if (m?.[1] === 'cancelled') cancelled = Number(m[2]);
   }
 });
-child.on('exit', (code, signal) => {
+// 'close': the runner's output is all read by then ('exit' may come first).
+child.on('close', (code, signal) => {
   const startedByTests = Object.entries(infraStatus())
     .filter(([name, v]) => v && !runningBefore.has(name))
     .map(([name]) => name);
-  if (startedByTests.length > 0) spawnSync(process.execPath, [infra, 'down', ...startedByTests], { cwd: root, stdio: 'inherit' });
-  console.log(`${pass} passed, ${fail + cancelled} failed`);
-  process.exit(code ?? (signal ? 1 : 0));
+  // Bounded: a server that will not go must not keep CI from its closing line.
+  if (startedByTests.length > 0) spawnSync(process.execPath, [infra, 'down', ...startedByTests], { cwd: root, stdio: 'inherit', timeout: 120_000 });
+  finish(pass, fail + cancelled, code ?? (signal ? 1 : 0));
 });

@@ -37,6 +37,6 @@ export async function startAnvil(config) {
   const bin = anvilBinary();
   const args = ['--host', config.host, '--port', String(a.port), '--chain-id', String(a.chainId), '--no-request-size-limit'];
   const { state } = startDetached(config, 'anvil', bin, args, { marker: bin });
-  await waitUntil('anvil', () => chainReady(config.host, a.port, a.chainId), { timeoutMs: 30_000, pid: state.pid, log: state.log });
+  await waitUntil('anvil', () => chainReady(config.host, a.port, a.chainId), { timeoutMs: 30_000, pid: state.pid, log: state.log, config, name: 'anvil' });
   return { started: true, state };
 }

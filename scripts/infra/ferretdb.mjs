@@ -184,7 +184,7 @@ export async function startFerretdb(config) {
   // MiB of memory for fewer collections (inserts ~5%, updates ~10% cheaper, measured).
   const env = { GOGC: process.env.GOGC ?? '400' };
   const { state } = startDetached(config, 'ferretdb', binOf(f), args, { marker: binOf(f), env });
-  await waitUntil('ferretdb', () => mongoReady(config.host, f.port), { timeoutMs: 30_000, pid: state.pid, log: state.log });
+  await waitUntil('ferretdb', () => mongoReady(config.host, f.port), { timeoutMs: 30_000, pid: state.pid, log: state.log, config, name: 'ferretdb' });
   if (tls) writeFileSync(tlsMarkerOf(config), String(state.pid));
   return { started: true, state };
 }

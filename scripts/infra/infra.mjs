@@ -46,8 +46,9 @@ async function up() {
     return;
   }
   const t0 = performance.now();
-  // Installs overlap: mvn waits on the network, go build on the CPU.
-  await Promise.all([
+  // Installs overlap: mvn waits on the network, go build on the CPU. Each ends before `up` does, a
+  // failed one too: an install left running would race the next `up` in the same folder.
+  const installs = await Promise.allSettled([
     selected.includes('kafka') && timed(`installed kafka ${config.kafka.version}`, () => installKafka(config)),
     selected.includes('ferretdb') && timed(`built ferretdb ${config.ferretdb.version}`, () => installFerretdb(config)),
     selected.includes('anvil') &&
@@ -55,6 +56,8 @@ async function up() {
         if (!anvilInstalled()) throw new Error('anvil is not installed: run npm install');
       })(),
   ]);
+  const notInstalled = installs.filter((r) => r.status === 'rejected');
+  if (notInstalled.length > 0) throw new Error(notInstalled.map((r) => r.reason?.message ?? r.reason).join('; '));
   const starters = { kafka: startKafka, ferretdb: startFerretdb, anvil: startAnvil };
   const results = await Promise.allSettled(
     selected.map(async (name) => {

@@ -177,7 +177,7 @@ export async function startKafka(config) {
   ]);
   const { state } = startDetached(config, 'kafka', 'java', [...jvm, '-cp', classpath(k), 'kafka.Kafka', props], { marker: props });
   const ready = async () => (await kafkaReady(config.host, k.port)) && (!k.securePort || (await tcpOpen(config.host, k.securePort)));
-  await waitUntil('kafka', ready, { timeoutMs: 90_000, pid: state.pid, log: state.log });
+  await waitUntil('kafka', ready, { timeoutMs: 90_000, pid: state.pid, log: state.log, config, name: 'kafka' });
   if (k.securePort) {
     // Without it only SCRAM logins fail: the broker is up either way.
     await runLogged(config, 'kafka-scram', 'java', [

@@ -1,16 +1,23 @@
 // Starting servers detached, remembering them in pid files, and stopping exactly those.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Whether `pid` is a running process: a zombie (exited, its parent yet to reap it) is not. */
 function alive(pid) {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return e.code === 'EPERM';
+    if (e.code !== 'EPERM') return false;
+  }
+  try {
+    // /proc/<pid>/stat: `pid (comm) state ...`; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc here: kill(0) said it is there
   }
 }
 
@@ -18,7 +25,13 @@ function alive(pid) {
 export function running(config, name) {
   const file = join(config.runDir, `${name}.json`);
   if (!existsSync(file)) return undefined;
-  const state = JSON.parse(readFileSync(file, 'utf8'));
+  let state;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    rmSync(file, { force: true }); // not a pid file we wrote whole
+    return undefined;
+  }
   // A pid can be reused after a reboot: trust it only while its command line still carries our marker.
   let cmdline = '';
   try {
@@ -48,7 +61,10 @@ export function startDetached(config, name, command, args, { env, marker, cwd } 
   closeSync(fd);
   child.unref();
   const state = { name, pid: child.pid, marker: marker ?? command, log, startedAt: new Date().toISOString() };
-  writeFileSync(join(config.runDir, `${name}.json`), JSON.stringify(state, null, 2));
+  // Whole or not at all: a pid file cut short would make every later up, down and status throw.
+  const file = join(config.runDir, `${name}.json`);
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
+  renameSync(`${file}.tmp`, file);
   return { state, child };
 }
 
@@ -71,18 +87,31 @@ export async function stop(config, name, graceMs = 20_000, { kill = false } = {}
   const until = Date.now() + graceMs;
   while (alive(state.pid) && Date.now() < until) await sleep(100);
   if (alive(state.pid)) signal('SIGKILL');
-  while (alive(state.pid)) await sleep(50);
+  // SIGKILL is not refused; bounded all the same, so a stop never holds up whoever waits on it.
+  const killedBy = Date.now() + 10_000;
+  while (alive(state.pid) && Date.now() < killedBy) await sleep(50);
+  if (alive(state.pid)) console.error(`[infra] ${name} (pid ${state.pid}) still there 10 s after SIGKILL; forgetting it`);
   rmSync(join(config.runDir, `${name}.json`), { force: true });
   return true;
 }
 
-/** Polls `probe` until it resolves true, the process dies, or `timeoutMs` passes. */
-export async function waitUntil(what, probe, { timeoutMs, pid, log }) {
+/**
+ * Polls `probe` until it resolves true, the process dies, or `timeoutMs` passes. A server started
+ * under `name` that does not get ready is killed and forgotten: a later `up` must not take it for
+ * one that runs.
+ */
+export async function waitUntil(what, probe, { timeoutMs, pid, log, config, name }) {
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (await probe().catch(() => false)) return;
-    if (pid !== undefined && !alive(pid)) throw new Error(`${what} exited during start; see ${log}`);
-    if (Date.now() > until) throw new Error(`${what} did not answer within ${timeoutMs / 1000}s; see ${log}`);
+    if (pid !== undefined && !alive(pid)) {
+      if (config && name) rmSync(join(config.runDir, `${name}.json`), { force: true });
+      throw new Error(`${what} exited during start; see ${log}`);
+    }
+    if (Date.now() > until) {
+      if (config && name) await stop(config, name, 0, { kill: true });
+      throw new Error(`${what} did not answer within ${timeoutMs / 1000}s (stopped it); see ${log}`);
+    }
     await sleep(250);
   }
 }

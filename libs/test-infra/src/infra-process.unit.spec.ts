@@ -1,0 +1,77 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// The provisioning scripts' process handling (scripts/infra/process.mjs), on throwaway processes.
+type ProcessModule = {
+  stop(config: object, name: string, graceMs?: number, options?: { kill?: boolean }): Promise<boolean>;
+  running(config: object, name: string): { pid: number } | undefined;
+  startDetached(config: object, name: string, command: string, args: string[], options?: object): { state: { pid: number; log: string } };
+  waitUntil(what: string, probe: () => Promise<boolean>, options: object): Promise<void>;
+};
+const processes = (await import(new URL('../../../scripts/infra/process.mjs', import.meta.url).href)) as ProcessModule;
+
+function scratch() {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-infra-process-'));
+  const config = { runDir: join(dir, 'run'), logDir: join(dir, 'logs'), cache: dir };
+  mkdirSync(config.runDir, { recursive: true });
+  return { dir, config };
+}
+
+const isGone = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+};
+
+describe('infra process handling', () => {
+  it('stop() returns when the server it stopped stays a zombie (a parent that never reaps it)', { timeout: 30_000 }, async () => {
+    const { dir, config } = scratch();
+    // A parent that starts `sleep` and never waits for it, as a PID 1 that reaps nothing would.
+    // (`exec` makes the shell a `sleep`, which waits for no child.)
+    const parent = spawn('sh', ['-c', 'sleep 600 & echo $!; exec sleep 120'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+      writeFileSync(join(config.runDir, 'server.json'), JSON.stringify({ name: 'server', pid, marker: 'sleep' }));
+      const started = Date.now();
+      assert.equal(await processes.stop(config, 'server', 2000), true);
+      assert.ok(Date.now() - started < 15_000, `stop took ${Date.now() - started} ms`);
+      assert.equal(existsSync(join(config.runDir, 'server.json')), false);
+      assert.equal(isGone(pid), false, 'still a zombie: its parent never reaped it');
+    } finally {
+      parent.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a server that does not get ready is stopped and forgotten, not taken for a running one later', async () => {
+    const { dir, config } = scratch();
+    try {
+      const { state } = processes.startDetached(config, 'stuck', 'sleep', ['600'], { marker: 'sleep' });
+      assert.ok(processes.running(config, 'stuck'));
+      await assert.rejects(processes.waitUntil('stuck', async () => false, { timeoutMs: 300, pid: state.pid, log: state.log, config, name: 'stuck' }), /stuck did not answer within 0.3s \(stopped it\)/);
+      assert.equal(processes.running(config, 'stuck'), undefined);
+      for (let i = 0; i < 100 && !isGone(state.pid); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(isGone(state.pid), 'the process is gone');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a pid file cut short is taken as no server, not an error for every later command', () => {
+    const { dir, config } = scratch();
+    try {
+      writeFileSync(join(config.runDir, 'torn.json'), '{"name":"torn","pi');
+      assert.equal(processes.running(config, 'torn'), undefined);
+      assert.equal(existsSync(join(config.runDir, 'torn.json')), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
