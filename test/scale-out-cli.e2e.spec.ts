@@ -4,9 +4,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedEventLog } from '@opal/event-log';
-import { runOpal } from '@opal/testkit';
+import { spawn } from 'node:child_process';
+import { opalBin, runOpal } from '@opal/testkit';
 import { appendAll, ingestAppends } from './scale-out/ingest-fixture.js';
-import { deleteTopics } from '@opal/test-infra';
+import { deleteTopics, withKafkaAdmin } from '@opal/test-infra';
 import { brokers, infra, skip } from './scale-out/fault-kit.js';
 
 /** (stream, sequence) -> hash of every event in an export, whatever order the log gave them in. */
@@ -91,6 +92,34 @@ describe('opal log import / export / replay against Kafka', { skip, timeout: 300
     const refused = await runOpal(['log', 'import', fromEmbedded, '--resume'], other);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /the target holds 3100 events in 80 streams, the file 3000 in 40: it held others before/);
+    // That import did not complete: its mark stays, and nothing else connects to the log.
+    const replayed = await runOpal(['replay'], other);
+    assert.equal(replayed.code, 1);
+    assert.match(replayed.stderr, new RegExp(`topics: ${prefix.replace(/\./g, '\\.')}other\\.import-under-way is there: an import into this log \\(opal log import\\) is under way or was cut off`));
+  });
+
+  it('an import killed part-way leaves the log marked: services, exports and replays refuse it until --resume completes it', async () => {
+    const cut = { ...kafka, OPAL_KAFKA_TOPIC_PREFIX: `${prefix}cut.` };
+    const importing = spawn(process.execPath, [opalBin, 'log', 'import', fromEmbedded], { env: { ...process.env, ...cut }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => importing.once('exit', resolve));
+    // Killed once its mark is there, before its first append or some way into them.
+    await withKafkaAdmin(brokers, async (admin) => {
+      for (let i = 0; !(await admin.listTopics()).includes(`${prefix}cut.import-under-way`); i++) {
+        assert.ok(i < 3000, 'the import marks the log before it appends');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    });
+    importing.kill('SIGKILL');
+    await exited;
+    for (const args of [['up'], ['log', 'export', '--out', join(dir, 'cut.jsonl')], ['replay']]) {
+      const r = await runOpal(args, { ...cut, OPAL_GRPC_PORT: '0', OPAL_DATA_DIR: join(dir, 'cut-data') });
+      assert.equal(r.code, 1, `opal ${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /import-under-way is there: .*finish it with `opal log import FILE --resume`/);
+    }
+    assert.match(await opal(['log', 'import', fromEmbedded, '--resume'], cut), /imported \d+ events( \(\d+ already there\))? in 40 streams/);
+    const replay = JSON.parse(await opal(['replay', '--json'], cut)) as { digest: string; events: number };
+    const local = JSON.parse(await opal(['replay', '--json'], embedded)) as { digest: string };
+    assert.deepEqual([replay.events, replay.digest], [3000, local.digest]);
   });
 
   it('lists the dead-lettered events of the cluster (none here), and refuses the embedded log', async () => {

@@ -66,14 +66,21 @@ export function connectError(options: KafkaEventLogOptions, error: unknown): Eve
 }
 
 /**
- * Creates the domain topics and the dead-letter topic when missing (with `create` false, for a
+ * Refuses a log an import left incomplete (its marker topic there) unless `importing`. Creates the
+ * domain topics and the dead-letter topic when missing (with `create` false, for a
  * process that only reads, refuses a missing domain topic instead); existing topics are left as they
  * are, but must match this process's layout and partition counts (else INVALID_ARGUMENT), and must
  * keep every event and still hold every one given them (else FAILED_PRECONDITION; see
  * checkKeepsEveryEvent).
  */
-export async function ensureTopics(admin: Admin, topics: ResolvedTopics, create = true): Promise<void> {
+export async function ensureTopics(admin: Admin, topics: ResolvedTopics, create = true, importing = false): Promise<void> {
   const existing = new Set(await admin.listTopics());
+  if (existing.has(topics.importMarker) && !importing) {
+    throw new EventLogError(
+      'FAILED_PRECONDITION',
+      `topics: ${topics.importMarker} is there: an import into this log (opal log import) is under way or was cut off, so the log may hold only part of its file; finish it with \`opal log import FILE --resume\` (or give it up: delete the topics under '${topics.prefix}' and import again)`,
+    );
+  }
   await checkLayout(admin, topics, existing);
   if (create) await createMissingTopics(admin, topics, existing);
   else {
@@ -98,7 +105,7 @@ export async function ensureTopics(admin: Admin, topics: ResolvedTopics, create 
 async function checkLayout(admin: Admin, topics: ResolvedTopics, existing: ReadonlySet<string>): Promise<void> {
   const others = topics.all.filter((t) => t.topic !== topics.defaultTopic).map((t) => t.topic);
   if (others.length === 0) {
-    const ours = new Set([topics.defaultTopic, topics.deadLetter]);
+    const ours = new Set([topics.defaultTopic, topics.deadLetter, topics.importMarker]);
     const perDomain = topics.prefix === '' ? [] : [...existing].filter((t) => t.startsWith(topics.prefix) && !ours.has(t) && /^[A-Za-z0-9_-]+$/.test(t.slice(topics.prefix.length))).sort();
     if (perDomain.length > 0) {
       throw new EventLogError(

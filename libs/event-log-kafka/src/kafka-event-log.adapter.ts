@@ -15,7 +15,7 @@ import {
 } from '@opal/event-log';
 import { AppendBatcher } from './append-batcher.js';
 import { readDeadLetters, type DeadLetterRecord } from './dead-letter.js';
-import { connectError, createKafka, ensureTopics, logEnds } from './kafka-client.js';
+import { connectError, createKafka, createTopicsWithLeaders, ensureTopics, logEnds } from './kafka-client.js';
 import { retentionProblems } from './topic-retention.js';
 import { BrokerProbe } from './broker-probe.js';
 import { cursorKey, DEFAULT_INDEX_MEMORY_BYTES, resolveTopics, type KafkaEventLogOptions, type ResolvedTopics } from './kafka-event-log.options.js';
@@ -103,7 +103,7 @@ export class KafkaEventLog implements EventLog {
     const producer = newProducer();
     try {
       await admin.connect();
-      await ensureTopics(admin, topics, options.createTopics ?? true);
+      await ensureTopics(admin, topics, options.createTopics ?? true, options.importing ?? false);
       await producer.connect();
     } catch (error) {
       await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
@@ -310,6 +310,32 @@ export class KafkaEventLog implements EventLog {
 
   private groupOf(subscription: string): string {
     return `${this.options.groupPrefix ?? 'opal.'}${subscription}`;
+  }
+
+  /**
+   * Marks the log as being imported into (ResolvedTopics.importMarker), before the import's first
+   * append: until endImport, every other process refuses to connect. Only with `importing`.
+   */
+  async beginImport(): Promise<void> {
+    this.assertOpen();
+    if (!this.options.importing) throw new EventLogError('FAILED_PRECONDITION', 'beginImport: connect with `importing` to import');
+    const marker = this.topics.importMarker;
+    if ((await this.admin.listTopics()).includes(marker)) return; // an import resumed
+    await createTopicsWithLeaders(this.admin, { topics: [{ topic: marker, numPartitions: 1, replicationFactor: this.topics.replicationFactor }] }).catch(async (error: unknown) => {
+      if (!(await this.admin.listTopics()).includes(marker)) throw error;
+    });
+  }
+
+  /** The import is whole: its mark goes, and once it is gone, processes connect again. */
+  async endImport(): Promise<void> {
+    this.assertOpen();
+    const marker = this.topics.importMarker;
+    if (!(await this.admin.listTopics()).includes(marker)) return;
+    await this.admin.deleteTopics({ topics: [marker] });
+    for (let i = 0; (await this.admin.listTopics()).includes(marker); i++) {
+      if (i >= 100) throw new EventLogError('UNAVAILABLE', `topics: ${marker} was deleted but is still listed after 10 s; delete it once the import's counts are checked`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Topic names in use: the domain topics and the dead-letter topic. */

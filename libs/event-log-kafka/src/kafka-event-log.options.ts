@@ -85,6 +85,11 @@ export type KafkaEventLogOptions = {
    */
   readonly createTopics?: boolean;
   /**
+   * For `opal log import` only: connects to a log an import left incomplete (see
+   * ResolvedTopics.importMarker), which every other process refuses. Default false.
+   */
+  readonly importing?: boolean;
+  /**
    * Opens each connection to a broker (kafkajs's socketFactory), for a proxy or a tunnel on the way;
    * by default a TCP (or TLS) connection straight to the broker.
    */
@@ -106,6 +111,11 @@ export type ResolvedTopics = {
   readonly topicOf: (streamId: string) => string;
   readonly all: readonly { topic: string; partitions: number }[];
   readonly deadLetter: string;
+  /**
+   * A topic that exists while an import (opal log import) into this log is under way, or was cut
+   * off: the log may hold only part of the file, and nothing but the import connects to it.
+   */
+  readonly importMarker: string;
   readonly replicationFactor: number;
   readonly configEntries: ITopicConfig['configEntries'];
 };
@@ -133,6 +143,7 @@ export function resolveTopics(options: KafkaTopicsOptions = {}): ResolvedTopics 
     },
     all: domains.map((d) => ({ topic: topicOfDomain(d), partitions: partitionsOf(d) })),
     deadLetter: `${prefix}${options.deadLetter ?? 'dead-letter'}`,
+    importMarker: `${prefix}import-under-way`,
     replicationFactor,
     // The log is the source of truth: nothing expires, nothing is compacted away.
     configEntries: [

@@ -16,13 +16,25 @@ export type ImportResult = { events: number; skipped: number; streams: number; d
  * sequence), and the rest is appended; a stream that differs is refused, naming it. At the end the
  * target must hold exactly the file's events and streams, or it held others before.
  */
-export async function importLog(log: EventLog, file: string, onProgress?: (events: number) => void, options: { resume?: boolean } = {}): Promise<ImportResult> {
+export type ImportOptions = {
+  readonly resume?: boolean;
+  /**
+   * Marks the target as being imported into before the first append, and clears the mark once the
+   * target holds exactly the file (Kafka: KafkaEventLog.beginImport / endImport). An import cut
+   * off, or refused part-way, leaves the mark, and services refuse to start on that log until an
+   * import with `resume` completes it.
+   */
+  readonly mark?: { begin(): Promise<void>; end(): Promise<void> };
+};
+
+export async function importLog(log: EventLog, file: string, onProgress?: (events: number) => void, options: ImportOptions = {}): Promise<ImportResult> {
   const verified = await verifyExport(file);
   if (!verified.ok) throw new Error(`log import: ${file} does not verify: ${verified.error}`);
   const stats = await log.stats();
   if (stats.events > 0 && !options.resume) {
     throw new Error(`log import: the target log is not empty (${stats.events} events in ${stats.streams} streams); if an import of this file into it was interrupted, run it again with --resume`);
   }
+  await options.mark?.begin();
   let pending: ExportedEvent[] = [];
   let done = 0;
   let skipped = 0;
@@ -107,5 +119,6 @@ export async function importLog(log: EventLog, file: string, onProgress?: (event
   if (after.events !== verified.events || after.streams !== verified.streams) {
     throw new Error(`log import: the target holds ${after.events} events in ${after.streams} streams, the file ${verified.events} in ${verified.streams}: it held others before`);
   }
+  await options.mark?.end();
   return { events: done, skipped, streams: verified.streams, digest: verified.digest, streamsDigest: verified.streamsDigest };
 }

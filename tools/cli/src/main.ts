@@ -21,7 +21,7 @@ usage:
   opal log import FILE [--resume] --event-log kafka://host:port
                                 load an exported log into an empty Kafka cluster (verified first;
                                 stream ids, sequences and hashes are kept); --resume goes on with an
-                                import that was interrupted
+                                import that was interrupted (until then, nothing else connects)
   opal log dead-letters [--json] --event-log kafka://host:port
                                 list the events subscriptions set aside as poison, with the reason,
                                 the subscription and where each sits in the log
@@ -149,10 +149,11 @@ export async function main(argv: string[]): Promise<number> {
       if (sub === 'import') {
         if (!arg) throw new UsageError('log import: give the exported FILE');
         if (!isKafka(config)) throw new UsageError('log import: give the target with --event-log kafka://host:port');
-        const log = await openEventLog(config);
+        // The one process that connects to a log an import left incomplete, to complete it.
+        const log = await KafkaEventLog.connect({ ...kafkaOptions(config), importing: true });
         const progress = progressReporter('imported');
         try {
-          const r = await importLog(log, arg, (n) => progress.update(n), { resume: values.resume });
+          const r = await importLog(log, arg, (n) => progress.update(n), { resume: values.resume, mark: { begin: () => log.beginImport(), end: () => log.endImport() } });
           progress.finish();
           const held = r.skipped > 0 ? ` (${r.skipped} already there)` : '';
           process.stdout.write(`imported ${r.events} events${held} in ${r.streams} streams into ${config.eventLog}; hashes unchanged (digest ${r.digest}, streams digest ${r.streamsDigest})\n`);
