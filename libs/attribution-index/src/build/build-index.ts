@@ -92,7 +92,7 @@ export async function buildIndex(documents: Iterable<IndexDocument> | AsyncItera
       pending.push(
         pool.run(worker, { ...input, path }).then((r) => {
           spare.push(r.buffer);
-          if ('error' in r) throw new Error(`shard ${shard}: ${r.error}`);
+          if ('error' in r) throw Object.assign(new Error(`shard ${shard}: ${r.error}`), r.code ? { code: r.code } : {});
           Object.assign(entry, { sha256: r.sha256, bytes: r.bytes });
           written++;
           progress(false);

@@ -3,7 +3,7 @@ import { writeShardFile } from '../format/shard-file.js';
 import { buildShardData, type ShardInput } from './shard-input.js';
 
 export type ShardJob = ShardInput & { readonly path: string };
-export type ShardJobResult = ({ readonly shard: number; readonly sha256: string; readonly bytes: number } | { readonly shard: number; readonly error: string }) & {
+export type ShardJobResult = ({ readonly shard: number; readonly sha256: string; readonly bytes: number } | { readonly shard: number; readonly error: string; readonly code?: string }) & {
   /** The job's token buffer, handed back for the builder to fill with a later shard. */
   readonly buffer: ArrayBuffer;
 };
@@ -24,7 +24,9 @@ parentPort?.on('message', (job: ShardJob) => {
     const { sha256, bytes } = writeShardFile(job.path, buildShardData(job, saBuffer));
     result = { shard: job.shard, sha256, bytes, buffer };
   } catch (e) {
-    result = { shard: job.shard, error: e instanceof Error ? e.stack ?? e.message : String(e), buffer };
+    // The system error's code too (ENOSPC, EIO, ...): the caller tells the machine's failures from the input's by it.
+    const code = (e as { code?: unknown } | undefined)?.code;
+    result = { shard: job.shard, error: e instanceof Error ? e.stack ?? e.message : String(e), ...(typeof code === 'string' ? { code } : {}), buffer };
   }
   parentPort!.postMessage(result, [buffer]);
 });

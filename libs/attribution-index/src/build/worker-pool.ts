@@ -6,10 +6,15 @@ export class ShardWorkerPool {
   private readonly idle: Worker[] = [];
   private readonly waiting: ((w: Worker) => void)[] = [];
   private readonly all: Worker[] = [];
+  /** An error a worker raised outside a job (one that could not start): the next job fails with it. */
+  private broken: Error | undefined;
 
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(new URL('./shard-builder.worker.js', import.meta.url));
+      // Without a listener an 'error' before the first job (ERR_WORKER_INIT_FAILED, out of memory)
+      // would be thrown in the process, not in the build.
+      w.on('error', (e) => (this.broken ??= e));
       this.all.push(w);
       this.idle.push(w);
     }
@@ -24,6 +29,7 @@ export class ShardWorkerPool {
 
   run(worker: Worker, job: ShardJob): Promise<ShardJobResult> {
     return new Promise((resolve, reject) => {
+      if (this.broken) return reject(this.broken);
       const onError = (e: Error) => reject(e);
       worker.once('error', onError);
       worker.once('message', (r: ShardJobResult) => {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { EVENT_LOG, EventLogError, type Cursor, type EventLog, type LogPosition, type StoredEvent, type Subscription } from '@opal/event-log';
+import { EVENT_LOG, EventLogError, TransientError, type Cursor, type EventLog, type LogPosition, type StoredEvent, type Subscription } from '@opal/event-log';
 import { CLOCK, LOGGER, ProjectionHost, type Clock } from '@opal/service-runtime';
 import { streamsOfEventTypes } from '@opal/contracts';
 import { indexStream } from '../domain/attribution.events.js';
@@ -11,6 +11,9 @@ import { attributionCodec, inferenceCompletedCodec, PRODUCER, versionPublishedCo
 import { CONTRIBUTION_CONTENT, INDEX_FILES, type ContributionContent, type IndexFiles } from './attribution.ports.js';
 import { buildingTransient, buildWorkers, manifestDocuments } from './manifest-documents.js';
 import { manifestFromLog } from './version-manifest.js';
+
+/** The longest a receipt waits for the builder at a time before its batch goes back to the log. */
+const WAIT_MS = 5000;
 
 const builderStreams = streamsOfEventTypes([...versionPublishedCodec.types, ...inferenceCompletedCodec.types]);
 
@@ -56,13 +59,8 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
    * Resolves once every event up to and including `position` has been handled, by this process or,
    * scaled out, by the replica whose builder holds that partition.
    */
-  async handledPast(position: LogPosition): Promise<void> {
-    const past = (cursor: Cursor) => (cursor[position.partition] ?? 0) > position.offset;
-    for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
-      const sub = this.subscription;
-      if (sub && (past(sub.cursor()) || past(await sub.sharedCursor()))) return;
-      await new Promise((r) => setTimeout(r, wait));
-    }
+  handledPast(position: LogPosition): Promise<void> {
+    return this.waitFor((cursor) => (cursor[position.partition] ?? 0) > position.offset, `${position.partition}@${position.offset}`);
   }
 
   /**
@@ -71,11 +69,26 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
    * inference's position says nothing of the Datanet versions published in other partitions
    * before it, the versions the log held when `ends` was taken are then built (or set aside).
    */
-  async handledUpTo(ends: Cursor): Promise<void> {
-    const past = (cursor: Cursor) => Object.entries(ends).every(([partition, end]) => (cursor[partition] ?? 0) >= end);
+  handledUpTo(ends: Cursor, waitMs = WAIT_MS): Promise<void> {
+    return this.waitFor((cursor) => Object.entries(ends).every(([partition, end]) => (cursor[partition] ?? 0) >= end), `the ends ${JSON.stringify(ends)}`, waitMs);
+  }
+
+  /**
+   * Waits at most `waitMs` (WAIT_MS) for the builder's cursor to pass; then a TransientError, so the caller's
+   * batch is tried again later: a subscription being stopped (a shutdown, a rebalance) is not held
+   * up by a builder that is busy, behind, or stopped for good, and the log away while the shared
+   * cursor is asked for is an outage to wait out, not a poison event.
+   */
+  private async waitFor(passed: (cursor: Cursor) => boolean, what: string, waitMs = WAIT_MS): Promise<void> {
+    const until = Date.now() + waitMs;
     for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
       const sub = this.subscription;
-      if (sub && (past(sub.cursor()) || past(await sub.sharedCursor()))) return;
+      try {
+        if (sub && (passed(sub.cursor()) || passed(await sub.sharedCursor()))) return;
+      } catch (error) {
+        throw new TransientError(`index builder: its progress could not be read (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+      }
+      if (Date.now() >= until) throw new TransientError(`index builder: not past ${what} after ${waitMs / 1000} s (building, behind, or its partitions being handed over); trying again`);
       await new Promise((r) => setTimeout(r, wait));
     }
   }

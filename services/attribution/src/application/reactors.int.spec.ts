@@ -173,6 +173,12 @@ describe('attribution reactors on the embedded log', () => {
     assert.equal(written, false, 'no receipt while the version partition is behind');
     assert.equal(await log.streamVersion(receiptStream('i9')), 0);
     assert.deepEqual(endsAsked, [['datanet']], 'the ends of the partitions holding Datanet versions, once for the batch');
+    // A wait is bounded, and the builder's progress unreadable (the log away) is an outage: both go
+    // back to the log as TransientErrors, so a subscription being stopped is never held up.
+    await assert.rejects(builder.handledUpTo({ 'p.ingest/0': 7 }, 100), (e: Error) => isTransient(e) && /not past the ends \{"p.ingest\/0":7\} after 0.1 s/.test(e.message));
+    const away = new IndexBuilderReactor(partitioned, files, contentPort, { now: () => 1000 }, logger);
+    (away as any).subscription = { cursor: () => ({}), sharedCursor: async () => Promise.reject(new Error('broker away')) };
+    await assert.rejects(away.handledUpTo({ 'p.ingest/0': 7 }), (e: Error) => isTransient(e) && /its progress could not be read \(broker away\)/.test(e.message));
     // The builder reaches the version and builds it, and passes that partition's end.
     await builder.handle([published!]);
     builderAt['p.ingest/0'] = 7;
@@ -199,6 +205,7 @@ describe('attribution reactors on the embedded log', () => {
     // What a process killed mid-build left (a pid no process has), and what a running one is writing.
     mkdirSync(join(folder, 'full@1.building-999999999-dead'), { recursive: true });
     mkdirSync(join(folder, `full@1.building-${process.ppid}-live`), { recursive: true });
+    mkdirSync(join(folder, 'full@1.building'), { recursive: true }); // the folder of an earlier release's builds
     fail = false;
     await builder.handle([published!]);
     assert.equal(await log.streamVersion(indexStream('full', 1)), 1, 'built once there is room');

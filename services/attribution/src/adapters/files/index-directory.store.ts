@@ -61,15 +61,18 @@ export class IndexDirectoryStore implements IndexFiles {
     } finally {
       this.building.delete(name);
     }
-    // A build is deterministic: one another process finished meanwhile holds the same files.
+    // A build is deterministic: one another process finished meanwhile holds the same files, and is
+    // kept (never removed under whoever opened it). Renaming onto a folder that is there fails.
     const finished = () => existsSync(join(final, MANIFEST));
-    if (!finished()) {
-      rmSync(final, { recursive: true, force: true }); // no manifest: what is there is not an index
+    for (let attempt = 0; ; attempt++) {
       try {
         renameSync(tmp, final);
         return manifest;
       } catch (error) {
-        if (!finished()) throw error;
+        if (finished()) break;
+        const code = (error as NodeJS.ErrnoException).code;
+        if (attempt > 0 || (code !== 'ENOTEMPTY' && code !== 'EEXIST')) throw error;
+        rmSync(final, { recursive: true, force: true }); // no manifest: what is there is not an index
       }
     }
     rmSync(tmp, { recursive: true, force: true });
@@ -80,6 +83,11 @@ export class IndexDirectoryStore implements IndexFiles {
   private removeAbandoned(ref: DatanetVersionRef): void {
     const prefix = `${versionKey(ref)}${BUILDING}`;
     for (const name of readdirSync(this.dir)) {
+      // `<version>.building`: where builds wrote before they had folders of their own.
+      if (name === `${versionKey(ref)}.building`) {
+        rmSync(join(this.dir, name), { recursive: true, force: true });
+        continue;
+      }
       if (!name.startsWith(prefix)) continue;
       if (this.building.has(name)) continue; // under way in this process
       // Another process's, while it runs (this pid's: an earlier run's, in a container that reuses pids).
