@@ -113,13 +113,18 @@ export class SubmitContributionHandler {
    */
   async decide(prepared: PreparedSubmission): Promise<{ durable: Promise<SubmissionResult> }> {
     const { stream, cmd } = prepared;
-    const { result, durable } = await this.datanets.decide(stream, { now: this.clock.now(), commandId: `submit:${cmd.contributionId}` }, (s) => {
-      const d = decideSubmit(s, cmd, this.clock.now());
+    // One reading of the clock: the day the submission is recorded in (the events' time) is the day
+    // whose quota it is checked against, however long the decision waits for its turn.
+    const now = this.clock.now();
+    const { result, durable } = await this.datanets.decide(stream, { now, commandId: `submit:${cmd.contributionId}` }, (s) => {
+      const d = decideSubmit(s, cmd, now);
       return { events: d.events, result: d.outcome };
     });
     return {
       durable: durable.then(() => {
-        if (result.reason === 'NONCE_REPLAYED') throw new IngestError('NONCE_REPLAYED', `nonce: ${result.detail}`);
+        // A retry after a lost answer lands here: the contribution the nonce made is named, so the
+        // caller can look it up (GetContribution) rather than count it lost.
+        if (result.reason === 'NONCE_REPLAYED') throw new IngestError('NONCE_REPLAYED', `nonce: ${result.detail}`, { contributionId: result.contributionId, contentHash: cmd.contentHash });
         return { ...result, contentHash: cmd.contentHash };
       }),
     };

@@ -17,6 +17,8 @@ export class IngestError extends Error {
   constructor(
     readonly code: IngestErrorCode,
     message: string,
+    /** The contribution the error is about, where there is one (a used nonce: the contribution it made). */
+    readonly subject?: { readonly contributionId: string; readonly contentHash: string },
   ) {
     super(message);
     this.name = 'IngestError';

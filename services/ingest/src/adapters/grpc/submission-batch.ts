@@ -191,7 +191,8 @@ const isConflict = (e: unknown) => e instanceof EventLogError && e.code === 'VER
 
 function failureResponse(error: unknown, logger: Logger): api.SubmitContributionResponse {
   if (error instanceof IngestError) {
-    return { contributionId: '', status: 'REJECTED', reason: error.code, detail: ingestErrorMapper.toRpc(error as never).message, duplicateOf: '', contentHash: '' };
+    const { contributionId = '', contentHash = '' } = error.subject ?? {};
+    return { contributionId, status: 'REJECTED', reason: error.code, detail: ingestErrorMapper.toRpc(error as never).message, duplicateOf: '', contentHash };
   }
   // A log refusal that outlasted the retries (the Datanet kept changing under other replicas), or
   // the log or the content store away: the caller's to retry, with the status a unary submission gets.

@@ -1,0 +1,78 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { EmbeddedEventLog } from '@opal/event-log';
+import type { ContentStore } from '@opal/content-store';
+import { CHAIN_ID, signContributionFast, wallet } from '@opal/testkit';
+import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
+import { InspectionPool } from '../adapters/inspection/inspection-pool.js';
+import { handleSubmissionStream } from '../adapters/grpc/submission-batch.js';
+import { CreateDatanetHandler } from './create-datanet.handler.js';
+import { DatanetRepository } from './datanet.repository.js';
+import { SubmitContributionHandler } from './submit-contribution.handler.js';
+import type { SchemaValidator } from './ingest.ports.js';
+import { IngestError } from '../domain/ingest.errors.js';
+
+const DAY = 86_400_000;
+const content = { put: async () => {}, get: async () => undefined, getMany: async () => new Map(), close: async () => {} } as unknown as ContentStore;
+const schemas = { compile: () => ({ validate: () => undefined }) } as unknown as SchemaValidator;
+
+/** A Datanet on a fresh embedded log, its submission handler, and a signed item maker. */
+async function datanet(clock: { now(): number }, policy?: { dailyQuota: number }) {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-submit-'));
+  const log = await EmbeddedEventLog.open(dir, { fsync: false });
+  const repo = new DatanetRepository(log);
+  const inspector = new InspectionPool(CHAIN_ID, 0);
+  const handler = new SubmitContributionHandler(repo, inspector, content, schemas, clock);
+  const w = wallet(1);
+  const { datanetId } = await new CreateDatanetHandler(repo, schemas, clock).execute({ datanetId: 'dn', name: 'n', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: w.address, policy: policy as never });
+  const item = (nonce: number, text: string) => {
+    const bytes = Buffer.from(text);
+    return { datanetId, content: bytes, contributor: w.address, nonce: String(nonce), signature: signContributionFast(w, datanetId, bytes, BigInt(nonce)) };
+  };
+  const close = async () => {
+    await inspector.close();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { handler, item, repo, close };
+}
+
+describe('SubmitContributionHandler', () => {
+  it('checks the daily quota against the day the submission is recorded in, one reading of the clock (a decision straddling midnight)', async () => {
+    let t = 20_000 * DAY - 5_000;
+    // Each reading a little later: the decision runs after the command's time was taken.
+    const clock = { now: () => (t += 2) };
+    const d = await datanet(clock, { dailyQuota: 1 });
+    try {
+      assert.equal((await d.handler.execute(d.item(1, 'the first contribution of the day'))).status, 'ACCEPTED');
+      t = 20_000 * DAY - 3; // the command's time is the last millisecond of the day; a later reading the next day
+      const second = await d.handler.execute(d.item(2, 'a second one, taken at the last millisecond'));
+      assert.deepEqual([second.status, second.reason], ['REJECTED', 'QUOTA_EXCEEDED']);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('names the contribution a used nonce made, to a retry after a lost answer, unary or in a stream', async () => {
+    const d = await datanet({ now: () => Date.now() });
+    try {
+      const item = d.item(7, 'a contribution whose first answer never reached its client');
+      const first = await d.handler.execute(item);
+      assert.equal(first.status, 'ACCEPTED');
+      await assert.rejects(d.handler.execute(item), (e: IngestError) => e.code === 'NONCE_REPLAYED' && e.subject?.contributionId === first.contributionId && /is ACCEPTED/.test(e.message));
+      const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+      const reply = new Promise<api.SubmitContributionsResponse>((resolve) => void handleSubmissionStream(call as never, (_e, r) => resolve(r!), d.handler, pino({ level: 'silent' })));
+      call.emit('data', item);
+      call.emit('end');
+      const [again] = (await reply).results;
+      assert.deepEqual([again!.status, again!.reason, again!.contributionId, again!.contentHash], ['REJECTED', 'NONCE_REPLAYED', first.contributionId, first.contentHash]);
+    } finally {
+      await d.close();
+    }
+  });
+});
