@@ -18,6 +18,11 @@ export type Entry<S, E> = {
   open?: Group<E>;
   /** The events of a race lost to another process being read in; decisions wait for it. */
   settling?: Promise<void>;
+  /**
+   * Commands whose append lost a race, to be decided again before the commands that were waiting
+   * behind them (see Redo).
+   */
+  redo?: Redo;
   /** In a cache with a memory budget: the state's weight as last measured. */
   weight?: number;
 };
@@ -76,21 +81,61 @@ export function contentionAfterRace(before: Contention | undefined, now: number,
   return { until: now + backoff, backoff };
 }
 
+/**
+ * The commands of an append that lost a race, by id, until each is decided again (its caller
+ * retries it) or REDO_WAIT_MS pass. Commands that were waiting behind them on the stream step back
+ * and take their turns after, so the stream's commands are decided in the order they came: a
+ * waiter that went first would be decided on a state without the earlier command, and the earlier
+ * one then judged against the later (a duplicate of it, its quota spent).
+ */
+type Redo = { readonly ids: Set<string>; readonly done: Promise<void>; end(): void };
+
+/** How long waiters give a lost command's caller to decide it again before they go on. */
+const REDO_WAIT_MS = 2000;
+
+/** The command `id` of the entry's redo is decided (or given up): once none is left, the waiters go on. */
+function redone<S, E>(entry: Entry<S, E>, id: string): void {
+  const r = entry.redo;
+  if (r && r.ids.delete(id) && r.ids.size === 0) r.end();
+}
+
+/** Sets the entry's redo of these commands (ending one before); it ends by itself after REDO_WAIT_MS. */
+function startRedo<S, E>(entry: Entry<S, E>, ids: Iterable<string>): void {
+  entry.redo?.end();
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => (resolve = r));
+  const r: Redo = {
+    ids: new Set(ids),
+    done,
+    end() {
+      clearTimeout(timer);
+      if (entry.redo === r) entry.redo = undefined;
+      resolve();
+    },
+  };
+  // A caller that never decides the command again (it gave up) holds no one up for long.
+  const timer = setTimeout(() => r.end(), REDO_WAIT_MS);
+  timer.unref?.();
+  entry.redo = r;
+}
+
 /** A decided command waiting for the log: its encoded events, the events to fold in, and its outcome. */
 type Queued<E> = {
   readonly encoded: NewEvent[];
   readonly events: readonly E[];
   readonly now: number;
+  /** The command's id (CommandContext.commandId), by which a retry of it is known. */
+  readonly commandId: string | undefined;
   readonly durable: Promise<StoredEvent[]>;
   resolve(stored: StoredEvent[]): void;
   reject(error: unknown): void;
 };
 
-function queued<E>(encoded: NewEvent[], events: readonly E[], now: number): Queued<E> {
+function queued<E>(encoded: NewEvent[], events: readonly E[], now: number, commandId: string | undefined): Queued<E> {
   let resolve!: (stored: StoredEvent[]) => void;
   let reject!: (error: unknown) => void;
   const durable = new Promise<StoredEvent[]>((res, rej) => ((resolve = res), (reject = rej)));
-  return { encoded, events, now, durable, resolve, reject };
+  return { encoded, events, now, commandId, durable, resolve, reject };
 }
 
 /** Commands appended as one, at `expected`; `folded` once their events are in the entry's state. */
@@ -195,13 +240,19 @@ export class SharedDecisions<S, E extends DomainEvent> {
   ): Promise<{ result: R; durable: Promise<StoredEvent[]> }> {
     for (;;) {
       const entry = await this.cache.load(streamId);
+      // A command decided again after its append lost a race: the commands that waited behind it
+      // step back until it is decided.
+      const first = ctx.commandId !== undefined && entry.redo?.ids.has(ctx.commandId) === true;
       const release = await this.takeTurn(entry);
+      let outcome: { result: R; durable: Promise<StoredEvent[]> } | 'evicted' | 'step back';
       try {
-        const outcome = await this.decideInTurn(streamId, entry, ctx, decide);
-        if (outcome) return outcome;
+        outcome = await this.decideInTurn(streamId, entry, ctx, decide, first);
       } finally {
         release();
+        if (first) redone(entry, ctx.commandId!);
       }
+      if (outcome === 'step back') await entry.redo?.done;
+      else if (outcome !== 'evicted') return outcome;
     }
   }
 
@@ -215,21 +266,27 @@ export class SharedDecisions<S, E extends DomainEvent> {
     return release;
   }
 
-  /** The decision, on the entry as this process has it; undefined when the entry was evicted meanwhile (decide on a fresh one). */
+  /**
+   * The decision, on the entry as this process has it; 'evicted' when the entry was evicted
+   * meanwhile (decide on a fresh one), 'step back' when commands that lost a race are to be decided
+   * first (take a turn after them).
+   */
   private async decideInTurn<R>(
     streamId: string,
     entry: Entry<S, E>,
     ctx: CommandContext,
     decide: (state: S, version: number) => { readonly events: readonly E[]; readonly result: R },
-  ): Promise<{ result: R; durable: Promise<StoredEvent[]> } | undefined> {
-    if (!(await this.readyToDecide(streamId, entry))) return undefined;
+    first = false,
+  ): Promise<{ result: R; durable: Promise<StoredEvent[]> } | 'evicted' | 'step back'> {
+    const ready = await this.readyToDecide(streamId, entry, first);
+    if (ready !== true) return ready;
     let decided: { readonly events: readonly E[]; readonly result: R };
     try {
       decided = decide(entry.state, entry.version);
     } catch {
       // A refusal stands only on the stream as the log has it: this process's appends first, then
       // what other processes appended.
-      if (!(await this.drained(streamId, entry))) return undefined;
+      if (!(await this.drained(streamId, entry))) return 'evicted';
       await this.cache.catchUp(streamId, entry);
       decided = decide(entry.state, entry.version);
     }
@@ -239,7 +296,7 @@ export class SharedDecisions<S, E extends DomainEvent> {
       // Decided on events of this process the log has yet to take: it stands once they are taken.
       return { result, durable: ahead ? ahead.outcome.then(() => [], () => Promise.reject(lostWith(streamId))) : Promise.resolve([]) };
     }
-    const command = queued(this.cache.encode(events, ctx), events, ctx.now);
+    const command = queued(this.cache.encode(events, ctx), events, ctx.now, ctx.commandId);
     if (!entry.sending) {
       const alone = group<E>(entry.version, false);
       alone.add(command);
@@ -257,13 +314,14 @@ export class SharedDecisions<S, E extends DomainEvent> {
    * contended stream, or a full group ahead are waited for. An append in flight otherwise has its
    * events folded in, so the decision sees them. False if the entry was evicted meanwhile.
    */
-  private async readyToDecide(streamId: string, entry: Entry<S, E>): Promise<boolean> {
+  private async readyToDecide(streamId: string, entry: Entry<S, E>, first = false): Promise<true | 'evicted' | 'step back'> {
     for (;;) {
-      if (!this.cache.holds(streamId, entry)) return false;
+      if (!this.cache.holds(streamId, entry)) return 'evicted';
       if (entry.settling) {
         await entry.settling;
         continue;
       }
+      if (entry.redo && !first) return 'step back';
       const sending = entry.sending;
       if (sending && !sending.folded) {
         if (this.contended(streamId) || entry.version !== sending.expected) {
@@ -332,6 +390,9 @@ export class SharedDecisions<S, E extends DomainEvent> {
         } else {
           // Another process appended first: take in what it appended, then the command is decided again.
           this.settle(streamId, entry);
+          // Before the commands that waited behind it, when its caller can be told by the id.
+          const ids = g.commands.map((c) => c.commandId);
+          if (ids.every((id) => id !== undefined)) startRedo(entry, ids as string[]);
         }
         g.fail(error);
         behind?.fail(lostWith(streamId));

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { EmbeddedEventLog } from '@opal/event-log';
+import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import type { ContentStore } from '@opal/content-store';
 import { CHAIN_ID, signContributionFast, wallet } from '@opal/testkit';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
@@ -73,6 +73,67 @@ describe('SubmitContributionHandler', () => {
       assert.deepEqual([again!.status, again!.reason, again!.contributionId, again!.contentHash], ['REJECTED', 'NONCE_REPLAYED', first.contributionId, first.contentHash]);
     } finally {
       await d.close();
+    }
+  });
+
+  it('decides the items of a client stream in their order after a lost race: the first of two same texts keeps the credit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-submit-order-'));
+    const log = await EmbeddedEventLog.open(dir, { fsync: false });
+    const inspector = new InspectionPool(CHAIN_ID, 0);
+    try {
+      // Two replicas of the service on one log with concurrent writers (as on Kafka); replica A's
+      // appends take a broker's round trip, and one of them can be made to lose a race to B.
+      let beforeNextAppend: (() => Promise<unknown>) | undefined;
+      const replica = (delayMs: number, racedByB: boolean) =>
+        new Proxy(log, {
+          get(target, key) {
+            if (key === 'concurrentWriters') return true;
+            if (key === 'append') {
+              return async (...args: Parameters<EventLog['append']>) => {
+                const race = racedByB ? beforeNextAppend : undefined;
+                if (race) {
+                  beforeNextAppend = undefined;
+                  await race();
+                }
+                await new Promise((r) => setTimeout(r, delayMs));
+                return log.append(...args);
+              };
+            }
+            const value = Reflect.get(target, key, target) as unknown;
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        }) as EventLog;
+      const clock = { now: () => Date.now() };
+      const repoA = new DatanetRepository(replica(20, true));
+      const repoB = new DatanetRepository(replica(0, false));
+      const a = new SubmitContributionHandler(repoA, inspector, content, schemas, clock);
+      const b = new SubmitContributionHandler(repoB, inspector, content, schemas, clock);
+      const { datanetId } = await new CreateDatanetHandler(repoB, schemas, clock).execute({ datanetId: 'dn-order', name: 'o', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: wallet(0).address, policy: undefined as never });
+      let nonce = 100;
+      const item = (w: ReturnType<typeof wallet>, text: string) => {
+        const bytes = Buffer.from(text);
+        const n = BigInt(++nonce);
+        return { datanetId, content: bytes, contributor: w.address, nonce: String(n), signature: signContributionFast(w, datanetId, bytes, n) };
+      };
+      await a.execute(item(wallet(9), 'a first text, so that replica A holds the Datanet'));
+      // One race lost already: A then runs the Datanet without deciding ahead (contended).
+      await b.execute(item(wallet(8), 'replica B appends what replica A has not read yet'));
+      assert.equal((await a.execute(item(wallet(7), 'replica A submits on what it holds, and loses once'))).status, 'ACCEPTED');
+      // A client stream on A: the same text by two contributors. B appends while A's first append is on its way.
+      const text = 'the very same paragraph of training text, sent twice in one client stream';
+      const items = [item(wallet(1), text), item(wallet(2), text)];
+      beforeNextAppend = () => b.execute(item(wallet(3), 'an unrelated contribution replica B appends meanwhile'));
+      const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+      const reply = new Promise<api.SubmitContributionsResponse>((resolve) => void handleSubmissionStream(call as never, (_e, r) => resolve(r!), a, pino({ level: 'silent' })));
+      for (const i of items) call.emit('data', i);
+      call.emit('end');
+      const [first, second] = (await reply).results;
+      assert.equal(beforeNextAppend, undefined, 'the race took place');
+      assert.deepEqual([first!.status, second!.status, second!.reason, second!.duplicateOf], ['ACCEPTED', 'REJECTED', 'DUPLICATE', first!.contributionId]);
+    } finally {
+      await inspector.close();
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
