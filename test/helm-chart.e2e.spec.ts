@@ -109,6 +109,9 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
       );
     }
     await assert.rejects(render('grpcTls.secret=x', 'env.OPAL_METRICS_PORT=-1'), /grpcTls.secret: the probes go to \/livez and \/readyz on the metrics port/);
+    // Pods of their own share only the log and the store: neither may be the in-process one.
+    await assert.rejects(render('env.OPAL_STORE=memory'), /env.OPAL_STORE: each service runs in pods of its own.*not memory/);
+    await assert.rejects(render('env.OPAL_EVENT_LOG=embedded'), /env.OPAL_EVENT_LOG: each service runs in pods of its own.*not embedded/);
   });
 
   it('runs a service given a data volume as a StatefulSet, each replica keeping its own (and its Kafka index) across pod replacements', async () => {

@@ -130,6 +130,12 @@ describe('opal log import / export / replay against Kafka', { skip, timeout: 300
     assert.match(embeddedRun.stderr, /give --event-log kafka/);
   });
 
+  it('refuses one service alone on Kafka with the memory store: the other services could not read its content', async () => {
+    const r = await runOpal(['serve', 'ingest'], { ...kafka, OPAL_STORE: 'memory', OPAL_GRPC_PORT: '0' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /OPAL_STORE: ingest alone on Kafka needs the MongoDB store/);
+  });
+
   it('replays the Kafka log to the state digest of the embedded one', async () => {
     const onKafka = JSON.parse(await opal(['replay', '--json'], kafka)) as { digest: string; events: number };
     const local = JSON.parse(await opal(['replay', '--json'], embedded)) as { digest: string; events: number };

@@ -8,11 +8,11 @@ import { createServer } from 'node:net';
 import { EmbeddedEventLog, type EventLog } from '@opal/event-log';
 import { MemoryDocumentStore, type DocumentStore, type SnapshotStore } from '@opal/event-sourcing';
 import { PackContentStore } from '@opal/content-store';
-import { AdminModule, CommandRouting, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, AdminAuth, serveMetrics, TlsFiles, kafkaTlsFiles, watchTls, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
-import { serviceProtos, type ServiceName } from '@opal/contracts';
+import { AdminModule, CommandRouting, ConfigError, createLogger, grpcServerOptions, grpcTracingInterceptor, NestPinoLogger, PlatformModule, ProcessMetrics, ProjectionHost, ReadConsistencyGate, AdminAuth, serveMetrics, TlsFiles, kafkaTlsFiles, watchTls, startTracing, withoutPassword, type Clock, type OpalConfig } from '@opal/service-runtime';
+import { serviceNames, serviceProtos, type ServiceName } from '@opal/contracts';
 import { services } from './service-registry.js';
 import { takeDataLock } from './data-lock.js';
-import { aggregateSnapshots, isKafka, kafkaDomainsOf, openBackends, routedDomainsOf, storeTlsFiles, type Backends } from './backends.js';
+import { aggregateSnapshots, isKafka, isMongo, kafkaDomainsOf, openBackends, routedDomainsOf, storeTlsFiles, type Backends } from './backends.js';
 import { KafkaEventLog, type StreamOwners } from '@opal/event-log-kafka';
 import type { Logger } from 'pino';
 
@@ -57,6 +57,12 @@ export async function openEmbedded(config: OpalConfig): Promise<{ eventLog: Embe
  */
 export async function startNode(config: OpalConfig, names: readonly ServiceName[], clock?: Clock): Promise<RunningNode> {
   const logger = createLogger(config.logLevel, names.length === 1 ? names[0]! : 'opal');
+  if (isKafka(config) && !isMongo(config) && names.length < serviceNames.length) {
+    // The other services run in other processes, which could not read what this one keeps.
+    throw new ConfigError(
+      `invalid configuration:\n  OPAL_STORE: ${names.join(', ')} alone on Kafka needs the MongoDB store (mongodb://host:port/db); with 'memory' each process keeps contributions' content and its read models in its own data folder, where the other services' processes cannot read them (one process of every service, opal up, may run on 'memory')`,
+    );
+  }
   const embedded = config.eventLog === 'embedded' && config.store === 'memory';
   // Port 0 asks for any free port: one is taken right before the server binds it (below).
   let port = config.grpcPort;
