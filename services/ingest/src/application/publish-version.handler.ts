@@ -5,6 +5,7 @@ import { decidePublish } from '../domain/datanet.decider.js';
 import { datanetStream, type ManifestEntry } from '../domain/ingest.events.js';
 import { IngestError } from '../domain/ingest.errors.js';
 import { DatanetRepository } from './datanet.repository.js';
+import type { DatanetState } from '../domain/datanet.state.js';
 
 /** Leaf layout of a version manifest's Merkle tree (OpenZeppelin StandardMerkleTree compatible). */
 export const manifestLeafEncoding = ['bytes32', 'bytes32', 'address'] as const;
@@ -38,12 +39,17 @@ export class PublishVersionHandler {
     await this.datanets.refresh(stream);
     let upTo: number | undefined;
     let last: PublishedVersion | undefined;
+    let decided = false;
     for (;;) {
       const { result } = await this.datanets.execute(stream, { now: this.clock.now() }, (state) => {
         upTo ??= state.accepted.length;
         // Another call published the rest meanwhile.
         if (last && state.acceptedAtLastVersion >= upTo) return { events: [], result: undefined };
+        // This call's version lost its race to another call's (another replica's) that holds all it
+        // was to hold: that version is the answer, not NOTHING_TO_PUBLISH.
+        if (decided && state.acceptedAtLastVersion >= upTo) return { events: [], result: latestVersion(state) };
         const events = decidePublish(state, manifestRoot, { upTo });
+        decided = true;
         const e = events[0]!;
         if (e.type !== 'DatanetVersionPublished') throw new Error('unreachable');
         return { events, result: { version: e.data.version, merkleRoot: e.data.merkleRoot, contributions: e.data.carried + e.data.entries.length } };
@@ -56,3 +62,9 @@ export class PublishVersionHandler {
 }
 
 export type PublishedVersion = { version: number; merkleRoot: string; contributions: number };
+
+/** The Datanet's latest version as published: its root is over its whole manifest, as decidePublish made it. */
+function latestVersion(state: DatanetState): PublishedVersion {
+  const contributions = state.acceptedAtLastVersion;
+  return { version: state.version, merkleRoot: manifestRoot(state.accepted.slice(0, contributions)), contributions };
+}

@@ -14,6 +14,7 @@ import { handleSubmissionStream } from '../adapters/grpc/submission-batch.js';
 import { CreateDatanetHandler } from './create-datanet.handler.js';
 import { DatanetRepository } from './datanet.repository.js';
 import { SubmitContributionHandler } from './submit-contribution.handler.js';
+import { PublishVersionHandler, type PublishedVersion } from './publish-version.handler.js';
 import type { SchemaValidator } from './ingest.ports.js';
 import { IngestError } from '../domain/ingest.errors.js';
 
@@ -40,6 +41,37 @@ async function datanet(clock: { now(): number }, policy?: { dailyQuota: number }
     rmSync(dir, { recursive: true, force: true });
   };
   return { handler, item, repo, close };
+}
+
+/**
+ * Replicas of the service on one log with concurrent writers (as on Kafka): each a view of the log
+ * whose appends take `delayMs` (a broker's round trip); a replica `racedByB` runs
+ * `beforeNextAppend`, once, before its next append reaches the log, to make it lose a race.
+ */
+function raceable(log: EmbeddedEventLog) {
+  const race = {
+    beforeNextAppend: undefined as (() => Promise<unknown>) | undefined,
+    replica: (delayMs: number, racedByB: boolean) =>
+      new Proxy(log, {
+        get(target, key) {
+          if (key === 'concurrentWriters') return true;
+          if (key === 'append') {
+            return async (...args: Parameters<EventLog['append']>) => {
+              const first = racedByB ? race.beforeNextAppend : undefined;
+              if (first) {
+                race.beforeNextAppend = undefined;
+                await first();
+              }
+              await new Promise((r) => setTimeout(r, delayMs));
+              return log.append(...args);
+            };
+          }
+          const value = Reflect.get(target, key, target) as unknown;
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }) as EventLog,
+  };
+  return race;
 }
 
 describe('SubmitContributionHandler', () => {
@@ -81,28 +113,8 @@ describe('SubmitContributionHandler', () => {
     const log = await EmbeddedEventLog.open(dir, { fsync: false });
     const inspector = new InspectionPool(CHAIN_ID, 0);
     try {
-      // Two replicas of the service on one log with concurrent writers (as on Kafka); replica A's
-      // appends take a broker's round trip, and one of them can be made to lose a race to B.
-      let beforeNextAppend: (() => Promise<unknown>) | undefined;
-      const replica = (delayMs: number, racedByB: boolean) =>
-        new Proxy(log, {
-          get(target, key) {
-            if (key === 'concurrentWriters') return true;
-            if (key === 'append') {
-              return async (...args: Parameters<EventLog['append']>) => {
-                const race = racedByB ? beforeNextAppend : undefined;
-                if (race) {
-                  beforeNextAppend = undefined;
-                  await race();
-                }
-                await new Promise((r) => setTimeout(r, delayMs));
-                return log.append(...args);
-              };
-            }
-            const value = Reflect.get(target, key, target) as unknown;
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        }) as EventLog;
+      const race = raceable(log);
+      const replica = race.replica;
       const clock = { now: () => Date.now() };
       const repoA = new DatanetRepository(replica(20, true));
       const repoB = new DatanetRepository(replica(0, false));
@@ -122,14 +134,48 @@ describe('SubmitContributionHandler', () => {
       // A client stream on A: the same text by two contributors. B appends while A's first append is on its way.
       const text = 'the very same paragraph of training text, sent twice in one client stream';
       const items = [item(wallet(1), text), item(wallet(2), text)];
-      beforeNextAppend = () => b.execute(item(wallet(3), 'an unrelated contribution replica B appends meanwhile'));
+      race.beforeNextAppend = () => b.execute(item(wallet(3), 'an unrelated contribution replica B appends meanwhile'));
       const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
       const reply = new Promise<api.SubmitContributionsResponse>((resolve) => void handleSubmissionStream(call as never, (_e, r) => resolve(r!), a, pino({ level: 'silent' })));
       for (const i of items) call.emit('data', i);
       call.emit('end');
       const [first, second] = (await reply).results;
-      assert.equal(beforeNextAppend, undefined, 'the race took place');
+      assert.equal(race.beforeNextAppend, undefined, 'the race took place');
       assert.deepEqual([first!.status, second!.status, second!.reason, second!.duplicateOf], ['ACCEPTED', 'REJECTED', 'DUPLICATE', first!.contributionId]);
+    } finally {
+      await inspector.close();
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('PublishVersionHandler', () => {
+  it('answers a publish that lost its race to another replica\'s with the version that holds what it was to hold', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-publish-race-'));
+    const log = await EmbeddedEventLog.open(dir, { fsync: false });
+    const inspector = new InspectionPool(CHAIN_ID, 0);
+    try {
+      const race = raceable(log);
+      const clock = { now: () => Date.now() };
+      const repoA = new DatanetRepository(race.replica(20, true));
+      const repoB = new DatanetRepository(race.replica(0, false));
+      const { datanetId } = await new CreateDatanetHandler(repoB, schemas, clock).execute({ datanetId: 'dn-publish', name: 'p', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: wallet(0).address, policy: undefined as never });
+      const submit = new SubmitContributionHandler(repoB, inspector, content, schemas, clock);
+      for (let i = 1; i <= 3; i++) {
+        const bytes = Buffer.from(`contribution number ${i} of the Datanet, with words enough to be its own`);
+        await submit.execute({ datanetId, content: bytes, contributor: wallet(i).address, nonce: String(i), signature: signContributionFast(wallet(i), datanetId, bytes, BigInt(i)) });
+      }
+      // Replica A decides version 1; replica B publishes version 1 first.
+      let onB: Promise<PublishedVersion> | undefined;
+      race.beforeNextAppend = () => (onB = new PublishVersionHandler(repoB, clock).execute(datanetId));
+      const onA = await new PublishVersionHandler(repoA, clock).execute(datanetId);
+      assert.ok(onB, 'the race took place');
+      assert.deepEqual(onA, await onB);
+      assert.equal(onA.version, 1);
+      assert.equal(onA.contributions, 3);
+      // With nothing accepted since, a publish is still refused.
+      await assert.rejects(new PublishVersionHandler(repoA, clock).execute(datanetId), (e: IngestError) => e.code === 'NOTHING_TO_PUBLISH');
     } finally {
       await inspector.close();
       await log.close();
