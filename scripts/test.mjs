@@ -100,6 +100,8 @@ child.on('close', (code, signal) => {
     .map(([name]) => name);
   // Bounded: a server that will not go must not keep CI from its closing line.
   if (startedByTests.length > 0) spawnSync(process.execPath, [infra, 'down', ...startedByTests], { cwd: root, stdio: 'inherit', timeout: 120_000 });
+  // Servers of a test's own (a broker it crashes and restarts) whose test process died before its `after`.
+  spawnSync(process.execPath, [infra, 'down', '--abandoned-instances'], { cwd: root, stdio: 'inherit', timeout: 120_000 });
   const status = code ?? (signal ? 1 : 0);
   // A runner that ended badly with nothing failed (killed: out of memory, a signal) is a failure too.
   if (status !== 0 && fail + cancelled === 0) console.log(`the test runner ended with ${signal ?? `exit ${code}`} before reporting a failure`);

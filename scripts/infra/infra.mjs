@@ -2,6 +2,7 @@
 // Local servers for scale-out mode and its tests, all on 127.0.0.1:
 //   node scripts/infra/infra.mjs up [kafka] [ferretdb] [anvil] [--json]   install once, start, wait until they answer
 //   node scripts/infra/infra.mjs down [names...] [--kill]               stop exactly what `up` started (--kill: SIGKILL, a crash)
+//   node scripts/infra/infra.mjs down --abandoned-instances             kill the servers of test instances whose test process is gone
 //   node scripts/infra/infra.mjs status [--json]
 //   node scripts/infra/infra.mjs tool helm|promtool [--json]             install a tool once; print where it is
 // Ports: OPAL_KAFKA_PORT (9092), OPAL_KAFKA_CONTROLLER_PORT (9093), OPAL_KAFKA_SECURE_PORT (9094), OPAL_MONGO_PORT (27017),
@@ -14,7 +15,7 @@ import { anvilInstalled, startAnvil } from './anvil.mjs';
 import { helmBin, installHelm } from './helm.mjs';
 import { installPromtool, promtoolBin } from './promtool.mjs';
 import { running, stop, withLock } from './process.mjs';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ALIASES = { kafka: 'kafka', ferretdb: 'ferretdb', mongo: 'ferretdb', mongodb: 'ferretdb', anvil: 'anvil', chain: 'anvil' };
@@ -83,10 +84,39 @@ async function up() {
 }
 
 async function down() {
+  if (rest.includes('--abandoned-instances')) return downAbandonedInstances();
   // Reverse order: the chain and the store first, the log last.
   for (const name of [...selected].reverse()) {
     if (await stop(config, name, 20_000, { kill: rest.includes('--kill') })) say(`${name} ${rest.includes('--kill') ? 'killed' : 'stopped'}`);
     else say(`${name} was not running (or not started by us)`);
+  }
+}
+
+/**
+ * The instances of tests (OPAL_INFRA_INSTANCE `<name>-<pid>`) whose process is gone, as a test
+ * process killed before its `after` leaves them: their servers are killed and their folders
+ * removed. An instance whose test process still runs (a test run beside this one) is left alone.
+ */
+async function downAbandonedInstances() {
+  const dir = join(config.cache, 'instances');
+  if (!existsSync(dir)) return;
+  for (const instance of readdirSync(dir)) {
+    const pid = Number(/-(\d+)$/.exec(instance)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    process.env.OPAL_INFRA_INSTANCE = instance;
+    const theirs = loadConfig();
+    for (const name of [...ALL].reverse()) if (await stop(theirs, name, 0, { kill: true })) say(`${instance}: ${name} killed (its test process ${pid} is gone)`);
+    rmSync(theirs.stateDir, { recursive: true, force: true });
+  }
+  delete process.env.OPAL_INFRA_INSTANCE;
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,10 +21,16 @@ function scratch() {
   return { dir, config };
 }
 
+/** Whether the process has ended: not there, or a zombie its parent (this test, perhaps) has yet to reap. */
 const isGone = (pid: number) => {
   try {
     process.kill(pid, 0);
-    return false;
+  } catch {
+    return true;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] === 'Z';
   } catch {
     return true;
   }
@@ -43,7 +49,7 @@ describe('infra process handling', () => {
       assert.equal(await processes.stop(config, 'server', 2000), true);
       assert.ok(Date.now() - started < 15_000, `stop took ${Date.now() - started} ms`);
       assert.equal(existsSync(join(config.runDir, 'server.json')), false);
-      assert.equal(isGone(pid), false, 'still a zombie: its parent never reaped it');
+      assert.equal(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0], 'Z', 'still a zombie: its parent never reaped it');
     } finally {
       parent.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
@@ -72,6 +78,28 @@ describe('infra process handling', () => {
       assert.equal(existsSync(join(config.runDir, 'torn.json')), false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("down --abandoned-instances kills the servers of test instances whose test process is gone, and leaves a live one's", () => {
+    const cache = mkdtempSync(join(tmpdir(), 'opal-infra-instances-'));
+    const instance = (name: string) => ({ runDir: join(cache, 'instances', name, 'run'), logDir: join(cache, 'instances', name, 'logs'), cache });
+    const gone = instance('fault-kafka-999999999');
+    const live = instance(`fault-kafka-${process.pid}`);
+    try {
+      const orphan = processes.startDetached(gone, 'anvil', 'sleep', ['600'], { marker: 'sleep' }).state.pid;
+      const kept = processes.startDetached(live, 'anvil', 'sleep', ['600'], { marker: 'sleep' }).state.pid;
+      const script = new URL('../../../scripts/infra/infra.mjs', import.meta.url).pathname;
+      const r = spawnSync(process.execPath, [script, 'down', '--abandoned-instances'], { env: { ...process.env, OPAL_INFRA_CACHE: cache }, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /fault-kafka-999999999: anvil killed \(its test process 999999999 is gone\)/);
+      assert.equal(existsSync(join(cache, 'instances', 'fault-kafka-999999999')), false);
+      assert.ok(processes.running(live, 'anvil'), 'the instance of a test process still running is left');
+      for (let i = 0; i < 100 && !isGone(orphan); i++) spawnSync('sleep', ['0.05']);
+      assert.ok(isGone(orphan));
+      process.kill(kept, 'SIGKILL');
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
     }
   });
 });
