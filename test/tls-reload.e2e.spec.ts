@@ -216,19 +216,22 @@ describe('opal up with its certificate renewed on disk', { skip, timeout: 120_00
   });
 });
 
-const kafka = await ensureInfra(['kafka']);
+// MongoDB too: a service alone on Kafka keeps its read models and content there.
+const kafka = await ensureInfra(['kafka', 'mongo']);
 const secure = kafka.skipped ? undefined : kafka.endpoints.kafkaSecure;
 
 describe('opal serve on Kafka with its CA file renewed on disk', { skip: secure ? false : kafka.skipped ? kafka.reason : 'no TLS listener among the Kafka servers', timeout: 120_000 }, () => {
   const live = join(dir, 'kafka-secret');
   const caFile = join(live, 'ca.crt');
   const prefix = `opal-tls-reload-${process.pid}.`;
+  const store = kafka.skipped ? '' : kafka.endpoints.mongoUrl!.replace(/\/[^/]*$/, `/opal_tls_reload_kafka_${process.pid}`);
   let node: OpalProcess;
   before(async () => {
     mkdirSync(live);
     copyFileSync(secure!.caFile, caFile);
     node = await serveIngest('serve-kafka', {
       OPAL_EVENT_LOG: `kafka://${secure!.brokers}`,
+      OPAL_STORE: store,
       OPAL_KAFKA_TOPIC_PREFIX: prefix,
       OPAL_KAFKA_TLS_CA_FILE: caFile,
       OPAL_KAFKA_SASL_MECHANISM: 'scram-sha-512',
@@ -239,6 +242,7 @@ describe('opal serve on Kafka with its CA file renewed on disk', { skip: secure 
   after(async () => {
     await node?.stop();
     if (!kafka.skipped) await deleteTopics([kafka.endpoints.kafkaBrokers!], prefix).catch(() => {});
+    if (store) await dropDb(store).catch(() => {});
   });
 
   it('refuses a CA file caught half written, and takes a renewed bundle, serving throughout', async () => {
