@@ -18,8 +18,8 @@ const MAX_IN_FLIGHT = 256;
  * Datanet another process owns go on to it, in one stream per owner, and its results take their
  * places (see IngestForwarding). When a Datanet's owner changes during the call (a replica stopped
  * or started), the streams on are ended and the items after wait until everything before them was
- * decided, wherever it was, before they take the new route: the one that owned it no longer decides
- * its later items beside the new owner.
+ * decided, wherever it was, and what was decided here is in the log, before they take the new
+ * route: the one that owned it no longer decides its later items beside the new owner.
  */
 export function handleSubmissionStream(
   call: ServerReadableStream<api.SubmitContributionRequest, api.SubmitContributionsResponse>,
@@ -79,7 +79,9 @@ export function handleSubmissionStream(
     for (const f of ended) f.end();
     routes.clear();
     pause();
-    const before = [decided, ...ended.map((f) => f.response)].map((p) => p.then(() => undefined, () => undefined));
+    // What was decided here must be in the log too (not only decided): a new owner deciding the
+    // next items meanwhile would judge them without it, and the earlier item then against them.
+    const before = [decided, ...inFlight, ...ended.map((f) => f.response)].map((p) => p.then(() => undefined, () => undefined));
     switching = Promise.all(before).then(() => {
       switching = undefined;
       for (const w of waiting.splice(0)) take(w.request, w.index);

@@ -194,6 +194,38 @@ describe('SubmitContributions: items on a Datanet another process owns', () => {
     );
   });
 
+  it('goes to a new owner only once the items decided here are in the log, not just decided', async () => {
+    // 'a' is decided here until another replica takes it: item 1 goes there, after item 0's append.
+    const owners = new Map<string, string>();
+    const order: string[] = [];
+    const slow: Partial<SubmitContributionHandler> = {
+      prepare: async (x) => x as never,
+      decide: async (x) => {
+        const nonce = (x as unknown as { nonce: string }).nonce;
+        const durable = new Promise((r) => setTimeout(r, 30)).then(() => (order.push(`here-${nonce} in the log`), accepted(`here-${nonce}`)));
+        return { durable } as never;
+      },
+    };
+    const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+    let reply: api.SubmitContributionsResponse | undefined;
+    const done = handleSubmissionStream(call as never, (error, r) => (assert.equal(error, null), (reply = r!)), slow as SubmitContributionHandler, pino({ level: 'silent' }), {
+      ownerOf: (d) => owners.get(d),
+      open: (to) => {
+        const s = ownerStream(to, 1000, async (sent) => ({ results: sent.map((r) => accepted(`${to}-${r.nonce}`)), accepted: sent.length, rejected: 0, pendingReview: 0 }));
+        const write = s.write;
+        s.write = (r) => (order.push(`${to} got ${r.nonce}`), write(r));
+        return s;
+      },
+    });
+    call.emit('data', { datanetId: 'a', content: new Uint8Array([0]), contributor: '0xc', nonce: '0', signature: new Uint8Array(65) });
+    owners.set('a', 'owner-1:1');
+    call.emit('data', { datanetId: 'a', content: new Uint8Array([1]), contributor: '0xc', nonce: '1', signature: new Uint8Array(65) });
+    call.emit('end');
+    await done;
+    assert.deepEqual(order, ['here-0 in the log', 'owner-1:1 got 1']);
+    assert.deepEqual(reply!.results.map((r) => r.contributionId), ['here-0', 'owner-1:1-1']);
+  });
+
   it('keeps the routes it took while this process leaves its group (routing stopped): their owners still own them', async () => {
     let routing = true;
     const opened: ReturnType<typeof ownerStream>[] = [];
