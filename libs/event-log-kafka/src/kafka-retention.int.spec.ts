@@ -26,9 +26,18 @@ describe('kafka event log: topics that do not keep every event', { skip: infra.s
    * Sets a topic's settings to the adapter's, with `changes` over them: AlterConfigs (kafkajs has no
    * incremental form) replaces every setting of the topic, so the others are given again.
    */
-  const alter = (topic: string, changes: Record<string, string>) => {
+  const alter = async (topic: string, changes: Record<string, string>) => {
     const settings = { ...Object.fromEntries((resolveTopics().configEntries ?? []).map((e) => [e.name, e.value])), ...changes };
-    return admin.alterConfigs({ validateOnly: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configEntries: Object.entries(settings).map(([name, value]) => ({ name, value })) }] });
+    await admin.alterConfigs({ validateOnly: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configEntries: Object.entries(settings).map(([name, value]) => ({ name, value })) }] });
+    // The broker takes a change in a moment (KRaft hands it on as metadata): until then it still
+    // describes the topic as before, on a busy machine for long enough that a connect sees the old.
+    for (let i = 0; ; i++) {
+      const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: Object.keys(settings) }] });
+      const now = new Map((resources[0]?.configEntries ?? []).map((e) => [e.configName, e.configValue]));
+      if (Object.entries(settings).every(([name, value]) => now.get(name) === value)) return;
+      assert.ok(i < 200, `${topic}: the broker still describes ${JSON.stringify(Object.fromEntries(now))} 10 s after the change`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   };
 
   before(async () => {
