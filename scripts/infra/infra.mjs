@@ -14,7 +14,7 @@ import { installFerretdb, secureMongoUp, startFerretdb } from './ferretdb.mjs';
 import { anvilInstalled, startAnvil } from './anvil.mjs';
 import { helmBin, installHelm } from './helm.mjs';
 import { installPromtool, promtoolBin } from './promtool.mjs';
-import { running, stop, withLock } from './process.mjs';
+import { alive, running, stop, withLock } from './process.mjs';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -102,22 +102,13 @@ async function downAbandonedInstances() {
   if (!existsSync(dir)) return;
   for (const instance of readdirSync(dir)) {
     const pid = Number(/-(\d+)$/.exec(instance)?.[1]);
-    if (!Number.isSafeInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid <= 0 || alive(pid)) continue;
     process.env.OPAL_INFRA_INSTANCE = instance;
     const theirs = loadConfig();
     for (const name of [...ALL].reverse()) if (await stop(theirs, name, 0, { kill: true })) say(`${instance}: ${name} killed (its test process ${pid} is gone)`);
     rmSync(theirs.stateDir, { recursive: true, force: true });
   }
   delete process.env.OPAL_INFRA_INSTANCE;
-}
-
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e.code === 'EPERM';
-  }
 }
 
 async function status() {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Whether `pid` is a running process: a zombie (exited, its parent yet to reap it) is not. */
-function alive(pid) {
+export function alive(pid) {
   try {
     process.kill(pid, 0);
   } catch (e) {

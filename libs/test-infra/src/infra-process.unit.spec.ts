@@ -7,6 +7,7 @@ import { join } from 'node:path';
 
 // The provisioning scripts' process handling (scripts/infra/process.mjs), on throwaway processes.
 type ProcessModule = {
+  alive(pid: number): boolean;
   stop(config: object, name: string, graceMs?: number, options?: { kill?: boolean }): Promise<boolean>;
   running(config: object, name: string): { pid: number } | undefined;
   startDetached(config: object, name: string, command: string, args: string[], options?: object): { state: { pid: number; log: string } };
@@ -22,19 +23,7 @@ function scratch() {
 }
 
 /** Whether the process has ended: not there, or a zombie its parent (this test, perhaps) has yet to reap. */
-const isGone = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] === 'Z';
-  } catch {
-    return true;
-  }
-};
+const isGone = (pid: number) => !processes.alive(pid);
 
 describe('infra process handling', () => {
   it('stop() returns when the server it stopped stays a zombie (a parent that never reaps it)', { timeout: 30_000 }, async () => {

@@ -17,6 +17,8 @@ const WAIT_MS = 5000;
 
 const builderStreams = streamsOfEventTypes([...versionPublishedCodec.types, ...inferenceCompletedCodec.types]);
 
+const SUBSCRIPTION = 'attribution.index-builder';
+
 /**
  * Builds each published Datanet version's index and announces it with AttributionIndexBuilt. A
  * subscription with a stored checkpoint, so a restart resumes with the version it was building;
@@ -39,7 +41,7 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
 
   onApplicationBootstrap(): void {
     this.subscription = this.log.subscribe({
-      name: 'attribution.index-builder',
+      name: SUBSCRIPTION,
       from: 'checkpoint',
       batchSize: 500,
       // Datanets' streams, for the versions to index; and the inferences' too, though it builds
@@ -47,7 +49,7 @@ export class IndexBuilderReactor implements OnApplicationBootstrap, OnApplicatio
       streams: builderStreams,
       handler: (batch) => this.handle(batch),
       onError: (err) => this.logger.error({ err }, 'index build failed; retrying'),
-      ...(this.host?.subscriptionHooks('attribution.index-builder') ?? {}),
+      ...(this.host?.subscriptionHooks(SUBSCRIPTION) ?? {}),
     });
   }
 

@@ -17,6 +17,8 @@ export function inferenceVersions(versions: readonly string[]): DatanetVersionRe
   return resolveVersions(versions.map(parseVersionKey).filter((v): v is DatanetVersionRef => v !== undefined));
 }
 
+const SUBSCRIPTION = 'attribution.receipt-writer';
+
 /**
  * Writes exactly one AttributionComputed per InferenceCompleted, to the stream
  * `attribution-<inference id>` with expected version no_stream: a redelivered event (or a second
@@ -42,13 +44,13 @@ export class ReceiptWriterReactor implements OnApplicationBootstrap, OnApplicati
 
   onApplicationBootstrap(): void {
     this.subscription = this.log.subscribe({
-      name: 'attribution.receipt-writer',
+      name: SUBSCRIPTION,
       from: 'checkpoint',
       batchSize: 200,
       streams: inferenceCompletedCodec.streams,
       handler: (batch) => this.handle(batch),
       onError: (err) => this.logger.error({ err }, 'attribution failed; retrying'),
-      ...(this.host?.subscriptionHooks('attribution.receipt-writer') ?? {}),
+      ...(this.host?.subscriptionHooks(SUBSCRIPTION) ?? {}),
     });
   }
 

@@ -74,6 +74,24 @@ function raceable(log: EmbeddedEventLog) {
   return race;
 }
 
+/** Replicas A (appends raced by B, see raceable) and B on a fresh log, with a Datanet `datanetId` B created. */
+async function twoReplicas(datanetId: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'opal-replicas-'));
+  const log = await EmbeddedEventLog.open(dir, { fsync: false });
+  const inspector = new InspectionPool(CHAIN_ID, 0);
+  const race = raceable(log);
+  const clock = { now: () => Date.now() };
+  const repoA = new DatanetRepository(race.replica(20, true));
+  const repoB = new DatanetRepository(race.replica(0, false));
+  await new CreateDatanetHandler(repoB, schemas, clock).execute({ datanetId, name: datanetId, description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: wallet(0).address, policy: undefined as never });
+  const close = async () => {
+    await inspector.close();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { race, clock, inspector, repoA, repoB, close };
+}
+
 describe('SubmitContributionHandler', () => {
   it('checks the daily quota against the day the submission is recorded in, one reading of the clock (a decision straddling midnight)', async () => {
     let t = 20_000 * DAY - 5_000;
@@ -109,18 +127,11 @@ describe('SubmitContributionHandler', () => {
   });
 
   it('decides the items of a client stream in their order after a lost race: the first of two same texts keeps the credit', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'opal-submit-order-'));
-    const log = await EmbeddedEventLog.open(dir, { fsync: false });
-    const inspector = new InspectionPool(CHAIN_ID, 0);
+    const datanetId = 'dn-order';
+    const { race, clock, inspector, repoA, repoB, close } = await twoReplicas(datanetId);
     try {
-      const race = raceable(log);
-      const replica = race.replica;
-      const clock = { now: () => Date.now() };
-      const repoA = new DatanetRepository(replica(20, true));
-      const repoB = new DatanetRepository(replica(0, false));
       const a = new SubmitContributionHandler(repoA, inspector, content, schemas, clock);
       const b = new SubmitContributionHandler(repoB, inspector, content, schemas, clock);
-      const { datanetId } = await new CreateDatanetHandler(repoB, schemas, clock).execute({ datanetId: 'dn-order', name: 'o', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: wallet(0).address, policy: undefined as never });
       let nonce = 100;
       const item = (w: ReturnType<typeof wallet>, text: string) => {
         const bytes = Buffer.from(text);
@@ -143,24 +154,16 @@ describe('SubmitContributionHandler', () => {
       assert.equal(race.beforeNextAppend, undefined, 'the race took place');
       assert.deepEqual([first!.status, second!.status, second!.reason, second!.duplicateOf], ['ACCEPTED', 'REJECTED', 'DUPLICATE', first!.contributionId]);
     } finally {
-      await inspector.close();
-      await log.close();
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });
 
 describe('PublishVersionHandler', () => {
   it('answers a publish that lost its race to another replica\'s with the version that holds what it was to hold', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'opal-publish-race-'));
-    const log = await EmbeddedEventLog.open(dir, { fsync: false });
-    const inspector = new InspectionPool(CHAIN_ID, 0);
+    const datanetId = 'dn-publish';
+    const { race, clock, inspector, repoA, repoB, close } = await twoReplicas(datanetId);
     try {
-      const race = raceable(log);
-      const clock = { now: () => Date.now() };
-      const repoA = new DatanetRepository(race.replica(20, true));
-      const repoB = new DatanetRepository(race.replica(0, false));
-      const { datanetId } = await new CreateDatanetHandler(repoB, schemas, clock).execute({ datanetId: 'dn-publish', name: 'p', description: '', tags: [], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: wallet(0).address, policy: undefined as never });
       const submit = new SubmitContributionHandler(repoB, inspector, content, schemas, clock);
       for (let i = 1; i <= 3; i++) {
         const bytes = Buffer.from(`contribution number ${i} of the Datanet, with words enough to be its own`);
@@ -177,9 +180,7 @@ describe('PublishVersionHandler', () => {
       // With nothing accepted since, a publish is still refused.
       await assert.rejects(new PublishVersionHandler(repoA, clock).execute(datanetId), (e: IngestError) => e.code === 'NOTHING_TO_PUBLISH');
     } finally {
-      await inspector.close();
-      await log.close();
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });
