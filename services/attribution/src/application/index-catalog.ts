@@ -21,11 +21,20 @@ export class IndexCatalog {
     return state;
   }
 
-  /** The built indexes among `refs`, opened, in the order given; versions without an index are left out. */
-  async openBuilt(refs: readonly DatanetVersionRef[]): Promise<OpenedIndex[]> {
+  /** The state of each of `refs`' indexes, in the order given. */
+  states(refs: readonly DatanetVersionRef[]): Promise<IndexState[]> {
+    return Promise.all(refs.map((ref) => this.state(ref)));
+  }
+
+  /**
+   * The built indexes among `refs`, opened, in the order given; versions without an index are left
+   * out. `states` when the caller has just read them (states(refs)).
+   */
+  async openBuilt(refs: readonly DatanetVersionRef[], states?: readonly IndexState[]): Promise<OpenedIndex[]> {
+    const known = states ?? (await this.states(refs));
     const out: OpenedIndex[] = [];
-    for (const ref of refs) {
-      const s = await this.state(ref);
+    for (const [i, ref] of refs.entries()) {
+      const s = known[i]!;
       if (s.built) out.push({ ref, indexHash: s.indexHash, index: await this.indexes.open(ref, s.indexHash) });
     }
     return out;

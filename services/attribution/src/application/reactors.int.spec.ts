@@ -147,7 +147,7 @@ describe('attribution reactors on the embedded log', () => {
     await assert.rejects(catalogC.openBuilt(refs), (e: Error) => isTransient(e) && /net@1 are not on this machine, and its manifest is not in the versions read model yet/.test(e.message));
   });
 
-  it('on a log of partitions, a receipt waits until the builder has passed the ends of the partitions holding versions, not only the inference', async () => {
+  it('on a log of partitions, a receipt waits until the builder has passed the ends of the partitions holding versions, not only the inference; not when its versions are indexed already', async () => {
     // Kafka-like: the inference in one partition, the version in another. The builder's own
     // subscription has passed the inference's partition but not yet the version's (a later chunk,
     // or the replica holding it is busy or was killed).
@@ -188,6 +188,17 @@ describe('attribution reactors on the embedded log', () => {
     assert.ok(receipt.type === 'AttributionComputed');
     assert.deepEqual(receipt.data.datanetVersions, ['late@1'], 'the version published before the inference is credited');
     assert.equal((await verifyReceipt(log, files, 'i9')).status, 'match');
+
+    // The builder busy again (a new version published in that partition, a long build): an
+    // inference whose versions are all indexed does not wait for it.
+    endsAsked.length = 0;
+    builderAt['p.ingest/0'] = 5;
+    const [next] = await log.append('inference-i10', [inference('i10', texts[0]!, ['late@1'])], { expectedVersion: 'no_stream', producer: 'inference' });
+    await writer.handle([{ ...next!, position: { partition: 'p.inference/1', offset: 42 } }]);
+    assert.deepEqual(endsAsked, [], 'nothing to wait for');
+    const nextReceipt = attributionCodec.decode((await log.readStream(receiptStream('i10')))[0]!)!;
+    assert.ok(nextReceipt.type === 'AttributionComputed');
+    assert.deepEqual(nextReceipt.data.datanetVersions, ['late@1']);
   });
 
   it('a build that fails for want of disk space is tried again, never set aside; abandoned builds are removed', async () => {

@@ -22,9 +22,10 @@ const SUBSCRIPTION = 'attribution.receipt-writer';
 /**
  * Writes exactly one AttributionComputed per InferenceCompleted, to the stream
  * `attribution-<inference id>` with expected version no_stream: a redelivered event (or a second
- * instance) finds the receipt there and appends nothing. Before it computes a receipt, the index
- * builder has handled every Datanet version published before the inference, so their indexes are
- * used: on the embedded log (one order) it waits for the builder to pass the inference's position;
+ * instance) finds the receipt there and appends nothing. Before it computes a receipt, every version
+ * the inference names is indexed, or the index builder has handled every Datanet version published
+ * before the inference (so an index still to come is used, and one set aside is known to be
+ * missing): on the embedded log (one order) it waits for the builder to pass the inference's position;
  * on a log of partitions (Kafka), where that position says nothing of the others, for the builder
  * to pass the ends, taken after the inference was read, of the partitions that hold the versions.
  */
@@ -78,8 +79,16 @@ export class ReceiptWriterReactor implements OnApplicationBootstrap, OnApplicati
     let state = initialReceiptState;
     for (const s of await this.log.readStream(stream)) state = evolveReceipt(state, attributionCodec.decode(s)!);
     if (state.computed) return;
-    await builderPassed(cause);
-    const indexes = await this.catalog.openBuilt(inferenceVersions(inference.datanetVersions));
+    const refs = inferenceVersions(inference.datanetVersions);
+    // The usual case: every version named is indexed already, and what the builder is busy with
+    // (another Datanet's new version) cannot change this receipt. Otherwise the missing index may
+    // still be coming: wait for the builder to pass it (or set it aside) before computing.
+    let indexed = await this.catalog.states(refs);
+    if (!indexed.every((s) => s.built)) {
+      await builderPassed(cause);
+      indexed = await this.catalog.states(refs);
+    }
+    const indexes = await this.catalog.openBuilt(refs, indexed);
     const receipt = computeReceipt(inference, indexes, paramsInForce());
     const events = decideReceipt(state, receipt).map((ev) =>
       attributionCodec.encode(ev, this.clock.now(), { causationId: cause.eventId, correlationId: cause.correlationId }),
