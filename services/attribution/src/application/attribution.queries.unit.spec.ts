@@ -25,7 +25,7 @@ async function queries(): Promise<AttributionQueries> {
   await store.commit(versionsProjection.name, [1, 3].map((v) => ({ collection: 'attribution_versions', id: `net@${v}`, doc: { datanetId: 'net', version: v, contributions: 2, totalBytes: '10' } })), checkpoint);
   await store.commit(receiptsProjection.name, [{ collection: 'attribution_indexes', id: 'net@3', doc: { datanetId: 'net', version: 3, indexHash: 'ab', tokens: '9', shards: 1, tokenizer: 't', documents: 2 } }], checkpoint);
   const content = { readMany: () => Promise.reject(new Error('no content here')) };
-  return new AttributionQueries(store, new LocalIndexes(brokenFiles, store, content), { readCaughtUp: (_service, read) => read() });
+  return new AttributionQueries(store, new LocalIndexes(brokenFiles, store, content, { readStream: async () => [] }), { readCaughtUp: (_service, read) => read() });
 }
 
 const rejectsWith = (p: Promise<unknown>, code: AttributionErrorCode, field: RegExp) =>

@@ -48,7 +48,7 @@ describe('attribution reactors on the embedded log', () => {
     const files = new IndexDirectoryStore(join(dir, 'indexes'));
     const clock = { now: () => 1000 };
     const builder = new IndexBuilderReactor(log, files, new StoredContributionContent(content), clock, logger);
-    const writer = new ReceiptWriterReactor(log, builder, new IndexCatalog(log, new LocalIndexes(files, store, new StoredContributionContent(content))), clock, logger);
+    const writer = new ReceiptWriterReactor(log, builder, new IndexCatalog(log, new LocalIndexes(files, store, new StoredContributionContent(content), log)), clock, logger);
     builder.onApplicationBootstrap();
     writer.onApplicationBootstrap();
     return { builder, writer, files, stop: async () => (await writer.onApplicationShutdown(), await builder.onApplicationShutdown()) };
@@ -126,7 +126,7 @@ describe('attribution reactors on the embedded log', () => {
   it('a replica that did not build an index builds its own copy from the manifest, with the hash in the log', async () => {
     // Replica A (the first test) built both versions; replica B has a folder of its own, empty.
     const filesB = new IndexDirectoryStore(join(dir, 'indexes-b'));
-    const catalogB = new IndexCatalog(log, new LocalIndexes(filesB, store, new StoredContributionContent(content)));
+    const catalogB = new IndexCatalog(log, new LocalIndexes(filesB, store, new StoredContributionContent(content), log));
     const refs = [{ datanetId: 'net', version: 1 }, { datanetId: 'net', version: 2 }];
     assert.ok(refs.every((r) => !filesB.has(r)));
     const opened = await catalogB.openBuilt(refs);
@@ -139,12 +139,19 @@ describe('attribution reactors on the embedded log', () => {
     assert.equal((await verifyReceipt(log, auditor, 'i1', new StoredContributionContent(content))).status, 'match');
     assert.ok(auditor.has({ datanetId: 'net', version: 2 }) && !auditor.has({ datanetId: 'net', version: 1 }));
 
-    // Without the manifest in the read model there is nothing to build from: a clear error.
+    // The read model without the version (not applied yet, being rebuilt, or set aside by it
+    // alone): the copy is built from the Datanet's stream in the log, with the same hash.
     const bare = new MemoryDocumentStore();
     await bare.prepare(versionsProjection.name, versionsProjection.collections);
-    const catalogC = new IndexCatalog(log, new LocalIndexes(new IndexDirectoryStore(join(dir, 'indexes-c')), bare, new StoredContributionContent(content)));
-    // The read model has yet to apply a version the log announces: tried again later, never poison.
-    await assert.rejects(catalogC.openBuilt(refs), (e: Error) => isTransient(e) && /net@1 are not on this machine, and its manifest is not in the versions read model yet/.test(e.message));
+    const filesC = new IndexDirectoryStore(join(dir, 'indexes-c'));
+    const catalogC = new IndexCatalog(log, new LocalIndexes(filesC, bare, new StoredContributionContent(content), log));
+    assert.deepEqual((await catalogC.openBuilt(refs)).map((o) => o.indexHash), logged.map((s) => (s.built ? s.indexHash : 'not built')));
+    assert.ok(refs.every((r) => filesC.has(r)));
+    assert.equal((await verifyReceipt(log, filesC, 'i1')).status, 'match');
+    // An index announced for a version this process cannot find anywhere yet: tried again later,
+    // never poison.
+    await log.append(indexStream('ghost', 1), [event('opal.attribution.v1.AttributionIndexBuilt', { datanetId: 'ghost', version: 1, indexHash: '0xab', tokens: 1n, shards: 1, tokenizer: 'w', documents: 1 })], { expectedVersion: 'no_stream', producer: 'attribution' });
+    await assert.rejects(catalogC.openBuilt([{ datanetId: 'ghost', version: 1 }]), (e: Error) => isTransient(e) && /ghost@1 are not on this machine, and its manifest is neither in the versions read model nor in its Datanet's stream yet/.test(e.message));
   });
 
   it('on a log of partitions, a receipt waits until the builder has passed the ends of the partitions holding versions, not only the inference; not when its versions are indexed already', async () => {
@@ -165,7 +172,7 @@ describe('attribution reactors on the embedded log', () => {
     const builder = new IndexBuilderReactor(partitioned, files, contentPort, { now: () => 1000 }, logger);
     const builderAt: Record<string, number> = { 'p.inference/1': 42, 'p.ingest/0': 0, 'p.ingest/1': 3 };
     (builder as any).subscription = { cursor: () => builderAt, sharedCursor: async () => builderAt };
-    const writer = new ReceiptWriterReactor(partitioned, builder, new IndexCatalog(partitioned, new LocalIndexes(files, store, contentPort)), { now: () => 1000 }, logger);
+    const writer = new ReceiptWriterReactor(partitioned, builder, new IndexCatalog(partitioned, new LocalIndexes(files, store, contentPort, partitioned)), { now: () => 1000 }, logger);
     const [completed] = await log.append('inference-i9', [inference('i9', texts[0]!, ['late@1'])], { expectedVersion: 'no_stream', producer: 'inference' });
     let written = false;
     const handled = writer.handle([{ ...completed!, position: { partition: 'p.inference/1', offset: 41 } }]).then(() => (written = true));
@@ -230,7 +237,7 @@ describe('attribution reactors on the embedded log', () => {
     const files = new IndexDirectoryStore(join(dir, 'indexes-quiet'));
     const contentPort = new StoredContributionContent(content);
     const builder = new IndexBuilderReactor(quiet, files, contentPort, { now: () => 1 }, logger, host);
-    const writer = new ReceiptWriterReactor(quiet, builder, new IndexCatalog(quiet, new LocalIndexes(files, store, contentPort)), { now: () => 1 }, logger, host);
+    const writer = new ReceiptWriterReactor(quiet, builder, new IndexCatalog(quiet, new LocalIndexes(files, store, contentPort, quiet)), { now: () => 1 }, logger, host);
     builder.onApplicationBootstrap();
     writer.onApplicationBootstrap();
     assert.deepEqual(given.map((o) => [o.name, typeof o.onFailed, typeof o.onDeadLettered]), [['attribution.index-builder', 'function', 'function'], ['attribution.receipt-writer', 'function', 'function']]);

@@ -1,5 +1,6 @@
 import type { EventLog, StoredEvent } from '@opal/event-log';
-import { manifestOf, type DatanetVersionPublished, type ManifestEntry } from '../domain/upstream.events.js';
+import type { DatanetVersionRef } from '../domain/datanet-version.js';
+import { datanetStreamOf, manifestOf, type DatanetVersionPublished, type ManifestEntry } from '../domain/upstream.events.js';
 import { versionPublishedCodec } from './attribution.codecs.js';
 
 // Events read from a Datanet's stream per page, looking for its earlier versions.
@@ -22,4 +23,23 @@ export async function manifestFromLog(log: Pick<EventLog, 'readStream'>, v: Data
     seq = page[page.length - 1]!.streamSeq + 1;
   }
   return manifestOf(previous, v);
+}
+
+/**
+ * Version `ref`'s whole manifest and size, read from its Datanet's stream: undefined when the log
+ * (as this process reads it now) holds no such version.
+ */
+export async function versionFromLog(log: Pick<EventLog, 'readStream'>, ref: DatanetVersionRef): Promise<{ entries: ManifestEntry[]; totalBytes: bigint } | undefined> {
+  let manifest: ManifestEntry[] = [];
+  for (let seq = 1; ; ) {
+    const page = await log.readStream(datanetStreamOf(ref.datanetId), seq, PAGE);
+    if (page.length === 0) return undefined;
+    for (const stored of page) {
+      const e = versionPublishedCodec.decode(stored);
+      if (!e || e.data.version > ref.version) continue;
+      manifest = manifestOf(manifest, e.data);
+      if (e.data.version === ref.version) return { entries: manifest, totalBytes: e.data.totalBytes };
+    }
+    seq = page[page.length - 1]!.streamSeq + 1;
+  }
 }

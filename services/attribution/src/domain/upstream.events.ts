@@ -14,6 +14,9 @@ export type DatanetVersionPublished = DomainEvent<
   { datanetId: string; version: number; carried: number; entries: ManifestEntry[]; merkleRoot: string; totalBytes: bigint }
 >;
 
+/** ingest's stream of a Datanet, which holds its DatanetVersionPublished events in version order. */
+export const datanetStreamOf = (datanetId: string) => `datanet-${datanetId}`;
+
 /**
  * The manifest of version `v`, given the manifest of the version before it (empty for the first).
  * Refuses a version that carries more entries than its predecessor has.
