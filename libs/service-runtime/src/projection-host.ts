@@ -82,18 +82,23 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /** Waits until the read models (of `service`, or all) have applied everything in the log when called. */
+  /** Whether this process runs any read model of `service`. */
+  hosts(service: string): boolean {
+    return this.runners.some((r) => r.service === service);
+  }
+
   async caughtUp(service?: string): Promise<void> {
     await Promise.all(this.runners.filter((r) => !service || r.service === service).map((r) => r.runner.caughtUp()));
   }
 
   /**
    * What a query waits on before it answers that something does not exist: `service`'s read models
-   * caught up with the log as it is now, so what a client wrote a moment ago is found whichever mode
-   * runs (embedded or scaled out) and whichever process applies it. At most `withinMs`: a read model
-   * that stalls (its store away, a batch retried) makes the query answer from what it has. True
-   * when they caught up.
+   * (every one this process runs when undefined) caught up with the log as it is now, so what a
+   * client wrote a moment ago is found whichever mode runs (embedded or scaled out) and whichever
+   * process applies it. At most `withinMs`: a read model that stalls (its store away, a batch
+   * retried) makes the query answer from what it has. True when they caught up.
    */
-  async caughtUpWithin(service: string, withinMs = CATCH_UP_WAIT_MS): Promise<boolean> {
+  async caughtUpWithin(service: string | undefined, withinMs = CATCH_UP_WAIT_MS): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, withinMs, false)));
     // A log whose servers do not answer now is no use waiting on: its client would retry past the bound.

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
+import { TransientError } from '@opal/event-log';
 import { ProjectionHost } from '@opal/service-runtime';
 import { InferenceServiceError } from '../domain/inference.errors.js';
 import type { ApiKeyDoc, TenantDoc } from '../projections/tenants.projection.js';
@@ -22,11 +23,22 @@ export class TenantLedger {
     return (doc as ApiKeyDoc).tenantId;
   }
 
+  /**
+   * The tenant as the read models show it; `fresh`: once they have applied the log as it is now (a
+   * deposit made a moment ago shows in its balance), waiting at most CATCH_UP_WAIT_MS for that. Read
+   * models not seen caught up cannot say that a tenant does not exist: UNAVAILABLE, not NOT_FOUND.
+   */
   async tenant(tenantId: string, fresh = false): Promise<TenantDoc> {
-    if (fresh) await this.projections.caughtUpWithin('inference');
-    let doc = await this.store.get('inference_tenants', tenantId);
-    if (!doc && !fresh) return this.tenant(tenantId, true);
+    const read = async () => ((await this.store.get('inference_tenants', tenantId)) as TenantDoc | undefined) ?? undefined;
+    let doc: TenantDoc | undefined;
+    if (fresh) {
+      const caughtUp = await this.projections.caughtUpWithin('inference');
+      doc = await read();
+      if (!doc && !caughtUp) throw new TransientError(`inference's read models were not seen caught up with the log, so whether tenant ${tenantId} exists cannot be told now; try again`);
+    } else {
+      doc = await this.projections.readCaughtUp('inference', read);
+    }
     if (!doc) throw new InferenceServiceError('TENANT_NOT_FOUND', `tenant_id: no tenant ${tenantId}`);
-    return doc as TenantDoc;
+    return doc;
   }
 }
