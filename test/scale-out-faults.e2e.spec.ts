@@ -4,15 +4,21 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
+import { MongoClient } from 'mongodb';
 import { deleteTopics, freePort, infraScript, dropDb } from '@opal/test-infra';
 import { call, clientStream, grpcClient, signContributionFast, wallet } from '@opal/testkit';
 import { status } from '@grpc/grpc-js';
 import { EventLogError } from '@opal/event-log';
 import { infrastructureStatus } from '@opal/service-runtime';
-import { appendAll, comparable, ingestAppends, mongoDigests } from './scale-out/ingest-fixture.js';
+import { appendAll, comparable, ingestAppends, mongoDigests, type Append } from './scale-out/ingest-fixture.js';
 import { waitDrained } from './scale-out/serve-process.js';
-import { sample, scrape } from './scale-out/metrics-scrape.js';
-import { faultHarness, BIG, SMALL, brokers, groupsOf, infra, scenario, skip, untilContributions, platformLog } from './scale-out/fault-kit.js';
+import { appliedBy, sample, scrape, untilApplied } from './scale-out/metrics-scrape.js';
+import { contributions, faultHarness, BIG, SMALL, brokers, groupsOf, infra, scenario, skip, untilContributions, platformLog } from './scale-out/fault-kit.js';
+
+const PROJECTIONS = ['ingest.catalog', 'ingest.contributions'] as const;
+const eventsIn = (appends: readonly Append[]) => appends.reduce((n, a) => n + a.events.length, 0);
+const submittedIn = (appends: readonly Append[]) => appends.reduce((n, a) => n + a.events.filter((e) => e.type.endsWith('.ContributionSubmitted')).length, 0);
+const settle = () => new Promise((r) => setTimeout(r, 500));
 
 const localOnly = !infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined;
 
@@ -58,35 +64,49 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
   }
 
   /**
-   * Once every group has consumed everything, the MongoDB read models equal the clean pass. If not,
-   * the failure shows what the services logged.
+   * Once every group has consumed everything, the MongoDB read models equal the clean pass, and no
+   * event was set aside on the way (an event applied and then dead-lettered in a fault would leave
+   * the digest equal). If not, the failure shows what the services logged.
    */
   async function sameAsCleanPass(kafka: string, s: { prefix: string; url: string }, reference: ReturnType<typeof expected>) {
     await explained(async () => {
       await waitDrained(kafka, s.prefix, groupsOf(s.prefix));
       assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+      const admin = new Kafka({ brokers: [kafka], logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      try {
+        const dead = (await admin.fetchTopicOffsets(`${s.prefix}dead-letter`)).reduce((n, p) => n + Number(p.high), 0);
+        assert.equal(dead, 0, 'no event went to the dead-letter topic');
+      } finally {
+        await admin.disconnect();
+      }
     });
   }
 
   it(`SIGKILL of the consuming service three times during ${BIG} events, restarted each time`, async () => {
     const { s, appends, reference, log } = await prepare('kill', BIG);
-    let consumer = serve(s.env);
-    await consumer.start();
-    // Each kill lands mid-stream by construction: the stream is appended in four parts, and the
-    // consumer is killed once it has applied part of what is there, before the next part goes out.
-    const contributionsTotal = Math.ceil((BIG - 40) / 2);
-    const eventsBefore = (i: number) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0);
+    // Each kill lands while the consumer is applying a backlog: a part of the stream is appended
+    // while no consumer runs, one is started, and it is killed once it has applied half of that
+    // part. After each kill, what MongoDB holds shows there was work left.
     let appended = 0;
-    for (const [share, applied] of [[0.2, 0.1], [0.45, 0.3], [0.7, 0.55]] as const) {
+    for (const [k, share] of [0.2, 0.45, 0.7].entries()) {
       let upTo = appended;
-      while (upTo < appends.length && eventsBefore(upTo) < BIG * share) upTo += 100;
-      await appendAll(log, appends.slice(appended, upTo), { pauseEvery: 1000, pauseMs: 100 });
+      while (upTo < appends.length && eventsIn(appends.slice(0, upTo)) < BIG * share) upTo += 1;
+      const part = appends.slice(appended, upTo);
+      await appendAll(log, part);
       appended = upTo;
-      await untilContributions(s.url, Math.floor(contributionsTotal * applied));
-      await consumer.kill('SIGKILL');
-      consumer = serve(s.env);
+      const consumer = serve({ ...s.env, OPAL_METRICS_PORT: '0' });
       await consumer.start();
+      await explained(() => untilApplied(consumer.metricsPort, 'ingest.contributions', Math.floor(eventsIn(part) / 2)));
+      await consumer.crash();
+      await settle(); // writes the server had received before the kill
+      const applied = await contributions(s.url);
+      const submitted = submittedIn(appends.slice(0, appended));
+      assert.ok(applied < submitted, `kill ${k + 1} landed mid-stream: ${applied} of the ${submitted} contributions appended so far applied`);
     }
+    // The rest is appended while the last consumer runs.
+    const consumer = serve(s.env);
+    await consumer.start();
     await appendAll(log, appends.slice(appended), { pauseEvery: 1000, pauseMs: 100 });
     await log.close();
     await sameAsCleanPass(brokers, s, reference);
@@ -95,15 +115,32 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
 
   it('two instances share the work; one is killed mid-stream and the other takes over its partitions', async () => {
     const { s, appends, reference, log } = await prepare('rebalance', SMALL);
-    const a = serve(s.env);
-    const b = serve(s.env);
+    const a = serve({ ...s.env, OPAL_METRICS_PORT: '0' });
+    const b = serve({ ...s.env, OPAL_METRICS_PORT: '0' });
     await Promise.all([a.start(), b.start()]);
-    const appending = appendAll(log, appends, { pauseEvery: 1000, pauseMs: 100 });
-    await untilContributions(s.url, Math.floor(SMALL / 2 / 3));
-    await a.kill('SIGKILL');
-    await appending;
+    // Appended a few Datanets at a time until both instances have applied events to both read
+    // models: each holds partitions of both groups (a late joiner would otherwise hold none).
+    const both = async () => (await Promise.all([a, b].flatMap((p) => PROJECTIONS.map((pr) => appliedBy(p.metricsPort, pr))))).every((n) => n > 0);
+    let appended = 0;
+    const half = Math.floor(appends.length / 2);
+    while (!(await both())) {
+      assert.ok(appended < half, 'both instances consume before half the stream is appended');
+      await appendAll(log, appends.slice(appended, appended + 5));
+      appended += 5;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await appendAll(log, appends.slice(appended, half), { pauseEvery: 1000, pauseMs: 100 });
+    const byA = await Promise.all(PROJECTIONS.map((pr) => appliedBy(a.metricsPort, pr)));
+    await a.crash();
+    // Half the stream, on every partition, goes out after the kill: only b is left to apply it.
+    await appendAll(log, appends.slice(half), { pauseEvery: 1000, pauseMs: 100 });
     await log.close();
     await sameAsCleanPass(brokers, s, reference);
+    for (const [i, projection] of PROJECTIONS.entries()) {
+      const byB = await appliedBy(b.metricsPort, projection);
+      // Between them every event; b alone fewer than all, so what a applied and committed stood.
+      assert.ok(byA[i]! > 0 && byB < SMALL && byA[i]! + byB >= SMALL, `${projection}: a applied ${byA[i]} before the kill, b ${byB} in all, of ${SMALL}`);
+    }
     await b.kill('SIGTERM');
   });
 
@@ -131,18 +168,25 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     });
     await consumer.disconnect();
     await producer.disconnect();
-    const service = serve(s.env);
+    const service = serve({ ...s.env, OPAL_METRICS_PORT: '0' });
     await service.start();
     await waitDrained(brokers, s.prefix, groupsOf(s.prefix));
+    for (const projection of PROJECTIONS) assert.equal(await appliedBy(service.metricsPort, projection), SMALL, `${projection}: the copies are not applied`);
     await service.kill('SIGTERM');
-    // Rewind both consumer groups to offset zero: every event is delivered a second time.
-    const admin = kafka.admin();
-    await admin.connect();
-    for (const groupId of groupsOf(s.prefix)) await admin.resetOffsets({ groupId, topic, earliest: true });
-    await admin.disconnect();
-    const again = serve(s.env);
+    // Every event delivered a second time: the read models' own checkpoints (which a restart resumes
+    // from, whatever the consumer groups say) moved back to offset zero, their documents kept.
+    const client = await new MongoClient(s.url).connect();
+    try {
+      const rewound = await client.db().collection('_checkpoints').updateMany({}, { $set: { at: {}, rev: 'rewound' }, $unset: { cursor: '' } });
+      assert.equal(rewound.modifiedCount, PROJECTIONS.length);
+    } finally {
+      await client.close();
+    }
+    const again = serve({ ...s.env, OPAL_METRICS_PORT: '0' });
     await again.start();
+    for (const projection of PROJECTIONS) await explained(() => untilApplied(again.metricsPort, projection, SMALL, 120_000));
     await sameAsCleanPass(brokers, s, reference);
+    for (const projection of PROJECTIONS) assert.equal(await appliedBy(again.metricsPort, projection), SMALL, `${projection}: each event delivered once more, the copies again not`);
     await again.kill('SIGTERM');
   });
 

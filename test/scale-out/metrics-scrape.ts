@@ -19,3 +19,16 @@ export function sample(text: string, name: string, labels: Record<string, string
   }
   return undefined;
 }
+
+/** Events this process has applied to the read model `projection` (opal_projection_events_applied_total). */
+export async function appliedBy(port: number, projection: string): Promise<number> {
+  return sample(await scrape(port), 'opal_projection_events_applied_total', { projection }) ?? 0;
+}
+
+/** Resolves once the process has applied at least `atLeast` events to `projection`, asked every 25 ms. */
+export async function untilApplied(port: number, projection: string, atLeast: number, timeoutMs = 180_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; (await appliedBy(port, projection)) < atLeast; ) {
+    if (Date.now() > deadline) throw new Error(`${projection}: fewer than ${atLeast} events applied after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

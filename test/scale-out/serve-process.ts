@@ -9,6 +9,22 @@ export class ServeProcess extends OpalProcess {
     // OPAL_FAULT_LOG: a file that collects the services' logs (what a stalled run was doing).
     const logFile = process.env.OPAL_FAULT_LOG;
     super(join(tmpdir(), `opal-serve-${process.pid}`), { command: ['serve', service], env: { ...env, OPAL_INGEST_WORKERS: '0' }, ...(logFile ? { logFile } : {}) });
+    this.service = service;
+  }
+
+  private readonly service: string;
+
+  /**
+   * A crash: SIGKILL of a process that must still be running. One that already exited by itself
+   * (a projection that stopped for good) is a failure of the test, not a crash to go on from.
+   */
+  async crash(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) {
+      throw new Error(`opal serve ${this.service}: not running when it was to be killed (exit code ${c?.exitCode}, signal ${c?.signalCode})\n${this.output()}`);
+    }
+    await this.kill('SIGKILL');
+    if (c.signalCode !== 'SIGKILL') throw new Error(`opal serve ${this.service}: ended with code ${c.exitCode}, signal ${c.signalCode}, not by the SIGKILL`);
   }
 }
 

@@ -81,12 +81,12 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
     await Promise.all(this.runners.map((r) => r.runner.start()));
   }
 
-  /** Waits until the read models (of `service`, or all) have applied everything in the log when called. */
   /** Whether this process runs any read model of `service`. */
   hosts(service: string): boolean {
     return this.runners.some((r) => r.service === service);
   }
 
+  /** Waits until the read models (of `service`, or all) have applied everything in the log when called. */
   async caughtUp(service?: string): Promise<void> {
     await Promise.all(this.runners.filter((r) => !service || r.service === service).map((r) => r.runner.caughtUp()));
   }
