@@ -10,14 +10,12 @@ import { call, clientStream, grpcClient, signContributionFast, wallet } from '@o
 import { status } from '@grpc/grpc-js';
 import { EventLogError } from '@opal/event-log';
 import { infrastructureStatus } from '@opal/service-runtime';
-import { appendAll, comparable, ingestAppends, mongoDigests, type Append } from './scale-out/ingest-fixture.js';
+import { appendAll, comparable, ingestAppends, mongoDigests } from './scale-out/ingest-fixture.js';
 import { waitDrained } from './scale-out/serve-process.js';
 import { appliedBy, sample, scrape, untilApplied } from './scale-out/metrics-scrape.js';
-import { contributions, faultHarness, BIG, SMALL, brokers, groupsOf, infra, scenario, skip, untilContributions, platformLog } from './scale-out/fault-kit.js';
+import { checkpointed, recordsIn, faultHarness, BIG, SMALL, brokers, groupsOf, infra, scenario, skip, untilContributions, platformLog } from './scale-out/fault-kit.js';
 
 const PROJECTIONS = ['ingest.catalog', 'ingest.contributions'] as const;
-const eventsIn = (appends: readonly Append[]) => appends.reduce((n, a) => n + a.events.length, 0);
-const submittedIn = (appends: readonly Append[]) => appends.reduce((n, a) => n + a.events.filter((e) => e.type.endsWith('.ContributionSubmitted')).length, 0);
 const settle = () => new Promise((r) => setTimeout(r, 500));
 
 const localOnly = !infra.skipped && infra.mode !== 'local' ? `needs the local servers (mode ${infra.mode})` : undefined;
@@ -85,25 +83,35 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
 
   it(`SIGKILL of the consuming service three times during ${BIG} events, restarted each time`, async () => {
     const { s, appends, reference, log } = await prepare('kill', BIG);
-    // Each kill lands while the consumer is applying a backlog: a part of the stream is appended
-    // while no consumer runs, one is started, and it is killed once it has applied half of that
-    // part. After each kill, what MongoDB holds shows there was work left.
+    // Each kill lands while the consumer is applying records it has not checkpointed: once a newly
+    // started consumer has applied events (a trickle of appends until it has joined its groups), a
+    // burst goes out, and the consumer is killed while the burst's second half is being appended.
+    // After the kill, its stored checkpoint is behind the records appended before it.
     let appended = 0;
-    for (const [k, share] of [0.2, 0.45, 0.7].entries()) {
-      let upTo = appended;
-      while (upTo < appends.length && eventsIn(appends.slice(0, upTo)) < BIG * share) upTo += 1;
-      const part = appends.slice(appended, upTo);
-      await appendAll(log, part);
-      appended = upTo;
+    const next = (n: number) => {
+      const part = appends.slice(appended, appended + n);
+      appended += part.length;
+      return part;
+    };
+    for (let k = 1; k <= 3; k++) {
       const consumer = serve({ ...s.env, OPAL_METRICS_PORT: '0' });
       await consumer.start();
-      await explained(() => untilApplied(consumer.metricsPort, 'ingest.contributions', Math.floor(eventsIn(part) / 2)));
+      const applied = () => appliedBy(consumer.metricsPort, 'ingest.contributions');
+      for (const deadline = Date.now() + 60_000; (await applied()) === 0; ) {
+        assert.ok(Date.now() < deadline, `consumer ${k} applies events within 60 s`);
+        await appendAll(log, next(2));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await appendAll(log, next(200)); // about 2,000 events
+      const rest = appendAll(log, next(200), { pauseEvery: 500, pauseMs: 50 });
+      const records = await recordsIn(brokers, `${s.prefix}ingest`);
       await consumer.crash();
+      await rest;
       await settle(); // writes the server had received before the kill
-      const applied = await contributions(s.url);
-      const submitted = submittedIn(appends.slice(0, appended));
-      assert.ok(applied < submitted, `kill ${k + 1} landed mid-stream: ${applied} of the ${submitted} contributions appended so far applied`);
+      const stored = await checkpointed(s.url, 'ingest.contributions');
+      assert.ok(stored < records, `kill ${k} landed mid-stream: the checkpoint at ${stored} of the ${records} records appended before it`);
     }
+    assert.ok(appended < appends.length / 2, `three kills within the first half of the stream (${appended} of ${appends.length} appends)`);
     // The rest is appended while the last consumer runs.
     const consumer = serve(s.env);
     await consumer.start();
@@ -123,10 +131,11 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     const both = async () => (await Promise.all([a, b].flatMap((p) => PROJECTIONS.map((pr) => appliedBy(p.metricsPort, pr))))).every((n) => n > 0);
     let appended = 0;
     const half = Math.floor(appends.length / 2);
-    while (!(await both())) {
-      assert.ok(appended < half, 'both instances consume before half the stream is appended');
-      await appendAll(log, appends.slice(appended, appended + 5));
-      appended += 5;
+    for (const deadline = Date.now() + 60_000; !(await both()); ) {
+      const applied = await Promise.all([a, b].flatMap((p) => PROJECTIONS.map(async (pr) => `${p === a ? 'a' : 'b'} ${pr}: ${await appliedBy(p.metricsPort, pr)}`)));
+      assert.ok(Date.now() < deadline, `both instances consume within 60 s (${applied.join(', ')}; ${appended} appends out)`);
+      if (appended < half) await appendAll(log, appends.slice(appended, appended + 5));
+      appended = Math.min(half, appended + 5);
       await new Promise((r) => setTimeout(r, 100));
     }
     await appendAll(log, appends.slice(appended, half), { pauseEvery: 1000, pauseMs: 100 });

@@ -1,4 +1,5 @@
 import { MongoClient } from 'mongodb';
+import { Kafka, logLevel } from 'kafkajs';
 import { dropDb, ensureInfra } from '@opal/test-infra';
 import { withOutputOnFailure } from '@opal/testkit';
 import { KafkaEventLog } from '@opal/event-log-kafka';
@@ -40,11 +41,33 @@ export async function contributions(url: string): Promise<number> {
   }
 }
 
-export async function untilContributions(url: string, atLeast: number, timeoutMs = 180_000): Promise<void> {
+/** Records below a read model's stored checkpoint, all partitions together (what a restart resumes after). */
+export async function checkpointed(url: string, projection: string): Promise<number> {
+  const client = await new MongoClient(url).connect();
+  try {
+    const c = await client.db().collection<{ _id: string; at?: Record<string, number> }>('_checkpoints').findOne({ _id: projection });
+    return Object.values(c?.at ?? {}).reduce((n, o) => n + o, 0);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Records in a topic, all partitions together. */
+export async function recordsIn(kafkaBrokers: string, topic: string): Promise<number> {
+  const admin = new Kafka({ brokers: [kafkaBrokers], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function untilContributions(url: string, atLeast: number, timeoutMs = 180_000, everyMs = 250): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await contributions(url)) < atLeast) {
     if (Date.now() > deadline) throw new Error(`fewer than ${atLeast} contributions in ${url} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
