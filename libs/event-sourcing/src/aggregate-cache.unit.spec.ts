@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EmbeddedEventLog, EventLogError, type EventLog } from '@opal/event-log';
-import { AggregateCache, CONFLICT_ATTEMPTS, type AggregateDefinition } from './aggregate-cache.js';
+import { AggregateCache, CONFLICT_ATTEMPTS, CONFLICT_RETRY_MS, type AggregateDefinition } from './aggregate-cache.js';
 import { contentionAfterRace } from './shared-decisions.js';
 import { add, assertEachDecidedOnTheOneBefore, codec, counter, embeddedLog, interfere, seeing, type Counted } from './testing/counter-aggregate.js';
 
@@ -47,7 +47,7 @@ describe('AggregateCache shared by two processes', () => {
     }
   });
 
-  it(`gives up after ${CONFLICT_ATTEMPTS} lost races and reports the conflict`, async () => {
+  it(`gives up after ${CONFLICT_ATTEMPTS} lost races and ${CONFLICT_RETRY_MS} ms, and reports the conflict`, async () => {
     const b = new AggregateCache(log, counter, 'b');
     const a = new AggregateCache(log, counter, 'a');
     await a.execute('s2', { now: 1 }, add('first'));
@@ -60,8 +60,11 @@ describe('AggregateCache shared by two processes', () => {
       return add(`b ${decisions}`)(s);
     };
     await b.peek('s2');
+    const started = Date.now();
     await assert.rejects(b.execute('s2', { now: 3 }, racing), (e: unknown) => e instanceof EventLogError && e.code === 'VERSION_CONFLICT');
-    assert.equal(decisions, CONFLICT_ATTEMPTS);
+    // Lost races in a row on a loaded machine can come fast: the bound is in time as well as in count.
+    assert.ok(decisions > CONFLICT_ATTEMPTS, `${decisions} decisions`);
+    assert.ok(Date.now() - started >= CONFLICT_RETRY_MS);
   });
 });
 
