@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
-import { OpalProcess, call, grpcClient, healthStatus, signContributionFast, wallet, withOutputOnFailure } from '@opal/testkit';
+import { OpalProcess, call, grpcClient, healthStatus, servingStatus, signContributionFast, wallet, withOutputOnFailure } from '@opal/testkit';
 import { sample, scrape } from './scale-out/metrics-scrape.js';
 
 const enc = new TextEncoder();
@@ -52,8 +52,8 @@ describe('graceful shutdown', { timeout: 180_000 }, () => {
     await withOutputOnFailure({ node }, async () => {
       const ingest = grpcClient(node.url, 'ingest');
       await call(ingest, 'createDatanet', { datanetId: 'graceful-net', name: 'Graceful', dataKind: 'text', license: 'MIT', owner: wallet(0).address });
-      assert.equal(await healthStatus(node.url), 'SERVING');
-      assert.equal(await healthStatus(node.url, INGEST), 'SERVING');
+      assert.equal(await servingStatus(node.url), 'SERVING');
+      assert.equal(await servingStatus(node.url, INGEST), 'SERVING');
 
       const { stream, answer } = openStream(ingest);
       for (let i = 0; i < 100; i++) stream.write(submission('graceful-net', i));

@@ -16,7 +16,7 @@ import { parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '@opal/service-runtime';
 import { INFERENCE_CONFIG_VARIABLES, loadInferenceConfig } from '@opal/inference';
 import { deleteTopics, ensureInfra, ensureTool, dropDb } from '@opal/test-infra';
-import { OpalProcess, call, freePort, grpcClient, healthStatus, makeTestCertificates, repoRoot, wallet } from '@opal/testkit';
+import { OpalProcess, call, freePort, grpcClient, healthStatus, servingStatus, makeTestCertificates, repoRoot, wallet } from '@opal/testkit';
 import { scrape } from './scale-out/metrics-scrape.js';
 
 const run = promisify(execFile);
@@ -315,13 +315,13 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
     );
     for (const s of started) {
       if (!clientTls) {
-        assert.equal(await healthStatus(s.p.url), 'SERVING', `${s.name}: the probes' health check`);
+        assert.equal(await servingStatus(s.p.url), 'SERVING', `${s.name}: the probes' health check`);
         continue;
       }
       // The probes' HTTP paths; gRPC health over TLS with a client certificate, and nothing without.
+      assert.equal(await servingStatus(s.p.url, '', clientTls), 'SERVING', `${s.name}: health over TLS`);
       assert.equal((await fetch(`http://127.0.0.1:${s.p.metricsPort}/readyz`)).status, 200, `${s.name}: readiness`);
       assert.equal((await fetch(`http://127.0.0.1:${s.p.metricsPort}/livez`)).status, 200, `${s.name}: liveness`);
-      assert.equal(await healthStatus(s.p.url, '', clientTls), 'SERVING', `${s.name}: health over TLS`);
       await assert.rejects(healthStatus(s.p.url), `${s.name}: no plaintext`);
     }
     const inference = started.find((s) => s.name === 'inference')!;

@@ -6,9 +6,11 @@ export type ServingStop = { readonly finished: boolean; readonly cut: number; re
 
 /**
  * The gRPC server's standing, as health checks see it, and its stop. Every listed service (and the
- * server as a whole, service '') is SERVING until `drain`, then NOT_SERVING: readiness probes fail
- * and load balancers that check health send no more calls, while the calls that still come are
- * served. `stop` then takes no new call and lets those running finish, for a bounded time.
+ * server as a whole, service '') is NOT_SERVING while what `holdUntil` was given is pending (the
+ * read models catching up with the log at start: a new version built from offset zero, a new
+ * database), SERVING then until `drain`, and NOT_SERVING after: readiness probes fail and load
+ * balancers that check health send no calls, while the calls that still come are served. `stop`
+ * then takes no new call and lets those running finish, for a bounded time.
  */
 export class GrpcServing {
   private readonly health: HealthImplementation;
@@ -34,6 +36,23 @@ export class GrpcServing {
   /** Whether `drain` was called: health says NOT_SERVING. */
   get draining(): boolean {
     return this.drained;
+  }
+
+  /** Whether health says NOT_SERVING, and why (undefined while SERVING). */
+  get notServing(): string | undefined {
+    if (this.drained) return 'stopping';
+    return this.held > 0 ? 'read models catching up with the log' : undefined;
+  }
+
+  private held = 0;
+
+  /** NOT_SERVING until `pending` settles (resolved or not: a failure is the process's to report). */
+  holdUntil(pending: Promise<unknown>): void {
+    if (this.held++ === 0 && !this.drained) for (const name of this.names) this.health.setStatus(name, 'NOT_SERVING');
+    const release = () => {
+      if (--this.held === 0 && !this.drained) for (const name of this.names) this.health.setStatus(name, 'SERVING');
+    };
+    pending.then(release, release);
   }
 
   /** Every service NOT_SERVING from now on (watchers are told at once). */

@@ -307,11 +307,11 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 /**
  * Serves `GET /metrics` (Prometheus text format) on host:port; 0 picks a free port. With `serving`,
  * also `GET /livez` (200 while the process runs) and `GET /readyz` (200 while its gRPC health says
- * SERVING, 503 once it drains): plain HTTP probes for a gRPC port that speaks TLS, which Kubernetes'
+ * SERVING; 503 while its read models catch up with the log at start, and once it drains): plain HTTP probes for a gRPC port that speaks TLS, which Kubernetes'
  * gRPC probes cannot. Anything else answers 404. Resolves once listening, with the port and a close
  * function.
  */
-export async function serveMetrics(metrics: ProcessMetrics, host: string, port: number, serving?: { readonly draining: boolean }): Promise<{ port: number; close(): Promise<void> }> {
+export async function serveMetrics(metrics: ProcessMetrics, host: string, port: number, serving?: { readonly notServing: string | undefined }): Promise<{ port: number; close(): Promise<void> }> {
   metrics.withNodeMetrics();
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
@@ -320,7 +320,8 @@ export async function serveMetrics(metrics: ProcessMetrics, host: string, port: 
       return;
     }
     if (req.method === 'GET' && serving && path === '/readyz') {
-      if (serving.draining) res.writeHead(503, { 'content-type': 'text/plain' }).end('not serving: stopping\n');
+      const why = serving.notServing;
+      if (why) res.writeHead(503, { 'content-type': 'text/plain' }).end(`not serving: ${why}\n`);
       else res.writeHead(200, { 'content-type': 'text/plain' }).end('serving\n');
       return;
     }

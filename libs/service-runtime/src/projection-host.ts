@@ -17,7 +17,7 @@ const NEVER = new Promise<never>(() => {});
 @Injectable()
 export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly runners: { service: string; runner: ProjectionRunner<DomainEvent> }[] = [];
-  private started = false;
+  private bootstrapped = false;
   private markFailed!: (failure: { projection: string; error: unknown }) => void;
   /**
    * Settles when a read model's subscription (or a reactor's, see subscriptionHooks) has stopped for
@@ -55,7 +55,7 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
     });
     this.metrics.watchProjection({ name, lag: () => runner.lag(), get running() { return running; } });
     this.runners.push({ service, runner });
-    if (this.started) void runner.start();
+    if (this.bootstrapped) void runner.start();
   }
 
   /**
@@ -77,9 +77,17 @@ export class ProjectionHost implements OnApplicationBootstrap, OnApplicationShut
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.started = true;
-    await Promise.all(this.runners.map((r) => r.runner.start()));
+    this.bootstrapped = true;
+    try {
+      await Promise.all(this.runners.map((r) => r.runner.start()));
+    } finally {
+      this.startedNow();
+    }
   }
+
+  private startedNow!: () => void;
+  /** Resolves once the read models' subscriptions have started (the application's bootstrap). */
+  readonly started = new Promise<void>((resolve) => (this.startedNow = resolve));
 
   /** Whether this process runs any read model of `service`. */
   hosts(service: string): boolean {

@@ -47,3 +47,16 @@ export async function healthStatus(url: string, service = '', tls?: PeerTls): Pr
     client.close();
   }
 }
+
+/**
+ * The health status once it is SERVING: a process is NOT_SERVING from its start until its read
+ * models have applied the log, a moment for a short one. Any other answer after `timeoutMs` is
+ * returned as it is, for the caller's assertion to show.
+ */
+export async function servingStatus(url: string, service = '', tls?: PeerTls, timeoutMs = 30_000): Promise<string> {
+  for (const deadline = Date.now() + timeoutMs; ; ) {
+    const got = await healthStatus(url, service, tls);
+    if (got === 'SERVING' || Date.now() > deadline) return got;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
