@@ -13,7 +13,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Metadata, status } from '@grpc/grpc-js';
 import { parseAllDocuments } from 'yaml';
-import { CONFIG_VARIABLES, loadConfig } from '@opal/service-runtime';
+import { CONFIG_VARIABLES, LIVENESS_HEALTH_NAME, loadConfig } from '@opal/service-runtime';
 import { INFERENCE_CONFIG_VARIABLES, loadInferenceConfig } from '@opal/inference';
 import { deleteTopics, ensureInfra, ensureTool, dropDb } from '@opal/test-infra';
 import { OpalProcess, call, freePort, grpcClient, healthStatus, servingStatus, makeTestCertificates, repoRoot, wallet } from '@opal/testkit';
@@ -104,7 +104,7 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
       assert.equal(d.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'grpc-tls').secret.secretName, 'opal-grpc-tls');
       assert.deepEqual(
         ['startupProbe', 'readinessProbe', 'livenessProbe'].map((p) => [c[p].grpc, c[p].httpGet?.port, c[p].httpGet?.path]),
-        [[undefined, 'metrics', '/readyz'], [undefined, 'metrics', '/readyz'], [undefined, 'metrics', '/livez']],
+        [[undefined, 'metrics', '/livez'], [undefined, 'metrics', '/readyz'], [undefined, 'metrics', '/livez']],
         c.name,
       );
     }
@@ -220,6 +220,8 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
       assert.equal(portOf(c, 'metrics'), config.metricsPort);
       assert.equal(portOf(c, 'http'), c.name === 'inference' ? loadInferenceConfig(env).httpPort : undefined);
       for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) assert.equal(c[probe].grpc.port, config.grpcPort, `${c.name} ${probe}`);
+      // Ready once the read models have applied the log; live (and started) whatever they are at.
+      assert.deepEqual(['startupProbe', 'readinessProbe', 'livenessProbe'].map((p) => c[p].grpc.service), [LIVENESS_HEALTH_NAME, '', LIVENESS_HEALTH_NAME], c.name);
       // After SIGTERM the pod drains (endpoints drop it, readiness fails, it still serves) and lets
       // running calls finish; Kubernetes must not kill it before both and the close are done.
       assert.ok(config.shutdownDrainMs >= c.readinessProbe.periodSeconds * 1000, `${c.name}: the drain outlasts a readiness period`);
@@ -315,7 +317,8 @@ describe('the Helm chart', { skip: tool.skipped ? tool.reason : false, timeout: 
     );
     for (const s of started) {
       if (!clientTls) {
-        assert.equal(await servingStatus(s.p.url), 'SERVING', `${s.name}: the probes' health check`);
+        assert.equal(await healthStatus(s.p.url, LIVENESS_HEALTH_NAME), 'SERVING', `${s.name}: the startup and liveness probes' health check`);
+        assert.equal(await servingStatus(s.p.url), 'SERVING', `${s.name}: the readiness probe's health check`);
         continue;
       }
       // The probes' HTTP paths; gRPC health over TLS with a client certificate, and nothing without.

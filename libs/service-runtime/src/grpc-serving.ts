@@ -10,8 +10,15 @@ export type ServingStop = { readonly finished: boolean; readonly cut: number; re
  * read models catching up with the log at start: a new version built from offset zero, a new
  * database), SERVING then until `drain`, and NOT_SERVING after: readiness probes fail and load
  * balancers that check health send no calls, while the calls that still come are served. `stop`
- * then takes no new call and lets those running finish, for a bounded time.
+ * then takes no new call and lets those running finish, for a bounded time. LIVENESS_HEALTH_NAME
+ * stays SERVING throughout.
  */
+/**
+ * The health name a liveness (and startup) probe asks for: SERVING while the process runs, whatever
+ * its readiness. Read models catching up for an hour must not get a process restarted.
+ */
+export const LIVENESS_HEALTH_NAME = 'opal.liveness';
+
 export class GrpcServing {
   private readonly health: HealthImplementation;
   private readonly names: readonly string[];
@@ -24,6 +31,7 @@ export class GrpcServing {
     this.names = ['', ...services];
     const map: ServingStatusMap = {};
     for (const name of this.names) map[name] = 'SERVING';
+    map[LIVENESS_HEALTH_NAME] = 'SERVING';
     this.health = new HealthImplementation(map);
   }
 

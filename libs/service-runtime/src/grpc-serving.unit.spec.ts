@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { GrpcServing } from './grpc-serving.js';
+import { GrpcServing, LIVENESS_HEALTH_NAME } from './grpc-serving.js';
 import { ProcessMetrics, serveMetrics } from './metrics.js';
 
 describe('GrpcServing readiness', () => {
@@ -18,6 +18,8 @@ describe('GrpcServing readiness', () => {
       serving.holdUntil(new Promise<void>((r) => (caughtUp = r)));
       serving.holdUntil(new Promise<void>((_, reject) => (other = reject)));
       assert.equal(serving.notServing, 'read models catching up with the log');
+      const health = (serving as any).health;
+      assert.deepEqual([health.statusMap.get(''), health.statusMap.get('opal.ingest.v1.IngestService'), health.statusMap.get(LIVENESS_HEALTH_NAME)], ['NOT_SERVING', 'NOT_SERVING', 'SERVING'], 'ready no longer; live still');
       assert.equal(await readyz(), '503 not serving: read models catching up with the log');
       caughtUp();
       await new Promise((r) => setImmediate(r));
@@ -28,6 +30,7 @@ describe('GrpcServing readiness', () => {
       serving.drain();
       serving.holdUntil(new Promise(() => {}));
       assert.equal(await readyz(), '503 not serving: stopping');
+      assert.equal(health.statusMap.get(LIVENESS_HEALTH_NAME), 'SERVING', 'live while it drains');
     } finally {
       await http.close();
     }
