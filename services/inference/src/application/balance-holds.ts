@@ -10,6 +10,8 @@ import { TenantRepository } from './tenants.handler.js';
 
 /** Tries of a batch that keeps losing the race to other replicas. */
 const CONTENDED_TRIES = 20;
+/** Tries of a command whose append's answer was lost (UNAVAILABLE), the stream read again between them. */
+const LOST_ANSWER_TRIES = 4;
 
 /** What an expired hold's inference recorded when nobody settled it (its replica crashed). */
 export const HOLD_EXPIRED = 'HOLD_EXPIRED';
@@ -134,7 +136,7 @@ export class BalanceHolds {
         return { events: decided.events, result: undefined };
       });
       await durable;
-    });
+    }, () => this.tenants.refresh(stream));
     return refusals;
   }
 
@@ -167,13 +169,26 @@ export class BalanceHolds {
 /**
  * Runs a command on a tenant's stream again while other replicas keep winning the race to it. The
  * aggregate has read what the winner appended by the time the append fails, so the pauses are only
- * short jitter, to let racing replicas fall out of step.
+ * short jitter, to let racing replicas fall out of step. An append whose answer was lost
+ * (UNAVAILABLE) may have landed: `refresh` reads the stream again, and the commands are decided
+ * once more on it, a few times at most. They are idempotent by inference id (a hold already there
+ * is not taken again, a settled one not settled again), so one that landed counts as done: before,
+ * the request was refused while its hold stayed open until it expired, with every command batched
+ * with it.
  */
-async function contended<T>(attempt: () => Promise<T>): Promise<T> {
+async function contended<T>(attempt: () => Promise<T>, refresh: () => Promise<void>): Promise<T> {
+  let lost = 0;
   for (let n = 1; ; n++) {
     try {
       return await attempt();
     } catch (error) {
+      const unavailable = error instanceof EventLogError && error.code === 'UNAVAILABLE';
+      if (unavailable && ++lost < LOST_ANSWER_TRIES) {
+        await new Promise((r) => setTimeout(r, 250 * lost));
+        // Still away: its own error is the answer.
+        await refresh();
+        continue;
+      }
       if (!(error instanceof EventLogError && error.code === 'VERSION_CONFLICT') || n >= CONTENDED_TRIES) throw error;
     }
     await new Promise((r) => setTimeout(r, Math.random() * 2 * n));

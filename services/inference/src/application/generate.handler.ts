@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import { EVENT_LOG, traceContextEnabled, tracer, type EventLog } from '@opal/event-log';
+import { EVENT_LOG, EventLogError, traceContextEnabled, tracer, type EventLog } from '@opal/event-log';
 import { InferenceError, type DoneChunk, type InferenceErrorCode } from '@opal/lora-runtime';
 import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
 import { inferenceStream, type InferenceEvent } from '../domain/inference.events.js';
@@ -57,6 +57,9 @@ const engineCodes: Record<InferenceErrorCode, InferenceServiceErrorCode> = {
  * balance before any work, stream the engine's tokens, then record InferenceCompleted (fee on the
  * actual usage) or InferenceFailed, and settle the hold with that fee.
  */
+/** Appends of an inference's outcome whose answers were lost, before the request fails (see record). */
+const RECORD_ATTEMPTS = 4;
+
 @Injectable()
 export class GenerateHandler {
   constructor(
@@ -178,8 +181,30 @@ export class GenerateHandler {
     }
   }
 
+  /**
+   * Appends the inference's outcome as its stream's first event. An append whose answer was lost
+   * (UNAVAILABLE: a produce timeout, the broker failing over) may have landed: the stream is read
+   * to learn whether it holds this event (by its id), and the append is tried again only if the
+   * stream is empty. Before, the client was answered a failure for an outcome the log held, and
+   * charged for it once the hold expired: an HTTP client retrying the 503 paid twice.
+   */
   private async record(inferenceId: string, event: InferenceEvent): Promise<void> {
-    await this.log.append(inferenceStream(inferenceId), [inferenceCodec.encode(event, this.clock.now())], { expectedVersion: 0, producer: 'inference' });
+    const stream = inferenceStream(inferenceId);
+    const encoded = inferenceCodec.encode(event, this.clock.now(), { eventId: randomUUID().replace(/-/g, '') });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.log.append(stream, [encoded], { expectedVersion: 0, producer: 'inference' });
+        break;
+      } catch (error) {
+        const lost = error instanceof EventLogError && error.code === 'UNAVAILABLE';
+        if (!lost && !(error instanceof EventLogError && error.code === 'VERSION_CONFLICT')) throw error;
+        const [first] = await this.log.readStream(stream, 1, 1).catch(() => [] as const);
+        if (first?.eventId === encoded.eventId) break; // it landed
+        // Another outcome is there (the hold expired and was closed), or the log is still away.
+        if (first || !lost || attempt >= RECORD_ATTEMPTS) throw error;
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
     this.logger.debug({ inferenceId, type: event.type }, 'inference recorded');
   }
 }
