@@ -1,7 +1,7 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
-import { Observable } from 'rxjs';
+import { Observable, ReplaySubject } from 'rxjs';
 import type { Logger } from 'pino';
 import type * as api from '@opal/contracts/opal/inference/v1/inference.api';
 import { ADMIN_AUTH, bearerOf, createRpcExceptionFilter, LOGGER, type AdminAuth } from '@opal/service-runtime';
@@ -87,30 +87,45 @@ export class InferenceController {
 
   /**
    * Refusals (auth, balance, unknown model) fail the call before the stream opens. Once it is open,
-   * a client cancel aborts generation; the stream is still drained so the outcome is recorded.
+   * a client cancel aborts generation. The generation is driven here, whether or not the server
+   * subscribes to the answer: a call cancelled while its hold was being taken is never subscribed
+   * to, and its generation (which records the outcome and settles the hold) never ran, leaving the
+   * hold open until it expired. What was generated before a subscriber came is kept for it.
    */
   @GrpcMethod('InferenceService', 'Generate')
   async generate(r: api.GenerateRequest, metadata: Metadata, call: ServerWritableStream<api.GenerateRequest, api.GenerateResponse>): Promise<Observable<api.GenerateResponse>> {
     const abort = new AbortController();
     const onCancel = () => abort.abort();
     call.on('cancelled', onCancel);
-    const stream = await this.generation.start({
-      apiKey: bearerOf(metadata), model: r.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, topP: r.topP, topK: r.topK,
-      seed: r.seed, stop: r.stop, retrievedContributions: r.retrievedContributions, signal: abort.signal, deadline: deadlineOf(call),
-    });
+    let stream: AsyncIterable<GenerateOutput>;
+    try {
+      stream = await this.generation.start({
+        apiKey: bearerOf(metadata), model: r.model, prompt: r.prompt, maxTokens: r.maxTokens, temperature: r.temperature, topP: r.topP, topK: r.topK,
+        seed: r.seed, stop: r.stop, retrievedContributions: r.retrievedContributions, signal: abort.signal, deadline: deadlineOf(call),
+      });
+    } catch (e) {
+      call.off('cancelled', onCancel);
+      throw e;
+    }
+    if (call.cancelled) abort.abort();
+    const answers = new ReplaySubject<api.GenerateResponse>();
+    void (async () => {
+      try {
+        for await (const o of stream) answers.next(response(o));
+        answers.complete();
+      } catch (e) {
+        if (!abort.signal.aborted) this.logger.warn({ err: e }, 'generate failed');
+        answers.error(streamError(e));
+      } finally {
+        call.off('cancelled', onCancel);
+      }
+    })();
     return new Observable<api.GenerateResponse>((sub) => {
-      void (async () => {
-        try {
-          for await (const o of stream) sub.next(response(o));
-          sub.complete();
-        } catch (e) {
-          this.logger.warn({ err: e }, 'generate failed');
-          sub.error(streamError(e));
-        } finally {
-          call.off('cancelled', onCancel);
-        }
-      })();
-      return () => abort.abort();
+      const s = answers.subscribe(sub);
+      return () => {
+        s.unsubscribe();
+        abort.abort();
+      };
     });
   }
 }
