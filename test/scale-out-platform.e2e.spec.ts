@@ -103,7 +103,7 @@ describe('the platform scaled out: opal up on Kafka and MongoDB', { skip, timeou
           .sort();
       assert.deepEqual(await followed('projection.ingest.contributions'), ['ingest']);
       assert.deepEqual(await followed('projection.inference.datanet_versions'), ['ingest']);
-      assert.deepEqual(await followed('projection.inference.tenants'), ['inference']);
+      assert.deepEqual(await followed('projection.inference.tenants.v2'), ['inference']); // its version 2's group
       assert.deepEqual(await followed('projection.attribution.receipts'), ['attribution']);
       assert.deepEqual(await followed('attribution.receipt-writer'), ['inference']);
       assert.deepEqual(await followed('attribution.index-builder'), ['inference', 'ingest']);

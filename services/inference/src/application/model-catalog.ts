@@ -9,7 +9,7 @@ import type { ServingTarget } from './inference.ports.js';
 /** The built-in base: always present, never registered (no file, no event). */
 export const infiniGramBase: ModelDoc = {
   id: INFINI_GRAM_BASE, kind: 'base', parent: '', owner: '', datanetVersions: [], engine: 'infini-gram', uri: 'builtin:infini-gram',
-  contentHash: '', contextSize: 1 << 20, remoteName: '', pricePer1kInput: '0', pricePer1kOutput: '0',
+  contentHash: '', contextSize: 1 << 20, remoteName: '', pricePer1kInput: '0', pricePer1kOutput: '0', registeredAt: 0, registeredBy: '',
 };
 
 /**

@@ -23,6 +23,12 @@ export class TenantLedger {
     return (doc as ApiKeyDoc).tenantId;
   }
 
+  /** The tenant an API key hash belongs to, once the read models have applied the log as it is now. */
+  async tenantOfKeyHash(apiKeyHash: string): Promise<string | undefined> {
+    const doc = await this.projections.readCaughtUp('inference', () => this.store.get('inference_api_keys', apiKeyHash));
+    return (doc as ApiKeyDoc | undefined)?.tenantId;
+  }
+
   /**
    * The tenant as the read models show it; `fresh`: once they have applied the log as it is now (a
    * deposit made a moment ago shows in its balance), waiting at most CATCH_UP_WAIT_MS for that. Read

@@ -11,6 +11,7 @@ import { INFERENCE_CONFIG, type InferenceConfig } from '../inference.config.js';
 import { tenantSnapshot } from '../domain/tenant.snapshot.js';
 import { inferenceCodec } from '../projections/models.projection.js';
 import { KEY_HASHER, type KeyHasher } from './inference.ports.js';
+import { TenantLedger } from './tenant-ledger.js';
 
 const ID = /^[a-z0-9][a-z0-9._-]{1,62}$/;
 
@@ -45,6 +46,8 @@ export class TenantsHandler {
     private readonly tenants: TenantRepository,
     @Inject(KEY_HASHER) private readonly keys: KeyHasher,
     @Inject(CLOCK) private readonly clock: Clock,
+    /** Where API keys in use are looked up (absent: not checked). */
+    @Optional() private readonly ledger?: TenantLedger,
   ) {}
 
   async create(input: { tenantId: string; apiKey: string }): Promise<{ tenantId: string; apiKey: string }> {
@@ -52,6 +55,11 @@ export class TenantsHandler {
     if (input.apiKey && input.apiKey.length < 16) throw new InferenceServiceError('INVALID_FIELD', 'api_key: at least 16 characters');
     const apiKey = input.apiKey || this.keys.newKey();
     const cmd = { tenant: input.tenantId, apiKeyHash: this.keys.hash(apiKey) };
+    // A key another tenant has would be theirs or this one's depending on the order the two are
+    // read: refused. (Two creates with one key at the same moment can both pass this; the keys read
+    // model then gives the key to the earlier, the same in every replica and replay.)
+    const holder = input.apiKey ? await this.ledger?.tenantOfKeyHash(cmd.apiKeyHash) : undefined;
+    if (holder !== undefined && holder !== input.tenantId) throw new InferenceServiceError('API_KEY_TAKEN', 'api_key: already the key of another tenant; choose another, or leave it empty for a new one');
     await this.tenants.execute(tenantStream(input.tenantId), { now: this.clock.now() }, (s) => ({ events: decideCreateTenant(s, cmd), result: undefined }));
     return { tenantId: input.tenantId, apiKey };
   }

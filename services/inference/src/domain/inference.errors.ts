@@ -7,6 +7,7 @@ export type InferenceServiceErrorCode =
   | 'ADAPTER_EXISTS'
   | 'TENANT_NOT_FOUND'
   | 'TENANT_EXISTS'
+  | 'API_KEY_TAKEN'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
   | 'INSUFFICIENT_BALANCE'

@@ -7,7 +7,8 @@ import { inferenceCodec } from './models.projection.js';
  * `held`: the worst-case fees of requests whose holds are not settled yet.
  */
 export type TenantDoc = { tenantId: string; credited: string; spent: string; balance: string; inferences: number; held: string; holding: boolean };
-export type ApiKeyDoc = { apiKeyHash: string; tenantId: string };
+/** An API key's tenant: the earliest TenantCreated with that key (its time, then its event id). */
+export type ApiKeyDoc = { apiKeyHash: string; tenantId: string; createdAt: number; createdBy: string };
 
 const TENANTS = 'inference_tenants';
 const KEYS = 'inference_api_keys';
@@ -23,6 +24,8 @@ function tenantOf(doc: Doc | undefined, tenantId: string): TenantDoc {
  */
 export const tenantsProjection: Projection<InferenceEvent> = {
   name: 'inference.tenants',
+  // 2: an API key keeps its earliest tenant (it was the last applied).
+  version: 2,
   codec: inferenceCodec,
   // `holding`: tenants with open holds, which the sweeper of expired holds looks at.
   collections: [{ name: TENANTS, indexes: ['holding'] }, { name: KEYS, indexes: [] }],
@@ -40,7 +43,15 @@ export const tenantsProjection: Projection<InferenceEvent> = {
     }
   },
   evolve(ref, doc, e): Doc | undefined {
-    if (ref.collection === KEYS) return e.type === 'TenantCreated' ? ({ apiKeyHash: e.data.apiKeyHash, tenantId: e.data.tenant } satisfies ApiKeyDoc) : undefined;
+    if (ref.collection === KEYS) {
+      if (e.type !== 'TenantCreated') return undefined;
+      const claim = { apiKeyHash: e.data.apiKeyHash, tenantId: e.data.tenant, createdAt: e.meta.occurredAt, createdBy: e.meta.eventId } satisfies ApiKeyDoc;
+      // Two tenants created with one key at once (each create checks the keys read model, which
+      // neither has reached yet): the earlier keeps it, in whatever order the two are applied (they
+      // are on different streams, so partitions), so a replay and every replica agree.
+      const held = doc as ApiKeyDoc | undefined;
+      return held && held.createdBy !== claim.createdBy && !earlier(claim, held) ? held : claim;
+    }
     const t = tenantOf(doc, ref.id);
     if (e.type === 'TenantCreated') return doc ?? t;
     if (e.type === 'TenantCredited') {
@@ -58,3 +69,8 @@ export const tenantsProjection: Projection<InferenceEvent> = {
     return undefined;
   },
 };
+
+/** Whether claim `a` came before `b`: by time, then by event id. */
+function earlier(a: { createdAt: number; createdBy: string }, b: { createdAt: number; createdBy: string }): boolean {
+  return a.createdAt !== b.createdAt ? a.createdAt < b.createdAt : a.createdBy < b.createdBy;
+}

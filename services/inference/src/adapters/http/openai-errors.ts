@@ -13,6 +13,7 @@ const envelopeOf: Record<InferenceServiceErrorCode, Envelope> = {
   ADAPTER_EXISTS: { status: 409, type: 'invalid_request_error', code: 'model_exists' },
   TENANT_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'tenant_not_found' },
   TENANT_EXISTS: { status: 409, type: 'invalid_request_error', code: 'tenant_exists' },
+  API_KEY_TAKEN: { status: 409, type: 'invalid_request_error', code: 'api_key_taken' },
   UNAUTHENTICATED: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key' },
   PERMISSION_DENIED: { status: 403, type: 'invalid_request_error', code: 'permission_denied' },
   INSUFFICIENT_BALANCE: { status: 429, type: 'insufficient_quota', code: 'insufficient_quota' },
