@@ -1,11 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { attribute, CombinedIndex, trace, type AttributionReceipt, type TracedSpan } from '@opal/attribution-index';
+import { EVENT_LOG, type EventLog } from '@opal/event-log';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
 import { ProjectionHost } from '@opal/service-runtime';
 import { AttributionError } from '../domain/attribution.errors.js';
 import type { OpenedIndex } from '../domain/compute-receipt.js';
 import { parseRequestedVersions, versionKey } from '../domain/datanet-version.js';
 import type { IndexDoc, ReceiptDoc } from '../projections/receipts.projection.js';
+import { inferenceStreamOf } from '../domain/upstream.events.js';
+import { inferenceCompletedCodec } from './attribution.codecs.js';
 import { LocalIndexes } from './local-indexes.js';
 import { paramsInForce } from './params-in-force.js';
 
@@ -25,6 +28,7 @@ export class AttributionQueries {
     @Inject(DOCUMENT_STORE) private readonly store: DocumentStore,
     private readonly local: LocalIndexes,
     @Inject(ProjectionHost) private readonly readModels: Pick<ProjectionHost, 'readCaughtUp'>,
+    @Inject(EVENT_LOG) private readonly log: Pick<EventLog, 'readStream'>,
   ) {}
 
   async attribute(text: string, versions: readonly string[], retrieved: readonly string[]): Promise<AttributeResult> {
@@ -53,8 +57,15 @@ export class AttributionQueries {
   async receipt(inferenceId: string): Promise<ReceiptDoc> {
     if (!inferenceId) throw new AttributionError('INVALID_FIELD', 'inference_id: required');
     const doc = await this.readModels.readCaughtUp('attribution', () => this.store.get('attribution_receipts', inferenceId));
-    if (!doc) throw new AttributionError('RECEIPT_NOT_FOUND', `inference_id: no attribution receipt for ${inferenceId}`);
-    return doc as ReceiptDoc;
+    if (doc) return doc as ReceiptDoc;
+    // The receipt of a completed inference is written after it, by the receipt writer (which may
+    // wait for an index build): on its way, not missing. Before, a client asking right after
+    // Generate was told NOT_FOUND, as for an inference that never was.
+    const [outcome] = await this.log.readStream(inferenceStreamOf(inferenceId), 1, 1);
+    if (outcome && inferenceCompletedCodec.handles(outcome.type)) {
+      throw new AttributionError('RECEIPT_PENDING', `inference_id: the receipt of ${inferenceId} is being computed; retry shortly`);
+    }
+    throw new AttributionError('RECEIPT_NOT_FOUND', `inference_id: no attribution receipt for ${inferenceId}${outcome ? ' (it did not complete)' : ''}`);
   }
 
   async indexes(datanetId: string): Promise<IndexDoc[]> {

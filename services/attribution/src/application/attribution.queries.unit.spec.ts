@@ -18,6 +18,10 @@ const brokenFiles: IndexFiles = {
   },
 };
 
+// The log as the queries read it: the outcome first in each inference's stream.
+const outcomes: Record<string, string> = { 'inference-done': 'opal.inference.v1.InferenceCompleted', 'inference-failed': 'opal.inference.v1.InferenceFailed' };
+const log = { readStream: async (stream: string) => (outcomes[stream] ? [{ type: outcomes[stream] } as never] : []) };
+
 async function queries(): Promise<AttributionQueries> {
   const store = new MemoryDocumentStore();
   await store.prepare(receiptsProjection.name, receiptsProjection.collections);
@@ -25,11 +29,22 @@ async function queries(): Promise<AttributionQueries> {
   await store.commit(versionsProjection.name, [1, 3].map((v) => ({ collection: 'attribution_versions', id: `net@${v}`, doc: { datanetId: 'net', version: v, contributions: 2, totalBytes: '10' } })), checkpoint);
   await store.commit(receiptsProjection.name, [{ collection: 'attribution_indexes', id: 'net@3', doc: { datanetId: 'net', version: 3, indexHash: 'ab', tokens: '9', shards: 1, tokenizer: 't', documents: 2 } }], checkpoint);
   const content = { readMany: () => Promise.reject(new Error('no content here')) };
-  return new AttributionQueries(store, new LocalIndexes(brokenFiles, store, content, { readStream: async () => [] }), { readCaughtUp: (_service, read) => read() });
+  return new AttributionQueries(store, new LocalIndexes(brokenFiles, store, content, { readStream: async () => [] }), { readCaughtUp: (_service, read) => read() }, log);
 }
 
 const rejectsWith = (p: Promise<unknown>, code: AttributionErrorCode, field: RegExp) =>
   assert.rejects(p, (e: AttributionError) => e instanceof AttributionError && e.code === code && field.test(e.message));
+
+describe('attribution queries: receipts', () => {
+  it('a completed inference whose receipt is not written yet is RECEIPT_PENDING, not NOT_FOUND', async () => {
+    await rejectsWith((await queries()).receipt('done'), 'RECEIPT_PENDING', /^inference_id: the receipt of done is being computed; retry shortly$/);
+  });
+
+  it('an inference that failed, or never was, has no receipt: RECEIPT_NOT_FOUND', async () => {
+    await rejectsWith((await queries()).receipt('failed'), 'RECEIPT_NOT_FOUND', /^inference_id: no attribution receipt for failed \(it did not complete\)$/);
+    await rejectsWith((await queries()).receipt('never'), 'RECEIPT_NOT_FOUND', /^inference_id: no attribution receipt for never$/);
+  });
+});
 
 describe('attribution queries: which versions can be queried', () => {
   it('given a published version without an index, when attributed against, then INDEX_BUILDING names the version', async () => {

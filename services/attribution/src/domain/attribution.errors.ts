@@ -4,6 +4,7 @@ export type AttributionErrorCode =
   | 'INDEX_BUILDING'
   | 'INDEX_UNAVAILABLE'
   | 'RECEIPT_NOT_FOUND'
+  | 'RECEIPT_PENDING'
   | 'CONTRIBUTION_NOT_INDEXED';
 
 /** The attribution service's one error type; the gRPC adapter maps each code to a status. */

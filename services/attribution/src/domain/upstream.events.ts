@@ -14,6 +14,9 @@ export type DatanetVersionPublished = DomainEvent<
   { datanetId: string; version: number; carried: number; entries: ManifestEntry[]; merkleRoot: string; totalBytes: bigint }
 >;
 
+/** inference's stream of an inference, which holds its outcome (InferenceCompleted or InferenceFailed) first. */
+export const inferenceStreamOf = (inferenceId: string) => `inference-${inferenceId}`;
+
 /** ingest's stream of a Datanet, which holds its DatanetVersionPublished events in version order. */
 export const datanetStreamOf = (datanetId: string) => `datanet-${datanetId}`;
 
