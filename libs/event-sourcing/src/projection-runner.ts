@@ -1,4 +1,4 @@
-import { TransientError, withBatchSpan, type EventLog, type StoredEvent, type Subscription } from '@opal/event-log';
+import { EventLogError, TransientError, withBatchSpan, type Cursor, type EventLog, type StoredEvent, type Subscription } from '@opal/event-log';
 import type { DomainEvent, RecordedEvent } from './domain-event.js';
 import { DocumentConflictError, type Doc, type DocumentStore, type DocWrite, type ProjectionCheckpoint } from './document-store.port.js';
 import { evolveGuarded } from './guarded-evolve.js';
@@ -76,6 +76,7 @@ export class ProjectionRunner<E extends DomainEvent> {
       checkpoint = undefined;
       this.fromBeginning = true;
     }
+    if (checkpoint) await this.assertSameLog(checkpoint.cursor);
     this.streams = { ...(checkpoint?.streams ?? {}) };
     this.applied = checkpoint?.applied ?? 0;
     // A guarded store (no transactions) shares the log's partitions through its 'checkpoint'
@@ -102,6 +103,28 @@ export class ProjectionRunner<E extends DomainEvent> {
       }, PROGRESS_EVERY_MS);
       this.progressTimer.unref();
     }
+  }
+
+  /**
+   * Refuses a stored read model that was built from another log: its cursor names none of the
+   * partitions this log holds its events in (another topic prefix or layout, the same database kept
+   * across an export and import), or is past a partition's end (topics made again, another
+   * cluster). Resuming it would apply every event a second time, or skip events, with nothing to
+   * say so. Only where the log tells its partitions' ends (Kafka); not when it cannot be asked now
+   * (the subscription then waits the outage out, as before).
+   */
+  private async assertSameLog(stored: Cursor): Promise<void> {
+    const keys = Object.keys(stored);
+    if (!this.log.endsOf || keys.length === 0) return;
+    const ends = await this.log.endsOf(this.projection.codec.streams).catch(() => undefined);
+    if (!ends) return;
+    const name = this.projection.name;
+    const remedy = 'point OPAL_STORE at a database of its own for this log (its read models are built from offset zero), or drop this read model there';
+    if (!keys.some((k) => k in ends)) {
+      throw new EventLogError('FAILED_PRECONDITION', `read model ${name}: stored for the partitions ${keys.slice(0, 3).join(', ')}${keys.length > 3 ? ', ...' : ''}, which this log does not have (it holds ${Object.keys(ends).slice(0, 3).join(', ')}): a read model of another log; ${remedy}`);
+    }
+    const past = keys.find((k) => k in ends && stored[k]! > ends[k]!);
+    if (past) throw new EventLogError('FAILED_PRECONDITION', `read model ${name}: stored at ${past}@${stored[past]}, past that partition's end (${ends[past]}): a read model of another log, or topics made again; ${remedy}`);
   }
 
   /**

@@ -265,3 +265,42 @@ describe('ProjectionRunner', () => {
     }
   });
 });
+
+describe('ProjectionRunner on a stored read model', () => {
+  /** A store holding a read model stored at `cursor`, and a log of partitions whose ends are `ends`. */
+  async function resume(cursor: Record<string, number>, ends: Record<string, number> | (() => Promise<never>)) {
+    const store = new MemoryDocumentStore();
+    await store.prepare(counting.name, counting.collections);
+    await store.commit(counting.name, [{ collection: 'test_counts', id: 'c', doc: { contributor: 'c', accepted: 3, bytes: 3 } }], { cursor, streams: {}, applied: 3 });
+    let subscribed = false;
+    const log = {
+      endsOf: typeof ends === 'function' ? ends : async () => ends,
+      subscribe: () => ((subscribed = true), { caughtUp: async () => {}, cursor: () => ({}), stop: async () => {} }),
+    } as unknown as EventLog;
+    const runner = new ProjectionRunner(log, store, counting);
+    return { start: () => runner.start(), subscribed: () => subscribed };
+  }
+
+  it('resumes one stored for this log', async () => {
+    const r = await resume({ 'a.ingest/0': 5, 'a.ingest/1': 2 }, { 'a.ingest/0': 9, 'a.ingest/1': 2, 'a.ingest/2': 0 });
+    await r.start();
+    assert.ok(r.subscribed());
+  });
+
+  it('refuses one stored for partitions this log does not have (another topic prefix or layout), naming the read model and OPAL_STORE', async () => {
+    const r = await resume({ 'a.ingest/0': 5 }, { 'b.ingest/0': 9 });
+    await assert.rejects(r.start(), (e: Error) => /^read model test\.counts: stored for the partitions a\.ingest\/0, which this log does not have \(it holds b\.ingest\/0\): a read model of another log; point OPAL_STORE/.test(e.message));
+    assert.equal(r.subscribed(), false, 'nothing applied twice');
+  });
+
+  it("refuses one stored past a partition's end (another cluster, topics made again)", async () => {
+    const r = await resume({ 'a.ingest/0': 50 }, { 'a.ingest/0': 9 });
+    await assert.rejects(r.start(), (e: Error) => /stored at a\.ingest\/0@50, past that partition's end \(9\)/.test(e.message));
+  });
+
+  it('goes on when the log cannot tell its ends now (its subscription waits the outage out)', async () => {
+    const r = await resume({ 'a.ingest/0': 5 }, async () => Promise.reject(new Error('broker away')));
+    await r.start();
+    assert.ok(r.subscribed());
+  });
+});
