@@ -187,4 +187,18 @@ describe('balance holds across replicas', () => {
       await runner.stop();
     }
   });
+
+  it("an expired hold whose inference stream this release cannot read (a newer release's event) is left for one that can; the tenant's other holds go on", async () => {
+    await tenantWith('upgrading', 1000n);
+    const r = replica();
+    await r.holds.hold('upgrading', 'inf-newer', 100n);
+    await log.append(inferenceStream('inf-newer'), [{ type: 'opal.inference.v1.InferenceCancelledByANewerRelease', payload: Buffer.from([8, 1]), occurredAt: now }], { expectedVersion: 0, producer: 'inference' });
+    now += HOLD_MS + 1;
+    // Before, both spun without end on the stream they could not read.
+    assert.equal(await r.holds.releaseExpired('upgrading'), 0);
+    await r.holds.hold('upgrading', 'inf-after', 100n);
+    const state = (await new TenantRepository(log).peek(tenantStream('upgrading'))).state;
+    assert.deepEqual([...state.holds.keys()].sort(), ['inf-after', 'inf-newer']);
+    assert.equal((await log.readStream(inferenceStream('inf-newer'))).length, 1, 'nothing appended to its stream');
+  });
 });

@@ -75,7 +75,10 @@ export class BalanceHolds {
   /** The fees charged by the inferences of the tenant's holds expired at `now`, looked up in their streams. */
   private async outcomesOfExpired(tenant: string, now: number): Promise<Map<string, bigint>> {
     const outcomes = new Map<string, bigint>();
-    for (const id of expiredHolds((await this.tenants.peek(tenantStream(tenant))).state, now)) outcomes.set(id, await this.outcome(tenant, id, now));
+    for (const id of expiredHolds((await this.tenants.peek(tenantStream(tenant))).state, now)) {
+      const charged = await this.outcome(tenant, id, now);
+      if (charged !== undefined) outcomes.set(id, charged);
+    }
     return outcomes;
   }
 
@@ -143,14 +146,19 @@ export class BalanceHolds {
   /**
    * The fee an inference charged, from its stream: its InferenceCompleted's, or nothing. One that
    * recorded nothing is closed first with InferenceFailed (the stream's first event, so a late
-   * InferenceCompleted from a replica that outlived its hold is refused by the log).
+   * InferenceCompleted from a replica that outlived its hold is refused by the log). Undefined for
+   * a stream whose events this release cannot read (a newer one's, during a rolling upgrade): its
+   * hold is left for a process that can (it was tried again without end, and the tenant's requests
+   * waited behind it).
    */
-  private async outcome(tenant: string, inferenceId: string, now: number): Promise<bigint> {
+  private async outcome(tenant: string, inferenceId: string, now: number): Promise<bigint | undefined> {
     const stream = inferenceStream(inferenceId);
     for (;;) {
-      const first = (await this.log.readStream(stream)).map((e) => inferenceCodec.decode(e)).find((e) => e !== undefined);
+      const events = await this.log.readStream(stream);
+      const first = events.map((e) => inferenceCodec.decode(e)).find((e) => e !== undefined);
       if (first?.type === 'InferenceCompleted') return BigInt(first.data.fee?.total ?? '0');
       if (first) return 0n;
+      if (events.length > 0) return undefined;
       const closed = inferenceCodec.encode(
         { type: 'InferenceFailed', data: { inferenceId, tenant, adapterId: '', reason: HOLD_EXPIRED, detail: 'no outcome was recorded before its balance hold expired' } },
         now,

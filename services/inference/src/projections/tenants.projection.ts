@@ -3,8 +3,9 @@ import type { InferenceEvent } from '../domain/inference.events.js';
 import { inferenceCodec } from './models.projection.js';
 
 /**
- * Prepaid balance in token base units (decimal strings): credits less completed inferences' fees;
- * `held`: the worst-case fees of requests whose holds are not settled yet.
+ * Prepaid balance in token base units (decimal strings): credits less the fees charged as holds
+ * were settled; `held`: the worst-case fees of requests whose holds are not settled yet (so
+ * balance - held is what the write model lets a new request hold).
  */
 export type TenantDoc = { tenantId: string; credited: string; spent: string; balance: string; inferences: number; held: string; holding: boolean };
 /** An API key's tenant: the earliest TenantCreated with that key (its time, then its event id). */
@@ -24,7 +25,8 @@ function tenantOf(doc: Doc | undefined, tenantId: string): TenantDoc {
  */
 export const tenantsProjection: Projection<InferenceEvent> = {
   name: 'inference.tenants',
-  // 2: an API key keeps its earliest tenant (it was the last applied).
+  // 2: an API key keeps its earliest tenant (it was the last applied); fees leave the balance with
+  // HoldSettled, not InferenceCompleted (which also left the hold counted until it was settled).
   version: 2,
   codec: inferenceCodec,
   // `holding`: tenants with open holds, which the sweeper of expired holds looks at.
@@ -58,14 +60,19 @@ export const tenantsProjection: Projection<InferenceEvent> = {
       const credited = BigInt(t.credited) + BigInt(e.data.amount);
       return { ...t, credited: credited.toString(), balance: (credited - BigInt(t.spent)).toString() } satisfies TenantDoc;
     }
-    if (e.type === 'BalanceHeld' || e.type === 'HoldSettled') {
-      const held = BigInt(t.held) + (e.type === 'BalanceHeld' ? 1n : -1n) * BigInt(e.data.amount);
+    if (e.type === 'BalanceHeld') {
+      const held = BigInt(t.held) + BigInt(e.data.amount);
       return { ...t, held: held.toString(), holding: held !== 0n } satisfies TenantDoc;
     }
-    if (e.type === 'InferenceCompleted') {
-      const spent = BigInt(t.spent) + BigInt(e.data.fee?.total ?? '0');
-      return { ...t, spent: spent.toString(), balance: (BigInt(t.credited) - spent).toString(), inferences: t.inferences + 1 } satisfies TenantDoc;
+    if (e.type === 'HoldSettled') {
+      // The fee leaves the balance as its hold is settled, in the same event: an InferenceCompleted
+      // not settled yet (its replica killed in between: until the hold expires) is still held, and
+      // counted once, as the write model counts it.
+      const held = BigInt(t.held) - BigInt(e.data.amount);
+      const spent = BigInt(t.spent) + BigInt(e.data.charged);
+      return { ...t, held: held.toString(), holding: held !== 0n, spent: spent.toString(), balance: (BigInt(t.credited) - spent).toString() } satisfies TenantDoc;
     }
+    if (e.type === 'InferenceCompleted') return { ...t, inferences: t.inferences + 1 } satisfies TenantDoc;
     return undefined;
   },
 };

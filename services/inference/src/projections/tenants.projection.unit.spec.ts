@@ -35,6 +35,17 @@ describe('inference.tenants projection', () => {
     assert.deepEqual(t, { tenantId: 't', credited: '100', spent: '30', balance: '70', inferences: 1, held: '40', holding: true });
   });
 
+  it("counts a fee once between its InferenceCompleted and its hold's settlement (a replica killed in between), as the write model does", () => {
+    const t = tenantAfter([
+      { type: 'TenantCreated', data: { tenant: 't', apiKeyHash: 'h' } },
+      { type: 'TenantCredited', data: { tenant: 't', amount: '100', reference: 'd' } },
+      { type: 'BalanceHeld', data: { tenant: 't', inferenceId: 'i1', amount: '40', expiresAt: 1n } },
+      completed('i1'),
+    ]);
+    // Available (balance - held) is 60: the hold covers the fee until it is settled.
+    assert.deepEqual(t, { tenantId: 't', credited: '100', spent: '0', balance: '100', inferences: 1, held: '40', holding: true });
+  });
+
   it('takes a tenant whose holds are all settled as holding nothing', () => {
     const t = tenantAfter([
       { type: 'TenantCreated', data: { tenant: 't', apiKeyHash: 'h' } },
