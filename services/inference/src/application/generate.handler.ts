@@ -57,6 +57,25 @@ const engineCodes: Record<InferenceErrorCode, InferenceServiceErrorCode> = {
  * balance before any work, stream the engine's tokens, then record InferenceCompleted (fee on the
  * actual usage) or InferenceFailed, and settle the hold with that fee.
  */
+/** Stop sequences a request may give (as OpenAI's API). */
+const MAX_STOP = 4;
+
+/**
+ * The sampling fields, checked before anything is held: they reached the engine after the hold,
+ * unchecked over gRPC (NaN, a negative temperature, top_p above 1), and a bad one was recorded as
+ * a failed inference.
+ */
+function checkSampling(input: Pick<GenerateInput, 'temperature' | 'topP' | 'topK' | 'stop'>): void {
+  const bad = (field: string, what: string) => new InferenceServiceError('INVALID_FIELD', `${field}: ${what}`);
+  if (input.temperature !== undefined && !(Number.isFinite(input.temperature) && input.temperature >= 0 && input.temperature <= 2)) throw bad('temperature', 'a number from 0 to 2');
+  if (input.topP !== undefined && !(Number.isFinite(input.topP) && input.topP >= 0 && input.topP <= 1)) throw bad('top_p', 'a number from 0 to 1');
+  if (input.topK !== undefined && !(Number.isInteger(input.topK) && input.topK >= 0)) throw bad('top_k', 'a whole number, 0 or more');
+  if (input.stop.length > MAX_STOP) throw bad('stop', `at most ${MAX_STOP} sequences`);
+  input.stop.forEach((s, i) => {
+    if (s.length === 0) throw bad(`stop[${i}]`, 'not empty');
+  });
+}
+
 /** Appends of an inference's outcome whose answers were lost, before the request fails (see record). */
 const RECORD_ATTEMPTS = 4;
 
@@ -81,6 +100,7 @@ export class GenerateHandler {
       const target = await this.catalog.target(input.model);
       const maxTokens = input.maxTokens || this.config.defaultMaxTokens;
       if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new InferenceServiceError('INVALID_FIELD', 'max_tokens: a positive integer');
+      checkSampling(input);
       const prices = { pricePer1kInput: BigInt(target.adapter?.pricePer1kInput ?? '0'), pricePer1kOutput: BigInt(target.adapter?.pricePer1kOutput ?? '0') };
       // Every tokenizer here spends at least one byte per token (plus BOS): a bound known before any work.
       const promptBound = Buffer.byteLength(input.prompt, 'utf8') + 1;

@@ -72,7 +72,8 @@ export class RegisterModelHandler {
     if (inPrice === undefined) throw invalid('price_per_thousand_input: a decimal number of base units');
     if (outPrice === undefined) throw invalid('price_per_thousand_output: a decimal number of base units');
     const base = await this.catalog.base(input.baseModelId);
-    // Adapters and bases share one namespace (a request names either).
+    // Adapters and bases share one namespace (a request names either); the built-in base's id too.
+    if (input.adapterId === INFINI_GRAM_BASE) throw new InferenceServiceError('ADAPTER_EXISTS', `adapter_id: ${INFINI_GRAM_BASE} is the built-in base model`);
     if ((await this.registry.peek(baseModelStream(input.adapterId))).state.registered) throw new InferenceServiceError('ADAPTER_EXISTS', `adapter_id: ${input.adapterId} is a base model`);
     let uri: string;
     let contentHash = '';

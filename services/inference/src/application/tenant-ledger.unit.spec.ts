@@ -52,6 +52,7 @@ describe('CreateTenant with an API key', () => {
       held.set('h-shared-key-0123456789', 'alice');
       await assert.rejects(admin.create({ tenantId: 'bob', apiKey: 'shared-key-0123456789' }), (e: unknown) => e instanceof InferenceServiceError && e.code === 'API_KEY_TAKEN' && /^api_key: /.test(e.message));
       assert.equal(await log.streamVersion('tenant-bob'), 0, 'bob not created');
+      await assert.rejects(admin.create({ tenantId: 'bob', apiKey: 'ключ-0123456789abcdef' }), (e: unknown) => e instanceof InferenceServiceError && e.code === 'INVALID_FIELD' && /^api_key: printable ASCII/.test(e.message));
       // A new key, or none (one is made), goes through.
       assert.equal((await admin.create({ tenantId: 'bob', apiKey: '' })).apiKey, 'k'.repeat(20));
     } finally {

@@ -53,6 +53,8 @@ export class TenantsHandler {
   async create(input: { tenantId: string; apiKey: string }): Promise<{ tenantId: string; apiKey: string }> {
     if (!ID.test(input.tenantId)) throw new InferenceServiceError('INVALID_FIELD', 'tenant_id: 2-63 lowercase letters, digits, dots, dashes or underscores');
     if (input.apiKey && input.apiKey.length < 16) throw new InferenceServiceError('INVALID_FIELD', 'api_key: at least 16 characters');
+    // Sent as `authorization: Bearer <key>`: gRPC metadata and HTTP headers carry printable ASCII only.
+    if (input.apiKey && !/^[\x21-\x7e]+$/.test(input.apiKey)) throw new InferenceServiceError('INVALID_FIELD', 'api_key: printable ASCII characters only, no spaces (it is sent in a header)');
     const apiKey = input.apiKey || this.keys.newKey();
     const cmd = { tenant: input.tenantId, apiKeyHash: this.keys.hash(apiKey) };
     // A key another tenant has would be theirs or this one's depending on the order the two are
