@@ -10,11 +10,12 @@ import { generate, inferenceEvents, startInferenceNode } from './harness.js';
 describe('inference service with generated GGUF models (llama.cpp, CPU)', () => {
   let t: Awaited<ReturnType<typeof startInferenceNode>>;
   let apiKey: string;
+  let set: Awaited<ReturnType<typeof writeTinyModelSet>>;
   const owner = wallet(7).address;
 
   before(async () => {
     t = await startInferenceNode();
-    const set = await writeTinyModelSet(join(t.dir, 'models'), { adapters: 8 });
+    set = await writeTinyModelSet(join(t.dir, 'models'), { adapters: 8 });
     await call(t.inference, 'registerBaseModel', { baseModelId: 'tiny', kind: 'gguf', path: set.base.path });
     for (const [i, path] of set.adapterPaths.entries()) {
       await call(t.inference, 'registerAdapter', {
@@ -41,6 +42,10 @@ describe('inference service with generated GGUF models (llama.cpp, CPU)', () => 
     await assert.rejects(call(t.inference, 'registerAdapter', { adapterId: 'base-as-lora', baseModelId: 'tiny', path: join(t.dir, 'models', 'base.gguf'), owner }), (e: any) => /NOT_AN_ADAPTER/.test(e.details));
     await assert.rejects(call(t.inference, 'registerBaseModel', { baseModelId: 'x', kind: 'gguf', path: bad }), (e: any) => e.code === status.INVALID_ARGUMENT);
     await assert.rejects(call(t.inference, 'registerAdapter', { adapterId: 'a0', baseModelId: 'tiny', path: join(t.dir, 'models', 'adapter-1.gguf'), owner }), (e: any) => e.code === status.ALREADY_EXISTS);
+    // The same registration again (a retry whose first answer was lost) is answered as done.
+    const again = { adapterId: 'a0', baseModelId: 'tiny', path: set.adapterPaths[0], owner, datanetVersions: ['notes@1'], pricePerThousandInput: '1000', pricePerThousandOutput: '2000' };
+    await call(t.inference, 'registerAdapter', again);
+    await assert.rejects(call(t.inference, 'registerAdapter', { ...again, pricePerThousandOutput: '1' }), (e: any) => e.code === status.ALREADY_EXISTS);
     const models = (await call(t.inference, 'listModels', { baseModelId: 'tiny' })).models;
     assert.equal(models.length, 8);
   });

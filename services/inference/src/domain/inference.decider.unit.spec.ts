@@ -18,6 +18,8 @@ describe('inference domain', () => {
     const s2 = given(evolveTenant, s, credit);
     assert.deepEqual(decideCreditTenant(s2, { tenant: 't', amount: 5n, reference: 'dep-1' }), []);
     assert.throws(() => decideCreateTenant(s2, { tenant: 't', apiKeyHash: 'x' }), /already exists/);
+    // The same create again (a retry after a lost answer, with the key it gave): nothing to do.
+    assert.deepEqual(decideCreateTenant(s2, created[0]!.data as { tenant: string; apiKeyHash: string }), []);
     assert.throws(() => decideCreditTenant(initialTenant(), { tenant: 'u', amount: 1n, reference: 'r' }), /no tenant/);
     assert.throws(() => decideCreditTenant(s2, { tenant: 't', amount: 0n, reference: 'r2' }), /positive/);
   });
@@ -26,7 +28,11 @@ describe('inference domain', () => {
     const cmd = { adapterId: 'a', baseModelId: 'b', owner: '0x', uri: 'f', contentHash: 'h', datanetVersions: [], pricePer1kInput: '1', pricePer1kOutput: '2' };
     const events = decideRegisterAdapter(initialRegistration(), cmd);
     assert.equal(events[0]!.type, 'AdapterRegistered');
-    assert.throws(() => decideRegisterAdapter(given(evolveRegistration, initialRegistration(), events), cmd), /already registered/);
+    const registered = given(evolveRegistration, initialRegistration(), events);
+    assert.throws(() => decideRegisterAdapter(registered, { ...cmd, owner: '0x2' }), /already registered/);
+    // The same registration again (a retry after a lost answer), its fields in any order: nothing to do.
+    assert.deepEqual(decideRegisterAdapter(registered, { ...cmd }), []);
+    assert.deepEqual(decideRegisterAdapter(registered, Object.fromEntries(Object.entries(cmd).reverse()) as typeof cmd), []);
   });
 
   it('quotes fees in integer base units, rounding each side up', () => {

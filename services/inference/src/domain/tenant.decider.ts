@@ -59,7 +59,9 @@ export function evolveTenant(state: TenantState, event: RecordedEvent<InferenceE
   }
 }
 
+/** Creates the tenant once; the same create again (a retry after a lost answer: same key) changes nothing. */
 export function decideCreateTenant(state: TenantState, cmd: { tenant: string; apiKeyHash: string }): InferenceEvent[] {
+  if (state.created && state.apiKeyHash === cmd.apiKeyHash) return [];
   if (state.created) throw new InferenceServiceError('TENANT_EXISTS', `tenant_id: ${cmd.tenant} already exists`);
   return [{ type: 'TenantCreated', data: cmd }];
 }
