@@ -78,6 +78,9 @@ let pass = 0;
 let fail = 0;
 // Tests a failed hook kept from running (a suite's `before`) are cancelled: they count as failed.
 let cancelled = 0;
+// Skipped tests (no infrastructure: OPAL_SKIP_INFRA=1, or a mode without the local servers) are said,
+// so a run that skipped the fault tests is not taken for one that passed them.
+let skipped = 0;
 let tail = '';
 // Text, not bytes: a chunk may end inside a character (the ℹ of a summary line).
 child.stdout.setEncoding('utf8');
@@ -87,6 +90,8 @@ child.stdout.on('data', (chunk) => {
   const lines = text.split('\n');
   tail = lines.pop() ?? '';
   for (const line of lines) {
+    // The spec reporter marks a skipped suite or test with ﹣ (a skipped suite's tests are not counted).
+    if (/^\s*﹣ /.test(line)) skipped++;
     const m = /^ℹ (pass|fail|cancelled) (\d+)$/.exec(line.trim());
     if (m?.[1] === 'pass') pass = Number(m[2]);
     else if (m?.[1] === 'fail') fail = Number(m[2]);
@@ -105,5 +110,6 @@ child.on('close', (code, signal) => {
   const status = code ?? (signal ? 1 : 0);
   // A runner that ended badly with nothing failed (killed: out of memory, a signal) is a failure too.
   if (status !== 0 && fail + cancelled === 0) console.log(`the test runner ended with ${signal ?? `exit ${code}`} before reporting a failure`);
+  if (skipped > 0) console.log(`${skipped} suites or tests skipped (their reasons are above, after ﹣)`);
   finish(pass, fail + cancelled || (status !== 0 ? 1 : 0), status);
 });

@@ -54,7 +54,7 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
   async function prepare(name: string, events: number) {
     const s = scenario(name);
     cleanups.push(() => dropDb(s.url), () => deleteTopics(brokers, s.prefix));
-    const appends = ingestAppends(events);
+    const appends = ingestAppends(events, '', { lifecycle: true });
     const reference = expected(appends, events);
     const log = await platformLog(brokers, s.prefix);
     cleanups.push(() => log.close()); // a failed test must not keep the process alive
@@ -70,6 +70,15 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
     await explained(async () => {
       await waitDrained(kafka, s.prefix, groupsOf(s.prefix));
       assert.deepEqual(comparable(await mongoDigests(s.url)), await reference);
+      // Every collection of the read models holds documents: none compares equal for being empty.
+      const client = await new MongoClient(s.url).connect();
+      try {
+        for (const c of ['ingest_datanets', 'ingest_versions', 'ingest_version_pages', 'ingest_contributions', 'ingest_contributors']) {
+          assert.ok((await client.db().collection(c).countDocuments({})) > 0, `${c} holds documents`);
+        }
+      } finally {
+        await client.close();
+      }
       const admin = new Kafka({ brokers: [kafka], logLevel: logLevel.NOTHING }).admin();
       await admin.connect();
       try {
@@ -304,22 +313,48 @@ describe('scale-out faults: opal serve ingest on Kafka + MongoDB', { skip, timeo
       const s = scenario('broker');
       const serveEnv = { ...s.env, OPAL_EVENT_LOG: `kafka://${privateBrokers}` };
       cleanups.push(() => dropDb(s.url));
-      const appends = ingestAppends(SMALL);
+      const appends = ingestAppends(SMALL, '', { lifecycle: true });
       const reference = expected(appends, SMALL);
       const half = appends.findIndex((_, i) => appends.slice(0, i).reduce((n, a) => n + a.events.length, 0) >= SMALL / 2);
-      const connect = () => platformLog(privateBrokers, s.prefix);
-      let log = await connect();
+      const log = await platformLog(privateBrokers, s.prefix);
       cleanups.push(() => log.close());
       const service = serve(serveEnv);
       await service.start();
       await appendAll(log, appends.slice(0, half));
       await untilContributions(s.url, Math.floor(SMALL / 2 / 4));
+      // The rest goes out through the same log while the broker is killed and started again: a
+      // writer that keeps writing, as a service's would, each append tried again while refused
+      // UNAVAILABLE (one whose answer was lost found in the log by its stream's version).
+      let refused = 0;
+      let done = 0;
+      const writing = (async () => {
+        for (const a of appends.slice(half)) {
+          for (let tries = 0; ; tries++) {
+            const landed = await log.append(a.streamId, a.events, { expectedVersion: a.fromSeq - 1, producer: 'ingest' }).then(
+              () => true,
+              async (e: unknown) => {
+                if (!(e instanceof EventLogError) || tries > 240) throw e;
+                if (e.code === 'VERSION_CONFLICT') return (await log.streamVersion(a.streamId)) === a.fromSeq - 1 + a.events.length || Promise.reject(e);
+                if (e.code !== 'UNAVAILABLE') throw e;
+                refused++;
+                await new Promise((r) => setTimeout(r, 250));
+                return false;
+              },
+            );
+            if (landed) break;
+          }
+          done++;
+        }
+      })();
+      for (let i = 0; done < 20; i++) await new Promise((r) => setTimeout(r, 20));
       await server.kill();
-      await new Promise((r) => setTimeout(r, 1000));
+      const atKill = done;
+      await new Promise((r) => setTimeout(r, 3000));
       await server.up();
-      await log.close().catch(() => {});
-      log = await connect();
-      await appendAll(log, appends.slice(half));
+      await writing;
+      // The kafka client waits a broker out for a while before it refuses: an append either waited
+      // or was refused and tried again.
+      assert.ok(atKill < appends.length - half, `appends went on through the outage (${atKill} of ${appends.length - half} out at the kill, ${refused} refused)`);
       await log.close();
       await sameAsCleanPass(privateBrokers, s, reference);
       await service.kill('SIGTERM');

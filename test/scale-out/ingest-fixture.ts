@@ -16,28 +16,58 @@ export type Append = { readonly streamId: string; readonly fromSeq: number; read
  * then contributions submitted and accepted (every 7th rejected), from 25 contributors, so the
  * per-contributor counters are touched from every partition. Appends of up to 10 events per stream,
  * interleaved across streams. A `tag` prefixes the Datanet and contribution ids, so tagged sets
- * touch their own Datanets and contributions (the contributors are shared).
+ * touch their own Datanets and contributions (the contributors are shared). With `lifecycle`, the
+ * rest of a contribution's life too: every 7th refused at submission (a duplicate, with no
+ * ContributionSubmitted), every 5th reviewed and approved, every 11th reviewed and declined, and a
+ * version published after every 20 contributions of a Datanet (its manifest carried on, so every
+ * read model collection holds documents, and one event writes several).
  */
-export function ingestAppends(total: number, tag = ''): Append[] {
+export function ingestAppends(total: number, tag = '', options: { lifecycle?: boolean } = {}): Append[] {
   const datanets = 40;
   const perStream: IngestEvent[][] = Array.from({ length: datanets }, (_, d) => [
     { type: 'DatanetCreated', data: { datanetId: `${tag}fx-${d}`, name: `Fixture ${tag}${d}`, description: '', tags: ['t'], dataKind: 'text', jsonSchema: '', license: 'MIT', owner: '0xowner', policy: { maxItemBytes: 4096, dailyQuota: 0, reviewRequired: false, nearDuplicatePpm: 0, validators: [] } } },
   ]);
+  const versions = Array.from({ length: datanets }, () => ({ version: 0, manifest: 0, bytes: 0n, since: [] as { contributionId: string; contentHash: string; contributor: string }[], contributions: 0 }));
   let n = datanets;
+  const push = (d: number, ...events: IngestEvent[]) => {
+    for (const e of events) {
+      if (n >= total) return;
+      perStream[d]!.push(e);
+      n++;
+    }
+  };
   for (let i = 0; n < total; i++) {
     const d = i % datanets;
     const datanetId = `${tag}fx-${d}`;
     const contributor = `0xc${String(i % 25).padStart(3, '0')}`;
     const c = { datanetId, contributionId: `${tag}c-${i}`, contributor, contentHash: `h${i}`, sizeBytes: 100 + (i % 900) };
-    perStream[d]!.push({ type: 'ContributionSubmitted', data: { ...c, nonce: BigInt(i), signature: new Uint8Array(65), minhash: new Uint8Array(8) } });
-    n++;
-    if (n >= total) break;
-    perStream[d]!.push(
-      i % 7 === 0
-        ? { type: 'ContributionRejected', data: { ...c, reason: 'DUPLICATE', detail: '', duplicateOf: `${tag}c-0`, nonce: BigInt(i) } }
-        : { type: 'ContributionAccepted', data: c },
-    );
-    n++;
+    const submitted: IngestEvent = { type: 'ContributionSubmitted', data: { ...c, nonce: BigInt(i), signature: new Uint8Array(65), minhash: new Uint8Array(8) } };
+    const rejected = (reason: string, duplicateOf = ''): IngestEvent => ({ type: 'ContributionRejected', data: { ...c, reason, detail: '', duplicateOf, nonce: BigInt(i) } });
+    const reviewed = (approved: boolean): IngestEvent => ({ type: 'ContributionReviewed', data: { datanetId, contributionId: c.contributionId, validator: '0xvalidator', approved, comment: approved ? 'ok' : 'off topic', signature: new Uint8Array(65) } });
+    if (!options.lifecycle) {
+      push(d, submitted, i % 7 === 0 ? rejected('DUPLICATE', `${tag}c-0`) : { type: 'ContributionAccepted', data: c });
+      continue;
+    }
+    let accepted = true;
+    if (i % 7 === 0) {
+      push(d, rejected('DUPLICATE', `${tag}c-${Math.max(0, i - 7)}`));
+      accepted = false;
+    } else if (i % 11 === 0) {
+      push(d, submitted, reviewed(false), rejected('REVIEW_DECLINED'));
+      accepted = false;
+    } else if (i % 5 === 0) push(d, submitted, reviewed(true), { type: 'ContributionAccepted', data: c });
+    else push(d, submitted, { type: 'ContributionAccepted', data: c });
+    const v = versions[d]!;
+    if (accepted) {
+      v.since.push({ contributionId: c.contributionId, contentHash: c.contentHash, contributor });
+      v.bytes += BigInt(c.sizeBytes);
+    }
+    if (++v.contributions % 20 === 0 && v.since.length > 0) {
+      v.version++;
+      push(d, { type: 'DatanetVersionPublished', data: { datanetId, version: v.version, carried: v.manifest, entries: v.since, merkleRoot: `0x${String(v.version).padStart(64, '0')}`, totalBytes: v.bytes } });
+      v.manifest += v.since.length;
+      v.since = [];
+    }
   }
   const appends: Append[] = [];
   for (let at = 0; ; at += 10) {
