@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EmbeddedEventLog, EventLogError, type EventLog } from '@opal/event-log';
-import { AggregateCache, CONFLICT_ATTEMPTS, CONFLICT_RETRY_MS, type AggregateDefinition } from './aggregate-cache.js';
+import { AggregateCache, type AggregateDefinition } from './aggregate-cache.js';
+import { CONFLICT_ATTEMPTS, CONFLICT_RETRY_MS } from './retry-on-conflict.js';
 import { contentionAfterRace } from './shared-decisions.js';
 import { add, assertEachDecidedOnTheOneBefore, codec, counter, embeddedLog, interfere, seeing, type Counted } from './testing/counter-aggregate.js';
 

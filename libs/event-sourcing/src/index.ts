@@ -6,7 +6,8 @@ export { MemoryDocumentStore, type MemoryDocumentStoreOptions, type DocumentTabl
 export * from './projection.js';
 export { PagedList, versionIncrements, type ListIncrement, type PageDoc, type VersionDocs } from './paged-list.js';
 export { ProjectionRunner, projectionSubscription, REMOTE_STORE_BATCH, type ProjectionRunnerOptions } from './projection-runner.js';
-export { AggregateCache, retryOnConflict, CONFLICT_ATTEMPTS, type AggregateCacheOptions, type AggregateDefinition, type CommandContext } from './aggregate-cache.js';
+export { AggregateCache, type AggregateCacheOptions, type AggregateDefinition, type CommandContext } from './aggregate-cache.js';
+export { retryOnConflict, CONFLICT_ATTEMPTS, CONFLICT_RETRY_MS } from './retry-on-conflict.js';
 export { CONTENDED_MS, contentionAfterRace, type Contention } from './shared-decisions.js';
 export { FileSnapshotStore, MemorySnapshotStore, SNAPSHOT_STORE, type AggregateSnapshot, type SnapshotStore } from './aggregate-snapshots.js';
 export { ProjectionRebuild } from './projection-rebuild.js';

@@ -5,6 +5,12 @@ import { HealthImplementation, type ServingStatusMap } from 'grpc-health-check';
 export type ServingStop = { readonly finished: boolean; readonly cut: number; readonly ms: number };
 
 /**
+ * The health name a liveness (and startup) probe asks for: SERVING while the process runs, whatever
+ * its readiness. Read models catching up for an hour must not get a process restarted.
+ */
+export const LIVENESS_HEALTH_NAME = 'opal.liveness';
+
+/**
  * The gRPC server's standing, as health checks see it, and its stop. Every listed service (and the
  * server as a whole, service '') is NOT_SERVING while what `holdUntil` was given is pending (the
  * read models catching up with the log at start: a new version built from offset zero, a new
@@ -13,12 +19,6 @@ export type ServingStop = { readonly finished: boolean; readonly cut: number; re
  * then takes no new call and lets those running finish, for a bounded time. LIVENESS_HEALTH_NAME
  * stays SERVING throughout.
  */
-/**
- * The health name a liveness (and startup) probe asks for: SERVING while the process runs, whatever
- * its readiness. Read models catching up for an hour must not get a process restarted.
- */
-export const LIVENESS_HEALTH_NAME = 'opal.liveness';
-
 export class GrpcServing {
   private readonly health: HealthImplementation;
   private readonly names: readonly string[];

@@ -307,9 +307,9 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 /**
  * Serves `GET /metrics` (Prometheus text format) on host:port; 0 picks a free port. With `serving`,
  * also `GET /livez` (200 while the process runs) and `GET /readyz` (200 while its gRPC health says
- * SERVING; 503 while its read models catch up with the log at start, and once it drains): plain HTTP probes for a gRPC port that speaks TLS, which Kubernetes'
- * gRPC probes cannot. Anything else answers 404. Resolves once listening, with the port and a close
- * function.
+ * SERVING; 503 while its read models catch up with the log at start, and once it drains): plain
+ * HTTP probes for a gRPC port that speaks TLS, which Kubernetes' gRPC probes cannot. Anything else
+ * answers 404. Resolves once listening, with the port and a close function.
  */
 export async function serveMetrics(metrics: ProcessMetrics, host: string, port: number, serving?: { readonly notServing: string | undefined }): Promise<{ port: number; close(): Promise<void> }> {
   metrics.withNodeMetrics();

@@ -6,6 +6,19 @@ import { versionPublishedCodec } from './attribution.codecs.js';
 // Events read from a Datanet's stream per page, looking for its earlier versions.
 const PAGE = 2000;
 
+/** The versions published in a Datanet's stream, in order, read a page at a time up to `beforeSeq`. */
+async function* versionsIn(log: Pick<EventLog, 'readStream'>, streamId: string, beforeSeq = Infinity): AsyncGenerator<DatanetVersionPublished['data']> {
+  for (let seq = 1; seq < beforeSeq; ) {
+    const page = await log.readStream(streamId, seq, Math.min(PAGE, beforeSeq - seq));
+    if (page.length === 0) return;
+    for (const stored of page) {
+      const e = versionPublishedCodec.decode(stored);
+      if (e) yield e.data;
+    }
+    seq = page[page.length - 1]!.streamSeq + 1;
+  }
+}
+
 /**
  * The whole manifest of version `v`, whose event is `at` in its Datanet's stream: the entries it
  * carries come from the versions published before it in that stream.
@@ -13,15 +26,7 @@ const PAGE = 2000;
 export async function manifestFromLog(log: Pick<EventLog, 'readStream'>, v: DatanetVersionPublished['data'], at: Pick<StoredEvent, 'streamId' | 'streamSeq'>): Promise<ManifestEntry[]> {
   if (v.carried === 0) return v.entries;
   let previous: ManifestEntry[] = [];
-  for (let seq = 1; seq < at.streamSeq; ) {
-    const page = await log.readStream(at.streamId, seq, Math.min(PAGE, at.streamSeq - seq));
-    if (page.length === 0) break;
-    for (const stored of page) {
-      const e = versionPublishedCodec.decode(stored);
-      if (e && e.data.version < v.version) previous = manifestOf(previous, e.data);
-    }
-    seq = page[page.length - 1]!.streamSeq + 1;
-  }
+  for await (const earlier of versionsIn(log, at.streamId, at.streamSeq)) if (earlier.version < v.version) previous = manifestOf(previous, earlier);
   return manifestOf(previous, v);
 }
 
@@ -31,15 +36,10 @@ export async function manifestFromLog(log: Pick<EventLog, 'readStream'>, v: Data
  */
 export async function versionFromLog(log: Pick<EventLog, 'readStream'>, ref: DatanetVersionRef): Promise<{ entries: ManifestEntry[]; totalBytes: bigint } | undefined> {
   let manifest: ManifestEntry[] = [];
-  for (let seq = 1; ; ) {
-    const page = await log.readStream(datanetStreamOf(ref.datanetId), seq, PAGE);
-    if (page.length === 0) return undefined;
-    for (const stored of page) {
-      const e = versionPublishedCodec.decode(stored);
-      if (!e || e.data.version > ref.version) continue;
-      manifest = manifestOf(manifest, e.data);
-      if (e.data.version === ref.version) return { entries: manifest, totalBytes: e.data.totalBytes };
-    }
-    seq = page[page.length - 1]!.streamSeq + 1;
+  for await (const v of versionsIn(log, datanetStreamOf(ref.datanetId))) {
+    if (v.version > ref.version) continue;
+    manifest = manifestOf(manifest, v);
+    if (v.version === ref.version) return { entries: manifest, totalBytes: v.totalBytes };
   }
+  return undefined;
 }
