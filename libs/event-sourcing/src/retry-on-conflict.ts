@@ -18,15 +18,21 @@ const CONFLICT_BACKOFF_MAX_MS = 200;
  * giving up after 5 attempts, raced again in step: 5 of 8,000 items failed ABORTED. With 10 attempts
  * and no time bound, one of 600 still did on a machine loaded well past its cores: ten attempts
  * took under a second there.
+ *
+ * `until` (a time in ms since the epoch), when given, replaces the time bound: the attempts go on
+ * until then. A process that lost a race must read what the winner appended before it tries again,
+ * while the winner appends at once, so on a stream another replica keeps appending to a loser can
+ * lose every race until the winner's run of commands ends. A caller with a deadline of its own (a
+ * client stream of many items) waits that long rather than answer ABORTED after 3 s.
  */
-export async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
-  const started = Date.now();
+export async function retryOnConflict<T>(attempt: () => Promise<T>, until?: number): Promise<T> {
+  const giveUpAt = until ?? Date.now() + CONFLICT_RETRY_MS;
   for (let n = 1; ; n++) {
     try {
       return await attempt();
     } catch (error) {
       if (!(error instanceof EventLogError && error.code === 'VERSION_CONFLICT')) throw error;
-      if (n >= CONFLICT_ATTEMPTS && Date.now() - started >= CONFLICT_RETRY_MS) throw error;
+      if (n >= CONFLICT_ATTEMPTS && Date.now() >= giveUpAt) throw error;
     }
     await new Promise((r) => setTimeout(r, Math.random() * Math.min(CONFLICT_BACKOFF_MAX_MS, 5 * 2 ** (n - 1))));
   }

@@ -48,10 +48,11 @@ export class SubmitContributionHandler {
 
   /**
    * decide() until the events are durable. Another replica may have moved the Datanet on since this
-   * one cached it; the log then refuses the append and the submission is decided again.
+   * one cached it; the log then refuses the append and the submission is decided again, until
+   * `until` (ms since the epoch) or retryOnConflict's own bound.
    */
-  decideDurably(prepared: PreparedSubmission): Promise<SubmissionResult> {
-    return retryOnConflict(async () => (await this.decide(prepared)).durable);
+  decideDurably(prepared: PreparedSubmission, until?: number): Promise<SubmissionResult> {
+    return retryOnConflict(async () => (await this.decide(prepared)).durable, until);
   }
 
   /**

@@ -5,12 +5,12 @@ import pino from 'pino';
 import { EventLogError, TransientError } from '@opal/event-log';
 import type * as api from '@opal/contracts/opal/ingest/v1/ingest.api';
 import type { SubmitContributionHandler } from '../../application/submit-contribution.handler.js';
-import { handleSubmissionStream, type SubmissionForwarding } from './submission-batch.js';
+import { STREAM_CONFLICT_RETRY_MS, handleSubmissionStream, type SubmissionForwarding } from './submission-batch.js';
 import type { ForwardedSubmissions } from './ingest-forwarding.js';
 
 /** A client stream of `items` requests, ended; what the server answered comes back. */
-async function answer(handler: Partial<SubmitContributionHandler>, items: number): Promise<api.SubmitContributionsResponse> {
-  const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+async function answer(handler: Partial<SubmitContributionHandler>, items: number, deadline: Date | number = Infinity): Promise<api.SubmitContributionsResponse> {
+  const call = Object.assign(new EventEmitter(), { pause() {}, resume() {}, getDeadline: () => deadline });
   let reply: api.SubmitContributionsResponse | undefined;
   const done = handleSubmissionStream(call as never, (error, r) => (assert.equal(error, null), (reply = r!)), handler as SubmitContributionHandler, pino({ level: 'silent' }));
   for (let i = 0; i < items; i++) call.emit('data', { datanetId: 'dn', content: new Uint8Array([i]), contributor: '0xc', nonce: BigInt(i), signature: new Uint8Array(65) });
@@ -43,6 +43,27 @@ describe('SubmitContributions: items the event log refuses', () => {
     assert.match(reply.results[0]!.detail, /expected version 3/);
     assert.equal(reply.results[1]!.status, 'ACCEPTED');
     assert.equal(reply.accepted, 1);
+  });
+
+  it("decides an item that lost its race again until the call's deadline, or for 30 s on a call without one", async () => {
+    const conflict = () => new EventLogError('VERSION_CONFLICT', 'stream datanet-dn: expected version 3, is 4');
+    const untils: (number | undefined)[] = [];
+    const handler = {
+      prepare: async () => ({}) as never,
+      decide: async () => {
+        throw conflict();
+      },
+      decideDurably: async (_: unknown, until?: number) => {
+        untils.push(until);
+        return { contributionId: 'c', status: 'ACCEPTED', reason: '', detail: '', duplicateOf: '', contentHash: 'h' } as never;
+      },
+    };
+    const deadline = Date.now() + 120_000;
+    assert.equal((await answer(handler, 1, new Date(deadline))).accepted, 1);
+    assert.equal(untils[0], deadline - 1000, 'the answer has a second to reach the caller');
+    const before = Date.now();
+    assert.equal((await answer(handler, 1)).accepted, 1);
+    assert.ok(untils[1]! >= before + STREAM_CONFLICT_RETRY_MS && untils[1]! <= Date.now() + STREAM_CONFLICT_RETRY_MS, `${untils[1]! - before} ms`);
   });
 
   it('answers an item the broker could not take UNAVAILABLE', async () => {
