@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { Partitioners } from 'kafkajs';
 import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
-import { OpalProcess, call, grpcClient, runOpal, withOutputOnFailure } from '@opal/testkit';
+import { OpalProcess, call, grpcClient, runOpal, withOutputOnFailure, withPlatformFee } from '@opal/testkit';
 import { paidCompletionIsAttributed, type LoopClients } from './paid-completion.js';
 import { deleteTopics, withKafkaAdmin, dropDb } from '@opal/test-infra';
 import { brokers, mongoBase, platformLog, skip } from './scale-out/fault-kit.js';
@@ -271,15 +271,16 @@ describe('the platform scaled out: each service in its own opal serve process', 
       const { apiKey } = await call(clients.inference, 'createTenant', { tenantId: 'tight' });
       const replicas = [nodes.inference.httpPort, second.httpPort].map((port) => new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }));
       const complete = (r: OpenAI, seed: number) => r.completions.create({ model: 'loop-lm', prompt: 'the', max_tokens: 20, seed }) as Promise<any>;
-      // loop-lm charges 2 base units per output token and nothing for input: a request of at most
-      // 20 tokens may cost 40. Each replica serves the adapter once before the race (the second
-      // builds its index first).
-      await call(clients.inference, 'creditTenant', { tenantId: 'tight', amount: '80', reference: 'warm-up' });
+      // loop-lm charges 2 base units per output token and nothing for input, and the platform fee
+      // is on top: a request of at most 20 tokens may cost 40 and its platform fee. Each replica
+      // serves the adapter once before the race (the second builds its index first).
+      const worst = withPlatformFee(40n);
+      await call(clients.inference, 'creditTenant', { tenantId: 'tight', amount: String(2n * worst), reference: 'warm-up' });
       let warm = 0n;
       for (const r of replicas) warm += BigInt((await complete(r, 1)).opal.fee);
-      // 400 more: ten requests' worst cases at once.
-      await call(clients.inference, 'creditTenant', { tenantId: 'tight', amount: '400', reference: 'deposit-1' });
-      const available = 480n - warm;
+      // Ten requests' worst cases at once.
+      await call(clients.inference, 'creditTenant', { tenantId: 'tight', amount: String(10n * worst), reference: 'deposit-1' });
+      const available = 12n * worst - warm;
 
       const results = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => complete(replicas[i % 2]!, 100 + i)));
       const served = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);
@@ -339,7 +340,7 @@ describe('the platform scaled out: each service in its own opal serve process', 
         await doomed.kill('SIGKILL');
         await chunks.next().catch(() => {}); // the connection ended with the process
         assert.equal(t.balance, '1000', 'nothing was charged');
-        assert.equal(t.held, '600', 'the dead replica left its hold: 300 tokens at 2');
+        assert.equal(t.held, String(withPlatformFee(600n)), 'the dead replica left its hold: 300 tokens at 2, and the platform fee');
         assert.equal(BigInt(t.available), 1000n - BigInt(t.held));
         // Expiry in 10 s; the survivor's sweeper looks every 2.5 s.
         for (let i = 0; i < 200 && t.held !== '0'; i++) {

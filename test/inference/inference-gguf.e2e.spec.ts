@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { generateLoraAdapter, generateTinyLlama, validateBaseModel, writeTinyModelSet } from '@opal/gguf';
-import { call, wallet } from '@opal/testkit';
+import { call, wallet, withPlatformFee } from '@opal/testkit';
 import { generate, inferenceEvents, startInferenceNode } from './harness.js';
 
 describe('inference service with generated GGUF models (llama.cpp, CPU)', () => {
@@ -60,7 +60,7 @@ describe('inference service with generated GGUF models (llama.cpp, CPU)', () => 
     assert.ok(s.timeToFirstTokenMs > 0 && s.tokensPerSecond > 0);
     assert.deepEqual(await inferenceEvents(t.node, s.inferenceId), ['opal.inference.v1.InferenceCompleted']);
     const fee = BigInt(s.fee);
-    assert.equal(fee, BigInt(Math.ceil((1000 * s.usage.promptTokens) / 1000)) + BigInt(Math.ceil((2000 * 12) / 1000)));
+    assert.equal(fee, withPlatformFee(BigInt(Math.ceil((1000 * s.usage.promptTokens) / 1000)) + BigInt(Math.ceil((2000 * 12) / 1000))));
     const after = await call(t.inference, 'getTenant', { tenantId: 'acme' });
     assert.equal(BigInt(after.balance), BigInt(before.balance) - fee);
     // The request's hold was settled with its fee before the summary went out.

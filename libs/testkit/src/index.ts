@@ -6,3 +6,4 @@ export * from './opal-process.js';
 export * from './grpc-clients.js';
 export * from './certificates.js';
 export * from './example-certificate.js';
+export * from './fees.js';

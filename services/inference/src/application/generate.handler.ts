@@ -8,6 +8,7 @@ import { CLOCK, LOGGER, type Clock } from '@opal/service-runtime';
 import { inferenceStream, type InferenceEvent } from '../domain/inference.events.js';
 import { InferenceServiceError, type InferenceServiceErrorCode } from '../domain/inference.errors.js';
 import { quoteFee } from '../domain/pricing.js';
+import { platformFeeBpsInForce } from './fee-params-in-force.js';
 import { inferenceCodec } from '../projections/models.projection.js';
 import { INFERENCE_CONFIG, type InferenceConfig } from '../inference.config.js';
 import { INFERENCE_METRICS, SERVING_ENGINES, type InferenceMetrics, type ServingEngines } from './inference.ports.js';
@@ -81,6 +82,9 @@ const RECORD_ATTEMPTS = 4;
 
 @Injectable()
 export class GenerateHandler {
+  /** Added to each request's model price, basis points of it (see platformFeeBpsInForce). */
+  private readonly platformFeeBps = platformFeeBpsInForce();
+
   constructor(
     private readonly catalog: ModelCatalog,
     private readonly ledger: TenantLedger,
@@ -107,11 +111,11 @@ export class GenerateHandler {
       const inferenceId = randomUUID();
       // The request's trace can be found by the inference id (tracing on; a no-op otherwise).
       trace.getActiveSpan()?.setAttributes({ 'opal.inference_id': inferenceId, 'opal.tenant': tenant, 'opal.model': input.model });
-      const { expiresAt } = await this.holds.hold(tenant, inferenceId, quoteFee(prices, promptBound, maxTokens).total);
+      const { expiresAt } = await this.holds.hold(tenant, inferenceId, quoteFee(prices, promptBound, maxTokens, this.platformFeeBps).total);
       // Stopped in time to record its outcome before the hold expires (and another replica settles it).
       const margin = Math.min(30_000, this.config.holdMs / 10);
       const deadline = Math.min(input.deadline ?? Infinity, expiresAt - margin);
-      return this.run({ ...input, deadline }, { inferenceId, tenant, target, prices, maxTokens });
+      return this.run({ ...input, deadline }, { inferenceId, tenant, target, prices, maxTokens, promptBound });
     } catch (e) {
       if (e instanceof InferenceServiceError) this.metrics.refused(e.code);
       throw e;
@@ -120,7 +124,7 @@ export class GenerateHandler {
 
   private async *run(
     input: GenerateInput,
-    ctx: { inferenceId: string; tenant: string; target: Awaited<ReturnType<ModelCatalog['target']>>; prices: Parameters<typeof quoteFee>[0]; maxTokens: number },
+    ctx: { inferenceId: string; tenant: string; target: Awaited<ReturnType<ModelCatalog['target']>>; prices: Parameters<typeof quoteFee>[0]; maxTokens: number; promptBound: number },
   ): AsyncGenerator<GenerateOutput> {
     const { inferenceId, tenant, target } = ctx;
     const adapterId = target.adapter?.id ?? '';
@@ -154,7 +158,10 @@ export class GenerateHandler {
       generated();
       this.metrics.observe(target.base, done);
       const completed = done.finishReason === 'stop' || done.finishReason === 'length';
-      const fee = quoteFee(ctx.prices, done.usage.promptTokens, done.usage.completionTokens);
+      // Charged on the tokens the hold was quoted on, at most: a tokenizer that spends more prompt
+      // tokens than the bound (a dummy-prefix space), or an engine that reports more than it was
+      // asked for, never takes more than the tenant's hold.
+      const fee = quoteFee(ctx.prices, Math.min(done.usage.promptTokens, ctx.promptBound), Math.min(done.usage.completionTokens, ctx.maxTokens), this.platformFeeBps);
       const event: InferenceEvent = completed
         ? {
             type: 'InferenceCompleted',

@@ -92,18 +92,18 @@ describe('inference: appends whose answers are lost', () => {
     await tenant('alice');
     const run = generate(losing((stream, events) => stream === 'tenant-alice' && events.some((e) => e.type.endsWith('BalanceHeld'))), 'alice');
     const outs = await Promise.all([run(), run(), run()]);
-    assert.deepEqual(outs, [0, 1, 2].map(() => ['hello', 'summary fee 4']));
+    assert.deepEqual(outs, [0, 1, 2].map(() => ['hello', 'summary fee 5']));
     const held = (await log.readStream('tenant-alice')).map((e) => inferenceCodec.decode(e)!).filter((e) => e.type === 'BalanceHeld');
     assert.equal(held.length, 3, 'one hold per request, none taken twice');
-    assert.deepEqual(await ledger('alice'), { charged: 12n, openHolds: 0, available: 100000n - 12n });
+    assert.deepEqual(await ledger('alice'), { charged: 15n, openHolds: 0, available: 100000n - 15n });
   });
 
   it('an outcome that landed is answered as recorded, and its hold settled at once', async () => {
     await tenant('bob');
     const run = generate(losing((stream) => stream.startsWith('inference-')), 'bob');
-    assert.deepEqual(await run(), ['hello', 'summary fee 4']);
-    assert.deepEqual(await ledger('bob'), { charged: 4n, openHolds: 0, available: 100000n - 4n });
+    assert.deepEqual(await run(), ['hello', 'summary fee 5']);
+    assert.deepEqual(await ledger('bob'), { charged: 5n, openHolds: 0, available: 100000n - 5n });
     now += HOLD_MS + 1; // nothing left for an expiry to settle
-    assert.deepEqual(await ledger('bob'), { charged: 4n, openHolds: 0, available: 100000n - 4n });
+    assert.deepEqual(await ledger('bob'), { charged: 5n, openHolds: 0, available: 100000n - 5n });
   });
 });

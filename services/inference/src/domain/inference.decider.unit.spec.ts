@@ -2,9 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RecordedEvent } from '@opal/event-sourcing';
 import type { InferenceEvent } from './inference.events.js';
-import { availableBalance, decideCreditTenant, decideCreateTenant, decideHold, decideSettle, evolveTenant, expiredHolds, initialTenant } from './tenant.decider.js';
+import { availableBalance, decideCreditTenant, decideCreateTenant, decideHold, decideSettle, decideSettleExpired, evolveTenant, expiredHolds, initialTenant } from './tenant.decider.js';
 import { decideRegisterAdapter, evolveRegistration, initialRegistration } from './registry.decider.js';
+import { parameterSpecs } from '@opal/protocol-parameters';
 import { quoteFee } from './pricing.js';
+import { platformFeeBpsInForce } from '../application/fee-params-in-force.js';
 
 const given = <S>(evolve: (s: S, e: RecordedEvent<InferenceEvent>) => S, init: S, events: InferenceEvent[]) =>
   events.reduce((s, e, i) => evolve(s, { ...e, meta: { streamId: 's', streamSeq: i + 1, occurredAt: 0, eventId: '' } } as RecordedEvent<InferenceEvent>), init);
@@ -40,6 +42,13 @@ describe('inference domain', () => {
     assert.deepEqual(quote, { inputFee: '7', outputFee: '1', platformFee: '0', total: '8' });
     assert.equal(total, 8n);
     assert.equal(quoteFee({ pricePer1kInput: 0n, pricePer1kOutput: 0n }, 100, 100).total, 0n);
+  });
+
+  it('adds the platform fee in force, basis points of the model price rounded up, and none to a free model', () => {
+    assert.equal(platformFeeBpsInForce(), BigInt(parameterSpecs.find((p) => p.name === 'fees.platform_fee_bps')!.genesis), 'the value GetParameters reports');
+    assert.deepEqual(quoteFee({ pricePer1kInput: 1000n, pricePer1kOutput: 3000n }, 7, 1, 500n).quote, { inputFee: '7', outputFee: '3', platformFee: '1', total: '11' });
+    assert.deepEqual(quoteFee({ pricePer1kInput: 0n, pricePer1kOutput: 3000n }, 1, 1000, 500n).quote, { inputFee: '0', outputFee: '3000', platformFee: '150', total: '3150' });
+    assert.equal(quoteFee({ pricePer1kInput: 0n, pricePer1kOutput: 0n }, 100, 100, 500n).total, 0n);
   });
 
   describe('balance holds', () => {
@@ -87,6 +96,20 @@ describe('inference domain', () => {
       assert.equal(s.charged, 20n);
       assert.equal(availableBalance(s), 0n);
       assert.throws(() => decideHold(initialTenant(), hold('x', 1n)), /no tenant/);
+    });
+
+    it('charges at most what was held, settled at once or after expiry: the balance never goes below zero', () => {
+      let s = funded(); // 100
+      s = given(evolveTenant, s, decideHold(s, hold('a', 60n)));
+      s = given(evolveTenant, s, decideHold(s, hold('old', 40n, 0)));
+      const settled = decideSettle(s, { tenant: 't', inferenceId: 'a', charged: 61n });
+      assert.deepEqual(settled, [{ type: 'HoldSettled', data: { tenant: 't', inferenceId: 'a', charged: '60', amount: '60' } }]);
+      s = given(evolveTenant, s, settled);
+      const expired = decideSettleExpired(s, { tenant: 't', now: 1000, outcomes: new Map([['old', 45n]]) });
+      assert.deepEqual(expired.map((e) => (e.data as { charged: string }).charged), ['40']);
+      s = given(evolveTenant, s, expired);
+      assert.equal(s.charged, 100n);
+      assert.equal(availableBalance(s), 0n);
     });
   });
 });

@@ -122,14 +122,20 @@ export function decideSettleExpired(state: TenantState, cmd: { tenant: string; n
   for (const [inferenceId, fee] of cmd.outcomes) {
     const h = state.holds.get(inferenceId);
     if (!h || h.expiresAt > cmd.now) continue;
-    events.push({ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId, charged: fee.toString(), amount: h.amount.toString() } });
+    events.push({ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId, charged: upTo(fee, h.amount).toString(), amount: h.amount.toString() } });
   }
   return events;
 }
 
-/** Settles an inference's hold with the fee it charged; nothing if the hold is already settled. */
+/**
+ * Settles an inference's hold with the fee it charged, at most the amount held (what the tenant
+ * was shown to be able to pay); nothing if the hold is already settled.
+ */
 export function decideSettle(state: TenantState, cmd: { tenant: string; inferenceId: string; charged: bigint }): InferenceEvent[] {
   const h = state.holds.get(cmd.inferenceId);
   if (!h) return [];
-  return [{ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId: cmd.inferenceId, charged: cmd.charged.toString(), amount: h.amount.toString() } }];
+  return [{ type: 'HoldSettled', data: { tenant: cmd.tenant, inferenceId: cmd.inferenceId, charged: upTo(cmd.charged, h.amount).toString(), amount: h.amount.toString() } }];
 }
+
+/** A fee charged against a hold: never more than the hold, so a balance never goes below zero. */
+const upTo = (fee: bigint, held: bigint): bigint => (fee < held ? fee : held);

@@ -1,0 +1,82 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedEventLog } from '@opal/event-log';
+import { availableBalance } from '../domain/tenant.decider.js';
+import { inferenceCodec } from '../projections/models.projection.js';
+import { BalanceHolds } from './balance-holds.js';
+import { platformFeeBpsInForce } from './fee-params-in-force.js';
+import { GenerateHandler } from './generate.handler.js';
+import { TenantRepository, TenantsHandler } from './tenants.handler.js';
+
+// What a request is charged: its model price on the tokens used and the platform fee in force,
+// never more than the hold taken before it ran.
+
+const HOLD_MS = 60_000;
+const target = {
+  base: { id: 'b', kind: 'base', parent: '', owner: '', datanetVersions: [], engine: 'remote', uri: 'http://x', contentHash: '', contextSize: 4096, remoteName: 'b', pricePer1kInput: '0', pricePer1kOutput: '0' },
+  adapter: { id: 'a', kind: 'adapter', parent: 'b', owner: '0x' + '11'.repeat(20), datanetVersions: [], engine: '', uri: 'a', contentHash: '', contextSize: 0, remoteName: '', pricePer1kInput: '1000', pricePer1kOutput: '1000' },
+};
+const quiet = { warn() {}, debug() {}, info() {}, error() {} };
+
+describe('inference: the fee charged', () => {
+  let dir: string;
+  let log: EmbeddedEventLog;
+  const clock = { now: () => 1_700_000_000_000 };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'opal-fee-'));
+    log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
+  });
+  after(async () => {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs one request of `prompt` with `maxTokens` for a tenant credited `credit`, on an engine that reports `usage`. */
+  async function run(id: string, credit: bigint, prompt: string, maxTokens: number, usage: { promptTokens: number; completionTokens: number }) {
+    const admin = new TenantsHandler(new TenantRepository(log), { hash: (k: string) => `h-${id}-${k}`, newKey: () => 'k'.repeat(20) }, clock as never);
+    await admin.create({ tenantId: id, apiKey: `${id}-key-0123456789` });
+    await admin.credit({ tenantId: id, amount: credit.toString(), reference: 'deposit' });
+    const engines = {
+      async *generate() {
+        yield { type: 'text', text: 'x', tokenCount: 1 };
+        yield { type: 'done', finishReason: 'length', usage, timings: { timeToFirstTokenMs: 1, tokensPerSecond: 1, adapterLoadMs: 0, queueMs: 0, totalMs: 1 } };
+      },
+    };
+    const holds = new BalanceHolds(new TenantRepository(log), log, clock as never, { holdMs: HOLD_MS });
+    const handler = new GenerateHandler(
+      { target: async () => target } as never, { authenticate: async () => id } as never, holds, engines as never,
+      { refused() {}, requestStarted: () => () => {}, observe() {} } as never, log, clock as never, { defaultMaxTokens: 16, holdMs: HOLD_MS } as never, quiet as never,
+    );
+    let fee = '';
+    for await (const o of await handler.start({ apiKey: 'k', model: 'a', prompt, maxTokens, stop: [], retrievedContributions: [] } as never)) {
+      if (o.type === 'summary') fee = o.summary.fee;
+    }
+    const events = (await log.readStream(`tenant-${id}`)).map((e) => inferenceCodec.decode(e)!);
+    const held = events.find((e) => e.type === 'BalanceHeld')!.data as { amount: string };
+    const state = (await new TenantRepository(log).peek(`tenant-${id}`)).state;
+    return { fee: BigInt(fee), held: BigInt(held.amount), available: availableBalance(state) };
+  }
+
+  it('is the model price on the tokens used, and the platform fee in force on it, rounded up', async () => {
+    const bps = platformFeeBpsInForce();
+    // 3 prompt tokens at 1 and 7 output tokens at 1: a model price of 10.
+    const r = await run('priced', 1000n, 'abc', 16, { promptTokens: 3, completionTokens: 7 });
+    assert.equal(r.fee, 10n + (10n * bps + 9_999n) / 10_000n);
+    assert.equal(r.available, 1000n - r.fee);
+  });
+
+  it('is never more than the hold: tokens the engine reports past the quote are not charged', async () => {
+    // A prompt of 4 bytes is held for 5 tokens and 10 output tokens; the tokenizer spent 6 (a
+    // dummy-prefix space) and the engine reported 12. The tenant had exactly the hold.
+    const bps = platformFeeBpsInForce();
+    const hold = 15n + (15n * bps + 9_999n) / 10_000n;
+    const r = await run('exact', hold, '1234', 10, { promptTokens: 6, completionTokens: 12 });
+    assert.equal(r.held, hold);
+    assert.equal(r.fee, hold);
+    assert.equal(r.available, 0n);
+  });
+});
