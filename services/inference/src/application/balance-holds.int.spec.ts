@@ -188,6 +188,38 @@ describe('balance holds across replicas', () => {
     }
   });
 
+  it('the sweeper goes on where its last pass stopped: tenants holding for longer than a pass reaches do not hide the rest', async () => {
+    const crashed = replica();
+    const expiring = ['sweep-c', 'sweep-d', 'sweep-e'];
+    for (const id of expiring) {
+      await tenantWith(id, 100n);
+      await crashed.holds.hold(id, `inf-${id}`, 10n);
+    }
+    now += HOLD_MS;
+    // Tenants first in id order whose holds have not expired (busy ones): a pass from the first
+    // holding tenant on reads them and stops.
+    for (const id of ['sweep-a', 'sweep-b']) {
+      await tenantWith(id, 100n);
+      await crashed.holds.hold(id, `inf-${id}`, 10n);
+    }
+    const store = new MemoryDocumentStore();
+    const projection = tenantsProjection as unknown as Projection<DomainEvent>;
+    await store.prepare(projection.name, projection.collections);
+    const runner = new ProjectionRunner(log, store, projection);
+    await runner.start();
+    try {
+      await runner.caughtUp();
+      const holding = (await store.list('inference_tenants', { where: { holding: true } })) as TenantDoc[];
+      const sweeper = new HoldSweeper(replica().holds, store, pino({ level: 'silent' }));
+      for (let i = 0; i < Math.ceil(holding.length / 2) + 1; i++) await sweeper.sweep(2);
+      await runner.caughtUp();
+      for (const id of expiring) assert.equal(((await store.get('inference_tenants', id)) as TenantDoc).held, '0', id);
+      for (const id of ['sweep-a', 'sweep-b']) assert.equal(((await store.get('inference_tenants', id)) as TenantDoc).held, '10', `${id}: not expired`);
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it("an expired hold whose inference stream this release cannot read (a newer release's event) is left for one that can; the tenant's other holds go on", async () => {
     await tenantWith('upgrading', 1000n);
     const r = replica();

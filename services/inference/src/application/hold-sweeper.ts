@@ -5,8 +5,8 @@ import { LOGGER } from '@opal/service-runtime';
 import type { TenantDoc } from '../projections/tenants.projection.js';
 import { BalanceHolds } from './balance-holds.js';
 
-/** Tenants looked at per pass; the rest wait for the next pass (or their next request). */
-const TENANTS_PER_PASS = 1000;
+/** Tenants looked at per pass; the next pass goes on after the last of them (or a tenant's next request settles its holds). */
+export const TENANTS_PER_PASS = 1000;
 
 /**
  * Settles holds that expired unsettled (their replica crashed) for the tenants the read model shows
@@ -17,6 +17,8 @@ const TENANTS_PER_PASS = 1000;
 export class HoldSweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
+  /** The last tenant the previous pass looked at, in id order; undefined to start from the first. */
+  private after: string | undefined;
 
   constructor(
     private readonly holds: BalanceHolds,
@@ -24,11 +26,16 @@ export class HoldSweeper {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** One pass; resolves with how many holds it settled. */
-  async sweep(): Promise<number> {
-    const items = await this.store.list('inference_tenants', { where: { holding: true }, limit: TENANTS_PER_PASS });
+  /**
+   * One pass over up to TENANTS_PER_PASS holding tenants, in id order after where the last pass
+   * stopped (from the first again once the list ends); resolves with how many holds it settled.
+   */
+  async sweep(limit = TENANTS_PER_PASS): Promise<number> {
+    const after = this.after === undefined ? {} : { after: { keys: [], id: this.after } };
+    const items = (await this.store.list('inference_tenants', { where: { holding: true }, limit, ...after })) as TenantDoc[];
+    this.after = items.length < limit ? undefined : items.at(-1)!.tenantId;
     let settled = 0;
-    for (const t of items as TenantDoc[]) {
+    for (const t of items) {
       try {
         settled += await this.holds.releaseExpired(t.tenantId);
       } catch (error) {
