@@ -141,6 +141,9 @@ export class TailReader {
 
   start(): Promise<void> {
     if (this.stopped) return Promise.reject(new EventLogError('CLOSED', 'event log is closed'));
+    // Failed for good (its own restart could not reach the brokers in time): what failed it, not
+    // that start's raw error, which a subscription would take for a passing one.
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     this.running ??= (async () => {
       if (this.index.confirming) await this.checkEnds();
       await this.consumer.connect();
@@ -224,7 +227,7 @@ export class TailReader {
   async catchUp(topics: readonly string[] = this.topics, partition?: number): Promise<void> {
     await this.start().catch((error: unknown) => {
       this.crashed(error);
-      throw error;
+      throw this.failure ?? error;
     });
     const waits: Promise<void>[] = [];
     for (const topic of topics) {

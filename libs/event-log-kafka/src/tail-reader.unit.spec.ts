@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Admin, EachBatchPayload, Kafka } from 'kafkajs';
-import { TailReader } from './tail-reader.js';
+import { IndexReaderStopped, TailReader } from './tail-reader.js';
+import { REJOIN_FOR_MS } from './rejoin.js';
 import { LogIndex } from './log-index.js';
 import { RecordArena } from './record-arena.js';
 
@@ -63,5 +64,31 @@ describe('TailReader while kafkajs starts its consumer again', () => {
     await waited;
     assert.equal(outcome, 'read');
     await reader.stop();
+  });
+});
+
+describe('TailReader whose restarts cannot reach the brokers', () => {
+  it('fails for good once the outage outlasts its rejoin window, and every later read says so (IndexReaderStopped)', async () => {
+    const away = () => Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'), { name: 'KafkaJSConnectionError' });
+    const consumer = { ...standInConsumer().consumer, connect: async () => Promise.reject(away()) };
+    const admin = { fetchTopicOffsets: async () => [{ partition: 0, low: '0', high: '0' }] } as unknown as Admin;
+    const reader = new TailReader({ consumer: () => consumer } as unknown as Kafka, admin, ['t'], new LogIndex(new RecordArena()), 'test.', () => 't');
+    const realNow = Date.now;
+    try {
+      // The brokers away: the first read fails, and a restart is on its way.
+      await assert.rejects(reader.catchUp(), /ECONNREFUSED/);
+      // Past the window: the reader fails for good (appends are refused with IndexReaderStopped).
+      const later = realNow() + REJOIN_FOR_MS + 1000;
+      Date.now = () => later;
+      await assert.rejects(reader.catchUp(), (e: unknown) => e instanceof IndexReaderStopped);
+      assert.throws(() => reader.assertReading(), (e: unknown) => e instanceof IndexReaderStopped);
+      // A subscription tells a stopped reader by its class; the raw connection error made it leave
+      // and join its group again and again, never failing.
+      await assert.rejects(reader.catchUp(), (e: unknown) => e instanceof IndexReaderStopped);
+      await assert.rejects(reader.waitFor('t/0', 1), (e: unknown) => e instanceof IndexReaderStopped);
+    } finally {
+      Date.now = realNow;
+      await reader.stop();
+    }
   });
 });
