@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { eventLogContract } from '../testing/event-log.contract.js';
 import { EmbeddedEventLog } from './embedded-event-log.adapter.js';
 import { EventLogError } from '../errors.js';
+import { frameRecord, refuseDamage, scanLogFile } from './log-file.js';
 
 eventLogContract('embedded', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'opal-log-'));
@@ -29,6 +30,27 @@ describe('embedded event log file', () => {
     const dir = join(tmpdir(), `opal-no-log-${process.pid}-${Date.now()}`);
     await assert.rejects(EmbeddedEventLog.open(dir, { readOnly: true }), (e: unknown) => e instanceof EventLogError && e.code === 'FAILED_PRECONDITION' && e.message.includes(`${join(dir, 'events.log')}: no such file`));
     assert.equal(existsSync(dir), false);
+  });
+
+  it('takes a log read while a write was half done for a torn tail, not damage, once the write has completed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-log-'));
+    try {
+      const file = join(dir, 'events.log');
+      const record = (i: number) => frameRecord(Buffer.alloc(200, i));
+      writeFileSync(file, Buffer.concat([record(1), record(2)]));
+      // A group commit of two records, read by an export while its write was copied: the scan
+      // ends inside the first of them.
+      const batch = Buffer.concat([record(3), record(4)]);
+      appendFileSync(file, batch.subarray(0, 100));
+      const scan = scanLogFile(file, () => {});
+      assert.equal(scan.records, 2);
+      appendFileSync(file, batch.subarray(100));
+      // Judged on what was there at the scan: it was a live log's tail, not a damaged record with
+      // whole ones after it (whose error tells the operator to cut the file there).
+      refuseDamage(file, scan, 'event log');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to open a log with a damaged record in the middle, for writing or reading, and cuts nothing off', async () => {

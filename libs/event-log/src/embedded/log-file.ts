@@ -86,10 +86,12 @@ const WINDOW = 1 << 20;
  * says the next one starts (a damaged body), then at every byte after it (a damaged length); it
  * stops at the first found, so a damaged record costs about one record's read.
  */
-export function findRecordAfter(path: string, from: number, minBody = MIN_EVENT_BODY): number | undefined {
+export function findRecordAfter(path: string, from: number, minBody = MIN_EVENT_BODY, endBytes?: number): number | undefined {
   const fd = openSync(path, 'r');
   try {
-    const fileBytes = fstatSync(fd).size;
+    // `endBytes`: what the file held when it was scanned. A live log grows meanwhile, and the rest
+    // of a record the scan saw half written is not a record after a damaged one.
+    const fileBytes = Math.min(fstatSync(fd).size, endBytes ?? Infinity);
     const head = Buffer.allocUnsafe(RECORD_HEADER);
     const whole = (at: number, len: number, crc: number): boolean => {
       if (len < minBody || at + RECORD_HEADER + len > fileBytes) return false;
@@ -114,13 +116,14 @@ export function findRecordAfter(path: string, from: number, minBody = MIN_EVENT_
 }
 
 /**
- * Throws when the file holds whole records after the first invalid one (see findRecordAfter): a
- * record in the middle is damaged, and cutting the file there would lose every record after it.
+ * Throws when the file held whole records after the first invalid one when it was scanned (see
+ * findRecordAfter): a record in the middle is damaged, and cutting the file there would lose every
+ * record after it. What a writer added since (a live log read by an export) is not looked at.
  * `what` names the file's role in the error.
  */
 export function refuseDamage(path: string, scan: ScanResult, what: string, minBody = MIN_EVENT_BODY): void {
   if (scan.validBytes >= scan.fileBytes) return;
-  const after = findRecordAfter(path, scan.validBytes, minBody);
+  const after = findRecordAfter(path, scan.validBytes, minBody, scan.fileBytes);
   if (after === undefined) return;
   throw new EventLogError(
     'FAILED_PRECONDITION',
