@@ -1,8 +1,9 @@
 // FerretDB 1.x (MongoDB wire protocol) with its SQLite backend, built from the module source into
 // the cache. FerretDB 1.x has no multi-document transactions and no change streams.
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { goToolchain } from './go-tool.mjs';
 import { runLogged, running, startDetached, waitUntil } from './process.mjs';
 import { mongoReady, tcpOpen } from './probes.mjs';
 import { BACKEND_PATCHES } from './ferretdb-backend-patches.mjs';
@@ -47,8 +48,7 @@ export async function installFerretdb(config) {
   const f = config.ferretdb;
   if (ferretdbInstalled(config)) return false;
   const src = join(f.home, 'src');
-  // GOTOOLCHAIN=local: build with the machine's Go instead of fetching another toolchain.
-  const env = { GOTOOLCHAIN: process.env.GOTOOLCHAIN ?? 'local', CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' };
+  const env = { GOTOOLCHAIN: goToolchain(), CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' };
   const downloaded = await captureJson('go', ['mod', 'download', '-json', `${MODULE_ROOT}@${f.version}`], env);
   if (!downloaded.Dir) throw new Error(`go mod download ${MODULE_ROOT}@${f.version}: ${downloaded.Error ?? 'no Dir'}`);
   rmSync(src, { recursive: true, force: true });
@@ -61,8 +61,13 @@ export async function installFerretdb(config) {
     await runLogged(config, 'ferretdb-install', 'go', ['get', `${module}@${version}`], { cwd: src, env: { ...env, GOFLAGS: '-mod=mod' } });
   }
   mkdirSync(join(f.home, 'bin'), { recursive: true });
-  await runLogged(config, 'ferretdb-install', 'go', ['build', '-trimpath', '-o', binOf(f), './cmd/ferretdb'], { cwd: src, env });
-  if (!existsSync(binOf(f))) throw new Error(`go build finished but ${binOf(f)} is missing`);
+  // Built beside the binary and moved into place whole, its stamp written after: a build cut off
+  // half-way leaves no binary, or none stamped, to be taken for a finished one.
+  rmSync(stampOf(f), { force: true });
+  const building = `${binOf(f)}.building-${process.pid}`;
+  await runLogged(config, 'ferretdb-install', 'go', ['build', '-trimpath', '-o', building, './cmd/ferretdb'], { cwd: src, env });
+  if (!existsSync(building)) throw new Error(`go build finished but ${building} is missing`);
+  renameSync(building, binOf(f));
   writeFileSync(stampOf(f), PATCH_STAMP);
   rmSync(src, { recursive: true, force: true });
   return true;

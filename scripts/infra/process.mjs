@@ -1,6 +1,6 @@
 // Starting servers detached, remembering them in pid files, and stopping exactly those.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -136,6 +136,19 @@ export function runLogged(config, logName, command, args, options = {}) {
 }
 
 /**
+ * A lock folder with no owner written in it for longer than its owner takes to write one (it died
+ * between making the folder and writing its pid): taken over, where every later `up` waited for it
+ * until its timeout.
+ */
+function ownerless(dir) {
+  try {
+    return Date.now() - statSync(dir).mtimeMs > 10_000;
+  } catch {
+    return false; // removed meanwhile: the next try takes it
+  }
+}
+
+/**
  * A lock across processes (test files run in parallel and may all call `up`): a folder created
  * atomically, holding the owner's pid; a lock whose owner is gone is taken over.
  */
@@ -156,7 +169,7 @@ export async function withLock(config, name, work, timeoutMs = 15 * 60_000) {
       } catch {
         /* being written or removed */
       }
-      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) rmSync(dir, { recursive: true, force: true });
+      if (Number.isInteger(owner) && owner > 0 ? !alive(owner) : ownerless(dir)) rmSync(dir, { recursive: true, force: true });
       else if (Date.now() > until) throw new Error(`timed out waiting for ${dir} (held by pid ${owner})`);
       else await sleep(200);
     }
