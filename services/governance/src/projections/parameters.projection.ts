@@ -10,10 +10,11 @@ export const parametersProjection: Projection<GovernanceEvent> = {
   name: 'governance.parameters',
   codec: governanceCodec,
   collections: [{ name: 'governance_parameters', indexes: [] }],
-  route: (e) => (e.type === 'ParametersChanged' ? e.data.changes.map((c) => ({ collection: 'governance_parameters', id: c.name })) : []),
+  route: (e) => (e.type === 'ParametersChanged' ? [...new Set(e.data.changes.map((c) => c.name))].map((id) => ({ collection: 'governance_parameters', id })) : []),
   evolve(ref, _doc, e) {
     if (e.type !== 'ParametersChanged') return undefined;
-    const change = e.data.changes.find((c) => c.name === ref.id)!;
+    // A change that sets one parameter twice: the last one stands, as for anyone applying them in order.
+    const change = e.data.changes.filter((c) => c.name === ref.id).at(-1)!;
     return { name: change.name, value: change.value, setBy: e.data.proposalId, effectiveFrom: e.data.effectiveFrom.toString() } satisfies ParameterDoc;
   },
 };
