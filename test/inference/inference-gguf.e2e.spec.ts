@@ -77,9 +77,20 @@ describe('inference service with generated GGUF models (llama.cpp, CPU)', () => 
     together.forEach((r, i) => assert.equal(r.text, alone[i % 8], `request ${i} (adapter a${i % 8})`));
   });
 
-  it('a cancelled stream records InferenceFailed and frees its slot', async () => {
+  it('a cancelled stream is charged for what it produced, and frees its slot', async () => {
+    const before = await call(t.inference, 'getTenant', { tenantId: 'acme' });
     const r = await generate(t.inference, apiKey, { model: 'a1', prompt: 'tell me', maxTokens: 200 }, { cancelAfter: 2 });
     assert.equal(r.summary, undefined);
+    // Its hold is settled with the fee of the tokens produced before the cut (at least the two read).
+    let after = await call(t.inference, 'getTenant', { tenantId: 'acme' });
+    for (let i = 0; i < 100 && (after.held !== '0' || after.balance === before.balance); i++) {
+      await new Promise((res) => setTimeout(res, 50));
+      after = await call(t.inference, 'getTenant', { tenantId: 'acme' });
+    }
+    assert.equal(after.held, '0');
+    const charged = BigInt(before.balance) - BigInt(after.balance);
+    assert.ok(charged >= withPlatformFee(BigInt(Math.ceil((2000 * 2) / 1000))), `charged ${charged}`);
+    assert.ok(charged <= withPlatformFee(8n + BigInt(Math.ceil((2000 * 200) / 1000))), `at most its hold: ${charged}`);
     // Both slots of a1 must be free again: two more requests complete.
     const again = await Promise.all([0, 1].map(() => generate(t.inference, apiKey, { model: 'a1', prompt: 'tell me', maxTokens: 4 })));
     again.forEach((x) => assert.equal(x.summary.usage.completionTokens, 4));

@@ -36,14 +36,14 @@ describe('inference: the fee charged', () => {
   });
 
   /** Runs one request of `prompt` with `maxTokens` for a tenant credited `credit`, on an engine that reports `usage`. */
-  async function run(id: string, credit: bigint, prompt: string, maxTokens: number, usage: { promptTokens: number; completionTokens: number }) {
+  async function run(id: string, credit: bigint, prompt: string, maxTokens: number, usage: { promptTokens: number; completionTokens: number }, finishReason = 'length') {
     const admin = new TenantsHandler(new TenantRepository(log), { hash: (k: string) => `h-${id}-${k}`, newKey: () => 'k'.repeat(20) }, clock as never);
     await admin.create({ tenantId: id, apiKey: `${id}-key-0123456789` });
     await admin.credit({ tenantId: id, amount: credit.toString(), reference: 'deposit' });
     const engines = {
       async *generate() {
         yield { type: 'text', text: 'x', tokenCount: 1 };
-        yield { type: 'done', finishReason: 'length', usage, timings: { timeToFirstTokenMs: 1, tokensPerSecond: 1, adapterLoadMs: 0, queueMs: 0, totalMs: 1 } };
+        yield { type: 'done', finishReason, usage, timings: { timeToFirstTokenMs: 1, tokensPerSecond: 1, adapterLoadMs: 0, queueMs: 0, totalMs: 1 } };
       },
     };
     const holds = new BalanceHolds(new TenantRepository(log), log, clock as never, { holdMs: HOLD_MS });
@@ -58,7 +58,8 @@ describe('inference: the fee charged', () => {
     const events = (await log.readStream(`tenant-${id}`)).map((e) => inferenceCodec.decode(e)!);
     const held = events.find((e) => e.type === 'BalanceHeld')!.data as { amount: string };
     const state = (await new TenantRepository(log).peek(`tenant-${id}`)).state;
-    return { fee: BigInt(fee), held: BigInt(held.amount), available: availableBalance(state) };
+    const outcome = (await log.readStream(`inference-${(held as unknown as { inferenceId: string }).inferenceId}`)).map((e) => inferenceCodec.decode(e)!)[0]!;
+    return { fee: BigInt(fee), held: BigInt(held.amount), available: availableBalance(state), outcome };
   }
 
   it('is the model price on the tokens used, and the platform fee in force on it, rounded up', async () => {
@@ -78,5 +79,20 @@ describe('inference: the fee charged', () => {
     assert.equal(r.held, hold);
     assert.equal(r.fee, hold);
     assert.equal(r.available, 0n);
+  });
+
+  it('is paid for the output produced before a cut (the client cancelled, the deadline passed), which is recorded and attributed as completed', async () => {
+    const bps = platformFeeBpsInForce();
+    const cut = await run('cut', 1000n, 'abc', 16, { promptTokens: 3, completionTokens: 7 }, 'cancelled');
+    assert.equal(cut.fee, 10n + (10n * bps + 9_999n) / 10_000n);
+    assert.equal(cut.available, 1000n - cut.fee);
+    assert.equal(cut.outcome.type, 'InferenceCompleted');
+    assert.equal(cut.outcome.type === 'InferenceCompleted' && cut.outcome.data.finishReason, 'cancelled');
+    assert.equal(cut.outcome.type === 'InferenceCompleted' && cut.outcome.data.fee?.total, cut.fee.toString());
+    // Cut before any output: nothing to pay for.
+    const early = await run('cut-early', 1000n, 'abc', 16, { promptTokens: 3, completionTokens: 0 }, 'deadline');
+    assert.equal(early.fee, 0n);
+    assert.equal(early.available, 1000n);
+    assert.equal(early.outcome.type, 'InferenceFailed');
   });
 });

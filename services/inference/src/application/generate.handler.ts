@@ -157,7 +157,10 @@ export class GenerateHandler {
       if (!done) throw new InferenceServiceError('ENGINE_FAILURE', 'the engine ended without a summary');
       generated();
       this.metrics.observe(target.base, done);
-      const completed = done.finishReason === 'stop' || done.finishReason === 'length';
+      // Output the engine produced is paid for, and attributed, whether the request ran to its end
+      // or was cut (the client cancelled, the deadline passed): cutting a request just before its
+      // end made it free. A request cut before any output costs nothing and records InferenceFailed.
+      const completed = done.finishReason === 'stop' || done.finishReason === 'length' || done.usage.completionTokens > 0;
       // Charged on the tokens the hold was quoted on, at most: a tokenizer that spends more prompt
       // tokens than the bound (a dummy-prefix space), or an engine that reports more than it was
       // asked for, never takes more than the tenant's hold.

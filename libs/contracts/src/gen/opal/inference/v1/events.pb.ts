@@ -61,7 +61,10 @@ export interface InferenceCompleted {
   usage: Usage | undefined;
   fee: FeeQuote | undefined;
   adapterOwner: string;
-  /** "stop" or "length". */
+  /**
+   * "stop" or "length"; "cancelled" or "deadline" for a request cut after some output (charged for
+   * what was produced).
+   */
   finishReason: string;
 }
 
