@@ -33,6 +33,16 @@ describe('balance holds across replicas', () => {
   const warm = async (r: ReturnType<typeof replica>, tenant: string) => r.holds.hold(tenant, `warm-${tenant}`, 0n);
   const keys = { hash: (k: string) => `h-${k}`, newKey: () => 'k'.repeat(20) };
 
+  /** The tenants read model over the log, in memory, applying as the log grows. */
+  async function tenantsReadModel() {
+    const store = new MemoryDocumentStore();
+    const projection = tenantsProjection as unknown as Projection<DomainEvent>;
+    await store.prepare(projection.name, projection.collections);
+    const runner = new ProjectionRunner(log, store, projection);
+    await runner.start();
+    return { store, runner };
+  }
+
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'opal-holds-'));
     log = await EmbeddedEventLog.open(join(dir, 'log'), { fsync: false });
@@ -161,11 +171,7 @@ describe('balance holds across replicas', () => {
     const crashed = replica();
     await crashed.holds.hold('idle', 'inf-idle-1', 300n);
     await crashed.holds.hold('idle', 'inf-idle-2', 200n);
-    const store = new MemoryDocumentStore();
-    const projection = tenantsProjection as unknown as Projection<DomainEvent>;
-    await store.prepare(projection.name, projection.collections);
-    const runner = new ProjectionRunner(log, store, projection);
-    await runner.start();
+    const { store, runner } = await tenantsReadModel();
     try {
       const tenantDoc = async () => {
         await runner.caughtUp();
@@ -202,11 +208,7 @@ describe('balance holds across replicas', () => {
       await tenantWith(id, 100n);
       await crashed.holds.hold(id, `inf-${id}`, 10n);
     }
-    const store = new MemoryDocumentStore();
-    const projection = tenantsProjection as unknown as Projection<DomainEvent>;
-    await store.prepare(projection.name, projection.collections);
-    const runner = new ProjectionRunner(log, store, projection);
-    await runner.start();
+    const { store, runner } = await tenantsReadModel();
     try {
       await runner.caughtUp();
       const holding = (await store.list('inference_tenants', { where: { holding: true } })) as TenantDoc[];
