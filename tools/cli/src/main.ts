@@ -10,6 +10,7 @@ import { importLog } from './log-import.js';
 import { replayFromLog } from './replay.js';
 import { progressReporter } from './progress.js';
 import { attributionVerify } from './attribution-verify.js';
+import { exportContent, importContent } from './content-transfer.js';
 
 const usage = `opal — proof-of-attribution ledger
 
@@ -22,6 +23,11 @@ usage:
                                 load an exported log into an empty Kafka cluster (verified first;
                                 stream ids, sequences and hashes are kept); --resume goes on with an
                                 import that was interrupted (until then, nothing else connects)
+  opal content export --out FILE
+                                write the contents the log's contributions name (the log holds
+                                only their hashes) from the content store, to move beside the log
+  opal content import FILE      load exported contents into the content store (MongoDB with
+                                --store, else the data folder), each checked against its hash
   opal log dead-letters [--json] --event-log kafka://host:port
                                 list the events subscriptions set aside as poison, with the reason,
                                 the subscription and where each sits in the log
@@ -157,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
           progress.finish();
           const held = r.skipped > 0 ? ` (${r.skipped} already there)` : '';
           process.stdout.write(`imported ${r.events} events${held} in ${r.streams} streams into ${config.eventLog}; hashes unchanged (digest ${r.digest}, streams digest ${r.streamsDigest})\n`);
+          process.stdout.write('the log names its contributions\' contents by hash only: move them with `opal content export` and `opal content import`\n');
         } finally {
           await log.close();
         }
@@ -179,6 +186,32 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       throw new UsageError('log: export, verify, import or dead-letters');
+    }
+    case 'content': {
+      if (sub === 'export') {
+        if (!values.out) throw new UsageError('content export: --out FILE is required');
+        const progress = progressReporter('exported');
+        const r = await exportContent(config, values.out, (n, total) => progress.update(n, total));
+        progress.finish();
+        if (r.missing.length > 0) {
+          const shown = r.missing.slice(0, 5).join(', ');
+          process.stderr.write(`opal: content export: ${r.missing.length} content(s) the log names are not in the content store (${shown}${r.missing.length > 5 ? ', ...' : ''}); nothing was written (is --store, or --data-dir, the one the platform ran with?)\n`);
+          return 1;
+        }
+        process.stdout.write(`exported ${r.contents} contents (${r.bytes} bytes) to ${values.out}\n`);
+        return 0;
+      }
+      if (sub === 'import') {
+        if (!arg) throw new UsageError('content import: give the exported FILE');
+        const progress = progressReporter('imported');
+        const r = await importContent(config, arg, (n) => progress.update(n));
+        progress.finish();
+        // The URL without a user and password it may hold.
+        const into = isMongo(config) ? config.store.replace(/\/\/[^@/]*@/, '//') : `${config.dataDir} (content pack)`;
+        process.stdout.write(`imported ${r.contents} contents (${r.bytes} bytes) into ${into}; each matched its hash\n`);
+        return 0;
+      }
+      throw new UsageError('content: export or import');
     }
     case 'replay': {
       const progress = progressReporter('replayed');
