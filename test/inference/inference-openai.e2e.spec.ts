@@ -2,6 +2,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { request } from 'node:http';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { startFakeOpenAiServer } from '@opal/lora-runtime/testing';
 import { call, signContribution, wallet } from '@opal/testkit';
 import { generate, inferenceEvents, startInferenceNode } from './harness.js';
 
@@ -105,6 +107,17 @@ describe('infini-gram engine and the OpenAI-compatible HTTP API', () => {
       assert.ok(text.includes(name), name);
     }
     assert.ok(!text.includes('nature-v1'), 'no per-adapter labels');
+  });
+
+  it('answers an error met once the gRPC stream is open with its own status, not INTERNAL', async () => {
+    // A remote base model whose server has gone: the engine fails at its first token.
+    const remote = await startFakeOpenAiServer({ baseModel: 'gone-base' });
+    await call(t.inference, 'registerBaseModel', { baseModelId: 'gone', kind: 'remote', endpoint: remote.url, remoteName: 'gone-base' });
+    await remote.close();
+    const before = await call(t.inference, 'getTenant', { tenantId: 'acme' });
+    await assert.rejects(generate(t.inference, apiKey, { model: 'gone', prompt: 'hello', maxTokens: 4 }), (e: ServiceError) => e.code === status.UNAVAILABLE && !/internal error/.test(e.details));
+    const after = await call(t.inference, 'getTenant', { tenantId: 'acme' });
+    assert.deepEqual([after.balance, after.held], [before.balance, '0'], 'nothing charged, nothing held');
   });
 
   // Last: it stops the node.

@@ -1,5 +1,5 @@
 import type { RpcException } from '@nestjs/microservices';
-import { infrastructureStatus, rpcError, type GrpcCode, type ServiceErrorMapper } from '@opal/service-runtime';
+import { rpcError, type GrpcCode, type ServiceErrorMapper } from '@opal/service-runtime';
 import { InferenceServiceError, type InferenceServiceErrorCode } from '../../domain/inference.errors.js';
 
 /** Every inference error code and its gRPC status; a new code fails compilation until mapped here. */
@@ -25,12 +25,3 @@ export const inferenceErrorMapper: ServiceErrorMapper = {
   matches: (e) => e instanceof InferenceServiceError,
   toRpc: (e: InferenceServiceError): RpcException => rpcError(statusOf[e.code], e.message),
 };
-
-/** For errors raised while a stream is already open (the exception filter only sees the handler's own). */
-export function streamError(e: unknown): object {
-  if (e instanceof InferenceServiceError) return inferenceErrorMapper.toRpc(e as never).getError() as object;
-  // The log or the store away is UNAVAILABLE in a stream as in a unary call, not INTERNAL.
-  const known = infrastructureStatus(e);
-  if (known) return rpcError(known.code, known.message).getError() as object;
-  return rpcError('INTERNAL', 'internal error; see the service log').getError() as object;
-}

@@ -11,7 +11,7 @@ import { ModelCatalog } from '../../application/model-catalog.js';
 import { RegisterModelHandler } from '../../application/register-model.handler.js';
 import { TenantsHandler } from '../../application/tenants.handler.js';
 import { TenantLedger } from '../../application/tenant-ledger.js';
-import { inferenceErrorMapper, streamError } from './inference-error.mapper.js';
+import { inferenceErrorMapper } from './inference-error.mapper.js';
 
 const Filter = createRpcExceptionFilter('inference', inferenceErrorMapper);
 
@@ -115,7 +115,9 @@ export class InferenceController {
         answers.complete();
       } catch (e) {
         if (!abort.signal.aborted) this.logger.warn({ err: e }, 'generate failed');
-        answers.error(streamError(e));
+        // As thrown: the service's exception filter maps errors from the stream as it maps the
+        // handler's own (a mapped plain object handed on here was taken for an unknown error, INTERNAL).
+        answers.error(e);
       } finally {
         call.off('cancelled', onCancel);
       }
