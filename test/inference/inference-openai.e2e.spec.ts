@@ -109,6 +109,13 @@ describe('infini-gram engine and the OpenAI-compatible HTTP API', () => {
     assert.ok(!text.includes('nature-v1'), 'no per-adapter labels');
   });
 
+  it('refuses an infini-gram adapter on a Datanet version that is not published, and takes its id once corrected', async () => {
+    const register = (datanetVersions: string[]) => call(t.inference, 'registerAdapter', { adapterId: 'nature-typo', baseModelId: 'infini-gram', owner: owner.address, datanetVersions, pricePerThousandOutput: '1000' });
+    await assert.rejects(register(['nature@99']), (e: ServiceError) => e.code === status.NOT_FOUND && /^datanet_versions\[0\]: nature@99 is not a published Datanet version/.test(e.details));
+    await assert.rejects(register(['nowhere@1']), (e: ServiceError) => e.code === status.NOT_FOUND && /nowhere@1/.test(e.details));
+    assert.equal((await register(['nature@1'])).adapterId, 'nature-typo');
+  });
+
   it('answers an error met once the gRPC stream is open with its own status, not INTERNAL', async () => {
     // A remote base model whose server has gone: the engine fails at its first token.
     const remote = await startFakeOpenAiServer({ baseModel: 'gone-base' });

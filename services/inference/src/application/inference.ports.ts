@@ -27,4 +27,8 @@ export interface KeyHasher {
   hash(apiKey: string): string;
   newKey(): string;
 }
+/** Whether a Datanet version is published, as this service's read models have it (caught up with the log when not found). */
+export type PublishedVersions = { has(datanetVersion: string): Promise<boolean> };
+export const PUBLISHED_VERSIONS = Symbol('PublishedVersions');
+
 export const KEY_HASHER = Symbol('KeyHasher');

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { getAddress, isAddress } from 'ethers';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -11,6 +11,7 @@ import { decideRegisterAdapter, decideRegisterBaseModel, type RegisterAdapter, t
 import { BaseModelInfoCache } from './model-files.js';
 import { ModelCatalog } from './model-catalog.js';
 import { RegistryRepository } from './registry.repository.js';
+import { PUBLISHED_VERSIONS, type PublishedVersions } from './inference.ports.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const DATANET_VERSION = /^[a-z0-9][a-z0-9-]{1,62}@[1-9][0-9]{0,9}$/;
@@ -32,6 +33,8 @@ export class RegisterModelHandler {
     private readonly registry: RegistryRepository,
     private readonly catalog: ModelCatalog,
     @Inject(CLOCK) private readonly clock: Clock,
+    /** Where the Datanet versions an infini-gram adapter serves are checked (absent: not checked). */
+    @Optional() @Inject(PUBLISHED_VERSIONS) private readonly versions?: PublishedVersions,
   ) {}
 
   async registerBaseModel(input: RegisterBaseModelInput): Promise<{ baseModelId: string; contentHash: string; contextSize: number; architecture: string }> {
@@ -81,6 +84,11 @@ export class RegisterModelHandler {
       if (input.path) throw invalid('path: the infini-gram base takes no file; its adapter is its Datanet version');
       if (input.datanetVersions.length !== 1) throw invalid('datanet_versions: an infini-gram adapter names exactly one Datanet version');
       uri = input.datanetVersions[0]!;
+      // The adapter is that version's index: one not published would fail every request, and its
+      // id would stay taken by a registration that cannot serve.
+      if (this.versions && !(await this.versions.has(uri))) {
+        throw new InferenceServiceError('DATANET_VERSION_NOT_FOUND', `datanet_versions[0]: ${uri} is not a published Datanet version`);
+      }
     } else if (base.engine === 'gguf') {
       if (!input.path) throw invalid('path: required (a GGUF LoRA file)');
       const info = await this.files.adapter(resolve(input.path), base.uri);

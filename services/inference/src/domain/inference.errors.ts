@@ -5,6 +5,7 @@ export type InferenceServiceErrorCode =
   | 'BASE_MODEL_EXISTS'
   | 'ADAPTER_NOT_FOUND'
   | 'ADAPTER_EXISTS'
+  | 'DATANET_VERSION_NOT_FOUND'
   | 'TENANT_NOT_FOUND'
   | 'TENANT_EXISTS'
   | 'API_KEY_TAKEN'

@@ -51,6 +51,11 @@ export const datanetVersionsProjection: Projection<VersionPublished> = {
  * undefined while that version, an earlier one it carries entries of, or one of their pages is not
  * in the read model yet.
  */
+/** Whether the read model holds the Datanet version `<datanet_id>@<version>` (published). */
+export async function versionPublished(store: DocumentStore, datanetVersion: string): Promise<boolean> {
+  return (await store.get('inference_datanet_versions', datanetVersion)) !== undefined;
+}
+
 export async function readVersionManifest(store: DocumentStore, datanetVersion: string): Promise<ManifestEntry[] | undefined> {
   const doc = (await store.get('inference_datanet_versions', datanetVersion)) as DatanetVersionDoc | undefined;
   if (!doc) return undefined;

@@ -11,6 +11,7 @@ const envelopeOf: Record<InferenceServiceErrorCode, Envelope> = {
   BASE_MODEL_EXISTS: { status: 409, type: 'invalid_request_error', code: 'model_exists' },
   ADAPTER_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'model_not_found' },
   ADAPTER_EXISTS: { status: 409, type: 'invalid_request_error', code: 'model_exists' },
+  DATANET_VERSION_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'datanet_version_not_found' },
   TENANT_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'tenant_not_found' },
   TENANT_EXISTS: { status: 409, type: 'invalid_request_error', code: 'tenant_exists' },
   API_KEY_TAKEN: { status: 409, type: 'invalid_request_error', code: 'api_key_taken' },
