@@ -66,7 +66,7 @@ describe('TenantRepository within its memory budget', () => {
     const metrics = new ProcessMetrics();
     const probe = new TenantRepository(log);
     // Room for about three tenants of three credits each.
-    const budget = 3 * (tenantWeight({ created: true, apiKeyHash: 'h', references: new Set(['a', 'b', 'c']), credited: 0n, charged: 0n, holds: new Map() }) + 1);
+    const budget = 3 * (tenantWeight({ created: true, apiKeyHash: 'h', references: new Map([['a', 1n], ['b', 1n], ['c', 1n]]), credited: 0n, charged: 0n, holds: new Map() }) + 1);
     const repo = new TenantRepository(log, undefined, undefined, { tenantCacheBytes: budget }, metrics);
     const ids = Array.from({ length: 10 }, (_, i) => `budget-${i}`);
     const credit = (tenant: string, reference: string, amount: bigint) =>
@@ -77,9 +77,11 @@ describe('TenantRepository within its memory budget', () => {
       assert.ok(repo.cachedWeight <= budget, `within the budget: ${repo.cachedWeight} <= ${budget}`);
       const dropped = Number(/opal_aggregate_cache_dropped_total\{cache="tenants"\} (\d+)/.exec(await metrics.exposition())?.[1]);
       assert.ok(dropped >= 7 * 3, `each credit of the rounds dropped a tenant used before it: ${dropped}`);
-      // Loaded again from the log, each knows its references: the same one credits nothing, a new one credits.
+      // Loaded again from the log, each knows its references and their amounts: the same credit
+      // again credits nothing, another amount under it is refused, a new one credits.
       for (const [i, tenant] of ids.entries()) {
-        assert.deepEqual((await credit(tenant, 'r2', 999n)).stored, []);
+        assert.deepEqual((await credit(tenant, 'r2', BigInt(100 + i))).stored, []);
+        await assert.rejects(credit(tenant, 'r2', 999n), /already credited/);
         assert.equal((await credit(tenant, 'r4', 1n)).stored.length, 1);
         const reloaded = await repo.peek(tenantStream(tenant));
         const whole = await probe.peek(tenantStream(tenant));

@@ -19,6 +19,11 @@ describe('inference domain', () => {
     assert.equal(credit.length, 1);
     const s2 = given(evolveTenant, s, credit);
     assert.deepEqual(decideCreditTenant(s2, { tenant: 't', amount: 5n, reference: 'dep-1' }), []);
+    // Another amount under a used reference is another payment, not a retry: refused, naming both.
+    assert.throws(
+      () => decideCreditTenant(s2, { tenant: 't', amount: 7n, reference: 'dep-1' }),
+      (e: any) => e.code === 'REFERENCE_USED' && /^reference: dep-1 already credited 5 to tenant t, not 7/.test(e.message),
+    );
     assert.throws(() => decideCreateTenant(s2, { tenant: 't', apiKeyHash: 'x' }), /already exists/);
     // The same create again (a retry after a lost answer, with the key it gave): nothing to do.
     assert.deepEqual(decideCreateTenant(s2, created[0]!.data as { tenant: string; apiKeyHash: string }), []);

@@ -8,6 +8,7 @@ export type InferenceServiceErrorCode =
   | 'DATANET_VERSION_NOT_FOUND'
   | 'TENANT_NOT_FOUND'
   | 'TENANT_EXISTS'
+  | 'REFERENCE_USED'
   | 'API_KEY_TAKEN'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'

@@ -6,7 +6,8 @@ import { InferenceServiceError } from './inference.errors.js';
 export type Hold = { readonly amount: bigint; readonly expiresAt: number };
 
 /**
- * A tenant's write model: its key hash, the credit references already applied (idempotency), and
+ * A tenant's write model: its key hash, the credit references already applied with their amounts
+ * (idempotency), and
  * its balance as the tenant's stream alone tells it: credits, fees charged through settled holds,
  * and the holds still open. Every replica decides holds on this stream, so the log's optimistic
  * concurrency keeps them, together, within the balance.
@@ -14,18 +15,18 @@ export type Hold = { readonly amount: bigint; readonly expiresAt: number };
 export type TenantState = {
   created: boolean;
   apiKeyHash: string;
-  references: Set<string>;
+  references: Map<string, bigint>;
   credited: bigint;
   charged: bigint;
   holds: Map<string, Hold>;
 };
 
-export const initialTenant = (): TenantState => ({ created: false, apiKeyHash: '', references: new Set(), credited: 0n, charged: 0n, holds: new Map() });
+export const initialTenant = (): TenantState => ({ created: false, apiKeyHash: '', references: new Map(), credited: 0n, charged: 0n, holds: new Map() });
 
 // Heap a tenant's write model takes, as measured on Node 20: ~720 B cached with one credit reference,
-// each further reference ~113 B, each open hold ~326 B.
+// each further reference ~113 B (and its amount), each open hold ~326 B.
 const TENANT_HEAP_BYTES = 640;
-const REFERENCE_HEAP_BYTES = 128;
+const REFERENCE_HEAP_BYTES = 160;
 const HOLD_HEAP_BYTES = 352;
 
 /** What a tenant weighs in its process's memory budget (OPAL_INFERENCE_TENANT_CACHE_MB). */
@@ -38,7 +39,7 @@ export function evolveTenant(state: TenantState, event: RecordedEvent<InferenceE
     case 'TenantCreated':
       return { ...state, created: true, apiKeyHash: event.data.apiKeyHash };
     case 'TenantCredited':
-      state.references.add(event.data.reference);
+      if (!state.references.has(event.data.reference)) state.references.set(event.data.reference, BigInt(event.data.amount));
       state.credited += BigInt(event.data.amount);
       return state;
     case 'BalanceHeld':
@@ -66,11 +67,19 @@ export function decideCreateTenant(state: TenantState, cmd: { tenant: string; ap
   return [{ type: 'TenantCreated', data: cmd }];
 }
 
-/** Credits once per reference: a retried credit (same deposit or payment) changes nothing. */
+/**
+ * Credits once per reference: a retried credit (same deposit or payment, same amount) changes
+ * nothing; another amount under a used reference is refused, where it was taken for a retry and
+ * dropped without a word (a second payment given the first one's reference).
+ */
 export function decideCreditTenant(state: TenantState, cmd: { tenant: string; amount: bigint; reference: string }): InferenceEvent[] {
   if (!state.created) throw new InferenceServiceError('TENANT_NOT_FOUND', `tenant_id: no tenant ${cmd.tenant}`);
   if (cmd.amount <= 0n) throw new InferenceServiceError('INVALID_FIELD', 'amount: must be a positive number of base units');
-  if (state.references.has(cmd.reference)) return [];
+  const before = state.references.get(cmd.reference);
+  if (before === cmd.amount) return [];
+  if (before !== undefined) {
+    throw new InferenceServiceError('REFERENCE_USED', `reference: ${cmd.reference} already credited ${before} to tenant ${cmd.tenant}, not ${cmd.amount}; another payment needs a reference of its own`);
+  }
   return [{ type: 'TenantCredited', data: { tenant: cmd.tenant, amount: cmd.amount.toString(), reference: cmd.reference } }];
 }
 

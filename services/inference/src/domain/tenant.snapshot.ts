@@ -7,14 +7,14 @@ import type { TenantState } from './tenant.decider.js';
  * decimal strings. Raise `schema` with any change to the encoding or to what evolveTenant derives.
  */
 export const tenantSnapshot = {
-  schema: 1,
+  schema: 2,
   /** Events folded past a snapshot before a load saves a new one: a few thousand inferences. */
   every: 10_000,
   encode(s: TenantState): Uint8Array {
     const doc: Encoded = {
       created: s.created,
       apiKeyHash: s.apiKeyHash,
-      references: [...s.references],
+      references: [...s.references].map(([reference, amount]) => [reference, amount.toString()]),
       credited: s.credited.toString(),
       charged: s.charged.toString(),
       holds: [...s.holds].map(([inferenceId, h]) => [inferenceId, h.amount.toString(), h.expiresAt]),
@@ -26,7 +26,7 @@ export const tenantSnapshot = {
     return {
       created: doc.created,
       apiKeyHash: doc.apiKeyHash,
-      references: new Set(doc.references),
+      references: new Map(doc.references.map(([reference, amount]) => [reference, BigInt(amount)])),
       credited: BigInt(doc.credited),
       charged: BigInt(doc.charged),
       holds: new Map(doc.holds.map(([inferenceId, amount, expiresAt]) => [inferenceId, { amount: BigInt(amount), expiresAt }])),
@@ -37,7 +37,7 @@ export const tenantSnapshot = {
 type Encoded = {
   created: boolean;
   apiKeyHash: string;
-  references: string[];
+  references: [reference: string, amount: string][];
   credited: string;
   charged: string;
   holds: [inferenceId: string, amount: string, expiresAt: number][];

@@ -8,7 +8,7 @@ describe('tenant snapshot', () => {
     const s: TenantState = {
       created: true,
       apiKeyHash: 'ab'.repeat(32),
-      references: new Set(['top-up 1', 'top-up "2"']),
+      references: new Map([['top-up 1', 5n], ['top-up "2"', 2n ** 80n + 2n]]),
       credited: 2n ** 80n + 7n,
       charged: 12_345_678_901_234_567_890n,
       holds: new Map([

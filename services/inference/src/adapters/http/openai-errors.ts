@@ -14,6 +14,7 @@ const envelopeOf: Record<InferenceServiceErrorCode, Envelope> = {
   DATANET_VERSION_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'datanet_version_not_found' },
   TENANT_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'tenant_not_found' },
   TENANT_EXISTS: { status: 409, type: 'invalid_request_error', code: 'tenant_exists' },
+  REFERENCE_USED: { status: 409, type: 'invalid_request_error', code: 'reference_used' },
   API_KEY_TAKEN: { status: 409, type: 'invalid_request_error', code: 'api_key_taken' },
   UNAUTHENTICATED: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key' },
   PERMISSION_DENIED: { status: 403, type: 'invalid_request_error', code: 'permission_denied' },
