@@ -111,6 +111,11 @@ describe('Datanets end to end over gRPC', () => {
     await assert.rejects(call(ingest, 'submitContribution', forged), (e: any) => e.code === status.UNAUTHENTICATED && /signature/.test(e.details));
     await assert.rejects(call(ingest, 'submitContribution', { ...forged, signature: Buffer.alloc(3) }), (e: any) => e.code === status.INVALID_ARGUMENT && /signature/.test(e.details));
     await assert.rejects(call(ingest, 'submitContribution', { ...forged, datanetId: 'no-such-net' }), (e: any) => e.code === status.NOT_FOUND && /datanet_id/.test(e.details));
+    // Reads with an id missing or malformed name the field, as commands do, rather than look it up.
+    await assert.rejects(call(ingest, 'getDatanet', {}), (e: any) => e.code === status.INVALID_ARGUMENT && /^datanet_id: required/.test(e.details));
+    await assert.rejects(call(ingest, 'getVersionManifest', {}), (e: any) => e.code === status.INVALID_ARGUMENT && /^datanet_id: required/.test(e.details));
+    await assert.rejects(call(ingest, 'getContribution', { contributionId: 'xyz' }), (e: any) => e.code === status.INVALID_ARGUMENT && /^contribution_id: must be 0x and 64 hex digits/.test(e.details));
+    await assert.rejects(call(ingest, 'getContribution', { contributionId: `0x${'0'.repeat(64)}` }), (e: any) => e.code === status.NOT_FOUND && /^contribution_id: no contribution/.test(e.details));
     const afterBad = await digest();
     assert.deepEqual(afterBad, before);
 

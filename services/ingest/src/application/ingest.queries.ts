@@ -41,6 +41,7 @@ export class IngestQueries {
   }
 
   async datanet(datanetId: string): Promise<DatanetDoc> {
+    if (!datanetId) throw new IngestError('INVALID_FIELD', 'datanet_id: required');
     const d = await this.fresh(() => this.store.get('ingest_datanets', datanetId));
     if (!d) throw new IngestError('DATANET_NOT_FOUND', `datanet_id: no Datanet ${datanetId}`);
     return d as DatanetDoc;
@@ -58,6 +59,7 @@ export class IngestQueries {
   }
 
   async contribution(contributionId: string): Promise<ContributionDoc> {
+    if (!/^0x[0-9a-f]{64}$/.test(contributionId)) throw new IngestError('INVALID_FIELD', `contribution_id: must be 0x and 64 hex digits, got ${JSON.stringify(contributionId)}`);
     const c = await this.fresh(() => this.store.get('ingest_contributions', contributionId));
     if (!c) throw new IngestError('CONTRIBUTION_NOT_FOUND', `contribution_id: no contribution ${contributionId}`);
     return c as ContributionDoc;
@@ -124,6 +126,7 @@ export class IngestQueries {
   }
 
   async version(datanetId: string, version: number): Promise<VersionDoc> {
+    if (!datanetId) throw new IngestError('INVALID_FIELD', 'datanet_id: required');
     // Version 0 is the latest, as the Datanet's document says; a version published a moment ago
     // may be in neither yet.
     let asked = version;

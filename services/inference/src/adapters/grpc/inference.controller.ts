@@ -76,6 +76,7 @@ export class InferenceController {
   /** An admin call, or the tenant's own: its API key reads its own balance only. */
   @GrpcMethod('InferenceService', 'GetTenant')
   async getTenant(r: api.GetTenantRequest, metadata: Metadata): Promise<api.Tenant> {
+    if (!r.tenantId) throw new InferenceServiceError('INVALID_FIELD', 'tenant_id: required');
     if (this.admin.refusal(metadata)) {
       const caller = await this.ledger.authenticate(bearerOf(metadata));
       if (caller !== r.tenantId) throw new InferenceServiceError('PERMISSION_DENIED', `tenant_id: this API key is tenant ${caller}'s; it reads its own tenant only`);
