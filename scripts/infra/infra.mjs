@@ -21,17 +21,28 @@ import { join } from 'node:path';
 const ALIASES = { kafka: 'kafka', ferretdb: 'ferretdb', mongo: 'ferretdb', mongodb: 'ferretdb', anvil: 'anvil', chain: 'anvil' };
 const ALL = ['kafka', 'ferretdb', 'anvil'];
 
-const [verb = 'status', ...rest] = process.argv.slice(2);
-const json = rest.includes('--json');
-const names = (verb === 'tool' ? [] : rest).filter((a) => !a.startsWith('--')).map((n) => {
-  const s = ALIASES[n];
-  if (!s) throw new Error(`unknown service '${n}' (one of ${Object.keys(ALIASES).join(', ')})`);
-  return s;
-});
-const selected = names.length ? [...new Set(names)] : ALL;
-const config = loadConfig();
 // Progress goes to stderr so that --json leaves stdout to the endpoints.
 const say = (m) => process.stderr.write(`[infra] ${m}\n`);
+/** A mistake in the arguments or the environment: said in one line, not as a stack. */
+const refuse = (e) => {
+  say(`FAILED: ${e.message}`);
+  process.exit(2);
+};
+const [verb = 'status', ...rest] = process.argv.slice(2);
+const json = rest.includes('--json');
+let names = [];
+let config;
+try {
+  names = (verb === 'tool' ? [] : rest).filter((a) => !a.startsWith('--')).map((n) => {
+    const s = ALIASES[n];
+    if (!s) throw new Error(`unknown service '${n}' (one of ${Object.keys(ALIASES).join(', ')})`);
+    return s;
+  });
+  config = loadConfig();
+} catch (e) {
+  refuse(e);
+}
+const selected = names.length ? [...new Set(names)] : ALL;
 const seconds = (t0) => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
 
 async function timed(label, fn) {
