@@ -29,6 +29,8 @@ describe('Generate: bad sampling fields', () => {
       [{ topK: 2.5 }, /^top_k: /],
       [{ stop: ['a', 'b', 'c', 'd', 'e'] }, /^stop: at most 4 sequences$/],
       [{ stop: ['a', ''] }, /^stop\[1\]: not empty$/],
+      [{ retrievedContributions: [`0x${'a'.repeat(64)}`, 'zzz'] }, /^retrieved_contributions\[1\]: a contribution id \(0x and 64 hex digits\), got "zzz"$/],
+      [{ retrievedContributions: Array.from({ length: 1001 }, () => `0x${'a'.repeat(64)}`) }, /^retrieved_contributions: at most 1000/],
     ];
     for (const [fields, message] of cases) {
       await assert.rejects(handler.start({ ...request, ...fields }), (e: unknown) => e instanceof InferenceServiceError && e.code === 'INVALID_FIELD' && message.test(e.message), JSON.stringify(fields));
@@ -37,7 +39,7 @@ describe('Generate: bad sampling fields', () => {
   });
 
   it('within their ranges, the request goes on to its hold', async () => {
-    await handler.start({ ...request, temperature: 0.7, topP: 0.9, topK: 40, stop: ['\n'] });
+    await handler.start({ ...request, temperature: 0.7, topP: 0.9, topK: 40, stop: ['\n'], retrievedContributions: [`0x${'b'.repeat(64)}`] });
     assert.equal(held.length, 1);
   });
 });

@@ -66,7 +66,7 @@ const MAX_STOP = 4;
  * unchecked over gRPC (NaN, a negative temperature, top_p above 1), and a bad one was recorded as
  * a failed inference.
  */
-function checkSampling(input: Pick<GenerateInput, 'temperature' | 'topP' | 'topK' | 'stop'>): void {
+function checkFields(input: Pick<GenerateInput, 'temperature' | 'topP' | 'topK' | 'stop' | 'retrievedContributions'>): void {
   const bad = (field: string, what: string) => new InferenceServiceError('INVALID_FIELD', `${field}: ${what}`);
   if (input.temperature !== undefined && !(Number.isFinite(input.temperature) && input.temperature >= 0 && input.temperature <= 2)) throw bad('temperature', 'a number from 0 to 2');
   if (input.topP !== undefined && !(Number.isFinite(input.topP) && input.topP >= 0 && input.topP <= 1)) throw bad('top_p', 'a number from 0 to 1');
@@ -75,7 +75,16 @@ function checkSampling(input: Pick<GenerateInput, 'temperature' | 'topP' | 'topK
   input.stop.forEach((s, i) => {
     if (s.length === 0) throw bad(`stop[${i}]`, 'not empty');
   });
+  // Contribution ids the caller put in the prompt (RAG), credited by the receipt: anything else
+  // was taken without a word and credited nobody.
+  if (input.retrievedContributions.length > MAX_RETRIEVED) throw bad('retrieved_contributions', `at most ${MAX_RETRIEVED} contribution ids`);
+  input.retrievedContributions.forEach((id, i) => {
+    if (!/^0x[0-9a-f]{64}$/.test(id)) throw bad(`retrieved_contributions[${i}]`, `a contribution id (0x and 64 hex digits), got ${JSON.stringify(id.slice(0, 80))}`);
+  });
 }
+
+/** Contribution ids one request may name as retrieved into its prompt. */
+const MAX_RETRIEVED = 1000;
 
 /** Appends of an inference's outcome whose answers were lost, before the request fails (see record). */
 const RECORD_ATTEMPTS = 4;
@@ -104,7 +113,7 @@ export class GenerateHandler {
       const target = await this.catalog.target(input.model);
       const maxTokens = input.maxTokens || this.config.defaultMaxTokens;
       if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new InferenceServiceError('INVALID_FIELD', 'max_tokens: a positive integer');
-      checkSampling(input);
+      checkFields(input);
       const prices = { pricePer1kInput: BigInt(target.adapter?.pricePer1kInput ?? '0'), pricePer1kOutput: BigInt(target.adapter?.pricePer1kOutput ?? '0') };
       // Every tokenizer here spends at least one byte per token (plus BOS): a bound known before any work.
       const promptBound = Buffer.byteLength(input.prompt, 'utf8') + 1;
