@@ -4,7 +4,7 @@ import { EVENT_LOG, EventLogError, withEventSpan, type EventLog, type StoredEven
 import { CLOCK, LOGGER, ProjectionHost, type Clock } from '@opal/service-runtime';
 import { receiptStream } from '../domain/attribution.events.js';
 import { computeReceipt } from '../domain/compute-receipt.js';
-import { parseVersionKey, resolveVersions, type DatanetVersionRef } from '../domain/datanet-version.js';
+import { parseVersionKey, resolveVersions, versionKey, type DatanetVersionRef } from '../domain/datanet-version.js';
 import { decideReceipt, evolveReceipt, initialReceiptState } from '../domain/receipt.decider.js';
 import type { InferenceCompleted } from '../domain/upstream.events.js';
 import { attributionCodec, inferenceCompletedCodec, PRODUCER, versionPublishedCodec } from './attribution.codecs.js';
@@ -89,6 +89,12 @@ export class ReceiptWriterReactor implements OnApplicationBootstrap, OnApplicati
       indexed = await this.catalog.states(refs);
     }
     const indexes = await this.catalog.openBuilt(refs, indexed);
+    // A version whose index build was set aside (its content missing, a bug): the receipt credits
+    // none of its contributors, and says so only by leaving it out of its datanet_versions.
+    const unindexed = refs.filter((_, i) => !indexed[i]!.built).map(versionKey);
+    if (unindexed.length > 0) {
+      this.logger.warn({ inferenceId: inference.inferenceId, unindexed }, 'receipt computed without the indexes of Datanet versions the inference names: their contributors get no credit from it');
+    }
     const receipt = computeReceipt(inference, indexes, paramsInForce());
     const events = decideReceipt(state, receipt).map((ev) =>
       attributionCodec.encode(ev, this.clock.now(), { causationId: cause.eventId, correlationId: cause.correlationId }),
