@@ -115,7 +115,7 @@ describe('SubmitContributionHandler', () => {
       const first = await d.handler.execute(item);
       assert.equal(first.status, 'ACCEPTED');
       await assert.rejects(d.handler.execute(item), (e: IngestError) => e.code === 'NONCE_REPLAYED' && e.subject?.contributionId === first.contributionId && /is ACCEPTED/.test(e.message));
-      const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+      const call = Object.assign(new EventEmitter(), { pause() {}, resume() {}, getDeadline: () => Infinity });
       const reply = new Promise<api.SubmitContributionsResponse>((resolve) => void handleSubmissionStream(call as never, (_e, r) => resolve(r!), d.handler, pino({ level: 'silent' })));
       call.emit('data', item);
       call.emit('end');
@@ -146,7 +146,7 @@ describe('SubmitContributionHandler', () => {
       const text = 'the very same paragraph of training text, sent twice in one client stream';
       const items = [item(wallet(1), text), item(wallet(2), text)];
       race.beforeNextAppend = () => b.execute(item(wallet(3), 'an unrelated contribution replica B appends meanwhile'));
-      const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+      const call = Object.assign(new EventEmitter(), { pause() {}, resume() {}, getDeadline: () => Infinity });
       const reply = new Promise<api.SubmitContributionsResponse>((resolve) => void handleSubmissionStream(call as never, (_e, r) => resolve(r!), a, pino({ level: 'silent' })));
       for (const i of items) call.emit('data', i);
       call.emit('end');

@@ -122,7 +122,7 @@ describe('SubmitContributions: items on a Datanet another process owns', () => {
     decide: async (x) => ({ durable: Promise.resolve(accepted(`here-${(x as unknown as { nonce: string }).nonce}`)) }) as never,
   };
 
-  async function run(forwarding: SubmissionForwarding, datanets: string[], call = Object.assign(new EventEmitter(), { pause() {}, resume() {} })) {
+  async function run(forwarding: SubmissionForwarding, datanets: string[], call = Object.assign(new EventEmitter(), { pause() {}, resume() {}, getDeadline: () => Infinity })) {
     let reply: api.SubmitContributionsResponse | undefined;
     const done = handleSubmissionStream(call as never, (error, r) => (assert.equal(error, null), (reply = r!)), local as SubmitContributionHandler, pino({ level: 'silent' }), forwarding);
     datanets.forEach((datanetId, i) => call.emit('data', { datanetId, content: new Uint8Array([i]), contributor: '0xc', nonce: String(i), signature: new Uint8Array(65) }));
@@ -177,7 +177,7 @@ describe('SubmitContributions: items on a Datanet another process owns', () => {
     const owners = new Map([['a', 'owner-1:1'], ['b', 'owner-2:1']]);
     const order: string[] = [];
     const opened: ReturnType<typeof ownerStream>[] = [];
-    const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+    const call = Object.assign(new EventEmitter(), { pause() {}, resume() {}, getDeadline: () => Infinity });
     const logged = { ...local, decide: async (x: unknown) => (order.push(`here-${(x as { nonce: string }).nonce}`), local.decide!(x as never)) };
     let reply: api.SubmitContributionsResponse | undefined;
     const done = handleSubmissionStream(call as never, (error, r) => (assert.equal(error, null), (reply = r!)), logged as SubmitContributionHandler, pino({ level: 'silent' }), {
@@ -227,7 +227,7 @@ describe('SubmitContributions: items on a Datanet another process owns', () => {
         return { durable } as never;
       },
     };
-    const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+    const call = Object.assign(new EventEmitter(), { pause() {}, resume() {}, getDeadline: () => Infinity });
     let reply: api.SubmitContributionsResponse | undefined;
     const done = handleSubmissionStream(call as never, (error, r) => (assert.equal(error, null), (reply = r!)), slow as SubmitContributionHandler, pino({ level: 'silent' }), {
       ownerOf: (d) => owners.get(d),
@@ -250,7 +250,7 @@ describe('SubmitContributions: items on a Datanet another process owns', () => {
   it('keeps the routes it took while this process leaves its group (routing stopped): their owners still own them', async () => {
     let routing = true;
     const opened: ReturnType<typeof ownerStream>[] = [];
-    const call = Object.assign(new EventEmitter(), { pause() {}, resume() {} });
+    const call = Object.assign(new EventEmitter(), { pause() {}, resume() {}, getDeadline: () => Infinity });
     let reply: api.SubmitContributionsResponse | undefined;
     const done = handleSubmissionStream(call as never, (error, r) => (assert.equal(error, null), (reply = r!)), local as SubmitContributionHandler, pino({ level: 'silent' }), {
       // As IngestForwarding answers: nobody to send to once routing stopped.
