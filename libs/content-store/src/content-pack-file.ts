@@ -1,65 +1,14 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import { EventLogError, frameRecord, RECORD_HEADER, refuseDamage, scanLogFile } from '@opal/event-log';
+import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { EventLogError } from '@opal/event-log';
+import { packRecord, scanPack } from './pack-content-store.js';
 
-const HASH_BYTES = 32;
-
-/** Where a content sits in a pack file: its hash (hex, no 0x) and its bytes' place. */
-type Entry = { readonly hash: string; readonly at: number; readonly length: number };
-
-/** The records of a pack file (`u32 length | u32 CRC-32 | SHA-256 | bytes`, see PackContentStore), in file order. */
-function entriesOf(path: string, what: string, complete: boolean): Entry[] {
-  const entries: Entry[] = [];
-  const scan = scanLogFile(path, (body, offset) => {
-    entries.push({ hash: body.toString('hex', 0, HASH_BYTES), at: offset + RECORD_HEADER + HASH_BYTES, length: body.length - HASH_BYTES });
-  });
-  refuseDamage(path, scan, what, HASH_BYTES + 1);
-  if (complete && scan.validBytes < scan.fileBytes) {
-    throw new EventLogError('FAILED_PRECONDITION', `${what} ${path}: cut off after ${entries.length} contents (byte ${scan.validBytes} of ${scan.fileBytes}); export it again`);
-  }
-  return entries;
-}
+// Contents moved between content stores (`opal content export` / `content import`) travel as a
+// file in the pack's own format (see PackContentStore).
 
 /**
- * A content pack read without being written: the embedded content store of a data folder whose node
- * may be running (a tail being written is left out, as a read-only open of the log does).
- */
-export class ContentPackReader {
-  private constructor(
-    private readonly fd: number,
-    private readonly index: ReadonlyMap<string, Entry>,
-  ) {}
-
-  /** The pack of a data folder's content store (`<dir>/content.pack`); empty where there is none. */
-  static open(dir: string): ContentPackReader {
-    const path = join(dir, 'content.pack');
-    if (!existsSync(path)) return new ContentPackReader(-1, new Map());
-    const entries = entriesOf(path, 'content pack', false);
-    return new ContentPackReader(openSync(path, 'r'), new Map(entries.map((e) => [e.hash, e])));
-  }
-
-  async getMany(contentHashes: readonly string[]): Promise<Map<string, Uint8Array>> {
-    const out = new Map<string, Uint8Array>();
-    for (const h of contentHashes) {
-      const e = this.index.get(hexOf(h));
-      if (!e) continue;
-      const bytes = Buffer.allocUnsafe(e.length);
-      readSync(this.fd, bytes, 0, e.length, e.at);
-      out.set(h, bytes);
-    }
-    return out;
-  }
-
-  async close(): Promise<void> {
-    if (this.fd >= 0) closeSync(this.fd);
-  }
-}
-
-/**
- * Writes contents to a pack file, the format of the embedded store's own `content.pack`: to
- * `<path>.partial`, synced and renamed to `path` by `finish`, so a file cut off part-way is never
- * taken for a whole export.
+ * Writes contents to a pack file: to `<path>.partial`, synced and renamed to `path` by `finish`, so
+ * a file cut off part-way is never taken for a whole export.
  */
 export class ContentPackWriter {
   private readonly fd: number;
@@ -73,10 +22,7 @@ export class ContentPackWriter {
   }
 
   add(contentHash: string, content: Uint8Array): void {
-    const body = Buffer.allocUnsafe(HASH_BYTES + content.length);
-    body.write(hexOf(contentHash), 0, 'hex');
-    body.set(content, HASH_BYTES);
-    writeSync(this.fd, frameRecord(body));
+    writeSync(this.fd, packRecord(contentHash, content));
     this.contents++;
     this.bytes += content.length;
   }
@@ -98,7 +44,10 @@ export class ContentPackWriter {
  * hash: a whole file is refused if it was cut off, damaged, or holds bytes another hash names.
  */
 export async function* readContentPack(path: string, batch = 64): AsyncGenerator<{ contentHash: string; content: Uint8Array }[]> {
-  const entries = entriesOf(path, 'content export', true);
+  const { entries, scan } = scanPack(path, 'content export');
+  if (scan.validBytes < scan.fileBytes) {
+    throw new EventLogError('FAILED_PRECONDITION', `content export ${path}: cut off after ${entries.length} contents (byte ${scan.validBytes} of ${scan.fileBytes}); export it again`);
+  }
   const fd = openSync(path, 'r');
   try {
     for (let i = 0; i < entries.length; i += batch) {
@@ -115,10 +64,4 @@ export async function* readContentPack(path: string, batch = 64): AsyncGenerator
   } finally {
     closeSync(fd);
   }
-}
-
-function hexOf(contentHash: string): string {
-  const h = contentHash.startsWith('0x') ? contentHash.slice(2) : contentHash;
-  if (!/^[0-9a-f]{64}$/.test(h)) throw new Error(`content_hash: ${JSON.stringify(contentHash)} is not a SHA-256 hex digest`);
-  return h;
 }

@@ -1,3 +1,3 @@
 export { CONTENT_STORE, type ContentStore } from './content-store.port.js';
 export { PackContentStore } from './pack-content-store.js';
-export { ContentPackReader, ContentPackWriter, readContentPack } from './content-pack-file.js';
+export { ContentPackWriter, readContentPack } from './content-pack-file.js';

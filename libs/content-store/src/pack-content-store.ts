@@ -1,11 +1,36 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GroupCommitFile, RECORD_HEADER, frameRecord, refuseDamage, scanLogFile, truncateTo } from '@opal/event-log';
+import { EventLogError, GroupCommitFile, RECORD_HEADER, frameRecord, refuseDamage, scanLogFile, truncateTo, type ScanResult } from '@opal/event-log';
 import type { FileHandle } from 'node:fs/promises';
 import type { ContentStore } from './content-store.port.js';
 
 const HASH_BYTES = 32;
+
+/** Where a content sits in a pack file: its hash (hex, no 0x) and its bytes' place. */
+export type PackEntry = { readonly hash: string; readonly at: number; readonly length: number };
+
+/**
+ * The records of a pack file, in file order, and how far they reach. Damage in the middle is
+ * refused (`what` names the file's role); a torn tail is left to the caller.
+ */
+export function scanPack(path: string, what: string): { entries: PackEntry[]; scan: ScanResult } {
+  const entries: PackEntry[] = [];
+  const scan = scanLogFile(path, (body, offset) => {
+    entries.push({ hash: body.toString('hex', 0, HASH_BYTES), at: offset + RECORD_HEADER + HASH_BYTES, length: body.length - HASH_BYTES });
+  });
+  // A record is the content's hash and at least one byte of it.
+  refuseDamage(path, scan, what, HASH_BYTES + 1);
+  return { entries, scan };
+}
+
+/** A pack record of `content` under its hash. */
+export function packRecord(contentHash: string, content: Uint8Array): Buffer {
+  const body = Buffer.allocUnsafe(HASH_BYTES + content.length);
+  body.write(contentKey(contentHash), 0, 'hex');
+  body.set(content, HASH_BYTES);
+  return frameRecord(body);
+}
 
 /**
  * Contribution bytes, content-addressed, in an append-only pack file (`<dir>/content.pack`):
@@ -19,44 +44,51 @@ export class PackContentStore implements ContentStore {
   private readonly inFlight = new Map<string, Promise<void>>();
   private end = 0;
 
-  private readonly writer: GroupCommitFile;
+  /** Undefined when opened read-only. */
+  private readonly writer: GroupCommitFile | undefined;
 
   private constructor(
     private readonly path: string,
-    private readonly handle: FileHandle,
+    private readonly handle: FileHandle | undefined,
     fsync: boolean,
+    /** -1 for a pack that does not exist (read-only: an empty store). */
     private readonly readFd: number,
+    entries: readonly PackEntry[],
+    end: number,
   ) {
-    this.writer = new GroupCommitFile(handle, fsync);
+    this.writer = handle && new GroupCommitFile(handle, fsync);
+    for (const e of entries) this.index.set(e.hash, { at: e.at, length: e.length });
+    this.end = end;
   }
 
   static async open(dir: string, fsync = true): Promise<PackContentStore> {
     mkdirSync(dir, { recursive: true });
     const path = join(dir, 'content.pack');
     if (!existsSync(path)) closeSync(openSync(path, 'a'));
-    const entries: [string, { at: number; length: number }][] = [];
-    const scan = scanLogFile(path, (body, offset) => {
-      entries.push([body.toString('hex', 0, HASH_BYTES), { at: offset + RECORD_HEADER + HASH_BYTES, length: body.length - HASH_BYTES }]);
-    });
-    // A record is the content's hash and at least one byte of it.
-    refuseDamage(path, scan, 'content pack', HASH_BYTES + 1);
+    const { entries, scan } = scanPack(path, 'content pack');
     if (scan.validBytes < scan.fileBytes) truncateTo(path, scan.validBytes);
     const handle = await open(path, 'a');
-    const store = new PackContentStore(path, handle, fsync, openSync(path, 'r'));
-    for (const [hash, loc] of entries) store.index.set(hash, loc);
-    store.end = scan.validBytes;
-    return store;
+    return new PackContentStore(path, handle, fsync, openSync(path, 'r'), entries, scan.validBytes);
+  }
+
+  /**
+   * The pack of a data folder read without being written, so beside the node that may be writing it
+   * (a tail being written is left out, as a read-only open of the log does); empty where there is none.
+   */
+  static openReadOnly(dir: string): PackContentStore {
+    const path = join(dir, 'content.pack');
+    if (!existsSync(path)) return new PackContentStore(path, undefined, false, -1, [], 0);
+    const { entries, scan } = scanPack(path, 'content pack');
+    return new PackContentStore(path, undefined, false, openSync(path, 'r'), entries, scan.validBytes);
   }
 
   async put(contentHash: string, content: Uint8Array): Promise<void> {
-    const key = keyOf(contentHash);
+    const key = contentKey(contentHash);
     if (this.index.has(key)) return;
+    if (!this.writer) throw new EventLogError('FAILED_PRECONDITION', `content pack ${this.path}: opened read-only`);
     const pending = this.inFlight.get(key);
     if (pending) return pending;
-    const body = Buffer.allocUnsafe(HASH_BYTES + content.length);
-    body.write(key, 0, 'hex');
-    body.set(content, HASH_BYTES);
-    const frame = frameRecord(body);
+    const frame = packRecord(key, content);
     const at = this.end + RECORD_HEADER + HASH_BYTES;
     this.end += frame.length;
     const write = this.writer.append([frame]).then(
@@ -74,7 +106,7 @@ export class PackContentStore implements ContentStore {
   }
 
   async get(contentHash: string): Promise<Uint8Array | undefined> {
-    const key = keyOf(contentHash);
+    const key = contentKey(contentHash);
     await this.inFlight.get(key);
     const loc = this.index.get(key);
     if (!loc) return undefined;
@@ -93,13 +125,13 @@ export class PackContentStore implements ContentStore {
   }
 
   has(contentHash: string): boolean {
-    return this.index.has(keyOf(contentHash));
+    return this.index.has(contentKey(contentHash));
   }
 
   async close(): Promise<void> {
-    await this.writer.drained();
-    await this.handle.close();
-    closeSync(this.readFd);
+    await this.writer?.drained();
+    await this.handle?.close();
+    if (this.readFd >= 0) closeSync(this.readFd);
   }
 
   get file(): string {
@@ -107,7 +139,8 @@ export class PackContentStore implements ContentStore {
   }
 }
 
-function keyOf(contentHash: string): string {
+/** A content hash as the pack keys it: 64 hex digits, without 0x. */
+export function contentKey(contentHash: string): string {
   const h = contentHash.startsWith('0x') ? contentHash.slice(2) : contentHash;
   if (!/^[0-9a-f]{64}$/.test(h)) throw new Error(`content_hash: ${JSON.stringify(contentHash)} is not a SHA-256 hex digest`);
   return h;

@@ -54,4 +54,25 @@ describe('PackContentStore', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('opens read-only beside the store that writes it: reads what was written, leaves a tail being written, writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opal-pack-'));
+    try {
+      assert.equal(await PackContentStore.openReadOnly(join(dir, 'none')).get(sha(Buffer.from('x'))), undefined, 'no pack: an empty store');
+      const writing = await PackContentStore.open(dir);
+      const a = Buffer.from('the first contribution, stored whole');
+      await writing.put(sha(a), a);
+      const size = statSync(writing.file).size;
+      // A record half written when the reader opens.
+      appendFileSync(writing.file, Buffer.alloc(10, 7));
+      const reader = PackContentStore.openReadOnly(dir);
+      assert.deepEqual(Buffer.from((await reader.get(sha(a)))!), a);
+      await assert.rejects(reader.put(sha(Buffer.from('b')), Buffer.from('b')), /opened read-only/);
+      await reader.close();
+      assert.equal(statSync(writing.file).size, size + 10, 'the reader cut nothing');
+      await writing.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -2,7 +2,7 @@ export * from './envelope.js';
 export * from './errors.js';
 export * from './event-log.port.js';
 export { EmbeddedEventLog, EMBEDDED_PARTITION, type EmbeddedEventLogOptions } from './embedded/embedded-event-log.adapter.js';
-export { scanLogFile } from './embedded/log-file.js';
+export { scanLogFile, type ScanResult } from './embedded/log-file.js';
 export { exportLog, toExported, payloadAsJson, EXPORT_FORMAT, type ExportedEvent, type ExportSummary } from './audit/log-export.js';
 export { readToEnd } from './audit/read-to-end.js';
 export { streamsDigest, type StreamHead } from './audit/streams-digest.js';

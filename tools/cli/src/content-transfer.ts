@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContentPackReader, ContentPackWriter, PackContentStore, readContentPack, type ContentStore } from '@opal/content-store';
+import { ContentPackWriter, PackContentStore, readContentPack, type ContentStore } from '@opal/content-store';
 import { MongoContentStore } from '@opal/document-store-mongo';
 import type { Cursor, EventLog } from '@opal/event-log';
 import { ingestCodec } from '@opal/ingest';
@@ -12,7 +12,7 @@ import { takeDataLock } from './data-lock.js';
 // (the data folder's pack, or MongoDB scaled out). Moving a platform with `opal log export` and
 // `opal log import` moves the log; these move the contents its contributions name beside it.
 
-const SUBMITTED = 'opal.ingest.v1.ContributionSubmitted';
+const SUBMITTED = ingestCodec.fullType('ContributionSubmitted');
 const READ_BATCH = 256;
 
 /** The content hashes the log's contributions name (each submitted one), each once, in log order. */
@@ -101,7 +101,7 @@ type ContentSource = Pick<ContentStore, 'getMany' | 'close'>;
 
 /** The store an export reads: MongoDB's, or the data folder's pack read without writing it (its node may run). */
 async function openContentSource(config: OpalConfig): Promise<ContentSource> {
-  if (!isMongo(config)) return ContentPackReader.open(join(config.dataDir, 'content'));
+  if (!isMongo(config)) return PackContentStore.openReadOnly(join(config.dataDir, 'content'));
   const client = await openMongoClient(config);
   const store = await MongoContentStore.connect({ url: config.store, client }).catch(async (error: unknown) => {
     await client.close();
