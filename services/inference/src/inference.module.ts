@@ -2,7 +2,6 @@ import { CONTENT_STORE, type ContentStore } from '@opal/content-store';
 import { Inject, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DOCUMENT_STORE, type DocumentStore } from '@opal/event-sourcing';
-import { TransientError } from '@opal/event-log';
 import { LOGGER, METRICS, OPAL_CONFIG, ProcessMetrics, ProjectionHost, TlsFiles, watchTls, type OpalConfig } from '@opal/service-runtime';
 import { InferenceController } from './adapters/grpc/inference.controller.js';
 import { EngineRouter } from './adapters/engines/engine-router.js';
@@ -21,7 +20,7 @@ import { TenantRepository, TenantsHandler } from './application/tenants.handler.
 import { INFERENCE_METRICS, KEY_HASHER, PUBLISHED_VERSIONS, SERVING_ENGINES, type PublishedVersions, type ServingEngines } from './application/inference.ports.js';
 import { INFERENCE_CONFIG, loadInferenceConfig, type InferenceConfig } from './inference.config.js';
 import { inferenceProjections } from './projections/index.js';
-import { versionPublished } from './projections/datanet-versions.projection.js';
+import { publishedVersion } from './projections/datanet-versions.projection.js';
 
 @Module({
   controllers: [InferenceController],
@@ -48,15 +47,10 @@ import { versionPublished } from './projections/datanet-versions.projection.js';
     {
       provide: PUBLISHED_VERSIONS,
       inject: [DOCUMENT_STORE, ProjectionHost],
+      // Published a moment ago, perhaps: asked again once the read models have caught up (UNAVAILABLE
+      // when they cannot be seen to).
       useFactory: (store: DocumentStore, projections: ProjectionHost): PublishedVersions => ({
-        async has(dv) {
-          if (await versionPublished(store, dv)) return true;
-          // Published a moment ago, perhaps: asked again once the read models have caught up.
-          const caughtUp = await projections.caughtUpWithin('inference');
-          if (await versionPublished(store, dv)) return true;
-          if (!caughtUp) throw new TransientError(`inference's read models were not seen caught up with the log, so whether ${dv} is published cannot be told now; try again`);
-          return false;
-        },
+        has: async (dv) => (await projections.readCaughtUp('inference', () => publishedVersion(store, dv))) !== undefined,
       }),
     },
     { provide: INFERENCE_METRICS, inject: [SERVING_ENGINES], useFactory: (e: ServingEngines) => new PrometheusInferenceMetrics(() => e.stats()) },

@@ -7,7 +7,7 @@ import { EmbeddedEventLog } from '@opal/event-log';
 import { availableBalance } from '../domain/tenant.decider.js';
 import { inferenceCodec } from '../projections/models.projection.js';
 import { BalanceHolds } from './balance-holds.js';
-import { platformFeeBpsInForce } from './fee-params-in-force.js';
+import { withPlatformFee } from '@opal/testkit';
 import { GenerateHandler } from './generate.handler.js';
 import { TenantRepository, TenantsHandler } from './tenants.handler.js';
 
@@ -63,18 +63,16 @@ describe('inference: the fee charged', () => {
   }
 
   it('is the model price on the tokens used, and the platform fee in force on it, rounded up', async () => {
-    const bps = platformFeeBpsInForce();
     // 3 prompt tokens at 1 and 7 output tokens at 1: a model price of 10.
     const r = await run('priced', 1000n, 'abc', 16, { promptTokens: 3, completionTokens: 7 });
-    assert.equal(r.fee, 10n + (10n * bps + 9_999n) / 10_000n);
+    assert.equal(r.fee, withPlatformFee(10n));
     assert.equal(r.available, 1000n - r.fee);
   });
 
   it('is never more than the hold: tokens the engine reports past the quote are not charged', async () => {
     // A prompt of 4 bytes is held for 5 tokens and 10 output tokens; the tokenizer spent 6 (a
     // dummy-prefix space) and the engine reported 12. The tenant had exactly the hold.
-    const bps = platformFeeBpsInForce();
-    const hold = 15n + (15n * bps + 9_999n) / 10_000n;
+    const hold = withPlatformFee(15n);
     const r = await run('exact', hold, '1234', 10, { promptTokens: 6, completionTokens: 12 });
     assert.equal(r.held, hold);
     assert.equal(r.fee, hold);
@@ -82,9 +80,8 @@ describe('inference: the fee charged', () => {
   });
 
   it('is paid for the output produced before a cut (the client cancelled, the deadline passed), which is recorded and attributed as completed', async () => {
-    const bps = platformFeeBpsInForce();
     const cut = await run('cut', 1000n, 'abc', 16, { promptTokens: 3, completionTokens: 7 }, 'cancelled');
-    assert.equal(cut.fee, 10n + (10n * bps + 9_999n) / 10_000n);
+    assert.equal(cut.fee, withPlatformFee(10n));
     assert.equal(cut.available, 1000n - cut.fee);
     assert.equal(cut.outcome.type, 'InferenceCompleted');
     assert.equal(cut.outcome.type === 'InferenceCompleted' && cut.outcome.data.finishReason, 'cancelled');

@@ -17,10 +17,9 @@ export class TenantLedger {
 
   async authenticate(apiKey: string | undefined): Promise<string> {
     if (!apiKey) throw new InferenceServiceError('UNAUTHENTICATED', 'missing API key (authorization: Bearer <key>)');
-    const h = this.keys.hash(apiKey);
-    const doc = await this.projections.readCaughtUp('inference', () => this.store.get('inference_api_keys', h));
-    if (!doc) throw new InferenceServiceError('UNAUTHENTICATED', 'unknown API key');
-    return (doc as ApiKeyDoc).tenantId;
+    const tenant = await this.tenantOfKeyHash(this.keys.hash(apiKey));
+    if (!tenant) throw new InferenceServiceError('UNAUTHENTICATED', 'unknown API key');
+    return tenant;
   }
 
   /** The tenant an API key hash belongs to, once the read models have applied the log as it is now. */

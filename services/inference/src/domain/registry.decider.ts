@@ -1,17 +1,17 @@
-import type { RecordedEvent } from '@opal/event-sourcing';
+import { canonicalJson, sha256Hex, type RecordedEvent } from '@opal/event-sourcing';
 import type { AdapterRegistered, BaseModelRegistered, InferenceEvent } from './inference.events.js';
 import { InferenceServiceError } from './inference.errors.js';
 
 /**
  * A base-model or adapter stream: registered once, never changed (a new file is a new id).
- * `registration`: what was registered, to tell a retry of the same registration from another.
+ * `registration`: a digest of what was registered, to tell a retry of the same registration from another.
  */
 export type RegistrationState = { readonly registered: boolean; readonly registration?: string };
 
 export const initialRegistration = (): RegistrationState => ({ registered: false });
 
-/** A registration's fields, comparable whatever their order. */
-const fieldsOf = (data: object) => JSON.stringify(Object.entries(data).sort(([a], [b]) => a.localeCompare(b)), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+/** A registration's fields as a digest, comparable whatever their order (and of a fixed size in the cache). */
+const fieldsOf = (data: object) => sha256Hex(canonicalJson(data));
 
 export function evolveRegistration(state: RegistrationState, event: RecordedEvent<InferenceEvent>): RegistrationState {
   switch (event.type) {

@@ -51,13 +51,13 @@ export const datanetVersionsProjection: Projection<VersionPublished> = {
  * undefined while that version, an earlier one it carries entries of, or one of their pages is not
  * in the read model yet.
  */
-/** Whether the read model holds the Datanet version `<datanet_id>@<version>` (published). */
-export async function versionPublished(store: DocumentStore, datanetVersion: string): Promise<boolean> {
-  return (await store.get('inference_datanet_versions', datanetVersion)) !== undefined;
+/** The read model's document of the Datanet version `<datanet_id>@<version>`; undefined while it is not published (or not applied yet). */
+export async function publishedVersion(store: DocumentStore, datanetVersion: string): Promise<DatanetVersionDoc | undefined> {
+  return (await store.get('inference_datanet_versions', datanetVersion)) as DatanetVersionDoc | undefined;
 }
 
 export async function readVersionManifest(store: DocumentStore, datanetVersion: string): Promise<ManifestEntry[] | undefined> {
-  const doc = (await store.get('inference_datanet_versions', datanetVersion)) as DatanetVersionDoc | undefined;
+  const doc = await publishedVersion(store, datanetVersion);
   if (!doc) return undefined;
   const at = datanetVersion.lastIndexOf('@');
   const datanetId = datanetVersion.slice(0, at);
