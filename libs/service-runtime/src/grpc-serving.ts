@@ -41,11 +41,6 @@ export class GrpcServing {
     this.health.addToServer(server);
   }
 
-  /** Whether `drain` was called: health says NOT_SERVING. */
-  get draining(): boolean {
-    return this.drained;
-  }
-
   /** Whether health says NOT_SERVING, and why (undefined while SERVING). */
   get notServing(): string | undefined {
     if (this.drained) return 'stopping';

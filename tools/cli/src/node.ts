@@ -120,12 +120,12 @@ export async function startNode(config: OpalConfig, names: readonly ServiceName[
       ...grpc.options,
       logger: new NestPinoLogger(logger),
     });
-    reads.bind(app.get(ProjectionHost));
+    const projections = app.get(ProjectionHost);
+    reads.bind(projections);
     // Ready (health SERVING, /readyz 200) once the read models have applied the log as it is now:
     // a process whose read models are built from offset zero (a new projection version rolling out,
     // a new database) gets no traffic meanwhile, and the processes already running serve it.
     const started = Date.now();
-    const projections = app.get(ProjectionHost);
     grpc.serving.holdUntil(
       projections.started.then(() => projections.caughtUp()).then(() => logger.info({ ms: Date.now() - started }, 'read models caught up with the log: ready')),
     );
